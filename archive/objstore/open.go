@@ -1,0 +1,148 @@
+package objstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// storeURLForms is the usage hint every Open error ends with.
+const storeURLForms = "use s3://BUCKET/PREFIX or file:///PATH or a directory path"
+
+// Open opens the store a URL names:
+//
+//	s3://BUCKET/PREFIX[?endpoint=URL&region=REGION&path_style=true]
+//	file:///ABSOLUTE/PATH
+//	DIRECTORY (a plain relative or absolute path)
+//
+// An S3 store's bucket is checked with CheckBucket, so a missing bucket or
+// refused credentials fail here rather than at the first write. A local
+// directory is created if missing.
+func Open(ctx context.Context, rawURL string) (Store, error) {
+	if rawURL == "" {
+		return nil, fmt.Errorf("store URL is empty; %s", storeURLForms)
+	}
+	if !strings.Contains(rawURL, "://") {
+		// "s3:bucket" is a mistyped URL far more often than a directory
+		// name; ./s3:bucket still names such a directory.
+		if scheme, _, ok := strings.Cut(rawURL, ":"); ok && isURLScheme(scheme) && len(scheme) > 1 {
+			return nil, fmt.Errorf("store URL %q: looks like a URL without \"//\"; %s (write ./%s for a directory of that name)",
+				rawURL, storeURLForms, rawURL)
+		}
+		return openLocal(rawURL, rawURL)
+	}
+	shown := redactUserinfo(rawURL)
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		// Not %w: url.Error would quote the URL, password and all.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("store URL %q: %v; %s", shown, err, storeURLForms)
+	}
+	switch u.Scheme {
+	case "s3":
+		return openS3(ctx, u, shown)
+	case "file":
+		if u.Host != "" && u.Host != "localhost" {
+			return nil, fmt.Errorf("store URL %q: file URL with host %q; write file:///PATH (three slashes) with an absolute path", shown, u.Host)
+		}
+		if u.Path == "" || u.RawQuery != "" {
+			return nil, fmt.Errorf("store URL %q: want file:///ABSOLUTE/PATH and no query", shown)
+		}
+		return openLocal(u.Path, shown)
+	case "":
+		return nil, fmt.Errorf("store URL %q: no scheme; %s", shown, storeURLForms)
+	default:
+		return nil, fmt.Errorf("store URL %q: unsupported scheme %q; %s", shown, u.Scheme, storeURLForms)
+	}
+}
+
+func openLocal(dir, shown string) (Store, error) {
+	s, err := NewLocal(filepath.Clean(dir))
+	if err != nil {
+		return nil, fmt.Errorf("store URL %q: %w", shown, err)
+	}
+	return s, nil
+}
+
+func openS3(ctx context.Context, u *url.URL, shown string) (Store, error) {
+	if u.Host == "" {
+		return nil, fmt.Errorf("store URL %q: no bucket; %s", shown, storeURLForms)
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("store URL %q: credentials do not go in the URL; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or AWS_PROFILE", shown)
+	}
+	cfg := S3Config{Bucket: u.Host, Prefix: strings.Trim(u.Path, "/")}
+	for name, values := range u.Query() {
+		if len(values) != 1 {
+			return nil, fmt.Errorf("store URL %q: parameter %q given %d times", shown, name, len(values))
+		}
+		v := values[0]
+		switch name {
+		case "endpoint":
+			if e, err := url.Parse(v); err != nil || (e.Scheme != "http" && e.Scheme != "https") || e.Host == "" {
+				return nil, fmt.Errorf("store URL %q: endpoint %q is not an http:// or https:// URL", shown, redactURL(v))
+			}
+			cfg.Endpoint = v
+		case "region":
+			cfg.Region = v
+		case "path_style":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, fmt.Errorf("store URL %q: path_style=%q: want true or false", shown, v)
+			}
+			cfg.PathStyle = b
+		default:
+			return nil, fmt.Errorf("store URL %q: unknown parameter %q; known are endpoint, region and path_style", shown, name)
+		}
+	}
+	s, err := NewS3(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.CheckBucket(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// redactUserinfo replaces the user:password of a URL's authority with
+// "xxxxx", without parsing it (it may not parse), so errors never show it.
+func redactUserinfo(rawURL string) string {
+	scheme, rest, ok := strings.Cut(rawURL, "://")
+	if !ok {
+		return rawURL
+	}
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	at := strings.LastIndex(rest[:end], "@")
+	if at < 0 {
+		return rawURL
+	}
+	return scheme + "://xxxxx" + rest[at:]
+}
+
+// isURLScheme reports whether s is a syntactically valid URL scheme
+// (RFC 3986: a letter, then letters, digits, "+", "-" or ".").
+func isURLScheme(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, c := range s {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+		case i > 0 && (c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.'):
+		default:
+			return false
+		}
+	}
+	return true
+}
