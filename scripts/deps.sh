@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# deps.sh makes a Debian machine ready for binarc's tests and demo:
+#   - MariaDB server, client tools and mariabackup (apt, needs root),
+#   - versitygw, the S3 server the integration tests start (built with go),
+#   - staticcheck, pinned.
+# It is idempotent: when everything is present it only checks and prints
+# where the binaries are.
+#
+# Usage: scripts/deps.sh [--with-compose]
+#   --with-compose  also install docker-compose (for `docker-compose config`
+#                   checks of the demo; no Docker daemon is needed).
+#
+# Environment:
+#   BINARC_CACHE  where built binaries go (default $HOME/.cache/binarc);
+#                 integration/testenv looks in the same place.
+set -euo pipefail
+
+readonly VERSITYGW_VERSION=v1.8.0
+# staticcheck 2026.2.2 is release v0.8.2 of the module honnef.co/go/tools.
+readonly STATICCHECK_VERSION=v0.8.2
+readonly MARIADB_PACKAGES=(mariadb-server mariadb-client mariadb-backup zstd)
+
+with_compose=false
+for arg in "$@"; do
+	case "$arg" in
+	--with-compose) with_compose=true ;;
+	-h | --help)
+		sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+		exit 0
+		;;
+	*)
+		echo "deps.sh: unknown argument: $arg (try --help)" >&2
+		exit 2
+		;;
+	esac
+done
+
+cache="${BINARC_CACHE:-$HOME/.cache/binarc}"
+bindir="$cache/bin"
+
+# find_bin NAME prints the path of NAME on $PATH or in /usr/sbin, /usr/bin
+# (mariadbd lives in /usr/sbin, which is often not on a user's $PATH).
+find_bin() {
+	local p
+	if p="$(command -v "$1" 2>/dev/null)"; then
+		echo "$p"
+		return 0
+	fi
+	for dir in /usr/sbin /usr/bin; do
+		if [[ -x "$dir/$1" ]]; then
+			echo "$dir/$1"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# apt_install WHY PACKAGE... installs the packages when root; otherwise it
+# prints the command to run as root and exits 1.
+apt_install() {
+	local why="$1"
+	shift
+	if [[ "$(id -u)" != 0 ]]; then
+		echo "deps.sh: $why; as root, run:" >&2
+		echo "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $*"
+		exit 1
+	fi
+	echo "deps.sh: $why: installing $*"
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@"
+}
+
+# --- MariaDB (apt) ---------------------------------------------------------
+
+missing=()
+for b in mariadbd mariadb-install-db mariadb mariadb-binlog mariabackup zstd; do
+	find_bin "$b" >/dev/null || missing+=("$b")
+done
+if ((${#missing[@]} > 0)); then
+	# The package scripts may start the system mariadb service; the tests
+	# never use it (they start their own servers on private datadirs).
+	apt_install "missing ${missing[*]}" "${MARIADB_PACKAGES[@]}"
+fi
+
+if $with_compose && ! find_bin docker-compose >/dev/null; then
+	apt_install "missing docker-compose" docker-compose
+fi
+
+# --- Go tools ----------------------------------------------------------------
+
+gobin=""
+if ! gobin="$(find_bin go)"; then
+	if [[ -x /usr/local/go/bin/go ]]; then
+		gobin=/usr/local/go/bin/go
+	else
+		echo "deps.sh: go not found on \$PATH or at /usr/local/go/bin/go: install Go (see go.mod for the version)" >&2
+		exit 1
+	fi
+fi
+
+mkdir -p "$bindir"
+tmp=""
+trap '[[ -z "$tmp" ]] || rm -rf "$tmp"' EXIT
+
+# go_install PKG@VERSION BINARY DEST builds PKG into a temporary directory next
+# to DEST and renames it into place, so an interrupted build never leaves a
+# half-written DEST that the next run would trust.
+go_install() {
+	local pkg="$1" binary="$2" dest="$3"
+	tmp="$(mktemp -d "$bindir/.build.XXXXXX")"
+	GOBIN="$tmp" "$gobin" install "$pkg"
+	mv -f "$tmp/$binary" "$dest"
+	rm -rf "$tmp"
+	tmp=""
+}
+
+versitygw="$bindir/versitygw-$VERSITYGW_VERSION"
+# Where an earlier build on the development machine left it.
+prebuilt="/root/.cache/binarc/bin/versitygw-$VERSITYGW_VERSION.d/versitygw"
+if [[ ! -x "$versitygw" ]]; then
+	if [[ -x "$prebuilt" && "$prebuilt" != "$versitygw" ]]; then
+		echo "deps.sh: copying versitygw $VERSITYGW_VERSION from $prebuilt"
+		tmp="$(mktemp -d "$bindir/.build.XXXXXX")"
+		cp "$prebuilt" "$tmp/versitygw"
+		mv -f "$tmp/versitygw" "$versitygw"
+		rm -rf "$tmp"
+		tmp=""
+	else
+		echo "deps.sh: building versitygw $VERSITYGW_VERSION into $bindir (takes ~6 minutes)"
+		go_install "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION" versitygw "$versitygw"
+	fi
+fi
+
+staticcheck="$bindir/staticcheck"
+if [[ ! -x "$staticcheck" ]] ||
+	! "$gobin" version -m "$staticcheck" 2>/dev/null | grep -q "honnef.co/go/tools[[:space:]]*$STATICCHECK_VERSION[[:space:]]"; then
+	echo "deps.sh: installing staticcheck ($STATICCHECK_VERSION) into $bindir"
+	go_install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" staticcheck "$staticcheck"
+fi
+
+# --- Report ------------------------------------------------------------------
+
+echo "deps.sh: ready"
+for b in mariadbd mariadb-install-db mariadb mariadb-binlog mariabackup zstd; do
+	printf '  %-19s %s\n' "$b" "$(find_bin "$b")"
+done
+if $with_compose; then
+	printf '  %-19s %s\n' docker-compose "$(find_bin docker-compose)"
+fi
+printf '  %-19s %s\n' go "$gobin"
+printf '  %-19s %s\n' versitygw "$versitygw"
+printf '  %-19s %s\n' staticcheck "$staticcheck"
