@@ -1,0 +1,275 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/replication"
+	"github.com/klauspost/compress/zstd"
+)
+
+// TimelineInfo is the manifest of a timeline, written when it starts.
+type TimelineInfo struct {
+	Version  int       `json:"version"`
+	Timeline string    `json:"timeline"`
+	Created  time.Time `json:"created"`
+	// Reason says why the timeline began: "new archive", or what broke the
+	// previous one.
+	Reason    string `json:"reason"`
+	StartFile string `json:"start_file"`
+	// Source describes the primary, without credentials.
+	SourceAddr     string `json:"source_addr"`
+	SourceServerID uint32 `json:"source_server_id"`
+	SourceVersion  string `json:"source_version"`
+	SourceFlavor   string `json:"source_flavor"`
+	// Previous is where the previous timeline's archive ended, if any.
+	Previous *TimelineEnd `json:"previous,omitempty"`
+}
+
+// TimelineEnd is the last durable position of a timeline.
+type TimelineEnd struct {
+	Timeline string `json:"timeline"`
+	File     string `json:"file"`
+	Offset   uint64 `json:"offset"`
+}
+
+// SegmentRef is a stored segment found by listing.
+type SegmentRef struct {
+	Key        string
+	Start, End uint64
+	StoredSize int64
+}
+
+// FileRef is a binlog file found in a timeline: its segment folder, its
+// index, or both.
+type FileRef struct {
+	Name    string
+	Indexed bool
+}
+
+// Catalog reads what the store holds for one cluster.
+type Catalog struct {
+	Store  objstore.Store
+	Layout Layout
+}
+
+// Timelines lists the cluster's timelines, oldest first.
+func (c Catalog) Timelines(ctx context.Context) ([]string, error) {
+	entries, err := c.Store.List(ctx, c.Layout.TimelinesPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("list timelines of cluster %q: %w", c.Layout.Cluster, err)
+	}
+	var tls []string
+	for _, e := range entries {
+		name := strings.TrimSuffix(strings.TrimPrefix(e.Key, c.Layout.TimelinesPrefix()), "/")
+		if _, _, err := ParseTimeline(name); e.Dir && err == nil {
+			tls = append(tls, name)
+		}
+	}
+	sort.Strings(tls)
+	return tls, nil
+}
+
+// ReadTimeline reads a timeline's manifest.
+func (c Catalog) ReadTimeline(ctx context.Context, tl string) (*TimelineInfo, error) {
+	var ti TimelineInfo
+	if err := c.readJSON(ctx, c.Layout.TimelineKey(tl), &ti); err != nil {
+		return nil, err
+	}
+	return &ti, nil
+}
+
+// Files lists the binlog files of a timeline in binlog order.
+func (c Catalog) Files(ctx context.Context, tl string) ([]FileRef, error) {
+	prefix := c.Layout.TimelinePrefix(tl)
+	entries, err := c.Store.List(ctx, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("list timeline %s: %w", tl, err)
+	}
+	byName := map[string]*FileRef{}
+	for _, e := range entries {
+		name := strings.TrimPrefix(e.Key, prefix)
+		if e.Dir {
+			name = strings.TrimSuffix(name, "/")
+		} else if f, ok := ParseIndexName(name); ok {
+			name = f
+		} else {
+			continue
+		}
+		ref := byName[name]
+		if ref == nil {
+			ref = &FileRef{Name: name}
+			byName[name] = ref
+		}
+		if !e.Dir {
+			ref.Indexed = true
+		}
+	}
+	files := make([]FileRef, 0, len(byName))
+	for _, r := range byName {
+		files = append(files, *r)
+	}
+	sort.Slice(files, func(i, j int) bool { return replication.CompareBinlogNames(files[i].Name, files[j].Name) < 0 })
+	return files, nil
+}
+
+// Segments lists the stored segments of a file, in offset order.
+func (c Catalog) Segments(ctx context.Context, tl, file string) ([]SegmentRef, error) {
+	prefix := c.Layout.FilePrefix(tl, file)
+	entries, err := c.Store.List(ctx, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("list segments of %s/%s: %w", tl, file, err)
+	}
+	var segs []SegmentRef
+	for _, e := range entries {
+		if e.Dir {
+			continue
+		}
+		start, end, err := ParseSegmentName(e.Key)
+		if err != nil {
+			continue // not ours; verify reports strays
+		}
+		segs = append(segs, SegmentRef{Key: e.Key, Start: start, End: end, StoredSize: e.Size})
+	}
+	sort.Slice(segs, func(i, j int) bool { return segs[i].Start < segs[j].Start })
+	return segs, nil
+}
+
+// ReadIndex reads the index of a complete file.
+func (c Catalog) ReadIndex(ctx context.Context, tl, file string) (*FileIndex, error) {
+	var ix FileIndex
+	if err := c.readJSON(ctx, c.Layout.IndexKey(tl, file), &ix); err != nil {
+		return nil, err
+	}
+	if err := ix.validate(); err != nil {
+		return nil, err
+	}
+	return &ix, nil
+}
+
+// ReadSegment downloads and decompresses one segment.
+func (c Catalog) ReadSegment(ctx context.Context, key string) ([]byte, error) {
+	data, _, err := objstore.ReadAll(ctx, c.Store, key)
+	if err != nil {
+		return nil, fmt.Errorf("read segment %s: %w", key, err)
+	}
+	plain, err := decodeSegment(data)
+	if err != nil {
+		return nil, fmt.Errorf("segment %s is corrupt: %w", key, err)
+	}
+	if start, end, err := ParseSegmentName(key); err == nil && uint64(len(plain)) != end-start {
+		return nil, fmt.Errorf("segment %s is corrupt: holds %d bytes, its name says %d", key, len(plain), end-start)
+	}
+	return plain, nil
+}
+
+func (c Catalog) readJSON(ctx context.Context, key string, v any) error {
+	data, _, err := objstore.ReadAll(ctx, c.Store, key)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", key, err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("read %s: not valid JSON: %w", key, err)
+	}
+	return nil
+}
+
+// putOnce writes a small JSON object that must never change once written:
+// if the key already holds the same bytes, that is success (a retry of our
+// own write); other content is a conflict.
+func putOnce(ctx context.Context, store objstore.Store, key string, data []byte) error {
+	_, err := store.Put(ctx, key, data, objstore.PutOptions{IfAbsent: true})
+	if !errors.Is(err, objstore.ErrExist) {
+		return err
+	}
+	got, _, err := objstore.ReadAll(ctx, store, key)
+	if err != nil {
+		return err
+	}
+	if bytes.Equal(got, data) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s already exists with other content", errConflict, key)
+}
+
+// segmentInfoFromStore decodes a stored segment to describe it.
+func (c Catalog) segmentInfoFromStore(ctx context.Context, ref SegmentRef) (SegmentInfo, error) {
+	plain, err := c.ReadSegment(ctx, ref.Key)
+	if err != nil {
+		return SegmentInfo{}, err
+	}
+	s := &Segment{Start: ref.Start, End: ref.End}
+	err = replication.Events(plain, ref.Start, func(_ uint64, h replication.Header, raw []byte) error {
+		if s.Events == 0 {
+			s.FirstTime = h.Timestamp
+		}
+		s.Events++
+		s.LastTime = h.Timestamp
+		if g := replication.ParseGTID(raw); g != "" {
+			if s.FirstGTID == "" {
+				s.FirstGTID = g
+			}
+			s.LastGTID = g
+		}
+		return nil
+	})
+	if err != nil {
+		return SegmentInfo{}, fmt.Errorf("segment %s: %w", ref.Key, err)
+	}
+	return segmentInfo(s, ref.StoredSize), nil
+}
+
+// writeFileIndex writes the index of a complete file. known are the
+// segments the caller stored itself, the tail of the file; the ones before
+// them are read back from the store.
+func writeFileIndex(ctx context.Context, store objstore.Store, layout Layout, tl, file, next string, closed bool, known []SegmentInfo) error {
+	c := Catalog{Store: store, Layout: layout}
+	var head []SegmentInfo
+	if len(known) == 0 || known[0].Start != 0 {
+		refs, err := c.Segments(ctx, tl, file)
+		if err != nil {
+			return err
+		}
+		limit := uint64(1<<64 - 1)
+		if len(known) > 0 {
+			limit = known[0].Start
+		}
+		for _, r := range refs {
+			if r.Start >= limit {
+				break
+			}
+			si, err := c.segmentInfoFromStore(ctx, r)
+			if err != nil {
+				return err
+			}
+			head = append(head, si)
+		}
+	}
+	ix := newFileIndex(tl, file, next, closed, append(head, known...))
+	if err := ix.validate(); err != nil {
+		return fmt.Errorf("%w: cannot index %s/%s: %v", errConflict, tl, file, err)
+	}
+	return putOnce(ctx, store, layout.IndexKey(tl, file), marshalJSON(ix))
+}
+
+var (
+	decoderOnce sync.Once
+	decoder     *zstd.Decoder
+)
+
+// decodeSegment decompresses a segment object, checking zstd's content
+// checksum. It accepts concatenated frames.
+func decodeSegment(data []byte) ([]byte, error) {
+	decoderOnce.Do(func() {
+		decoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(8<<30))
+	})
+	return decoder.DecodeAll(data, nil)
+}

@@ -1,0 +1,100 @@
+package archive
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// FileIndex describes one complete binlog file in the archive. It is
+// written once, after every segment of the file is stored, and is what
+// readers use instead of listing the file's segments.
+type FileIndex struct {
+	Version  int    `json:"version"`
+	Timeline string `json:"timeline"`
+	File     string `json:"file"`
+	// Size is the file's length in bytes: the end of its last segment.
+	Size uint64 `json:"size"`
+	// Closed says the primary closed the file (rotation or shutdown): a
+	// rebuilt copy has the format description's in-use flag cleared, as
+	// the primary's own file has.
+	Closed bool `json:"closed"`
+	// Next is the file the stream continued in.
+	Next           string        `json:"next,omitempty"`
+	FirstEventTime time.Time     `json:"first_event_time"`
+	LastEventTime  time.Time     `json:"last_event_time"`
+	FirstGTID      string        `json:"first_gtid,omitempty"`
+	LastGTID       string        `json:"last_gtid,omitempty"`
+	Segments       []SegmentInfo `json:"segments"`
+}
+
+// SegmentInfo describes one stored segment.
+type SegmentInfo struct {
+	Start          uint64    `json:"start"`
+	End            uint64    `json:"end"`
+	StoredSize     int64     `json:"stored_size"`
+	Events         int       `json:"events"`
+	FirstEventTime time.Time `json:"first_event_time"`
+	LastEventTime  time.Time `json:"last_event_time"`
+	FirstGTID      string    `json:"first_gtid,omitempty"`
+	LastGTID       string    `json:"last_gtid,omitempty"`
+}
+
+func segmentInfo(s *Segment, stored int64) SegmentInfo {
+	return SegmentInfo{
+		Start: s.Start, End: s.End, StoredSize: stored, Events: s.Events,
+		FirstEventTime: unixTime(s.FirstTime), LastEventTime: unixTime(s.LastTime),
+		FirstGTID: s.FirstGTID, LastGTID: s.LastGTID,
+	}
+}
+
+func unixTime(sec uint32) time.Time {
+	if sec == 0 {
+		return time.Time{}
+	}
+	return time.Unix(int64(sec), 0).UTC()
+}
+
+// newFileIndex summarises the segments of a complete file.
+func newFileIndex(tl, file, next string, closed bool, segs []SegmentInfo) *FileIndex {
+	ix := &FileIndex{Version: LayoutVersion, Timeline: tl, File: file, Next: next, Closed: closed, Segments: segs}
+	for _, s := range segs {
+		if ix.FirstEventTime.IsZero() {
+			ix.FirstEventTime = s.FirstEventTime
+		}
+		if !s.LastEventTime.IsZero() {
+			ix.LastEventTime = s.LastEventTime
+		}
+		if ix.FirstGTID == "" {
+			ix.FirstGTID = s.FirstGTID
+		}
+		if s.LastGTID != "" {
+			ix.LastGTID = s.LastGTID
+		}
+		ix.Size = s.End
+	}
+	return ix
+}
+
+// validate checks that the index describes a contiguous file from offset 0.
+func (ix *FileIndex) validate() error {
+	var off uint64
+	for _, s := range ix.Segments {
+		if s.Start != off || s.End <= s.Start {
+			return fmt.Errorf("index of %s: segment [%d,%d) does not follow offset %d", ix.File, s.Start, s.End, off)
+		}
+		off = s.End
+	}
+	if len(ix.Segments) == 0 || off != ix.Size {
+		return fmt.Errorf("index of %s: segments cover %d bytes, index says %d", ix.File, off, ix.Size)
+	}
+	return nil
+}
+
+func marshalJSON(v any) []byte {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		panic(fmt.Sprintf("archive: marshal %T: %v", v, err)) // only our own plain structs
+	}
+	return append(b, '\n')
+}

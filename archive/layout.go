@@ -1,0 +1,132 @@
+// Package archive turns a primary's binlog stream into zstd segments in an
+// object store, and reads them back. It is the only package that knows the
+// object layout; this file owns every key.
+//
+// Layout (format version 1), all keys relative to the store's prefix:
+//
+//	<cluster>/layout.json                                     format version of this cluster's archive
+//	<cluster>/lease.json                                      the single writer's lease
+//	<cluster>/binlog/<timeline>/timeline.json                 why and where the timeline starts, which server
+//	<cluster>/binlog/<timeline>/<file>/<start>-<end>.zst      a segment: bytes [start,end) of <file>, zstd
+//	<cluster>/binlog/<timeline>/<file>.index.json             written once <file> is complete and all its segments are stored
+//
+// <start> and <end> are 20-digit zero-padded decimal offsets (wide enough for
+// any uint64), so names sort in offset order. <timeline> is
+// "<seq:06d>-<UTC yyyymmddThhmmssZ>", so names sort by time.
+package archive
+
+import (
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// LayoutVersion is the version of the object layout this binarc writes.
+const LayoutVersion = 1
+
+// Layout builds and parses the keys of one cluster's archive.
+type Layout struct {
+	Cluster string
+}
+
+// ValidateName checks a cluster, timeline or binlog file name: it becomes a
+// path component, so it must be non-empty and free of "/" and leading dots.
+func ValidateName(kind, name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%s name is empty", kind)
+	case strings.ContainsAny(name, "/\\") || strings.HasPrefix(name, "."):
+		return fmt.Errorf("%s name %q may not contain '/' or start with '.'", kind, name)
+	case len(name) > 200:
+		return fmt.Errorf("%s name %q is longer than 200 bytes", kind, name)
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("%s name %q contains a control character", kind, name)
+		}
+	}
+	return nil
+}
+
+func (l Layout) root() string { return l.Cluster + "/" }
+
+// LayoutKey is the object recording the format version.
+func (l Layout) LayoutKey() string { return l.root() + "layout.json" }
+
+// LeaseKey is the single-writer lease object.
+func (l Layout) LeaseKey() string { return l.root() + "lease.json" }
+
+// TimelinesPrefix is the folder holding one folder per timeline.
+func (l Layout) TimelinesPrefix() string { return l.root() + "binlog/" }
+
+// TimelinePrefix is the folder of one timeline.
+func (l Layout) TimelinePrefix(tl string) string { return l.TimelinesPrefix() + tl + "/" }
+
+// TimelineKey is the manifest of one timeline.
+func (l Layout) TimelineKey(tl string) string { return l.TimelinePrefix(tl) + "timeline.json" }
+
+// FilePrefix is the folder of the live segments of one binlog file.
+func (l Layout) FilePrefix(tl, file string) string { return l.TimelinePrefix(tl) + file + "/" }
+
+// IndexKey is the index of a complete binlog file.
+func (l Layout) IndexKey(tl, file string) string { return l.TimelinePrefix(tl) + file + ".index.json" }
+
+// SegmentKey is the object of bytes [start,end) of file.
+func (l Layout) SegmentKey(tl, file string, start, end uint64) string {
+	return l.FilePrefix(tl, file) + FormatSegmentName(start, end)
+}
+
+const segmentSuffix = ".zst"
+const indexSuffix = ".index.json"
+
+// FormatSegmentName is "<start:020d>-<end:020d>.zst".
+func FormatSegmentName(start, end uint64) string {
+	return fmt.Sprintf("%020d-%020d%s", start, end, segmentSuffix)
+}
+
+// ParseSegmentName reverses FormatSegmentName; it accepts a bare name or a
+// full key.
+func ParseSegmentName(name string) (start, end uint64, err error) {
+	base := path.Base(name)
+	s, ok := strings.CutSuffix(base, segmentSuffix)
+	if !ok || len(s) != 41 || s[20] != '-' {
+		return 0, 0, fmt.Errorf("%q is not a segment name (<start:020d>-<end:020d>.zst)", base)
+	}
+	start, err1 := strconv.ParseUint(s[:20], 10, 64)
+	end, err2 := strconv.ParseUint(s[21:], 10, 64)
+	if err1 != nil || err2 != nil || end <= start {
+		return 0, 0, fmt.Errorf("%q is not a segment name: bad offsets", base)
+	}
+	return start, end, nil
+}
+
+// ParseIndexName returns the binlog file an index object name is for.
+func ParseIndexName(name string) (file string, ok bool) {
+	return strings.CutSuffix(path.Base(name), indexSuffix)
+}
+
+const timelineTimeFormat = "20060102T150405Z"
+
+// FormatTimeline names timeline number seq started at t.
+func FormatTimeline(seq int, t time.Time) string {
+	return fmt.Sprintf("%06d-%s", seq, t.UTC().Format(timelineTimeFormat))
+}
+
+// ParseTimeline reverses FormatTimeline.
+func ParseTimeline(name string) (seq int, t time.Time, err error) {
+	n, ts, ok := strings.Cut(strings.TrimSuffix(name, "/"), "-")
+	if !ok || len(n) != 6 {
+		return 0, time.Time{}, fmt.Errorf("%q is not a timeline name (<seq:06d>-<yyyymmddThhmmssZ>)", name)
+	}
+	seq, err = strconv.Atoi(n)
+	if err != nil || seq < 0 {
+		return 0, time.Time{}, fmt.Errorf("%q is not a timeline name: bad sequence", name)
+	}
+	t, err = time.Parse(timelineTimeFormat, ts)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("%q is not a timeline name: bad time", name)
+	}
+	return seq, t, nil
+}

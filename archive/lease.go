@@ -1,0 +1,182 @@
+package archive
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/binarc/binarc/archive/objstore"
+)
+
+// LeaseInfo is the content of the lease object: who writes the cluster's
+// archive, until when.
+type LeaseInfo struct {
+	ID      string    `json:"id"`
+	Host    string    `json:"host"`
+	PID     int       `json:"pid"`
+	Command string    `json:"command"`
+	Renewed time.Time `json:"renewed"`
+	Expires time.Time `json:"expires"`
+}
+
+// ErrLeaseHeld is returned when another live writer holds the lease.
+var ErrLeaseHeld = errors.New("the cluster's archive is held by another writer")
+
+// LeaseHeldError names the holder and what to do.
+type LeaseHeldError struct {
+	Cluster string
+	Holder  LeaseInfo
+}
+
+func (e *LeaseHeldError) Error() string {
+	return fmt.Sprintf("cluster %q is already being written by %s on host %s (pid %d), lease renewed %s ago, expires in %s: "+
+		"stop that process first; if it died without releasing the lease, wait for the lease to expire",
+		e.Cluster, e.Holder.Command, e.Holder.Host, e.Holder.PID,
+		time.Since(e.Holder.Renewed).Round(time.Second), time.Until(e.Holder.Expires).Round(time.Second))
+}
+
+func (e *LeaseHeldError) Unwrap() error { return ErrLeaseHeld }
+
+// Lease keeps a single writer per cluster. It is an object created with a
+// conditional put and renewed with compare-and-swap on its ETag, so of two
+// writers exactly one holds it. A holder that died is recognised at once
+// when it ran on this host (its pid is gone, or it is our own pid after a
+// container restart), and otherwise once its lease expires.
+type Lease struct {
+	store   objstore.Store
+	key     string
+	cluster string
+	ttl     time.Duration
+	info    LeaseInfo
+	etag    string
+	now     func() time.Time
+}
+
+// AcquireLease takes the cluster's lease for command ("stream", "prune", …).
+func AcquireLease(ctx context.Context, store objstore.Store, layout Layout, command string, ttl time.Duration) (*Lease, error) {
+	host, _ := os.Hostname()
+	var idb [8]byte
+	_, _ = rand.Read(idb[:])
+	l := &Lease{
+		store: store, key: layout.LeaseKey(), cluster: layout.Cluster, ttl: ttl, now: time.Now,
+		info: LeaseInfo{ID: hex.EncodeToString(idb[:]), Host: host, PID: os.Getpid(), Command: command},
+	}
+	for attempt := 0; attempt < 5; attempt++ {
+		l.stamp()
+		info, err := store.Put(ctx, l.key, marshalJSON(l.info), objstore.PutOptions{IfAbsent: true})
+		if err == nil {
+			l.etag = info.ETag
+			return l, nil
+		}
+		if !errors.Is(err, objstore.ErrExist) {
+			return nil, fmt.Errorf("take lease %s: %w", l.key, err)
+		}
+		data, cur, err := objstore.ReadAll(ctx, store, l.key)
+		if errors.Is(err, objstore.ErrNotExist) {
+			continue // released in between
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read lease %s: %w", l.key, err)
+		}
+		var holder LeaseInfo
+		if err := json.Unmarshal(data, &holder); err != nil {
+			holder = LeaseInfo{} // unreadable: treat as expired
+		}
+		if !l.stale(holder) {
+			return nil, &LeaseHeldError{Cluster: l.cluster, Holder: holder}
+		}
+		l.stamp()
+		info, err = store.Put(ctx, l.key, marshalJSON(l.info), objstore.PutOptions{IfMatch: cur.ETag})
+		if err == nil {
+			l.etag = info.ETag
+			return l, nil
+		}
+		if !errors.Is(err, objstore.ErrPrecondition) {
+			return nil, fmt.Errorf("take over lease %s: %w", l.key, err)
+		}
+		// Someone else changed it in between: look again.
+	}
+	return nil, fmt.Errorf("take lease %s: it kept changing under us; is another archiver starting?", l.key)
+}
+
+func (l *Lease) stamp() {
+	now := l.now().UTC()
+	l.info.Renewed = now
+	l.info.Expires = now.Add(l.ttl)
+}
+
+// stale tells whether the holder can no longer be writing.
+func (l *Lease) stale(h LeaseInfo) bool {
+	if h.ID == "" || l.now().After(h.Expires) {
+		return true
+	}
+	if h.Host == l.info.Host {
+		if h.PID == l.info.PID {
+			return true // our pid: the holder was a previous life of this container
+		}
+		if h.PID > 0 && syscall.Kill(h.PID, 0) == syscall.ESRCH {
+			return true
+		}
+	}
+	return false
+}
+
+// Renew extends the lease. ErrLeaseLost means another writer took it: the
+// caller must stop writing at once.
+func (l *Lease) Renew(ctx context.Context) error {
+	l.stamp()
+	info, err := l.store.Put(ctx, l.key, marshalJSON(l.info), objstore.PutOptions{IfMatch: l.etag})
+	if errors.Is(err, objstore.ErrPrecondition) || errors.Is(err, objstore.ErrNotExist) {
+		return fmt.Errorf("%w: lease %s was taken over by another writer", ErrLeaseLost, l.key)
+	}
+	if err != nil {
+		return fmt.Errorf("renew lease %s: %w", l.key, err)
+	}
+	l.etag = info.ETag
+	return nil
+}
+
+// ErrLeaseLost means the lease is no longer ours.
+var ErrLeaseLost = errors.New("lease lost")
+
+// Release gives the lease up, if it is still ours.
+func (l *Lease) Release(ctx context.Context) error {
+	// Expire it in place rather than delete it: a conditional put keeps us
+	// from releasing a lease another writer took in the meantime.
+	l.info.Expires = l.now().UTC().Add(-time.Second)
+	_, err := l.store.Put(ctx, l.key, marshalJSON(l.info), objstore.PutOptions{IfMatch: l.etag})
+	if errors.Is(err, objstore.ErrPrecondition) {
+		return nil
+	}
+	return err
+}
+
+// Keep renews the lease every ttl/3 until ctx ends. It returns the error
+// that made it give up: ErrLeaseLost, or renewals failing until expiry.
+func (l *Lease) Keep(ctx context.Context) error {
+	t := time.NewTicker(l.ttl / 3)
+	defer t.Stop()
+	lastOK := l.now()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		err := l.Renew(ctx)
+		switch {
+		case err == nil:
+			lastOK = l.now()
+		case errors.Is(err, ErrLeaseLost):
+			return err
+		case l.now().Sub(lastOK) > l.ttl*9/10:
+			return fmt.Errorf("%w: could not renew it for %s (last error: %v)", ErrLeaseLost, l.now().Sub(lastOK).Round(time.Second), err)
+		}
+	}
+}

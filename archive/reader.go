@@ -1,0 +1,176 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/binarc/binarc/replication"
+)
+
+// FileState is what the archive holds of one binlog file.
+type FileState struct {
+	Timeline string
+	File     string
+	Segments []SegmentRef
+	Size     uint64 // end of the contiguous bytes from offset 0
+	// Complete: the primary closed the file and every byte is stored.
+	Complete       bool
+	Closed         bool
+	FirstEventTime time.Time
+	LastEventTime  time.Time
+	FirstGTID      string
+	LastGTID       string
+	// Gap is set when stored segments do not run contiguously from 0.
+	Gap error
+}
+
+// ErrGap means the archive is missing a byte range of a file.
+var ErrGap = errors.New("gap in the archive")
+
+// FileState reads the state of one file: from its index when it is
+// complete, otherwise by listing its segments.
+func (c Catalog) FileState(ctx context.Context, tl, file string, indexed bool) (*FileState, error) {
+	fs := &FileState{Timeline: tl, File: file}
+	if indexed {
+		ix, err := c.ReadIndex(ctx, tl, file)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range ix.Segments {
+			fs.Segments = append(fs.Segments, SegmentRef{Key: c.Layout.SegmentKey(tl, file, s.Start, s.End), Start: s.Start, End: s.End, StoredSize: s.StoredSize})
+		}
+		fs.Size, fs.Complete, fs.Closed = ix.Size, true, ix.Closed
+		fs.FirstEventTime, fs.LastEventTime = ix.FirstEventTime, ix.LastEventTime
+		fs.FirstGTID, fs.LastGTID = ix.FirstGTID, ix.LastGTID
+		return fs, nil
+	}
+	segs, err := c.Segments(ctx, tl, file)
+	if err != nil {
+		return nil, err
+	}
+	var end uint64
+	for i, s := range segs {
+		if s.Start != end {
+			fs.Gap = fmt.Errorf("%w: binlog=%s timeline=%s: bytes [%d,%d) are not stored", ErrGap, file, tl, end, s.Start)
+			segs = segs[:i]
+			break
+		}
+		end = s.End
+	}
+	fs.Segments, fs.Size = segs, end
+	if len(segs) > 0 {
+		first, err := c.segmentInfoFromStore(ctx, segs[0])
+		if err != nil {
+			return nil, err
+		}
+		last := first
+		if len(segs) > 1 {
+			if last, err = c.segmentInfoFromStore(ctx, segs[len(segs)-1]); err != nil {
+				return nil, err
+			}
+		}
+		fs.FirstEventTime, fs.LastEventTime = first.FirstEventTime, last.LastEventTime
+		fs.FirstGTID, fs.LastGTID = first.FirstGTID, last.LastGTID
+	}
+	return fs, nil
+}
+
+// Rebuild writes the archived file to w, byte for byte as the primary has
+// it: decompressed segments in offset order, with the format description's
+// in-use flag cleared when the primary closed the file. It fails on a gap.
+// Segments are fetched ahead in parallel.
+func (c Catalog) Rebuild(ctx context.Context, fs *FileState, w io.Writer) (int64, error) {
+	if fs.Gap != nil {
+		return 0, fs.Gap
+	}
+	if len(fs.Segments) == 0 {
+		return 0, fmt.Errorf("binlog=%s timeline=%s: nothing archived yet", fs.File, fs.Timeline)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	const ahead = 4
+	type result struct {
+		data []byte
+		err  error
+	}
+	results := make([]chan result, len(fs.Segments))
+	for i := range results {
+		results[i] = make(chan result, 1)
+	}
+	sem := make(chan struct{}, ahead)
+	go func() {
+		for i, s := range fs.Segments {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			go func(i int, s SegmentRef) {
+				data, err := c.ReadSegment(ctx, s.Key)
+				results[i] <- result{data, err}
+			}(i, s)
+		}
+	}()
+	var n int64
+	for i, s := range fs.Segments {
+		var r result
+		select {
+		case r = <-results[i]:
+		case <-ctx.Done():
+			return n, ctx.Err()
+		}
+		<-sem
+		if r.err != nil {
+			return n, r.err
+		}
+		if s.Start == 0 && fs.Closed && len(r.data) > replication.InUseFlagOffset {
+			r.data[replication.InUseFlagOffset] = 0
+		}
+		m, err := w.Write(r.data)
+		n += int64(m)
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// TimelineState is what ls shows of one timeline.
+type TimelineState struct {
+	Info  *TimelineInfo
+	Name  string
+	Files []*FileState
+}
+
+// Describe reads the whole catalog of the cluster: timelines and files.
+// It reads each complete file's index and the first and last segment of
+// incomplete ones.
+func (c Catalog) Describe(ctx context.Context) ([]*TimelineState, error) {
+	tls, err := c.Timelines(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*TimelineState
+	for _, tl := range tls {
+		ts := &TimelineState{Name: tl}
+		if ts.Info, err = c.ReadTimeline(ctx, tl); err != nil {
+			return nil, err
+		}
+		files, err := c.Files(ctx, tl)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range files {
+			fs, err := c.FileState(ctx, tl, f.Name, f.Indexed)
+			if err != nil {
+				return nil, err
+			}
+			ts.Files = append(ts.Files, fs)
+		}
+		out = append(out, ts)
+	}
+	return out, nil
+}

@@ -1,0 +1,201 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/replication"
+	gomysql "github.com/go-mysql-org/go-mysql/replication"
+	"github.com/rs/zerolog"
+)
+
+// ResumePoint is where an archiver continues a timeline.
+type ResumePoint struct {
+	Timeline string
+	Info     *TimelineInfo
+	// Position is the durable position to stream from. Offset 0 means the
+	// start of the file (nothing of it archived yet).
+	Position replication.Position
+	// ExpectFDE is the archived format description of Position.File when
+	// resuming inside it, to check the primary still has the same file.
+	ExpectFDE []byte
+	// EventTime is the time of the last durable event, if known.
+	Durable Durable
+}
+
+// findResume works out the durable position of timeline tl from the store
+// alone. Files with an index are complete. The first file without one is
+// checked segment by segment: its contiguous prefix from offset 0 is
+// durable; if that prefix ends the file (its last event is a ROTATE or STOP)
+// the file is complete, its index is written now, and the next file is
+// checked the same way. Segments past the first hole were stored by
+// uploads that ran ahead of an earlier one that never finished: they were
+// never durable, and they are deleted so the stream can cut that range
+// afresh.
+func findResume(ctx context.Context, cat Catalog, tl string, log zerolog.Logger) (*ResumePoint, error) {
+	ti, err := cat.ReadTimeline(ctx, tl)
+	if err != nil {
+		return nil, fmt.Errorf("timeline %s has no readable manifest (%w): run binarc verify", tl, err)
+	}
+	rp := &ResumePoint{Timeline: tl, Info: ti, Position: replication.Position{File: ti.StartFile}}
+	files, err := cat.Files(ctx, tl)
+	if err != nil {
+		return nil, err
+	}
+	var orphans []SegmentRef
+	done := false // the durable prefix ended; everything after is orphaned
+	for _, f := range files {
+		if done {
+			segs, err := cat.Segments(ctx, tl, f.Name)
+			if err != nil {
+				return nil, err
+			}
+			if f.Indexed {
+				return nil, fmt.Errorf("timeline %s: %s is indexed but an earlier file is incomplete: the archive was changed by hand; run binarc verify", tl, f.Name)
+			}
+			orphans = append(orphans, segs...)
+			continue
+		}
+		if f.Indexed {
+			ix, err := cat.ReadIndex(ctx, tl, f.Name)
+			if err != nil {
+				return nil, err
+			}
+			rp.Position = replication.Position{File: nextFile(ix), Offset: 0}
+			rp.Durable = Durable{Timeline: tl, Position: replication.Position{File: f.Name, Offset: ix.Size}, EventTime: ix.LastEventTime}
+			rp.ExpectFDE = nil
+			continue
+		}
+		segs, err := cat.Segments(ctx, tl, f.Name)
+		if err != nil {
+			return nil, err
+		}
+		var end uint64
+		n := 0
+		for n < len(segs) && segs[n].Start == end {
+			end = segs[n].End
+			n++
+		}
+		orphans = append(orphans, segs[n:]...)
+		if n == 0 {
+			// Nothing durable of this file: resume at its start.
+			rp.Position = replication.Position{File: f.Name, Offset: 0}
+			rp.ExpectFDE = nil
+			done = true
+			continue
+		}
+		last, err := cat.ReadSegment(ctx, segs[n-1].Key)
+		if err != nil {
+			return nil, err
+		}
+		lastType, lastTime, err := lastEvent(last, segs[n-1].Start)
+		if err != nil {
+			return nil, fmt.Errorf("segment %s: %w", segs[n-1].Key, err)
+		}
+		rp.Durable = Durable{Timeline: tl, Position: replication.Position{File: f.Name, Offset: end}, EventTime: unixTime(lastTime)}
+		if replication.IsFileEnd(lastType) {
+			next := ""
+			if lastType == gomysql.ROTATE_EVENT {
+				next = rotateTarget(last, segs[n-1].Start)
+			}
+			log.Info().Str("timeline", tl).Str("binlog", f.Name).Msg("file is complete but was not indexed (archiver stopped in between): writing its index")
+			if err := writeFileIndex(ctx, cat.Store, cat.Layout, tl, f.Name, next, true, nil); err != nil {
+				return nil, err
+			}
+			ix, err := cat.ReadIndex(ctx, tl, f.Name)
+			if err != nil {
+				return nil, err
+			}
+			rp.Position = replication.Position{File: nextFile(ix), Offset: 0}
+			rp.ExpectFDE = nil
+			continue
+		}
+		rp.Position = replication.Position{File: f.Name, Offset: end}
+		first, err := cat.ReadSegment(ctx, segs[0].Key)
+		if err != nil {
+			return nil, err
+		}
+		rp.ExpectFDE, err = formatDescription(first)
+		if err != nil {
+			return nil, fmt.Errorf("segment %s: %w", segs[0].Key, err)
+		}
+		done = true
+	}
+	for _, o := range orphans {
+		log.Warn().Str("key", o.Key).Msg("deleting a segment stored past a hole in the archive (never durable; will be archived again)")
+		if err := cat.Store.Delete(ctx, o.Key); err != nil && !errors.Is(err, objstore.ErrNotExist) {
+			return nil, fmt.Errorf("delete orphan segment %s: %w", o.Key, err)
+		}
+	}
+	return rp, nil
+}
+
+// nextFile is the file after a complete one: the one its ROTATE named, or
+// else (a file ended by a STOP event at shutdown) the next sequence number,
+// which is what the server opens at its next start.
+func nextFile(ix *FileIndex) string {
+	if ix.Next != "" {
+		return ix.Next
+	}
+	base, seq, ok := replication.SplitBinlogName(ix.File)
+	if !ok {
+		return ix.File
+	}
+	width := len(ix.File) - len(base) - 1
+	s := strconv.FormatUint(seq+1, 10)
+	for len(s) < width {
+		s = "0" + s
+	}
+	return base + "." + s
+}
+
+// lastEvent returns the type and time of the last event in a segment.
+func lastEvent(plain []byte, start uint64) (gomysql.EventType, uint32, error) {
+	var t gomysql.EventType
+	var ts uint32
+	err := replication.Events(plain, start, func(_ uint64, h replication.Header, _ []byte) error {
+		t, ts = h.Type, h.Timestamp
+		return nil
+	})
+	return t, ts, err
+}
+
+// formatDescription returns the format description event of a file from
+// its first segment.
+func formatDescription(first []byte) ([]byte, error) {
+	var fde []byte
+	err := replication.Events(first, 0, func(off uint64, h replication.Header, raw []byte) error {
+		if off == replication.MagicLen {
+			if h.Type != gomysql.FORMAT_DESCRIPTION_EVENT {
+				return fmt.Errorf("first event is %s, not a format description", h.Type)
+			}
+			fde = append([]byte(nil), raw...)
+		}
+		return nil
+	})
+	if err == nil && fde == nil {
+		err = errors.New("no format description event at offset 4")
+	}
+	return fde, err
+}
+
+// rotateTarget reads the next file's name from the ROTATE event that ends
+// a segment: position (8 bytes) then the name, then a 4-byte CRC32 when the
+// file has checksums.
+func rotateTarget(plain []byte, start uint64) string {
+	var name string
+	_ = replication.Events(plain, start, func(_ uint64, h replication.Header, raw []byte) error {
+		if h.Type == gomysql.ROTATE_EVENT && len(raw) > replication.HeaderLen+8 {
+			body := raw[replication.HeaderLen+8:]
+			if replication.HasChecksum(raw) {
+				body = body[:len(body)-4]
+			}
+			name = string(body)
+		}
+		return nil
+	})
+	return name
+}

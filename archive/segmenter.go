@@ -1,0 +1,163 @@
+package archive
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/binarc/binarc/replication"
+)
+
+// Segment is a sealed, contiguous byte range [Start,End) of one binlog
+// file, cut at event boundaries. The segment at Start 0 begins with the
+// binlog magic.
+type Segment struct {
+	Timeline  string
+	File      string
+	Start     uint64
+	End       uint64
+	Data      []byte // the file's bytes [Start,End), uncompressed
+	Events    int
+	FirstTime uint32 // event header timestamps
+	LastTime  uint32
+	FirstGTID string
+	LastGTID  string
+	// Received is when the segment's first event arrived from the primary:
+	// the loss window of the segment is measured from it.
+	Received time.Time
+}
+
+// FileEnd marks that File is complete: every byte of it is in the segments
+// submitted before this marker, and the stream went on to Next.
+type FileEnd struct {
+	Timeline string
+	File     string
+	Next     string
+}
+
+// Sink takes sealed segments and file-end markers, in order. It may block
+// (backpressure); it fails only when the archive must stop.
+type Sink interface {
+	SubmitSegment(*Segment) error
+	SubmitFileEnd(FileEnd) error
+}
+
+// SegmenterConfig holds the cut rules.
+type SegmenterConfig struct {
+	// FlushInterval seals a segment this long after its first event.
+	FlushInterval time.Duration
+	// SegmentSize seals a segment once it holds this many bytes. A single
+	// event larger than this makes a segment of its own size.
+	SegmentSize int
+}
+
+// Segmenter cuts the event stream into segments: sealed when the flush
+// interval has passed since the first event, at the size limit, or when the
+// file ends. It checks that events arrive contiguously.
+type Segmenter struct {
+	cfg      SegmenterConfig
+	sink     Sink
+	timeline string
+	now      func() time.Time
+
+	mu   sync.Mutex
+	cur  *Segment
+	file string // file being cut
+	next uint64 // offset the next event must start at
+}
+
+// NewSegmenter cuts for timeline tl, resuming at pos (Offset 0 or 4 means
+// the file's start).
+func NewSegmenter(cfg SegmenterConfig, tl string, pos replication.Position, sink Sink) *Segmenter {
+	return &Segmenter{cfg: cfg, sink: sink, timeline: tl, now: time.Now, file: pos.File, next: pos.Offset}
+}
+
+// Add appends one event. Its bytes are copied.
+func (s *Segmenter) Add(ev replication.Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ev.File != s.file {
+		return fmt.Errorf("binlog=%s offset=%d: event arrived while cutting %s (no file end in between)", ev.File, ev.Start, s.file)
+	}
+	want := s.next
+	if want == 0 {
+		want = replication.MagicLen
+	}
+	if ev.Start != want {
+		return fmt.Errorf("binlog=%s offset=%d: event is not contiguous with the archive, which ends at %d", ev.File, ev.Start, s.next)
+	}
+	if s.cur == nil {
+		s.cur = &Segment{Timeline: s.timeline, File: ev.File, Start: ev.Start, End: ev.Start, Received: s.now(), FirstTime: ev.Timestamp}
+		if ev.Start == replication.MagicLen {
+			s.cur.Start = 0
+			s.cur.Data = append(s.cur.Data, replication.Magic...)
+		}
+	}
+	c := s.cur
+	c.Data = append(c.Data, ev.Raw...)
+	c.End = ev.End
+	c.Events++
+	c.LastTime = ev.Timestamp
+	if ev.GTID != "" {
+		if c.FirstGTID == "" {
+			c.FirstGTID = ev.GTID
+		}
+		c.LastGTID = ev.GTID
+	}
+	s.next = ev.End
+	if len(c.Data) >= s.cfg.SegmentSize {
+		return s.sealLocked()
+	}
+	return nil
+}
+
+// FileDone seals the current segment and marks file complete.
+func (s *Segmenter) FileDone(file, next string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if file != s.file {
+		return fmt.Errorf("binlog=%s: file end arrived while cutting %s", file, s.file)
+	}
+	if err := s.sealLocked(); err != nil {
+		return err
+	}
+	if err := s.sink.SubmitFileEnd(FileEnd{Timeline: s.timeline, File: file, Next: next}); err != nil {
+		return err
+	}
+	s.file, s.next = next, 0
+	return nil
+}
+
+// Tick seals the current segment if the flush interval has passed since its
+// first event. Call it often (every tenth of the interval or so).
+func (s *Segmenter) Tick() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur != nil && s.now().Sub(s.cur.Received) >= s.cfg.FlushInterval {
+		return s.sealLocked()
+	}
+	return nil
+}
+
+// Flush seals the current segment now, whatever its age.
+func (s *Segmenter) Flush() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sealLocked()
+}
+
+// Position is where the next event must start.
+func (s *Segmenter) Position() replication.Position {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return replication.Position{File: s.file, Offset: s.next}
+}
+
+func (s *Segmenter) sealLocked() error {
+	if s.cur == nil {
+		return nil
+	}
+	seg := s.cur
+	s.cur = nil
+	return s.sink.SubmitSegment(seg)
+}

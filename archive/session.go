@@ -1,0 +1,210 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/binarc/binarc/replication"
+)
+
+// resume finds where to continue: the newest timeline's durable position,
+// or a new timeline when there is none or the primary is another server.
+func (a *Archiver) resume(ctx context.Context, info replication.ServerInfo) (*ResumePoint, error) {
+	tls, err := a.cat.Timelines(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(tls) == 0 {
+		return a.startTimeline(ctx, info, "new archive", nil)
+	}
+	if a.cfg.StartAt != "oldest" {
+		a.log.Warn().Str("start_at", a.cfg.StartAt).Msg("--start-at only applies to a new archive; resuming from the durable position")
+	}
+	tl := tls[len(tls)-1]
+	rp, err := findResume(ctx, a.cat, tl, a.log)
+	if err != nil {
+		return nil, err
+	}
+	if rp.Info.SourceServerID != info.ServerID {
+		reason := fmt.Sprintf("the primary is another server (server_id %d, was %d): a failover or a new primary", info.ServerID, rp.Info.SourceServerID)
+		a.log.Error().Str("timeline", tl).Msg("ARCHIVE BREAK: " + reason + "; starting a new timeline")
+		return a.startTimeline(ctx, info, reason, &TimelineEnd{Timeline: tl, File: rp.Durable.Position.File, Offset: rp.Durable.Position.Offset})
+	}
+	a.log.Info().Str("timeline", tl).Stringer("resume_at", rp.Position).Msg("resuming the archive from its durable position")
+	return rp, nil
+}
+
+// startTimeline writes the manifest of a new timeline and returns where it
+// starts. A new archive starts where --start-at says; a timeline after a
+// break starts at the oldest binlog the primary still has.
+func (a *Archiver) startTimeline(ctx context.Context, info replication.ServerInfo, reason string, prev *TimelineEnd) (*ResumePoint, error) {
+	logs, err := a.cfg.Source.BinaryLogs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(logs) == 0 {
+		return nil, &replication.ConfigError{Problem: "the primary lists no binary logs", Hint: "check log_bin on the primary"}
+	}
+	start := logs[0].Name
+	if prev == nil {
+		switch a.cfg.StartAt {
+		case "oldest":
+		case "current":
+			start = logs[len(logs)-1].Name
+		default:
+			found := false
+			for _, l := range logs {
+				found = found || l.Name == a.cfg.StartAt
+			}
+			if !found {
+				return nil, &replication.ConfigError{
+					Problem: fmt.Sprintf("--start-at %s: the primary has no such binlog file (it has %s … %s)", a.cfg.StartAt, logs[0].Name, logs[len(logs)-1].Name),
+					Hint:    "use oldest, current, or a file name from SHOW BINARY LOGS",
+				}
+			}
+			start = a.cfg.StartAt
+		}
+	}
+	seq := 1
+	tls, err := a.cat.Timelines(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(tls) > 0 {
+		last, _, _ := ParseTimeline(tls[len(tls)-1])
+		seq = last + 1
+	}
+	tl := FormatTimeline(seq, time.Now())
+	ti := &TimelineInfo{
+		Version: LayoutVersion, Timeline: tl, Created: time.Now().UTC(), Reason: reason, StartFile: start,
+		SourceAddr: a.cfg.Source.Addr(), SourceServerID: info.ServerID, SourceVersion: info.Version, SourceFlavor: string(info.Flavor),
+		Previous: prev,
+	}
+	if err := putOnce(ctx, a.store, a.layout.TimelineKey(tl), marshalJSON(ti)); err != nil {
+		return nil, fmt.Errorf("create timeline %s: %w", tl, err)
+	}
+	a.log.Info().Str("timeline", tl).Str("start_file", start).Str("reason", reason).Msg("started timeline")
+	return &ResumePoint{Timeline: tl, Info: ti, Position: replication.Position{File: start}}, nil
+}
+
+// session streams one timeline from rp until ctx ends, the stream breaks,
+// or something fails. On return, everything received has been flushed and
+// stored, unless the store kept failing for ShutdownTimeout.
+func (a *Archiver) session(ctx context.Context, info replication.ServerInfo, lease *Lease, rp *ResumePoint) error {
+	durable := rp.Durable
+	if durable.Timeline == "" {
+		durable = Durable{Timeline: rp.Timeline, Position: rp.Position}
+	}
+	up, err := NewUploader(a.cfg.Uploader, a.store, a.layout, durable, a.log, a.cfg.Observer)
+	if err != nil {
+		return err
+	}
+	seg := NewSegmenter(a.cfg.Segmenter, rp.Timeline, rp.Position, up)
+	a.mu.Lock()
+	a.up, a.seg = up, seg
+	a.mu.Unlock()
+
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 4)
+	var wg sync.WaitGroup
+	streamDone := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(streamDone)
+		s := &replication.Streamer{Config: a.cfg.Source, Flavor: info.Flavor, Log: a.log, MaxBackoff: a.cfg.MaxBackoff}
+		errc <- s.Stream(sctx, rp.Position, rp.ExpectFDE, (*handler)(a))
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(max(a.cfg.Segmenter.FlushInterval/10, time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-sctx.Done():
+				return
+			case <-t.C:
+				if err := seg.Tick(); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := lease.Keep(sctx); err != nil {
+			errc <- err
+		}
+	}()
+	go func() {
+		select {
+		case <-up.Done():
+			errc <- up.Err()
+		case <-sctx.Done():
+		}
+	}()
+
+	var result error
+	select {
+	case <-ctx.Done():
+	case result = <-errc:
+	}
+	cancel()
+
+	// Flush what was received: it is contiguous and checked. If the store
+	// stays down past the timeout, stop anyway; the next start resumes
+	// from the durable position.
+	sdctx, sdcancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer sdcancel()
+	go func() {
+		select {
+		case <-sdctx.Done():
+			up.Close() // unblocks a stream stuck on a full buffer
+		case <-streamDone:
+		}
+	}()
+	<-streamDone
+	if up.Err() == nil && !errors.Is(result, ErrLeaseLost) {
+		if err := seg.Flush(); err == nil {
+			if err := up.Drain(sdctx); err != nil {
+				a.log.Error().Err(err).Msg("stopping with segments not yet stored; they will be archived again on the next start")
+			}
+		}
+	}
+	wg.Wait()
+	if err := up.Close(); err != nil && result == nil && ctx.Err() == nil {
+		result = err
+	}
+	d := up.Durable()
+	a.log.Info().Str("timeline", d.Timeline).Stringer("durable", d.Position).Msg("archive session ended")
+	return result
+}
+
+// handler adapts the Archiver to replication.Handler.
+type handler Archiver
+
+func (h *handler) Event(ev replication.Event) error {
+	a := (*Archiver)(h)
+	a.received.Add(uint64(len(ev.Raw)))
+	a.lastEvt.Store(int64(ev.Timestamp))
+	p := replication.Position{File: ev.File, Offset: ev.End}
+	if cur := a.primary.Load(); cur == nil || replication.CompareBinlogNames(cur.File, p.File) < 0 || (cur.File == p.File && cur.Offset < p.Offset) {
+		a.primary.Store(&p)
+	}
+	return a.seg.Add(ev)
+}
+
+func (h *handler) FileDone(file, next string) error {
+	return (*Archiver)(h).seg.FileDone(file, next)
+}
+
+func (h *handler) Heartbeat(pos replication.Position) {
+	(*Archiver)(h).primary.Store(&pos)
+}

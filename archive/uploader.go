@@ -1,0 +1,438 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/replication"
+	"github.com/klauspost/compress/zstd"
+	"github.com/rs/zerolog"
+)
+
+// UploaderConfig bounds the upload pipeline.
+type UploaderConfig struct {
+	// Concurrency is how many segments compress and upload at once.
+	Concurrency int
+	// MaxBufferedBytes bounds the uncompressed bytes of sealed segments
+	// waiting for or in upload. When it is reached, Submit blocks, which
+	// stops the read from the primary: the primary keeps its binlog and
+	// nothing is dropped.
+	MaxBufferedBytes int64
+	// MaxBackoff caps the wait between retries of a failed upload.
+	MaxBackoff time.Duration
+}
+
+// Durable is the archive's durable position: the end of the longest prefix
+// of the stream whose segments are all stored.
+type Durable struct {
+	Timeline  string
+	Position  replication.Position
+	EventTime time.Time // header time of the last durable event
+}
+
+// UploadStats are reported to the observer after each stored segment.
+type UploadStats struct {
+	Segment  *Segment
+	Stored   int64         // compressed bytes
+	Latency  time.Duration // seal to stored
+	Attempts int
+}
+
+// Observer hears about progress; every method must be quick.
+type Observer interface {
+	SegmentStored(UploadStats)
+	DurableAdvanced(Durable, time.Time /* received time of the oldest byte of the newest segment */)
+	UploadRetry(err error)
+}
+
+type item struct {
+	seq     uint64
+	seg     *Segment
+	fileEnd *FileEnd
+	stored  int64
+	sealed  time.Time
+}
+
+// Uploader compresses and stores sealed segments with bounded concurrency,
+// and advances the durable position in stream order. It writes a file's
+// index once the file is complete and all its segments are stored.
+type Uploader struct {
+	cfg    UploaderConfig
+	store  objstore.Store
+	layout Layout
+	log    zerolog.Logger
+	obs    Observer
+	enc    *zstd.Encoder
+
+	work chan *item
+	done chan *item
+
+	bytesMu   sync.Mutex
+	bytesCond *sync.Cond
+	buffered  int64
+
+	seq uint64 // next sequence number to hand out (Submit callers are serialised by the segmenter)
+
+	durMu   sync.Mutex
+	durable Durable
+	idle    chan struct{} // closed and replaced whenever all submitted items are committed
+	pending int           // items submitted and not committed
+
+	outage outageLog
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	errMu  sync.Mutex
+	err    error
+}
+
+// NewUploader starts the workers. durable is where the archive stands now.
+func NewUploader(cfg UploaderConfig, store objstore.Store, layout Layout, durable Durable, log zerolog.Logger, obs Observer) (*Uploader, error) {
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderCRC(true), zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 4
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 30 * time.Second
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	u := &Uploader{
+		cfg: cfg, store: store, layout: layout, log: log, obs: obs, enc: enc,
+		work:    make(chan *item, 1024),
+		done:    make(chan *item, 1024),
+		durable: durable,
+		idle:    make(chan struct{}),
+		ctx:     ctx, cancel: cancel,
+	}
+	u.bytesCond = sync.NewCond(&u.bytesMu)
+	u.outage = outageLog{log: log, what: "object store " + store.String()}
+	close(u.idle)
+	for i := 0; i < cfg.Concurrency; i++ {
+		u.wg.Add(1)
+		go u.worker()
+	}
+	u.wg.Add(1)
+	go u.committer()
+	return u, nil
+}
+
+// SubmitSegment queues a sealed segment, blocking while the buffer is full.
+func (u *Uploader) SubmitSegment(s *Segment) error {
+	size := int64(len(s.Data))
+	u.bytesMu.Lock()
+	// A segment larger than the whole budget still goes, alone.
+	for u.buffered > 0 && u.buffered+size > u.cfg.MaxBufferedBytes && u.ctx.Err() == nil {
+		u.bytesCond.Wait()
+	}
+	u.buffered += size
+	u.bytesMu.Unlock()
+	if err := u.Err(); err != nil {
+		return err
+	}
+	it := &item{seq: u.nextSeq(), seg: s, sealed: time.Now()}
+	select {
+	case u.work <- it:
+		return nil
+	case <-u.ctx.Done():
+		return u.stoppedErr()
+	}
+}
+
+// SubmitFileEnd queues the marker that a file is complete.
+func (u *Uploader) SubmitFileEnd(fe FileEnd) error {
+	if err := u.Err(); err != nil {
+		return err
+	}
+	it := &item{seq: u.nextSeq(), fileEnd: &fe}
+	select {
+	case u.done <- it:
+		return nil
+	case <-u.ctx.Done():
+		return u.stoppedErr()
+	}
+}
+
+func (u *Uploader) nextSeq() uint64 {
+	u.durMu.Lock()
+	defer u.durMu.Unlock()
+	s := u.seq
+	u.seq++
+	if u.pending == 0 {
+		u.idle = make(chan struct{})
+	}
+	u.pending++
+	return s
+}
+
+// Durable returns the durable position.
+func (u *Uploader) Durable() Durable {
+	u.durMu.Lock()
+	defer u.durMu.Unlock()
+	return u.durable
+}
+
+// Err is the error that stopped the uploader, if any.
+func (u *Uploader) Err() error {
+	u.errMu.Lock()
+	defer u.errMu.Unlock()
+	return u.err
+}
+
+func (u *Uploader) stoppedErr() error {
+	if err := u.Err(); err != nil {
+		return err
+	}
+	return errors.New("uploader stopped")
+}
+
+func (u *Uploader) fail(err error) {
+	u.errMu.Lock()
+	if u.err == nil {
+		u.err = err
+	}
+	u.errMu.Unlock()
+	u.cancel()
+	u.bytesCond.Broadcast()
+}
+
+// Drain waits until everything submitted is stored (and indexes written),
+// or ctx ends.
+func (u *Uploader) Drain(ctx context.Context) error {
+	u.durMu.Lock()
+	idle := u.idle
+	u.durMu.Unlock()
+	select {
+	case <-idle:
+		return u.Err()
+	case <-ctx.Done():
+		return fmt.Errorf("uploads still pending at shutdown: %w", ctx.Err())
+	case <-u.ctx.Done():
+		return u.stoppedErr()
+	}
+}
+
+// Close stops the workers. Pending uploads are abandoned: call Drain first
+// for a clean stop. It returns the error that stopped the uploader, if any.
+func (u *Uploader) Close() error {
+	u.cancel()
+	u.bytesCond.Broadcast()
+	u.wg.Wait()
+	u.enc.Close()
+	return u.Err()
+}
+
+// Done is closed when the uploader stops, by Close or by a fatal error.
+func (u *Uploader) Done() <-chan struct{} { return u.ctx.Done() }
+
+func (u *Uploader) worker() {
+	defer u.wg.Done()
+	for {
+		select {
+		case <-u.ctx.Done():
+			return
+		case it := <-u.work:
+			if err := u.upload(it); err != nil {
+				if u.ctx.Err() == nil {
+					u.fail(err)
+				}
+				return
+			}
+			u.bytesMu.Lock()
+			u.buffered -= int64(len(it.seg.Data))
+			u.bytesMu.Unlock()
+			u.bytesCond.Broadcast()
+			select {
+			case u.done <- it:
+			case <-u.ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// upload stores one segment, retrying transient failures with capped
+// backoff until it is stored or the uploader stops. Finding the key already
+// taken is fine when the object holds the same bytes (an earlier attempt
+// whose answer was lost) and fatal otherwise.
+func (u *Uploader) upload(it *item) error {
+	s := it.seg
+	key := u.layout.SegmentKey(s.Timeline, s.File, s.Start, s.End)
+	data := u.enc.EncodeAll(s.Data, make([]byte, 0, len(s.Data)/3+64))
+	it.stored = int64(len(data))
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		_, err := u.store.Put(u.ctx, key, data, objstore.PutOptions{IfAbsent: true})
+		if errors.Is(err, objstore.ErrExist) {
+			err = u.checkSame(key, s.Data)
+			if err != nil && !isTransient(err) {
+				return err
+			}
+		}
+		if err == nil {
+			u.outage.ok()
+			if u.obs != nil {
+				u.obs.SegmentStored(UploadStats{Segment: s, Stored: it.stored, Latency: time.Since(it.sealed), Attempts: attempt})
+			}
+			return nil
+		}
+		if u.ctx.Err() != nil {
+			return u.ctx.Err()
+		}
+		u.outage.failed(err, "binlog", fmt.Sprintf("%s:%d", s.File, s.Start))
+		if u.obs != nil {
+			u.obs.UploadRetry(err)
+		}
+		select {
+		case <-u.ctx.Done():
+			return u.ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, u.cfg.MaxBackoff)
+	}
+}
+
+// errConflict marks an object that exists with other content than ours.
+var errConflict = errors.New("conflict")
+
+func isTransient(err error) bool { return !errors.Is(err, errConflict) }
+
+func (u *Uploader) checkSame(key string, want []byte) error {
+	got, _, err := objstore.ReadAll(u.ctx, u.store, key)
+	if err != nil {
+		return err
+	}
+	plain, err := decodeSegment(got)
+	if err == nil && bytes.Equal(plain, want) {
+		return nil
+	}
+	return fmt.Errorf("%w: segment %s already exists with different content: another archiver is writing this cluster, or the archive was changed by hand; stop and run binarc verify", errConflict, key)
+}
+
+// committer advances the durable position in sequence order and writes
+// file indexes.
+func (u *Uploader) committer() {
+	defer u.wg.Done()
+	pending := map[uint64]*item{}
+	var next uint64
+	files := map[string][]SegmentInfo{} // segments of files not yet indexed
+	for {
+		select {
+		case <-u.ctx.Done():
+			return
+		case it := <-u.done:
+			pending[it.seq] = it
+		}
+		for {
+			it, ok := pending[next]
+			if !ok {
+				break
+			}
+			delete(pending, next)
+			next++
+			if err := u.commit(it, files); err != nil {
+				if u.ctx.Err() == nil {
+					u.fail(err)
+				}
+				return
+			}
+		}
+	}
+}
+
+func (u *Uploader) commit(it *item, files map[string][]SegmentInfo) error {
+	if s := it.seg; s != nil {
+		k := s.Timeline + "/" + s.File
+		files[k] = append(files[k], segmentInfo(s, it.stored))
+		d := Durable{Timeline: s.Timeline, Position: replication.Position{File: s.File, Offset: s.End}, EventTime: unixTime(s.LastTime)}
+		u.setDurable(d, s.Received)
+		return nil
+	}
+	fe := it.fileEnd
+	k := fe.Timeline + "/" + fe.File
+	segs := files[k]
+	delete(files, k)
+	if err := u.writeIndex(fe, segs); err != nil {
+		return err
+	}
+	u.setDurable(Durable{}, time.Time{})
+	return nil
+}
+
+// setDurable records progress; a zero d only counts a committed marker.
+func (u *Uploader) setDurable(d Durable, received time.Time) {
+	u.durMu.Lock()
+	if d.Timeline != "" {
+		u.durable = d
+	}
+	u.pending--
+	if u.pending == 0 {
+		close(u.idle)
+	}
+	cur := u.durable
+	u.durMu.Unlock()
+	if d.Timeline != "" && u.obs != nil {
+		u.obs.DurableAdvanced(cur, received)
+	}
+}
+
+// writeIndex stores the index of a complete file. segs holds the segments
+// this process stored; when the file was begun by an earlier process, the
+// rest are read back from the store.
+func (u *Uploader) writeIndex(fe *FileEnd, segs []SegmentInfo) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := writeFileIndex(u.ctx, u.store, u.layout, fe.Timeline, fe.File, fe.Next, true, segs)
+		if err == nil {
+			u.outage.ok()
+			return nil
+		}
+		if errors.Is(err, errConflict) || u.ctx.Err() != nil {
+			return err
+		}
+		u.outage.failed(err, "index", fe.File)
+		select {
+		case <-u.ctx.Done():
+			return u.ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, u.cfg.MaxBackoff)
+	}
+}
+
+// outageLog logs the first failure of an outage and its end, once each,
+// whatever the number of workers and retries in between.
+type outageLog struct {
+	log   zerolog.Logger
+	what  string
+	mu    sync.Mutex
+	since time.Time
+	count int
+}
+
+func (o *outageLog) failed(err error, k, v string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.count++
+	if o.since.IsZero() {
+		o.since = time.Now()
+		o.log.Warn().Err(err).Str(k, v).Msgf("%s failing; retrying with backoff, holding data in memory (logged once per outage)", o.what)
+	}
+}
+
+func (o *outageLog) ok() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.since.IsZero() {
+		o.log.Info().Dur("outage", time.Since(o.since).Round(time.Millisecond)).Int("failed_attempts", o.count).Msgf("%s recovered", o.what)
+		o.since, o.count = time.Time{}, 0
+	}
+}

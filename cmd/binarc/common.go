@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/replication"
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+)
+
+type logFlags struct {
+	Format string `default:"auto" enum:"auto,json,console" env:"BINARC_LOG_FORMAT" help:"Log format: json, console, or auto (console on a terminal, JSON otherwise)."`
+	Level  string `default:"info" enum:"debug,info,warn,error" env:"BINARC_LOG_LEVEL" help:"Log level."`
+}
+
+func (f logFlags) logger() (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(f.Level)
+	if err != nil {
+		return zerolog.Logger{}, fmt.Errorf("--log-level %q: %w", f.Level, err)
+	}
+	zerolog.TimeFieldFormat = time.RFC3339Nano
+	var log zerolog.Logger
+	if f.Format == "console" || (f.Format == "auto" && isatty.IsTerminal(os.Stderr.Fd())) {
+		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000"})
+	} else {
+		log = zerolog.New(os.Stderr)
+	}
+	return log.Level(lvl).With().Timestamp().Logger(), nil
+}
+
+// storeFlags name the archive: where it is and which cluster.
+type storeFlags struct {
+	Store   string `required:"" env:"BINARC_STORE" placeholder:"URL" help:"Where the archive is: s3://BUCKET/PREFIX, file:///PATH or a directory."`
+	Cluster string `required:"" env:"BINARC_CLUSTER" help:"Cluster name: the archive's top folder in the store."`
+}
+
+func (f storeFlags) open(ctx context.Context) (objstore.Store, archive.Layout, error) {
+	if err := archive.ValidateName("cluster", f.Cluster); err != nil {
+		return nil, archive.Layout{}, usageError{fmt.Errorf("--cluster: %w", err)}
+	}
+	s, err := objstore.Open(ctx, f.Store)
+	if err != nil {
+		return nil, archive.Layout{}, usageError{fmt.Errorf("--store: %w", err)}
+	}
+	return s, archive.Layout{Cluster: f.Cluster}, nil
+}
+
+// sourceFlags say how to reach the primary. The password is best given
+// through the environment or a file, so it never shows in ps.
+type sourceFlags struct {
+	Source             string `env:"BINARC_SOURCE" placeholder:"URL" help:"The primary: mysql://USER@HOST:PORT (put the password in BINARC_SOURCE_PASSWORD or --source-password-file, not here)."`
+	SourcePasswordFile string `env:"BINARC_SOURCE_PASSWORD_FILE" type:"path" placeholder:"FILE" help:"File holding the primary's password (first line)."`
+	ServerID           uint32 `env:"BINARC_SERVER_ID" default:"4207" help:"server_id binarc registers with; unique in the cluster."`
+}
+
+// config parses the source. The password comes, in order of preference,
+// from BINARC_SOURCE_PASSWORD, the password file, or the URL.
+func (f sourceFlags) config(log zerolog.Logger) (replication.Config, error) {
+	cfg, err := replication.ParseSourceURL(f.Source)
+	if err != nil {
+		return cfg, usageError{fmt.Errorf("--source: %w", err)}
+	}
+	if cfg.Password != "" {
+		log.Warn().Msg("the source URL carries a password, which shows in ps and shell history: prefer BINARC_SOURCE_PASSWORD or --source-password-file")
+	}
+	if p, ok := os.LookupEnv("BINARC_SOURCE_PASSWORD"); ok {
+		cfg.Password = p
+	}
+	if f.SourcePasswordFile != "" {
+		b, err := os.ReadFile(f.SourcePasswordFile)
+		if err != nil {
+			return cfg, usageError{fmt.Errorf("--source-password-file: %w", err)}
+		}
+		cfg.Password = strings.TrimRight(strings.SplitN(string(b), "\n", 2)[0], "\r")
+	}
+	if f.ServerID == 0 {
+		return cfg, usageError{fmt.Errorf("--server-id 0: a replica needs a non-zero server id")}
+	}
+	cfg.ServerID = f.ServerID
+	return cfg, nil
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/binarc/binarc/archive"
+	"github.com/rs/zerolog"
+)
+
+type fetchCmd struct {
+	storeFlags
+	Dir      string   `required:"" type:"path" help:"Directory to write the rebuilt files into (created if missing; existing files are not overwritten)."`
+	Timeline string   `help:"Timeline to fetch from (default: the newest)."`
+	Files    []string `arg:"" optional:"" name:"FILE" help:"Binlog files to fetch (default: every file of the timeline)."`
+}
+
+func (c *fetchCmd) Run(ctx context.Context, log zerolog.Logger) error {
+	store, layout, err := c.storeFlags.open(ctx)
+	if err != nil {
+		return err
+	}
+	cat := archive.Catalog{Store: store, Layout: layout}
+	tl, err := pickTimeline(ctx, cat, c.Timeline)
+	if err != nil {
+		return err
+	}
+	files, err := cat.Files(ctx, tl)
+	if err != nil {
+		return err
+	}
+	indexed := map[string]bool{}
+	for _, f := range files {
+		indexed[f.Name] = f.Indexed
+	}
+	want := c.Files
+	if len(want) == 0 {
+		for _, f := range files {
+			want = append(want, f.Name)
+		}
+	}
+	for _, name := range want {
+		if _, ok := indexed[name]; !ok {
+			return usageError{fmt.Errorf("binlog file %q is not in timeline %s of cluster %q: see binarc ls", name, tl, c.Cluster)}
+		}
+	}
+	if err := os.MkdirAll(c.Dir, 0o750); err != nil {
+		return fmt.Errorf("--dir: %w", err)
+	}
+	for _, name := range want {
+		dst := filepath.Join(c.Dir, name)
+		if _, err := os.Stat(dst); err == nil {
+			return fmt.Errorf("%s already exists: binarc does not overwrite files; remove it or choose another --dir", dst)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		st, err := cat.FileState(ctx, tl, name, indexed[name])
+		if err != nil {
+			return err
+		}
+		n, err := writeFileAtomic(dst, func(f *os.File) (int64, error) { return cat.Rebuild(ctx, st, f) })
+		if err != nil {
+			return fmt.Errorf("fetch %s: %w", name, err)
+		}
+		log.Info().Str("file", dst).Int64("bytes", n).Bool("complete", st.Complete).Msg("fetched")
+	}
+	return nil
+}
+
+// writeFileAtomic writes dst through a temporary file, fsyncs, and renames,
+// so a failed fetch leaves no partial file under the real name.
+func writeFileAtomic(dst string, write func(*os.File) (int64, error)) (int64, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-*")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(tmp.Name())
+	n, err := write(tmp)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), dst)
+	}
+	return n, err
+}
+
+// pickTimeline returns the named timeline, or the newest.
+func pickTimeline(ctx context.Context, cat archive.Catalog, name string) (string, error) {
+	tls, err := cat.Timelines(ctx)
+	if err != nil {
+		return "", err
+	}
+	if len(tls) == 0 {
+		return "", fmt.Errorf("cluster %q has no archive in %s: check --store and --cluster (binarc ls --store %s lists clusters)", cat.Layout.Cluster, cat.Store, cat.Store)
+	}
+	if name == "" {
+		return tls[len(tls)-1], nil
+	}
+	for _, t := range tls {
+		if t == name {
+			return t, nil
+		}
+	}
+	return "", usageError{fmt.Errorf("--timeline %s: no such timeline in cluster %q (it has %v)", name, cat.Layout.Cluster, tls)}
+}
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/replication"
+	"github.com/rs/zerolog"
+)
+
+type lsCmd struct {
+	Store              string `required:"" env:"BINARC_STORE" placeholder:"URL" help:"Where the archive is: s3://BUCKET/PREFIX, file:///PATH or a directory."`
+	Cluster            string `env:"BINARC_CLUSTER" help:"Cluster to list (default: list the clusters in the store)."`
+	Source             string `env:"BINARC_SOURCE" placeholder:"URL" help:"Optional primary (mysql://USER@HOST:PORT) to show how far behind it the archive is."`
+	SourcePasswordFile string `env:"BINARC_SOURCE_PASSWORD_FILE" type:"path" placeholder:"FILE" help:"File holding the primary's password."`
+	JSON               bool   `help:"Print JSON instead of a table."`
+}
+
+func (c *lsCmd) Run(ctx context.Context, log zerolog.Logger) error {
+	store, err := objstore.Open(ctx, c.Store)
+	if err != nil {
+		return usageError{fmt.Errorf("--store: %w", err)}
+	}
+	if c.Cluster == "" {
+		return listClusters(ctx, store, os.Stdout)
+	}
+	if err := archive.ValidateName("cluster", c.Cluster); err != nil {
+		return usageError{fmt.Errorf("--cluster: %w", err)}
+	}
+	cat := archive.Catalog{Store: store, Layout: archive.Layout{Cluster: c.Cluster}}
+	tls, err := cat.Describe(ctx)
+	if err != nil {
+		return err
+	}
+	if len(tls) == 0 {
+		return fmt.Errorf("cluster %q has no archive in %s: check --store and --cluster (binarc ls --store %s lists clusters)", c.Cluster, store, store)
+	}
+	var lag *lagReport
+	if c.Source != "" {
+		sf := sourceFlags{Source: c.Source, SourcePasswordFile: c.SourcePasswordFile, ServerID: replication.DefaultServerID}
+		cfg, err := sf.config(log)
+		if err != nil {
+			return err
+		}
+		lag = measureLag(ctx, cfg, tls[len(tls)-1])
+	}
+	if c.JSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			Cluster   string                   `json:"cluster"`
+			Timelines []*archive.TimelineState `json:"timelines"`
+			Lag       *lagReport               `json:"lag,omitempty"`
+		}{c.Cluster, tls, lag})
+	}
+	printCatalog(os.Stdout, c.Cluster, tls, lag)
+	return nil
+}
+
+func listClusters(ctx context.Context, store objstore.Store, w io.Writer) error {
+	entries, err := store.List(ctx, "")
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, e := range entries {
+		if e.Dir {
+			fmt.Fprintln(w, strings.TrimSuffix(e.Key, "/"))
+			n++
+		}
+	}
+	if n == 0 {
+		fmt.Fprintf(w, "no clusters in %s\n", store)
+	}
+	return nil
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05Z")
+}
+
+func printCatalog(w io.Writer, cluster string, tls []*archive.TimelineState, lag *lagReport) {
+	fmt.Fprintf(w, "cluster %s\n", cluster)
+	for _, ts := range tls {
+		ti := ts.Info
+		fmt.Fprintf(w, "\ntimeline %s  created %s  source %s server_id %d (%s)\n  reason: %s\n",
+			ts.Name, fmtTime(ti.Created), ti.SourceAddr, ti.SourceServerID, ti.SourceVersion, ti.Reason)
+		if ti.Previous != nil {
+			fmt.Fprintf(w, "  follows timeline %s, which ends at %s:%d (no restore crosses this break)\n", ti.Previous.Timeline, ti.Previous.File, ti.Previous.Offset)
+		}
+		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  FILE\tBYTES\tSEGMENTS\tFIRST EVENT\tLAST EVENT\tSTATE")
+		for _, f := range ts.Files {
+			state := "live"
+			switch {
+			case f.Gap != nil:
+				state = "GAP: " + f.Gap.Error()
+			case f.Complete:
+				state = "complete"
+			}
+			fmt.Fprintf(tw, "  %s\t[0, %d)\t%d\t%s\t%s\t%s\n", f.File, f.Size, len(f.Segments), fmtTime(f.FirstEventTime), fmtTime(f.LastEventTime), state)
+		}
+		tw.Flush()
+	}
+	if lag != nil {
+		fmt.Fprintf(w, "\nprimary: %s\n", lag.Summary)
+	}
+}
+
+// lagReport compares the archive's end with the primary's position.
+type lagReport struct {
+	PrimaryFile   string `json:"primary_file,omitempty"`
+	PrimaryOffset uint64 `json:"primary_offset,omitempty"`
+	BytesBehind   uint64 `json:"bytes_behind"`
+	Summary       string `json:"summary"`
+}
+
+func measureLag(ctx context.Context, cfg replication.Config, ts *archive.TimelineState) *lagReport {
+	logs, err := cfg.BinaryLogs(ctx)
+	if err != nil {
+		return &lagReport{Summary: "cannot tell: " + err.Error()}
+	}
+	if len(logs) == 0 || len(ts.Files) == 0 {
+		return &lagReport{Summary: "cannot tell: nothing to compare"}
+	}
+	last := ts.Files[len(ts.Files)-1]
+	cur := logs[len(logs)-1]
+	r := &lagReport{PrimaryFile: cur.Name, PrimaryOffset: cur.Size}
+	var behind uint64
+	counting := false
+	for _, l := range logs {
+		switch {
+		case l.Name == last.File:
+			counting = true
+			if l.Size > last.Size {
+				behind += l.Size - last.Size
+			}
+		case counting:
+			behind += l.Size
+		}
+	}
+	if !counting {
+		r.Summary = fmt.Sprintf("cannot tell: the primary (at %s:%d) no longer lists %s, the archive's last file", cur.Name, cur.Size, last.File)
+		return r
+	}
+	r.BytesBehind = behind
+	if behind == 0 {
+		r.Summary = fmt.Sprintf("archive is up to date with the primary (%s:%d)", cur.Name, cur.Size)
+	} else {
+		r.Summary = fmt.Sprintf("archive is %d bytes behind the primary (%s:%d); the archive ends at %s:%d", behind, cur.Name, cur.Size, last.File, last.Size)
+	}
+	return r
+}

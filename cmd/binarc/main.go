@@ -1,0 +1,99 @@
+// Command binarc keeps MySQL and MariaDB clusters restorable to any second
+// of the last 30 days from an S3-compatible bucket.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// cli is the command line. Every flag can also come from the environment
+// variable named beside it.
+type cli struct {
+	Log logFlags `embed:"" prefix:"log-"`
+
+	Stream  streamCmd  `cmd:"" help:"Archive a primary's binlog to the store, as a replica, continuously."`
+	Ls      lsCmd      `cmd:"" help:"List the archive: timelines, binlog files, byte ranges, times."`
+	Binlog  binlogCmd  `cmd:"" help:"Work with archived binlog files."`
+	Version versionCmd `cmd:"" help:"Print the version."`
+}
+
+type binlogCmd struct {
+	Fetch fetchCmd `cmd:"" help:"Rebuild archived binlog files, byte for byte, into a directory."`
+}
+
+type versionCmd struct{}
+
+func (versionCmd) Run() error {
+	fmt.Println("binarc", version)
+	return nil
+}
+
+// usageError is bad input: exit status 2.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	var c cli
+	parser, err := kong.New(&c,
+		kong.Name("binarc"),
+		kong.Description("Streams MySQL/MariaDB binlogs to S3 and restores to any point in time."),
+		kong.UsageOnError(),
+		kong.Exit(func(code int) { panic(exitCode(code)) }),
+	)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "binarc:", err)
+		return 2
+	}
+	code := func() (code int) {
+		defer func() {
+			if r := recover(); r != nil {
+				if c, ok := r.(exitCode); ok {
+					code = int(c)
+					return
+				}
+				panic(r)
+			}
+		}()
+		kctx, err := parser.Parse(args)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "binarc: %v\n", err)
+			return 2
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		log, err := c.Log.logger()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "binarc: %v\n", err)
+			return 2
+		}
+		kctx.BindTo(ctx, (*context.Context)(nil))
+		kctx.Bind(log)
+		if err := kctx.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "binarc: error: %v\n", err)
+			var ue usageError
+			if errors.As(err, &ue) {
+				return 2
+			}
+			return 1
+		}
+		return 0
+	}()
+	return code
+}
+
+type exitCode int

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/binarc/binarc/archive"
+	"github.com/rs/zerolog"
+)
+
+type streamCmd struct {
+	sourceFlags
+	storeFlags
+	FlushInterval     time.Duration `env:"BINARC_FLUSH_INTERVAL" default:"1s" help:"Seal and upload a segment this long after its first event: the loss window."`
+	SegmentSize       byteSize      `env:"BINARC_SEGMENT_SIZE" default:"16MiB" help:"Seal a segment at this size (a larger single event makes a larger segment)."`
+	StartAt           string        `env:"BINARC_START_AT" default:"oldest" help:"Where a new archive starts: oldest (every binlog the primary still has), current, or a binlog file name."`
+	UploadConcurrency int           `env:"BINARC_UPLOAD_CONCURRENCY" default:"4" help:"Segments compressed and uploaded at once."`
+	MaxBuffer         byteSize      `env:"BINARC_MAX_BUFFER" default:"64MiB" help:"Sealed data held in memory while the store is slow; past it, binarc stops reading from the primary (which keeps its binlog)."`
+}
+
+func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
+	src, err := c.sourceFlags.config(log)
+	if err != nil {
+		return err
+	}
+	store, _, err := c.storeFlags.open(ctx)
+	if err != nil {
+		return err
+	}
+	if c.UploadConcurrency < 1 || c.UploadConcurrency > 64 {
+		return usageError{errorf("--upload-concurrency %d: use 1 to 64", c.UploadConcurrency)}
+	}
+	a, err := archive.NewArchiver(archive.ArchiverConfig{
+		Cluster:   c.Cluster,
+		Source:    src,
+		StartAt:   c.StartAt,
+		Segmenter: archive.SegmenterConfig{FlushInterval: c.FlushInterval, SegmentSize: int(c.SegmentSize)},
+		Uploader:  archive.UploaderConfig{Concurrency: c.UploadConcurrency, MaxBufferedBytes: int64(c.MaxBuffer)},
+		Log:       log.With().Str("cluster", c.Cluster).Logger(),
+	}, store)
+	if err != nil {
+		return usageError{err}
+	}
+	log.Info().Str("store", store.String()).Str("cluster", c.Cluster).Dur("flush_interval", c.FlushInterval).
+		Int64("segment_size", int64(c.SegmentSize)).Msg("binarc stream starting")
+	return a.Run(ctx)
+}

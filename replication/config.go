@@ -1,0 +1,95 @@
+package replication
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// Config says where the primary is and how to register with it.
+type Config struct {
+	Host     string
+	Port     uint16
+	User     string
+	Password string // never logged; String() leaves it out
+	// ServerID is the server_id binarc registers with. It must differ from
+	// the primary's and every real replica's.
+	ServerID uint32
+	// HeartbeatPeriod asks the primary for a heartbeat when it has nothing
+	// to send, so an idle primary can be told apart from a dead link.
+	HeartbeatPeriod time.Duration
+	// ReadTimeout ends a connection that has received nothing (not even a
+	// heartbeat) for this long; it is what notices a network partition.
+	ReadTimeout time.Duration
+}
+
+// DefaultServerID is the server_id binarc registers with unless told
+// otherwise. It is high so it rarely collides with real replicas.
+const DefaultServerID = 4207
+
+// ParseSourceURL reads mysql://USER[:PASS]@HOST[:PORT]. The password may be
+// left out of the URL and given separately (environment or file), so it never
+// shows in a process listing.
+func ParseSourceURL(raw string) (Config, error) {
+	const forms = "use mysql://USER[:PASSWORD]@HOST[:PORT]"
+	if raw == "" {
+		return Config{}, fmt.Errorf("no source given: %s (flag --source or BINARC_SOURCE)", forms)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return Config{}, fmt.Errorf("source URL: cannot parse it (%v); %s", redactErr(err), forms)
+	}
+	if u.Scheme != "mysql" && u.Scheme != "mariadb" {
+		return Config{}, fmt.Errorf("source URL %q: unsupported scheme %q; %s", Redact(raw), u.Scheme, forms)
+	}
+	if u.User == nil || u.User.Username() == "" {
+		return Config{}, fmt.Errorf("source URL %q: no user; %s", Redact(raw), forms)
+	}
+	host, portStr := u.Hostname(), u.Port()
+	if host == "" {
+		return Config{}, fmt.Errorf("source URL %q: no host; %s", Redact(raw), forms)
+	}
+	port := 3306
+	if portStr != "" {
+		port, err = strconv.Atoi(portStr)
+		if err != nil || port <= 0 || port > 65535 {
+			return Config{}, fmt.Errorf("source URL %q: bad port %q; %s", Redact(raw), portStr, forms)
+		}
+	}
+	pass, _ := u.User.Password()
+	return Config{
+		Host:            host,
+		Port:            uint16(port),
+		User:            u.User.Username(),
+		Password:        pass,
+		ServerID:        DefaultServerID,
+		HeartbeatPeriod: time.Second,
+		ReadTimeout:     15 * time.Second,
+	}, nil
+}
+
+// Addr is HOST:PORT.
+func (c Config) Addr() string { return net.JoinHostPort(c.Host, strconv.Itoa(int(c.Port))) }
+
+// String names the source for logs, without the password.
+func (c Config) String() string { return fmt.Sprintf("mysql://%s@%s", c.User, c.Addr()) }
+
+// Redact replaces the password in a source URL with "xxxxx" for messages.
+func Redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+// redactErr renders a url.Parse error without echoing the URL, which may
+// carry a password.
+func redactErr(err error) string {
+	if ue, ok := err.(*url.Error); ok {
+		return ue.Err.Error()
+	}
+	return "malformed URL"
+}

@@ -1,0 +1,209 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/go-mysql-org/go-mysql/mysql"
+)
+
+// Flavor is the server family, which decides the dump protocol details.
+type Flavor string
+
+// The flavours binarc knows.
+const (
+	FlavorMariaDB Flavor = mysql.MariaDBFlavor
+	FlavorMySQL   Flavor = mysql.MySQLFlavor
+)
+
+// ServerInfo is what binarc learns about the primary before streaming.
+type ServerInfo struct {
+	Version        string
+	Flavor         Flavor
+	ServerID       uint32
+	BinlogFormat   string
+	BinlogChecksum string
+}
+
+// BinlogFile is one row of SHOW BINARY LOGS.
+type BinlogFile struct {
+	Name string
+	Size uint64
+}
+
+// ConfigError is a problem an operator must fix (credentials, grants,
+// server settings): retrying will not help. Hint says what to do.
+type ConfigError struct {
+	Problem string
+	Hint    string
+}
+
+func (e *ConfigError) Error() string { return e.Problem + ": " + e.Hint }
+
+// IsConfigError tells whether err is, or wraps, a ConfigError.
+func IsConfigError(err error) bool {
+	var ce *ConfigError
+	return errors.As(err, &ce)
+}
+
+// MySQL/MariaDB error codes binarc branches on.
+const (
+	erAccessDenied         = 1045 // ER_ACCESS_DENIED_ERROR: wrong user or password
+	erSpecificAccessDenied = 1227 // ER_SPECIFIC_ACCESS_DENIED_ERROR: missing privilege
+	erMasterFatalReading   = 1236 // ER_MASTER_FATAL_ERROR_READING_BINLOG
+	erNoBinaryLogging      = 1381 // ER_NO_BINARY_LOGGING
+	erDBAccessDenied       = 1044
+)
+
+// dial opens a plain client connection to the primary.
+func (c Config) dial(ctx context.Context) (*client.Conn, error) {
+	d := &net.Dialer{Timeout: 10 * time.Second}
+	conn, err := client.ConnectWithDialer(ctx, "tcp", c.Addr(), c.User, c.Password, "", d.DialContext)
+	if err != nil {
+		return nil, c.classify(err)
+	}
+	return conn, nil
+}
+
+// classify turns a driver error into a ConfigError when it is the operator's
+// to fix, and otherwise prefixes it with the source address.
+func (c Config) classify(err error) error {
+	var me *mysql.MyError
+	if errors.As(err, &me) {
+		switch me.Code {
+		case erAccessDenied:
+			return &ConfigError{
+				Problem: fmt.Sprintf("primary %s refused user %q: access denied (wrong password or no such user@host)", c.Addr(), c.User),
+				Hint:    "check the password (BINARC_SOURCE_PASSWORD or --source-password-file) and that the user exists for this client host",
+			}
+		case erSpecificAccessDenied, erDBAccessDenied:
+			return &ConfigError{
+				Problem: fmt.Sprintf("primary %s: user %q lacks a privilege: %s", c.Addr(), c.User, me.Message),
+				Hint:    grantHint(c.User),
+			}
+		}
+	}
+	return fmt.Errorf("primary %s: %w", c.Addr(), err)
+}
+
+func grantHint(user string) string {
+	return fmt.Sprintf("run on the primary: GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO '%s'@'%%' (MariaDB 10.5+), or GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '%s'@'%%' (MySQL)", user, user)
+}
+
+// Preflight connects to the primary and checks that it can be archived:
+// binary logging on, a usable checksum setting, and the grants binarc
+// needs. Problems the operator must fix come back as *ConfigError; a
+// primary that cannot be reached comes back as a plain error.
+func (c Config) Preflight(ctx context.Context) (ServerInfo, error) {
+	conn, err := c.dial(ctx)
+	if err != nil {
+		return ServerInfo{}, err
+	}
+	defer conn.Close()
+
+	var info ServerInfo
+	r, err := conn.Execute("SELECT @@version, @@server_id, @@log_bin, @@binlog_format, @@binlog_checksum")
+	if err != nil {
+		return info, c.classify(err)
+	}
+	info.Version, _ = r.GetString(0, 0)
+	sid, _ := r.GetUint(0, 1)
+	info.ServerID = uint32(sid)
+	logBin, _ := r.GetString(0, 2)
+	if logBin == "" {
+		v, _ := r.GetInt(0, 2)
+		logBin = strconv.FormatInt(v, 10)
+	}
+	info.BinlogFormat, _ = r.GetString(0, 3)
+	info.BinlogChecksum, _ = r.GetString(0, 4)
+	info.Flavor = FlavorMySQL
+	if strings.Contains(strings.ToLower(info.Version), "mariadb") {
+		info.Flavor = FlavorMariaDB
+	}
+
+	if logBin != "1" && !strings.EqualFold(logBin, "ON") {
+		return info, &ConfigError{
+			Problem: fmt.Sprintf("primary %s has binary logging off (log_bin=%s): there is nothing to archive", c.Addr(), logBin),
+			Hint:    "start the server with --log-bin=mysql-bin and a --server-id, then restart it",
+		}
+	}
+	if info.ServerID == c.ServerID {
+		return info, &ConfigError{
+			Problem: fmt.Sprintf("primary %s has server_id %d, the same as binarc's --server-id", c.Addr(), info.ServerID),
+			Hint:    "give binarc a server id no server in the cluster uses (--server-id / BINARC_SERVER_ID)",
+		}
+	}
+	switch strings.ToUpper(info.BinlogChecksum) {
+	case "CRC32", "NONE":
+	default:
+		return info, &ConfigError{
+			Problem: fmt.Sprintf("primary %s uses binlog_checksum=%s, which binarc does not know", c.Addr(), info.BinlogChecksum),
+			Hint:    "set binlog_checksum=CRC32 on the primary",
+		}
+	}
+	if err := c.checkGrants(conn, info.Flavor); err != nil {
+		return info, err
+	}
+	return info, nil
+}
+
+// checkGrants makes sure the user may read the binlog list and dump it.
+// SHOW BINARY LOGS needs BINLOG MONITOR (MariaDB 10.5+) or REPLICATION
+// CLIENT; the dump needs REPLICATION SLAVE, which only SHOW GRANTS reveals
+// before the dump itself fails.
+func (c Config) checkGrants(conn *client.Conn, flavor Flavor) error {
+	if _, err := conn.Execute("SHOW BINARY LOGS"); err != nil {
+		var me *mysql.MyError
+		if errors.As(err, &me) && me.Code == erNoBinaryLogging {
+			return &ConfigError{
+				Problem: fmt.Sprintf("primary %s has binary logging off", c.Addr()),
+				Hint:    "start the server with --log-bin=mysql-bin and a --server-id, then restart it",
+			}
+		}
+		return c.classify(err)
+	}
+	r, err := conn.Execute("SHOW GRANTS FOR CURRENT_USER()")
+	if err != nil {
+		return c.classify(err)
+	}
+	for i := 0; i < r.RowNumber(); i++ {
+		g, _ := r.GetString(i, 0)
+		g = strings.ToUpper(g)
+		if !strings.Contains(g, " ON *.* ") {
+			continue
+		}
+		if strings.Contains(g, "ALL PRIVILEGES") || strings.Contains(g, "REPLICATION SLAVE") || strings.Contains(g, "REPLICATION REPLICA") {
+			return nil
+		}
+	}
+	return &ConfigError{
+		Problem: fmt.Sprintf("primary %s: user %q lacks the REPLICATION SLAVE privilege needed to read the binlog as a replica", c.Addr(), c.User),
+		Hint:    grantHint(c.User),
+	}
+}
+
+// BinaryLogs lists the binlog files the primary still has, oldest first.
+func (c Config) BinaryLogs(ctx context.Context) ([]BinlogFile, error) {
+	conn, err := c.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	r, err := conn.Execute("SHOW BINARY LOGS")
+	if err != nil {
+		return nil, c.classify(err)
+	}
+	files := make([]BinlogFile, 0, r.RowNumber())
+	for i := 0; i < r.RowNumber(); i++ {
+		name, _ := r.GetString(i, 0)
+		size, _ := r.GetUint(i, 1)
+		files = append(files, BinlogFile{Name: name, Size: size})
+	}
+	return files, nil
+}
