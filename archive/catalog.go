@@ -213,6 +213,7 @@ func (c Catalog) segmentInfoFromStore(ctx context.Context, ref SegmentRef) (Segm
 		}
 		s.Events++
 		s.LastTime = h.Timestamp
+		s.LastType = h.Type
 		if g := replication.ParseGTID(raw); g != "" {
 			if s.FirstGTID == "" {
 				s.FirstGTID = g
@@ -230,7 +231,7 @@ func (c Catalog) segmentInfoFromStore(ctx context.Context, ref SegmentRef) (Segm
 // writeFileIndex writes the index of a complete file. known are the
 // segments the caller stored itself, the tail of the file; the ones before
 // them are read back from the store.
-func writeFileIndex(ctx context.Context, store objstore.Store, layout Layout, tl, file, next string, closed bool, known []SegmentInfo) error {
+func writeFileIndex(ctx context.Context, store objstore.Store, layout Layout, tl, file, next string, known []SegmentInfo) error {
 	c := Catalog{Store: store, Layout: layout}
 	var head []SegmentInfo
 	if len(known) == 0 || known[0].Start != 0 {
@@ -253,7 +254,7 @@ func writeFileIndex(ctx context.Context, store objstore.Store, layout Layout, tl
 			head = append(head, si)
 		}
 	}
-	ix := newFileIndex(tl, file, next, closed, append(head, known...))
+	ix := newFileIndex(tl, file, next, append(head, known...))
 	if err := ix.validate(); err != nil {
 		return fmt.Errorf("%w: cannot index %s/%s: %v", errConflict, tl, file, err)
 	}

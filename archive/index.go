@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/binarc/binarc/replication"
+	gomysql "github.com/go-mysql-org/go-mysql/replication"
 )
 
 // FileIndex describes one complete binlog file in the archive. It is
@@ -15,9 +18,11 @@ type FileIndex struct {
 	File     string `json:"file"`
 	// Size is the file's length in bytes: the end of its last segment.
 	Size uint64 `json:"size"`
-	// Closed says the primary closed the file (rotation or shutdown): a
-	// rebuilt copy has the format description's in-use flag cleared, as
-	// the primary's own file has.
+	// Closed says the primary closed the file properly: its last event is
+	// a ROTATE (rotation) or STOP (shutdown), and the primary cleared the
+	// in-use flag of the file's format description. A file that ended any
+	// other way (the primary crashed) keeps the flag set on the primary's
+	// disk, and so does its rebuilt copy.
 	Closed bool `json:"closed"`
 	// Next is the file the stream continued in.
 	Next           string        `json:"next,omitempty"`
@@ -38,13 +43,15 @@ type SegmentInfo struct {
 	LastEventTime  time.Time `json:"last_event_time"`
 	FirstGTID      string    `json:"first_gtid,omitempty"`
 	LastGTID       string    `json:"last_gtid,omitempty"`
+	// LastEventType is the binlog event type of the segment's last event.
+	LastEventType uint8 `json:"last_event_type"`
 }
 
 func segmentInfo(s *Segment, stored int64) SegmentInfo {
 	return SegmentInfo{
 		Start: s.Start, End: s.End, StoredSize: stored, Events: s.Events,
 		FirstEventTime: unixTime(s.FirstTime), LastEventTime: unixTime(s.LastTime),
-		FirstGTID: s.FirstGTID, LastGTID: s.LastGTID,
+		FirstGTID: s.FirstGTID, LastGTID: s.LastGTID, LastEventType: uint8(s.LastType),
 	}
 }
 
@@ -56,8 +63,11 @@ func unixTime(sec uint32) time.Time {
 }
 
 // newFileIndex summarises the segments of a complete file.
-func newFileIndex(tl, file, next string, closed bool, segs []SegmentInfo) *FileIndex {
-	ix := &FileIndex{Version: LayoutVersion, Timeline: tl, File: file, Next: next, Closed: closed, Segments: segs}
+func newFileIndex(tl, file, next string, segs []SegmentInfo) *FileIndex {
+	ix := &FileIndex{Version: LayoutVersion, Timeline: tl, File: file, Next: next, Segments: segs}
+	if len(segs) > 0 {
+		ix.Closed = replication.IsFileEnd(gomysql.EventType(segs[len(segs)-1].LastEventType))
+	}
 	for _, s := range segs {
 		if ix.FirstEventTime.IsZero() {
 			ix.FirstEventTime = s.FirstEventTime

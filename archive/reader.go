@@ -126,8 +126,15 @@ func (c Catalog) Rebuild(ctx context.Context, fs *FileState, w io.Writer) (int64
 		if r.err != nil {
 			return n, r.err
 		}
-		if s.Start == 0 && fs.Closed && len(r.data) > replication.InUseFlagOffset {
-			r.data[replication.InUseFlagOffset] = 0
+		if s.Start == 0 && len(r.data) > replication.InUseFlagOffset {
+			// The primary sends the format description with the in-use
+			// flag cleared (the CRC is computed without it). Its own file
+			// has the flag set until it closes the file properly.
+			if fs.Closed {
+				r.data[replication.InUseFlagOffset] = 0
+			} else {
+				r.data[replication.InUseFlagOffset] |= replication.FlagInUse
+			}
 		}
 		m, err := w.Write(r.data)
 		n += int64(m)

@@ -102,7 +102,7 @@ func findResume(ctx context.Context, cat Catalog, tl string, log zerolog.Logger)
 				next = rotateTarget(last, segs[n-1].Start)
 			}
 			log.Info().Str("timeline", tl).Str("binlog", f.Name).Msg("file is complete but was not indexed (archiver stopped in between): writing its index")
-			if err := writeFileIndex(ctx, cat.Store, cat.Layout, tl, f.Name, next, true, nil); err != nil {
+			if err := writeFileIndex(ctx, cat.Store, cat.Layout, tl, f.Name, next, nil); err != nil {
 				return nil, err
 			}
 			ix, err := cat.ReadIndex(ctx, tl, f.Name)

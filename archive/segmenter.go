@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/binarc/binarc/replication"
+	gomysql "github.com/go-mysql-org/go-mysql/replication"
 )
 
 // Segment is a sealed, contiguous byte range [Start,End) of one binlog
@@ -22,6 +23,7 @@ type Segment struct {
 	LastTime  uint32
 	FirstGTID string
 	LastGTID  string
+	LastType  gomysql.EventType // type of the last event
 	// Received is when the segment's first event arrived from the primary:
 	// the loss window of the segment is measured from it.
 	Received time.Time
@@ -98,6 +100,7 @@ func (s *Segmenter) Add(ev replication.Event) error {
 	c.End = ev.End
 	c.Events++
 	c.LastTime = ev.Timestamp
+	c.LastType = ev.Type
 	if ev.GTID != "" {
 		if c.FirstGTID == "" {
 			c.FirstGTID = ev.GTID

@@ -390,7 +390,7 @@ func (u *Uploader) setDurable(d Durable, received time.Time) {
 func (u *Uploader) writeIndex(fe *FileEnd, segs []SegmentInfo) error {
 	backoff := 100 * time.Millisecond
 	for {
-		err := writeFileIndex(u.ctx, u.store, u.layout, fe.Timeline, fe.File, fe.Next, true, segs)
+		err := writeFileIndex(u.ctx, u.store, u.layout, fe.Timeline, fe.File, fe.Next, segs)
 		if err == nil {
 			u.outage.ok()
 			return nil

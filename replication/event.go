@@ -21,9 +21,10 @@ const (
 	HeaderLen = 19
 	// flagsOffset is where the 2-byte flags sit in the common header.
 	flagsOffset = 17
-	// flagInUse is LOG_EVENT_BINLOG_IN_USE_F, set in a file's format
-	// description event while the server has the file open.
-	flagInUse = 0x1
+	// FlagInUse is LOG_EVENT_BINLOG_IN_USE_F, set in a file's format
+	// description event while the server has the file open. The server
+	// clears it in the copy it sends to replicas.
+	FlagInUse = 0x1
 )
 
 // Magic is the 4-byte magic number every binlog file starts with.
@@ -147,9 +148,9 @@ func HasChecksum(raw []byte) bool {
 	}
 	body := raw[:len(raw)-4]
 	want := binary.LittleEndian.Uint32(raw[len(raw)-4:])
-	if gomysql.EventType(raw[4]) == gomysql.FORMAT_DESCRIPTION_EVENT && raw[flagsOffset]&flagInUse != 0 {
+	if gomysql.EventType(raw[4]) == gomysql.FORMAT_DESCRIPTION_EVENT && raw[flagsOffset]&FlagInUse != 0 {
 		c := append([]byte(nil), body...)
-		c[flagsOffset] &^= flagInUse
+		c[flagsOffset] &^= FlagInUse
 		body = c
 	}
 	return crc32.ChecksumIEEE(body) == want

@@ -1,0 +1,344 @@
+// Package integration holds end-to-end tests of the binarc binary against
+// real servers: MariaDB primaries started by testenv and a versitygw S3
+// server. Nothing here is mocked.
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/integration/testenv"
+	"github.com/binarc/binarc/replication"
+	gomysql "github.com/go-mysql-org/go-mysql/replication"
+)
+
+var binarcPath string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "binarc-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binarcPath = filepath.Join(dir, "binarc")
+	args := []string{"build", "-o", binarcPath}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "../cmd/binarc")...)
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building binarc:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const (
+	replUser = "binarc"
+	replPass = "s3cret-Pa55"
+)
+
+// env is one test's world: a primary, an S3 server and a cluster name.
+type env struct {
+	t       *testing.T
+	primary *testenv.MariaDB
+	s3      *testenv.S3Server
+	store   string // store URL
+	cluster string
+}
+
+func newEnv(t *testing.T, opts testenv.MariaDBOptions) *env {
+	t.Helper()
+	p := testenv.StartMariaDB(t, opts)
+	p.CreateReplicationUser(t, replUser, replPass)
+	s := testenv.StartS3(t)
+	return &env{t: t, primary: p, s3: s, store: s.StoreURL("archive"), cluster: "main"}
+}
+
+// proc is a running binarc.
+type proc struct {
+	cmd    *exec.Cmd
+	out    *syncBuffer
+	done   chan struct{}
+	exitEr error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// binarcEnv is the environment every binarc the tests run gets: the S3
+// credentials and the source password, never on the command line.
+func (e *env) binarcEnv() []string {
+	return append(append(os.Environ(), e.s3.Env()...), "BINARC_SOURCE_PASSWORD="+replPass, "BINARC_LOG_FORMAT=json")
+}
+
+// start runs binarc with args in the background.
+func (e *env) start(args ...string) *proc {
+	e.t.Helper()
+	cmd := exec.Command(binarcPath, args...)
+	cmd.Env = e.binarcEnv()
+	p := &proc{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.out, p.out
+	if err := cmd.Start(); err != nil {
+		e.t.Fatalf("start binarc: %v", err)
+	}
+	go func() {
+		p.exitEr = cmd.Wait()
+		close(p.done)
+	}()
+	e.t.Cleanup(func() {
+		p.kill()
+		if e.t.Failed() {
+			e.t.Logf("binarc %v output:\n%s", args, tail(p.out.String(), 6000))
+		}
+	})
+	return p
+}
+
+func (p *proc) kill() {
+	select {
+	case <-p.done:
+	default:
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (p *proc) stop(t *testing.T) {
+	t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("binarc did not stop within 60s of SIGTERM:\n%s", tail(p.out.String(), 4000))
+	}
+	if p.exitEr != nil {
+		t.Fatalf("binarc exited with %v after SIGTERM:\n%s", p.exitEr, tail(p.out.String(), 4000))
+	}
+}
+
+// run runs binarc to completion and returns its output and exit code.
+func (e *env) run(args ...string) (string, int) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binarcPath, args...)
+	cmd.Env = e.binarcEnv()
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			e.t.Fatalf("run binarc %v: %v", args, err)
+		}
+		code = ee.ExitCode()
+	}
+	return string(out), code
+}
+
+func (e *env) streamArgs(extra ...string) []string {
+	return append([]string{"stream",
+		"--source", e.primary.SourceURL(replUser, ""),
+		"--store", e.store, "--cluster", e.cluster,
+		"--flush-interval", "200ms", "--segment-size", "256KiB",
+	}, extra...)
+}
+
+// catalog opens the archive in-process to watch it.
+func (e *env) catalog() archive.Catalog {
+	e.t.Helper()
+	for _, kv := range e.s3.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		e.t.Setenv(k, v)
+	}
+	st, err := objstore.Open(context.Background(), e.store)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return archive.Catalog{Store: st, Layout: archive.Layout{Cluster: e.cluster}}
+}
+
+// waitArchived waits until the newest timeline holds every byte of every
+// binlog file the primary has, the last one up to its current size.
+func (e *env) waitArchived(timeout time.Duration) {
+	e.t.Helper()
+	cat := e.catalog()
+	deadline := time.Now().Add(timeout)
+	var why string
+	for time.Now().Before(deadline) {
+		why = e.archivedState(cat)
+		if why == "" {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	e.t.Fatalf("archive did not catch up with the primary within %s: %s", timeout, why)
+}
+
+func (e *env) archivedState(cat archive.Catalog) string {
+	ctx := context.Background()
+	tls, err := cat.Describe(ctx)
+	if err != nil {
+		return err.Error()
+	}
+	if len(tls) == 0 {
+		return "no timeline yet"
+	}
+	files := map[string]*archive.FileState{}
+	for _, f := range tls[len(tls)-1].Files {
+		files[f.File] = f
+	}
+	rows := e.primary.Query(e.t, "SHOW BINARY LOGS")
+	for i, r := range rows {
+		f := files[r[0]]
+		if f == nil {
+			return "not archived yet: " + r[0]
+		}
+		var size uint64
+		fmt.Sscan(r[1], &size)
+		if f.Size != size {
+			return fmt.Sprintf("%s: archived %d of %d bytes", r[0], f.Size, size)
+		}
+		if i < len(rows)-1 && !f.Complete {
+			return r[0] + ": not yet indexed as complete"
+		}
+	}
+	return ""
+}
+
+// compareWithPrimary fetches every archived file with binarc binlog fetch
+// and compares it with the primary's file on disk, byte for byte. It
+// returns the number of files compared.
+func (e *env) compareWithPrimary() int {
+	e.t.Helper()
+	dir := e.t.TempDir()
+	out, code := e.run("binlog", "fetch", "--store", e.store, "--cluster", e.cluster, "--dir", dir)
+	if code != 0 {
+		e.t.Fatalf("binlog fetch failed (%d):\n%s", code, out)
+	}
+	primaryFiles := e.primary.BinlogFiles(e.t)
+	if len(primaryFiles) == 0 {
+		e.t.Fatal("primary has no binlog files")
+	}
+	waitClosed(e.t, primaryFiles[:len(primaryFiles)-1])
+	for _, pf := range primaryFiles {
+		want, err := os.ReadFile(pf)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join(dir, filepath.Base(pf)))
+		if err != nil {
+			e.t.Fatalf("primary file %s was not fetched: %v", filepath.Base(pf), err)
+		}
+		if !bytes.Equal(got, want) {
+			e.t.Fatalf("%s: archived copy differs from the primary's: %s", filepath.Base(pf), firstDiff(got, want))
+		}
+	}
+	// Every fetched file must read cleanly with the server's own tool.
+	mb := e.primary.MariadbBinlog()
+	for _, pf := range primaryFiles {
+		cmd := exec.Command(mb, "--no-defaults", filepath.Join(dir, filepath.Base(pf)))
+		cmd.Stdout = nil
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			e.t.Fatalf("%s cannot read the fetched %s: %v\n%s", mb, filepath.Base(pf), err, stderr.String())
+		}
+	}
+	return len(primaryFiles)
+}
+
+// waitClosed waits until the primary has closed each file that ends with
+// a ROTATE or STOP event: MariaDB clears the format description's in-use
+// flag lazily, once the file's transactions have reached a binlog
+// checkpoint (a "delayed close"), not at rotation. A file that ended in a
+// crash of the primary keeps the flag for good.
+func waitClosed(t *testing.T, files []string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for _, f := range files {
+		for {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var last gomysql.EventType
+			if err := replication.Events(b, 0, func(_ uint64, h replication.Header, _ []byte) error {
+				last = h.Type
+				return nil
+			}); err != nil {
+				t.Fatalf("primary's %s: %v", f, err)
+			}
+			if !replication.IsFileEnd(last) || b[replication.InUseFlagOffset] == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the primary did not close %s (in-use flag still set after 60s)", f)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+func firstDiff(got, want []byte) string {
+	n := min(len(got), len(want))
+	for i := 0; i < n; i++ {
+		if got[i] != want[i] {
+			return fmt.Sprintf("first difference at offset %d (got %#x, want %#x); sizes %d vs %d", i, got[i], want[i], len(got), len(want))
+		}
+	}
+	return fmt.Sprintf("one is a prefix of the other: sizes %d (archived) vs %d (primary)", len(got), len(want))
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "…" + s[len(s)-n:]
+}
+
+// logLines returns the JSON log lines of a binarc run whose message
+// contains substr.
+func logLines(out, substr string) []map[string]any {
+	var res []map[string]any
+	for _, line := range strings.Split(out, "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil {
+			continue
+		}
+		if msg, _ := m["message"].(string); strings.Contains(msg, substr) {
+			res = append(res, m)
+		}
+	}
+	return res
+}
