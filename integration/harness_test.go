@@ -150,10 +150,17 @@ func (p *proc) stop(t *testing.T) {
 // run runs binarc to completion and returns its output and exit code.
 func (e *env) run(args ...string) (string, int) {
 	e.t.Helper()
+	return e.runEnv(nil, args...)
+}
+
+// runEnv is run with extra environment variables, which override the
+// defaults.
+func (e *env) runEnv(extraEnv []string, args ...string) (string, int) {
+	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binarcPath, args...)
-	cmd.Env = e.binarcEnv()
+	cmd.Env = append(e.binarcEnv(), extraEnv...)
 	out, err := cmd.CombinedOutput()
 	code := 0
 	if err != nil {

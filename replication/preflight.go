@@ -128,6 +128,9 @@ func (c Config) Preflight(ctx context.Context) (ServerInfo, error) {
 	}
 
 	if logBin != "1" && !strings.EqualFold(logBin, "ON") {
+		if logBin == "0" {
+			logBin = "OFF"
+		}
 		return info, &ConfigError{
 			Problem: fmt.Sprintf("primary %s has binary logging off (log_bin=%s): there is nothing to archive", c.Addr(), logBin),
 			Hint:    "start the server with --log-bin=mysql-bin and a --server-id, then restart it",

@@ -92,7 +92,8 @@ func fmtTime(t time.Time) string {
 
 func printCatalog(w io.Writer, cluster string, tls []*archive.TimelineState, lag *lagReport) {
 	fmt.Fprintf(w, "cluster %s\n", cluster)
-	for _, ts := range tls {
+	for i, ts := range tls {
+		ended := i < len(tls)-1
 		ti := ts.Info
 		fmt.Fprintf(w, "\ntimeline %s  created %s  source %s server_id %d (%s)\n  reason: %s\n",
 			ts.Name, fmtTime(ti.Created), ti.SourceAddr, ti.SourceServerID, ti.SourceVersion, ti.Reason)
@@ -104,6 +105,8 @@ func printCatalog(w io.Writer, cluster string, tls []*archive.TimelineState, lag
 		for _, f := range ts.Files {
 			state := "live"
 			switch {
+			case ended && !f.Complete && f.Gap == nil:
+				state = "cut off: the timeline ended here"
 			case f.Gap != nil:
 				state = "GAP: " + f.Gap.Error()
 			case f.Complete:
