@@ -61,12 +61,14 @@ type Lease struct {
 // AcquireLease takes the cluster's lease for command ("stream", "prune", …).
 func AcquireLease(ctx context.Context, store objstore.Store, layout Layout, command string, ttl time.Duration) (*Lease, error) {
 	host, _ := os.Hostname()
+	return acquireLease(ctx, store, layout, LeaseInfo{Host: host, PID: os.Getpid(), Command: command}, ttl, time.Now)
+}
+
+func acquireLease(ctx context.Context, store objstore.Store, layout Layout, owner LeaseInfo, ttl time.Duration, now func() time.Time) (*Lease, error) {
 	var idb [8]byte
 	_, _ = rand.Read(idb[:])
-	l := &Lease{
-		store: store, key: layout.LeaseKey(), cluster: layout.Cluster, ttl: ttl, now: time.Now,
-		info: LeaseInfo{ID: hex.EncodeToString(idb[:]), Host: host, PID: os.Getpid(), Command: command},
-	}
+	owner.ID = hex.EncodeToString(idb[:])
+	l := &Lease{store: store, key: layout.LeaseKey(), cluster: layout.Cluster, ttl: ttl, now: now, info: owner}
 	for attempt := 0; attempt < 5; attempt++ {
 		l.stamp()
 		info, err := store.Put(ctx, l.key, marshalJSON(l.info), objstore.PutOptions{IfAbsent: true})

@@ -48,8 +48,9 @@ type Sink interface {
 type SegmenterConfig struct {
 	// FlushInterval seals a segment this long after its first event.
 	FlushInterval time.Duration
-	// SegmentSize seals a segment once it holds this many bytes. A single
-	// event larger than this makes a segment of its own size.
+	// SegmentSize bounds a segment's bytes: a segment is sealed when the
+	// next event would cross it, or when it reaches it. A single event
+	// larger than this makes a segment of its own.
 	SegmentSize int
 }
 
@@ -87,6 +88,13 @@ func (s *Segmenter) Add(ev replication.Event) error {
 	}
 	if ev.Start != want {
 		return fmt.Errorf("binlog=%s offset=%d: event is not contiguous with the archive, which ends at %d", ev.File, ev.Start, s.next)
+	}
+	if s.cur != nil && len(s.cur.Data)+len(ev.Raw) > s.cfg.SegmentSize {
+		// Seal before crossing the limit: only a single event larger
+		// than the limit makes a segment larger than it.
+		if err := s.sealLocked(); err != nil {
+			return err
+		}
 	}
 	if s.cur == nil {
 		s.cur = &Segment{Timeline: s.timeline, File: ev.File, Start: ev.Start, End: ev.Start, Received: s.now(), FirstTime: ev.Timestamp}

@@ -1,0 +1,165 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/replication"
+	gomysql "github.com/go-mysql-org/go-mysql/replication"
+	"github.com/rs/zerolog"
+)
+
+// buildArchive archives two files: the first ends with a ROTATE, the
+// second is live. It returns the store and the end of each file.
+func buildArchive(t *testing.T) (*objstore.Memory, []uint64, []byte) {
+	t.Helper()
+	mem := objstore.NewMemory()
+	ctx := context.Background()
+	must(t, putOnce(ctx, mem, Layout{Cluster: "c"}.TimelineKey("tl"), marshalJSON(&TimelineInfo{Timeline: "tl", StartFile: "mysql-bin.000001", SourceServerID: 1})))
+	seg, up := newPipeline(t, mem, UploaderConfig{Concurrency: 3, MaxBufferedBytes: 1 << 20}, 4096)
+	b1 := newFakeBinlog("mysql-bin.000001")
+	must(t, seg.Add(b1.next(gomysql.FORMAT_DESCRIPTION_EVENT, 120)))
+	for i := 0; i < 10; i++ {
+		must(t, seg.Add(b1.next(gomysql.WRITE_ROWS_EVENTv1, 1000)))
+	}
+	must(t, seg.Add(b1.next(gomysql.ROTATE_EVENT, rotateSize)))
+	must(t, seg.FileDone("mysql-bin.000001", "mysql-bin.000002"))
+	b2 := newFakeBinlog("mysql-bin.000002")
+	fde2 := b2.next(gomysql.FORMAT_DESCRIPTION_EVENT, 120)
+	must(t, seg.Add(fde2))
+	for i := 0; i < 10; i++ {
+		must(t, seg.Add(b2.next(gomysql.WRITE_ROWS_EVENTv1, 1000)))
+	}
+	must(t, seg.Flush())
+	drain(t, up)
+	return mem, []uint64{b1.pos, b2.pos}, fde2.Raw
+}
+
+func segmentKeys(t *testing.T, cat Catalog, file string) []SegmentRef {
+	t.Helper()
+	refs, err := cat.Segments(context.Background(), "tl", file)
+	must(t, err)
+	return refs
+}
+
+func TestResumeAtDurableEnd(t *testing.T) {
+	mem, ends, fde2 := buildArchive(t)
+	cat := Catalog{Store: mem, Layout: Layout{Cluster: "c"}}
+	rp, err := findResume(context.Background(), cat, "tl", zerolog.Nop())
+	must(t, err)
+	want := replication.Position{File: "mysql-bin.000002", Offset: ends[1]}
+	if rp.Position != want {
+		t.Fatalf("resume at %v, want %v", rp.Position, want)
+	}
+	if !bytes.Equal(rp.ExpectFDE, fde2) {
+		t.Fatal("resume inside a file must carry its archived format description")
+	}
+}
+
+// TestResumeAfterHole: a crash left a later segment stored while an
+// earlier one never was. The durable position is the hole; what is past
+// it was never durable and is removed so it can be cut afresh.
+func TestResumeAfterHole(t *testing.T) {
+	mem, _, _ := buildArchive(t)
+	ctx := context.Background()
+	cat := Catalog{Store: mem, Layout: Layout{Cluster: "c"}}
+	segs := segmentKeys(t, cat, "mysql-bin.000002")
+	if len(segs) < 3 {
+		t.Fatalf("want several segments, got %d", len(segs))
+	}
+	must(t, mem.Delete(ctx, segs[1].Key))
+	rp, err := findResume(ctx, cat, "tl", zerolog.Nop())
+	must(t, err)
+	if want := (replication.Position{File: "mysql-bin.000002", Offset: segs[1].Start}); rp.Position != want {
+		t.Fatalf("resume at %v, want the hole at %v", rp.Position, want)
+	}
+	if left := segmentKeys(t, cat, "mysql-bin.000002"); len(left) != 1 {
+		t.Fatalf("segments past the hole not removed: %d left", len(left))
+	}
+}
+
+// TestResumeIndexesCompleteFile: the archiver died after storing a file's
+// last segment (ending in ROTATE) but before writing its index, while the
+// next file had already begun.
+func TestResumeIndexesCompleteFile(t *testing.T) {
+	mem, ends, _ := buildArchive(t)
+	ctx := context.Background()
+	layout := Layout{Cluster: "c"}
+	cat := Catalog{Store: mem, Layout: layout}
+	must(t, mem.Delete(ctx, layout.IndexKey("tl", "mysql-bin.000001")))
+	rp, err := findResume(ctx, cat, "tl", zerolog.Nop())
+	must(t, err)
+	if rp.Position.File != "mysql-bin.000002" || rp.Position.Offset != ends[1] {
+		t.Fatalf("resume at %v", rp.Position)
+	}
+	ix, err := cat.ReadIndex(ctx, "tl", "mysql-bin.000001")
+	if err != nil {
+		t.Fatalf("index not rewritten: %v", err)
+	}
+	if ix.Size != ends[0] || !ix.Closed || ix.Next != "mysql-bin.000002" {
+		t.Fatalf("rewritten index: size %d closed %v next %q", ix.Size, ix.Closed, ix.Next)
+	}
+}
+
+// TestResumeIncompleteEarlierFile: a file whose tail never got stored,
+// while the next file's segments did: the durable position is in the
+// first file, and the next file's segments are orphans.
+func TestResumeIncompleteEarlierFile(t *testing.T) {
+	mem, _, _ := buildArchive(t)
+	ctx := context.Background()
+	layout := Layout{Cluster: "c"}
+	cat := Catalog{Store: mem, Layout: layout}
+	must(t, mem.Delete(ctx, layout.IndexKey("tl", "mysql-bin.000001")))
+	segs := segmentKeys(t, cat, "mysql-bin.000001")
+	last := segs[len(segs)-1]
+	must(t, mem.Delete(ctx, last.Key))
+	rp, err := findResume(ctx, cat, "tl", zerolog.Nop())
+	must(t, err)
+	if want := (replication.Position{File: "mysql-bin.000001", Offset: last.Start}); rp.Position != want {
+		t.Fatalf("resume at %v, want %v", rp.Position, want)
+	}
+	if left := segmentKeys(t, cat, "mysql-bin.000002"); len(left) != 0 {
+		t.Fatalf("next file's segments past the hole kept: %d", len(left))
+	}
+}
+
+func TestRebuildSetsInUseFlagOnlyForOpenFiles(t *testing.T) {
+	mem, _, _ := buildArchive(t)
+	ctx := context.Background()
+	cat := Catalog{Store: mem, Layout: Layout{Cluster: "c"}}
+	for file, wantFlag := range map[string]byte{"mysql-bin.000001": 0, "mysql-bin.000002": 1} {
+		files, err := cat.Files(ctx, "tl")
+		must(t, err)
+		indexed := false
+		for _, f := range files {
+			if f.Name == file {
+				indexed = f.Indexed
+			}
+		}
+		fs, err := cat.FileState(ctx, "tl", file, indexed)
+		must(t, err)
+		var buf bytes.Buffer
+		_, err = cat.Rebuild(ctx, fs, &buf)
+		must(t, err)
+		if got := buf.Bytes()[replication.InUseFlagOffset]; got != wantFlag {
+			t.Errorf("%s: in-use flag byte %d, want %d", file, got, wantFlag)
+		}
+		if uint64(buf.Len()) != fs.Size || !bytes.Equal(buf.Bytes()[:4], replication.Magic) {
+			t.Errorf("%s: rebuilt %d bytes, want %d with magic", file, buf.Len(), fs.Size)
+		}
+	}
+}
+
+func TestNextFileAfterStop(t *testing.T) {
+	if got := nextFile(&FileIndex{File: "mysql-bin.000009"}); got != "mysql-bin.000010" {
+		t.Fatal(got)
+	}
+	if got := nextFile(&FileIndex{File: "b.999999"}); got != "b.1000000" {
+		t.Fatal(got)
+	}
+	if got := nextFile(&FileIndex{File: "x.000001", Next: "x.000007"}); got != "x.000007" {
+		t.Fatal(got)
+	}
+}

@@ -1,0 +1,169 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/replication"
+	gomysql "github.com/go-mysql-org/go-mysql/replication"
+	"github.com/rs/zerolog"
+)
+
+// archiveEvents runs events through a Segmenter and an Uploader into store.
+func newPipeline(t *testing.T, store objstore.Store, cfg UploaderConfig, segSize int) (*Segmenter, *Uploader) {
+	t.Helper()
+	layout := Layout{Cluster: "c"}
+	up, err := NewUploader(cfg, store, layout, Durable{Timeline: "tl"}, zerolog.Nop(), nil)
+	must(t, err)
+	t.Cleanup(func() { up.Close() })
+	seg := NewSegmenter(SegmenterConfig{FlushInterval: time.Hour, SegmentSize: segSize}, "tl", replication.Position{File: "mysql-bin.000001"}, up)
+	return seg, up
+}
+
+func drain(t *testing.T, up *Uploader) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	must(t, up.Drain(ctx))
+}
+
+// TestUploaderDurableInOrder delays the first segment's upload: later
+// segments get stored first, but the durable position must not pass the
+// first one until it is stored.
+func TestUploaderDurableInOrder(t *testing.T) {
+	store := objstore.NewFaulty(objstore.NewMemory())
+	release := make(chan struct{})
+	var first sync.Once
+	store.SetHook(func(op, key string) error {
+		if op == objstore.OpPut && strings.HasSuffix(key, ".zst") && strings.Contains(key, "/00000000000000000000-") {
+			first.Do(func() { <-release })
+		}
+		return nil
+	})
+	seg, up := newPipeline(t, store, UploaderConfig{Concurrency: 4, MaxBufferedBytes: 1 << 20}, 4096)
+	b := newFakeBinlog("mysql-bin.000001")
+	must(t, seg.Add(b.next(gomysql.FORMAT_DESCRIPTION_EVENT, 120)))
+	for i := 0; i < 20; i++ {
+		must(t, seg.Add(b.next(gomysql.WRITE_ROWS_EVENTv1, 1000)))
+	}
+	must(t, seg.Flush())
+	time.Sleep(200 * time.Millisecond) // let the later uploads finish
+	if d := up.Durable(); d.Position.Offset != 0 {
+		t.Fatalf("durable position %v passed a segment still uploading", d.Position)
+	}
+	close(release)
+	drain(t, up)
+	if d := up.Durable(); d.Position.Offset != b.pos {
+		t.Fatalf("durable %v, want end %d", d.Position, b.pos)
+	}
+}
+
+// TestUploaderOutageBackpressure fails every PUT for a while: the
+// pipeline must block the producer once its buffer is full, drop nothing,
+// and store everything once the store is back, ending with the index.
+func TestUploaderOutageBackpressure(t *testing.T) {
+	mem := objstore.NewMemory()
+	store := objstore.NewFaulty(mem)
+	var down atomic.Bool
+	down.Store(true)
+	store.SetHook(func(op, key string) error {
+		if down.Load() && op == objstore.OpPut {
+			return errors.New("injected: store unavailable")
+		}
+		return nil
+	})
+	seg, up := newPipeline(t, store, UploaderConfig{Concurrency: 2, MaxBufferedBytes: 16 << 10, MaxBackoff: 20 * time.Millisecond}, 4096)
+	b := newFakeBinlog("mysql-bin.000001")
+	var produced atomic.Int64
+	done := make(chan error, 1)
+	go func() {
+		err := seg.Add(b.next(gomysql.FORMAT_DESCRIPTION_EVENT, 120))
+		for i := 0; err == nil && i < 200; i++ {
+			err = seg.Add(b.next(gomysql.WRITE_ROWS_EVENTv1, 1000))
+			produced.Add(1)
+		}
+		if err == nil {
+			err = seg.Add(b.next(gomysql.ROTATE_EVENT, rotateSize))
+		}
+		if err == nil {
+			err = seg.FileDone("mysql-bin.000001", "mysql-bin.000002")
+		}
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	if n := produced.Load(); n >= 200 {
+		t.Fatal("the producer was never blocked while the store was down")
+	} else if n == 0 {
+		t.Fatal("nothing produced at all")
+	}
+	if d := up.Durable(); d.Position.Offset != 0 {
+		t.Fatalf("durable %v while nothing could be stored", d.Position)
+	}
+	down.Store(false)
+	select {
+	case err := <-done:
+		must(t, err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("producer still blocked after the store came back")
+	}
+	drain(t, up)
+	cat := Catalog{Store: mem, Layout: Layout{Cluster: "c"}}
+	ix, err := cat.ReadIndex(context.Background(), "tl", "mysql-bin.000001")
+	must(t, err)
+	if ix.Size != b.pos || !ix.Closed || ix.Next != "mysql-bin.000002" {
+		t.Fatalf("index: size %d (want %d) closed %v next %q", ix.Size, b.pos, ix.Closed, ix.Next)
+	}
+}
+
+// TestUploaderConflict: a segment key already holding other bytes means
+// another writer; the uploader must stop rather than overwrite it.
+func TestUploaderConflict(t *testing.T) {
+	mem := objstore.NewMemory()
+	layout := Layout{Cluster: "c"}
+	b := newFakeBinlog("mysql-bin.000001")
+	fde := b.next(gomysql.FORMAT_DESCRIPTION_EVENT, 120)
+	key := layout.SegmentKey("tl", "mysql-bin.000001", 0, fde.End)
+	_, err := mem.Put(context.Background(), key, []byte("someone else's"), objstore.PutOptions{})
+	must(t, err)
+	seg, up := newPipeline(t, mem, UploaderConfig{Concurrency: 1, MaxBufferedBytes: 1 << 20}, 4096)
+	must(t, seg.Add(fde))
+	must(t, seg.Flush())
+	select {
+	case <-up.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("uploader did not stop on a conflicting object")
+	}
+	if err := up.Err(); err == nil || !strings.Contains(err.Error(), "different content") {
+		t.Fatalf("err = %v", err)
+	}
+	got, _, _ := objstore.ReadAll(context.Background(), mem, key)
+	if string(got) != "someone else's" {
+		t.Fatal("the existing object was overwritten")
+	}
+}
+
+// TestUploaderSameObjectIsFine: finding our own bytes already stored (an
+// earlier attempt whose answer was lost) is success.
+func TestUploaderSameObjectIsFine(t *testing.T) {
+	mem := objstore.NewMemory()
+	seg, up := newPipeline(t, mem, UploaderConfig{Concurrency: 1, MaxBufferedBytes: 1 << 20}, 4096)
+	b := newFakeBinlog("mysql-bin.000001")
+	fde := b.next(gomysql.FORMAT_DESCRIPTION_EVENT, 120)
+	must(t, seg.Add(fde))
+	must(t, seg.Flush())
+	drain(t, up)
+	// A second pipeline archiving the same bytes again.
+	seg2, up2 := newPipeline(t, mem, UploaderConfig{Concurrency: 1, MaxBufferedBytes: 1 << 20}, 4096)
+	must(t, seg2.Add(fde))
+	must(t, seg2.Flush())
+	drain(t, up2)
+	if up2.Err() != nil {
+		t.Fatal(up2.Err())
+	}
+}
