@@ -94,12 +94,13 @@ type Uploader struct {
 
 // NewUploader starts the workers. durable is where the archive stands now.
 func NewUploader(cfg UploaderConfig, store objstore.Store, layout Layout, durable Durable, log zerolog.Logger, obs Observer) (*Uploader, error) {
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderCRC(true), zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
-	if err != nil {
-		return nil, err
-	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 4
+	}
+	// One encoder per worker: EncodeAll runs at most this many at once.
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderCRC(true), zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(cfg.Concurrency))
+	if err != nil {
+		return nil, err
 	}
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 30 * time.Second

@@ -16,6 +16,8 @@ type streamCmd struct {
 	StartAt           string        `env:"BINARC_START_AT" default:"oldest" help:"Where a new archive starts: oldest (every binlog the primary still has), current, or a binlog file name."`
 	UploadConcurrency int           `env:"BINARC_UPLOAD_CONCURRENCY" default:"4" help:"Segments compressed and uploaded at once."`
 	MaxBuffer         byteSize      `env:"BINARC_MAX_BUFFER" default:"64MiB" help:"Sealed data held in memory while the store is slow; past it, binarc stops reading from the primary (which keeps its binlog)."`
+	Heartbeat         time.Duration `env:"BINARC_HEARTBEAT" default:"1s" help:"Ask the primary for a heartbeat after this much idle time, to tell an idle primary from a dead link."`
+	ReadTimeout       time.Duration `env:"BINARC_READ_TIMEOUT" default:"15s" help:"Reconnect when nothing, not even a heartbeat, arrived for this long (a network partition)."`
 }
 
 func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
@@ -27,6 +29,10 @@ func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if c.Heartbeat <= 0 || c.ReadTimeout < 2*c.Heartbeat {
+		return usageError{errorf("--read-timeout %s must be at least twice --heartbeat %s (and both positive)", c.ReadTimeout, c.Heartbeat)}
+	}
+	src.HeartbeatPeriod, src.ReadTimeout = c.Heartbeat, c.ReadTimeout
 	if c.UploadConcurrency < 1 || c.UploadConcurrency > 64 {
 		return usageError{errorf("--upload-concurrency %d: use 1 to 64", c.UploadConcurrency)}
 	}
