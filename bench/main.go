@@ -1,0 +1,194 @@
+// Command bench measures binarc stream against a real MariaDB primary and a
+// versitygw S3 server on 127.0.0.1, in one run:
+//
+//   - catch-up throughput: a binlog backlog written before binarc starts,
+//     archived to S3, against mariadb-binlog --raw copying the same backlog
+//     to local disk;
+//   - the loss window under a steady commit load: from a commit returning to
+//     the archive holding its bytes;
+//   - binarc's peak memory and CPU time per MiB archived.
+//
+// Usage (from the repository root, as make bench runs it):
+//
+//	go run ./bench [-quick] [-backlog-mb 500] [-out bench/results.json]
+//
+// It builds cmd/binarc itself, prints a Markdown table on stdout, progress
+// on stderr, and writes the numbers as JSON to -out. Sizes are in MiB.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	quick         bool
+	backlogMiB    int
+	maxBinlogMiB  int
+	loadDuration  time.Duration
+	loadRate      int
+	sampleEvery   int
+	out           string
+	binarc        string
+	binarcArgs    []string
+	catchUpBudget time.Duration
+}
+
+func parseFlags() options {
+	var o options
+	flag.BoolVar(&o.quick, "quick", false, "smoke test: 50 MiB backlog, 16 MiB binlog files, 15 s load (explicit flags still win)")
+	flag.IntVar(&o.backlogMiB, "backlog-mb", 500, "binlog backlog to write before binarc starts, in MiB")
+	flag.IntVar(&o.maxBinlogMiB, "max-binlog-size-mb", 256, "the primary's max_binlog_size, in MiB")
+	flag.DurationVar(&o.loadDuration, "load", 60*time.Second, "duration of the steady load")
+	flag.IntVar(&o.loadRate, "rate", 200, "commits per second of the steady load")
+	flag.IntVar(&o.sampleEvery, "sample-every", 10, "time the durability of every n-th commit")
+	flag.StringVar(&o.out, "out", filepath.Join("bench", "results.json"), "JSON results file")
+	flag.StringVar(&o.binarc, "binarc", "", "binarc binary to measure (default: go build ./cmd/binarc)")
+	binarcArgs := flag.String("binarc-args", "", "extra flags for binarc stream, space-separated, to compare tunings (default: none, binarc's defaults)")
+	flag.DurationVar(&o.catchUpBudget, "catch-up-timeout", 10*time.Minute, "give up on the catch-up after this long")
+	flag.Parse()
+	o.binarcArgs = strings.Fields(*binarcArgs)
+	if o.quick {
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["backlog-mb"] {
+			o.backlogMiB = 50
+		}
+		if !set["max-binlog-size-mb"] {
+			o.maxBinlogMiB = 16
+		}
+		if !set["load"] {
+			o.loadDuration = 15 * time.Second
+		}
+	}
+	return o
+}
+
+func main() {
+	o := parseFlags()
+	if o.backlogMiB < 1 || o.maxBinlogMiB < 1 || o.loadRate < 1 || o.sampleEvery < 1 || o.loadDuration <= 0 {
+		fmt.Fprintln(os.Stderr, "bench: -backlog-mb, -max-binlog-size-mb, -rate, -sample-every and -load must be positive")
+		os.Exit(2)
+	}
+	if err := run(o); err != nil {
+		if errors.Is(err, errInterrupted) {
+			fmt.Fprintln(os.Stderr, "bench: interrupted")
+			os.Exit(130)
+		}
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+const (
+	replUser   = "binarc"
+	cluster    = "bench"
+	s3Prefix   = "archive"
+	lossGrace  = 15 * time.Second
+	settleTime = 2 * time.Second
+)
+
+var errInterrupted = errors.New("interrupted")
+
+func run(o options) (err error) {
+	began := time.Now()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	defer func() {
+		if err != nil && ctx.Err() != nil {
+			err = errInterrupted // whatever failed, failed because of the signal
+		}
+	}()
+	var cl cleanups
+	defer cl.run()
+	// SIGINT or SIGTERM cancels the run, whose cleanups kill the servers; a
+	// second signal, or a run that does not stop within 20 s, runs the
+	// cleanups here and exits.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	finished := make(chan struct{})
+	defer close(finished)
+	go func() {
+		select {
+		case <-sigs:
+		case <-finished:
+			return
+		}
+		logf("interrupted: stopping")
+		cancel()
+		select {
+		case <-sigs:
+		case <-time.After(20 * time.Second):
+		case <-finished:
+			return
+		}
+		cl.run()
+		os.Exit(130)
+	}()
+
+	tmp, err := os.MkdirTemp("", "binarc-bench-")
+	if err != nil {
+		return err
+	}
+	cl.add(func() { os.RemoveAll(tmp) })
+
+	r := newResults(o)
+
+	binarc := o.binarc
+	if binarc == "" {
+		binarc = filepath.Join(tmp, "binarc")
+		logf("building binarc")
+		// -buildvcs=auto overrides a GOFLAGS=-buildvcs=false, so the report
+		// can name the revision measured.
+		build := exec.CommandContext(ctx, "go", "build", "-buildvcs=auto", "-o", binarc, "github.com/binarc/binarc/cmd/binarc")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("go build ./cmd/binarc: %w", err)
+		}
+	}
+
+	r.Config.BinarcRevision = revision(binarc)
+
+	logf("starting versitygw and mariadbd under %s", tmp)
+	s3, err := startS3(ctx, tmp, &cl)
+	if err != nil {
+		return err
+	}
+	db, err := startMariaDB(ctx, tmp, int64(o.maxBinlogMiB)*mebi, &cl)
+	if err != nil {
+		return err
+	}
+	r.Machine.MariaDBVersion = db.Version
+	replPass := "bench-" + randomHex(8)
+	for _, host := range []string{"127.0.0.1", "localhost"} {
+		account := fmt.Sprintf("'%s'@'%s'", replUser, host)
+		if err := db.exec(ctx, "CREATE USER "+account+" IDENTIFIED BY '"+replPass+"'",
+			"GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO "+account); err != nil {
+			return err
+		}
+	}
+
+	b := &bench{ctx: ctx, opts: o, cl: &cl, tmp: tmp, binarc: binarc, db: db, s3: s3, replPass: replPass, r: r}
+	for _, phase := range []func() error{b.backlog, b.mariadbBinlog, b.catchUp, b.lossWindow} {
+		if err := phase(); err != nil {
+			return err
+		}
+	}
+
+	r.TotalSeconds = time.Since(began).Seconds()
+	r.writeMarkdown(os.Stdout)
+	if err := r.writeJSON(o.out); err != nil {
+		return fmt.Errorf("write %s: %w", o.out, err)
+	}
+	logf("wrote %s", o.out)
+	return nil
+}
