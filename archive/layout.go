@@ -130,3 +130,57 @@ func ParseTimeline(name string) (seq int, t time.Time, err error) {
 	}
 	return seq, t, nil
 }
+
+// Snapshots. A snapshot is a folder holding its data object and, once the
+// data is stored whole, its manifest; a folder without manifest.json is an
+// incomplete snapshot (one that failed or is still running) and is never
+// restored from.
+//
+//	<cluster>/snapshot.lease.json                 the lease that keeps two snapshots of a cluster from running at once
+//	<cluster>/snapshot/<id>/<data>                the backup: backup.xbstream.zst (physical) or dump.sql.zst (logical)
+//	<cluster>/snapshot/<id>/manifest.json         written last: method, coordinates, sizes, checksum
+//
+// <id> is "<UTC yyyymmddThhmmssZ>-<method>", so ids sort by start time.
+
+// SnapshotLeaseKey is the lease of the cluster's snapshot job, separate from
+// the stream's lease: the two run at the same time.
+func (l Layout) SnapshotLeaseKey() string { return l.root() + "snapshot.lease.json" }
+
+// SnapshotsPrefix is the folder holding one folder per snapshot.
+func (l Layout) SnapshotsPrefix() string { return l.root() + "snapshot/" }
+
+// SnapshotPrefix is the folder of one snapshot.
+func (l Layout) SnapshotPrefix(id string) string { return l.SnapshotsPrefix() + id + "/" }
+
+// SnapshotManifestKey is a snapshot's manifest, the object that makes it
+// complete.
+func (l Layout) SnapshotManifestKey(id string) string { return l.SnapshotPrefix(id) + "manifest.json" }
+
+// SnapshotDataKey is a snapshot's data object; name is one of the
+// SnapshotData* names.
+func (l Layout) SnapshotDataKey(id, name string) string { return l.SnapshotPrefix(id) + name }
+
+// Data object names of the two snapshot methods: zstd of the tool's output.
+const (
+	SnapshotDataPhysical = "backup.xbstream.zst"
+	SnapshotDataLogical  = "dump.sql.zst"
+)
+
+// FormatSnapshotID names a snapshot of method ("physical", "logical")
+// started at t.
+func FormatSnapshotID(t time.Time, method string) string {
+	return t.UTC().Format(timelineTimeFormat) + "-" + method
+}
+
+// ParseSnapshotID reverses FormatSnapshotID; it accepts a trailing "/".
+func ParseSnapshotID(id string) (t time.Time, method string, err error) {
+	ts, method, ok := strings.Cut(strings.TrimSuffix(id, "/"), "-")
+	if !ok || method == "" || ValidateName("snapshot method", method) != nil || strings.Contains(method, "-") {
+		return time.Time{}, "", fmt.Errorf("%q is not a snapshot id (<yyyymmddThhmmssZ>-<method>, e.g. 20261125T031500Z-physical)", id)
+	}
+	t, err = time.Parse(timelineTimeFormat, ts)
+	if err != nil {
+		return time.Time{}, "", fmt.Errorf("%q is not a snapshot id: bad time %q", id, ts)
+	}
+	return t, method, nil
+}

@@ -3,6 +3,7 @@ package archive
 import (
 	"math"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 )
@@ -96,6 +97,71 @@ func FuzzSegmentName(f *testing.F) {
 		s, e, err := ParseSegmentName(FormatSegmentName(start, end))
 		if err != nil || s != start || e != end {
 			t.Fatalf("%d-%d: %d %d %v", start, end, s, e, err)
+		}
+	})
+}
+
+func TestSnapshotIDRoundTrip(t *testing.T) {
+	at := time.Date(2026, 11, 25, 3, 15, 0, 0, time.FixedZone("CET", 3600))
+	id := FormatSnapshotID(at, "physical")
+	if id != "20261125T021500Z-physical" {
+		t.Fatalf("id %q", id)
+	}
+	got, method, err := ParseSnapshotID(id + "/")
+	if err != nil || !got.Equal(at) || method != "physical" {
+		t.Fatalf("parse %q: %v %q %v", id, got, method, err)
+	}
+	for _, bad := range []string{"", "20261125T021500Z", "20261125T021500Z-", "2026-11-25-physical", "20261125T021500Z-a-b", "x-physical"} {
+		if _, _, err := ParseSnapshotID(bad); err == nil {
+			t.Errorf("ParseSnapshotID(%q) accepted", bad)
+		}
+	}
+}
+
+func TestSnapshotIDsSortByTime(t *testing.T) {
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var ids []string
+	for _, d := range []time.Duration{48 * time.Hour, time.Second, 0, 300 * 24 * time.Hour} {
+		ids = append(ids, FormatSnapshotID(base.Add(d), "logical"))
+	}
+	sort.Strings(ids)
+	var prev time.Time
+	for _, id := range ids {
+		at, _, _ := ParseSnapshotID(id)
+		if at.Before(prev) {
+			t.Fatalf("sorted ids out of time order: %v", ids)
+		}
+		prev = at
+	}
+}
+
+func TestSnapshotKeys(t *testing.T) {
+	l := Layout{Cluster: "main"}
+	id := "20261125T031500Z-physical"
+	for got, want := range map[string]string{
+		l.SnapshotLeaseKey():                        "main/snapshot.lease.json",
+		l.SnapshotsPrefix():                         "main/snapshot/",
+		l.SnapshotManifestKey(id):                   "main/snapshot/20261125T031500Z-physical/manifest.json",
+		l.SnapshotDataKey(id, SnapshotDataPhysical): "main/snapshot/20261125T031500Z-physical/backup.xbstream.zst",
+		l.SnapshotDataKey(id, SnapshotDataLogical):  "main/snapshot/20261125T031500Z-physical/dump.sql.zst",
+	} {
+		if got != want {
+			t.Errorf("key %q, want %q", got, want)
+		}
+	}
+}
+
+func FuzzSnapshotID(f *testing.F) {
+	f.Add(int64(0), "physical")
+	f.Add(int64(1796000000), "logical")
+	f.Fuzz(func(t *testing.T, sec int64, method string) {
+		if sec < 0 || sec > 253402300799 || ValidateName("m", method) != nil || strings.Contains(method, "-") {
+			return
+		}
+		at := time.Unix(sec, 0)
+		got, m, err := ParseSnapshotID(FormatSnapshotID(at, method))
+		if err != nil || !got.Equal(at) || m != method {
+			t.Fatalf("%v %q: %v %q %v", at, method, got, m, err)
 		}
 	})
 }

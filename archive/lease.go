@@ -60,15 +60,22 @@ type Lease struct {
 
 // AcquireLease takes the cluster's lease for command ("stream", "prune", …).
 func AcquireLease(ctx context.Context, store objstore.Store, layout Layout, command string, ttl time.Duration) (*Lease, error) {
-	host, _ := os.Hostname()
-	return acquireLease(ctx, store, layout, LeaseInfo{Host: host, PID: os.Getpid(), Command: command}, ttl, time.Now)
+	return AcquireLeaseAt(ctx, store, layout.LeaseKey(), layout.Cluster, command, ttl)
 }
 
-func acquireLease(ctx context.Context, store objstore.Store, layout Layout, owner LeaseInfo, ttl time.Duration, now func() time.Time) (*Lease, error) {
+// AcquireLeaseAt takes the lease object at key, for jobs that must not run
+// twice at once but may run beside the stream (the snapshot job's
+// Layout.SnapshotLeaseKey).
+func AcquireLeaseAt(ctx context.Context, store objstore.Store, key, cluster, command string, ttl time.Duration) (*Lease, error) {
+	host, _ := os.Hostname()
+	return acquireLease(ctx, store, key, cluster, LeaseInfo{Host: host, PID: os.Getpid(), Command: command}, ttl, time.Now)
+}
+
+func acquireLease(ctx context.Context, store objstore.Store, key, cluster string, owner LeaseInfo, ttl time.Duration, now func() time.Time) (*Lease, error) {
 	var idb [8]byte
 	_, _ = rand.Read(idb[:])
 	owner.ID = hex.EncodeToString(idb[:])
-	l := &Lease{store: store, key: layout.LeaseKey(), cluster: layout.Cluster, ttl: ttl, now: now, info: owner}
+	l := &Lease{store: store, key: key, cluster: cluster, ttl: ttl, now: now, info: owner}
 	for attempt := 0; attempt < 5; attempt++ {
 		l.stamp()
 		info, err := store.Put(ctx, l.key, marshalJSON(l.info), objstore.PutOptions{IfAbsent: true})

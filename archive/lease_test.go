@@ -18,11 +18,11 @@ func TestLeaseSingleWriter(t *testing.T) {
 	store := objstore.NewMemory()
 	layout := Layout{Cluster: "c"}
 	clk := &clock{time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	a, err := acquireLease(ctx, store, layout, LeaseInfo{Host: "host-a", PID: 10, Command: "binarc stream"}, 30*time.Second, clk.now)
+	a, err := acquireLease(ctx, store, layout.LeaseKey(), layout.Cluster, LeaseInfo{Host: "host-a", PID: 10, Command: "binarc stream"}, 30*time.Second, clk.now)
 	must(t, err)
 
 	// Another host while the lease is fresh: refused, naming the holder.
-	_, err = acquireLease(ctx, store, layout, LeaseInfo{Host: "host-b", PID: 20}, 30*time.Second, clk.now)
+	_, err = acquireLease(ctx, store, layout.LeaseKey(), layout.Cluster, LeaseInfo{Host: "host-b", PID: 20}, 30*time.Second, clk.now)
 	var held *LeaseHeldError
 	if !errors.As(err, &held) || held.Holder.Host != "host-a" || !errors.Is(err, ErrLeaseHeld) {
 		t.Fatalf("second writer: %v", err)
@@ -31,24 +31,24 @@ func TestLeaseSingleWriter(t *testing.T) {
 	clk.t = clk.t.Add(20 * time.Second)
 	must(t, a.Renew(ctx))
 	clk.t = clk.t.Add(20 * time.Second)
-	if _, err := acquireLease(ctx, store, layout, LeaseInfo{Host: "host-b", PID: 20}, 30*time.Second, clk.now); !errors.As(err, &held) {
+	if _, err := acquireLease(ctx, store, layout.LeaseKey(), layout.Cluster, LeaseInfo{Host: "host-b", PID: 20}, 30*time.Second, clk.now); !errors.As(err, &held) {
 		t.Fatalf("renewed lease taken over: %v", err)
 	}
 	// Expired: taken over, and the old holder learns it lost the lease.
 	clk.t = clk.t.Add(31 * time.Second)
-	b, err := acquireLease(ctx, store, layout, LeaseInfo{Host: "host-b", PID: 20}, 30*time.Second, clk.now)
+	b, err := acquireLease(ctx, store, layout.LeaseKey(), layout.Cluster, LeaseInfo{Host: "host-b", PID: 20}, 30*time.Second, clk.now)
 	must(t, err)
 	if err := a.Renew(ctx); !errors.Is(err, ErrLeaseLost) {
 		t.Fatalf("old holder renewing after takeover: %v", err)
 	}
 	// The old holder's release must not free the new holder's lease.
 	must(t, a.Release(ctx))
-	if _, err := acquireLease(ctx, store, layout, LeaseInfo{Host: "host-c", PID: 30}, 30*time.Second, clk.now); !errors.As(err, &held) {
+	if _, err := acquireLease(ctx, store, layout.LeaseKey(), layout.Cluster, LeaseInfo{Host: "host-c", PID: 30}, 30*time.Second, clk.now); !errors.As(err, &held) {
 		t.Fatalf("stale release freed the new lease: %v", err)
 	}
 	// A clean release lets the next writer in at once.
 	must(t, b.Release(ctx))
-	if _, err := acquireLease(ctx, store, layout, LeaseInfo{Host: "host-c", PID: 30}, 30*time.Second, clk.now); err != nil {
+	if _, err := acquireLease(ctx, store, layout.LeaseKey(), layout.Cluster, LeaseInfo{Host: "host-c", PID: 30}, 30*time.Second, clk.now); err != nil {
 		t.Fatalf("after release: %v", err)
 	}
 }
@@ -60,9 +60,30 @@ func TestLeaseDeadHolderOnThisHost(t *testing.T) {
 	clk := &clock{time.Now()}
 	// A holder on this host whose pid no longer exists (killed with -9):
 	// taken over at once, without waiting for expiry.
-	_, err := acquireLease(ctx, store, layout, LeaseInfo{Host: "same", PID: 1 << 30}, time.Hour, clk.now)
+	_, err := acquireLease(ctx, store, layout.LeaseKey(), layout.Cluster, LeaseInfo{Host: "same", PID: 1 << 30}, time.Hour, clk.now)
 	must(t, err)
-	if _, err := acquireLease(ctx, store, layout, LeaseInfo{Host: "same", PID: 1 << 29}, time.Hour, clk.now); err != nil {
+	if _, err := acquireLease(ctx, store, layout.LeaseKey(), layout.Cluster, LeaseInfo{Host: "same", PID: 1 << 29}, time.Hour, clk.now); err != nil {
 		t.Fatalf("dead holder on this host not recognised: %v", err)
+	}
+}
+
+// TestSnapshotLeaseBesideStreamLease: the snapshot job's lease is its own
+// object, so it is taken while the stream holds the cluster's lease, and a
+// second snapshot job is refused.
+func TestSnapshotLeaseBesideStreamLease(t *testing.T) {
+	ctx := t.Context()
+	store := objstore.NewMemory()
+	layout := Layout{Cluster: "c"}
+	if _, err := AcquireLease(ctx, store, layout, "binarc stream", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AcquireLeaseAt(ctx, store, layout.SnapshotLeaseKey(), layout.Cluster, "binarc snapshot", time.Minute); err != nil {
+		t.Fatalf("snapshot lease refused while the stream holds its own: %v", err)
+	}
+	clk := &clock{time.Now()}
+	_, err := acquireLease(ctx, store, layout.SnapshotLeaseKey(), layout.Cluster, LeaseInfo{Host: "other-host", PID: 7}, time.Minute, clk.now)
+	var held *LeaseHeldError
+	if !errors.As(err, &held) || held.Holder.Command != "binarc snapshot" {
+		t.Fatalf("second snapshot lease = %v, want LeaseHeldError naming binarc snapshot", err)
 	}
 }
