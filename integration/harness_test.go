@@ -5,6 +5,7 @@ package integration
 
 import (
 	"bytes"
+	"encoding/binary"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -133,6 +134,24 @@ func (p *proc) kill() {
 	}
 }
 
+// waitLog waits until the process logged a line whose message contains
+// substr.
+func (p *proc) waitLog(t *testing.T, substr string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for len(logLines(p.out.String(), substr)) == 0 {
+		select {
+		case <-p.done:
+			t.Fatalf("binarc exited before logging %q:\n%s", substr, tail(p.out.String(), 4000))
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("binarc did not log %q within %s:\n%s", substr, timeout, tail(p.out.String(), 4000))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // stop sends SIGTERM and waits for a clean exit.
 func (p *proc) stop(t *testing.T) {
 	t.Helper()
@@ -196,9 +215,13 @@ func (e *env) catalog() archive.Catalog {
 }
 
 // waitArchived waits until the newest timeline holds every byte of every
-// binlog file the primary has, the last one up to its current size.
+// binlog file the primary has, the last one up to its current size. It
+// first lets the primary settle: after a rotation MariaDB writes a binlog
+// checkpoint event by itself, once the old file's transactions are durable
+// (when it also clears the old file's in-use flag).
 func (e *env) waitArchived(timeout time.Duration) {
 	e.t.Helper()
+	waitSettled(e.t, e.primary.BinlogFiles(e.t))
 	cat := e.catalog()
 	deadline := time.Now().Add(timeout)
 	var why string
@@ -314,6 +337,41 @@ func waitClosed(t *testing.T, files []string) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
+	}
+}
+
+// waitSettled waits until the primary has nothing more to write by itself:
+// every closed file's in-use flag cleared, and the current file holding a
+// binlog checkpoint event that names the current file (MariaDB writes one,
+// asynchronously, once every transaction of the earlier files is durable in
+// the engine; it is the last event it writes without a client asking).
+func waitSettled(t *testing.T, files []string) {
+	t.Helper()
+	waitClosed(t, files[:len(files)-1])
+	cur := files[len(files)-1]
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		b, err := os.ReadFile(cur)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lastCheckpoint string
+		_ = replication.Events(b, 0, func(_ uint64, h replication.Header, raw []byte) error {
+			if h.Type == gomysql.MARIADB_BINLOG_CHECKPOINT_EVENT && len(raw) >= replication.HeaderLen+4 {
+				n := binary.LittleEndian.Uint32(raw[replication.HeaderLen:])
+				if name := raw[replication.HeaderLen+4:]; int(n) <= len(name) {
+					lastCheckpoint = string(name[:n])
+				}
+			}
+			return nil
+		})
+		if lastCheckpoint == filepath.Base(cur) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the primary did not write a binlog checkpoint for %s within 60s (last names %q)", cur, lastCheckpoint)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

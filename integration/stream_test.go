@@ -61,6 +61,7 @@ func TestStreamSurvivesKillsAndPrimaryRestart(t *testing.T) {
 	}
 	// The primary restarts under a running archiver: cleanly, then hard.
 	e.waitArchived(2 * time.Minute)
+	p.waitLog(t, "streaming from the primary", time.Minute)
 	e.primary.Stop(t)
 	time.Sleep(300 * time.Millisecond)
 	e.primary.Start(t)

@@ -71,6 +71,14 @@ func (c Config) dial(ctx context.Context) (*client.Conn, error) {
 	return conn, nil
 }
 
+// quit ends a session with COM_QUIT: a bare close makes the primary log
+// "Aborted connection ... Got an error reading communication packets".
+func quit(conn *client.Conn) {
+	if conn.Quit() != nil {
+		conn.Close()
+	}
+}
+
 // classify turns a driver error into a ConfigError when it is the operator's
 // to fix, and otherwise prefixes it with the source address.
 func (c Config) classify(err error) error {
@@ -105,7 +113,7 @@ func (c Config) Preflight(ctx context.Context) (ServerInfo, error) {
 	if err != nil {
 		return ServerInfo{}, err
 	}
-	defer conn.Close()
+	defer quit(conn)
 
 	var info ServerInfo
 	r, err := conn.Execute("SELECT @@version, @@server_id, @@log_bin, @@binlog_format, @@binlog_checksum")
@@ -197,7 +205,7 @@ func (c Config) BinaryLogs(ctx context.Context) ([]BinlogFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close()
+	defer quit(conn)
 	r, err := conn.Execute("SHOW BINARY LOGS")
 	if err != nil {
 		return nil, c.classify(err)

@@ -172,10 +172,6 @@ func (s *Streamer) streamOnce(ctx context.Context, st *streamState, down *time.T
 			Hint:    "start a new timeline from the next file with --start-at NEXT_FILE",
 		}
 	}
-	streamer, err := syncer.StartSync(mysql.Position{Name: start.File, Pos: uint32(start.Offset)})
-	if err != nil {
-		return cfg.classify(err)
-	}
 	st.onFirstEvent = func() {
 		if !down.IsZero() {
 			s.Log.Info().Dur("outage", time.Since(*down).Round(time.Millisecond)).Stringer("position", st.pos).
@@ -187,6 +183,10 @@ func (s *Streamer) streamOnce(ctx context.Context, st *streamState, down *time.T
 		if s.OnConnect != nil {
 			s.OnConnect(true)
 		}
+	}
+	streamer, err := syncer.StartSync(mysql.Position{Name: start.File, Pos: uint32(start.Offset)})
+	if err != nil {
+		return cfg.classify(err)
 	}
 	// With a synchronous handler the streamer only ever carries the error
 	// that ended the connection.

@@ -27,7 +27,7 @@ func (f logFlags) logger() (zerolog.Logger, error) {
 	zerolog.TimeFieldFormat = time.RFC3339Nano
 	var log zerolog.Logger
 	if f.Format == "console" || (f.Format == "auto" && isatty.IsTerminal(os.Stderr.Fd())) {
-		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000"})
+		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000", NoColor: !isatty.IsTerminal(os.Stderr.Fd())})
 	} else {
 		log = zerolog.New(os.Stderr)
 	}

@@ -99,7 +99,7 @@ func pickTimeline(ctx context.Context, cat archive.Catalog, name string) (string
 		return "", err
 	}
 	if len(tls) == 0 {
-		return "", fmt.Errorf("cluster %q has no archive in %s: check --store and --cluster (binarc ls --store %s lists clusters)", cat.Layout.Cluster, cat.Store, cat.Store)
+		return "", fmt.Errorf("cluster %q has no archive in %s: check --store and --cluster (binarc ls --store URL lists the clusters there)", cat.Layout.Cluster, cat.Store)
 	}
 	if name == "" {
 		return tls[len(tls)-1], nil

@@ -41,7 +41,7 @@ func (c *lsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		return err
 	}
 	if len(tls) == 0 {
-		return fmt.Errorf("cluster %q has no archive in %s: check --store and --cluster (binarc ls --store %s lists clusters)", c.Cluster, store, store)
+		return fmt.Errorf("cluster %q has no archive in %s: check --store and --cluster (binarc ls --store %s lists clusters)", c.Cluster, store, c.Store)
 	}
 	var lag *lagReport
 	if c.Source != "" {
