@@ -62,8 +62,8 @@ func NewArchiver(cfg ArchiverConfig, store objstore.Store) (*Archiver, error) {
 	if cfg.Segmenter.SegmentSize < 4096 {
 		return nil, fmt.Errorf("--segment-size %d: must be at least 4 KiB", cfg.Segmenter.SegmentSize)
 	}
-	if cfg.Uploader.MaxBufferedBytes < int64(cfg.Segmenter.SegmentSize) {
-		cfg.Uploader.MaxBufferedBytes = 4 * int64(cfg.Segmenter.SegmentSize)
+	if cfg.Uploader.MaxBufferedBytes <= 0 {
+		return nil, fmt.Errorf("--max-buffer must be positive")
 	}
 	if cfg.LeaseTTL <= 0 {
 		cfg.LeaseTTL = 30 * time.Second

@@ -1,23 +1,27 @@
 package archive
 
 import (
+	"bytes"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/binarc/binarc/replication"
 	gomysql "github.com/go-mysql-org/go-mysql/replication"
+	"github.com/klauspost/compress/zstd"
 )
 
 // Segment is a sealed, contiguous byte range [Start,End) of one binlog
 // file, cut at event boundaries. The segment at Start 0 begins with the
 // binlog magic.
 type Segment struct {
-	Timeline  string
-	File      string
-	Start     uint64
-	End       uint64
-	Data      []byte // the file's bytes [Start,End), uncompressed
+	Timeline string
+	File     string
+	Start    uint64
+	End      uint64
+	// Data is the file's bytes [Start,End) as one zstd frame: events are
+	// compressed as they arrive, so only compressed bytes wait in memory.
+	Data      []byte
 	Events    int
 	FirstTime uint32 // event header timestamps
 	LastTime  uint32
@@ -65,14 +69,28 @@ type Segmenter struct {
 
 	mu   sync.Mutex
 	cur  *Segment
-	file string // file being cut
-	next uint64 // offset the next event must start at
+	enc  *zstd.Encoder // compresses cur; reused for every segment
+	zbuf bytes.Buffer  // cur's compressed bytes so far
+	file string        // file being cut
+	next uint64        // offset the next event must start at
+}
+
+// newSegmentEncoder makes the streaming encoder of the segment being
+// filled. A 2 MiB window keeps its memory small; on binlog it compresses
+// as well as the default 8 MiB window (measured with make bench).
+func newSegmentEncoder() *zstd.Encoder {
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderCRC(true), zstd.WithEncoderLevel(zstd.SpeedDefault),
+		zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(2<<20))
+	if err != nil {
+		panic(fmt.Sprintf("archive: zstd encoder: %v", err)) // only for invalid options
+	}
+	return enc
 }
 
 // NewSegmenter cuts for timeline tl, resuming at pos (Offset 0 or 4 means
 // the file's start).
 func NewSegmenter(cfg SegmenterConfig, tl string, pos replication.Position, sink Sink) *Segmenter {
-	return &Segmenter{cfg: cfg, sink: sink, timeline: tl, now: time.Now, file: pos.File, next: pos.Offset}
+	return &Segmenter{cfg: cfg, sink: sink, timeline: tl, now: time.Now, file: pos.File, next: pos.Offset, enc: newSegmentEncoder()}
 }
 
 // Add appends one event. Its bytes are copied.
@@ -89,7 +107,7 @@ func (s *Segmenter) Add(ev replication.Event) error {
 	if ev.Start != want {
 		return fmt.Errorf("binlog=%s offset=%d: event is not contiguous with the archive, which ends at %d", ev.File, ev.Start, s.next)
 	}
-	if s.cur != nil && len(s.cur.Data)+len(ev.Raw) > s.cfg.SegmentSize {
+	if s.cur != nil && s.cur.End-s.cur.Start+uint64(len(ev.Raw)) > uint64(s.cfg.SegmentSize) {
 		// Seal before crossing the limit: only a single event larger
 		// than the limit makes a segment larger than it.
 		if err := s.sealLocked(); err != nil {
@@ -98,13 +116,19 @@ func (s *Segmenter) Add(ev replication.Event) error {
 	}
 	if s.cur == nil {
 		s.cur = &Segment{Timeline: s.timeline, File: ev.File, Start: ev.Start, End: ev.Start, Received: s.now(), FirstTime: ev.Timestamp}
+		s.zbuf.Reset()
+		s.enc.Reset(&s.zbuf)
 		if ev.Start == replication.MagicLen {
 			s.cur.Start = 0
-			s.cur.Data = append(s.cur.Data, replication.Magic...)
+			if _, err := s.enc.Write(replication.Magic); err != nil {
+				return fmt.Errorf("binlog=%s: compress: %w", ev.File, err)
+			}
 		}
 	}
 	c := s.cur
-	c.Data = append(c.Data, ev.Raw...)
+	if _, err := s.enc.Write(ev.Raw); err != nil {
+		return fmt.Errorf("binlog=%s offset=%d: compress: %w", ev.File, ev.Start, err)
+	}
 	c.End = ev.End
 	c.Events++
 	c.LastTime = ev.Timestamp
@@ -116,7 +140,7 @@ func (s *Segmenter) Add(ev replication.Event) error {
 		c.LastGTID = ev.GTID
 	}
 	s.next = ev.End
-	if len(c.Data) >= s.cfg.SegmentSize {
+	if c.End-c.Start >= uint64(s.cfg.SegmentSize) {
 		return s.sealLocked()
 	}
 	return nil
@@ -170,5 +194,9 @@ func (s *Segmenter) sealLocked() error {
 	}
 	seg := s.cur
 	s.cur = nil
+	if err := s.enc.Close(); err != nil {
+		return fmt.Errorf("binlog=%s offset=%d: compress: %w", seg.File, seg.Start, err)
+	}
+	seg.Data = bytes.Clone(s.zbuf.Bytes())
 	return s.sink.SubmitSegment(seg)
 }

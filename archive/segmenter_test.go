@@ -28,8 +28,9 @@ func TestSegmenterFirstSegmentHasMagic(t *testing.T) {
 		t.Fatal(err)
 	}
 	seg := sink.segs[0]
-	if seg.Start != 0 || seg.End != fde.End || !bytes.Equal(seg.Data[:4], replication.Magic) || !bytes.Equal(seg.Data[4:], fde.Raw) {
-		t.Fatalf("first segment [%d,%d) %x…", seg.Start, seg.End, seg.Data[:8])
+	data := plain(t, seg)
+	if seg.Start != 0 || seg.End != fde.End || !bytes.Equal(data[:4], replication.Magic) || !bytes.Equal(data[4:], fde.Raw) {
+		t.Fatalf("first segment [%d,%d) %x…", seg.Start, seg.End, data[:8])
 	}
 }
 
@@ -81,14 +82,15 @@ func TestSegmenterCutsOnSize(t *testing.T) {
 		if seg.Start != off {
 			t.Fatalf("segment %d starts at %d, want %d", i, seg.Start, off)
 		}
-		if uint64(len(seg.Data)) != seg.End-seg.Start {
-			t.Fatalf("segment %d holds %d bytes for [%d,%d)", i, len(seg.Data), seg.Start, seg.End)
+		data := plain(t, seg)
+		if uint64(len(data)) != seg.End-seg.Start {
+			t.Fatalf("segment %d holds %d bytes for [%d,%d)", i, len(data), seg.Start, seg.End)
 		}
-		if i < len(sink.segs)-2 && len(seg.Data)+1000 <= 4096 {
-			t.Fatalf("segment %d sealed at %d bytes, with room for another event", i, len(seg.Data))
+		if i < len(sink.segs)-2 && len(data)+1000 <= 4096 {
+			t.Fatalf("segment %d sealed at %d bytes, with room for another event", i, len(data))
 		}
-		if len(seg.Data) > 4096 && seg.Events > 1 {
-			t.Fatalf("segment %d of %d events crossed the limit: %d bytes", i, seg.Events, len(seg.Data))
+		if len(data) > 4096 && seg.Events > 1 {
+			t.Fatalf("segment %d of %d events crossed the limit: %d bytes", i, seg.Events, len(data))
 		}
 		off = seg.End
 	}
@@ -135,6 +137,16 @@ func TestSegmenterRefusesGapsAndRepeats(t *testing.T) {
 	if err := s.Add(other); err == nil {
 		t.Fatal("accepted an event of another file without a file end")
 	}
+}
+
+// plain decompresses a sealed segment, checking zstd's content checksum.
+func plain(t *testing.T, s *Segment) []byte {
+	t.Helper()
+	data, err := decodeSegment(s.Data)
+	if err != nil {
+		t.Fatalf("segment [%d,%d) does not decompress: %v", s.Start, s.End, err)
+	}
+	return data
 }
 
 func must(t *testing.T, err error) {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/replication"
-	"github.com/klauspost/compress/zstd"
 	"github.com/rs/zerolog"
 )
 
@@ -18,7 +17,7 @@ import (
 type UploaderConfig struct {
 	// Concurrency is how many segments compress and upload at once.
 	Concurrency int
-	// MaxBufferedBytes bounds the uncompressed bytes of sealed segments
+	// MaxBufferedBytes bounds the (compressed) bytes of sealed segments
 	// waiting for or in upload. When it is reached, Submit blocks, which
 	// stops the read from the primary: the primary keeps its binlog and
 	// nothing is dropped.
@@ -67,7 +66,6 @@ type Uploader struct {
 	layout Layout
 	log    zerolog.Logger
 	obs    Observer
-	enc    *zstd.Encoder
 
 	work chan *item
 	done chan *item
@@ -97,17 +95,12 @@ func NewUploader(cfg UploaderConfig, store objstore.Store, layout Layout, durabl
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 4
 	}
-	// One encoder per worker: EncodeAll runs at most this many at once.
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderCRC(true), zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(cfg.Concurrency))
-	if err != nil {
-		return nil, err
-	}
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 30 * time.Second
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	u := &Uploader{
-		cfg: cfg, store: store, layout: layout, log: log, obs: obs, enc: enc,
+		cfg: cfg, store: store, layout: layout, log: log, obs: obs,
 		work:    make(chan *item, 1024),
 		done:    make(chan *item, 1024),
 		durable: durable,
@@ -227,7 +220,6 @@ func (u *Uploader) Close() error {
 	u.cancel()
 	u.bytesCond.Broadcast()
 	u.wg.Wait()
-	u.enc.Close()
 	return u.Err()
 }
 
@@ -267,7 +259,7 @@ func (u *Uploader) worker() {
 func (u *Uploader) upload(it *item) error {
 	s := it.seg
 	key := u.layout.SegmentKey(s.Timeline, s.File, s.Start, s.End)
-	data := u.enc.EncodeAll(s.Data, make([]byte, 0, len(s.Data)/3+64))
+	data := s.Data
 	it.stored = int64(len(data))
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
@@ -306,13 +298,18 @@ var errConflict = errors.New("conflict")
 
 func isTransient(err error) bool { return !errors.Is(err, errConflict) }
 
-func (u *Uploader) checkSame(key string, want []byte) error {
+func (u *Uploader) checkSame(key string, ours []byte) error {
 	got, _, err := objstore.ReadAll(u.ctx, u.store, key)
 	if err != nil {
 		return err
 	}
-	plain, err := decodeSegment(got)
-	if err == nil && bytes.Equal(plain, want) {
+	if bytes.Equal(got, ours) {
+		return nil
+	}
+	// Another process may have compressed the same bytes differently.
+	theirs, err1 := decodeSegment(got)
+	want, err2 := decodeSegment(ours)
+	if err1 == nil && err2 == nil && bytes.Equal(theirs, want) {
 		return nil
 	}
 	return fmt.Errorf("%w: segment %s already exists with different content: another archiver is writing this cluster, or the archive was changed by hand; stop and run binarc verify", errConflict, key)

@@ -97,7 +97,7 @@ func newResults(o options) *Results {
 	r.Config.LoadSeconds = o.loadDuration.Seconds()
 	r.Config.LoadRate = o.loadRate
 	r.Config.SampleEvery = o.sampleEvery
-	r.Config.BinarcArgs = "defaults (--flush-interval 1s, --segment-size 16MiB, --upload-concurrency 4, --max-buffer 64MiB)"
+	r.Config.BinarcArgs = "defaults (--flush-interval 1s, --segment-size 16MiB, --upload-concurrency 4, --max-buffer 32MiB)"
 	if len(o.binarcArgs) > 0 {
 		r.Config.BinarcArgs = "defaults but " + strings.Join(o.binarcArgs, " ")
 	}
