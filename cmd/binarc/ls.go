@@ -13,6 +13,7 @@ import (
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/replication"
+	"github.com/binarc/binarc/snapshot"
 	"github.com/rs/zerolog"
 )
 
@@ -40,11 +41,15 @@ func (c *lsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if len(tls) == 0 {
+	snaps, err := listSnapshots(ctx, store, c.Cluster)
+	if err != nil {
+		return err
+	}
+	if len(tls) == 0 && len(snaps) == 0 {
 		return fmt.Errorf("cluster %q has no archive in %s: check --store and --cluster (binarc ls --store %s lists clusters)", c.Cluster, store, c.Store)
 	}
 	var lag *lagReport
-	if c.Source != "" {
+	if c.Source != "" && len(tls) > 0 {
 		sf := sourceFlags{Source: c.Source, SourcePasswordFile: c.SourcePasswordFile, ServerID: replication.DefaultServerID}
 		cfg, err := sf.config(log)
 		if err != nil {
@@ -59,9 +64,11 @@ func (c *lsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 			Cluster   string                   `json:"cluster"`
 			Timelines []*archive.TimelineState `json:"timelines"`
 			Lag       *lagReport               `json:"lag,omitempty"`
-		}{c.Cluster, tls, lag})
+			Snapshots []snapshot.Entry         `json:"snapshots"`
+		}{c.Cluster, tls, lag, snaps})
 	}
 	printCatalog(os.Stdout, c.Cluster, tls, lag)
+	printSnapshots(os.Stdout, snaps)
 	return nil
 }
 

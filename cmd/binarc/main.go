@@ -21,10 +21,13 @@ var version = "dev"
 type cli struct {
 	Log logFlags `embed:"" prefix:"log-"`
 
-	Stream  streamCmd  `cmd:"" help:"Archive a primary's binlog to the store, as a replica, continuously."`
-	Ls      lsCmd      `cmd:"" help:"List the archive: timelines, binlog files, byte ranges, times."`
-	Binlog  binlogCmd  `cmd:"" help:"Work with archived binlog files."`
-	Version versionCmd `cmd:"" help:"Print the version."`
+	Stream streamCmd `cmd:"" help:"Archive a primary's binlog to the store, as a replica, continuously."`
+	Ls     lsCmd     `cmd:"" help:"List the archive: timelines, binlog files, byte ranges, times."`
+	Binlog binlogCmd `cmd:"" help:"Work with archived binlog files."`
+
+	Snapshot snapshotCmd `cmd:"" help:"Take a full backup of a replica (SQL thread stopped, IO thread running) into the store, once or on a schedule."`
+	Verify   verifyCmd   `cmd:"" help:"Re-read a snapshot and check it against its manifest: size, SHA-256, zstd checksums."`
+	Version  versionCmd  `cmd:"" help:"Print the version."`
 }
 
 type binlogCmd struct {

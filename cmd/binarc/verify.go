@@ -1,0 +1,39 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	"github.com/binarc/binarc/snapshot"
+)
+
+type verifyCmd struct {
+	storeFlags
+	Snapshot string `required:"" placeholder:"ID" help:"The snapshot to check (binarc ls lists them)."`
+}
+
+// Run re-reads the snapshot and prints each check; a failed check is an
+// error (exit 1) that names it.
+func (c *verifyCmd) Run(ctx context.Context) error {
+	store, layout, err := c.storeFlags.open(ctx)
+	if err != nil {
+		return err
+	}
+	checks, err := snapshot.Verify(ctx, store, layout, c.Snapshot)
+	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	for _, ch := range checks {
+		state := "ok"
+		if !ch.OK {
+			state = "FAILED"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", state, ch.What, ch.Note)
+	}
+	tw.Flush()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("snapshot %s verified\n", c.Snapshot)
+	return nil
+}

@@ -1,0 +1,123 @@
+// Package snapshot takes full backups of a MySQL or MariaDB server the way
+// operators take them by hand: on a replica, with its SQL thread stopped and
+// its IO thread running, at exact coordinates on the primary's binlog. The
+// backup tool's output (mariabackup's xbstream, or mariadb-dump's SQL) is
+// compressed with zstd and streamed into the store without a local copy; a
+// manifest, written last, makes a snapshot complete.
+package snapshot
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// ManifestVersion is the version of the manifest format this binarc writes.
+const ManifestVersion = 1
+
+// Method is how a snapshot is taken.
+type Method string
+
+// The methods binarc knows.
+const (
+	// Physical copies the datadir with mariabackup (xtrabackup on MySQL):
+	// fast to take and restore, same server version only.
+	Physical Method = "physical"
+	// Logical dumps SQL with mariadb-dump (mysqldump): slow for large
+	// data, but restores into any version.
+	Logical Method = "logical"
+)
+
+// ParseMethod checks a --method value.
+func ParseMethod(s string) (Method, error) {
+	switch Method(s) {
+	case Physical, Logical:
+		return Method(s), nil
+	}
+	return "", fmt.Errorf("method %q: use physical (mariabackup/xtrabackup) or logical (mariadb-dump/mysqldump)", s)
+}
+
+// Coordinates are where on the primary's binlog a snapshot stands: every
+// transaction up to (and only up to) them is in it. Replay starts there.
+type Coordinates struct {
+	// File and Pos are the primary's binlog file and the offset of the
+	// first event not in the snapshot.
+	File string `json:"file"`
+	Pos  uint64 `json:"pos"`
+	// GTIDSet is the GTID position: gtid_slave_pos (MariaDB, "0-1-42") or
+	// gtid_executed (MySQL, "uuid:1-42"). Empty when the server has none.
+	GTIDSet string `json:"gtid_set,omitempty"`
+	// From says where the coordinates were read: "replica" (SHOW SLAVE
+	// STATUS with the SQL thread stopped), "mariabackup" (its
+	// xtrabackup_binlog_info) or "dump" (mariadb-dump --master-data).
+	From string `json:"from"`
+}
+
+// String is "file:pos gtid".
+func (c Coordinates) String() string {
+	s := fmt.Sprintf("%s:%d", c.File, c.Pos)
+	if c.GTIDSet != "" {
+		s += " gtid " + c.GTIDSet
+	}
+	return s
+}
+
+// Manifest describes a complete snapshot. It is written after the data
+// object is stored whole, so a snapshot without one is never restored from.
+type Manifest struct {
+	Version int    `json:"version"`
+	ID      string `json:"id"`
+	Method  Method `json:"method"`
+	// Flavor and ServerVersion are the backed-up server's.
+	Flavor        string `json:"flavor"`
+	ServerVersion string `json:"server_version"`
+	// SourceAddr is the server the snapshot was taken from, without
+	// credentials; SourceServerID its server_id.
+	SourceAddr     string `json:"source_addr"`
+	SourceServerID uint32 `json:"source_server_id"`
+	// MasterServerID is the server_id of the primary the source replicates
+	// from; 0 for a snapshot of a primary (--allow-primary).
+	MasterServerID uint32      `json:"master_server_id"`
+	Coordinates    Coordinates `json:"coordinates"`
+	Started        time.Time   `json:"started"`
+	Finished       time.Time   `json:"finished"`
+	// DataKey is the data object, relative to the store's prefix.
+	DataKey string `json:"data_key"`
+	// RawSize is the size of the tool's output; StoredSize and SHA256 are
+	// the data object's, as stored (zstd).
+	RawSize    int64  `json:"raw_size"`
+	StoredSize int64  `json:"stored_size"`
+	SHA256     string `json:"sha256"`
+	// Tool is the backup tool and its version line.
+	Tool        string `json:"tool"`
+	ToolVersion string `json:"tool_version"`
+}
+
+// MarshalManifest renders m as indented JSON.
+func MarshalManifest(m *Manifest) []byte {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		panic(err) // plain struct: cannot fail
+	}
+	return append(b, '\n')
+}
+
+// UnmarshalManifest reads a manifest and checks what a reader relies on.
+func UnmarshalManifest(b []byte) (*Manifest, error) {
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("manifest is not valid JSON: %w", err)
+	}
+	switch {
+	case m.Version < 1:
+		return nil, fmt.Errorf("manifest has no version")
+	case m.Version > ManifestVersion:
+		return nil, fmt.Errorf("manifest version %d is newer than this binarc knows (%d): upgrade binarc", m.Version, ManifestVersion)
+	case m.ID == "" || m.DataKey == "" || m.SHA256 == "":
+		return nil, fmt.Errorf("manifest lacks id, data_key or sha256")
+	}
+	if _, err := ParseMethod(string(m.Method)); err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	return &m, nil
+}

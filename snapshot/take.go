@@ -1,0 +1,274 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/replication"
+	"github.com/rs/zerolog"
+)
+
+// Config is what a snapshot needs.
+type Config struct {
+	// Source is the server to back up: a replica, or a primary with
+	// AllowPrimary.
+	Source replication.Config
+	Method Method
+	// AllowPrimary permits a snapshot of a server that is not a replica;
+	// its coordinates then come from the backup tool.
+	AllowPrimary bool
+	// DataDirHostCheck makes a physical snapshot refuse unless the
+	// server's @@hostname is this host's name (see Take).
+	DataDirHostCheck bool
+	Store            objstore.Store
+	Layout           archive.Layout
+	Log              zerolog.Logger
+}
+
+// LeaseTTL is how long the snapshot lease lasts without renewal.
+const LeaseTTL = 30 * time.Second
+
+// restartTimeout bounds START SLAVE SQL_THREAD, which runs on a fresh
+// context: the snapshot's may be cancelled (SIGTERM) by then.
+const restartTimeout = 60 * time.Second
+
+// Take takes one snapshot and returns its manifest.
+//
+// The procedure, on a replica: check everything that can be checked first
+// (tool installed, privileges, datadir on this host), take the snapshot
+// lease, stop the SQL thread (the IO thread keeps fetching, so the primary
+// need not keep binlogs for us), record the primary's coordinates the
+// replica has executed, run the tool into the store, start the SQL thread
+// again as soon as the tool exits (and on every error path, signal
+// included), then write the manifest. A failed snapshot leaves no manifest,
+// no data object and no multipart upload.
+func Take(ctx context.Context, cfg Config) (*Manifest, error) {
+	log := cfg.Log
+	sp, ok := cfg.Store.(streamPutter)
+	if !ok {
+		return nil, fmt.Errorf("store %s cannot take a streamed upload, which snapshots need", cfg.Store)
+	}
+	c, err := dial(ctx, cfg.Source)
+	if err != nil {
+		return nil, err
+	}
+	defer c.close()
+	if err := c.detect(); err != nil {
+		return nil, err
+	}
+	t, err := findTool(ctx, c.info.Flavor, cfg.Method)
+	if err != nil {
+		return nil, err
+	}
+	st, err := c.replicaStatus()
+	if err != nil {
+		return nil, err
+	}
+	replica := st != nil
+	if !replica && !cfg.AllowPrimary {
+		return nil, &ConfigError{
+			Problem: fmt.Sprintf("server %s is not a replica (SHOW %s STATUS is empty): a snapshot is taken from a replica, whose SQL thread binarc stops, so the primary is not slowed", cfg.Source.Addr(), c.replicaWord()),
+			Hint:    "point --source at a replica, or pass --allow-primary to back up this server anyway (the coordinates then come from the backup tool)",
+		}
+	}
+	if err := c.checkPrivileges(cfg.Method, replica); err != nil {
+		return nil, err
+	}
+	if cfg.Method == Physical {
+		if err := checkDataDir(c.info, cfg.DataDirHostCheck); err != nil {
+			return nil, err
+		}
+	}
+
+	lease, err := archive.AcquireLeaseAt(ctx, cfg.Store, cfg.Layout.SnapshotLeaseKey(), cfg.Layout.Cluster, "binarc snapshot", LeaseTTL)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var leaseWG sync.WaitGroup
+	leaseWG.Go(func() {
+		if err := lease.Keep(ctx); err != nil {
+			cancel(err)
+		}
+	})
+	defer func() {
+		cancel(nil)
+		leaseWG.Wait()
+		rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer rcancel()
+		if err := lease.Release(rctx); err != nil {
+			log.Warn().Err(err).Msg("could not release the snapshot lease; it expires by itself")
+		}
+	}()
+	if sw, ok := cfg.Store.(objstore.UploadSweeper); ok {
+		// We hold the lease: an upload under the snapshot folder is a
+		// leftover of a snapshot that died (kill -9, lost store).
+		n, err := sw.SweepUploads(ctx, cfg.Layout.SnapshotsPrefix())
+		if err != nil {
+			return nil, fmt.Errorf("clean up unfinished uploads of earlier snapshots: %w", err)
+		}
+		if n > 0 {
+			log.Warn().Int("uploads", n).Msg("removed unfinished uploads left by an earlier snapshot that died")
+		}
+	}
+
+	started := time.Now().UTC()
+	id := archive.FormatSnapshotID(started, string(cfg.Method))
+	m := &Manifest{
+		Version:        ManifestVersion,
+		ID:             id,
+		Method:         cfg.Method,
+		Flavor:         string(c.info.Flavor),
+		ServerVersion:  c.info.Version,
+		SourceAddr:     cfg.Source.Addr(),
+		SourceServerID: c.info.ServerID,
+		Started:        started,
+		DataKey:        cfg.Layout.SnapshotDataKey(id, dataName(cfg.Method)),
+		Tool:           t.Name,
+		ToolVersion:    t.Version,
+	}
+	log = log.With().Str("snapshot", id).Logger()
+
+	r := &sqlThread{cfg: cfg.Source, conn: c, log: log}
+	defer func() {
+		if err := r.restart(); err != nil {
+			log.Error().Err(err).Msg("REPLICA SQL THREAD STILL STOPPED")
+		}
+	}()
+	if replica {
+		if err := r.stop(ctx, st); err != nil {
+			return nil, err
+		}
+		m.MasterServerID = r.status.MasterServerID
+		m.Coordinates = Coordinates{File: r.status.MasterFile, Pos: r.status.ExecPos, From: "replica"}
+		if m.Coordinates.GTIDSet, err = c.gtidPosition(); err != nil {
+			return nil, err
+		}
+		log.Info().Str("coordinates", m.Coordinates.String()).Msg("replica SQL thread stopped; coordinates recorded")
+	}
+	testHold(ctx, log)
+
+	w, err := newWorkDir(cfg.Source)
+	if err != nil {
+		return nil, err
+	}
+	defer w.cleanup()
+	p := &pipeline{onExit: func() {
+		if err := r.restart(); err != nil {
+			log.Error().Err(err).Msg("REPLICA SQL THREAD STILL STOPPED")
+		}
+	}}
+	var xb *xbstreamScanner
+	var dump *dumpScanner
+	switch cfg.Method {
+	case Physical:
+		p.cmd = physicalCommand(ctx, t, w, c.info)
+		if !replica {
+			xb = newXbstreamScanner()
+			p.sniff = xb
+		}
+	case Logical:
+		p.cmd = logicalCommand(ctx, t, w, c.info, !replica)
+		if !replica {
+			dump = &dumpScanner{}
+			p.sniff = dump
+		}
+	}
+	log.Info().Str("tool", t.Path).Str("key", m.DataKey).Msg("backup running")
+	res, err := p.run(ctx, sp, m.DataKey)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", id, err)
+	}
+	// From here on a failure must not leave the data object behind
+	// without a manifest: it would only be an incomplete snapshot, but it
+	// is also bytes nobody can use.
+	done := false
+	defer func() {
+		if !done {
+			dctx, dcancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer dcancel()
+			if err := cfg.Store.Delete(dctx, m.DataKey); err != nil {
+				log.Warn().Err(err).Str("key", m.DataKey).Msg("could not delete the data of the failed snapshot; ls shows it as incomplete")
+			}
+		}
+	}()
+	switch {
+	case xb != nil:
+		if err := xb.Err(true); err != nil {
+			return nil, fmt.Errorf("snapshot %s: read the coordinates from mariabackup's stream: %w", id, err)
+		}
+		if len(xb.binlogInfo) == 0 {
+			return nil, fmt.Errorf("snapshot %s: mariabackup wrote no xtrabackup_binlog_info: is binary logging on on %s? A primary without a binlog has no coordinates to replay from", id, cfg.Source.Addr())
+		}
+		if m.Coordinates, err = parseBinlogInfo(xb.binlogInfo); err != nil {
+			return nil, fmt.Errorf("snapshot %s: %w", id, err)
+		}
+	case dump != nil:
+		if m.Coordinates, err = dump.coordinates(); err != nil {
+			return nil, fmt.Errorf("snapshot %s: %w", id, err)
+		}
+	}
+	if err := r.restart(); err != nil {
+		return nil, err
+	}
+	m.Finished = time.Now().UTC()
+	m.RawSize, m.StoredSize, m.SHA256 = res.RawSize, res.StoredSize, res.SHA256
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("snapshot %s interrupted before its manifest was written: %w", id, context.Cause(ctx))
+	}
+	if _, err := cfg.Store.Put(ctx, cfg.Layout.SnapshotManifestKey(id), MarshalManifest(m), objstore.PutOptions{IfAbsent: true}); err != nil {
+		return nil, fmt.Errorf("snapshot %s: write manifest: %w", id, err)
+	}
+	done = true
+	log.Info().Str("coordinates", m.Coordinates.String()).Int64("raw_bytes", m.RawSize).Int64("stored_bytes", m.StoredSize).
+		Dur("took", m.Finished.Sub(m.Started).Round(time.Millisecond)).Msg("snapshot complete")
+	return m, nil
+}
+
+// checkDataDir makes sure the server's datadir is on this host: mariabackup
+// copies its files, so it runs where the server runs (or where its volume
+// is mounted). With hostCheck, the server's @@hostname must also be this
+// host's name, which tells apart two hosts that both have /var/lib/mysql;
+// it is off by default because a container sharing the server's volume has
+// a hostname of its own.
+func checkDataDir(info ServerInfo, hostCheck bool) error {
+	fi, err := os.Stat(info.DataDir)
+	if err != nil || !fi.IsDir() {
+		return &ConfigError{
+			Problem: fmt.Sprintf("the server's datadir %s is not on this host (%v): mariabackup copies the datadir's files", info.DataDir, errOr(err, errors.New("not a directory"))),
+			Hint:    "run binarc snapshot on the server's host (or mount its datadir at the same path), or use --method logical",
+		}
+	}
+	if hostCheck {
+		host, _ := os.Hostname()
+		if host != info.Hostname {
+			return &ConfigError{
+				Problem: fmt.Sprintf("the server runs on host %q but binarc on %q (--datadir-host-check)", info.Hostname, host),
+				Hint:    "run binarc snapshot on the server's host, or drop --datadir-host-check if the datadir is shared with this host",
+			}
+		}
+	}
+	return nil
+}
+
+// testHold pauses between stopping the SQL thread and starting the backup
+// when BINARC_SNAPSHOT_TEST_HOLD is set, so integration tests can look at
+// the real replica in that state. Not for production use.
+func testHold(ctx context.Context, log zerolog.Logger) {
+	d, err := time.ParseDuration(os.Getenv("BINARC_SNAPSHOT_TEST_HOLD"))
+	if err != nil || d <= 0 {
+		return
+	}
+	log.Warn().Dur("hold", d).Msg("BINARC_SNAPSHOT_TEST_HOLD: holding before the backup (test hook)")
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
