@@ -43,6 +43,26 @@ func TestStoreOutage(t *testing.T) {
 	}
 }
 
+// TestStoreDownAtStart starts the archiver while the S3 server is down:
+// a store that cannot be reached is waited for, not bad input.
+func TestStoreDownAtStart(t *testing.T) {
+	e := newEnv(t, testenv.MariaDBOptions{})
+	e.primary.Exec(t, "CREATE DATABASE written_before")
+	e.s3.Stop()
+	p := e.start(e.streamArgs()...)
+	p.waitLog(t, "object store unreachable", time.Minute)
+	time.Sleep(time.Second)
+	select {
+	case <-p.done:
+		t.Fatalf("the archiver gave up on a store that is down:\n%s", p.out.String())
+	default:
+	}
+	e.s3.Start()
+	e.waitArchived(time.Minute)
+	p.stop(t)
+	e.compareWithPrimary()
+}
+
 // TestConnectionCutAndPartition cuts the archiver's connection to the
 // primary, then freezes it (packets stop, sockets stay open): the first is
 // noticed at once, the second by the read timeout; both resume without a

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -49,6 +51,35 @@ func (f storeFlags) open(ctx context.Context) (objstore.Store, archive.Layout, e
 		return nil, archive.Layout{}, usageError{fmt.Errorf("--store: %w", err)}
 	}
 	return s, archive.Layout{Cluster: f.Cluster}, nil
+}
+
+// openRetrying opens the store like open, but waits out a store that cannot
+// be reached (a network error: the S3 server is down or restarting), as
+// long-running commands must. A missing bucket or bad credentials are still
+// errors at once.
+func (f storeFlags) openRetrying(ctx context.Context, log zerolog.Logger) (objstore.Store, error) {
+	backoff := 250 * time.Millisecond
+	var since time.Time
+	for {
+		s, _, err := f.open(ctx)
+		var ne net.Error
+		if err == nil || !errors.As(err, &ne) {
+			if err == nil && !since.IsZero() {
+				log.Info().Dur("outage", time.Since(since).Round(time.Millisecond)).Msg("object store is back")
+			}
+			return s, err
+		}
+		if since.IsZero() {
+			since = time.Now()
+			log.Warn().Err(err).Msg("object store unreachable; retrying with backoff (logged once per outage)")
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
 }
 
 // sourceFlags say how to reach the primary. The password is best given

@@ -25,7 +25,7 @@ func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	store, _, err := c.storeFlags.open(ctx)
+	store, err := c.storeFlags.openRetrying(ctx, log)
 	if err != nil {
 		return err
 	}
