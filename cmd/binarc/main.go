@@ -27,11 +27,13 @@ type cli struct {
 
 	Snapshot snapshotCmd `cmd:"" help:"Take a full backup of a replica (SQL thread stopped, IO thread running) into the store, once or on a schedule."`
 	Verify   verifyCmd   `cmd:"" help:"Re-read a snapshot and check it against its manifest: size, SHA-256, zstd checksums."`
+	Restore  restoreCmd  `cmd:"" help:"Restore to a time, a binlog position or a GTID."`
 	Version  versionCmd  `cmd:"" help:"Print the version."`
 }
 
 type binlogCmd struct {
-	Fetch fetchCmd `cmd:"" help:"Rebuild archived binlog files, byte for byte, into a directory."`
+	Fetch  fetchCmd  `cmd:"" help:"Rebuild archived binlog files, byte for byte, into a directory."`
+	Events eventsCmd `cmd:"" help:"List archived transactions (time, GTID, position, statement) to find the one to stop before."`
 }
 
 type versionCmd struct{}

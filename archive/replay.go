@@ -1,0 +1,179 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+)
+
+// ReplayTools are the server's own client programs that replay binlog.
+type ReplayTools struct {
+	Binlog string // mariadb-binlog or mysqlbinlog
+	Client string // mariadb or mysql
+}
+
+// FindReplayTools looks for the client programs on PATH (MariaDB names
+// first, then MySQL's).
+func FindReplayTools() (ReplayTools, error) {
+	var t ReplayTools
+	for _, n := range []string{"mariadb-binlog", "mysqlbinlog"} {
+		if p, err := exec.LookPath(n); err == nil {
+			t.Binlog = p
+			break
+		}
+	}
+	for _, n := range []string{"mariadb", "mysql"} {
+		if p, err := exec.LookPath(n); err == nil {
+			t.Client = p
+			break
+		}
+	}
+	if t.Binlog == "" || t.Client == "" {
+		return t, errors.New("mariadb-binlog and mariadb (or mysqlbinlog and mysql) not found on PATH: install the Debian package mariadb-client (or mysql-client)")
+	}
+	return t, nil
+}
+
+// ReplayClient says how to reach the server to replay into: a unix socket,
+// or a host and port.
+type ReplayClient struct {
+	Socket   string
+	Host     string
+	Port     uint16
+	User     string
+	Password string
+}
+
+// Replay applies the plan's ranges to the server in one client session:
+// each run of contiguous ranges is decoded by one mariadb-binlog (start and
+// stop positions on its first and last file), and their output is fed, in
+// order, to one mariadb client. progress, if set, hears the bytes applied.
+func Replay(ctx context.Context, p *Plan, c ReplayClient, tools ReplayTools, progress func(done, total uint64)) error {
+	if len(p.Ranges) == 0 {
+		return nil
+	}
+	defaults, err := writeClientDefaults(c)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(defaults)
+	// --defaults-file must come first; binary mode because row events are
+	// BINLOG '…' statements; a packet as large as the biggest row event.
+	client := exec.CommandContext(ctx, tools.Client, "--defaults-file="+defaults, "--binary-mode", "--max-allowed-packet=1073741824")
+	var clientErr bytes.Buffer
+	client.Stderr = &clientErr
+	client.Stdout = io.Discard
+	stdin, err := client.StdinPipe()
+	if err != nil {
+		return err
+	}
+	if err := client.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", tools.Client, err)
+	}
+	var done uint64
+	var runErr error
+	for _, g := range groupRanges(p) {
+		args := []string{"--no-defaults"}
+		first, last := g[0], g[len(g)-1]
+		if first.Start > 4 {
+			args = append(args, "--start-position="+strconv.FormatUint(first.Start, 10))
+		}
+		args = append(args, "--stop-position="+strconv.FormatUint(last.Stop, 10))
+		for _, r := range g {
+			args = append(args, r.Path)
+		}
+		var binlogErr bytes.Buffer
+		cmd := exec.CommandContext(ctx, tools.Binlog, args...)
+		cmd.Stdout, cmd.Stderr = stdin, &binlogErr
+		if err := cmd.Run(); err != nil {
+			runErr = fmt.Errorf("%s %s: %w: %s", tools.Binlog, strings.Join(args, " "), err, strings.TrimSpace(binlogErr.String()))
+			break
+		}
+		for _, r := range g {
+			done += r.Stop - r.Start
+		}
+		if progress != nil {
+			progress(done, p.ReplayBytes)
+		}
+	}
+	stdin.Close()
+	werr := client.Wait()
+	if runErr != nil {
+		return runErr
+	}
+	if werr != nil {
+		return fmt.Errorf("replay into the server failed (%v): %s", werr, strings.TrimSpace(lastLines(clientErr.String(), 5)))
+	}
+	return nil
+}
+
+// groupRanges splits the ranges into runs one mariadb-binlog can decode:
+// a range that runs to its file's end followed by one that starts the next
+// file.
+func groupRanges(p *Plan) [][]ReplayRange {
+	size := map[string]uint64{}
+	for _, f := range p.Files {
+		size[f.File] = f.Size
+	}
+	var groups [][]ReplayRange
+	for i, r := range p.Ranges {
+		if i > 0 {
+			prev := p.Ranges[i-1]
+			if prev.File != r.File && prev.Stop == size[prev.File] && r.Start <= 4 {
+				groups[len(groups)-1] = append(groups[len(groups)-1], r)
+				continue
+			}
+		}
+		groups = append(groups, []ReplayRange{r})
+	}
+	return groups
+}
+
+// writeClientDefaults puts the connection and password in a 0600 option
+// file, so the password is never on a command line.
+func writeClientDefaults(c ReplayClient) (string, error) {
+	f, err := os.CreateTemp("", "binarc-client-*.cnf")
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	b.WriteString("[client]\n")
+	fmt.Fprintf(&b, "user=%s\n", optionValue(c.User))
+	if c.Password != "" {
+		fmt.Fprintf(&b, "password=%s\n", optionValue(c.Password))
+	}
+	if c.Socket != "" {
+		fmt.Fprintf(&b, "socket=%s\n", optionValue(c.Socket))
+	} else {
+		fmt.Fprintf(&b, "host=%s\nport=%d\nprotocol=tcp\n", optionValue(c.Host), c.Port)
+	}
+	_, err = f.WriteString(b.String())
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}
+
+// optionValue quotes a value for a MySQL option file.
+func optionValue(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+	return `"` + r.Replace(s) + `"`
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,198 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/binarc/binarc/replication"
+	gomysql "github.com/go-mysql-org/go-mysql/replication"
+)
+
+// Transaction is one event group of a binlog file: from its GTID event (or
+// BEGIN, or lone statement) to its commit.
+type Transaction struct {
+	File  string
+	Start uint64 // offset of its first event
+	End   uint64 // offset just past its last event: a safe stop position
+	// Time is the header time of its first event, when the statement
+	// began on the primary (one-second resolution).
+	Time       time.Time
+	GTID       string
+	Statements []string // query texts: DDL, BEGIN…COMMIT statements, annotated row statements
+	Tables     []string // db.table of row events
+}
+
+// Summary is a one-line description for listings.
+func (t *Transaction) Summary() string {
+	var parts []string
+	for _, s := range t.Statements {
+		if u := strings.ToUpper(strings.TrimSpace(s)); u == "BEGIN" || u == "COMMIT" {
+			continue
+		}
+		parts = append(parts, strings.Join(strings.Fields(s), " "))
+	}
+	if len(parts) == 0 && len(t.Tables) > 0 {
+		parts = append(parts, "rows in "+strings.Join(t.Tables, ", "))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// scanTransactions walks the events of a file's bytes from offset from
+// (an event boundary, or 0 for the file's start) and calls fn with each
+// complete transaction. An event group still open at the end of data is
+// not reported: it is not committed in the archive.
+func scanTransactions(file string, data []byte, from uint64, fn func(*Transaction) (bool, error)) error {
+	if from < replication.MagicLen {
+		from = 0
+	}
+	if from > uint64(len(data)) {
+		return fmt.Errorf("binlog=%s offset=%d: past the end of the archived file (%d bytes)", file, from, len(data))
+	}
+	var cur *Transaction
+	var standalone, inBegin bool
+	crcLen := 0
+	stop := false
+	err := replication.Events(data[from:], from, func(off uint64, h replication.Header, raw []byte) error {
+		if stop {
+			return nil
+		}
+		if h.Type == gomysql.FORMAT_DESCRIPTION_EVENT {
+			if replication.HasChecksum(raw) {
+				crcLen = 4
+			}
+			return nil
+		}
+		body := raw[replication.HeaderLen : len(raw)-min(crcLen, len(raw)-replication.HeaderLen)]
+		begin := func() {
+			cur = &Transaction{File: file, Start: off, Time: time.Unix(int64(h.Timestamp), 0).UTC()}
+			standalone, inBegin = false, false
+		}
+		finish := func() error {
+			cur.End = off + uint64(h.EventSize)
+			t := cur
+			cur = nil
+			more, err := fn(t)
+			stop = !more
+			return err
+		}
+		switch h.Type {
+		case gomysql.MARIADB_GTID_EVENT:
+			begin()
+			cur.GTID = replication.ParseGTID(raw)
+			// flags byte after seq_no (8) and domain_id (4): FL_STANDALONE
+			// (1) means no BEGIN…COMMIT: the next event is the whole group.
+			if len(body) > 12 && body[12]&0x01 != 0 {
+				standalone = true
+			}
+			return nil
+		case gomysql.GTID_EVENT, gomysql.ANONYMOUS_GTID_EVENT:
+			begin()
+			cur.GTID = replication.ParseGTID(raw)
+			return nil
+		case gomysql.XID_EVENT:
+			if cur != nil {
+				return finish()
+			}
+			return nil
+		case gomysql.QUERY_EVENT, gomysql.MARIADB_QUERY_COMPRESSED_EVENT:
+			q := queryText(body, h.Type)
+			if cur == nil {
+				begin()
+			}
+			cur.Statements = append(cur.Statements, q)
+			uq := strings.ToUpper(strings.TrimSpace(q))
+			switch {
+			case uq == "BEGIN" || strings.HasPrefix(uq, "XA START"):
+				inBegin = true
+			case uq == "COMMIT" || uq == "ROLLBACK" || strings.HasPrefix(uq, "XA COMMIT") || strings.HasPrefix(uq, "XA ROLLBACK"):
+				return finish()
+			case standalone || !inBegin:
+				return finish() // DDL and other single-statement groups
+			}
+			return nil
+		case gomysql.MARIADB_ANNOTATE_ROWS_EVENT, gomysql.ROWS_QUERY_EVENT:
+			if cur != nil {
+				q := body
+				if h.Type == gomysql.ROWS_QUERY_EVENT && len(q) > 0 {
+					q = q[1:] // MySQL: a length byte first
+				}
+				cur.Statements = append(cur.Statements, string(q))
+			}
+			return nil
+		case gomysql.TABLE_MAP_EVENT:
+			if cur != nil {
+				if name := tableMapName(body); name != "" && !contains(cur.Tables, name) {
+					cur.Tables = append(cur.Tables, name)
+				}
+			}
+			return nil
+		}
+		return nil
+	})
+	return err
+}
+
+// queryText extracts the statement of a QUERY_EVENT: post-header
+// slave_proxy_id (4), exec_time (4), db_len (1), error_code (2),
+// status_vars_len (2); then status vars, the db name and a NUL, then the
+// query.
+func queryText(body []byte, t gomysql.EventType) string {
+	if len(body) < 13 {
+		return ""
+	}
+	dbLen := int(body[8])
+	svLen := int(binary.LittleEndian.Uint16(body[11:]))
+	q := 13 + svLen + dbLen + 1
+	if q > len(body) {
+		return ""
+	}
+	if t == gomysql.MARIADB_QUERY_COMPRESSED_EVENT {
+		return "(compressed query)"
+	}
+	return string(bytes.TrimRight(body[q:], "\x00"))
+}
+
+// tableMapName reads db.table from a TABLE_MAP_EVENT: table_id (6),
+// flags (2), db length (1), db, NUL, table length (1), table, NUL.
+func tableMapName(body []byte) string {
+	p := 8
+	if len(body) <= p {
+		return ""
+	}
+	dl := int(body[p])
+	p++
+	if p+dl+2 > len(body) {
+		return ""
+	}
+	db := string(body[p : p+dl])
+	p += dl + 1
+	tl := int(body[p])
+	p++
+	if p+tl > len(body) {
+		return ""
+	}
+	return db + "." + string(body[p:p+tl])
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Transactions rebuilds an archived file in memory and calls fn with each
+// committed transaction in it, in order, until fn returns false.
+func (c Catalog) Transactions(ctx context.Context, fs *FileState, fn func(*Transaction) bool) error {
+	var buf bytes.Buffer
+	if _, err := c.Rebuild(ctx, fs, &buf); err != nil {
+		return err
+	}
+	return scanTransactions(fs.File, buf.Bytes(), 0, func(t *Transaction) (bool, error) { return fn(t), nil })
+}
