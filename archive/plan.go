@@ -154,7 +154,7 @@ func (c Catalog) Plan(ctx context.Context, req PlanRequest) (*Plan, error) {
 				p.Stop = req.From
 			}
 		case TargetTime:
-			return nil, fmt.Errorf("%w: %s is after the newest archived transaction (%s)\n%s\nTo restore everything archived, use --to latest.",
+			return nil, fmt.Errorf("%w: %s is after the newest archived transaction (%s); to restore everything archived, use --to latest\n%s",
 				ErrOutsideWindow, req.Target, lastTime.Format(time.RFC3339), describeWindow(tl))
 		case TargetGTID:
 			return nil, fmt.Errorf("%w: GTID %s is not in the archive after %s\n%s", ErrOutsideWindow, req.Target.GTID, req.From, describeWindow(tl))
