@@ -20,8 +20,9 @@ import (
 // since 10.4 (BACKUP STAGE replaced FLUSH TABLES WITH READ LOCK).
 // mariadb-dump --single-transaction needs SELECT, SHOW VIEW, TRIGGER and
 // EVENT; with --master-data also RELOAD (FLUSH TABLES WITH READ LOCK) and
-// BINLOG MONITOR. On a replica, SHOW SLAVE STATUS needs SLAVE MONITOR and
-// STOP/START SLAVE needs REPLICATION SLAVE ADMIN.
+// BINLOG MONITOR. SHOW SLAVE STATUS, which tells whether the server is a
+// replica, needs SLAVE MONITOR (on a primary too); on a replica STOP/START
+// SLAVE needs REPLICATION SLAVE ADMIN.
 //
 // MySQL's needs differ (BACKUP_ADMIN for xtrabackup 8.0, REPLICATION
 // CLIENT); binarc does not check them there and reports the tool's error.
@@ -39,8 +40,9 @@ func requiredPrivileges(method Method, replica, logBin bool) []string {
 			p = append(p, "RELOAD", "BINLOG MONITOR")
 		}
 	}
+	p = append(p, "SLAVE MONITOR")
 	if replica {
-		p = append(p, "SLAVE MONITOR", "REPLICATION SLAVE ADMIN")
+		p = append(p, "REPLICATION SLAVE ADMIN")
 	}
 	return p
 }
@@ -92,7 +94,9 @@ func missingPrivileges(grants []string, need []string) []string {
 
 // checkPrivileges fails with the GRANT statement to run when the user lacks
 // a privilege the snapshot needs (MariaDB only; see requiredPrivileges).
-func (c *conn) checkPrivileges(method Method, replica bool) error {
+// Before binarc knows whether the server is a replica it checks only
+// SLAVE MONITOR, which it needs to find out (preReplicaCheck).
+func (c *conn) checkPrivileges(method Method, replica, preReplicaCheck bool) error {
 	if c.info.Flavor != replication.FlavorMariaDB {
 		return nil
 	}
@@ -107,12 +111,20 @@ func (c *conn) checkPrivileges(method Method, replica bool) error {
 		grants = append(grants, g)
 	}
 	need := requiredPrivileges(method, replica, c.info.LogBin)
-	missing := missingPrivileges(grants, need)
+	check := need
+	if preReplicaCheck {
+		check = []string{"SLAVE MONITOR"}
+	}
+	missing := missingPrivileges(grants, check)
 	if len(missing) == 0 {
 		return nil
 	}
 	what := "a " + string(method) + " snapshot"
-	if replica {
+	switch {
+	case preReplicaCheck:
+		what = "SHOW SLAVE STATUS, which tells whether the server is a replica"
+		need = requiredPrivileges(method, true, c.info.LogBin)
+	case replica:
 		what += " of a replica"
 	}
 	return &ConfigError{

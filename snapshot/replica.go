@@ -40,6 +40,7 @@ type ReplicaStatus struct {
 	MasterServerID uint32
 	LastIOError    string
 	LastSQLError   string
+	LastSQLErrno   int
 }
 
 // parseReplicaStatus reads one row of SHOW SLAVE STATUS (MariaDB, MySQL
@@ -80,6 +81,9 @@ func parseReplicaStatus(row map[string]string) (ReplicaStatus, error) {
 	}
 	st.LastIOError, _ = col("Last_IO_Error")
 	st.LastSQLError, _ = col("Last_SQL_Error")
+	if n, _ := col("Last_SQL_Errno"); n != "" {
+		st.LastSQLErrno, _ = strconv.Atoi(n)
+	}
 	return st, nil
 }
 

@@ -15,7 +15,7 @@ var mariadbSlaveStatus = map[string]string{
 	"Master_Port": "40123", "Connect_Retry": "60", "Master_Log_File": "mysql-bin.000003", "Read_Master_Log_Pos": "9120",
 	"Relay_Log_File": "relay-bin.000004", "Relay_Log_Pos": "611", "Relay_Master_Log_File": "mysql-bin.000002",
 	"Slave_IO_Running": "Yes", "Slave_SQL_Running": "No", "Exec_Master_Log_Pos": "4711", "Relay_Log_Space": "12000",
-	"Last_IO_Errno": "0", "Last_IO_Error": "", "Last_SQL_Errno": "0", "Last_SQL_Error": "",
+	"Last_IO_Errno": "0", "Last_IO_Error": "", "Last_SQL_Errno": "1062", "Last_SQL_Error": "Duplicate entry",
 	"Master_Server_Id": "1", "Using_Gtid": "Slave_Pos", "Gtid_IO_Pos": "0-1-77", "Slave_SQL_Running_State": "",
 }
 
@@ -34,7 +34,8 @@ func TestParseReplicaStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := ReplicaStatus{IORunning: "Yes", SQLRunning: "No", MasterFile: "mysql-bin.000002", ExecPos: 4711, MasterServerID: 1}
+	want := ReplicaStatus{IORunning: "Yes", SQLRunning: "No", MasterFile: "mysql-bin.000002", ExecPos: 4711, MasterServerID: 1,
+		LastSQLErrno: 1062, LastSQLError: "Duplicate entry"}
 	if st != want {
 		t.Errorf("MariaDB: %+v, want %+v", st, want)
 	}
@@ -238,6 +239,9 @@ func TestMissingPrivileges(t *testing.T) {
 		if got := strings.Join(missingPrivileges(c.grants, need), ", "); got != c.missing {
 			t.Errorf("%q: missing %q, want %q", c.grants, got, c.missing)
 		}
+	}
+	if got := strings.Join(requiredPrivileges(Logical, false, false), ", "); got != "SELECT, SHOW VIEW, TRIGGER, EVENT, RELOAD, BINLOG MONITOR, SLAVE MONITOR" {
+		t.Errorf("logical of a primary needs %s", got)
 	}
 }
 

@@ -25,14 +25,24 @@ type sqlThread struct {
 }
 
 func (s *sqlThread) stop(ctx context.Context, before *ReplicaStatus) error {
-	if before.SQLRunning != "Yes" {
-		// Stopped by someone else (an operator, a replication error): the
-		// data is still, so the snapshot is consistent, and binarc leaves
-		// the thread as it found it.
-		s.log.Warn().Str("last_sql_error", before.LastSQLError).
-			Msg("the replica's SQL thread was already stopped; binarc will leave it stopped")
+	switch {
+	case before.SQLRunning != "Yes" && before.LastSQLErrno != 0:
+		// Stopped by a replication error: the data is still, so the
+		// snapshot is consistent, but starting the thread would only fail
+		// again. The operator must look at it.
+		s.log.Warn().Int("last_sql_errno", before.LastSQLErrno).Str("last_sql_error", before.LastSQLError).
+			Msg("the replica's SQL thread is stopped by a replication error; binarc takes the snapshot and leaves the thread stopped")
 		s.status = *before
-	} else {
+	case before.SQLRunning != "Yes":
+		// Stopped without an error: by hand, or by a binarc that was
+		// killed mid-snapshot and could not start it again. The procedure
+		// ends with the thread running, so binarc starts it afterwards.
+		s.log.Warn().Msg("the replica's SQL thread was already stopped (by hand, or by an earlier snapshot that died); binarc starts it after this snapshot")
+		s.mu.Lock()
+		s.stopped = true
+		s.mu.Unlock()
+		s.status = *before
+	default:
 		s.mu.Lock()
 		s.stopped = true // from here on, even a failed STOP gets a START
 		s.mu.Unlock()

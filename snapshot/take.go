@@ -66,6 +66,9 @@ func Take(ctx context.Context, cfg Config) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := c.checkPrivileges(cfg.Method, false, true); err != nil {
+		return nil, err
+	}
 	st, err := c.replicaStatus()
 	if err != nil {
 		return nil, err
@@ -77,7 +80,7 @@ func Take(ctx context.Context, cfg Config) (*Manifest, error) {
 			Hint:    "point --source at a replica, or pass --allow-primary to back up this server anyway (the coordinates then come from the backup tool)",
 		}
 	}
-	if err := c.checkPrivileges(cfg.Method, replica); err != nil {
+	if err := c.checkPrivileges(cfg.Method, replica, false); err != nil {
 		return nil, err
 	}
 	if cfg.Method == Physical {

@@ -161,13 +161,13 @@ func (s *S3) multipart(ctx context.Context, key string, first []byte, r io.Reade
 		cancel(err) // stop the parts still uploading: the upload is lost
 	}
 	wg.Wait()
-	if err == nil {
-		err = u.failure()
-	}
-	if err == nil && ctx.Err() != nil {
+	switch {
+	case ctx.Err() != nil:
 		err = ctx.Err()
-	}
-	if err == nil && pctx.Err() != nil {
+	case u.failure() != nil:
+		// A part failed; the reads it cancelled are not the story.
+		err = u.failure()
+	case err == nil && pctx.Err() != nil:
 		err = context.Cause(pctx)
 	}
 	if err != nil {
