@@ -30,7 +30,7 @@ SQL thread again whatever happened, and writes the manifest last.
 The user needs, on MariaDB 10.5+ (binarc checks and prints the GRANT):
   physical: RELOAD, PROCESS, BINLOG MONITOR (if the replica has a binlog)
   logical:  SELECT, SHOW VIEW, TRIGGER, EVENT (+ RELOAD, BINLOG MONITOR with --allow-primary)
-  on a replica, both: SLAVE MONITOR, REPLICATION SLAVE ADMIN
+  both: SLAVE MONITOR (to tell a replica); on a replica REPLICATION SLAVE ADMIN
 
 Exit status: 0 when the snapshot is complete (or, with --schedule, after a
 clean stop on SIGTERM), 2 for a bad command line, 1 otherwise.`
