@@ -5,10 +5,11 @@
 #
 # It creates two users, with passwords from the compose secrets:
 #   binarc@'%'  the archiver. REPLICATION SLAVE and BINLOG MONITOR for
-#               `binarc stream`; RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR
-#               and SLAVE MONITOR (alias REPLICA MONITOR) for mariadb-backup,
-#               which `binarc snapshot` runs against the replica. The replica
-#               gets the user through replication.
+#               `binarc stream`; RELOAD, PROCESS and BINLOG MONITOR for
+#               mariadb-backup, SLAVE MONITOR and REPLICATION SLAVE ADMIN to
+#               stop and start the replica's SQL thread, for `binarc
+#               snapshot` (see binarc snapshot --help). The replica gets the
+#               user through replication.
 #   repl@'%'    the replica's replication user.
 #
 # The users are created from password hashes: MariaDB writes CREATE USER ...
@@ -26,7 +27,7 @@ binarc_init_repl_hash="$(binarc_init_hash /run/secrets/replication_password)"
 
 docker_process_sql --binary-mode <<SQL
 CREATE USER 'binarc'@'%' IDENTIFIED BY PASSWORD '$binarc_init_binarc_hash';
-GRANT REPLICATION SLAVE, BINLOG MONITOR, RELOAD, PROCESS, LOCK TABLES, SLAVE MONITOR
+GRANT REPLICATION SLAVE, BINLOG MONITOR, RELOAD, PROCESS, SLAVE MONITOR, REPLICATION SLAVE ADMIN
   ON *.* TO 'binarc'@'%';
 CREATE USER 'repl'@'%' IDENTIFIED BY PASSWORD '$binarc_init_repl_hash';
 GRANT REPLICATION SLAVE ON *.* TO 'repl'@'%';
