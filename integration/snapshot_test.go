@@ -453,4 +453,21 @@ func TestSnapshotOfPrimary(t *testing.T) {
 			t.Errorf("verify exited %d:\n%s", code, out)
 		}
 	}
+
+	// One flipped byte in the stored object: verify names the failed check.
+	m := e.newest()
+	var data bytes.Buffer
+	rc, _, err := e.objStore().Get(context.Background(), m.DataKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(&data, rc)
+	rc.Close()
+	b := data.Bytes()
+	b[len(b)/2] ^= 0x01
+	if _, err := e.objStore().Put(context.Background(), m.DataKey, b, objstore.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out, code := e.run("verify", "--store", e.store, "--cluster", e.cluster, "--snapshot", m.ID)
+	expectFailure(t, out, code, "FAILED", "sha256", "snapshot failed verification")
 }
