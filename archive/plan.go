@@ -73,7 +73,7 @@ func (c Catalog) Plan(ctx context.Context, req PlanRequest) (*Plan, error) {
 	var lastTime time.Time
 	for i, fs := range files {
 		if fs.Gap != nil {
-			return nil, fmt.Errorf("%w: %v\n%s", ErrOutsideWindow, fs.Gap, describeWindow(tl))
+			return nil, fmt.Errorf("%w: %v\n%s", ErrOutsideWindow, fs.Gap, DescribeWindow(tl))
 		}
 		path := filepath.Join(req.WorkDir, fs.File)
 		if err := c.rebuildTo(ctx, fs, path); err != nil {
@@ -155,11 +155,11 @@ func (c Catalog) Plan(ctx context.Context, req PlanRequest) (*Plan, error) {
 			}
 		case TargetTime:
 			return nil, fmt.Errorf("%w: %s is after the newest archived transaction (%s); to restore everything archived, use --to latest\n%s",
-				ErrOutsideWindow, req.Target, lastTime.Format(time.RFC3339), describeWindow(tl))
+				ErrOutsideWindow, req.Target, lastTime.Format(time.RFC3339), DescribeWindow(tl))
 		case TargetGTID:
-			return nil, fmt.Errorf("%w: GTID %s is not in the archive after %s\n%s", ErrOutsideWindow, req.Target.GTID, req.From, describeWindow(tl))
+			return nil, fmt.Errorf("%w: GTID %s is not in the archive after %s\n%s", ErrOutsideWindow, req.Target.GTID, req.From, DescribeWindow(tl))
 		case TargetPosition:
-			return nil, fmt.Errorf("%w: %s is not a transaction boundary in the archive after %s\n%s", ErrOutsideWindow, req.Target.Position, req.From, describeWindow(tl))
+			return nil, fmt.Errorf("%w: %s is not a transaction boundary in the archive after %s\n%s", ErrOutsideWindow, req.Target.Position, req.From, DescribeWindow(tl))
 		}
 	}
 	for g, t := range skip {
@@ -228,13 +228,13 @@ func (c Catalog) timelineFor(ctx context.Context, name, file string) (*TimelineS
 	}
 	var b strings.Builder
 	for _, tl := range tls {
-		b.WriteString(describeWindow(tl) + "\n")
+		b.WriteString(DescribeWindow(tl) + "\n")
 	}
 	return nil, nil, fmt.Errorf("%w: binlog %s is not in the archive%s\n%s", ErrOutsideWindow, file, map[bool]string{true: " of timeline " + name, false: ""}[name != ""], strings.TrimSpace(b.String()))
 }
 
-// describeWindow says what a timeline covers, for error messages.
-func describeWindow(tl *TimelineState) string {
+// DescribeWindow says what a timeline covers, for error messages.
+func DescribeWindow(tl *TimelineState) string {
 	if len(tl.Files) == 0 {
 		return fmt.Sprintf("timeline %s holds no binlog yet", tl.Name)
 	}

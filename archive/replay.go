@@ -48,6 +48,8 @@ type ReplayClient struct {
 	Port     uint16
 	User     string
 	Password string
+	// Preamble is SQL sent first in the session.
+	Preamble string
 }
 
 // Replay applies the plan's ranges to the server in one client session:
@@ -78,7 +80,15 @@ func Replay(ctx context.Context, p *Plan, c ReplayClient, tools ReplayTools, pro
 	}
 	var done uint64
 	var runErr error
+	if c.Preamble != "" {
+		if _, err := io.WriteString(stdin, c.Preamble+"\n"); err != nil {
+			runErr = fmt.Errorf("send preamble to %s: %w", tools.Client, err)
+		}
+	}
 	for _, g := range groupRanges(p) {
+		if runErr != nil {
+			break
+		}
 		args := []string{"--no-defaults"}
 		first, last := g[0], g[len(g)-1]
 		if first.Start > 4 {
@@ -176,4 +186,21 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// LoadSQL feeds a SQL script (a logical snapshot) to the server through
+// the client program, stopping at the first error.
+func LoadSQL(ctx context.Context, sql io.Reader, c ReplayClient, tools ReplayTools) error {
+	defaults, err := writeClientDefaults(c)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(defaults)
+	client := exec.CommandContext(ctx, tools.Client, "--defaults-file="+defaults, "--binary-mode", "--max-allowed-packet=1073741824")
+	var stderr bytes.Buffer
+	client.Stdin, client.Stdout, client.Stderr = sql, io.Discard, &stderr
+	if err := client.Run(); err != nil {
+		return fmt.Errorf("load the dump into the server failed (%v): %s", err, strings.TrimSpace(lastLines(stderr.String(), 5)))
+	}
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/replication"
+	"github.com/binarc/binarc/snapshot"
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 )
@@ -19,10 +20,11 @@ type restoreCmd struct {
 	storeFlags
 	To                 string   `required:"" help:"Where to stop: a time with its zone (2026-11-20T13:45:00Z), a binlog position (mysql-bin.000042:1187), a GTID (applied, inclusive), or latest."`
 	SkipGTID           []string `name:"skip-gtid" placeholder:"GTID" help:"Leave out this transaction (repeatable): everything but the bad DROP."`
-	Target             string   `env:"BINARC_TARGET" placeholder:"URL" help:"Replay into this running server (mysql://USER@HOST:PORT); its password from BINARC_TARGET_PASSWORD or --target-password-file."`
+	Datadir            string   `type:"path" help:"Restore the physical snapshot into this new or empty directory, bring it to the target, and leave it ready to start."`
+	Target             string   `env:"BINARC_TARGET" placeholder:"URL" help:"Restore into this running server instead (mysql://USER@HOST:PORT): a logical snapshot, or with --from a server already at those coordinates. Password from BINARC_TARGET_PASSWORD or --target-password-file."`
 	TargetPasswordFile string   `env:"BINARC_TARGET_PASSWORD_FILE" type:"path" placeholder:"FILE" help:"File holding the target server's password."`
-	From               string   `placeholder:"FILE:POS" help:"The binlog coordinates the target server's data stands at (a snapshot's, or where a replica stopped)."`
-	Timeline           string   `help:"Timeline to replay from (default: the newest holding --from)."`
+	From               string   `placeholder:"FILE:POS" help:"Use no snapshot: the --target server's data already stands at these binlog coordinates."`
+	Snapshot           string   `placeholder:"ID" help:"Start from this snapshot instead of the newest one that fits."`
 	DryRun             bool     `help:"Fetch and check what the restore needs, print the plan, and change nothing."`
 	WorkDir            string   `type:"path" help:"Directory for the fetched binlog files (default: a temporary one, removed afterwards)."`
 }
@@ -32,28 +34,30 @@ func (c *restoreCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if err != nil {
 		return usageError{err}
 	}
-	if c.Target == "" && !c.DryRun {
-		return usageError{fmt.Errorf("say where to restore: --target mysql://USER@HOST:PORT replays into a running server (restoring a snapshot into --datadir comes with binarc snapshot)")}
+	req := snapshot.RestoreRequest{Target: target, Skip: c.SkipGTID, Datadir: c.Datadir, SnapshotID: c.Snapshot, DryRun: c.DryRun, Log: log}
+	switch {
+	case c.Datadir != "" && c.Target != "":
+		return usageError{fmt.Errorf("give --datadir or --target, not both")}
+	case c.Datadir == "" && c.Target == "" && !c.DryRun:
+		return usageError{fmt.Errorf("say where to restore: --datadir DIR (a physical snapshot, brought to the target) or --target mysql://USER@HOST:PORT (a running server)")}
+	case c.From != "" && c.Datadir != "":
+		return usageError{fmt.Errorf("--from replays into a running server: use it with --target, not --datadir")}
 	}
-	if c.From == "" {
-		return usageError{fmt.Errorf("--from FILE:POS is required: the binlog coordinates the target's data stands at (a snapshot's recorded coordinates)")}
+	if c.From != "" {
+		from, err := parsePosition(c.From)
+		if err != nil {
+			return usageError{fmt.Errorf("--from: %w", err)}
+		}
+		req.From = &from
 	}
-	from, err := parsePosition(c.From)
-	if err != nil {
-		return usageError{fmt.Errorf("--from: %w", err)}
-	}
-	var client archive.ReplayClient
-	var tools archive.ReplayTools
-	if !c.DryRun {
-		if client, err = c.targetClient(); err != nil {
+	if c.Target != "" {
+		client, err := c.targetClient()
+		if err != nil {
 			return err
 		}
-		if tools, err = archive.FindReplayTools(); err != nil {
-			return err
-		}
+		req.Server = &client
 	}
-	store, layout, err := c.storeFlags.open(ctx)
-	if err != nil {
+	if req.Store, req.Layout, err = c.storeFlags.open(ctx); err != nil {
 		return err
 	}
 	work := c.WorkDir
@@ -65,24 +69,18 @@ func (c *restoreCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	} else if err := os.MkdirAll(work, 0o700); err != nil {
 		return fmt.Errorf("--work-dir: %w", err)
 	}
-	cat := archive.Catalog{Store: store, Layout: layout}
-	log.Info().Str("target", target.String()).Stringer("from", from).Msg("planning the restore: fetching and checking the archived binlog")
+	req.WorkDir = work
 	started := time.Now()
-	plan, err := cat.Plan(ctx, archive.PlanRequest{Timeline: c.Timeline, From: from, Target: target, Skip: c.SkipGTID, WorkDir: work})
+	req.Progress = progressReporter(log, started)
+	req.PlanOut = func(p *snapshot.RestorePlan) { printPlan(os.Stdout, p) }
+	log.Info().Str("target", target.String()).Msg("planning the restore: choosing a snapshot, fetching and checking the archived binlog")
+	plan, err := snapshot.Restore(ctx, req)
 	if err != nil {
 		return err
 	}
-	printPlan(os.Stdout, plan)
-	log.Info().Int64("fetched_bytes", plan.StoredBytes).Dur("took", time.Since(started).Round(time.Millisecond)).Msg("archive fetched and checked")
-	if c.DryRun {
-		return nil
+	if !c.DryRun {
+		log.Info().Dur("took", time.Since(started).Round(time.Millisecond)).Stringer("stopped_at", plan.Binlog.Stop).Msg("restore done")
 	}
-	started = time.Now()
-	err = archive.Replay(ctx, plan, client, tools, progressReporter(log, started))
-	if err != nil {
-		return err
-	}
-	log.Info().Uint64("bytes", plan.ReplayBytes).Dur("took", time.Since(started).Round(time.Millisecond)).Stringer("stopped_at", plan.Stop).Msg("replay done")
 	return nil
 }
 
@@ -113,8 +111,15 @@ func parsePosition(s string) (replication.Position, error) {
 	return replication.Position{File: file, Offset: off}, nil
 }
 
-func printPlan(w io.Writer, p *archive.Plan) {
-	fmt.Fprintf(w, "restore plan\n  timeline:  %s\n  from:      %s\n  target:    %s\n  stop at:   %s (replay ends before this position)\n",
+func printPlan(w io.Writer, rp *snapshot.RestorePlan) {
+	p := rp.Binlog
+	fmt.Fprintln(w, "restore plan")
+	if m := rp.Snapshot; m != nil {
+		fmt.Fprintf(w, "  snapshot:  %s (%s, taken %s, %d bytes stored) at %s\n", m.ID, m.Method, m.Started.Format(time.RFC3339), m.StoredSize, m.Coordinates)
+	} else {
+		fmt.Fprintln(w, "  snapshot:  none (--from: the target already stands there)")
+	}
+	fmt.Fprintf(w, "  timeline:  %s\n  from:      %s\n  target:    %s\n  stop at:   %s (replay ends before this position)\n",
 		p.Timeline, p.From, p.Target, p.Stop)
 	fmt.Fprintf(w, "  fetch:     %d files, %d bytes stored (checked)\n  replay:    %d bytes of binlog in %d ranges\n", len(p.Files), p.StoredBytes, p.ReplayBytes, len(p.Ranges))
 	for _, r := range p.Ranges {
