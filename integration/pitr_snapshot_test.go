@@ -83,6 +83,10 @@ func TestRestoreFromSnapshot(t *testing.T) {
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("a dry run created %s", dir)
 	}
+	out, _ = e.run("ls", "--store", e.store, "--cluster", e.cluster)
+	if !strings.Contains(out, "restorable (any second in):") || !strings.Contains(out, "from snapshot "+e.newest().ID) {
+		t.Errorf("ls does not show the restorable window:\n%s", out)
+	}
 	p.stop(t)
 }
 

@@ -65,11 +65,29 @@ func (c *lsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 			Timelines []*archive.TimelineState `json:"timelines"`
 			Lag       *lagReport               `json:"lag,omitempty"`
 			Snapshots []snapshot.Entry         `json:"snapshots"`
-		}{c.Cluster, tls, lag, snaps})
+			Windows   []snapshot.Window        `json:"restorable"`
+		}{c.Cluster, tls, lag, snaps, snapshot.Windows(tls, snaps)})
 	}
 	printCatalog(os.Stdout, c.Cluster, tls, lag)
 	printSnapshots(os.Stdout, snaps)
+	printWindows(os.Stdout, tls, snapshot.Windows(tls, snaps))
 	return nil
+}
+
+// printWindows says which times can be restored, and what breaks them.
+func printWindows(w io.Writer, tls []*archive.TimelineState, windows []snapshot.Window) {
+	fmt.Fprintln(w, "\nrestorable (any second in):")
+	if len(windows) == 0 {
+		fmt.Fprintln(w, "  nothing yet: a restore needs a complete snapshot whose coordinates are in the archive (binarc snapshot)")
+	}
+	for _, win := range windows {
+		fmt.Fprintf(w, "  %s\n", win)
+	}
+	for i := 1; i < len(tls); i++ {
+		if prev := tls[i].Info.Previous; prev != nil {
+			fmt.Fprintf(w, "  break: timeline %s ends at %s:%d; timeline %s begins (%s)\n", prev.Timeline, prev.File, prev.Offset, tls[i].Name, tls[i].Info.Reason)
+		}
+	}
 }
 
 func listClusters(ctx context.Context, store objstore.Store, w io.Writer) error {
