@@ -31,8 +31,10 @@ type ArchiverConfig struct {
 	ShutdownTimeout time.Duration
 	// MaxBackoff caps retries of the primary and the store.
 	MaxBackoff time.Duration
-	Log        zerolog.Logger
-	Observer   Observer
+	// Compact turns each complete file's segments into one object.
+	Compact  bool
+	Log      zerolog.Logger
+	Observer Observer
 }
 
 // Archiver is binarc stream: it keeps one cluster's binlog archived.
@@ -49,6 +51,11 @@ type Archiver struct {
 	primary  atomic.Pointer[replication.Position] // last position the primary reported
 	lastEvt  atomic.Int64                         // unix time of the last event received
 	received atomic.Uint64                        // bytes received
+	events   atomic.Uint64                        // events received
+	// connected, disconnects and leaseHeld feed Status (metrics, /readyz).
+	connected   atomic.Bool
+	disconnects atomic.Uint64
+	leaseHeld   atomic.Bool
 }
 
 // NewArchiver checks the configuration; Run does the work.
@@ -87,6 +94,12 @@ type Status struct {
 	Primary       *replication.Position // last position the primary reported (heartbeats)
 	LastEventTime time.Time
 	BytesReceived uint64
+
+	EventsReceived    uint64
+	Connected         bool      // streaming from the primary now
+	Disconnects       uint64    // times the connection to the primary was lost
+	LeaseHeld         bool      // the single-writer lease is ours
+	StoreFailingSince time.Time // zero while the store works
 }
 
 // Status reports progress; safe to call at any time.
@@ -97,12 +110,15 @@ func (a *Archiver) Status() Status {
 	var st Status
 	if up != nil {
 		st.Durable = up.Durable()
+		st.StoreFailingSince = up.FailingSince()
 	}
 	st.Primary = a.primary.Load()
 	if t := a.lastEvt.Load(); t > 0 {
 		st.LastEventTime = time.Unix(t, 0).UTC()
 	}
 	st.BytesReceived = a.received.Load()
+	st.EventsReceived = a.events.Load()
+	st.Connected, st.Disconnects, st.LeaseHeld = a.connected.Load(), a.disconnects.Load(), a.leaseHeld.Load()
 	return st
 }
 
@@ -126,7 +142,9 @@ func (a *Archiver) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	a.leaseHeld.Store(true)
 	defer func() {
+		a.leaseHeld.Store(false)
 		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := lease.Release(rctx); err != nil {

@@ -49,10 +49,11 @@ type SegmentRef struct {
 }
 
 // FileRef is a binlog file found in a timeline: its segment folder, its
-// index, or both.
+// index, its compacted object, or some of them.
 type FileRef struct {
-	Name    string
-	Indexed bool
+	Name      string
+	Indexed   bool
+	Compacted bool
 }
 
 // Catalog reads what the store holds for one cluster.
@@ -97,10 +98,13 @@ func (c Catalog) Files(ctx context.Context, tl string) ([]FileRef, error) {
 	byName := map[string]*FileRef{}
 	for _, e := range entries {
 		name := strings.TrimPrefix(e.Key, prefix)
+		indexed, compacted := false, false
 		if e.Dir {
 			name = strings.TrimSuffix(name, "/")
 		} else if f, ok := ParseIndexName(name); ok {
-			name = f
+			name, indexed = f, true
+		} else if f, ok := ParseCompactedName(name); ok {
+			name, compacted = f, true
 		} else {
 			continue
 		}
@@ -109,9 +113,8 @@ func (c Catalog) Files(ctx context.Context, tl string) ([]FileRef, error) {
 			ref = &FileRef{Name: name}
 			byName[name] = ref
 		}
-		if !e.Dir {
-			ref.Indexed = true
-		}
+		ref.Indexed = ref.Indexed || indexed
+		ref.Compacted = ref.Compacted || compacted
 	}
 	files := make([]FileRef, 0, len(byName))
 	for _, r := range byName {

@@ -70,6 +70,21 @@ func (l Layout) TimelineKey(tl string) string { return l.TimelinePrefix(tl) + "t
 // FilePrefix is the folder of the live segments of one binlog file.
 func (l Layout) FilePrefix(tl, file string) string { return l.TimelinePrefix(tl) + file + "/" }
 
+// CompactedKey is the single object a complete file's segments are
+// compacted into: their zstd frames, concatenated in offset order.
+func (l Layout) CompactedKey(tl, file string) string {
+	return l.TimelinePrefix(tl) + file + segmentSuffix
+}
+
+// ParseCompactedName returns the binlog file a compacted object is for.
+func ParseCompactedName(name string) (file string, ok bool) {
+	base := path.Base(name)
+	if strings.HasSuffix(base, indexSuffix) {
+		return "", false
+	}
+	return strings.CutSuffix(base, segmentSuffix)
+}
+
 // IndexKey is the index of a complete binlog file.
 func (l Layout) IndexKey(tl, file string) string { return l.TimelinePrefix(tl) + file + ".index.json" }
 

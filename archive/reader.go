@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/binarc/binarc/replication"
+	"github.com/klauspost/compress/zstd"
 )
 
 // FileState is what the archive holds of one binlog file.
@@ -25,16 +26,25 @@ type FileState struct {
 	LastGTID       string
 	// Gap is set when stored segments do not run contiguously from 0.
 	Gap error
+	// CompactedKey is set when the file is stored as one compacted object;
+	// its segments may be gone, and readers use this object instead.
+	CompactedKey string
 }
 
 // ErrGap means the archive is missing a byte range of a file.
 var ErrGap = errors.New("gap in the archive")
 
-// FileState reads the state of one file: from its index when it is
-// complete, otherwise by listing its segments.
-func (c Catalog) FileState(ctx context.Context, tl, file string, indexed bool) (*FileState, error) {
-	fs := &FileState{Timeline: tl, File: file}
-	if indexed {
+// FileState reads the state of one file as listed by Files: from its
+// index when it is complete, otherwise by listing its segments.
+func (c Catalog) FileState(ctx context.Context, tl string, ref FileRef) (*FileState, error) {
+	fs := &FileState{Timeline: tl, File: ref.Name}
+	file := ref.Name
+	if ref.Indexed && ref.Compacted {
+		// Compaction stores the object only after the index, and the
+		// object is whole once it is listed.
+		fs.CompactedKey = c.Layout.CompactedKey(tl, file)
+	}
+	if ref.Indexed {
 		ix, err := c.ReadIndex(ctx, tl, file)
 		if err != nil {
 			return nil, err
@@ -89,6 +99,9 @@ func (c Catalog) Rebuild(ctx context.Context, fs *FileState, w io.Writer) (int64
 	if len(fs.Segments) == 0 {
 		return 0, fmt.Errorf("binlog=%s timeline=%s: nothing archived yet", fs.File, fs.Timeline)
 	}
+	if fs.CompactedKey != "" {
+		return c.rebuildCompacted(ctx, fs, w)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	const ahead = 4
@@ -127,14 +140,7 @@ func (c Catalog) Rebuild(ctx context.Context, fs *FileState, w io.Writer) (int64
 			return n, r.err
 		}
 		if s.Start == 0 && len(r.data) > replication.InUseFlagOffset {
-			// The primary sends the format description with the in-use
-			// flag cleared (the CRC is computed without it). Its own file
-			// has the flag set until it closes the file properly.
-			if fs.Closed {
-				r.data[replication.InUseFlagOffset] = 0
-			} else {
-				r.data[replication.InUseFlagOffset] |= replication.FlagInUse
-			}
+			r.data[replication.InUseFlagOffset] = inUseByte(r.data[replication.InUseFlagOffset], fs.Closed)
 		}
 		m, err := w.Write(r.data)
 		n += int64(m)
@@ -171,7 +177,7 @@ func (c Catalog) Describe(ctx context.Context) ([]*TimelineState, error) {
 			return nil, err
 		}
 		for _, f := range files {
-			fs, err := c.FileState(ctx, tl, f.Name, f.Indexed)
+			fs, err := c.FileState(ctx, tl, f)
 			if err != nil {
 				return nil, err
 			}
@@ -180,4 +186,56 @@ func (c Catalog) Describe(ctx context.Context) ([]*TimelineState, error) {
 		out = append(out, ts)
 	}
 	return out, nil
+}
+
+// inUseByte is what byte 21 of a file (the low byte of the format
+// description's flags) is on the primary's own copy, given the byte as
+// received. The primary sends the format description with the in-use flag
+// cleared (the CRC is computed without it); its own file has the flag set
+// until it closes the file properly, and then the whole byte is 0.
+func inUseByte(received byte, closed bool) byte {
+	if closed {
+		return 0
+	}
+	return received | replication.FlagInUse
+}
+
+// rebuildCompacted streams a compacted file: one GET, decompressed on the
+// fly, with its size checked against the index.
+func (c Catalog) rebuildCompacted(ctx context.Context, fs *FileState, w io.Writer) (int64, error) {
+	rc, _, err := c.Store.Get(ctx, fs.CompactedKey)
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", fs.CompactedKey, err)
+	}
+	defer rc.Close()
+	dec, err := zstd.NewReader(rc, zstd.WithDecoderConcurrency(1))
+	if err != nil {
+		return 0, err
+	}
+	defer dec.Close()
+	n, err := io.Copy(&headPatcher{w: w, closed: fs.Closed}, dec)
+	if err != nil {
+		return n, fmt.Errorf("compacted %s is corrupt: %w", fs.CompactedKey, err)
+	}
+	if uint64(n) != fs.Size {
+		return n, fmt.Errorf("compacted %s is corrupt: holds %d bytes, the index says %d", fs.CompactedKey, n, fs.Size)
+	}
+	return n, nil
+}
+
+// headPatcher sets the in-use flag byte as it streams past.
+type headPatcher struct {
+	w      io.Writer
+	closed bool
+	off    int64
+}
+
+func (h *headPatcher) Write(p []byte) (int, error) {
+	if i := replication.InUseFlagOffset - h.off; i >= 0 && i < int64(len(p)) {
+		q := append([]byte(nil), p...)
+		q[i] = inUseByte(q[i], h.closed)
+		p = q
+	}
+	h.off += int64(len(p))
+	return h.w.Write(p)
 }

@@ -22,8 +22,10 @@ type ResumePoint struct {
 	// ExpectFDE is the archived format description of Position.File when
 	// resuming inside it, to check the primary still has the same file.
 	ExpectFDE []byte
-	// EventTime is the time of the last durable event, if known.
+	// Durable is the durable position, with the time of its last event.
 	Durable Durable
+	// Uncompacted lists the complete files not yet compacted.
+	Uncompacted []string
 }
 
 // findResume works out the durable position of timeline tl from the store
@@ -60,6 +62,9 @@ func findResume(ctx context.Context, cat Catalog, tl string, log zerolog.Logger)
 			continue
 		}
 		if f.Indexed {
+			if !f.Compacted {
+				rp.Uncompacted = append(rp.Uncompacted, f.Name)
+			}
 			ix, err := cat.ReadIndex(ctx, tl, f.Name)
 			if err != nil {
 				return nil, err

@@ -132,13 +132,13 @@ func TestRebuildSetsInUseFlagOnlyForOpenFiles(t *testing.T) {
 	for file, wantFlag := range map[string]byte{"mysql-bin.000001": 0, "mysql-bin.000002": 1} {
 		files, err := cat.Files(ctx, "tl")
 		must(t, err)
-		indexed := false
+		var ref FileRef
 		for _, f := range files {
 			if f.Name == file {
-				indexed = f.Indexed
+				ref = f
 			}
 		}
-		fs, err := cat.FileState(ctx, "tl", file, indexed)
+		fs, err := cat.FileState(ctx, "tl", ref)
 		must(t, err)
 		var buf bytes.Buffer
 		_, err = cat.Rebuild(ctx, fs, &buf)

@@ -98,7 +98,23 @@ func (a *Archiver) session(ctx context.Context, info replication.ServerInfo, lea
 	if durable.Timeline == "" {
 		durable = Durable{Timeline: rp.Timeline, Position: rp.Position}
 	}
-	up, err := NewUploader(a.cfg.Uploader, a.store, a.layout, durable, a.log, a.cfg.Observer)
+	compactQ := make(chan FileRef, 4096)
+	upCfg := a.cfg.Uploader
+	if a.cfg.Compact {
+		upCfg.FileIndexed = func(tl, file string) {
+			select {
+			case compactQ <- FileRef{Name: file}:
+			default: // compacted at the next start
+			}
+		}
+		for _, f := range rp.Uncompacted {
+			select {
+			case compactQ <- FileRef{Name: f}:
+			default: // the rest at a later start
+			}
+		}
+	}
+	up, err := NewUploader(upCfg, a.store, a.layout, durable, a.log, a.cfg.Observer)
 	if err != nil {
 		return err
 	}
@@ -116,7 +132,7 @@ func (a *Archiver) session(ctx context.Context, info replication.ServerInfo, lea
 	go func() {
 		defer wg.Done()
 		defer close(streamDone)
-		s := &replication.Streamer{Config: a.cfg.Source, Flavor: info.Flavor, Log: a.log, MaxBackoff: a.cfg.MaxBackoff}
+		s := &replication.Streamer{Config: a.cfg.Source, Flavor: info.Flavor, Log: a.log, MaxBackoff: a.cfg.MaxBackoff, OnConnect: a.setConnected}
 		errc <- s.Stream(sctx, rp.Position, rp.ExpectFDE, (*handler)(a))
 	}()
 	wg.Add(1)
@@ -143,6 +159,13 @@ func (a *Archiver) session(ctx context.Context, info replication.ServerInfo, lea
 			errc <- err
 		}
 	}()
+	if a.cfg.Compact {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.compactor(sctx, rp.Timeline, compactQ)
+		}()
+	}
 	go func() {
 		select {
 		case <-up.Done():
@@ -171,6 +194,7 @@ func (a *Archiver) session(ctx context.Context, info replication.ServerInfo, lea
 		}
 	}()
 	<-streamDone
+	a.connected.Store(false)
 	if up.Err() == nil && !errors.Is(result, ErrLeaseLost) {
 		if err := seg.Flush(); err == nil {
 			if err := up.Drain(sdctx); err != nil {
@@ -187,12 +211,21 @@ func (a *Archiver) session(ctx context.Context, info replication.ServerInfo, lea
 	return result
 }
 
+// setConnected is the Streamer's OnConnect: false once per outage.
+func (a *Archiver) setConnected(connected bool) {
+	a.connected.Store(connected)
+	if !connected {
+		a.disconnects.Add(1)
+	}
+}
+
 // handler adapts the Archiver to replication.Handler.
 type handler Archiver
 
 func (h *handler) Event(ev replication.Event) error {
 	a := (*Archiver)(h)
 	a.received.Add(uint64(len(ev.Raw)))
+	a.events.Add(1)
 	a.lastEvt.Store(int64(ev.Timestamp))
 	p := replication.Position{File: ev.File, Offset: ev.End}
 	if cur := a.primary.Load(); cur == nil || replication.CompareBinlogNames(cur.File, p.File) < 0 || (cur.File == p.File && cur.Offset < p.Offset) {
@@ -207,4 +240,45 @@ func (h *handler) FileDone(file, next string) error {
 
 func (h *handler) Heartbeat(pos replication.Position) {
 	(*Archiver)(h).primary.Store(&pos)
+}
+
+// compactor compacts complete files of timeline tl one at a time, and only
+// while the archive is caught up with the primary, so that a catch-up runs
+// at full speed and within its memory bound. A failure is logged and left
+// for the next start: the segments stay readable.
+func (a *Archiver) compactor(ctx context.Context, tl string, q <-chan FileRef) {
+	for {
+		var f FileRef
+		select {
+		case <-ctx.Done():
+			return
+		case f = <-q:
+		}
+		for !a.caughtUp() {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+		res, err := a.cat.Compact(ctx, tl, f.Name)
+		if err != nil {
+			if ctx.Err() == nil {
+				a.log.Warn().Err(err).Str("binlog", f.Name).Msg("compaction failed; the segments stay as they are and it is tried again at the next start")
+			}
+			continue
+		}
+		a.log.Info().Str("binlog", f.Name).Str("key", res.Key).Int64("bytes", res.Bytes).Int("segments_deleted", res.SegmentsDeleted).Msg("compacted")
+	}
+}
+
+// caughtUp tells whether everything the primary reported is durable.
+func (a *Archiver) caughtUp() bool {
+	st := a.Status()
+	p := st.Primary
+	if p == nil {
+		return false
+	}
+	d := st.Durable.Position
+	return d.File == p.File && d.Offset >= p.Offset || replication.CompareBinlogNames(d.File, p.File) > 0
 }

@@ -24,6 +24,9 @@ type UploaderConfig struct {
 	MaxBufferedBytes int64
 	// MaxBackoff caps the wait between retries of a failed upload.
 	MaxBackoff time.Duration
+	// FileIndexed, if set, hears of each file whose index was written. It
+	// must not block.
+	FileIndexed func(timeline, file string)
 }
 
 // Durable is the archive's durable position: the end of the longest prefix
@@ -80,6 +83,9 @@ type Uploader struct {
 	durable Durable
 	idle    chan struct{} // closed and replaced whenever all submitted items are committed
 	pending int           // items submitted and not committed
+	// unstored holds the Received time of each item submitted and not
+	// committed, in order (zero for file ends): the loss window's start.
+	unstored []time.Time
 
 	outage outageLog
 
@@ -132,7 +138,7 @@ func (u *Uploader) SubmitSegment(s *Segment) error {
 	if err := u.Err(); err != nil {
 		return err
 	}
-	it := &item{seq: u.nextSeq(), seg: s, sealed: time.Now()}
+	it := &item{seq: u.nextSeq(s.Received), seg: s, sealed: time.Now()}
 	select {
 	case u.work <- it:
 		return nil
@@ -146,7 +152,7 @@ func (u *Uploader) SubmitFileEnd(fe FileEnd) error {
 	if err := u.Err(); err != nil {
 		return err
 	}
-	it := &item{seq: u.nextSeq(), fileEnd: &fe}
+	it := &item{seq: u.nextSeq(time.Time{}), fileEnd: &fe}
 	select {
 	case u.done <- it:
 		return nil
@@ -155,11 +161,12 @@ func (u *Uploader) SubmitFileEnd(fe FileEnd) error {
 	}
 }
 
-func (u *Uploader) nextSeq() uint64 {
+func (u *Uploader) nextSeq(received time.Time) uint64 {
 	u.durMu.Lock()
 	defer u.durMu.Unlock()
 	s := u.seq
 	u.seq++
+	u.unstored = append(u.unstored, received)
 	if u.pending == 0 {
 		u.idle = make(chan struct{})
 	}
@@ -172,6 +179,26 @@ func (u *Uploader) Durable() Durable {
 	u.durMu.Lock()
 	defer u.durMu.Unlock()
 	return u.durable
+}
+
+// OldestUnstored is when the oldest byte submitted and not yet durable
+// arrived from the primary; ok is false if every segment is durable.
+func (u *Uploader) OldestUnstored() (t time.Time, ok bool) {
+	u.durMu.Lock()
+	defer u.durMu.Unlock()
+	for _, t := range u.unstored {
+		if !t.IsZero() {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// FailingSince is when the store began failing; zero while it works.
+func (u *Uploader) FailingSince() time.Time {
+	u.outage.mu.Lock()
+	defer u.outage.mu.Unlock()
+	return u.outage.since
 }
 
 // Err is the error that stopped the uploader, if any.
@@ -361,6 +388,9 @@ func (u *Uploader) commit(it *item, files map[string][]SegmentInfo) error {
 	if err := u.writeIndex(fe, segs); err != nil {
 		return err
 	}
+	if u.cfg.FileIndexed != nil {
+		u.cfg.FileIndexed(fe.Timeline, fe.File)
+	}
 	u.setDurable(Durable{}, time.Time{})
 	return nil
 }
@@ -372,6 +402,7 @@ func (u *Uploader) setDurable(d Durable, received time.Time) {
 		u.durable = d
 	}
 	u.pending--
+	u.unstored = u.unstored[1:]
 	if u.pending == 0 {
 		close(u.idle)
 	}

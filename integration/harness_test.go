@@ -266,6 +266,44 @@ func (e *env) archivedState(cat archive.Catalog) string {
 	return ""
 }
 
+// waitCompacted waits until every complete file of the newest timeline is
+// stored as one compacted object, its segments deleted.
+func (e *env) waitCompacted(timeout time.Duration) {
+	e.t.Helper()
+	cat := e.catalog()
+	ctx := context.Background()
+	deadline := time.Now().Add(timeout)
+	for {
+		tls, err := cat.Timelines(ctx)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		files, err := cat.Files(ctx, tls[len(tls)-1])
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		var pending []string
+		for _, f := range files {
+			if f.Indexed && !f.Compacted {
+				pending = append(pending, f.Name)
+				continue
+			}
+			if f.Compacted {
+				if segs, _ := cat.Segments(ctx, tls[len(tls)-1], f.Name); len(segs) > 0 {
+					pending = append(pending, f.Name+" (segments not yet deleted)")
+				}
+			}
+		}
+		if len(pending) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("not compacted within %s: %v", timeout, pending)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // compareWithPrimary fetches every archived file with binarc binlog fetch
 // and compares it with the primary's file on disk, byte for byte. It
 // returns the number of files compared.

@@ -50,7 +50,7 @@ func (c *eventsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	grep := strings.ToLower(c.Grep)
 	fmt.Fprintf(os.Stdout, "%-20s  %-24s  %-36s  %s\n", "TIME", "GTID", "POSITION", "WHAT")
 	for _, f := range files {
-		fs, err := cat.FileState(ctx, tl, f.Name, f.Indexed)
+		fs, err := cat.FileState(ctx, tl, f)
 		if err != nil {
 			return err
 		}

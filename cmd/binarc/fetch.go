@@ -33,9 +33,9 @@ func (c *fetchCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	indexed := map[string]bool{}
+	refs := map[string]archive.FileRef{}
 	for _, f := range files {
-		indexed[f.Name] = f.Indexed
+		refs[f.Name] = f
 	}
 	want := c.Files
 	if len(want) == 0 {
@@ -44,7 +44,7 @@ func (c *fetchCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		}
 	}
 	for _, name := range want {
-		if _, ok := indexed[name]; !ok {
+		if _, ok := refs[name]; !ok {
 			return usageError{fmt.Errorf("binlog file %q is not in timeline %s of cluster %q: see binarc ls", name, tl, c.Cluster)}
 		}
 	}
@@ -58,7 +58,7 @@ func (c *fetchCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
-		st, err := cat.FileState(ctx, tl, name, indexed[name])
+		st, err := cat.FileState(ctx, tl, refs[name])
 		if err != nil {
 			return err
 		}

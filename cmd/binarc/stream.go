@@ -18,6 +18,7 @@ type streamCmd struct {
 	MaxBuffer         byteSize      `env:"BINARC_MAX_BUFFER" default:"32MiB" help:"Compressed segments held in memory while the store is slow; past it, binarc stops reading from the primary (which keeps its binlog)."`
 	Heartbeat         time.Duration `env:"BINARC_HEARTBEAT" default:"1s" help:"Ask the primary for a heartbeat after this much idle time, to tell an idle primary from a dead link."`
 	ReadTimeout       time.Duration `env:"BINARC_READ_TIMEOUT" default:"15s" help:"Reconnect when nothing, not even a heartbeat, arrived for this long (a network partition)."`
+	Compact           bool          `env:"BINARC_COMPACT" default:"true" negatable:"" help:"Once a binlog file is complete, make its segments one object (--no-compact to keep segments)."`
 }
 
 func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
@@ -43,6 +44,7 @@ func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		Segmenter: archive.SegmenterConfig{FlushInterval: c.FlushInterval, SegmentSize: int(c.SegmentSize)},
 		Uploader:  archive.UploaderConfig{Concurrency: c.UploadConcurrency, MaxBufferedBytes: int64(c.MaxBuffer)},
 		Log:       log.With().Str("cluster", c.Cluster).Logger(),
+		Compact:   c.Compact,
 	}, store)
 	if err != nil {
 		return usageError{err}

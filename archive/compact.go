@@ -1,0 +1,180 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/binarc/binarc/archive/objstore"
+	"github.com/klauspost/compress/zstd"
+)
+
+// CompactResult says what a compaction did.
+type CompactResult struct {
+	Key             string
+	Bytes           int64 // size of the compacted object
+	SegmentsDeleted int
+	AlreadyStored   bool // a previous run had stored the object
+}
+
+// Compact turns a complete file's segments into one object, the
+// concatenation of the segment objects: zstd frames concatenate, so
+// nothing is recompressed. Each step leaves a readable, complete archive,
+// whenever it stops:
+//
+//  1. the file's index exists (it is written once all segments are
+//     stored, and compaction only starts from it);
+//  2. the compacted object is stored with a conditional put, built while
+//     streaming the segments in order; readers use it once it is listed
+//     (an object is listed only whole);
+//  3. it is read back and decoded in full: its size must be the file's
+//     and every frame's checksum must hold;
+//  4. only then are the segments deleted.
+//
+// A run after a crash finds the object of step 2 and resumes at step 3.
+func (c Catalog) Compact(ctx context.Context, tl, file string) (CompactResult, error) {
+	key := c.Layout.CompactedKey(tl, file)
+	res := CompactResult{Key: key}
+	ix, err := c.ReadIndex(ctx, tl, file)
+	if err != nil {
+		return res, fmt.Errorf("compact %s: only a complete (indexed) file is compacted: %w", file, err)
+	}
+	segs, err := c.Segments(ctx, tl, file)
+	if err != nil {
+		return res, err
+	}
+	err = c.storeCompacted(ctx, key, ix, segs)
+	if errors.Is(err, objstore.ErrExist) {
+		res.AlreadyStored = true
+		err = nil
+	}
+	if err != nil {
+		return res, err
+	}
+	n, err := c.checkCompacted(ctx, key, ix)
+	if err != nil {
+		return res, err
+	}
+	res.Bytes = n
+	deleted, err := c.deleteAll(ctx, segs)
+	res.SegmentsDeleted = deleted
+	return res, err
+}
+
+// storeCompacted streams the segments listed in the index into one object.
+// It fails with ErrExist if the object is already there.
+func (c Catalog) storeCompacted(ctx context.Context, key string, ix *FileIndex, stored []SegmentRef) error {
+	have := map[string]bool{}
+	for _, s := range stored {
+		have[s.Key] = true
+	}
+	var keys []string
+	for _, s := range ix.Segments {
+		k := c.Layout.SegmentKey(ix.Timeline, ix.File, s.Start, s.End)
+		if !have[k] {
+			// Segments already deleted: a previous run compacted them.
+			return c.expectCompacted(ctx, key, k)
+		}
+		keys = append(keys, k)
+	}
+	r := &segmentsReader{ctx: ctx, store: c.Store, keys: keys}
+	if sp, ok := c.Store.(objstore.StreamPutter); ok {
+		_, err := sp.PutStream(ctx, key, r, objstore.PutOptions{IfAbsent: true})
+		return err
+	}
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	_, err = c.Store.Put(ctx, key, data, objstore.PutOptions{IfAbsent: true})
+	return err
+}
+
+// expectCompacted handles a file some of whose segments are gone: fine
+// only if the compacted object exists.
+func (c Catalog) expectCompacted(ctx context.Context, key, missing string) error {
+	rc, _, err := c.Store.Get(ctx, key)
+	if err == nil {
+		rc.Close()
+		return objstore.ErrExist
+	}
+	return fmt.Errorf("compact: segment %s is missing and there is no compacted object %s: the archive is damaged; run binarc verify", missing, key)
+}
+
+// checkCompacted decodes the whole compacted object, checking every
+// frame's checksum and the total size.
+func (c Catalog) checkCompacted(ctx context.Context, key string, ix *FileIndex) (int64, error) {
+	rc, info, err := c.Store.Get(ctx, key)
+	if err != nil {
+		return 0, fmt.Errorf("read back %s: %w", key, err)
+	}
+	defer rc.Close()
+	dec, err := zstd.NewReader(rc, zstd.WithDecoderConcurrency(1))
+	if err != nil {
+		return 0, err
+	}
+	defer dec.Close()
+	n, err := io.Copy(io.Discard, dec)
+	if err == nil && uint64(n) != ix.Size {
+		err = fmt.Errorf("decodes to %d bytes, the index says %d", n, ix.Size)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("%w: compacted object %s is not the file: %v; the segments are kept", errConflict, key, err)
+	}
+	return info.Size, nil
+}
+
+// deleteAll deletes keys, a few at a time, and returns how many went.
+func (c Catalog) deleteAll(ctx context.Context, segs []SegmentRef) (int, error) {
+	var mu sync.Mutex
+	var firstErr error
+	deleted := 0
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for _, s := range segs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(key string) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			err := c.Store.Delete(ctx, key)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && firstErr == nil {
+				firstErr = fmt.Errorf("delete %s: %w", key, err)
+			}
+			if err == nil {
+				deleted++
+			}
+		}(s.Key)
+	}
+	wg.Wait()
+	return deleted, firstErr
+}
+
+// segmentsReader reads the segment objects one after the other, as one
+// stream, holding one at a time.
+type segmentsReader struct {
+	ctx   context.Context
+	store objstore.Store
+	keys  []string
+	cur   *bytes.Reader
+}
+
+func (r *segmentsReader) Read(p []byte) (int, error) {
+	for r.cur == nil || r.cur.Len() == 0 {
+		if len(r.keys) == 0 {
+			return 0, io.EOF
+		}
+		data, _, err := objstore.ReadAll(r.ctx, r.store, r.keys[0])
+		if err != nil {
+			return 0, fmt.Errorf("read segment %s: %w", r.keys[0], err)
+		}
+		r.keys = r.keys[1:]
+		r.cur = bytes.NewReader(data)
+	}
+	return r.cur.Read(p)
+}

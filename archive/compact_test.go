@@ -1,0 +1,140 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/binarc/binarc/archive/objstore"
+	"github.com/rs/zerolog"
+)
+
+// rebuildAll returns every file of the timeline as binlog fetch writes it.
+func rebuildAll(t *testing.T, cat Catalog) map[string][]byte {
+	t.Helper()
+	ctx := context.Background()
+	files, err := cat.Files(ctx, "tl")
+	must(t, err)
+	out := map[string][]byte{}
+	for _, f := range files {
+		fs, err := cat.FileState(ctx, "tl", f)
+		must(t, err)
+		var buf bytes.Buffer
+		_, err = cat.Rebuild(ctx, fs, &buf)
+		must(t, err)
+		out[f.Name] = buf.Bytes()
+	}
+	return out
+}
+
+func TestCompact(t *testing.T) {
+	mem, _, _ := buildArchive(t)
+	ctx := context.Background()
+	cat := Catalog{Store: mem, Layout: Layout{Cluster: "c"}}
+	before := rebuildAll(t, cat)
+	nsegs := len(segmentKeys(t, cat, "mysql-bin.000001"))
+
+	res, err := cat.Compact(ctx, "tl", "mysql-bin.000001")
+	must(t, err)
+	if res.SegmentsDeleted != nsegs || res.Bytes == 0 {
+		t.Fatalf("compact: %+v (file had %d segments)", res, nsegs)
+	}
+	if left := segmentKeys(t, cat, "mysql-bin.000001"); len(left) != 0 {
+		t.Fatalf("%d segments left after compaction", len(left))
+	}
+	after := rebuildAll(t, cat)
+	for f, b := range before {
+		if !bytes.Equal(after[f], b) {
+			t.Fatalf("%s rebuilt differently after compaction", f)
+		}
+	}
+	// Resume still finds its place with a compacted file behind it.
+	rp, err := findResume(ctx, cat, "tl", zerolog.Nop())
+	must(t, err)
+	if rp.Position.File != "mysql-bin.000002" {
+		t.Fatalf("resume at %v after compaction", rp.Position)
+	}
+	// The live file is not compacted.
+	if _, err := cat.Compact(ctx, "tl", "mysql-bin.000002"); err == nil || !strings.Contains(err.Error(), "complete") {
+		t.Fatalf("compacting a live file: %v", err)
+	}
+	// Compacting again is harmless.
+	if _, err := cat.Compact(ctx, "tl", "mysql-bin.000001"); err != nil {
+		t.Fatalf("second compaction: %v", err)
+	}
+}
+
+// TestCompactStoppedAtEachStep stops compaction at each step with a failing
+// store: the archive must read the same after each, and a later run
+// finishes the job.
+func TestCompactStoppedAtEachStep(t *testing.T) {
+	for _, step := range []string{"upload", "read back", "first delete", "a later delete"} {
+		t.Run(step, func(t *testing.T) {
+			mem, _, _ := buildArchive(t)
+			ctx := context.Background()
+			f := objstore.NewFaulty(mem)
+			cat := Catalog{Store: f, Layout: Layout{Cluster: "c"}}
+			before := rebuildAll(t, cat)
+			compacted := cat.Layout.CompactedKey("tl", "mysql-bin.000001")
+			var deletes atomic.Int32
+			f.SetHook(func(op, key string) error {
+				switch {
+				case step == "upload" && op == objstore.OpPut && key == compacted,
+					step == "read back" && op == objstore.OpGet && key == compacted,
+					step == "first delete" && op == objstore.OpDelete,
+					step == "a later delete" && op == objstore.OpDelete && deletes.Add(1) > 1:
+					return errors.New("injected: process stopped here")
+				}
+				return nil
+			})
+			if _, err := cat.Compact(ctx, "tl", "mysql-bin.000001"); err == nil {
+				t.Fatal("compaction did not stop at the injected failure")
+			}
+			f.SetHook(nil)
+			if got := rebuildAll(t, cat); !equalFiles(got, before) {
+				t.Fatal("the archive reads differently after a stopped compaction")
+			}
+			if _, err := cat.Compact(ctx, "tl", "mysql-bin.000001"); err != nil {
+				t.Fatalf("the next compaction did not finish the job: %v", err)
+			}
+			if left := segmentKeys(t, cat, "mysql-bin.000001"); len(left) != 0 {
+				t.Fatalf("%d segments left", len(left))
+			}
+			if got := rebuildAll(t, cat); !equalFiles(got, before) {
+				t.Fatal("the archive reads differently after compaction")
+			}
+		})
+	}
+}
+
+// TestCompactRefusesDamagedObject: a compacted object that does not decode
+// to the file must not cost the segments.
+func TestCompactRefusesDamagedObject(t *testing.T) {
+	mem, _, _ := buildArchive(t)
+	ctx := context.Background()
+	cat := Catalog{Store: mem, Layout: Layout{Cluster: "c"}}
+	_, err := mem.Put(ctx, cat.Layout.CompactedKey("tl", "mysql-bin.000001"), []byte("not zstd"), objstore.PutOptions{})
+	must(t, err)
+	n := len(segmentKeys(t, cat, "mysql-bin.000001"))
+	if _, err := cat.Compact(ctx, "tl", "mysql-bin.000001"); err == nil || !strings.Contains(err.Error(), "segments are kept") {
+		t.Fatalf("damaged compacted object: %v", err)
+	}
+	if left := segmentKeys(t, cat, "mysql-bin.000001"); len(left) != n {
+		t.Fatal("segments deleted next to a damaged compacted object")
+	}
+}
+
+func equalFiles(a, b map[string][]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if !bytes.Equal(b[k], v) {
+			return false
+		}
+	}
+	return true
+}
