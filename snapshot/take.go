@@ -164,6 +164,7 @@ func Take(ctx context.Context, cfg Config) (*Manifest, error) {
 	}
 	defer w.cleanup()
 	p := &pipeline{onExit: func() {
+		log.Info().Msg("backup tool exited; the rest of its output is uploading")
 		if err := r.restart(); err != nil {
 			log.Error().Err(err).Msg("REPLICA SQL THREAD STILL STOPPED")
 		}
