@@ -178,10 +178,17 @@ func run(o options) (err error) {
 	}
 
 	b := &bench{ctx: ctx, opts: o, cl: &cl, tmp: tmp, binarc: binarc, db: db, s3: s3, replPass: replPass, r: r}
-	for _, phase := range []func() error{b.backlog, b.mariadbBinlog, b.catchUp, b.lossWindow} {
+	phases := []func() error{b.backlog, b.mariadbBinlog, b.catchUp, b.lossWindow, b.snapshot}
+	if *snapshotOnly {
+		phases = []func() error{b.snapshot} // bench/snapshot.go
+	}
+	for _, phase := range phases {
 		if err := phase(); err != nil {
 			return err
 		}
+	}
+	if *snapshotOnly {
+		return nil
 	}
 
 	r.TotalSeconds = time.Since(began).Seconds()
