@@ -410,8 +410,16 @@ func TestSnapshotOfReplicaRestores(t *testing.T) {
 		}
 	}
 	out, code = e.run("ls", "--store", e.store, "--cluster", e.cluster)
-	if code != 0 || strings.Count(out, "complete") != 2 || !strings.Contains(out, phys.Coordinates.String()) {
-		t.Errorf("ls exited %d; want both snapshots complete with their coordinates:\n%s", code, out)
+	for _, m := range []*snapshot.Manifest{phys, logical} {
+		row := ""
+		for _, line := range strings.Split(out, "\n") {
+			if strings.Contains(line, m.ID) {
+				row = line
+			}
+		}
+		if code != 0 || !strings.HasSuffix(row, "complete") || !strings.Contains(row, m.Coordinates.String()) {
+			t.Errorf("ls exited %d; want snapshot %s complete at %s:\n%s", code, m.ID, m.Coordinates, out)
+		}
 	}
 
 	// Restore each and compare with the primary's data at its coordinates.
