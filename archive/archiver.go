@@ -45,6 +45,7 @@ type Archiver struct {
 	cat    Catalog
 	log    zerolog.Logger
 
+	lease    *Lease
 	mu       sync.Mutex
 	up       *Uploader
 	seg      *Segmenter
@@ -73,7 +74,10 @@ func NewArchiver(cfg ArchiverConfig, store objstore.Store) (*Archiver, error) {
 		return nil, fmt.Errorf("--max-buffer must be positive")
 	}
 	if cfg.LeaseTTL <= 0 {
-		cfg.LeaseTTL = 30 * time.Second
+		// Renewed only while writing (every third of it), so an idle
+		// archiver makes no request; a writer that vanished without
+		// releasing it, on another host, blocks a new one this long.
+		cfg.LeaseTTL = 5 * time.Minute
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 30 * time.Second
@@ -142,6 +146,7 @@ func (a *Archiver) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	a.lease = lease
 	a.leaseHeld.Store(true)
 	defer func() {
 		a.leaseHeld.Store(false)
@@ -190,7 +195,7 @@ func untilUp[T any](a *Archiver, ctx context.Context, what string, fn func() (T,
 			return v, nil
 		}
 		var lh *LeaseHeldError
-		if replication.IsConfigError(err) || errors.As(err, &lh) || errors.Is(err, errConflict) || errors.Is(err, errFatal) || ctx.Err() != nil {
+		if replication.IsConfigError(err) || errors.As(err, &lh) || errors.Is(err, errConflict) || errors.Is(err, errFatal) || errors.Is(err, ErrLeaseLost) || ctx.Err() != nil {
 			return v, err
 		}
 		if since.IsZero() {

@@ -42,11 +42,13 @@ func (c Catalog) Compact(ctx context.Context, tl, file string) (CompactResult, e
 	if err != nil {
 		return res, fmt.Errorf("compact %s: only a complete (indexed) file is compacted: %w", file, err)
 	}
-	segs, err := c.Segments(ctx, tl, file)
-	if err != nil {
-		return res, err
+	// The index names the segments: no LIST (listing costs, and compaction
+	// runs in steady state).
+	var segs []SegmentRef
+	for _, s := range ix.Segments {
+		segs = append(segs, SegmentRef{Key: c.Layout.SegmentKey(tl, file, s.Start, s.End), Start: s.Start, End: s.End, StoredSize: s.StoredSize})
 	}
-	err = c.storeCompacted(ctx, key, ix, segs)
+	err = c.storeCompacted(ctx, key, segs)
 	if errors.Is(err, objstore.ErrExist) {
 		res.AlreadyStored = true
 		err = nil
@@ -64,32 +66,27 @@ func (c Catalog) Compact(ctx context.Context, tl, file string) (CompactResult, e
 	return res, err
 }
 
-// storeCompacted streams the segments listed in the index into one object.
-// It fails with ErrExist if the object is already there.
-func (c Catalog) storeCompacted(ctx context.Context, key string, ix *FileIndex, stored []SegmentRef) error {
-	have := map[string]bool{}
-	for _, s := range stored {
-		have[s.Key] = true
-	}
+// storeCompacted streams the segments into one object. It fails with
+// ErrExist if the object is already there, which is also what a missing
+// segment means when a previous run compacted the file and deleted some.
+func (c Catalog) storeCompacted(ctx context.Context, key string, segs []SegmentRef) error {
 	var keys []string
-	for _, s := range ix.Segments {
-		k := c.Layout.SegmentKey(ix.Timeline, ix.File, s.Start, s.End)
-		if !have[k] {
-			// Segments already deleted: a previous run compacted them.
-			return c.expectCompacted(ctx, key, k)
-		}
-		keys = append(keys, k)
+	for _, s := range segs {
+		keys = append(keys, s.Key)
 	}
 	r := &segmentsReader{ctx: ctx, store: c.Store, keys: keys}
+	var err error
 	if sp, ok := c.Store.(objstore.StreamPutter); ok {
-		_, err := sp.PutStream(ctx, key, r, objstore.PutOptions{IfAbsent: true})
-		return err
+		_, err = sp.PutStream(ctx, key, r, objstore.PutOptions{IfAbsent: true})
+	} else {
+		var data []byte
+		if data, err = io.ReadAll(r); err == nil {
+			_, err = c.Store.Put(ctx, key, data, objstore.PutOptions{IfAbsent: true})
+		}
 	}
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return err
+	if errors.Is(err, objstore.ErrNotExist) && r.missing != "" {
+		return c.expectCompacted(ctx, key, r.missing)
 	}
-	_, err = c.Store.Put(ctx, key, data, objstore.PutOptions{IfAbsent: true})
 	return err
 }
 
@@ -162,6 +159,8 @@ type segmentsReader struct {
 	store objstore.Store
 	keys  []string
 	cur   *bytes.Reader
+	// missing is the segment that was not there, if that stopped the read.
+	missing string
 }
 
 func (r *segmentsReader) Read(p []byte) (int, error) {
@@ -170,6 +169,9 @@ func (r *segmentsReader) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 		data, _, err := objstore.ReadAll(r.ctx, r.store, r.keys[0])
+		if errors.Is(err, objstore.ErrNotExist) {
+			r.missing = r.keys[0]
+		}
 		if err != nil {
 			return 0, fmt.Errorf("read segment %s: %w", r.keys[0], err)
 		}

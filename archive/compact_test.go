@@ -138,3 +138,39 @@ func equalFiles(a, b map[string][]byte) bool {
 	}
 	return true
 }
+
+// TestRebuildDuringCompaction: a reader that started on the segments of a
+// file the compactor then deletes carries on from the compacted object.
+func TestRebuildDuringCompaction(t *testing.T) {
+	mem, _, _ := buildArchive(t)
+	ctx := context.Background()
+	f := objstore.NewFaulty(mem)
+	cat := Catalog{Store: f, Layout: Layout{Cluster: "c"}}
+	want := rebuildAll(t, cat)["mysql-bin.000001"]
+	files, err := cat.Files(ctx, "tl")
+	must(t, err)
+	fs, err := cat.FileState(ctx, "tl", files[0]) // listed before compaction
+	must(t, err)
+	if fs.CompactedKey != "" || len(fs.Segments) < 3 {
+		t.Fatalf("want a segmented file: %+v", fs)
+	}
+	// Compact between the reader's first and later segment reads.
+	var reads atomic.Int32
+	f.SetHook(func(op, key string) error {
+		if op == objstore.OpGet && strings.Contains(key, "/mysql-bin.000001/") && reads.Add(1) == 2 {
+			f.SetHook(nil)
+			if _, err := (Catalog{Store: mem, Layout: cat.Layout}).Compact(ctx, "tl", "mysql-bin.000001"); err != nil {
+				t.Errorf("compact: %v", err)
+			}
+			return objstore.ErrNotExist
+		}
+		return nil
+	})
+	var buf bytes.Buffer
+	if _, err := cat.Rebuild(ctx, fs, &buf); err != nil {
+		t.Fatalf("rebuild across a compaction: %v", err)
+	}
+	if !bytes.Equal(buf.Bytes(), want) {
+		t.Fatal("rebuild across a compaction gave other bytes")
+	}
+}

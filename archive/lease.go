@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 
@@ -49,6 +50,8 @@ func (e *LeaseHeldError) Unwrap() error { return ErrLeaseHeld }
 // when it ran on this host (its pid is gone, or it is our own pid after a
 // container restart), and otherwise once its lease expires.
 type Lease struct {
+	mu      sync.Mutex // serialises Ensure
+	lost    error      // set once the lease was taken over
 	store   objstore.Store
 	key     string
 	cluster string
@@ -166,8 +169,30 @@ func (l *Lease) Release(ctx context.Context) error {
 	return err
 }
 
-// Keep renews the lease every ttl/3 until ctx ends. It returns the error
-// that made it give up: ErrLeaseLost, or renewals failing until expiry.
+// Ensure makes sure the lease is fresh before a write: it renews it when
+// more than a third of its TTL has passed since the last renewal. Writers
+// call it before every write; an idle writer therefore makes no request at
+// all, and its lease lapses. ErrLeaseLost means another writer took it
+// over meanwhile: the caller must stop writing.
+func (l *Lease) Ensure(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.lost != nil {
+		return l.lost
+	}
+	if l.now().Sub(l.info.Renewed) < l.ttl/3 {
+		return nil
+	}
+	err := l.Renew(ctx)
+	if errors.Is(err, ErrLeaseLost) {
+		l.lost = err
+	}
+	return err
+}
+
+// Keep renews the lease every ttl/3 until ctx ends, for jobs that write
+// all the time they run (a snapshot). It returns the error that made it
+// give up: ErrLeaseLost, or renewals failing until expiry.
 func (l *Lease) Keep(ctx context.Context) error {
 	t := time.NewTicker(l.ttl / 3)
 	defer t.Stop()
@@ -178,7 +203,9 @@ func (l *Lease) Keep(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
+		l.mu.Lock()
 		err := l.Renew(ctx)
+		l.mu.Unlock()
 		switch {
 		case err == nil:
 			lastOK = l.now()

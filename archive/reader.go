@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/replication"
 	"github.com/klauspost/compress/zstd"
 )
@@ -136,6 +137,15 @@ func (c Catalog) Rebuild(ctx context.Context, fs *FileState, w io.Writer) (int64
 			return n, ctx.Err()
 		}
 		<-sem
+		if errors.Is(r.err, objstore.ErrNotExist) && fs.Complete && fs.CompactedKey == "" {
+			// Compacted while we read it: the compacted object is stored
+			// before any segment is deleted. Go on from there.
+			cancel()
+			cfs := *fs
+			cfs.CompactedKey = c.Layout.CompactedKey(fs.Timeline, fs.File)
+			m, err := c.rebuildCompactedFrom(context.WithoutCancel(ctx), &cfs, w, n)
+			return n + m, err
+		}
 		if r.err != nil {
 			return n, r.err
 		}
@@ -203,6 +213,12 @@ func inUseByte(received byte, closed bool) byte {
 // rebuildCompacted streams a compacted file: one GET, decompressed on the
 // fly, with its size checked against the index.
 func (c Catalog) rebuildCompacted(ctx context.Context, fs *FileState, w io.Writer) (int64, error) {
+	return c.rebuildCompactedFrom(ctx, fs, w, 0)
+}
+
+// rebuildCompactedFrom is rebuildCompacted writing only the bytes past
+// skip (a reader that had already written those from segments).
+func (c Catalog) rebuildCompactedFrom(ctx context.Context, fs *FileState, w io.Writer, skip int64) (int64, error) {
 	rc, _, err := c.Store.Get(ctx, fs.CompactedKey)
 	if err != nil {
 		return 0, fmt.Errorf("read %s: %w", fs.CompactedKey, err)
@@ -213,14 +229,37 @@ func (c Catalog) rebuildCompacted(ctx context.Context, fs *FileState, w io.Write
 		return 0, err
 	}
 	defer dec.Close()
-	n, err := io.Copy(&headPatcher{w: w, closed: fs.Closed}, dec)
+	out := &skipWriter{w: w, skip: skip}
+	n, err := io.Copy(&headPatcher{w: out, closed: fs.Closed}, dec)
 	if err != nil {
-		return n, fmt.Errorf("compacted %s is corrupt: %w", fs.CompactedKey, err)
+		return out.n, fmt.Errorf("compacted %s is corrupt: %w", fs.CompactedKey, err)
 	}
 	if uint64(n) != fs.Size {
-		return n, fmt.Errorf("compacted %s is corrupt: holds %d bytes, the index says %d", fs.CompactedKey, n, fs.Size)
+		return out.n, fmt.Errorf("compacted %s is corrupt: holds %d bytes, the index says %d", fs.CompactedKey, n, fs.Size)
 	}
-	return n, nil
+	return out.n, nil
+}
+
+// skipWriter drops the first skip bytes, and counts what it passes on.
+type skipWriter struct {
+	w    io.Writer
+	skip int64
+	n    int64
+}
+
+func (s *skipWriter) Write(p []byte) (int, error) {
+	all := len(p)
+	if s.skip > 0 {
+		d := min(s.skip, int64(len(p)))
+		s.skip -= d
+		p = p[d:]
+	}
+	m, err := s.w.Write(p)
+	s.n += int64(m)
+	if err != nil {
+		return all - len(p) + m, err
+	}
+	return all, nil
 }
 
 // headPatcher sets the in-use flag byte as it streams past.

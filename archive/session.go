@@ -83,6 +83,9 @@ func (a *Archiver) startTimeline(ctx context.Context, info replication.ServerInf
 		SourceAddr: a.cfg.Source.Addr(), SourceServerID: info.ServerID, SourceVersion: info.Version, SourceFlavor: string(info.Flavor),
 		Previous: prev,
 	}
+	if err := a.lease.Ensure(ctx); err != nil {
+		return nil, err
+	}
 	if err := putOnce(ctx, a.store, a.layout.TimelineKey(tl), marshalJSON(ti)); err != nil {
 		return nil, fmt.Errorf("create timeline %s: %w", tl, err)
 	}
@@ -114,6 +117,7 @@ func (a *Archiver) session(ctx context.Context, info replication.ServerInfo, lea
 			}
 		}
 	}
+	upCfg.BeforeWrite = lease.Ensure
 	up, err := NewUploader(upCfg, a.store, a.layout, durable, a.log, a.cfg.Observer)
 	if err != nil {
 		return err
@@ -152,18 +156,11 @@ func (a *Archiver) session(ctx context.Context, info replication.ServerInfo, lea
 			}
 		}
 	}()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := lease.Keep(sctx); err != nil {
-			errc <- err
-		}
-	}()
 	if a.cfg.Compact {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a.compactor(sctx, rp.Timeline, compactQ)
+			a.compactor(sctx, rp.Timeline, compactQ, lease)
 		}()
 	}
 	go func() {
@@ -246,7 +243,7 @@ func (h *handler) Heartbeat(pos replication.Position) {
 // while the archive is caught up with the primary, so that a catch-up runs
 // at full speed and within its memory bound. A failure is logged and left
 // for the next start: the segments stay readable.
-func (a *Archiver) compactor(ctx context.Context, tl string, q <-chan FileRef) {
+func (a *Archiver) compactor(ctx context.Context, tl string, q <-chan FileRef, lease *Lease) {
 	for {
 		var f FileRef
 		select {
@@ -260,6 +257,10 @@ func (a *Archiver) compactor(ctx context.Context, tl string, q <-chan FileRef) {
 				return
 			case <-time.After(time.Second):
 			}
+		}
+		if err := lease.Ensure(ctx); err != nil {
+			a.log.Warn().Err(err).Str("binlog", f.Name).Msg("compaction skipped: the lease could not be renewed")
+			continue
 		}
 		res, err := a.cat.Compact(ctx, tl, f.Name)
 		if err != nil {

@@ -27,6 +27,10 @@ type UploaderConfig struct {
 	// FileIndexed, if set, hears of each file whose index was written. It
 	// must not block.
 	FileIndexed func(timeline, file string)
+	// BeforeWrite, if set, runs before every write to the store (the
+	// lease's Ensure). An error matching ErrLeaseLost stops the uploader;
+	// others are retried like a failed write.
+	BeforeWrite func(context.Context) error
 }
 
 // Durable is the archive's durable position: the end of the longest prefix
@@ -290,7 +294,13 @@ func (u *Uploader) upload(it *item) error {
 	it.stored = int64(len(data))
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		_, err := u.store.Put(u.ctx, key, data, objstore.PutOptions{IfAbsent: true})
+		err := u.beforeWrite()
+		if errors.Is(err, ErrLeaseLost) {
+			return err
+		}
+		if err == nil {
+			_, err = u.store.Put(u.ctx, key, data, objstore.PutOptions{IfAbsent: true})
+		}
 		if errors.Is(err, objstore.ErrExist) {
 			err = u.checkSame(key, s.Data)
 			if err != nil && !isTransient(err) {
@@ -318,6 +328,13 @@ func (u *Uploader) upload(it *item) error {
 		}
 		backoff = min(backoff*2, u.cfg.MaxBackoff)
 	}
+}
+
+func (u *Uploader) beforeWrite() error {
+	if u.cfg.BeforeWrite == nil {
+		return nil
+	}
+	return u.cfg.BeforeWrite(u.ctx)
 }
 
 // errConflict marks an object that exists with other content than ours.
@@ -419,7 +436,13 @@ func (u *Uploader) setDurable(d Durable, received time.Time) {
 func (u *Uploader) writeIndex(fe *FileEnd, segs []SegmentInfo) error {
 	backoff := 100 * time.Millisecond
 	for {
-		err := writeFileIndex(u.ctx, u.store, u.layout, fe.Timeline, fe.File, fe.Next, segs)
+		err := u.beforeWrite()
+		if errors.Is(err, ErrLeaseLost) {
+			return err
+		}
+		if err == nil {
+			err = writeFileIndex(u.ctx, u.store, u.layout, fe.Timeline, fe.File, fe.Next, segs)
+		}
 		if err == nil {
 			u.outage.ok()
 			return nil
