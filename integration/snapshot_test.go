@@ -317,11 +317,11 @@ func (e *snapEnv) restoreLogical(m *snapshot.Manifest) *testenv.MariaDB {
 // schemas, keyed by schema.table.
 func checksums(t *testing.T, m *testenv.MariaDB) map[string]string {
 	t.Helper()
-	tables := m.Query(t, "SELECT CONCAT('`', table_schema, '`.`', table_name, '`') FROM information_schema.tables "+
+	tables := m.Rows(t, "SELECT CONCAT('`', table_schema, '`.`', table_name, '`') FROM information_schema.tables "+
 		"WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys') ORDER BY 1")
 	sums := map[string]string{}
 	for _, row := range tables {
-		r := m.Query(t, "CHECKSUM TABLE "+row[0])
+		r := m.Rows(t, "CHECKSUM TABLE "+row[0])
 		sums[row[0]] = r[0][1]
 	}
 	return sums
@@ -359,6 +359,14 @@ func TestSnapshotOfReplicaRestores(t *testing.T) {
 	w := e.startWriter(1000)
 	p := e.start(e.snapshotArgs(physUser)...)
 	pid := waitChild(t, p, "mariabackup", "--backup")
+	// The password reaches mariabackup in a 0600 option file: not on its
+	// command line (ps) nor in its environment.
+	for _, f := range []string{"cmdline", "environ"} {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, f))
+		if err == nil && bytes.Contains(b, []byte(replPass)) {
+			t.Errorf("mariabackup's %s holds the password", f)
+		}
+	}
 	// While mariabackup runs, the replica's SQL thread is stopped and its
 	// IO thread still fetches from the primary.
 	var samples int
@@ -444,8 +452,8 @@ func TestSnapshotOfPrimary(t *testing.T) {
 	if err := writeLoad(context.Background(), e.primary, loadOptions{From: 0, To: 50}); err != nil {
 		t.Fatal(err)
 	}
-	master := e.primary.Query(t, "SHOW MASTER STATUS")[0]
-	gtid := e.primary.Query(t, "SELECT @@GLOBAL.gtid_binlog_pos")[0][0]
+	master := e.primary.Rows(t, "SHOW MASTER STATUS")[0]
+	gtid := e.primary.Rows(t, "SELECT @@GLOBAL.gtid_binlog_pos")[0][0]
 	want := fmt.Sprintf("%s:%s gtid %s", master[0], master[1], gtid)
 	args := []string{"snapshot", "--source", e.primary.SourceURL(primUser, ""), "--store", e.store, "--cluster", e.cluster, "--allow-primary"}
 	for _, method := range []string{"physical", "logical"} {
@@ -462,6 +470,17 @@ func TestSnapshotOfPrimary(t *testing.T) {
 		}
 	}
 
+	// The same into a local directory store.
+	dir := "file://" + t.TempDir()
+	out, code := e.run("snapshot", "--source", e.primary.SourceURL(primUser, ""), "--store", dir, "--cluster", e.cluster, "--allow-primary", "--method", "logical")
+	if code != 0 || !strings.Contains(out, "complete") {
+		t.Fatalf("logical snapshot into %s exited %d:\n%s", dir, code, out)
+	}
+	id := strings.Fields(out[strings.LastIndex(out, "snapshot "):])[1]
+	if out, code := e.run("verify", "--store", dir, "--cluster", e.cluster, "--snapshot", id); code != 0 {
+		t.Errorf("verify in %s exited %d:\n%s", dir, code, out)
+	}
+
 	// One flipped byte in the stored object: verify names the failed check.
 	m := e.newest()
 	var data bytes.Buffer
@@ -476,6 +495,6 @@ func TestSnapshotOfPrimary(t *testing.T) {
 	if _, err := e.objStore().Put(context.Background(), m.DataKey, b, objstore.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	out, code := e.run("verify", "--store", e.store, "--cluster", e.cluster, "--snapshot", m.ID)
+	out, code = e.run("verify", "--store", e.store, "--cluster", e.cluster, "--snapshot", m.ID)
 	expectFailure(t, out, code, "FAILED", "sha256", "snapshot failed verification")
 }

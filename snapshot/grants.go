@@ -108,7 +108,7 @@ func (c *conn) checkPrivileges(method Method, replica, preReplicaCheck bool) err
 	var grants []string
 	for i := range rows.RowNumber() {
 		g, _ := rows.GetString(i, 0)
-		grants = append(grants, g)
+		grants = append(grants, strings.Clone(g)) // see conn.query
 	}
 	need := requiredPrivileges(method, replica, c.info.LogBin)
 	check := need

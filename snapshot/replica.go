@@ -125,7 +125,10 @@ func (c *conn) query(sql string) ([]map[string]string, error) {
 		row := make(map[string]string, len(r.Fields))
 		for j, f := range r.Fields {
 			v, _ := r.GetString(i, j)
-			row[string(f.Name)] = v
+			// go-mysql (v1.16) returns strings that point into the result's
+			// buffer, which Close hands back to a pool for the next query
+			// to overwrite: copy them out.
+			row[string(f.Name)] = strings.Clone(v)
 		}
 		rows = append(rows, row)
 	}

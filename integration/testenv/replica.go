@@ -32,7 +32,7 @@ const (
 // the primary's whole binlog from its first file.
 func StartReplica(t testing.TB, primary *MariaDB, opts ReplicaOptions) *MariaDB {
 	t.Helper()
-	if n := primary.Query(t, "SELECT COUNT(*) FROM mysql.user WHERE user = '"+replicaUser+"'"); n[0][0] == "0" {
+	if n := primary.Rows(t, "SELECT COUNT(*) FROM mysql.user WHERE user = '"+replicaUser+"'"); n[0][0] == "0" {
 		primary.Exec(t,
 			"CREATE USER "+sqlString(replicaUser)+"@'127.0.0.1' IDENTIFIED BY "+sqlString(replicaPass),
 			"GRANT REPLICATION SLAVE ON *.* TO "+sqlString(replicaUser)+"@'127.0.0.1'")
@@ -44,7 +44,7 @@ func StartReplica(t testing.TB, primary *MariaDB, opts ReplicaOptions) *MariaDB 
 	change := fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER=%s, MASTER_PASSWORD=%s, MASTER_CONNECT_RETRY=1",
 		primary.Port, sqlString(replicaUser), sqlString(replicaPass))
 	if opts.FromStart {
-		files := primary.Query(t, "SHOW BINARY LOGS")
+		files := primary.Rows(t, "SHOW BINARY LOGS")
 		r.Exec(t, change+", MASTER_USE_GTID=no, MASTER_LOG_FILE="+sqlString(files[0][0])+", MASTER_LOG_POS=4")
 		return r
 	}
@@ -73,9 +73,45 @@ func (m *MariaDB) SlaveStatus(t testing.TB) map[string]string {
 	row := map[string]string{}
 	for i, f := range res.Fields {
 		v, _ := textValue(res.Resultset, 0, i)
-		row[string(f.Name)] = v
+		row[string(f.Name)] = strings.Clone(v)
 	}
 	return row
+}
+
+// Rows is Query with every value copied out of the driver's buffers.
+// go-mysql v1.16's Resultset.GetString returns strings that alias the
+// result's packet buffer, and Close returns that buffer to a pool that any
+// later query, on any connection of the process, reuses; so Query's
+// strings can change under the caller once another query runs (a writer
+// goroutine is enough).
+func (m *MariaDB) Rows(t testing.TB, sql string) [][]string {
+	t.Helper()
+	conn, err := m.dial()
+	if err != nil {
+		t.Fatalf("testenv: connect to mariadbd at %s as %s: %v", m.Addr(), m.RootUser, err)
+	}
+	defer quit(conn)
+	res, err := conn.Execute(sql)
+	if err != nil {
+		t.Fatalf("testenv: query %q on %s: %v", sql, m.Addr(), err)
+	}
+	defer res.Close()
+	if res.Resultset == nil {
+		return nil
+	}
+	rows := make([][]string, 0, res.RowNumber())
+	for r := range res.RowNumber() {
+		row := make([]string, res.ColumnNumber())
+		for c := range row {
+			v, err := textValue(res.Resultset, r, c)
+			if err != nil {
+				t.Fatalf("testenv: query %q: row %d column %d: %v", sql, r, c, err)
+			}
+			row[c] = strings.Clone(v)
+		}
+		rows = append(rows, row)
+	}
+	return rows
 }
 
 // WaitReplicating waits until both replication threads run.
@@ -99,12 +135,12 @@ func (m *MariaDB) WaitReplicating(t testing.TB, timeout time.Duration) {
 // has written (its gtid_slave_pos reaches the primary's gtid_binlog_pos).
 func (m *MariaDB) WaitCaughtUp(t testing.TB, primary *MariaDB, timeout time.Duration) {
 	t.Helper()
-	want := primary.Query(t, "SELECT @@GLOBAL.gtid_binlog_pos")[0][0]
-	got := m.Query(t, fmt.Sprintf("SELECT MASTER_GTID_WAIT(%s, %d)", sqlString(want), int(timeout.Seconds())))[0][0]
+	want := primary.Rows(t, "SELECT @@GLOBAL.gtid_binlog_pos")[0][0]
+	got := m.Rows(t, fmt.Sprintf("SELECT MASTER_GTID_WAIT(%s, %d)", sqlString(want), int(timeout.Seconds())))[0][0]
 	if got != "0" {
 		st := m.SlaveStatus(t)
 		t.Fatalf("testenv: replica %s did not reach the primary's %s within %s (at %s; SQL running %s, error %q)",
-			m.Addr(), want, timeout, m.Query(t, "SELECT @@GLOBAL.gtid_slave_pos")[0][0], st["Slave_SQL_Running"], st["Last_SQL_Error"])
+			m.Addr(), want, timeout, m.Rows(t, "SELECT @@GLOBAL.gtid_slave_pos")[0][0], st["Slave_SQL_Running"], st["Last_SQL_Error"])
 	}
 }
 
