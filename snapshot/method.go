@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"context"
+	"io"
 	"os/exec"
 	"path/filepath"
 
@@ -15,6 +16,28 @@ func dataName(m Method) string {
 		return archive.SnapshotDataPhysical
 	}
 	return archive.SnapshotDataLogical
+}
+
+// backupCommand is the tool's command line for method.
+func backupCommand(ctx context.Context, method Method, t tool, w *workDir, info ServerInfo, fromPrimary bool) *exec.Cmd {
+	if method == Physical {
+		return physicalCommand(ctx, t, w, info)
+	}
+	return logicalCommand(ctx, t, w, info, fromPrimary)
+}
+
+// coordinateScanner reads a primary's coordinates out of the tool's output
+// as it streams past (see xbstreamScanner and dumpScanner).
+type coordinateScanner interface {
+	io.Writer
+	coordinates() (Coordinates, error)
+}
+
+func newCoordinateScanner(method Method) coordinateScanner {
+	if method == Physical {
+		return newXbstreamScanner()
+	}
+	return &dumpScanner{}
 }
 
 // physicalCommand is mariabackup (xtrabackup) streaming an xbstream of the

@@ -168,7 +168,7 @@ func (p *pipeline) compress(stdout io.Reader, pw *io.PipeWriter, raw *countWrite
 	case copyErr != nil:
 		toolErr = nil // not the tool's fault; the store's error is reported
 	case waitErr != nil:
-		toolErr = fmt.Errorf("%s failed (%v): %w:\n%s", name, waitErr, errToolFailed, lastLines(stderr.String(), 12))
+		toolErr = fmt.Errorf("%s failed (%w); the end of what it said:\n%s", name, waitErr, lastLines(stderr.String(), 12))
 	case closeErr != nil:
 		toolErr = fmt.Errorf("compress %s output: %w", name, closeErr)
 	}

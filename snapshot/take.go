@@ -54,73 +54,17 @@ func Take(ctx context.Context, cfg Config) (*Manifest, error) {
 	if !ok {
 		return nil, fmt.Errorf("store %s cannot take a streamed upload, which snapshots need", cfg.Store)
 	}
-	c, err := dial(ctx, cfg.Source)
+	c, t, st, err := preflight(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	defer c.close()
-	if err := c.detect(); err != nil {
-		return nil, err
-	}
-	t, err := findTool(ctx, c.info.Flavor, cfg.Method)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.checkPrivileges(cfg.Method, false, true); err != nil {
-		return nil, err
-	}
-	st, err := c.replicaStatus()
-	if err != nil {
-		return nil, err
-	}
 	replica := st != nil
-	if !replica && !cfg.AllowPrimary {
-		return nil, &ConfigError{
-			Problem: fmt.Sprintf("server %s is not a replica (SHOW %s STATUS is empty): a snapshot is taken from a replica, whose SQL thread binarc stops, so the primary is not slowed", cfg.Source.Addr(), c.replicaWord()),
-			Hint:    "point --source at a replica, or pass --allow-primary to back up this server anyway (the coordinates then come from the backup tool)",
-		}
-	}
-	if err := c.checkPrivileges(cfg.Method, replica, false); err != nil {
-		return nil, err
-	}
-	if cfg.Method == Physical {
-		if err := checkDataDir(c.info, cfg.DataDirHostCheck); err != nil {
-			return nil, err
-		}
-	}
-
-	lease, err := archive.AcquireLeaseAt(ctx, cfg.Store, cfg.Layout.SnapshotLeaseKey(), cfg.Layout.Cluster, "binarc snapshot", LeaseTTL)
+	ctx, release, err := holdLease(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var leaseWG sync.WaitGroup
-	leaseWG.Go(func() {
-		if err := lease.Keep(ctx); err != nil {
-			cancel(err)
-		}
-	})
-	defer func() {
-		cancel(nil)
-		leaseWG.Wait()
-		rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer rcancel()
-		if err := lease.Release(rctx); err != nil {
-			log.Warn().Err(err).Msg("could not release the snapshot lease; it expires by itself")
-		}
-	}()
-	if sw, ok := cfg.Store.(objstore.UploadSweeper); ok {
-		// We hold the lease: an upload under the snapshot folder is a
-		// leftover of a snapshot that died (kill -9, lost store).
-		n, err := sw.SweepUploads(ctx, cfg.Layout.SnapshotsPrefix())
-		if err != nil {
-			return nil, fmt.Errorf("clean up unfinished uploads of earlier snapshots: %w", err)
-		}
-		if n > 0 {
-			log.Warn().Int("uploads", n).Msg("removed unfinished uploads left by an earlier snapshot that died")
-		}
-	}
+	defer release()
 
 	started := time.Now().UTC()
 	id := archive.FormatSnapshotID(started, string(cfg.Method))
@@ -163,27 +107,19 @@ func Take(ctx context.Context, cfg Config) (*Manifest, error) {
 		return nil, err
 	}
 	defer w.cleanup()
-	p := &pipeline{onExit: func() {
-		log.Info().Msg("backup tool exited; the rest of its output is uploading")
-		if err := r.restart(); err != nil {
-			log.Error().Err(err).Msg("REPLICA SQL THREAD STILL STOPPED")
-		}
-	}}
-	var xb *xbstreamScanner
-	var dump *dumpScanner
-	switch cfg.Method {
-	case Physical:
-		p.cmd = physicalCommand(ctx, t, w, c.info)
-		if !replica {
-			xb = newXbstreamScanner()
-			p.sniff = xb
-		}
-	case Logical:
-		p.cmd = logicalCommand(ctx, t, w, c.info, !replica)
-		if !replica {
-			dump = &dumpScanner{}
-			p.sniff = dump
-		}
+	p := &pipeline{
+		cmd: backupCommand(ctx, cfg.Method, t, w, c.info, !replica),
+		onExit: func() {
+			log.Info().Msg("backup tool exited; the rest of its output is uploading")
+			if err := r.restart(); err != nil {
+				log.Error().Err(err).Msg("REPLICA SQL THREAD STILL STOPPED")
+			}
+		},
+	}
+	var fromTool coordinateScanner
+	if !replica {
+		fromTool = newCoordinateScanner(cfg.Method)
+		p.sniff = fromTool
 	}
 	log.Info().Str("tool", t.Path).Str("key", m.DataKey).Msg("backup running")
 	res, err := p.run(ctx, sp, m.DataKey)
@@ -203,20 +139,9 @@ func Take(ctx context.Context, cfg Config) (*Manifest, error) {
 			}
 		}
 	}()
-	switch {
-	case xb != nil:
-		if err := xb.Err(true); err != nil {
-			return nil, fmt.Errorf("snapshot %s: read the coordinates from mariabackup's stream: %w", id, err)
-		}
-		if len(xb.binlogInfo) == 0 {
-			return nil, fmt.Errorf("snapshot %s: mariabackup wrote no xtrabackup_binlog_info: is binary logging on on %s? A primary without a binlog has no coordinates to replay from", id, cfg.Source.Addr())
-		}
-		if m.Coordinates, err = parseBinlogInfo(xb.binlogInfo); err != nil {
-			return nil, fmt.Errorf("snapshot %s: %w", id, err)
-		}
-	case dump != nil:
-		if m.Coordinates, err = dump.coordinates(); err != nil {
-			return nil, fmt.Errorf("snapshot %s: %w", id, err)
+	if fromTool != nil {
+		if m.Coordinates, err = fromTool.coordinates(); err != nil {
+			return nil, fmt.Errorf("snapshot %s of %s: %w", id, cfg.Source.Addr(), err)
 		}
 	}
 	if err := r.restart(); err != nil {
@@ -234,6 +159,92 @@ func Take(ctx context.Context, cfg Config) (*Manifest, error) {
 	log.Info().Str("coordinates", m.Coordinates.String()).Int64("raw_bytes", m.RawSize).Int64("stored_bytes", m.StoredSize).
 		Dur("took", m.Finished.Sub(m.Started).Round(time.Millisecond)).Msg("snapshot complete")
 	return m, nil
+}
+
+// preflight checks everything that can be checked before the replica is
+// touched: the connection, the tool, the privileges, that the server is a
+// replica (or --allow-primary), the datadir. It returns the session, the
+// tool and the replica status (nil for a primary).
+func preflight(ctx context.Context, cfg Config) (*conn, tool, *ReplicaStatus, error) {
+	c, err := dial(ctx, cfg.Source)
+	if err != nil {
+		return nil, tool{}, nil, err
+	}
+	st, t, err := func() (*ReplicaStatus, tool, error) {
+		if err := c.detect(); err != nil {
+			return nil, tool{}, err
+		}
+		t, err := findTool(ctx, c.info.Flavor, cfg.Method)
+		if err != nil {
+			return nil, tool{}, err
+		}
+		if err := c.checkPrivileges(cfg.Method, false, true); err != nil {
+			return nil, tool{}, err
+		}
+		st, err := c.replicaStatus()
+		if err != nil {
+			return nil, tool{}, err
+		}
+		if st == nil && !cfg.AllowPrimary {
+			return nil, tool{}, &ConfigError{
+				Problem: fmt.Sprintf("server %s is not a replica (SHOW %s STATUS is empty): a snapshot is taken from a replica, whose SQL thread binarc stops, so the primary is not slowed", cfg.Source.Addr(), c.replicaWord()),
+				Hint:    "point --source at a replica, or pass --allow-primary to back up this server anyway (the coordinates then come from the backup tool)",
+			}
+		}
+		if err := c.checkPrivileges(cfg.Method, st != nil, false); err != nil {
+			return nil, tool{}, err
+		}
+		if cfg.Method == Physical {
+			if err := checkDataDir(c.info, cfg.DataDirHostCheck); err != nil {
+				return nil, tool{}, err
+			}
+		}
+		return st, t, nil
+	}()
+	if err != nil {
+		c.close()
+		return nil, tool{}, nil, err
+	}
+	return c, t, st, nil
+}
+
+// holdLease takes the cluster's snapshot lease and keeps it renewed; the
+// returned context ends if the lease is lost. It also sweeps the uploads
+// that snapshots which died left behind: holding the lease, any upload
+// under the snapshot folder is such a leftover. release gives the lease
+// back.
+func holdLease(ctx context.Context, cfg Config) (context.Context, func(), error) {
+	lease, err := archive.AcquireLeaseAt(ctx, cfg.Store, cfg.Layout.SnapshotLeaseKey(), cfg.Layout.Cluster, "binarc snapshot", LeaseTTL)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := lease.Keep(ctx); err != nil {
+			cancel(err)
+		}
+	})
+	release := func() {
+		cancel(nil)
+		wg.Wait()
+		rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer rcancel()
+		if err := lease.Release(rctx); err != nil {
+			cfg.Log.Warn().Err(err).Msg("could not release the snapshot lease; it expires by itself")
+		}
+	}
+	if sw, ok := cfg.Store.(objstore.UploadSweeper); ok {
+		n, err := sw.SweepUploads(ctx, cfg.Layout.SnapshotsPrefix())
+		if err != nil {
+			release()
+			return nil, nil, fmt.Errorf("clean up unfinished uploads of earlier snapshots: %w", err)
+		}
+		if n > 0 {
+			cfg.Log.Warn().Int("uploads", n).Msg("removed unfinished uploads left by an earlier snapshot that died")
+		}
+	}
+	return ctx, release, nil
 }
 
 // checkDataDir makes sure the server's datadir is on this host: mariabackup

@@ -3,7 +3,6 @@ package snapshot
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -151,5 +150,3 @@ func (w *workDir) toolEnv() []string {
 	}
 	return env
 }
-
-var errToolFailed = errors.New("backup tool failed")

@@ -161,3 +161,15 @@ func parseBinlogInfo(b []byte) (Coordinates, error) {
 	}
 	return c, nil
 }
+
+// coordinates are the binlog coordinates mariabackup recorded in the
+// stream; call it once the stream has ended.
+func (x *xbstreamScanner) coordinates() (Coordinates, error) {
+	if err := x.Err(true); err != nil {
+		return Coordinates{}, fmt.Errorf("read the coordinates from mariabackup's stream: %w", err)
+	}
+	if len(x.binlogInfo) == 0 {
+		return Coordinates{}, fmt.Errorf("mariabackup wrote no xtrabackup_binlog_info: is binary logging on? A primary without a binlog has no coordinates to replay from")
+	}
+	return parseBinlogInfo(x.binlogInfo)
+}
