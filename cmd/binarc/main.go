@@ -26,7 +26,7 @@ type cli struct {
 	Binlog binlogCmd `cmd:"" help:"Work with archived binlog files."`
 
 	Snapshot snapshotCmd `cmd:"" help:"Take a full backup of a replica (SQL thread stopped, IO thread running) into the store, once or on a schedule."`
-	Verify   verifyCmd   `cmd:"" help:"Re-read a snapshot and check it against its manifest: size, SHA-256, zstd checksums."`
+	Verify   verifyCmd   `cmd:"" help:"Re-read the whole archive (zstd checksums, every event's CRC32, contiguity, timelines, snapshots), or with --snapshot one snapshot; exit status 1 if anything is wrong."`
 	Restore  restoreCmd  `cmd:"" help:"Restore to a time, a binlog position or a GTID."`
 	Version  versionCmd  `cmd:"" help:"Print the version."`
 }

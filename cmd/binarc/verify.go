@@ -11,15 +11,20 @@ import (
 
 type verifyCmd struct {
 	storeFlags
-	Snapshot string `required:"" placeholder:"ID" help:"The snapshot to check (binarc ls lists them)."`
+	Snapshot string `placeholder:"ID" help:"Check only this snapshot (binarc ls lists them). Without it, the whole archive is checked."`
+	archiveVerifyFlags
 }
 
 // Run re-reads the snapshot and prints each check; a failed check is an
-// error (exit 1) that names it.
+// error (exit 1) that names it. Without --snapshot it checks the whole
+// archive (verify_archive.go).
 func (c *verifyCmd) Run(ctx context.Context) error {
 	store, layout, err := c.storeFlags.open(ctx)
 	if err != nil {
 		return err
+	}
+	if c.Snapshot == "" {
+		return c.verifyArchive(ctx, store, layout)
 	}
 	checks, err := snapshot.Verify(ctx, store, layout, c.Snapshot)
 	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/snapshot"
+)
+
+// archiveVerifyFlags tune the whole-archive check.
+type archiveVerifyFlags struct {
+	Settle time.Duration `default:"5s" help:"When the newest timeline shows a segment stored past a missing one (an upload in flight, while binarc stream runs), wait this long and look again before calling it a problem."`
+	JSON   bool          `help:"Print the whole-archive report as JSON."`
+}
+
+// verifyArchive re-reads the whole archive of the cluster, printing each
+// problem and note as it is found, then what was checked. Any problem is
+// an error (exit 1).
+func (c *verifyCmd) verifyArchive(ctx context.Context, store objstore.Store, layout archive.Layout) error {
+	out := os.Stdout
+	cat := archive.Catalog{Store: store, Layout: layout}
+	opts := archive.VerifyOptions{
+		Snapshot: func(ctx context.Context, id string) error { return verifySnapshot(ctx, store, layout, id) },
+		Settle:   c.Settle,
+	}
+	if !c.JSON {
+		fmt.Fprintf(out, "verifying cluster %s in %s: layout, timelines, every segment and event, snapshots\n", layout.Cluster, store)
+		opts.Report = func(f archive.Finding) {
+			label := "note   "
+			if f.Severity == archive.SeverityProblem {
+				label = "PROBLEM"
+			}
+			fmt.Fprintf(out, "%s %s\n", label, f)
+		}
+	}
+	rep, err := cat.Verify(ctx, opts)
+	if err != nil {
+		return err
+	}
+	if c.JSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		printVerifySummary(out, rep)
+	}
+	if !rep.OK() {
+		return fmt.Errorf("cluster %s failed verification: %s (listed above with their coordinates)", layout.Cluster, countNoun(rep.Problems, "problem"))
+	}
+	return nil
+}
+
+func printVerifySummary(w io.Writer, rep *archive.VerifyReport) {
+	n := rep.Counts
+	fmt.Fprintf(w, "checked: layout version %d, %s, %s, %s and %s (%s stored, %s of binlog), %s, %s (%s)\n",
+		rep.LayoutVersion, countNoun(n.Timelines, "timeline"), countNoun(n.Files, "binlog file"),
+		countNoun(n.Segments, "segment"), countNoun(n.Compacted, "compacted file"),
+		humanBytes(n.StoredBytes), humanBytes(int64(n.BinlogBytes)), countNoun(int(n.Events), "event"),
+		countNoun(n.Snapshots, "snapshot"), humanBytes(n.SnapshotBytes))
+	verdict := "the archive is sound"
+	if !rep.OK() {
+		verdict = "the archive is NOT sound"
+	}
+	fmt.Fprintf(w, "result: %s, %s: %s\n", countNoun(rep.Problems, "problem"), countNoun(rep.Notes, "note"), verdict)
+}
+
+// verifySnapshot checks one complete snapshot against its manifest and
+// names every failed check.
+func verifySnapshot(ctx context.Context, store objstore.Store, layout archive.Layout, id string) error {
+	checks, err := snapshot.Verify(ctx, store, layout, id)
+	if err == nil {
+		return nil
+	}
+	var failed []string
+	for _, ch := range checks {
+		if !ch.OK {
+			failed = append(failed, ch.What+": "+ch.Note)
+		}
+	}
+	if len(failed) == 0 || !errors.Is(err, snapshot.ErrVerify) {
+		return err
+	}
+	return fmt.Errorf("failed verification: %s", strings.Join(failed, "; "))
+}
+
+// countNoun is "1 file", "2 files".
+func countNoun(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
