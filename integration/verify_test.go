@@ -10,6 +10,7 @@ import (
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/integration/testenv"
 	"github.com/binarc/binarc/replication"
 	gomysql "github.com/go-mysql-org/go-mysql/replication"
 	"github.com/klauspost/compress/zstd"
@@ -226,5 +227,24 @@ func noErr(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestVerifyArchiveWithoutChecksums: with binlog_checksum=NONE the events
+// carry no CRC32 (the format description still does, and says so): a
+// clean archive is still clean.
+func TestVerifyArchiveWithoutChecksums(t *testing.T) {
+	e := &snapEnv{env: newEnv(t, testenv.MariaDBOptions{MaxBinlogSize: 64 << 10, ExtraArgs: []string{"--binlog-checksum=NONE"}})}
+	if got := e.primary.Query(t, "SELECT @@GLOBAL.binlog_checksum")[0][0]; got != "NONE" {
+		t.Fatalf("binlog_checksum is %s", got)
+	}
+	p := e.start(e.streamArgs()...)
+	if err := writeLoad(context.Background(), e.primary, loadOptions{From: 0, To: 200, FlushAt: 70}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitArchived(2 * time.Minute)
+	p.stop(t)
+	if rep := e.verifyJSON(0); rep.Counts.Files < 4 || rep.Counts.Events == 0 {
+		t.Fatalf("counts %+v: want several files and their events", rep.Counts)
 	}
 }
