@@ -71,6 +71,14 @@ func (c Config) dial(ctx context.Context) (*client.Conn, error) {
 	return conn, nil
 }
 
+// text reads a column as a string of its own: go-mysql's GetString
+// returns a view of the row buffer, which the driver reuses once the
+// result is closed (v1.16.0 utils.ByteSliceToString).
+func text(r *mysql.Result, row, col int) string {
+	s, _ := r.GetString(row, col)
+	return strings.Clone(s)
+}
+
 // quit ends a session with COM_QUIT: a bare close makes the primary log
 // "Aborted connection ... Got an error reading communication packets".
 func quit(conn *client.Conn) {
@@ -120,16 +128,16 @@ func (c Config) Preflight(ctx context.Context) (ServerInfo, error) {
 	if err != nil {
 		return info, c.classify(err)
 	}
-	info.Version, _ = r.GetString(0, 0)
+	info.Version = text(r, 0, 0)
 	sid, _ := r.GetUint(0, 1)
 	info.ServerID = uint32(sid)
-	logBin, _ := r.GetString(0, 2)
+	logBin := text(r, 0, 2)
 	if logBin == "" {
 		v, _ := r.GetInt(0, 2)
 		logBin = strconv.FormatInt(v, 10)
 	}
-	info.BinlogFormat, _ = r.GetString(0, 3)
-	info.BinlogChecksum, _ = r.GetString(0, 4)
+	info.BinlogFormat = text(r, 0, 3)
+	info.BinlogChecksum = text(r, 0, 4)
 	info.Flavor = FlavorMySQL
 	if strings.Contains(strings.ToLower(info.Version), "mariadb") {
 		info.Flavor = FlavorMariaDB
@@ -184,7 +192,7 @@ func (c Config) checkGrants(conn *client.Conn, flavor Flavor) error {
 		return c.classify(err)
 	}
 	for i := 0; i < r.RowNumber(); i++ {
-		g, _ := r.GetString(i, 0)
+		g := text(r, i, 0)
 		g = strings.ToUpper(g)
 		if !strings.Contains(g, " ON *.* ") {
 			continue
@@ -212,7 +220,7 @@ func (c Config) BinaryLogs(ctx context.Context) ([]BinlogFile, error) {
 	}
 	files := make([]BinlogFile, 0, r.RowNumber())
 	for i := 0; i < r.RowNumber(); i++ {
-		name, _ := r.GetString(i, 0)
+		name := text(r, i, 0)
 		size, _ := r.GetUint(i, 1)
 		files = append(files, BinlogFile{Name: name, Size: size})
 	}

@@ -373,7 +373,10 @@ func textValue(rs *mysql.Resultset, row, col int) (string, error) {
 	if null, err := rs.IsNull(row, col); err != nil || null {
 		return "NULL", err
 	}
-	return rs.GetString(row, col)
+	// A copy: GetString returns a view of the row buffer, which the
+	// driver reuses once the result is closed.
+	s, err := rs.GetString(row, col)
+	return strings.Clone(s), err
 }
 
 // CreateReplicationUser creates user@'127.0.0.1' and user@'localhost' with
