@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/binarc/binarc/replication"
@@ -73,6 +74,11 @@ type Segmenter struct {
 	zbuf bytes.Buffer  // cur's compressed bytes so far
 	file string        // file being cut
 	next uint64        // offset the next event must start at
+
+	// unsent is when the oldest byte not yet handed to the sink arrived
+	// (unix ns, 0: none). Atomic: the loss window reads it while a seal
+	// blocks on a full upload buffer with mu held.
+	unsent atomic.Int64
 }
 
 // newSegmentEncoder makes the streaming encoder of the segment being
@@ -116,6 +122,7 @@ func (s *Segmenter) Add(ev replication.Event) error {
 	}
 	if s.cur == nil {
 		s.cur = &Segment{Timeline: s.timeline, File: ev.File, Start: ev.Start, End: ev.Start, Received: s.now(), FirstTime: ev.Timestamp}
+		s.unsent.Store(s.cur.Received.UnixNano())
 		s.zbuf.Reset()
 		s.enc.Reset(&s.zbuf)
 		if ev.Start == replication.MagicLen {
@@ -181,6 +188,15 @@ func (s *Segmenter) Flush() error {
 	return s.sealLocked()
 }
 
+// OldestUnsent is when the oldest byte not yet handed to the sink (the
+// segment being filled, or being submitted) arrived; ok is false if none.
+func (s *Segmenter) OldestUnsent() (t time.Time, ok bool) {
+	if ns := s.unsent.Load(); ns != 0 {
+		return time.Unix(0, ns), true
+	}
+	return time.Time{}, false
+}
+
 // Position is where the next event must start.
 func (s *Segmenter) Position() replication.Position {
 	s.mu.Lock()
@@ -198,5 +214,9 @@ func (s *Segmenter) sealLocked() error {
 		return fmt.Errorf("binlog=%s offset=%d: compress: %w", seg.File, seg.Start, err)
 	}
 	seg.Data = bytes.Clone(s.zbuf.Bytes())
-	return s.sink.SubmitSegment(seg)
+	if err := s.sink.SubmitSegment(seg); err != nil {
+		return err
+	}
+	s.unsent.Store(0)
+	return nil
 }
