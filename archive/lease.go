@@ -36,7 +36,7 @@ type LeaseHeldError struct {
 }
 
 func (e *LeaseHeldError) Error() string {
-	return fmt.Sprintf("cluster %q is already being written by %s on host %s (pid %d), lease renewed %s ago, expires in %s: "+
+	return fmt.Sprintf("cluster %q: another %s is already running on host %s (pid %d), lease renewed %s ago, expires in %s: "+
 		"stop that process first; if it died without releasing the lease, wait for the lease to expire",
 		e.Cluster, e.Holder.Command, e.Holder.Host, e.Holder.PID,
 		time.Since(e.Holder.Renewed).Round(time.Second), time.Until(e.Holder.Expires).Round(time.Second))

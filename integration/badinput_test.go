@@ -108,7 +108,7 @@ func TestSecondArchiverRefused(t *testing.T) {
 	e.primary.Exec(t, "CREATE DATABASE one")
 	e.waitArchived(time.Minute)
 	out, code := e.run(e.streamArgs()...)
-	expectFailure(t, out, code, "already being written", "binarc stream")
+	expectFailure(t, out, code, "another binarc stream is already running", "pid")
 	select {
 	case <-first.done:
 		t.Fatalf("the first archiver stopped:\n%s", first.out.String())
