@@ -14,6 +14,7 @@ type snapshotCmd struct {
 	Source             string `env:"BINARC_SOURCE" placeholder:"URL" help:"The replica to back up: mysql://USER@HOST:PORT (put the password in BINARC_SOURCE_PASSWORD or --source-password-file, not here)."`
 	SourcePasswordFile string `env:"BINARC_SOURCE_PASSWORD_FILE" type:"path" placeholder:"FILE" help:"File holding the password (first line)."`
 	storeFlags
+	metricsFlags
 	Method           string `env:"BINARC_SNAPSHOT_METHOD" default:"physical" enum:"physical,logical" help:"physical (mariabackup/xtrabackup: the datadir, fast; runs on the server's host) or logical (mariadb-dump/mysqldump: SQL, any version)."`
 	Schedule         string `env:"BINARC_SNAPSHOT_SCHEDULE" placeholder:"CRON" help:"Stay up and take a snapshot at these times: @weekly, @daily, \"@every 168h\" or a cron expression such as \"15 3 * * 0\" (UTC). Without it, take one snapshot and exit."`
 	AllowPrimary     bool   `env:"BINARC_ALLOW_PRIMARY" help:"Back up a server that is not a replica (the coordinates then come from the backup tool)."`
@@ -56,6 +57,11 @@ func (c *snapshotCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
+	stopMetrics, take, err := c.metricsFlags.serveSnapshot(ctx, log, c.Cluster, store, layout)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	cfg := snapshot.Config{
 		Source:           src,
 		Method:           method,
@@ -68,7 +74,7 @@ func (c *snapshotCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	log.Info().Str("source", src.String()).Str("store", store.String()).Str("cluster", c.Cluster).
 		Str("method", string(method)).Msg("binarc snapshot starting")
 	if sched == nil {
-		m, err := snapshot.Take(ctx, cfg)
+		m, err := take(ctx, cfg)
 		if err != nil {
 			return err
 		}
@@ -78,7 +84,7 @@ func (c *snapshotCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	}
 	log.Info().Str("schedule", c.Schedule).Msg("running on a schedule; SIGTERM stops it")
 	snapshot.RunScheduled(ctx, sched, cfg.Log, func(ctx context.Context) error {
-		_, err := snapshot.Take(ctx, cfg)
+		_, err := take(ctx, cfg)
 		return err
 	})
 	log.Info().Msg("binarc snapshot stopped")

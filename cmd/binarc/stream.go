@@ -11,6 +11,7 @@ import (
 type streamCmd struct {
 	sourceFlags
 	storeFlags
+	metricsFlags
 	FlushInterval     time.Duration `env:"BINARC_FLUSH_INTERVAL" default:"1s" help:"Seal and upload a segment this long after its first event: the loss window."`
 	SegmentSize       byteSize      `env:"BINARC_SEGMENT_SIZE" default:"16MiB" help:"Seal a segment at this size (a larger single event makes a larger segment)."`
 	StartAt           string        `env:"BINARC_START_AT" default:"oldest" help:"Where a new archive starts: oldest (every binlog the primary still has), current, or a binlog file name."`
@@ -26,6 +27,12 @@ func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
+	metrics := newStreamMetrics()
+	stopMetrics, err := c.metricsFlags.serve(log, c.Cluster, metrics.ready, metrics)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	store, err := c.storeFlags.openRetrying(ctx, log)
 	if err != nil {
 		return err
@@ -44,11 +51,13 @@ func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		Segmenter: archive.SegmenterConfig{FlushInterval: c.FlushInterval, SegmentSize: int(c.SegmentSize)},
 		Uploader:  archive.UploaderConfig{Concurrency: c.UploadConcurrency, MaxBufferedBytes: int64(c.MaxBuffer)},
 		Log:       log.With().Str("cluster", c.Cluster).Logger(),
+		Observer:  metrics,
 		Compact:   c.Compact,
 	}, store)
 	if err != nil {
 		return usageError{err}
 	}
+	metrics.archiver.Store(a)
 	log.Info().Str("store", store.String()).Str("cluster", c.Cluster).Dur("flush_interval", c.FlushInterval).
 		Int64("segment_size", int64(c.SegmentSize)).Msg("binarc stream starting")
 	return a.Run(ctx)
