@@ -40,28 +40,32 @@ func (v *verifier) commit(fc *fileCheck) {
 }
 
 // indexedFile checks a complete file. If objects went missing, it lists
-// the timeline again: a compaction may have replaced the segments, or a
-// prune removed the file, since the listing; it returns nil then.
+// the timeline again: a compaction may have replaced the segments since
+// the listing (the file is checked again, compacted), or a prune may be
+// deleting the file (it returns nil then).
 func (v *verifier) indexedFile(ctx context.Context, tl string, f fileListing) (*fileResult, error) {
 	fc, res, err := v.checkIndexed(ctx, tl, f)
-	if err != nil || !fc.absent || f.ref.Compacted {
+	if err != nil || !fc.absent {
 		if err == nil {
 			v.commit(fc)
 		}
 		return res, err
 	}
 	g, ok, err := v.relistFile(ctx, tl, f.ref.Name)
-	if err != nil {
+	at := Finding{Timeline: tl, File: f.ref.Name}
+	switch {
+	case err != nil:
 		return nil, err
-	}
-	if !ok {
-		v.note(Finding{Timeline: tl, File: f.ref.Name}, "the file was removed while it was being verified (pruned)")
+	case !ok:
+		v.note(at, "the file was removed while it was being verified (pruned)")
 		return nil, nil
-	}
-	if g.ref.Compacted && g.ref.Indexed {
+	case g.ref.Indexed && g.ref.Compacted && !f.ref.Compacted:
 		if fc, res, err = v.checkIndexed(ctx, tl, g); err != nil {
 			return nil, err
 		}
+	case len(g.stored) < len(f.stored) || f.ref.Compacted && !g.ref.Compacted || !g.ref.Indexed:
+		v.note(at, "the file's objects were being deleted while it was verified (a prune is running): not checked")
+		return nil, nil
 	}
 	v.commit(fc)
 	return res, nil
@@ -148,7 +152,7 @@ func (v *verifier) checkSegments(ctx context.Context, fc *fileCheck, fs *FileSta
 		switch {
 		case !ok:
 			absent[i], fc.absent = true, true
-			fc.problem(at, "segment [%d,%d) is in the file's index but not stored", s.Start, s.End)
+			fc.problem(at, "segment [%d,%d) is in the file's index but not stored%s", s.Start, s.End, pruneHint(f))
 		case got.StoredSize != s.StoredSize:
 			fc.problem(at, "the stored segment has %d bytes, the index says %d", got.StoredSize, s.StoredSize)
 		}
@@ -164,6 +168,16 @@ func (v *verifier) checkSegments(ctx context.Context, fc *fileCheck, fs *FileSta
 	}
 	w.finish()
 	return nil
+}
+
+// pruneHint explains missing data at the head of a timeline: a prune
+// deletes a file's data before its index, so one that stopped half way
+// leaves an index without all its data, which the next prune removes.
+func pruneHint(f fileListing) string {
+	if !f.head {
+		return ""
+	}
+	return " (the timeline's oldest file: if a prune stopped half way, the next prune removes the rest of it)"
 }
 
 // checkCompacted checks an indexed file kept as one compacted object: its

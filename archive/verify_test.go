@@ -226,7 +226,7 @@ func TestVerifyCompactedFile(t *testing.T) {
 // segments, and a prune removes the oldest file, while Verify reads them:
 // neither is a problem.
 func TestVerifyBesideCompactionAndPrune(t *testing.T) {
-	for _, what := range []string{"compaction", "prune"} {
+	for _, what := range []string{"compaction", "prune", "prune in progress"} {
 		t.Run(what, func(t *testing.T) {
 			a := newVerifyArchive(t)
 			ctx := context.Background()
@@ -245,7 +245,9 @@ func TestVerifyBesideCompactionAndPrune(t *testing.T) {
 						for _, s := range segs {
 							must(t, a.mem.Delete(ctx, s.Key))
 						}
-						must(t, a.mem.Delete(ctx, a.layout.IndexKey(vtl1, file)))
+						if what == "prune" {
+							must(t, a.mem.Delete(ctx, a.layout.IndexKey(vtl1, file)))
+						}
 					})
 				}
 				return nil
@@ -258,8 +260,11 @@ func TestVerifyBesideCompactionAndPrune(t *testing.T) {
 			if what == "compaction" && rep.Counts.Compacted != 1 {
 				t.Fatalf("the compacted file was not checked: %+v", rep.Counts)
 			}
-			if what == "prune" {
+			switch what {
+			case "prune":
 				expect(t, rep, SeverityNote, "binlog="+file, "removed while it was being verified")
+			case "prune in progress":
+				expect(t, rep, SeverityNote, "binlog="+file, "a prune is running")
 			}
 		})
 	}
@@ -489,10 +494,33 @@ func TestVerifyTimelines(t *testing.T) {
 
 	// A middle segment of it: what is after the hole is a leftover note,
 	// and the timeline still does not reach its recorded end.
+	keep1 := a.get(segs[1].Key)
 	a.del(segs[1].Key)
 	rep = a.verify(VerifyOptions{})
 	expect(t, rep, SeverityNote, "timeline="+vtl1, "leftovers")
 	expect(t, rep, SeverityProblem, "timeline="+vtl1, "ended at mysql-bin.000003")
+
+	// Pruned: the old timeline's oldest file half way (its data gone, its
+	// index left: a problem, with the hint), then every file of it (a note).
+	a.put(segs[1].Key, keep1)
+	old := a.segments(vtl1, "mysql-bin.000001")
+	for _, s := range old {
+		a.del(s.Key)
+	}
+	expect(t, a.verify(VerifyOptions{}), SeverityProblem, "binlog=mysql-bin.000001", "not stored (the timeline's oldest file: if a prune stopped half way")
+	for n := 1; n <= 3; n++ {
+		refs, err := a.cat.Segments(context.Background(), vtl1, binlogName(n))
+		must(t, err)
+		for _, s := range refs {
+			a.del(s.Key)
+		}
+		a.del(a.layout.IndexKey(vtl1, binlogName(n)))
+	}
+	rep = a.verify(VerifyOptions{})
+	if !rep.OK() {
+		t.Fatalf("a pruned timeline is no problem:\n%s", findings(rep))
+	}
+	expect(t, rep, SeverityNote, "timeline="+vtl1, "holds no binlog file")
 
 	// A later timeline without previous.
 	a2 := newVerifyArchive(t)

@@ -115,6 +115,7 @@ type fileListing struct {
 	ref           FileRef
 	stored        []SegmentRef // segment objects in its folder, by offset
 	compactedSize int64        // size of its compacted object, when ref.Compacted
+	head          bool         // the timeline's oldest stored file
 }
 
 func (v *verifier) listTimeline(ctx context.Context, tl string) (*timelineListing, error) {
@@ -159,6 +160,7 @@ func (v *verifier) listTimeline(ctx context.Context, tl string) (*timelineListin
 			fl.stored = append(fl.stored, SegmentRef{Key: o.Key, Start: start, End: end, StoredSize: o.Size})
 		}
 		sort.Slice(fl.stored, func(i, j int) bool { return fl.stored[i].Start < fl.stored[j].Start })
+		fl.head = len(lst.files) == 0
 		lst.files = append(lst.files, fl)
 	}
 	return lst, nil
@@ -206,7 +208,14 @@ type fileResult struct {
 // leftovers in an older one, which must still reach where the next
 // timeline's manifest says it ended (end).
 func (v *verifier) files(ctx context.Context, tl string, ti *TimelineInfo, files []fileListing, newest bool, end *TimelineEnd) error {
-	if len(files) > 0 && ti != nil && files[0].ref.Name != ti.StartFile {
+	if len(files) == 0 {
+		if end != nil && end.File != "" {
+			// A prune deletes a timeline's files, then its manifest.
+			v.note(Finding{Timeline: tl}, "the timeline holds no binlog file, though the next timeline's manifest says it ended at %s:%d: pruned (a prune that stopped half way), or lost", end.File, end.Offset)
+		}
+		return nil
+	}
+	if ti != nil && files[0].ref.Name != ti.StartFile {
 		v.note(Finding{Timeline: tl, File: files[0].ref.Name}, "the timeline started at %s (timeline.json), its oldest stored file is %s: the files before it were pruned, or are lost", ti.StartFile, files[0].ref.Name)
 	}
 	var (
