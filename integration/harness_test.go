@@ -105,8 +105,15 @@ func (e *env) binarcEnv() []string {
 // start runs binarc with args in the background.
 func (e *env) start(args ...string) *proc {
 	e.t.Helper()
+	return e.startEnv(nil, args...)
+}
+
+// startEnv is start with extra environment variables, which override the
+// defaults.
+func (e *env) startEnv(extraEnv []string, args ...string) *proc {
+	e.t.Helper()
 	cmd := exec.Command(binarcPath, args...)
-	cmd.Env = e.binarcEnv()
+	cmd.Env = append(e.binarcEnv(), extraEnv...)
 	p := &proc{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -254,30 +253,6 @@ func TestSnapshotSchedule(t *testing.T) {
 	if l := e.snapshots(); len(l) == 0 || !l[len(l)-1].Complete {
 		t.Errorf("no complete snapshot from the schedule: %+v", l)
 	}
-}
-
-// startEnv is start with extra environment variables, which override the
-// defaults.
-func (e *env) startEnv(extraEnv []string, args ...string) *proc {
-	e.t.Helper()
-	cmd := exec.Command(binarcPath, args...)
-	cmd.Env = append(e.binarcEnv(), extraEnv...)
-	p := &proc{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	if err := cmd.Start(); err != nil {
-		e.t.Fatalf("start binarc: %v", err)
-	}
-	go func() {
-		p.exitEr = cmd.Wait()
-		close(p.done)
-	}()
-	e.t.Cleanup(func() {
-		p.kill()
-		if e.t.Failed() {
-			e.t.Logf("binarc %v output:\n%s", args, tail(p.out.String(), 6000))
-		}
-	})
-	return p
 }
 
 // waitLog waits until p logged a message containing substr.

@@ -34,16 +34,7 @@ func (c *eventsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		}
 		*x.dst = t.Time
 	}
-	store, layout, err := c.storeFlags.open(ctx)
-	if err != nil {
-		return err
-	}
-	cat := archive.Catalog{Store: store, Layout: layout}
-	tl, err := pickTimeline(ctx, cat, c.Timeline)
-	if err != nil {
-		return err
-	}
-	files, err := cat.Files(ctx, tl)
+	cat, tl, files, err := c.storeFlags.openTimeline(ctx, c.Timeline)
 	if err != nil {
 		return err
 	}

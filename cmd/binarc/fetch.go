@@ -20,16 +20,7 @@ type fetchCmd struct {
 }
 
 func (c *fetchCmd) Run(ctx context.Context, log zerolog.Logger) error {
-	store, layout, err := c.storeFlags.open(ctx)
-	if err != nil {
-		return err
-	}
-	cat := archive.Catalog{Store: store, Layout: layout}
-	tl, err := pickTimeline(ctx, cat, c.Timeline)
-	if err != nil {
-		return err
-	}
-	files, err := cat.Files(ctx, tl)
+	cat, tl, files, err := c.storeFlags.openTimeline(ctx, c.Timeline)
 	if err != nil {
 		return err
 	}
@@ -90,6 +81,22 @@ func writeFileAtomic(dst string, write func(*os.File) (int64, error)) (int64, er
 		err = os.Rename(tmp.Name(), dst)
 	}
 	return n, err
+}
+
+// openTimeline opens the store and lists the files of the named timeline,
+// or of the newest.
+func (f storeFlags) openTimeline(ctx context.Context, name string) (archive.Catalog, string, []archive.FileRef, error) {
+	store, layout, err := f.open(ctx)
+	if err != nil {
+		return archive.Catalog{}, "", nil, err
+	}
+	cat := archive.Catalog{Store: store, Layout: layout}
+	tl, err := pickTimeline(ctx, cat, name)
+	if err != nil {
+		return cat, "", nil, err
+	}
+	files, err := cat.Files(ctx, tl)
+	return cat, tl, files, err
 }
 
 // pickTimeline returns the named timeline, or the newest.
