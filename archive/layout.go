@@ -161,6 +161,12 @@ func ParseTimeline(name string) (seq int, t time.Time, err error) {
 // the stream's lease: the two run at the same time.
 func (l Layout) SnapshotLeaseKey() string { return l.root() + "snapshot.lease.json" }
 
+// PruneLeaseKey is the lease of a prune (binarc prune, or the one binarc
+// stream and binarc snapshot run with --keep): one prune of a cluster at a
+// time. Prune runs beside the stream and the snapshot job, so it has its
+// own lease.
+func (l Layout) PruneLeaseKey() string { return l.root() + "prune.lease.json" }
+
 // SnapshotsPrefix is the folder holding one folder per snapshot.
 func (l Layout) SnapshotsPrefix() string { return l.root() + "snapshot/" }
 

@@ -26,6 +26,7 @@ type cli struct {
 	Binlog binlogCmd `cmd:"" help:"Work with archived binlog files."`
 
 	Snapshot snapshotCmd `cmd:"" help:"Take a full backup of a replica (SQL thread stopped, IO thread running) into the store, once or on a schedule."`
+	Prune    pruneCmd    `cmd:"" help:"Delete what no restore to the last --keep (30d) needs: older snapshots and the binlog before them."`
 	Verify   verifyCmd   `cmd:"" help:"Re-read the whole archive (zstd checksums, every event's CRC32, contiguity, timelines, snapshots), or with --snapshot one snapshot; exit status 1 if anything is wrong."`
 	Restore  restoreCmd  `cmd:"" help:"Restore to a time, a binlog position or a GTID."`
 	Version  versionCmd  `cmd:"" help:"Print the version."`

@@ -19,6 +19,7 @@ type snapshotCmd struct {
 	Schedule         string `env:"BINARC_SNAPSHOT_SCHEDULE" placeholder:"CRON" help:"Stay up and take a snapshot at these times: @weekly, @daily, \"@every 168h\" or a cron expression such as \"15 3 * * 0\" (UTC). Without it, take one snapshot and exit."`
 	AllowPrimary     bool   `env:"BINARC_ALLOW_PRIMARY" help:"Back up a server that is not a replica (the coordinates then come from the backup tool)."`
 	DatadirHostCheck bool   `env:"BINARC_DATADIR_HOST_CHECK" help:"Physical: also refuse unless the server's @@hostname is this host's name (off by default: a container sharing the server's volume has its own hostname)."`
+	snapshotRetention
 }
 
 // Help is shown under binarc snapshot --help.
@@ -80,11 +81,15 @@ func (c *snapshotCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		}
 		fmt.Printf("snapshot %s complete: %s, %d bytes stored (%d raw), at %s\n",
 			m.ID, m.DataKey, m.StoredSize, m.RawSize, m.Coordinates)
+		c.snapshotRetention.prune(ctx, log, store, layout)
 		return nil
 	}
 	log.Info().Str("schedule", c.Schedule).Msg("running on a schedule; SIGTERM stops it")
 	snapshot.RunScheduled(ctx, sched, cfg.Log, func(ctx context.Context) error {
 		_, err := take(ctx, cfg)
+		if err == nil {
+			c.snapshotRetention.prune(ctx, log, store, layout)
+		}
 		return err
 	})
 	log.Info().Msg("binarc snapshot stopped")

@@ -20,6 +20,8 @@ type streamCmd struct {
 	Heartbeat         time.Duration `env:"BINARC_HEARTBEAT" default:"1s" help:"Ask the primary for a heartbeat after this much idle time, to tell an idle primary from a dead link."`
 	ReadTimeout       time.Duration `env:"BINARC_READ_TIMEOUT" default:"15s" help:"Reconnect when nothing, not even a heartbeat, arrived for this long (a network partition)."`
 	Compact           bool          `env:"BINARC_COMPACT" default:"true" negatable:"" help:"Once a binlog file is complete, make its segments one object (--no-compact to keep segments)."`
+
+	streamRetention
 }
 
 func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
@@ -60,5 +62,5 @@ func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	metrics.archiver.Store(a)
 	log.Info().Str("store", store.String()).Str("cluster", c.Cluster).Dur("flush_interval", c.FlushInterval).
 		Int64("segment_size", int64(c.SegmentSize)).Msg("binarc stream starting")
-	return a.Run(ctx)
+	return c.streamRetention.run(ctx, log, store, c.Cluster, a)
 }
