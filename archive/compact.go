@@ -12,6 +12,10 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
+// ErrNotCompactable means the file has no index: it is still being
+// written, or a prune removed it. Nothing was changed.
+var ErrNotCompactable = errors.New("not a complete file")
+
 // CompactResult says what a compaction did.
 type CompactResult struct {
 	Key             string
@@ -39,8 +43,11 @@ func (c Catalog) Compact(ctx context.Context, tl, file string) (CompactResult, e
 	key := c.Layout.CompactedKey(tl, file)
 	res := CompactResult{Key: key}
 	ix, err := c.ReadIndex(ctx, tl, file)
+	if errors.Is(err, objstore.ErrNotExist) {
+		return res, fmt.Errorf("compact %s: %w: no index (the file is not complete, or a prune removed it)", file, ErrNotCompactable)
+	}
 	if err != nil {
-		return res, fmt.Errorf("compact %s: only a complete (indexed) file is compacted: %w", file, err)
+		return res, fmt.Errorf("compact %s: %w", file, err)
 	}
 	// The index names the segments: no LIST (listing costs, and compaction
 	// runs in steady state).
@@ -55,6 +62,12 @@ func (c Catalog) Compact(ctx context.Context, tl, file string) (CompactResult, e
 	}
 	if err != nil {
 		return res, err
+	}
+	// A prune may have removed the file while we built the object: then
+	// the object is an orphan, and goes too.
+	if _, err := c.ReadIndex(ctx, tl, file); errors.Is(err, objstore.ErrNotExist) {
+		_ = c.Store.Delete(ctx, key)
+		return res, fmt.Errorf("compact %s: %w: its index went during compaction (a prune)", file, ErrNotCompactable)
 	}
 	n, err := c.checkCompacted(ctx, key, ix)
 	if err != nil {

@@ -263,6 +263,10 @@ func (a *Archiver) compactor(ctx context.Context, tl string, q <-chan FileRef, l
 			continue
 		}
 		res, err := a.cat.Compact(ctx, tl, f.Name)
+		if errors.Is(err, ErrNotCompactable) {
+			a.log.Debug().Err(err).Str("binlog", f.Name).Msg("not compacted")
+			continue
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				a.log.Warn().Err(err).Str("binlog", f.Name).Msg("compaction failed; the segments stay as they are and it is tried again at the next start")

@@ -195,7 +195,7 @@ func (v *verifier) stray(e objstore.Entry) {
 func (v *verifier) checkRoot(root []objstore.Entry) {
 	l := v.c.Layout
 	known := map[string]bool{
-		l.LayoutKey(): true, l.LeaseKey(): true, l.SnapshotLeaseKey(): true,
+		l.LayoutKey(): true, l.LeaseKey(): true, l.SnapshotLeaseKey(): true, l.PruneLeaseKey(): true,
 		l.TimelinesPrefix(): true, l.SnapshotsPrefix(): true,
 	}
 	for _, e := range root {
