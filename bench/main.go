@@ -6,7 +6,11 @@
 //     to local disk;
 //   - the loss window under a steady commit load: from a commit returning to
 //     the archive holding its bytes;
-//   - binarc's peak memory and CPU time per MiB archived.
+//   - binarc's peak memory and CPU time per MiB archived;
+//   - replay throughput: binarc restore of the archive into an empty server,
+//     against mariadb-binlog | mariadb of the primary's binlog files;
+//   - snapshot throughput: binarc snapshot of a replica into S3, against
+//     mariabackup | zstd to local disk.
 //
 // Usage (from the repository root, as make bench runs it):
 //
@@ -41,6 +45,8 @@ type options struct {
 	binarc        string
 	binarcArgs    []string
 	catchUpBudget time.Duration
+	// snapshotDataMiB is loaded into the replica before the snapshots.
+	snapshotDataMiB int
 }
 
 func parseFlags() options {
@@ -55,6 +61,7 @@ func parseFlags() options {
 	flag.StringVar(&o.binarc, "binarc", "", "binarc binary to measure (default: go build ./cmd/binarc)")
 	binarcArgs := flag.String("binarc-args", "", "extra flags for binarc stream, space-separated, to compare tunings (default: none, binarc's defaults)")
 	flag.DurationVar(&o.catchUpBudget, "catch-up-timeout", 10*time.Minute, "give up on the catch-up after this long")
+	flag.IntVar(&o.snapshotDataMiB, "snapshot-data-mb", 400, "documents to load into the replica before the snapshot measurement, in MiB")
 	flag.Parse()
 	o.binarcArgs = strings.Fields(*binarcArgs)
 	if o.quick {
@@ -69,14 +76,17 @@ func parseFlags() options {
 		if !set["load"] {
 			o.loadDuration = 15 * time.Second
 		}
+		if !set["snapshot-data-mb"] {
+			o.snapshotDataMiB = 40
+		}
 	}
 	return o
 }
 
 func main() {
 	o := parseFlags()
-	if o.backlogMiB < 1 || o.maxBinlogMiB < 1 || o.loadRate < 1 || o.sampleEvery < 1 || o.loadDuration <= 0 {
-		fmt.Fprintln(os.Stderr, "bench: -backlog-mb, -max-binlog-size-mb, -rate, -sample-every and -load must be positive")
+	if o.backlogMiB < 1 || o.maxBinlogMiB < 1 || o.loadRate < 1 || o.sampleEvery < 1 || o.loadDuration <= 0 || o.snapshotDataMiB < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -backlog-mb, -max-binlog-size-mb, -rate, -sample-every, -load and -snapshot-data-mb must be positive")
 		os.Exit(2)
 	}
 	if err := run(o); err != nil {
@@ -101,6 +111,7 @@ var errInterrupted = errors.New("interrupted")
 
 func run(o options) (err error) {
 	began := time.Now()
+	machine := newMachineMeter()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	defer func() {
@@ -178,7 +189,8 @@ func run(o options) (err error) {
 	}
 
 	b := &bench{ctx: ctx, opts: o, cl: &cl, tmp: tmp, binarc: binarc, db: db, s3: s3, replPass: replPass, r: r}
-	phases := []func() error{b.backlog, b.mariadbBinlog, b.catchUp, b.lossWindow, b.snapshot}
+	rb := &restoreAndBackup{bench: b}
+	phases := []func() error{b.backlog, b.mariadbBinlog, b.catchUp, b.lossWindow, rb.replay, rb.backupReplica, b.snapshot}
 	if *snapshotOnly {
 		phases = []func() error{b.snapshot} // bench/snapshot.go
 	}
@@ -192,6 +204,7 @@ func run(o options) (err error) {
 	}
 
 	r.TotalSeconds = time.Since(began).Seconds()
+	r.OtherCPUSeconds = machine.otherSeconds()
 	r.writeMarkdown(os.Stdout)
 	if err := r.writeJSON(o.out); err != nil {
 		return fmt.Errorf("write %s: %w", o.out, err)

@@ -44,13 +44,8 @@ func (b *bench) backlog() error {
 		return err
 	}
 	b.r.Backlog.GenerateSeconds = time.Since(t0).Seconds()
-	conn, err := b.db.dial(b.ctx)
-	if err != nil {
-		return err
-	}
-	b.files, err = showBinaryLogs(conn)
-	quit(conn)
-	if err != nil {
+	var err error
+	if b.files, err = settledBinaryLogs(b.ctx, b.db); err != nil {
 		return err
 	}
 	b.r.Backlog.Files = b.files

@@ -81,8 +81,14 @@ type Results struct {
 		BinarcCPUPercent float64 `json:"binarc_cpu_percent"`
 	} `json:"loss_window"`
 
+	Replay replayResults `json:"replay"`
+	Backup backupResults `json:"snapshot"`
+
 	PeakRSSEndMiB float64 `json:"peak_rss_end_mib"`
 	TotalSeconds  float64 `json:"total_seconds"`
+	// OtherCPUSeconds is the CPU time the rest of the machine used during
+	// the run: anything much above zero makes the numbers noisier.
+	OtherCPUSeconds float64 `json:"other_cpu_seconds"`
 }
 
 func newResults(o options) *Results {
@@ -133,8 +139,9 @@ func (r *Results) writeMarkdown(w io.Writer) {
 	c := &r.CatchUp
 	m := &r.MariadbBinlog
 	l := &r.LossWindow
-	fmt.Fprintf(w, "binarc bench: %d CPUs (%s), Linux %s, %s, MariaDB %s; total run %.0f s\n\n",
-		r.Machine.NumCPU, r.Machine.CPUModel, r.Machine.Kernel, r.Machine.GoVersion, r.Machine.MariaDBVersion, r.TotalSeconds)
+	fmt.Fprintf(w, "binarc bench: %d CPUs (%s), Linux %s, %s, MariaDB %s; total run %.0f s, during which other processes used %.0f CPU-s (%.0f %% of the machine)\n\n",
+		r.Machine.NumCPU, r.Machine.CPUModel, r.Machine.Kernel, r.Machine.GoVersion, r.Machine.MariaDBVersion, r.TotalSeconds,
+		r.OtherCPUSeconds, 100*r.OtherCPUSeconds/(r.TotalSeconds*float64(r.Machine.NumCPU)))
 	fmt.Fprintf(w, "Backlog: %s in %d binlog files (max_binlog_size %d MiB), written in %.1f s. binarc %s, %s.\n\n",
 		mib(r.Backlog.Bytes), len(r.Backlog.Files), r.Config.MaxBinlogSizeMiB, r.Backlog.GenerateSeconds, r.Config.BinarcRevision, r.Config.BinarcArgs)
 	rows := [][]string{
@@ -153,6 +160,8 @@ func (r *Results) writeMarkdown(w io.Writer) {
 		{"loss window min / max", fmt.Sprintf("%.0f ms / %.0f ms", l.MinMs, l.Maxms), "", ""},
 		{"binarc CPU during steady load", fmt.Sprintf("%.1f %% of a core", l.BinarcCPUPercent), "", ""},
 	}
+	rows = append(rows, r.Replay.rows()...)
+	rows = append(rows, r.Backup.rows()...)
 	for i, row := range rows {
 		fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
 		if i == 0 {
@@ -160,6 +169,8 @@ func (r *Results) writeMarkdown(w io.Writer) {
 		}
 	}
 	fmt.Fprintf(w, "\nLoss window: commit returned -> a LIST of the file's segment folder (every %d ms) shows a contiguous archive covering the position SHOW MASTER STATUS gave after the commit.\n", pollIntervalLossMS)
+	r.Replay.method(w)
+	r.Backup.method(w)
 }
 
 // revision is the VCS revision a Go binary was built from, from its build

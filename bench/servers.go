@@ -209,6 +209,9 @@ func showBinaryLogs(conn *client.Conn) ([]binlogFile, error) {
 		if err != nil {
 			return nil, err
 		}
+		// A copy: the string views the result's buffer, which Close
+		// returns to go-mysql's pool for the next query to overwrite.
+		name = strings.Clone(name)
 		size, err := r.GetUint(i, 1)
 		if err != nil {
 			return nil, err
