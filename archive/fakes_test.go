@@ -74,3 +74,25 @@ type collectSink struct {
 
 func (c *collectSink) SubmitSegment(s *Segment) error { c.segs = append(c.segs, s); return nil }
 func (c *collectSink) SubmitFileEnd(fe FileEnd) error { c.ends = append(c.ends, fe); return nil }
+
+// nextBody returns an event of type t with the given body (and CRC32).
+func (f *fakeBinlog) nextBody(t gomysql.EventType, body []byte) replication.Event {
+	size := replication.HeaderLen + len(body) + 4
+	ev := f.next(t, size)
+	copy(ev.Raw[replication.HeaderLen:], body)
+	binary.LittleEndian.PutUint32(ev.Raw[size-4:], crc32.ChecksumIEEE(ev.Raw[:size-4]))
+	return ev
+}
+
+// queryBody is a QUERY_EVENT body with an empty db name.
+func queryBody(q string) []byte {
+	b := make([]byte, 13, 14+len(q))
+	return append(append(b, 0), q...)
+}
+
+// mariaGTIDBody is a MARIADB_GTID_EVENT body: seq_no, domain 0, flags.
+func mariaGTIDBody(seq uint64, flags byte) []byte {
+	b := binary.LittleEndian.AppendUint64(nil, seq)
+	b = binary.LittleEndian.AppendUint32(b, 0)
+	return append(b, flags, 0, 0, 0, 0, 0, 0, 0, 0)
+}

@@ -83,15 +83,19 @@ func (c Catalog) Plan(ctx context.Context, req PlanRequest) (*Plan, error) {
 		for _, s := range fs.Segments {
 			p.StoredBytes += s.StoredSize
 		}
-		data, err := os.ReadFile(path)
+		f, err := os.Open(path)
 		if err != nil {
 			return nil, err
 		}
 		from := uint64(0)
 		if i == 0 {
 			from = req.From.Offset
+			if from > fs.Size {
+				f.Close()
+				return nil, fmt.Errorf("%w: %s is past the end of the archived %s (%d bytes)\n%s", ErrOutsideWindow, req.From, fs.File, fs.Size, DescribeWindow(tl))
+			}
 		}
-		err = scanTransactions(fs.File, data, from, func(t *Transaction) (bool, error) {
+		err = scanFile(fs.File, f, from, func(t *Transaction) (bool, error) {
 			if t.Time.After(lastTime) {
 				lastTime = t.Time
 			}
@@ -129,6 +133,7 @@ func (c Catalog) Plan(ctx context.Context, req PlanRequest) (*Plan, error) {
 			}
 			return true, nil
 		})
+		f.Close()
 		if err != nil {
 			return nil, err
 		}

@@ -71,13 +71,19 @@ func Replay(ctx context.Context, p *Plan, c ReplayClient, tools ReplayTools, pro
 	var clientErr bytes.Buffer
 	client.Stderr = &clientErr
 	client.Stdout = io.Discard
-	stdin, err := client.StdinPipe()
+	// An OS pipe, not StdinPipe: each mariadb-binlog then writes straight
+	// into the client, with no copy through this process.
+	pr, stdin, err := os.Pipe()
 	if err != nil {
 		return err
 	}
+	client.Stdin = pr
 	if err := client.Start(); err != nil {
+		pr.Close()
+		stdin.Close()
 		return fmt.Errorf("start %s: %w", tools.Client, err)
 	}
+	pr.Close() // the client has its own copy
 	var done uint64
 	var runErr error
 	if c.Preamble != "" {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -41,25 +43,26 @@ func (t *Transaction) Summary() string {
 	return strings.Join(parts, "; ")
 }
 
-// scanTransactions walks the events of a file's bytes from offset from
-// (an event boundary, or 0 for the file's start) and calls fn with each
-// complete transaction. An event group still open at the end of data is
-// not reported: it is not committed in the archive.
-func scanTransactions(file string, data []byte, from uint64, fn func(*Transaction) (bool, error)) error {
+// errStopScan ends a scan early.
+var errStopScan = errors.New("stop scanning")
+
+// scanTransactions reads the events of a binlog file from r, positioned at
+// offset from (an event boundary, or 0 for the file's start), and calls fn
+// with each complete transaction until fn says stop. checksums says whether
+// the file's events end with a CRC32; its format description says so, and
+// a scan from offset 0 reads it there. An event group still open at the end
+// is not reported: it is not committed in the archive. Memory is one event.
+func scanTransactions(file string, r io.Reader, from uint64, checksums bool, fn func(*Transaction) (bool, error)) error {
 	if from < replication.MagicLen {
 		from = 0
-	}
-	if from > uint64(len(data)) {
-		return fmt.Errorf("binlog=%s offset=%d: past the end of the archived file (%d bytes)", file, from, len(data))
 	}
 	var cur *Transaction
 	var standalone, inBegin bool
 	crcLen := 0
-	stop := false
-	err := replication.Events(data[from:], from, func(off uint64, h replication.Header, raw []byte) error {
-		if stop {
-			return nil
-		}
+	if checksums {
+		crcLen = 4
+	}
+	err := replication.ReadEvents(r, from, func(off uint64, h replication.Header, raw []byte) error {
 		if h.Type == gomysql.FORMAT_DESCRIPTION_EVENT {
 			if replication.HasChecksum(raw) {
 				crcLen = 4
@@ -76,7 +79,9 @@ func scanTransactions(file string, data []byte, from uint64, fn func(*Transactio
 			t := cur
 			cur = nil
 			more, err := fn(t)
-			stop = !more
+			if err == nil && !more {
+				err = errStopScan
+			}
 			return err
 		}
 		switch h.Type {
@@ -133,7 +138,37 @@ func scanTransactions(file string, data []byte, from uint64, fn func(*Transactio
 		}
 		return nil
 	})
-	return err
+	if errors.Is(err, errStopScan) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("binlog=%s: %w", file, err)
+	}
+	return nil
+}
+
+// scanFile scans a rebuilt binlog file from offset from. The checksum
+// setting comes from the file's own format description, at offset 4,
+// whatever offset the scan starts at.
+func scanFile(file string, f io.ReadSeeker, from uint64, fn func(*Transaction) (bool, error)) error {
+	checksums := false
+	err := replication.ReadEvents(f, 0, func(_ uint64, h replication.Header, raw []byte) error {
+		if h.Type != gomysql.FORMAT_DESCRIPTION_EVENT {
+			return fmt.Errorf("first event is %s, not a format description", h.Type)
+		}
+		checksums = replication.HasChecksum(raw)
+		return errStopScan
+	})
+	if err != nil && !errors.Is(err, errStopScan) {
+		return fmt.Errorf("binlog=%s: %w", file, err)
+	}
+	if _, err := f.Seek(int64(max(from, replication.MagicLen)), io.SeekStart); err != nil {
+		return err
+	}
+	if from < replication.MagicLen {
+		from = replication.MagicLen
+	}
+	return scanTransactions(file, f, from, checksums, fn)
 }
 
 // queryText extracts the statement of a QUERY_EVENT: post-header
@@ -187,12 +222,17 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// Transactions rebuilds an archived file in memory and calls fn with each
-// committed transaction in it, in order, until fn returns false.
+// Transactions streams an archived file and calls fn with each committed
+// transaction in it, in order, until fn returns false.
 func (c Catalog) Transactions(ctx context.Context, fs *FileState, fn func(*Transaction) bool) error {
-	var buf bytes.Buffer
-	if _, err := c.Rebuild(ctx, fs, &buf); err != nil {
-		return err
-	}
-	return scanTransactions(fs.File, buf.Bytes(), 0, func(t *Transaction) (bool, error) { return fn(t), nil })
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := c.Rebuild(ctx, fs, pw)
+		pw.CloseWithError(err)
+	}()
+	err := scanTransactions(fs.File, pr, 0, false, func(t *Transaction) (bool, error) { return fn(t), nil })
+	pr.CloseWithError(errStopScan) // unblock the rebuild if we stopped early
+	return err
 }

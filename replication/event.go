@@ -5,9 +5,11 @@
 package replication
 
 import (
+	"bufio"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"io"
 
 	gomysql "github.com/go-mysql-org/go-mysql/replication"
 )
@@ -154,4 +156,43 @@ func HasChecksum(raw []byte) bool {
 		body = c
 	}
 	return crc32.ChecksumIEEE(body) == want
+}
+
+// ReadEvents reads whole events from r, which holds a binlog file from
+// offset start (0: the magic first), and calls fn with each event's offset
+// in the file. raw is only valid during the call. Memory is one event.
+func ReadEvents(r io.Reader, start uint64, fn func(start uint64, h Header, raw []byte) error) error {
+	br := bufio.NewReaderSize(r, 1<<20)
+	off := start
+	if start == 0 {
+		magic := make([]byte, MagicLen)
+		if _, err := io.ReadFull(br, magic); err != nil || string(magic) != string(Magic) {
+			return fmt.Errorf("offset 0: binlog magic missing")
+		}
+		off = MagicLen
+	}
+	buf := make([]byte, 64<<10)
+	for {
+		if _, err := io.ReadFull(br, buf[:HeaderLen]); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("offset %d: truncated event header: %w", off, err)
+		}
+		h, _ := ParseHeader(buf[:HeaderLen])
+		if h.EventSize < HeaderLen {
+			return fmt.Errorf("offset %d: event size %d is smaller than its header", off, h.EventSize)
+		}
+		if int(h.EventSize) > len(buf) {
+			nb := make([]byte, h.EventSize)
+			copy(nb, buf[:HeaderLen])
+			buf = nb
+		}
+		if _, err := io.ReadFull(br, buf[HeaderLen:h.EventSize]); err != nil {
+			return fmt.Errorf("offset %d: event of %d bytes is truncated: %w", off, h.EventSize, err)
+		}
+		if err := fn(off, h, buf[:h.EventSize]); err != nil {
+			return err
+		}
+		off += uint64(h.EventSize)
+	}
 }
