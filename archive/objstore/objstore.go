@@ -51,6 +51,10 @@ type PutOptions struct {
 	// IfMatch makes Put fail with ErrPrecondition unless the object at the
 	// key currently has this ETag.
 	IfMatch string
+	// PartSize, for PutStream only, is the size of the parts a store that
+	// uploads in parts holds in memory (S3: at least 5 MiB; 0: its default).
+	// Smaller parts use less memory, larger ones fewer requests.
+	PartSize int
 }
 
 // Store is the storage contract every backend implements and the

@@ -26,6 +26,7 @@ var (
 // the reader while the others upload.
 const (
 	s3PartSize      = 16 << 20
+	s3MinPartSize   = 5 << 20 // S3's minimum for every part but the last
 	s3MaxParts      = 10000
 	s3StreamBuffers = 3
 	// s3AbortTimeout bounds the clean-up of a failed upload. It outlasts the
@@ -53,7 +54,11 @@ func (s *S3) PutStream(ctx context.Context, key string, r io.Reader, opts PutOpt
 			return ObjectInfo{}, fmt.Errorf("s3: put stream %s: check the key is free: %w", key, s.wrapBucketError(err))
 		}
 	}
-	first := make([]byte, s3PartSize)
+	firstSize := s3PartSize
+	if opts.PartSize > 0 {
+		firstSize = max(opts.PartSize, s3MinPartSize)
+	}
+	first := make([]byte, firstSize)
 	n, err := io.ReadFull(readerWithContext(ctx, r), first)
 	switch {
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
@@ -104,11 +109,11 @@ func (s *S3) multipart(ctx context.Context, key string, first []byte, r io.Reade
 	defer cancel(nil)
 	buffers := make(chan []byte, s3StreamBuffers)
 	for range s3StreamBuffers - 1 {
-		buffers <- make([]byte, s3PartSize)
+		buffers <- make([]byte, len(first))
 	}
 	var wg sync.WaitGroup
 	var size int64
-	partSize := s3PartSize
+	partSize := len(first)
 	buf, n, last := first, len(first), false
 	for part := int32(1); ; part++ {
 		if part > s3MaxParts {

@@ -23,6 +23,7 @@ func RunStream(t *testing.T, newStore func(t *testing.T) objstore.Store, leftove
 		{"StreamSmall", testStreamSmall},
 		{"StreamEmpty", testStreamEmpty},
 		{"Stream40MiB", testStream40MiB},
+		{"StreamSmallParts", testStreamSmallParts},
 		{"StreamReaderError", testStreamReaderError},
 		{"StreamCancel", testStreamCancel},
 		{"StreamIfAbsent", testStreamIfAbsent},
@@ -148,6 +149,18 @@ func testStream40MiB(t *testing.T, s objstore.Store, sp objstore.StreamPutter, _
 		t.Errorf("40 MiB stream read back differs (%d bytes)", size)
 	}
 	wantList(t, s, "st/", []objstore.Entry{{Key: "st/big", Size: n}})
+}
+
+// testStreamSmallParts streams with the smallest part size S3 allows,
+// over several parts: the memory-lean way compaction uses.
+func testStreamSmallParts(t *testing.T, s objstore.Store, sp objstore.StreamPutter, _ func(*testing.T)) {
+	const n = 17<<20 + 999
+	if _, err := sp.PutStream(t.Context(), "st/parts", newPattern(5, n), objstore.PutOptions{IfAbsent: true, PartSize: 5 << 20}); err != nil {
+		t.Fatalf("PutStream with 5 MiB parts: %v", err)
+	}
+	if sum, size := streamSum(t, s, "st/parts"); sum != patternSum(5, n) || size != n {
+		t.Errorf("stream in 5 MiB parts read back differs (%d bytes)", size)
+	}
 }
 
 var errSource = errors.New("source failed mid-stream")
