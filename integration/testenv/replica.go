@@ -78,40 +78,12 @@ func (m *MariaDB) SlaveStatus(t testing.TB) map[string]string {
 	return row
 }
 
-// Rows is Query with every value copied out of the driver's buffers.
-// go-mysql v1.16's Resultset.GetString returns strings that alias the
-// result's packet buffer, and Close returns that buffer to a pool that any
-// later query, on any connection of the process, reuses; so Query's
-// strings can change under the caller once another query runs (a writer
-// goroutine is enough).
+// Rows is Query: both copy every value out of the driver's buffers
+// (go-mysql v1.16's GetString aliases a pooled packet buffer that a later
+// query reuses).
 func (m *MariaDB) Rows(t testing.TB, sql string) [][]string {
 	t.Helper()
-	conn, err := m.dial()
-	if err != nil {
-		t.Fatalf("testenv: connect to mariadbd at %s as %s: %v", m.Addr(), m.RootUser, err)
-	}
-	defer quit(conn)
-	res, err := conn.Execute(sql)
-	if err != nil {
-		t.Fatalf("testenv: query %q on %s: %v", sql, m.Addr(), err)
-	}
-	defer res.Close()
-	if res.Resultset == nil {
-		return nil
-	}
-	rows := make([][]string, 0, res.RowNumber())
-	for r := range res.RowNumber() {
-		row := make([]string, res.ColumnNumber())
-		for c := range row {
-			v, err := textValue(res.Resultset, r, c)
-			if err != nil {
-				t.Fatalf("testenv: query %q: row %d column %d: %v", sql, r, c, err)
-			}
-			row[c] = strings.Clone(v)
-		}
-		rows = append(rows, row)
-	}
-	return rows
+	return m.Query(t, sql)
 }
 
 // WaitReplicating waits until both replication threads run.
