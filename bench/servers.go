@@ -137,6 +137,14 @@ func (m *mariaDB) start(ctx context.Context, mariadbd, dir string, maxBinlogSize
 	if os.Geteuid() == 0 {
 		args = append(args, "--user=root") // mariadbd refuses root otherwise
 	}
+	return m.launch(ctx, mariadbd, args, cl)
+}
+
+// dial opens a root connection over TCP (root has no password: see
+// --auth-root-authentication-method=normal).
+// launch starts mariadbd with args and waits until it accepts connections;
+// cl stops it at the end of the run.
+func (m *mariaDB) launch(ctx context.Context, mariadbd string, args []string, cl *cleanups) error {
 	proc, err := startChild("mariadbd", exec.Command(mariadbd, args...))
 	if err != nil {
 		return err
@@ -158,8 +166,6 @@ func (m *mariaDB) start(ctx context.Context, mariadbd, dir string, maxBinlogSize
 	}
 }
 
-// dial opens a root connection over TCP (root has no password: see
-// --auth-root-authentication-method=normal).
 func (m *mariaDB) dial(ctx context.Context) (*client.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

@@ -69,25 +69,7 @@ func (m *mariaDB) startEmpty(ctx context.Context, mariadbd, socket string, serve
 	if os.Geteuid() == 0 {
 		args = append(args, "--user=root")
 	}
-	proc, err := startChild("mariadbd", exec.Command(mariadbd, args...))
-	if err != nil {
-		return err
-	}
-	deadline := time.Now().Add(startTimeout)
-	for {
-		conn, err := m.dial(ctx)
-		if err == nil {
-			quit(conn)
-			m.proc = proc
-			cl.add(proc.kill)
-			return nil
-		}
-		if proc.exited() || time.Now().After(deadline) || ctx.Err() != nil {
-			proc.kill()
-			return fmt.Errorf("mariadbd on port %d did not start: %v\nerror.log:\n%s", m.Port, err, tailFile(m.errorLog(), 30))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return m.launch(ctx, mariadbd, args, cl)
 }
 
 // queryRows runs one query as root and returns its rows as strings (NULL
