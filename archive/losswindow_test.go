@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/internal/binlogtest"
 	"github.com/binarc/binarc/replication"
 	gomysql "github.com/go-mysql-org/go-mysql/replication"
 	"github.com/rs/zerolog"
@@ -50,7 +51,7 @@ func TestLossWindowRule(t *testing.T) {
 // whose segment PUTs wait while the store is held.
 type lossRig struct {
 	a     *Archiver
-	b     *fakeBinlog
+	b     *binlogtest.Binlog
 	mu    sync.Mutex
 	clock time.Time
 	held  chan struct{} // closed: PUTs go through
@@ -59,7 +60,7 @@ type lossRig struct {
 
 func newLossRig(t *testing.T, maxBuffer int64) *lossRig {
 	t.Helper()
-	r := &lossRig{b: newFakeBinlog("mysql-bin.000001"), clock: time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC), held: make(chan struct{})}
+	r := &lossRig{b: binlogtest.New("mysql-bin.000001"), clock: time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC), held: make(chan struct{})}
 	store := objstore.NewFaulty(objstore.NewMemory())
 	store.SetHook(func(op, key string) error {
 		if op == objstore.OpPut && strings.HasSuffix(key, ".zst") {
@@ -94,7 +95,7 @@ func (r *lossRig) release() { r.once.Do(func() { close(r.held) }) }
 // event sends one event through the archiver's replication handler.
 func (r *lossRig) event(t *testing.T, typ gomysql.EventType, size int) {
 	t.Helper()
-	must(t, (*handler)(r.a).Event(r.b.next(typ, size)))
+	must(t, (*handler)(r.a).Event(r.b.Next(typ, size)))
 }
 
 // TestLossWindowFollowsTheOldestUndurableByte runs events through the real

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/internal/binlogtest"
 	"github.com/binarc/binarc/replication"
 	gomysql "github.com/go-mysql-org/go-mysql/replication"
 	"github.com/rs/zerolog"
@@ -19,22 +20,22 @@ func buildArchive(t *testing.T) (*objstore.Memory, []uint64, []byte) {
 	ctx := context.Background()
 	must(t, putOnce(ctx, mem, Layout{Cluster: "c"}.TimelineKey("tl"), marshalJSON(&TimelineInfo{Timeline: "tl", StartFile: "mysql-bin.000001", SourceServerID: 1})))
 	seg, up := newPipeline(t, mem, UploaderConfig{Concurrency: 3, MaxBufferedBytes: 1 << 20}, 4096)
-	b1 := newFakeBinlog("mysql-bin.000001")
-	must(t, seg.Add(b1.next(gomysql.FORMAT_DESCRIPTION_EVENT, 120)))
+	b1 := binlogtest.New("mysql-bin.000001")
+	must(t, seg.Add(b1.Next(gomysql.FORMAT_DESCRIPTION_EVENT, 120)))
 	for i := 0; i < 10; i++ {
-		must(t, seg.Add(b1.next(gomysql.WRITE_ROWS_EVENTv1, 1000)))
+		must(t, seg.Add(b1.Next(gomysql.WRITE_ROWS_EVENTv1, 1000)))
 	}
-	must(t, seg.Add(b1.next(gomysql.ROTATE_EVENT, rotateSize)))
+	must(t, seg.Add(b1.Next(gomysql.ROTATE_EVENT, binlogtest.RotateSize)))
 	must(t, seg.FileDone("mysql-bin.000001", "mysql-bin.000002"))
-	b2 := newFakeBinlog("mysql-bin.000002")
-	fde2 := b2.next(gomysql.FORMAT_DESCRIPTION_EVENT, 120)
+	b2 := binlogtest.New("mysql-bin.000002")
+	fde2 := b2.Next(gomysql.FORMAT_DESCRIPTION_EVENT, 120)
 	must(t, seg.Add(fde2))
 	for i := 0; i < 10; i++ {
-		must(t, seg.Add(b2.next(gomysql.WRITE_ROWS_EVENTv1, 1000)))
+		must(t, seg.Add(b2.Next(gomysql.WRITE_ROWS_EVENTv1, 1000)))
 	}
 	must(t, seg.Flush())
 	drain(t, up)
-	return mem, []uint64{b1.pos, b2.pos}, fde2.Raw
+	return mem, []uint64{b1.Pos, b2.Pos}, fde2.Raw
 }
 
 func segmentKeys(t *testing.T, cat Catalog, file string) []SegmentRef {

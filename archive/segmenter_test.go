@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/binarc/binarc/internal/binlogtest"
 	"github.com/binarc/binarc/replication"
 	gomysql "github.com/go-mysql-org/go-mysql/replication"
 )
@@ -19,8 +20,8 @@ func newTestSegmenter(sink Sink, interval time.Duration, size int) (*Segmenter, 
 func TestSegmenterFirstSegmentHasMagic(t *testing.T) {
 	sink := &collectSink{}
 	s, _ := newTestSegmenter(sink, time.Second, 1<<20)
-	b := newFakeBinlog("mysql-bin.000001")
-	fde := b.next(gomysql.FORMAT_DESCRIPTION_EVENT, 120)
+	b := binlogtest.New("mysql-bin.000001")
+	fde := b.Next(gomysql.FORMAT_DESCRIPTION_EVENT, 120)
 	if err := s.Add(fde); err != nil {
 		t.Fatal(err)
 	}
@@ -37,10 +38,10 @@ func TestSegmenterFirstSegmentHasMagic(t *testing.T) {
 func TestSegmenterCutsOnInterval(t *testing.T) {
 	sink := &collectSink{}
 	s, now := newTestSegmenter(sink, time.Second, 1<<20)
-	b := newFakeBinlog("mysql-bin.000001")
-	must(t, s.Add(b.next(gomysql.FORMAT_DESCRIPTION_EVENT, 120)))
+	b := binlogtest.New("mysql-bin.000001")
+	must(t, s.Add(b.Next(gomysql.FORMAT_DESCRIPTION_EVENT, 120)))
 	*now = now.Add(999 * time.Millisecond)
-	must(t, s.Add(b.next(gomysql.QUERY_EVENT, 100)))
+	must(t, s.Add(b.Next(gomysql.QUERY_EVENT, 100)))
 	must(t, s.Tick())
 	if len(sink.segs) != 0 {
 		t.Fatal("sealed before the interval passed since the first event")
@@ -57,7 +58,7 @@ func TestSegmenterCutsOnInterval(t *testing.T) {
 		t.Fatal("sealed an empty segment")
 	}
 	// The interval counts from the first event of the new segment.
-	must(t, s.Add(b.next(gomysql.QUERY_EVENT, 100)))
+	must(t, s.Add(b.Next(gomysql.QUERY_EVENT, 100)))
 	*now = now.Add(500 * time.Millisecond)
 	must(t, s.Tick())
 	if len(sink.segs) != 1 {
@@ -68,13 +69,13 @@ func TestSegmenterCutsOnInterval(t *testing.T) {
 func TestSegmenterCutsOnSize(t *testing.T) {
 	sink := &collectSink{}
 	s, _ := newTestSegmenter(sink, time.Hour, 4096)
-	b := newFakeBinlog("mysql-bin.000001")
-	must(t, s.Add(b.next(gomysql.FORMAT_DESCRIPTION_EVENT, 120)))
+	b := binlogtest.New("mysql-bin.000001")
+	must(t, s.Add(b.Next(gomysql.FORMAT_DESCRIPTION_EVENT, 120)))
 	for i := 0; i < 100; i++ {
-		must(t, s.Add(b.next(gomysql.WRITE_ROWS_EVENTv1, 1000)))
+		must(t, s.Add(b.Next(gomysql.WRITE_ROWS_EVENTv1, 1000)))
 	}
 	// One event larger than the limit makes a segment of its own.
-	big := b.next(gomysql.WRITE_ROWS_EVENTv1, 20000)
+	big := b.Next(gomysql.WRITE_ROWS_EVENTv1, 20000)
 	must(t, s.Add(big))
 	must(t, s.Flush())
 	var off uint64
@@ -102,9 +103,9 @@ func TestSegmenterCutsOnSize(t *testing.T) {
 func TestSegmenterCutsAtRotation(t *testing.T) {
 	sink := &collectSink{}
 	s, _ := newTestSegmenter(sink, time.Hour, 1<<20)
-	b := newFakeBinlog("mysql-bin.000001")
-	must(t, s.Add(b.next(gomysql.FORMAT_DESCRIPTION_EVENT, 120)))
-	must(t, s.Add(b.next(gomysql.ROTATE_EVENT, rotateSize)))
+	b := binlogtest.New("mysql-bin.000001")
+	must(t, s.Add(b.Next(gomysql.FORMAT_DESCRIPTION_EVENT, 120)))
+	must(t, s.Add(b.Next(gomysql.ROTATE_EVENT, binlogtest.RotateSize)))
 	must(t, s.FileDone("mysql-bin.000001", "mysql-bin.000002"))
 	if len(sink.segs) != 1 || len(sink.ends) != 1 || sink.ends[0].Next != "mysql-bin.000002" {
 		t.Fatalf("segments %d, file ends %+v", len(sink.segs), sink.ends)
@@ -112,8 +113,8 @@ func TestSegmenterCutsAtRotation(t *testing.T) {
 	if sink.segs[0].LastType != gomysql.ROTATE_EVENT {
 		t.Fatal("last event type not recorded")
 	}
-	b2 := newFakeBinlog("mysql-bin.000002")
-	must(t, s.Add(b2.next(gomysql.FORMAT_DESCRIPTION_EVENT, 120)))
+	b2 := binlogtest.New("mysql-bin.000002")
+	must(t, s.Add(b2.Next(gomysql.FORMAT_DESCRIPTION_EVENT, 120)))
 	must(t, s.Flush())
 	if got := sink.segs[1]; got.File != "mysql-bin.000002" || got.Start != 0 {
 		t.Fatalf("next file's first segment: %s [%d,%d)", got.File, got.Start, got.End)
@@ -123,17 +124,17 @@ func TestSegmenterCutsAtRotation(t *testing.T) {
 func TestSegmenterRefusesGapsAndRepeats(t *testing.T) {
 	sink := &collectSink{}
 	s, _ := newTestSegmenter(sink, time.Hour, 1<<20)
-	b := newFakeBinlog("mysql-bin.000001")
-	first := b.next(gomysql.FORMAT_DESCRIPTION_EVENT, 120)
+	b := binlogtest.New("mysql-bin.000001")
+	first := b.Next(gomysql.FORMAT_DESCRIPTION_EVENT, 120)
 	must(t, s.Add(first))
 	if err := s.Add(first); err == nil {
 		t.Fatal("accepted the same event twice")
 	}
-	b.next(gomysql.QUERY_EVENT, 50) // skipped
-	if err := s.Add(b.next(gomysql.QUERY_EVENT, 50)); err == nil {
+	b.Next(gomysql.QUERY_EVENT, 50) // skipped
+	if err := s.Add(b.Next(gomysql.QUERY_EVENT, 50)); err == nil {
 		t.Fatal("accepted an event after a gap")
 	}
-	other := newFakeBinlog("mysql-bin.000009").next(gomysql.QUERY_EVENT, 50)
+	other := binlogtest.New("mysql-bin.000009").Next(gomysql.QUERY_EVENT, 50)
 	if err := s.Add(other); err == nil {
 		t.Fatal("accepted an event of another file without a file end")
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/internal/binlogtest"
 	"github.com/binarc/binarc/replication"
 	gomysql "github.com/go-mysql-org/go-mysql/replication"
 	"github.com/rs/zerolog"
@@ -47,10 +48,10 @@ func TestUploaderDurableInOrder(t *testing.T) {
 		return nil
 	})
 	seg, up := newPipeline(t, store, UploaderConfig{Concurrency: 4, MaxBufferedBytes: 1 << 20}, 4096)
-	b := newFakeBinlog("mysql-bin.000001")
-	must(t, seg.Add(b.next(gomysql.FORMAT_DESCRIPTION_EVENT, 120)))
+	b := binlogtest.New("mysql-bin.000001")
+	must(t, seg.Add(b.Next(gomysql.FORMAT_DESCRIPTION_EVENT, 120)))
 	for i := 0; i < 20; i++ {
-		must(t, seg.Add(b.next(gomysql.WRITE_ROWS_EVENTv1, 1000)))
+		must(t, seg.Add(b.Next(gomysql.WRITE_ROWS_EVENTv1, 1000)))
 	}
 	must(t, seg.Flush())
 	time.Sleep(200 * time.Millisecond) // let the later uploads finish
@@ -59,8 +60,8 @@ func TestUploaderDurableInOrder(t *testing.T) {
 	}
 	close(release)
 	drain(t, up)
-	if d := up.Durable(); d.Position.Offset != b.pos {
-		t.Fatalf("durable %v, want end %d", d.Position, b.pos)
+	if d := up.Durable(); d.Position.Offset != b.Pos {
+		t.Fatalf("durable %v, want end %d", d.Position, b.Pos)
 	}
 }
 
@@ -79,17 +80,17 @@ func TestUploaderOutageBackpressure(t *testing.T) {
 		return nil
 	})
 	seg, up := newPipeline(t, store, UploaderConfig{Concurrency: 2, MaxBufferedBytes: 16 << 10, MaxBackoff: 20 * time.Millisecond}, 4096)
-	b := newFakeBinlog("mysql-bin.000001")
+	b := binlogtest.New("mysql-bin.000001")
 	var produced atomic.Int64
 	done := make(chan error, 1)
 	go func() {
-		err := seg.Add(b.next(gomysql.FORMAT_DESCRIPTION_EVENT, 120))
+		err := seg.Add(b.Next(gomysql.FORMAT_DESCRIPTION_EVENT, 120))
 		for i := 0; err == nil && i < 200; i++ {
-			err = seg.Add(b.next(gomysql.WRITE_ROWS_EVENTv1, 1000))
+			err = seg.Add(b.Next(gomysql.WRITE_ROWS_EVENTv1, 1000))
 			produced.Add(1)
 		}
 		if err == nil {
-			err = seg.Add(b.next(gomysql.ROTATE_EVENT, rotateSize))
+			err = seg.Add(b.Next(gomysql.ROTATE_EVENT, binlogtest.RotateSize))
 		}
 		if err == nil {
 			err = seg.FileDone("mysql-bin.000001", "mysql-bin.000002")
@@ -116,8 +117,8 @@ func TestUploaderOutageBackpressure(t *testing.T) {
 	cat := Catalog{Store: mem, Layout: Layout{Cluster: "c"}}
 	ix, err := cat.ReadIndex(context.Background(), "tl", "mysql-bin.000001")
 	must(t, err)
-	if ix.Size != b.pos || !ix.Closed || ix.Next != "mysql-bin.000002" {
-		t.Fatalf("index: size %d (want %d) closed %v next %q", ix.Size, b.pos, ix.Closed, ix.Next)
+	if ix.Size != b.Pos || !ix.Closed || ix.Next != "mysql-bin.000002" {
+		t.Fatalf("index: size %d (want %d) closed %v next %q", ix.Size, b.Pos, ix.Closed, ix.Next)
 	}
 }
 
@@ -126,8 +127,8 @@ func TestUploaderOutageBackpressure(t *testing.T) {
 func TestUploaderConflict(t *testing.T) {
 	mem := objstore.NewMemory()
 	layout := Layout{Cluster: "c"}
-	b := newFakeBinlog("mysql-bin.000001")
-	fde := b.next(gomysql.FORMAT_DESCRIPTION_EVENT, 120)
+	b := binlogtest.New("mysql-bin.000001")
+	fde := b.Next(gomysql.FORMAT_DESCRIPTION_EVENT, 120)
 	key := layout.SegmentKey("tl", "mysql-bin.000001", 0, fde.End)
 	_, err := mem.Put(context.Background(), key, []byte("someone else's"), objstore.PutOptions{})
 	must(t, err)
@@ -153,8 +154,8 @@ func TestUploaderConflict(t *testing.T) {
 func TestUploaderSameObjectIsFine(t *testing.T) {
 	mem := objstore.NewMemory()
 	seg, up := newPipeline(t, mem, UploaderConfig{Concurrency: 1, MaxBufferedBytes: 1 << 20}, 4096)
-	b := newFakeBinlog("mysql-bin.000001")
-	fde := b.next(gomysql.FORMAT_DESCRIPTION_EVENT, 120)
+	b := binlogtest.New("mysql-bin.000001")
+	fde := b.Next(gomysql.FORMAT_DESCRIPTION_EVENT, 120)
 	must(t, seg.Add(fde))
 	must(t, seg.Flush())
 	drain(t, up)

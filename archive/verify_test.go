@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/internal/binlogtest"
 	"github.com/binarc/binarc/replication"
 	gomysql "github.com/go-mysql-org/go-mysql/replication"
 	"github.com/klauspost/compress/zstd"
@@ -63,15 +64,15 @@ func (a *verifyArchive) stream(tl string, first, last int, live bool) {
 	defer up.Close()
 	seg := NewSegmenter(SegmenterConfig{FlushInterval: time.Hour, SegmentSize: 4096}, tl, replication.Position{File: binlogName(first)}, up)
 	for n := first; n <= last; n++ {
-		b := newFakeBinlog(binlogName(n))
-		must(a.t, seg.Add(withFormatDescription(b.next(gomysql.FORMAT_DESCRIPTION_EVENT, 120))))
+		b := binlogtest.New(binlogName(n))
+		must(a.t, seg.Add(withFormatDescription(b.Next(gomysql.FORMAT_DESCRIPTION_EVENT, 120))))
 		for i := 0; i < 10; i++ {
-			must(a.t, seg.Add(b.next(gomysql.WRITE_ROWS_EVENTv1, 1000)))
+			must(a.t, seg.Add(b.Next(gomysql.WRITE_ROWS_EVENTv1, 1000)))
 		}
 		a.events += 11
 		if n < last || !live {
-			must(a.t, seg.Add(b.next(gomysql.ROTATE_EVENT, rotateSize)))
-			must(a.t, seg.FileDone(b.file, b.nextName()))
+			must(a.t, seg.Add(b.Next(gomysql.ROTATE_EVENT, binlogtest.RotateSize)))
+			must(a.t, seg.FileDone(b.File, b.NextName()))
 			a.events++
 		}
 	}

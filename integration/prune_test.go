@@ -16,6 +16,7 @@ import (
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/replication"
+	"github.com/binarc/binarc/restore"
 	"github.com/binarc/binarc/snapshot"
 )
 
@@ -64,15 +65,15 @@ func (a planOutcome) same(b planOutcome) bool {
 // to the target.
 func (e *snapEnv) plan(target, work string) planOutcome {
 	e.t.Helper()
-	tg, err := archive.ParseTarget(target)
+	tg, err := restore.ParseTarget(target)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	p, err := snapshot.Restore(context.Background(), snapshot.RestoreRequest{
+	p, err := restore.Restore(context.Background(), restore.RestoreRequest{
 		Store: e.objStore(), Layout: e.layout(), Target: tg, DryRun: true, WorkDir: work,
 	})
 	if err != nil {
-		if !errors.Is(err, snapshot.ErrNoSnapshot) && !errors.Is(err, archive.ErrOutsideWindow) {
+		if !errors.Is(err, restore.ErrNoSnapshot) && !errors.Is(err, restore.ErrOutsideWindow) {
 			e.t.Fatalf("plan %s: %v", target, err)
 		}
 		return planOutcome{err: firstLineOf(err.Error())}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/restore"
 	"github.com/rs/zerolog"
 )
 
@@ -28,8 +28,8 @@ func (c *eventsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		if x.val == "" {
 			continue
 		}
-		t, err := archive.ParseTarget(x.val)
-		if err != nil || t.Kind != archive.TargetTime {
+		t, err := restore.ParseTarget(x.val)
+		if err != nil || t.Kind != restore.TargetTime {
 			return usageError{fmt.Errorf("%s %q: give a time with its zone, e.g. 2026-11-20T13:45:00Z", x.flag, x.val)}
 		}
 		*x.dst = t.Time
@@ -48,7 +48,7 @@ func (c *eventsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		if (!to.IsZero() && fs.FirstEventTime.After(to)) || (!from.IsZero() && !fs.LastEventTime.IsZero() && fs.LastEventTime.Before(from)) {
 			continue
 		}
-		err = cat.Transactions(ctx, fs, func(t *archive.Transaction) bool {
+		err = restore.Transactions(ctx, cat, fs, func(t *restore.Transaction) bool {
 			if (!from.IsZero() && t.Time.Before(from)) || (!to.IsZero() && t.Time.After(to)) {
 				return true
 			}

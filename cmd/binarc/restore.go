@@ -11,7 +11,7 @@ import (
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/replication"
-	"github.com/binarc/binarc/snapshot"
+	"github.com/binarc/binarc/restore"
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 )
@@ -30,11 +30,11 @@ type restoreCmd struct {
 }
 
 func (c *restoreCmd) Run(ctx context.Context, log zerolog.Logger) error {
-	target, err := archive.ParseTarget(c.To)
+	target, err := restore.ParseTarget(c.To)
 	if err != nil {
 		return usageError{err}
 	}
-	req := snapshot.RestoreRequest{Target: target, Skip: c.SkipGTID, Datadir: c.Datadir, SnapshotID: c.Snapshot, DryRun: c.DryRun, Log: log}
+	req := restore.RestoreRequest{Target: target, Skip: c.SkipGTID, Datadir: c.Datadir, SnapshotID: c.Snapshot, DryRun: c.DryRun, Log: log}
 	switch {
 	case c.Datadir != "" && c.Target != "":
 		return usageError{fmt.Errorf("give --datadir or --target, not both")}
@@ -72,9 +72,9 @@ func (c *restoreCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	req.WorkDir = work
 	started := time.Now()
 	req.Progress = progressReporter(log, started)
-	req.PlanOut = func(p *snapshot.RestorePlan) { printPlan(os.Stdout, p) }
+	req.PlanOut = func(p *restore.RestorePlan) { printPlan(os.Stdout, p) }
 	log.Info().Str("target", target.String()).Msg("planning the restore: choosing a snapshot, fetching and checking the archived binlog")
-	plan, err := snapshot.Restore(ctx, req)
+	plan, err := restore.Restore(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -84,10 +84,10 @@ func (c *restoreCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	return nil
 }
 
-func (c *restoreCmd) targetClient() (archive.ReplayClient, error) {
+func (c *restoreCmd) targetClient() (restore.ReplayClient, error) {
 	cfg, err := replication.ParseSourceURL(c.Target)
 	if err != nil {
-		return archive.ReplayClient{}, usageError{fmt.Errorf("--target: %w", err)}
+		return restore.ReplayClient{}, usageError{fmt.Errorf("--target: %w", err)}
 	}
 	if p, ok := os.LookupEnv("BINARC_TARGET_PASSWORD"); ok {
 		cfg.Password = p
@@ -95,11 +95,11 @@ func (c *restoreCmd) targetClient() (archive.ReplayClient, error) {
 	if c.TargetPasswordFile != "" {
 		b, err := os.ReadFile(c.TargetPasswordFile)
 		if err != nil {
-			return archive.ReplayClient{}, usageError{fmt.Errorf("--target-password-file: %w", err)}
+			return restore.ReplayClient{}, usageError{fmt.Errorf("--target-password-file: %w", err)}
 		}
 		cfg.Password = strings.TrimRight(strings.SplitN(string(b), "\n", 2)[0], "\r")
 	}
-	return archive.ReplayClient{Host: cfg.Host, Port: cfg.Port, User: cfg.User, Password: cfg.Password}, nil
+	return restore.ReplayClient{Host: cfg.Host, Port: cfg.Port, User: cfg.User, Password: cfg.Password}, nil
 }
 
 func parsePosition(s string) (replication.Position, error) {
@@ -111,7 +111,7 @@ func parsePosition(s string) (replication.Position, error) {
 	return replication.Position{File: file, Offset: off}, nil
 }
 
-func printPlan(w io.Writer, rp *snapshot.RestorePlan) {
+func printPlan(w io.Writer, rp *restore.RestorePlan) {
 	p := rp.Binlog
 	fmt.Fprintln(w, "restore plan")
 	if m := rp.Snapshot; m != nil {

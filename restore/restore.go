@@ -1,4 +1,4 @@
-package snapshot
+package restore
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/replication"
+	"github.com/binarc/binarc/snapshot"
 	"github.com/klauspost/compress/zstd"
 	"github.com/rs/zerolog"
 )
@@ -26,14 +27,14 @@ import (
 type RestoreRequest struct {
 	Store  objstore.Store
 	Layout archive.Layout
-	Target archive.Target
+	Target Target
 	Skip   []string
 	// Datadir receives a physical snapshot, prepared and brought to the
 	// target; it must be missing or empty.
 	Datadir string
 	// Server, when set, is a running server to load a logical snapshot
 	// into (or, with NoSnapshot, one already at From) and replay into.
-	Server *archive.ReplayClient
+	Server *ReplayClient
 	// From skips the snapshot: the server's data already stands there.
 	From *replication.Position
 	// SnapshotID picks a snapshot instead of the newest that fits.
@@ -49,8 +50,8 @@ type RestoreRequest struct {
 
 // RestorePlan is what a restore will do.
 type RestorePlan struct {
-	Snapshot *Manifest // nil when restoring from given coordinates
-	Binlog   *archive.Plan
+	Snapshot *snapshot.Manifest // nil when restoring from given coordinates
+	Binlog   *Plan
 }
 
 // ErrNoSnapshot means no complete snapshot can start the restore.
@@ -78,21 +79,21 @@ func Restore(ctx context.Context, req RestoreRequest) (*RestorePlan, error) {
 	if req.DryRun {
 		return plan, nil
 	}
-	tools, err := archive.FindReplayTools()
+	tools, err := FindReplayTools()
 	if err != nil {
 		return plan, err
 	}
 	switch {
 	case plan.Snapshot == nil:
-		return plan, archive.Replay(ctx, plan.Binlog, *req.Server, tools, req.Progress)
-	case plan.Snapshot.Method == Logical:
+		return plan, Replay(ctx, plan.Binlog, *req.Server, tools, req.Progress)
+	case plan.Snapshot.Method == snapshot.Logical:
 		if req.Server == nil {
 			return plan, fmt.Errorf("snapshot %s is logical (a SQL dump): restore it into a running server with --target mysql://USER@HOST:PORT", plan.Snapshot.ID)
 		}
 		if err := loadDump(ctx, req, plan.Snapshot, tools); err != nil {
 			return plan, err
 		}
-		return plan, archive.Replay(ctx, plan.Binlog, *req.Server, tools, req.Progress)
+		return plan, Replay(ctx, plan.Binlog, *req.Server, tools, req.Progress)
 	default:
 		if req.Datadir == "" {
 			return plan, fmt.Errorf("snapshot %s is physical: give --datadir DIR (empty) to restore it into", plan.Snapshot.ID)
@@ -108,14 +109,14 @@ func choose(ctx context.Context, cat archive.Catalog, req RestoreRequest, binlog
 	if err := os.MkdirAll(binlogDir, 0o700); err != nil {
 		return nil, err
 	}
-	planFrom := func(from replication.Position) (*archive.Plan, error) {
-		return cat.Plan(ctx, archive.PlanRequest{From: from, Target: req.Target, Skip: req.Skip, WorkDir: binlogDir})
+	planFrom := func(from replication.Position) (*Plan, error) {
+		return PlanBinlog(ctx, cat, PlanRequest{From: from, Target: req.Target, Skip: req.Skip, WorkDir: binlogDir})
 	}
 	if req.From != nil {
 		bp, err := planFrom(*req.From)
 		return &RestorePlan{Binlog: bp}, err
 	}
-	entries, err := List(ctx, req.Store, req.Layout)
+	entries, err := snapshot.List(ctx, req.Store, req.Layout)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +133,7 @@ func choose(ctx context.Context, cat archive.Catalog, req RestoreRequest, binlog
 		}
 		from := replication.Position{File: m.Coordinates.File, Offset: m.Coordinates.Pos}
 		bp, err := planFrom(from)
-		if errors.Is(err, archive.ErrOutsideWindow) {
+		if errors.Is(err, ErrOutsideWindow) {
 			tried = append(tried, fmt.Sprintf("%s (at %s: %v)", m.ID, from, firstLine(err)))
 			continue
 		}
@@ -151,7 +152,7 @@ func choose(ctx context.Context, cat archive.Catalog, req RestoreRequest, binlog
 	window := ""
 	if tls, err := cat.Describe(ctx); err == nil {
 		for _, tl := range tls {
-			window += "\n" + archive.DescribeWindow(tl)
+			window += "\n" + DescribeWindow(tl)
 		}
 	}
 	return nil, fmt.Errorf("%w for %s: %s%s\nsnapshots: %s", ErrNoSnapshot, req.Target, msg, window, listIDs(entries))
@@ -159,14 +160,14 @@ func choose(ctx context.Context, cat archive.Catalog, req RestoreRequest, binlog
 
 // before tells whether a snapshot can start a restore to target: its data
 // stands at or before the target.
-func before(m *Manifest, t archive.Target) bool {
+func before(m *snapshot.Manifest, t Target) bool {
 	switch t.Kind {
-	case archive.TargetTime:
+	case TargetTime:
 		return !m.Started.After(t.Time)
-	case archive.TargetPosition:
+	case TargetPosition:
 		c := replication.CompareBinlogNames(m.Coordinates.File, t.Position.File)
 		return c < 0 || (c == 0 && m.Coordinates.Pos <= t.Position.Offset)
-	case archive.TargetGTID:
+	case TargetGTID:
 		return !gtidIn(t.GTID, m.Coordinates.GTIDSet)
 	}
 	return true
@@ -191,7 +192,7 @@ func gtidIn(g, set string) bool {
 	return false
 }
 
-func listIDs(entries []Entry) string {
+func listIDs(entries []snapshot.Entry) string {
 	var ids []string
 	for _, e := range entries {
 		s := e.ID
@@ -227,7 +228,7 @@ func checkEmptyDir(dir string) error {
 
 // openSnapshotData streams a snapshot's data object, decompressed, and
 // checks its SHA-256 and size against the manifest at the end of the read.
-func openSnapshotData(ctx context.Context, store objstore.Store, m *Manifest) (io.ReadCloser, error) {
+func openSnapshotData(ctx context.Context, store objstore.Store, m *snapshot.Manifest) (io.ReadCloser, error) {
 	rc, _, err := store.Get(ctx, m.DataKey)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: read %s: %w", m.ID, m.DataKey, err)

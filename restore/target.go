@@ -1,4 +1,4 @@
-package archive
+package restore
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/replication"
 )
 
@@ -66,7 +67,7 @@ func ParseTarget(s string) (Target, error) {
 	case IsGTID(s):
 		return Target{Kind: TargetGTID, GTID: s}, nil
 	}
-	if file, pos, ok := strings.Cut(s, ":"); ok && ValidateName("binlog file", file) == nil {
+	if file, pos, ok := strings.Cut(s, ":"); ok && archive.ValidateName("binlog file", file) == nil {
 		if _, _, isBinlog := replication.SplitBinlogName(file); isBinlog {
 			off, err := strconv.ParseUint(pos, 10, 64)
 			if err != nil || off < replication.MagicLen {

@@ -1,9 +1,10 @@
-package archive
+package restore
 
 import (
 	"bytes"
 	"testing"
 
+	"github.com/binarc/binarc/internal/binlogtest"
 	"github.com/binarc/binarc/replication"
 	gomysql "github.com/go-mysql-org/go-mysql/replication"
 )
@@ -12,24 +13,24 @@ import (
 // snapshot's coordinates) must still strip the CRC32 from statements, so
 // that BEGIN … XID is one transaction and not one that ends at BEGIN.
 func TestScanFromMidFile(t *testing.T) {
-	b := newFakeBinlog("mysql-bin.000001")
+	b := binlogtest.New("mysql-bin.000001")
 	var file bytes.Buffer
 	file.Write(replication.Magic)
 	add := func(e replication.Event) replication.Event { file.Write(e.Raw); return e }
-	fde := add(b.nextBody(gomysql.FORMAT_DESCRIPTION_EVENT, make([]byte, 80)))
+	fde := add(b.NextBody(gomysql.FORMAT_DESCRIPTION_EVENT, make([]byte, 80)))
 	if !replication.HasChecksum(fde.Raw) {
 		t.Fatal("the fake format description must carry a CRC32")
 	}
-	add(b.nextBody(gomysql.MARIADB_GTID_EVENT, mariaGTIDBody(1, 0)))
-	add(b.nextBody(gomysql.QUERY_EVENT, queryBody("BEGIN")))
-	add(b.next(gomysql.WRITE_ROWS_EVENTv1, 100))
-	add(b.next(gomysql.XID_EVENT, 31))
-	second := add(b.nextBody(gomysql.MARIADB_GTID_EVENT, mariaGTIDBody(2, 0)))
-	add(b.nextBody(gomysql.QUERY_EVENT, queryBody("BEGIN")))
-	add(b.next(gomysql.WRITE_ROWS_EVENTv1, 100))
-	xid := add(b.next(gomysql.XID_EVENT, 31))
-	ddl := add(b.nextBody(gomysql.MARIADB_GTID_EVENT, mariaGTIDBody(3, 0x01))) // standalone
-	add(b.nextBody(gomysql.QUERY_EVENT, queryBody("CREATE TABLE t (x INT)")))
+	add(b.NextBody(gomysql.MARIADB_GTID_EVENT, binlogtest.MariaGTIDBody(1, 0)))
+	add(b.NextBody(gomysql.QUERY_EVENT, binlogtest.QueryBody("BEGIN")))
+	add(b.Next(gomysql.WRITE_ROWS_EVENTv1, 100))
+	add(b.Next(gomysql.XID_EVENT, 31))
+	second := add(b.NextBody(gomysql.MARIADB_GTID_EVENT, binlogtest.MariaGTIDBody(2, 0)))
+	add(b.NextBody(gomysql.QUERY_EVENT, binlogtest.QueryBody("BEGIN")))
+	add(b.Next(gomysql.WRITE_ROWS_EVENTv1, 100))
+	xid := add(b.Next(gomysql.XID_EVENT, 31))
+	ddl := add(b.NextBody(gomysql.MARIADB_GTID_EVENT, binlogtest.MariaGTIDBody(3, 0x01))) // standalone
+	add(b.NextBody(gomysql.QUERY_EVENT, binlogtest.QueryBody("CREATE TABLE t (x INT)")))
 
 	for _, from := range []uint64{0, second.Start} {
 		var got []*Transaction
@@ -53,5 +54,12 @@ func TestScanFromMidFile(t *testing.T) {
 		if last.Start != ddl.Start || last.Summary() != "CREATE TABLE t (x INT)" {
 			t.Errorf("from %d: DDL transaction %+v (summary %q)", from, last, last.Summary())
 		}
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,4 +1,4 @@
-package snapshot
+package restore
 
 import (
 	"context"
@@ -9,14 +9,14 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/snapshot"
 )
 
 // restorePhysical extracts a physical snapshot into req.Datadir, prepares
 // it, starts a temporary server on it (socket only, no networking, no
 // binary log, no replication), replays the binlog into it, and stops it
 // cleanly, leaving the directory ready for a server to start on.
-func restorePhysical(ctx context.Context, req RestoreRequest, plan *RestorePlan, tools archive.ReplayTools) (err error) {
+func restorePhysical(ctx context.Context, req RestoreRequest, plan *RestorePlan, tools ReplayTools) (err error) {
 	m := plan.Snapshot
 	log := req.Log
 	mbstream, err := findBinary("mariadb-backup", "mbstream")
@@ -102,12 +102,12 @@ func restorePhysical(ctx context.Context, req RestoreRequest, plan *RestorePlan,
 		return fmt.Errorf("the temporary server on %s did not start: %w (see %s)", dir, err, filepath.Join(dir, "binarc-restore.err"))
 	}
 	log.Info().Str("datadir", dir).Msg("temporary server up (socket only, no networking, no binary log); replaying the binlog")
-	client := archive.ReplayClient{Socket: sock, User: "root",
+	client := ReplayClient{Socket: sock, User: "root",
 		// --skip-grant-tables keeps the restored users out of the way of
 		// our connection; loading the grant tables again lets the replayed
 		// CREATE USER and GRANT statements run.
 		Preamble: "FLUSH PRIVILEGES;"}
-	if err := archive.Replay(ctx, plan.Binlog, client, tools, req.Progress); err != nil {
+	if err := Replay(ctx, plan.Binlog, client, tools, req.Progress); err != nil {
 		return err
 	}
 	stopped = true
@@ -141,14 +141,14 @@ func waitSocket(ctx context.Context, sock string, exited <-chan error, timeout t
 }
 
 // loadDump loads a logical snapshot into the target server.
-func loadDump(ctx context.Context, req RestoreRequest, m *Manifest, tools archive.ReplayTools) error {
+func loadDump(ctx context.Context, req RestoreRequest, m *snapshot.Manifest, tools ReplayTools) error {
 	data, err := openSnapshotData(ctx, req.Store, m)
 	if err != nil {
 		return err
 	}
 	defer data.Close()
 	req.Log.Info().Str("snapshot", m.ID).Int64("bytes", m.RawSize).Msg("loading the SQL dump into the target server")
-	return archive.LoadSQL(ctx, data, *req.Server, tools)
+	return LoadSQL(ctx, data, *req.Server, tools)
 }
 
 func dialUnix(sock string) (net.Conn, error) {

@@ -1,4 +1,4 @@
-package archive
+package restore
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/replication"
 	gomysql "github.com/go-mysql-org/go-mysql/replication"
 )
@@ -224,7 +225,7 @@ func contains(list []string, s string) bool {
 
 // Transactions streams an archived file and calls fn with each committed
 // transaction in it, in order, until fn returns false.
-func (c Catalog) Transactions(ctx context.Context, fs *FileState, fn func(*Transaction) bool) error {
+func Transactions(ctx context.Context, c archive.Catalog, fs *archive.FileState, fn func(*Transaction) bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pr, pw := io.Pipe()

@@ -1,4 +1,4 @@
-package archive
+package restore
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/replication"
 )
 
@@ -44,7 +45,7 @@ type Plan struct {
 	Skipped []*Transaction
 	// Last is the last transaction applied, if any.
 	Last        *Transaction
-	Files       []*FileState
+	Files       []*archive.FileState
 	StoredBytes int64  // compressed bytes fetched
 	ReplayBytes uint64 // binlog bytes replayed
 }
@@ -52,12 +53,12 @@ type Plan struct {
 // ErrOutsideWindow means the target is not restorable from the archive.
 var ErrOutsideWindow = errors.New("restore target outside the restorable window")
 
-// Plan fetches the archived binlog from req.From onwards into req.WorkDir,
+// PlanBinlog fetches the archived binlog from req.From onwards into req.WorkDir,
 // file by file, until it finds the target, and returns the ranges to
 // replay. Every segment it needs is downloaded and checked (zstd checksum,
 // contiguity) before anything is replayed.
-func (c Catalog) Plan(ctx context.Context, req PlanRequest) (*Plan, error) {
-	tl, files, err := c.timelineFor(ctx, req.Timeline, req.From.File)
+func PlanBinlog(ctx context.Context, c archive.Catalog, req PlanRequest) (*Plan, error) {
+	tl, files, err := timelineFor(ctx, c, req.Timeline, req.From.File)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +77,7 @@ func (c Catalog) Plan(ctx context.Context, req PlanRequest) (*Plan, error) {
 			return nil, fmt.Errorf("%w: %v\n%s", ErrOutsideWindow, fs.Gap, DescribeWindow(tl))
 		}
 		path := filepath.Join(req.WorkDir, fs.File)
-		if err := c.rebuildTo(ctx, fs, path); err != nil {
+		if err := rebuildTo(ctx, c, fs, path); err != nil {
 			return nil, err
 		}
 		p.Files = append(p.Files, fs)
@@ -212,7 +213,7 @@ func rangesBetween(p *Plan, dir string) []ReplayRange {
 }
 
 // timelineFor finds the timeline holding file and its files from file on.
-func (c Catalog) timelineFor(ctx context.Context, name, file string) (*TimelineState, []*FileState, error) {
+func timelineFor(ctx context.Context, c archive.Catalog, name, file string) (*archive.TimelineState, []*archive.FileState, error) {
 	tls, err := c.Describe(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -239,7 +240,7 @@ func (c Catalog) timelineFor(ctx context.Context, name, file string) (*TimelineS
 }
 
 // DescribeWindow says what a timeline covers, for error messages.
-func DescribeWindow(tl *TimelineState) string {
+func DescribeWindow(tl *archive.TimelineState) string {
 	if len(tl.Files) == 0 {
 		return fmt.Sprintf("timeline %s holds no binlog yet", tl.Name)
 	}
@@ -255,7 +256,7 @@ func DescribeWindow(tl *TimelineState) string {
 }
 
 // rebuildTo writes the archived file to path (through a temporary file).
-func (c Catalog) rebuildTo(ctx context.Context, fs *FileState, path string) error {
+func rebuildTo(ctx context.Context, c archive.Catalog, fs *archive.FileState, path string) error {
 	tmp := path + ".part"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
