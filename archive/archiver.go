@@ -214,14 +214,15 @@ func untilUp[T any](a *Archiver, ctx context.Context, what string, fn func() (T,
 // errFatal marks archive states no retry can fix.
 var errFatal = errors.New("archive needs attention")
 
-type layoutInfo struct {
+// LayoutInfo is layout.json: the version of the layout an archive is written in.
+type LayoutInfo struct {
 	Version int `json:"version"`
 }
 
 // checkLayout records the layout version on a new archive and refuses an
 // archive written by a newer binarc.
 func (a *Archiver) checkLayout(ctx context.Context) error {
-	data := marshalJSON(layoutInfo{Version: LayoutVersion})
+	data := marshalJSON(LayoutInfo{Version: LayoutVersion})
 	_, err := a.store.Put(ctx, a.layout.LayoutKey(), data, objstore.PutOptions{IfAbsent: true})
 	if err == nil {
 		return nil
@@ -233,7 +234,7 @@ func (a *Archiver) checkLayout(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read %s: %w", a.layout.LayoutKey(), err)
 	}
-	var li layoutInfo
+	var li LayoutInfo
 	if err := json.Unmarshal(got, &li); err != nil || li.Version == 0 {
 		return fmt.Errorf("%w: %s is not a binarc layout file; is --store pointing at something else?", errFatal, a.layout.LayoutKey())
 	}

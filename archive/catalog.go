@@ -164,7 +164,7 @@ func (c Catalog) ReadSegment(ctx context.Context, key string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read segment %s: %w", key, err)
 	}
-	plain, err := decodeSegment(data)
+	plain, err := DecodeSegment(data)
 	if err != nil {
 		return nil, fmt.Errorf("segment %s is corrupt: %w", key, err)
 	}
@@ -267,13 +267,17 @@ func writeFileIndex(ctx context.Context, store objstore.Store, layout Layout, tl
 var (
 	decoderOnce sync.Once
 	decoder     *zstd.Decoder
+	decoderErr  error
 )
 
-// decodeSegment decompresses a segment object, checking zstd's content
+// DecodeSegment decompresses a segment object, checking zstd's content
 // checksum. It accepts concatenated frames.
-func decodeSegment(data []byte) ([]byte, error) {
+func DecodeSegment(data []byte) ([]byte, error) {
 	decoderOnce.Do(func() {
-		decoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(8<<30))
+		decoder, decoderErr = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(8<<30))
 	})
+	if decoderErr != nil {
+		return nil, fmt.Errorf("zstd decoder: %w", decoderErr)
+	}
 	return decoder.DecodeAll(data, nil)
 }

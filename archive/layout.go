@@ -50,16 +50,16 @@ func ValidateName(kind, name string) error {
 	return nil
 }
 
-func (l Layout) root() string { return l.Cluster + "/" }
+func (l Layout) Root() string { return l.Cluster + "/" }
 
 // LayoutKey is the object recording the format version.
-func (l Layout) LayoutKey() string { return l.root() + "layout.json" }
+func (l Layout) LayoutKey() string { return l.Root() + "layout.json" }
 
 // LeaseKey is the single-writer lease object.
-func (l Layout) LeaseKey() string { return l.root() + "lease.json" }
+func (l Layout) LeaseKey() string { return l.Root() + "lease.json" }
 
 // TimelinesPrefix is the folder holding one folder per timeline.
-func (l Layout) TimelinesPrefix() string { return l.root() + "binlog/" }
+func (l Layout) TimelinesPrefix() string { return l.Root() + "binlog/" }
 
 // TimelinePrefix is the folder of one timeline.
 func (l Layout) TimelinePrefix(tl string) string { return l.TimelinesPrefix() + tl + "/" }
@@ -159,16 +159,16 @@ func ParseTimeline(name string) (seq int, t time.Time, err error) {
 
 // SnapshotLeaseKey is the lease of the cluster's snapshot job, separate from
 // the stream's lease: the two run at the same time.
-func (l Layout) SnapshotLeaseKey() string { return l.root() + "snapshot.lease.json" }
+func (l Layout) SnapshotLeaseKey() string { return l.Root() + "snapshot.lease.json" }
 
 // PruneLeaseKey is the lease of a prune (binarc prune, or the one binarc
 // stream and binarc snapshot run with --keep): one prune of a cluster at a
 // time. Prune runs beside the stream and the snapshot job, so it has its
 // own lease.
-func (l Layout) PruneLeaseKey() string { return l.root() + "prune.lease.json" }
+func (l Layout) PruneLeaseKey() string { return l.Root() + "prune.lease.json" }
 
 // SnapshotsPrefix is the folder holding one folder per snapshot.
-func (l Layout) SnapshotsPrefix() string { return l.root() + "snapshot/" }
+func (l Layout) SnapshotsPrefix() string { return l.Root() + "snapshot/" }
 
 // SnapshotPrefix is the folder of one snapshot.
 func (l Layout) SnapshotPrefix(id string) string { return l.SnapshotsPrefix() + id + "/" }

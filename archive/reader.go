@@ -103,63 +103,38 @@ func (c Catalog) Rebuild(ctx context.Context, fs *FileState, w io.Writer) (int64
 	if fs.CompactedKey != "" {
 		return c.rebuildCompacted(ctx, fs, w)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// The segments are fetched ahead in parallel; a segment gone because a
+	// compaction finished while we read sends us to the compacted object,
+	// stored before any segment is deleted.
 	const ahead = 4
-	type result struct {
-		data []byte
-		err  error
-	}
-	results := make([]chan result, len(fs.Segments))
-	for i := range results {
-		results[i] = make(chan result, 1)
-	}
-	sem := make(chan struct{}, ahead)
-	go func() {
-		for i, s := range fs.Segments {
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			go func(i int, s SegmentRef) {
-				data, err := c.ReadSegment(ctx, s.Key)
-				results[i] <- result{data, err}
-			}(i, s)
-		}
-	}()
 	var n int64
-	for i, s := range fs.Segments {
-		var r result
-		select {
-		case r = <-results[i]:
-		case <-ctx.Done():
-			return n, ctx.Err()
+	compacted := false
+	err := c.ReadSegments(ctx, fs.Segments, ahead, nil, func(i int, data []byte, err error) error {
+		if errors.Is(err, objstore.ErrNotExist) && fs.Complete && fs.CompactedKey == "" {
+			compacted = true
+			return errSwitchToCompacted
 		}
-		<-sem
-		if errors.Is(r.err, objstore.ErrNotExist) && fs.Complete && fs.CompactedKey == "" {
-			// Compacted while we read it: the compacted object is stored
-			// before any segment is deleted. Go on from there.
-			cancel()
-			cfs := *fs
-			cfs.CompactedKey = c.Layout.CompactedKey(fs.Timeline, fs.File)
-			m, err := c.rebuildCompactedFrom(context.WithoutCancel(ctx), &cfs, w, n)
-			return n + m, err
-		}
-		if r.err != nil {
-			return n, r.err
-		}
-		if s.Start == 0 && len(r.data) > replication.InUseFlagOffset {
-			r.data[replication.InUseFlagOffset] = inUseByte(r.data[replication.InUseFlagOffset], fs.Closed)
-		}
-		m, err := w.Write(r.data)
-		n += int64(m)
 		if err != nil {
-			return n, err
+			return err
 		}
+		if fs.Segments[i].Start == 0 && len(data) > replication.InUseFlagOffset {
+			data[replication.InUseFlagOffset] = inUseByte(data[replication.InUseFlagOffset], fs.Closed)
+		}
+		m, err := w.Write(data)
+		n += int64(m)
+		return err
+	})
+	if compacted {
+		cfs := *fs
+		cfs.CompactedKey = c.Layout.CompactedKey(fs.Timeline, fs.File)
+		m, err := c.rebuildCompactedFrom(ctx, &cfs, w, n)
+		return n + m, err
 	}
-	return n, nil
+	return n, err
 }
+
+// errSwitchToCompacted stops a segment read that found its file compacted.
+var errSwitchToCompacted = errors.New("file compacted while read")
 
 // TimelineState is what ls shows of one timeline.
 type TimelineState struct {

@@ -69,7 +69,7 @@ func findResume(ctx context.Context, cat Catalog, tl string, log zerolog.Logger)
 			if err != nil {
 				return nil, err
 			}
-			rp.Position = replication.Position{File: nextFile(ix), Offset: 0}
+			rp.Position = replication.Position{File: NextFile(ix), Offset: 0}
 			rp.Durable = Durable{Timeline: tl, Position: replication.Position{File: f.Name, Offset: ix.Size}, EventTime: ix.LastEventTime}
 			rp.ExpectFDE = nil
 			continue
@@ -104,7 +104,7 @@ func findResume(ctx context.Context, cat Catalog, tl string, log zerolog.Logger)
 		if replication.IsFileEnd(lastType) {
 			next := ""
 			if lastType == gomysql.ROTATE_EVENT {
-				next = rotateTarget(last, segs[n-1].Start)
+				next = RotateTarget(last, segs[n-1].Start)
 			}
 			log.Info().Str("timeline", tl).Str("binlog", f.Name).Msg("file is complete but was not indexed (archiver stopped in between): writing its index")
 			if err := writeFileIndex(ctx, cat.Store, cat.Layout, tl, f.Name, next, nil); err != nil {
@@ -114,7 +114,7 @@ func findResume(ctx context.Context, cat Catalog, tl string, log zerolog.Logger)
 			if err != nil {
 				return nil, err
 			}
-			rp.Position = replication.Position{File: nextFile(ix), Offset: 0}
+			rp.Position = replication.Position{File: NextFile(ix), Offset: 0}
 			rp.ExpectFDE = nil
 			continue
 		}
@@ -138,10 +138,10 @@ func findResume(ctx context.Context, cat Catalog, tl string, log zerolog.Logger)
 	return rp, nil
 }
 
-// nextFile is the file after a complete one: the one its ROTATE named, or
+// NextFile is the file after a complete one: the one its ROTATE named, or
 // else (a file ended by a STOP event at shutdown) the next sequence number,
 // which is what the server opens at its next start.
-func nextFile(ix *FileIndex) string {
+func NextFile(ix *FileIndex) string {
 	if ix.Next != "" {
 		return ix.Next
 	}
@@ -187,10 +187,10 @@ func formatDescription(first []byte) ([]byte, error) {
 	return fde, err
 }
 
-// rotateTarget reads the next file's name from the ROTATE event that ends
+// RotateTarget reads the next file's name from the ROTATE event that ends
 // a segment: position (8 bytes) then the name, then a 4-byte CRC32 when the
 // file has checksums.
-func rotateTarget(plain []byte, start uint64) string {
+func RotateTarget(plain []byte, start uint64) string {
 	var name string
 	_ = replication.Events(plain, start, func(_ uint64, h replication.Header, raw []byte) error {
 		if h.Type == gomysql.ROTATE_EVENT && len(raw) > replication.HeaderLen+8 {

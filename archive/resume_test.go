@@ -154,13 +154,13 @@ func TestRebuildSetsInUseFlagOnlyForOpenFiles(t *testing.T) {
 }
 
 func TestNextFileAfterStop(t *testing.T) {
-	if got := nextFile(&FileIndex{File: "mysql-bin.000009"}); got != "mysql-bin.000010" {
+	if got := NextFile(&FileIndex{File: "mysql-bin.000009"}); got != "mysql-bin.000010" {
 		t.Fatal(got)
 	}
-	if got := nextFile(&FileIndex{File: "b.999999"}); got != "b.1000000" {
+	if got := NextFile(&FileIndex{File: "b.999999"}); got != "b.1000000" {
 		t.Fatal(got)
 	}
-	if got := nextFile(&FileIndex{File: "x.000001", Next: "x.000007"}); got != "x.000007" {
+	if got := NextFile(&FileIndex{File: "x.000001", Next: "x.000007"}); got != "x.000007" {
 		t.Fatal(got)
 	}
 }

@@ -205,7 +205,7 @@ func (c Catalog) CheckLayoutVersion(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read %s: %w", c.Layout.LayoutKey(), err)
 	}
-	var li layoutInfo
+	var li LayoutInfo
 	if err := json.Unmarshal(data, &li); err != nil || li.Version == 0 {
 		return fmt.Errorf("%s is not a binarc layout file; is --store pointing at something else?", c.Layout.LayoutKey())
 	}

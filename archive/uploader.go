@@ -351,8 +351,8 @@ func (u *Uploader) checkSame(key string, ours []byte) error {
 		return nil
 	}
 	// Another process may have compressed the same bytes differently.
-	theirs, err1 := decodeSegment(got)
-	want, err2 := decodeSegment(ours)
+	theirs, err1 := DecodeSegment(got)
+	want, err2 := DecodeSegment(ours)
 	if err1 == nil && err2 == nil && bytes.Equal(theirs, want) {
 		return nil
 	}

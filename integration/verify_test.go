@@ -12,6 +12,7 @@ import (
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/integration/testenv"
 	"github.com/binarc/binarc/replication"
+	"github.com/binarc/binarc/verify"
 	gomysql "github.com/go-mysql-org/go-mysql/replication"
 	"github.com/klauspost/compress/zstd"
 )
@@ -155,10 +156,10 @@ func (e *snapEnv) verify() (string, int) {
 }
 
 // verifyJSON runs binarc verify --json and checks its exit status.
-func (e *snapEnv) verifyJSON(wantCode int) *archive.VerifyReport {
+func (e *snapEnv) verifyJSON(wantCode int) *verify.VerifyReport {
 	e.t.Helper()
 	out, code := e.run("verify", "--store", e.store, "--cluster", e.cluster, "--json", "--log-level", "error")
-	var rep archive.VerifyReport
+	var rep verify.VerifyReport
 	if err := json.Unmarshal([]byte(out[:strings.LastIndexByte(out, '}')+1]), &rep); err != nil || code != wantCode {
 		e.t.Fatalf("verify --json exited %d (want %d): %v\n%s", code, wantCode, err, out)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/snapshot"
+	"github.com/binarc/binarc/verify"
 )
 
 // archiveVerifyFlags tune the whole-archive check.
@@ -27,21 +28,21 @@ type archiveVerifyFlags struct {
 func (c *verifyCmd) verifyArchive(ctx context.Context, store objstore.Store, layout archive.Layout) error {
 	out := os.Stdout
 	cat := archive.Catalog{Store: store, Layout: layout}
-	opts := archive.VerifyOptions{
+	opts := verify.VerifyOptions{
 		Snapshot: func(ctx context.Context, id string) error { return verifySnapshot(ctx, store, layout, id) },
 		Settle:   c.Settle,
 	}
 	if !c.JSON {
 		fmt.Fprintf(out, "verifying cluster %s in %s: layout, timelines, every segment and event, snapshots\n", layout.Cluster, store)
-		opts.Report = func(f archive.Finding) {
+		opts.Report = func(f verify.Finding) {
 			label := "note   "
-			if f.Severity == archive.SeverityProblem {
+			if f.Severity == verify.SeverityProblem {
 				label = "PROBLEM"
 			}
 			fmt.Fprintf(out, "%s %s\n", label, f)
 		}
 	}
-	rep, err := cat.Verify(ctx, opts)
+	rep, err := verify.Verify(ctx, cat, opts)
 	if err != nil {
 		return err
 	}
@@ -60,7 +61,7 @@ func (c *verifyCmd) verifyArchive(ctx context.Context, store objstore.Store, lay
 	return nil
 }
 
-func printVerifySummary(w io.Writer, rep *archive.VerifyReport) {
+func printVerifySummary(w io.Writer, rep *verify.VerifyReport) {
 	n := rep.Counts
 	fmt.Fprintf(w, "checked: layout version %d, %s, %s, %s and %s (%s stored, %s of binlog), %s, %s (%s)\n",
 		rep.LayoutVersion, countNoun(n.Timelines, "timeline"), countNoun(n.Files, "binlog file"),

@@ -1,4 +1,4 @@
-package archive
+package verify
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/replication"
 	gomysql "github.com/go-mysql-org/go-mysql/replication"
 )
@@ -23,8 +24,8 @@ const maxSegmentFindings = 5
 // type against the index. It never fails; it reports.
 type eventWalker struct {
 	tl, file string
-	segs     []SegmentRef
-	expect   []SegmentInfo // from the index, aligned with segs; nil without one
+	segs     []archive.SegmentRef
+	expect   []archive.SegmentInfo // from the index, aligned with segs; nil without one
 	// object, when set, is the key every finding names: the compacted
 	// object the whole file streams from.
 	object string
@@ -59,7 +60,7 @@ const (
 	checksumCRC32
 )
 
-func newEventWalker(tl, file string, segs []SegmentRef, expect []SegmentInfo, report func(Finding)) *eventWalker {
+func newEventWalker(tl, file string, segs []archive.SegmentRef, expect []archive.SegmentInfo, report func(Finding)) *eventWalker {
 	if len(expect) != len(segs) {
 		expect = nil
 	}
@@ -187,7 +188,7 @@ func (w *eventWalker) event(h replication.Header, raw []byte) {
 	if replication.IsFileEnd(h.Type) && !w.ended {
 		w.ended, w.endedAt = true, w.off
 		if h.Type == gomysql.ROTATE_EVENT {
-			w.rotateTo = rotateTarget(raw, w.off)
+			w.rotateTo = archive.RotateTarget(raw, w.off)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package archive
+package verify
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/internal/binlogtest"
 	"github.com/binarc/binarc/replication"
@@ -33,36 +34,35 @@ const (
 type verifyArchive struct {
 	t      *testing.T
 	mem    *objstore.Memory
-	layout Layout
-	cat    Catalog
+	layout archive.Layout
+	cat    archive.Catalog
 	events int64
 }
 
 func newVerifyArchive(t *testing.T) *verifyArchive {
 	t.Helper()
-	a := &verifyArchive{t: t, mem: objstore.NewMemory(), layout: Layout{Cluster: "c"}}
-	a.cat = Catalog{Store: a.mem, Layout: a.layout}
-	ctx := context.Background()
-	must(t, putOnce(ctx, a.mem, a.layout.LayoutKey(), marshalJSON(layoutInfo{Version: LayoutVersion})))
+	a := &verifyArchive{t: t, mem: objstore.NewMemory(), layout: archive.Layout{Cluster: "c"}}
+	a.cat = archive.Catalog{Store: a.mem, Layout: a.layout}
+	putJSON(t, a.mem, a.layout.LayoutKey(), archive.LayoutInfo{Version: archive.LayoutVersion})
 	a.timeline(vtl1, "mysql-bin.000001", nil)
 	a.stream(vtl1, 1, 3, true)
 	return a
 }
 
-func (a *verifyArchive) timeline(tl, start string, prev *TimelineEnd) {
+func (a *verifyArchive) timeline(tl, start string, prev *archive.TimelineEnd) {
 	a.t.Helper()
-	ti := &TimelineInfo{Version: LayoutVersion, Timeline: tl, StartFile: start, SourceServerID: 1, Reason: "new archive", Previous: prev}
-	must(a.t, putOnce(context.Background(), a.mem, a.layout.TimelineKey(tl), marshalJSON(ti)))
+	ti := &archive.TimelineInfo{Version: archive.LayoutVersion, Timeline: tl, StartFile: start, SourceServerID: 1, Reason: "new archive", Previous: prev}
+	putJSON(a.t, a.mem, a.layout.TimelineKey(tl), ti)
 }
 
 // stream archives files first..last of timeline tl; the last one stays
 // live when live is set, else it ends with a ROTATE too.
 func (a *verifyArchive) stream(tl string, first, last int, live bool) {
 	a.t.Helper()
-	up, err := NewUploader(UploaderConfig{Concurrency: 3, MaxBufferedBytes: 1 << 20}, a.mem, a.layout, Durable{Timeline: tl}, zerolog.Nop(), nil)
+	up, err := archive.NewUploader(archive.UploaderConfig{Concurrency: 3, MaxBufferedBytes: 1 << 20}, a.mem, a.layout, archive.Durable{Timeline: tl}, zerolog.Nop(), nil)
 	must(a.t, err)
 	defer up.Close()
-	seg := NewSegmenter(SegmenterConfig{FlushInterval: time.Hour, SegmentSize: 4096}, tl, replication.Position{File: binlogName(first)}, up)
+	seg := archive.NewSegmenter(archive.SegmenterConfig{FlushInterval: time.Hour, SegmentSize: 4096}, tl, replication.Position{File: binlogName(first)}, up)
 	for n := first; n <= last; n++ {
 		b := binlogtest.New(binlogName(n))
 		must(a.t, seg.Add(withFormatDescription(b.Next(gomysql.FORMAT_DESCRIPTION_EVENT, 120))))
@@ -99,12 +99,12 @@ func withFormatDescription(ev replication.Event) replication.Event {
 
 func (a *verifyArchive) verify(opts VerifyOptions) *VerifyReport {
 	a.t.Helper()
-	rep, err := a.cat.Verify(context.Background(), opts)
+	rep, err := Verify(context.Background(), a.cat, opts)
 	must(a.t, err)
 	return rep
 }
 
-func (a *verifyArchive) segments(tl, file string) []SegmentRef {
+func (a *verifyArchive) segments(tl, file string) []archive.SegmentRef {
 	a.t.Helper()
 	refs, err := a.cat.Segments(context.Background(), tl, file)
 	must(a.t, err)
@@ -136,7 +136,7 @@ func (a *verifyArchive) del(key string) {
 // stores it compressed again: a segment whose zstd checksums hold.
 func (a *verifyArchive) rewriteSegment(key string, edit func(plain []byte)) {
 	a.t.Helper()
-	plain, err := decodeSegment(a.get(key))
+	plain, err := archive.DecodeSegment(a.get(key))
 	must(a.t, err)
 	edit(plain)
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderCRC(true))
@@ -197,7 +197,7 @@ func TestVerifyCompactedFile(t *testing.T) {
 	// A changed event inside the compacted object, frames recompressed:
 	// the CRC32 catches it, at the file offset.
 	key := a.layout.CompactedKey(vtl1, "mysql-bin.000001")
-	plain, err := decodeSegment(a.get(key))
+	plain, err := archive.DecodeSegment(a.get(key))
 	must(t, err)
 	plain[2000] ^= 0x40
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderCRC(true))
@@ -253,7 +253,7 @@ func TestVerifyBesideCompactionAndPrune(t *testing.T) {
 				}
 				return nil
 			})
-			rep, err := Catalog{Store: faulty, Layout: a.layout}.Verify(ctx, VerifyOptions{Concurrency: 1})
+			rep, err := Verify(ctx, archive.Catalog{Store: faulty, Layout: a.layout}, VerifyOptions{Concurrency: 1})
 			must(t, err)
 			if !rep.OK() {
 				t.Fatalf("%s beside verify is reported as a problem:\n%s", what, findings(rep))
@@ -428,7 +428,7 @@ func TestVerifyCompleteFileWithoutIndex(t *testing.T) {
 func TestVerifyIndexAgainstStore(t *testing.T) {
 	a := newVerifyArchive(t)
 	key := a.layout.IndexKey(vtl1, "mysql-bin.000001")
-	var ix FileIndex
+	var ix archive.FileIndex
 	must(t, json.Unmarshal(a.get(key), &ix))
 	ix.Segments[0].StoredSize++
 	ix.Segments[1].Events++
@@ -469,7 +469,7 @@ func TestVerifyLayoutAndStrays(t *testing.T) {
 	a.del(a.layout.LayoutKey())
 	expect(t, a.verify(VerifyOptions{}), SeverityProblem, "key=c/layout.json", "missing")
 
-	if _, err := (Catalog{Store: a.mem, Layout: Layout{Cluster: "other"}}).Verify(context.Background(), VerifyOptions{}); err == nil || !strings.Contains(err.Error(), "no archive") {
+	if _, err := Verify(context.Background(), archive.Catalog{Store: a.mem, Layout: archive.Layout{Cluster: "other"}}, VerifyOptions{}); err == nil || !strings.Contains(err.Error(), "no archive") {
 		t.Fatalf("verify of a cluster that is not there: %v", err)
 	}
 }
@@ -480,7 +480,7 @@ func TestVerifyTimelines(t *testing.T) {
 	end := segs[len(segs)-1].End
 	// The next timeline records where this one ended: the end of the live
 	// file, so nothing is missing.
-	a.timeline(vtl2, "mysql-bin.000005", &TimelineEnd{Timeline: vtl1, File: "mysql-bin.000003", Offset: end})
+	a.timeline(vtl2, "mysql-bin.000005", &archive.TimelineEnd{Timeline: vtl1, File: "mysql-bin.000003", Offset: end})
 	a.stream(vtl2, 5, 6, true)
 	rep := a.verify(VerifyOptions{})
 	if !rep.OK() || rep.Counts.Timelines != 2 || rep.Counts.Files != 5 {
@@ -532,11 +532,11 @@ func TestVerifyTimelines(t *testing.T) {
 func TestVerifySnapshots(t *testing.T) {
 	a := newVerifyArchive(t)
 	good, bad, running := "20261125T010000Z-physical", "20261125T020000Z-logical", "20261125T030000Z-physical"
-	a.put(a.layout.SnapshotDataKey(good, SnapshotDataPhysical), []byte("data"))
+	a.put(a.layout.SnapshotDataKey(good, archive.SnapshotDataPhysical), []byte("data"))
 	a.put(a.layout.SnapshotManifestKey(good), []byte("{}"))
-	a.put(a.layout.SnapshotDataKey(bad, SnapshotDataLogical), []byte("data"))
+	a.put(a.layout.SnapshotDataKey(bad, archive.SnapshotDataLogical), []byte("data"))
 	a.put(a.layout.SnapshotManifestKey(bad), []byte("{}"))
-	a.put(a.layout.SnapshotDataKey(running, SnapshotDataPhysical), []byte("data"))
+	a.put(a.layout.SnapshotDataKey(running, archive.SnapshotDataPhysical), []byte("data"))
 	a.put(a.layout.SnapshotPrefix(good)+"extra.bin", []byte("?"))
 	var checked []string
 	rep := a.verify(VerifyOptions{Snapshot: func(_ context.Context, id string) error {
@@ -562,7 +562,7 @@ func TestVerifySnapshots(t *testing.T) {
 // size found at its offset, with the walk resuming at the next segment.
 func TestEventWalkerChunks(t *testing.T) {
 	a := newVerifyArchive(t)
-	fs, err := a.cat.FileState(context.Background(), vtl1, FileRef{Name: "mysql-bin.000001", Indexed: true})
+	fs, err := a.cat.FileState(context.Background(), vtl1, archive.FileRef{Name: "mysql-bin.000001", Indexed: true})
 	must(t, err)
 	var file bytes.Buffer
 	_, err = a.cat.Rebuild(context.Background(), fs, &file)
@@ -604,4 +604,33 @@ func TestChecksumAware(t *testing.T) {
 			t.Errorf("checksumAware(%q) = %v", v, !want)
 		}
 	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func marshalJSON(v any) []byte {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		panic(err)
+	}
+	return append(b, '\n')
+}
+
+// putJSON stores v at key, once, as the archiver would.
+func putJSON(t *testing.T, store objstore.Store, key string, v any) {
+	t.Helper()
+	_, err := store.Put(context.Background(), key, marshalJSON(v), objstore.PutOptions{IfAbsent: true})
+	must(t, err)
+}
+
+func drain(t *testing.T, up *archive.Uploader) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	must(t, up.Drain(ctx))
 }

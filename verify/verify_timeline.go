@@ -1,4 +1,4 @@
-package archive
+package verify
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/replication"
 )
@@ -20,7 +21,7 @@ func (v *verifier) timelines(ctx context.Context) error {
 		return fmt.Errorf("list timelines of cluster %q: %w", l.Cluster, err)
 	}
 	for _, e := range entries {
-		if _, _, err := ParseTimeline(strings.TrimPrefix(e.Key, l.TimelinesPrefix())); !e.Dir || err != nil {
+		if _, _, err := archive.ParseTimeline(strings.TrimPrefix(e.Key, l.TimelinesPrefix())); !e.Dir || err != nil {
 			v.stray(e)
 		}
 	}
@@ -28,7 +29,7 @@ func (v *verifier) timelines(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	infos := make([]*TimelineInfo, len(names))
+	infos := make([]*archive.TimelineInfo, len(names))
 	for i, tl := range names {
 		ti, err := v.c.ReadTimeline(ctx, tl)
 		if err != nil {
@@ -49,7 +50,7 @@ func (v *verifier) timelines(ctx context.Context) error {
 }
 
 // timeline checks timeline names[i].
-func (v *verifier) timeline(ctx context.Context, names []string, infos []*TimelineInfo, i int) error {
+func (v *verifier) timeline(ctx context.Context, names []string, infos []*archive.TimelineInfo, i int) error {
 	tl, ti := names[i], infos[i]
 	v.rep.Counts.Timelines++
 	if ti != nil {
@@ -74,23 +75,23 @@ func (v *verifier) timeline(ctx context.Context, names []string, infos []*Timeli
 		v.stray(e)
 	}
 	// Where the next timeline's manifest says this one ended.
-	var end *TimelineEnd
+	var end *archive.TimelineEnd
 	if !newest && infos[i+1] != nil && infos[i+1].Previous != nil && infos[i+1].Previous.Timeline == tl {
 		end = infos[i+1].Previous
 	}
 	return v.files(ctx, tl, ti, lst.files, newest, end)
 }
 
-func (v *verifier) checkManifest(names []string, ti *TimelineInfo, i int) {
+func (v *verifier) checkManifest(names []string, ti *archive.TimelineInfo, i int) {
 	tl := names[i]
 	at := Finding{Timeline: tl, Key: v.c.Layout.TimelineKey(tl)}
 	if ti.Timeline != tl {
 		v.problem(at, "the manifest is of timeline %q", ti.Timeline)
 	}
-	if ti.Version < 1 || ti.Version > LayoutVersion {
-		v.problem(at, "manifest version %d is not one this binarc knows (1 to %d)", ti.Version, LayoutVersion)
+	if ti.Version < 1 || ti.Version > archive.LayoutVersion {
+		v.problem(at, "manifest version %d is not one this binarc knows (1 to %d)", ti.Version, archive.LayoutVersion)
 	}
-	if ValidateName("binlog file", ti.StartFile) != nil {
+	if archive.ValidateName("binlog file", ti.StartFile) != nil {
 		v.problem(at, "the manifest's start_file %q is not a binlog file name", ti.StartFile)
 	}
 	switch prev := ti.Previous; {
@@ -112,10 +113,10 @@ type timelineListing struct {
 
 // fileListing is one binlog file of a timeline as stored.
 type fileListing struct {
-	ref           FileRef
-	stored        []SegmentRef // segment objects in its folder, by offset
-	compactedSize int64        // size of its compacted object, when ref.Compacted
-	head          bool         // the timeline's oldest stored file
+	ref           archive.FileRef
+	stored        []archive.SegmentRef // segment objects in its folder, by offset
+	compactedSize int64                // size of its compacted object, when ref.Compacted
+	head          bool                 // the timeline's oldest stored file
 }
 
 func (v *verifier) listTimeline(ctx context.Context, tl string) (*timelineListing, error) {
@@ -136,10 +137,10 @@ func (v *verifier) listTimeline(ctx context.Context, tl string) (*timelineListin
 		if e.Dir || e.Key == l.TimelineKey(tl) {
 			continue
 		}
-		if f, ok := ParseIndexName(name); ok && f != "" {
+		if f, ok := archive.ParseIndexName(name); ok && f != "" {
 			continue
 		}
-		if f, ok := ParseCompactedName(name); ok && f != "" {
+		if f, ok := archive.ParseCompactedName(name); ok && f != "" {
 			compacted[f] = e.Size
 			continue
 		}
@@ -152,12 +153,12 @@ func (v *verifier) listTimeline(ctx context.Context, tl string) (*timelineListin
 			return nil, fmt.Errorf("list %s/%s: %w", tl, r.Name, err)
 		}
 		for _, o := range objs {
-			start, end, err := ParseSegmentName(o.Key)
+			start, end, err := archive.ParseSegmentName(o.Key)
 			if o.Dir || err != nil {
 				lst.strays = append(lst.strays, o)
 				continue
 			}
-			fl.stored = append(fl.stored, SegmentRef{Key: o.Key, Start: start, End: end, StoredSize: o.Size})
+			fl.stored = append(fl.stored, archive.SegmentRef{Key: o.Key, Start: start, End: end, StoredSize: o.Size})
 		}
 		sort.Slice(fl.stored, func(i, j int) bool { return fl.stored[i].Start < fl.stored[j].Start })
 		fl.head = len(lst.files) == 0
@@ -182,7 +183,7 @@ func (lst *timelineListing) unsettled() bool {
 
 // contiguous splits segments sorted by offset into the run from offset 0
 // and the rest, past the first hole.
-func contiguous(segs []SegmentRef) (run, rest []SegmentRef) {
+func contiguous(segs []archive.SegmentRef) (run, rest []archive.SegmentRef) {
 	var end uint64
 	for i, s := range segs {
 		if s.Start != end {
@@ -207,7 +208,7 @@ type fileResult struct {
 // timeline (an archiver that stopped deletes them when it resumes), and
 // leftovers in an older one, which must still reach where the next
 // timeline's manifest says it ended (end).
-func (v *verifier) files(ctx context.Context, tl string, ti *TimelineInfo, files []fileListing, newest bool, end *TimelineEnd) error {
+func (v *verifier) files(ctx context.Context, tl string, ti *archive.TimelineInfo, files []fileListing, newest bool, end *archive.TimelineEnd) error {
 	if len(files) == 0 {
 		if end != nil && end.File != "" {
 			// A prune deletes a timeline's files, then its manifest.
@@ -222,7 +223,7 @@ func (v *verifier) files(ctx context.Context, tl string, ti *TimelineInfo, files
 		durable    = true // still in the run of stored bytes from the timeline's start
 		durableEnd replication.Position
 		hole       Finding // where that run stops, when something is stored past it
-		past       []SegmentRef
+		past       []archive.SegmentRef
 		prev       *fileResult
 		prevName   string
 	)

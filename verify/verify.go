@@ -1,4 +1,4 @@
-package archive
+package verify
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
 )
 
@@ -129,12 +130,12 @@ type VerifyOptions struct {
 // Each problem found is a Finding in the report; the error is for what
 // stops the check itself (the store cannot be listed, ctx ended, no
 // archive for the cluster).
-func (c Catalog) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, error) {
+func Verify(ctx context.Context, c archive.Catalog, opts VerifyOptions) (*VerifyReport, error) {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 4
 	}
 	v := &verifier{c: c, opts: opts, rep: &VerifyReport{Findings: []Finding{}}}
-	root, err := c.Store.List(ctx, c.Layout.root())
+	root, err := c.Store.List(ctx, c.Layout.Root())
 	if err != nil {
 		return nil, fmt.Errorf("list cluster %q: %w", c.Layout.Cluster, err)
 	}
@@ -155,7 +156,7 @@ func (c Catalog) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport,
 }
 
 type verifier struct {
-	c    Catalog
+	c    archive.Catalog
 	opts VerifyOptions
 	rep  *VerifyReport
 }
@@ -222,17 +223,17 @@ func (v *verifier) checkLayout(ctx context.Context) error {
 		v.problem(at, "cannot read layout.json: %v", err)
 		return nil
 	}
-	var li layoutInfo
+	var li archive.LayoutInfo
 	if err := json.Unmarshal(data, &li); err != nil {
 		v.problem(at, "layout.json is not valid JSON: %v", err)
 		return nil
 	}
 	v.rep.LayoutVersion = li.Version
 	switch {
-	case li.Version > LayoutVersion:
-		v.problem(at, "layout version %d is newer than this binarc knows (%d): upgrade binarc to verify this archive", li.Version, LayoutVersion)
+	case li.Version > archive.LayoutVersion:
+		v.problem(at, "layout version %d is newer than this binarc knows (%d): upgrade binarc to verify this archive", li.Version, archive.LayoutVersion)
 	case li.Version < 1:
-		v.problem(at, "layout version %d is not a version binarc writes (1 to %d)", li.Version, LayoutVersion)
+		v.problem(at, "layout version %d is not a version binarc writes (1 to %d)", li.Version, archive.LayoutVersion)
 	}
 	return nil
 }
@@ -251,7 +252,7 @@ func (v *verifier) snapshots(ctx context.Context) error {
 			v.stray(d)
 			continue
 		}
-		if _, _, err := ParseSnapshotID(id); err != nil {
+		if _, _, err := archive.ParseSnapshotID(id); err != nil {
 			v.stray(d)
 			continue
 		}
@@ -260,9 +261,9 @@ func (v *verifier) snapshots(ctx context.Context) error {
 			return fmt.Errorf("list snapshot %s: %w", id, err)
 		}
 		known := map[string]bool{
-			l.SnapshotManifestKey(id):                   true,
-			l.SnapshotDataKey(id, SnapshotDataPhysical): true,
-			l.SnapshotDataKey(id, SnapshotDataLogical):  true,
+			l.SnapshotManifestKey(id):                           true,
+			l.SnapshotDataKey(id, archive.SnapshotDataPhysical): true,
+			l.SnapshotDataKey(id, archive.SnapshotDataLogical):  true,
 		}
 		complete := false
 		var size int64

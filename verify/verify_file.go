@@ -1,4 +1,4 @@
-package archive
+package verify
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/replication"
 )
@@ -101,7 +102,7 @@ func (v *verifier) checkIndexed(ctx context.Context, tl string, f fileListing) (
 		fc.problem(at, "cannot read the file's index: %v", err)
 		return fc, &fileResult{complete: true}, nil
 	}
-	res := &fileResult{size: ix.Size, complete: true, next: nextFile(ix)}
+	res := &fileResult{size: ix.Size, complete: true, next: archive.NextFile(ix)}
 	fs, err := v.c.FileState(ctx, tl, f.ref)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -113,8 +114,8 @@ func (v *verifier) checkIndexed(ctx context.Context, tl string, f fileListing) (
 	if ix.File != name || ix.Timeline != tl {
 		fc.problem(at, "the index is of timeline %s binlog %s", ix.Timeline, ix.File)
 	}
-	if ix.Version < 1 || ix.Version > LayoutVersion {
-		fc.problem(at, "index version %d is not one this binarc knows (1 to %d)", ix.Version, LayoutVersion)
+	if ix.Version < 1 || ix.Version > archive.LayoutVersion {
+		fc.problem(at, "index version %d is not one this binarc knows (1 to %d)", ix.Version, archive.LayoutVersion)
 	}
 	w := newEventWalker(tl, name, fs.Segments, ix.Segments, fc.add)
 	if fs.CompactedKey != "" {
@@ -138,8 +139,8 @@ func (v *verifier) checkIndexed(ctx context.Context, tl string, f fileListing) (
 
 // checkSegments checks an indexed file kept as segments: the index against
 // the stored objects, then every segment's bytes.
-func (v *verifier) checkSegments(ctx context.Context, fc *fileCheck, fs *FileState, f fileListing, w *eventWalker) error {
-	stored := map[string]SegmentRef{}
+func (v *verifier) checkSegments(ctx context.Context, fc *fileCheck, fs *archive.FileState, f fileListing, w *eventWalker) error {
+	stored := map[string]archive.SegmentRef{}
 	for _, s := range f.stored {
 		stored[s.Key] = s
 	}
@@ -182,7 +183,7 @@ func pruneHint(f fileListing) string {
 
 // checkCompacted checks an indexed file kept as one compacted object: its
 // size against the index, then its bytes, streamed.
-func (v *verifier) checkCompacted(ctx context.Context, fc *fileCheck, fs *FileState, f fileListing, ix *FileIndex, w *eventWalker) error {
+func (v *verifier) checkCompacted(ctx context.Context, fc *fileCheck, fs *archive.FileState, f fileListing, ix *archive.FileIndex, w *eventWalker) error {
 	at := Finding{Timeline: fs.Timeline, File: fs.File, Key: fs.CompactedKey}
 	var sum int64
 	for _, s := range ix.Segments {
@@ -214,7 +215,7 @@ func (v *verifier) checkCompacted(ctx context.Context, fc *fileCheck, fs *FileSt
 
 // unindexedFile checks the bytes of a file without index, the segments
 // stored without a gap from offset 0 (run).
-func (v *verifier) unindexedFile(ctx context.Context, tl string, f fileListing, run []SegmentRef) (*fileResult, *fileCheck, error) {
+func (v *verifier) unindexedFile(ctx context.Context, tl string, f fileListing, run []archive.SegmentRef) (*fileResult, *fileCheck, error) {
 	fc := &fileCheck{}
 	w := newEventWalker(tl, f.ref.Name, run, nil, fc.add)
 	if err := v.walkSegments(ctx, fc, w, run, nil); err != nil {
@@ -230,7 +231,7 @@ func (v *verifier) unindexedFile(ctx context.Context, tl string, f fileListing, 
 		res.complete = true
 		res.next = w.rotateTo
 		if res.next == "" {
-			res.next = nextFile(&FileIndex{File: f.ref.Name})
+			res.next = archive.NextFile(&archive.FileIndex{File: f.ref.Name})
 		}
 	}
 	return res, fc, nil
@@ -238,8 +239,8 @@ func (v *verifier) unindexedFile(ctx context.Context, tl string, f fileListing, 
 
 // walkSegments reads segs in order, a few at once, and writes each to w.
 // Those in absent are known to be missing (already reported).
-func (v *verifier) walkSegments(ctx context.Context, fc *fileCheck, w *eventWalker, segs []SegmentRef, absent map[int]bool) error {
-	return v.c.readSegments(ctx, segs, v.opts.Concurrency, absent, func(i int, plain []byte, err error) error {
+func (v *verifier) walkSegments(ctx context.Context, fc *fileCheck, w *eventWalker, segs []archive.SegmentRef, absent map[int]bool) error {
+	return v.c.ReadSegments(ctx, segs, v.opts.Concurrency, absent, func(i int, plain []byte, err error) error {
 		s := segs[i]
 		switch {
 		case absent[i]:
@@ -263,57 +264,4 @@ func (v *verifier) walkSegments(ctx context.Context, fc *fileCheck, w *eventWalk
 		}
 		return nil
 	})
-}
-
-// readSegments reads segs in order, up to n at once, and hands each to fn
-// with its read error; those in skip are handed over unread. At most n
-// segments are held at a time.
-func (c Catalog) readSegments(ctx context.Context, segs []SegmentRef, n int, skip map[int]bool, fn func(i int, plain []byte, err error) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	type fetched struct {
-		data []byte
-		err  error
-	}
-	results := make([]chan fetched, len(segs))
-	for i := range results {
-		results[i] = make(chan fetched, 1)
-	}
-	sem := make(chan struct{}, n)
-	go func() {
-		for i, s := range segs {
-			if skip[i] {
-				continue
-			}
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			go func() {
-				data, err := c.ReadSegment(ctx, s.Key)
-				results[i] <- fetched{data, err}
-			}()
-		}
-	}()
-	for i := range segs {
-		if skip[i] {
-			if err := fn(i, nil, nil); err != nil {
-				return err
-			}
-			continue
-		}
-		var r fetched
-		select {
-		case r = <-results[i]:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		err := fn(i, r.data, r.err)
-		<-sem
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
