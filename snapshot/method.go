@@ -27,7 +27,7 @@ func backupCommand(ctx context.Context, method Method, t tool, w *workDir, info 
 }
 
 // coordinateScanner reads a primary's coordinates out of the tool's output
-// as it streams past (see xbstreamScanner and dumpScanner).
+// as it streams past (see XbstreamScanner and dumpScanner).
 type coordinateScanner interface {
 	io.Writer
 	coordinates() (Coordinates, error)
@@ -35,7 +35,7 @@ type coordinateScanner interface {
 
 func newCoordinateScanner(method Method) coordinateScanner {
 	if method == Physical {
-		return newXbstreamScanner()
+		return NewXbstreamScanner()
 	}
 	return &dumpScanner{}
 }

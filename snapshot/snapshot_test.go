@@ -2,12 +2,13 @@ package snapshot
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/binarc/binarc/internal/xbstreamtest"
 )
 
 // mariadbSlaveStatus is a row of SHOW SLAVE STATUS as MariaDB 10.11
@@ -156,33 +157,16 @@ func TestParseSchedule(t *testing.T) {
 	}
 }
 
-// xbChunk builds one xbstream chunk.
-func xbChunk(typ byte, path string, payload []byte) []byte {
-	var b bytes.Buffer
-	b.WriteString(xbMagic)
-	b.WriteByte(0)
-	b.WriteByte(typ)
-	_ = binary.Write(&b, binary.LittleEndian, uint32(len(path)))
-	b.WriteString(path)
-	if typ == 'P' {
-		_ = binary.Write(&b, binary.LittleEndian, uint64(len(payload)))
-		_ = binary.Write(&b, binary.LittleEndian, uint64(0))
-		_ = binary.Write(&b, binary.LittleEndian, uint32(0))
-		b.Write(payload)
-	}
-	return b.Bytes()
-}
-
 func TestXbstreamScanner(t *testing.T) {
 	var stream []byte
-	stream = append(stream, xbChunk('P', "ibdata1", bytes.Repeat([]byte{7}, 100000))...)
-	stream = append(stream, xbChunk('P', "ibdata1", []byte("more"))...)
-	stream = append(stream, xbChunk('E', "ibdata1", nil)...)
-	stream = append(stream, xbChunk('P', "xtrabackup_binlog_info", []byte("mysql-bin.000001\t1328\t0-1-6\n"))...)
-	stream = append(stream, xbChunk('E', "xtrabackup_binlog_info", nil)...)
+	stream = append(stream, xbstreamtest.Chunk('P', "ibdata1", bytes.Repeat([]byte{7}, 100000))...)
+	stream = append(stream, xbstreamtest.Chunk('P', "ibdata1", []byte("more"))...)
+	stream = append(stream, xbstreamtest.Chunk('E', "ibdata1", nil)...)
+	stream = append(stream, xbstreamtest.Chunk('P', "xtrabackup_binlog_info", []byte("mysql-bin.000001\t1328\t0-1-6\n"))...)
+	stream = append(stream, xbstreamtest.Chunk('E', "xtrabackup_binlog_info", nil)...)
 	// Every way of cutting the stream into writes gives the same result.
 	for _, step := range []int{1, 3, 13, 4096, len(stream)} {
-		x := newXbstreamScanner()
+		x := NewXbstreamScanner()
 		for i := 0; i < len(stream); i += step {
 			x.Write(stream[i:min(i+step, len(stream))])
 		}
@@ -198,12 +182,12 @@ func TestXbstreamScanner(t *testing.T) {
 			t.Errorf("step %d: %+v %v, want %+v", step, c, err, want)
 		}
 	}
-	x := newXbstreamScanner()
+	x := NewXbstreamScanner()
 	x.Write(stream[:len(stream)-10])
 	if err := x.Err(true); err == nil || !strings.Contains(err.Error(), "middle of chunk") {
 		t.Errorf("cut stream: %v", err)
 	}
-	x = newXbstreamScanner()
+	x = NewXbstreamScanner()
 	x.Write([]byte("-- MariaDB dump 10.19 and more text"))
 	if err := x.Err(false); err == nil {
 		t.Errorf("SQL accepted as xbstream")

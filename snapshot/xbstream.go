@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// xbstreamScanner follows the chunk structure of an xbstream as it is
+// XbstreamScanner follows the chunk structure of an xbstream as it is
 // written, without holding it, to pick out one small file: the binlog
 // coordinates mariabackup records (xtrabackup_binlog_info, renamed
 // mariadb_backup_binlog_info in MariaDB 11). It also counts chunks and
@@ -22,7 +22,7 @@ import (
 //	           for type 'E' (end of file): nothing
 //
 // A file is a run of 'P' chunks closed by one 'E' chunk.
-type xbstreamScanner struct {
+type XbstreamScanner struct {
 	state     int
 	buf       []byte
 	need      int
@@ -52,13 +52,14 @@ const (
 	xbMaxCaptureSize = 64 << 10
 )
 
-func newXbstreamScanner() *xbstreamScanner {
-	return &xbstreamScanner{need: xbFixedLen}
+// NewXbstreamScanner starts at the beginning of a stream.
+func NewXbstreamScanner() *XbstreamScanner {
+	return &XbstreamScanner{need: xbFixedLen}
 }
 
 // Write consumes stream bytes. It never fails, so the scanner cannot break
 // the backup it watches; Err reports what it found.
-func (x *xbstreamScanner) Write(p []byte) (int, error) {
+func (x *XbstreamScanner) Write(p []byte) (int, error) {
 	n := len(p)
 	for len(p) > 0 && x.err == nil {
 		if x.state == xbPayload {
@@ -86,11 +87,11 @@ func (x *xbstreamScanner) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-func (x *xbstreamScanner) expect(state, need int) {
+func (x *XbstreamScanner) expect(state, need int) {
 	x.state, x.need, x.buf = state, need, x.buf[:0]
 }
 
-func (x *xbstreamScanner) advance() {
+func (x *XbstreamScanner) advance() {
 	switch x.state {
 	case xbFixed:
 		if string(x.buf[:len(xbMagic)]) != xbMagic {
@@ -128,9 +129,15 @@ func (x *xbstreamScanner) advance() {
 	}
 }
 
+// Chunks is how many chunks were seen.
+func (x *XbstreamScanner) Chunks() int64 { return x.chunks }
+
+// Files is how many files were closed.
+func (x *XbstreamScanner) Files() int64 { return x.files }
+
 // Err is the first structural problem seen, or, called at the end of the
 // stream, a stream cut mid-chunk.
-func (x *xbstreamScanner) Err(atEnd bool) error {
+func (x *XbstreamScanner) Err(atEnd bool) error {
 	if x.err != nil {
 		return x.err
 	}
@@ -164,7 +171,7 @@ func parseBinlogInfo(b []byte) (Coordinates, error) {
 
 // coordinates are the binlog coordinates mariabackup recorded in the
 // stream; call it once the stream has ended.
-func (x *xbstreamScanner) coordinates() (Coordinates, error) {
+func (x *XbstreamScanner) coordinates() (Coordinates, error) {
 	if err := x.Err(true); err != nil {
 		return Coordinates{}, fmt.Errorf("read the coordinates from mariabackup's stream: %w", err)
 	}

@@ -101,11 +101,9 @@ func (r *VerifyReport) OK() bool { return r.Problems == 0 }
 
 // VerifyOptions tune Verify.
 type VerifyOptions struct {
-	// Snapshot re-reads one complete snapshot (one with a manifest) and
-	// returns what is wrong with it, or nil. snapshot.Verify goes behind
-	// it: package snapshot imports this one. Nil lists snapshots without
-	// reading them.
-	Snapshot func(ctx context.Context, id string) error
+	// SkipSnapshotData lists complete snapshots without re-reading their
+	// data (the manifests are still read).
+	SkipSnapshotData bool
 	// Report, if set, receives each finding as it is found.
 	Report func(Finding)
 	// Concurrency is how many segments are fetched at once (default 4);
@@ -123,18 +121,23 @@ type VerifyOptions struct {
 // binlog file, its index against the stored segments, every segment's (or
 // the compacted object's) zstd checksums, every event's size, end position
 // and CRC32, and that events, segments and files run on without a gap; the
-// objects that are not binarc's; and every snapshot, through
-// opts.Snapshot. It holds at most opts.Concurrency segments at a time and
+// objects that are not binarc's; and every complete snapshot's data against
+// its manifest (Snapshot). It holds at most opts.Concurrency segments at a time and
 // never writes to the store.
 //
 // Each problem found is a Finding in the report; the error is for what
 // stops the check itself (the store cannot be listed, ctx ended, no
 // archive for the cluster).
 func Verify(ctx context.Context, c archive.Catalog, opts VerifyOptions) (*VerifyReport, error) {
+	return verifyWith(ctx, c, opts, snapshotProblem)
+}
+
+// verifyWith is Verify with the snapshot check given (tests give their own).
+func verifyWith(ctx context.Context, c archive.Catalog, opts VerifyOptions, checkSnapshot func(context.Context, objstore.Store, archive.Layout, string) error) (*VerifyReport, error) {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 4
 	}
-	v := &verifier{c: c, opts: opts, rep: &VerifyReport{Findings: []Finding{}}}
+	v := &verifier{c: c, opts: opts, rep: &VerifyReport{Findings: []Finding{}}, checkSnapshot: checkSnapshot}
 	root, err := c.Store.List(ctx, c.Layout.Root())
 	if err != nil {
 		return nil, fmt.Errorf("list cluster %q: %w", c.Layout.Cluster, err)
@@ -159,6 +162,8 @@ type verifier struct {
 	c    archive.Catalog
 	opts VerifyOptions
 	rep  *VerifyReport
+	// checkSnapshot is snapshotProblem outside tests.
+	checkSnapshot func(ctx context.Context, store objstore.Store, layout archive.Layout, id string) error
 }
 
 func (v *verifier) emit(f Finding) {
@@ -239,7 +244,7 @@ func (v *verifier) checkLayout(ctx context.Context) error {
 }
 
 // snapshots checks every snapshot folder: its objects, and through
-// opts.Snapshot the complete ones' data against their manifest.
+// the complete ones' data against their manifest.
 func (v *verifier) snapshots(ctx context.Context) error {
 	l := v.c.Layout
 	dirs, err := v.c.Store.List(ctx, l.SnapshotsPrefix())
@@ -283,10 +288,10 @@ func (v *verifier) snapshots(ctx context.Context) error {
 		}
 		v.rep.Counts.Snapshots++
 		v.rep.Counts.SnapshotBytes += size
-		if v.opts.Snapshot == nil {
+		if v.opts.SkipSnapshotData {
 			continue
 		}
-		if err := v.opts.Snapshot(ctx, id); err != nil {
+		if err := v.checkSnapshot(ctx, v.c.Store, v.c.Layout, id); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}

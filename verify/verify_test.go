@@ -539,13 +539,14 @@ func TestVerifySnapshots(t *testing.T) {
 	a.put(a.layout.SnapshotDataKey(running, archive.SnapshotDataPhysical), []byte("data"))
 	a.put(a.layout.SnapshotPrefix(good)+"extra.bin", []byte("?"))
 	var checked []string
-	rep := a.verify(VerifyOptions{Snapshot: func(_ context.Context, id string) error {
+	rep, err := verifyWith(context.Background(), a.cat, VerifyOptions{}, func(_ context.Context, _ objstore.Store, _ archive.Layout, id string) error {
 		checked = append(checked, id)
 		if id == bad {
 			return errors.New("data object c/snapshot/x/dump.sql.zst: object does not exist")
 		}
 		return nil
-	}})
+	})
+	must(t, err)
 	if strings.Join(checked, ",") != good+","+bad || rep.Counts.Snapshots != 2 {
 		t.Fatalf("snapshots checked: %v (count %d); want the two complete ones", checked, rep.Counts.Snapshots)
 	}

@@ -6,7 +6,7 @@ import (
 	"os"
 	"text/tabwriter"
 
-	"github.com/binarc/binarc/snapshot"
+	"github.com/binarc/binarc/verify"
 )
 
 type verifyCmd struct {
@@ -26,7 +26,7 @@ func (c *verifyCmd) Run(ctx context.Context) error {
 	if c.Snapshot == "" {
 		return c.verifyArchive(ctx, store, layout)
 	}
-	checks, err := snapshot.Verify(ctx, store, layout, c.Snapshot)
+	checks, err := verify.Snapshot(ctx, store, layout, c.Snapshot)
 	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 	for _, ch := range checks {
 		state := "ok"

@@ -3,16 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
-	"github.com/binarc/binarc/snapshot"
 	"github.com/binarc/binarc/verify"
 )
 
@@ -29,8 +26,7 @@ func (c *verifyCmd) verifyArchive(ctx context.Context, store objstore.Store, lay
 	out := os.Stdout
 	cat := archive.Catalog{Store: store, Layout: layout}
 	opts := verify.VerifyOptions{
-		Snapshot: func(ctx context.Context, id string) error { return verifySnapshot(ctx, store, layout, id) },
-		Settle:   c.Settle,
+		Settle: c.Settle,
 	}
 	if !c.JSON {
 		fmt.Fprintf(out, "verifying cluster %s in %s: layout, timelines, every segment and event, snapshots\n", layout.Cluster, store)
@@ -73,25 +69,6 @@ func printVerifySummary(w io.Writer, rep *verify.VerifyReport) {
 		verdict = "the archive is NOT sound"
 	}
 	fmt.Fprintf(w, "result: %s, %s: %s\n", countNoun(rep.Problems, "problem"), countNoun(rep.Notes, "note"), verdict)
-}
-
-// verifySnapshot checks one complete snapshot against its manifest and
-// names every failed check.
-func verifySnapshot(ctx context.Context, store objstore.Store, layout archive.Layout, id string) error {
-	checks, err := snapshot.Verify(ctx, store, layout, id)
-	if err == nil {
-		return nil
-	}
-	var failed []string
-	for _, ch := range checks {
-		if !ch.OK {
-			failed = append(failed, ch.What+": "+ch.Note)
-		}
-	}
-	if len(failed) == 0 || !errors.Is(err, snapshot.ErrVerify) {
-		return err
-	}
-	return fmt.Errorf("failed verification: %s", strings.Join(failed, "; "))
 }
 
 // countNoun is "1 file", "2 files".
