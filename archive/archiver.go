@@ -2,7 +2,6 @@ package archive
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -57,6 +56,7 @@ type Archiver struct {
 	connected   atomic.Bool
 	disconnects atomic.Uint64
 	leaseHeld   atomic.Bool
+	heldLease   atomic.Pointer[Lease]
 }
 
 // NewArchiver checks the configuration; Run does the work.
@@ -126,6 +126,11 @@ func (a *Archiver) Status() Status {
 	return st
 }
 
+// HeldLease is the single-writer lease while Run holds it, else nil. Jobs
+// that write beside the archiver under its lease (a prune by binarc stream)
+// take it from here.
+func (a *Archiver) HeldLease() *Lease { return a.heldLease.Load() }
+
 // Run archives until ctx is cancelled (a clean stop: everything received
 // is flushed and stored, then it returns nil) or a problem the operator
 // must fix (returned). A primary or store that is down is retried.
@@ -147,9 +152,11 @@ func (a *Archiver) Run(ctx context.Context) error {
 		return err
 	}
 	a.lease = lease
+	a.heldLease.Store(lease)
 	a.leaseHeld.Store(true)
 	defer func() {
 		a.leaseHeld.Store(false)
+		a.heldLease.Store(nil)
 		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := lease.Release(rctx); err != nil {
@@ -234,12 +241,8 @@ func (a *Archiver) checkLayout(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read %s: %w", a.layout.LayoutKey(), err)
 	}
-	var li LayoutInfo
-	if err := json.Unmarshal(got, &li); err != nil || li.Version == 0 {
-		return fmt.Errorf("%w: %s is not a binarc layout file; is --store pointing at something else?", errFatal, a.layout.LayoutKey())
-	}
-	if li.Version > LayoutVersion {
-		return fmt.Errorf("%w: the archive of cluster %q has layout version %d, this binarc writes %d: upgrade binarc", errFatal, a.cfg.Cluster, li.Version, LayoutVersion)
+	if err := checkLayoutInfo(a.layout, got); err != nil {
+		return fmt.Errorf("%w: %v", errFatal, err)
 	}
 	return nil
 }

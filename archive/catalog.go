@@ -281,3 +281,30 @@ func DecodeSegment(data []byte) ([]byte, error) {
 	}
 	return decoder.DecodeAll(data, nil)
 }
+
+// CheckLayoutVersion refuses to change an archive written by a newer
+// binarc, whose layout this one may not understand. A cluster with no
+// layout.json (nothing archived yet) passes.
+func (c Catalog) CheckLayoutVersion(ctx context.Context) error {
+	data, _, err := objstore.ReadAll(ctx, c.Store, c.Layout.LayoutKey())
+	if errors.Is(err, objstore.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", c.Layout.LayoutKey(), err)
+	}
+	return checkLayoutInfo(c.Layout, data)
+}
+
+// checkLayoutInfo reads layout.json and refuses a layout this binarc does
+// not know.
+func checkLayoutInfo(l Layout, data []byte) error {
+	var li LayoutInfo
+	if err := json.Unmarshal(data, &li); err != nil || li.Version == 0 {
+		return fmt.Errorf("%s is not a binarc layout file; is --store pointing at something else?", l.LayoutKey())
+	}
+	if li.Version > LayoutVersion {
+		return fmt.Errorf("the archive of cluster %q has layout version %d, this binarc knows %d: upgrade binarc", l.Cluster, li.Version, LayoutVersion)
+	}
+	return nil
+}

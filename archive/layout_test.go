@@ -1,11 +1,14 @@
 package archive
 
 import (
+	"context"
 	"math"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/binarc/binarc/archive/objstore"
 )
 
 func TestSegmentNameRoundTrip(t *testing.T) {
@@ -164,4 +167,21 @@ func FuzzSnapshotID(f *testing.F) {
 			t.Fatalf("%v %q: %v %q %v", at, method, got, m, err)
 		}
 	})
+}
+
+func TestCheckLayoutVersion(t *testing.T) {
+	ctx := context.Background()
+	s := objstore.NewMemory()
+	c := Catalog{Store: s, Layout: Layout{Cluster: "c"}}
+	if err := c.CheckLayoutVersion(ctx); err != nil {
+		t.Fatalf("no archive yet: %v", err)
+	}
+	for v, ok := range map[int]bool{LayoutVersion: true, LayoutVersion + 1: false} {
+		if _, err := s.Put(ctx, c.Layout.LayoutKey(), marshalJSON(LayoutInfo{Version: v}), objstore.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.CheckLayoutVersion(ctx); (err == nil) != ok {
+			t.Errorf("version %d: %v", v, err)
+		}
+	}
 }

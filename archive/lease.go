@@ -190,6 +190,22 @@ func (l *Lease) Ensure(ctx context.Context) error {
 	return err
 }
 
+// Confirm renews the lease now, whatever its age: the proof, before a job
+// that relies on it (a prune run beside the archiver), that it is still
+// ours. ErrLeaseLost means another writer took it over.
+func (l *Lease) Confirm(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.lost != nil {
+		return l.lost
+	}
+	err := l.Renew(ctx)
+	if errors.Is(err, ErrLeaseLost) {
+		l.lost = err
+	}
+	return err
+}
+
 // Keep renews the lease every ttl/3 until ctx ends, for jobs that write
 // all the time they run (a snapshot). It returns the error that made it
 // give up: ErrLeaseLost, or renewals failing until expiry.
@@ -215,4 +231,22 @@ func (l *Lease) Keep(ctx context.Context) error {
 			return fmt.Errorf("%w: could not renew it for %s (last error: %v)", ErrLeaseLost, l.now().Sub(lastOK).Round(time.Second), err)
 		}
 	}
+}
+
+// ReadLease reads the lease object at key. It returns nil when there is
+// none, or when it has expired by now (the holder is gone, or released
+// it).
+func ReadLease(ctx context.Context, store objstore.Store, key string, now time.Time) (*LeaseInfo, error) {
+	data, _, err := objstore.ReadAll(ctx, store, key)
+	if errors.Is(err, objstore.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read lease %s: %w", key, err)
+	}
+	var li LeaseInfo
+	if err := json.Unmarshal(data, &li); err != nil || li.ID == "" || !li.Expires.After(now) {
+		return nil, nil
+	}
+	return &li, nil
 }

@@ -87,3 +87,26 @@ func TestSnapshotLeaseBesideStreamLease(t *testing.T) {
 		t.Fatalf("second snapshot lease = %v, want LeaseHeldError naming binarc snapshot", err)
 	}
 }
+
+func TestReadLease(t *testing.T) {
+	ctx := context.Background()
+	s := objstore.NewMemory()
+	l := Layout{Cluster: "c"}
+	now := time.Now()
+	if li, err := ReadLease(ctx, s, l.LeaseKey(), now); li != nil || err != nil {
+		t.Fatalf("no lease: %v %v", li, err)
+	}
+	put := func(li LeaseInfo) {
+		if _, err := s.Put(ctx, l.LeaseKey(), marshalJSON(li), objstore.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(LeaseInfo{ID: "a", Host: "h", PID: 7, Command: "binarc stream", Expires: now.Add(time.Minute)})
+	if li, err := ReadLease(ctx, s, l.LeaseKey(), now); li == nil || li.ID != "a" || err != nil {
+		t.Fatalf("live lease: %+v %v", li, err)
+	}
+	put(LeaseInfo{ID: "c", Host: "h", PID: 7, Expires: now.Add(-time.Second)})
+	if li, _ := ReadLease(ctx, s, l.LeaseKey(), now); li != nil {
+		t.Fatalf("expired lease read as held: %+v", li)
+	}
+}

@@ -34,7 +34,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binarcPath = filepath.Join(dir, "binarc")
-	args := []string{"build", "-o", binarcPath}
+	// The test hooks (testhooks_on.go) are compiled in for the tests only.
+	args := []string{"build", "-tags", "binarc_testhooks", "-o", binarcPath}
 	if raceEnabled {
 		args = append(args, "-race")
 	}

@@ -160,12 +160,13 @@ func TestKeepOnStreamAndSnapshot(t *testing.T) {
 	e := newSnapEnv(t)
 	// A keep of 1h at now+2h: the window starts an hour from now.
 	future := time.Now().Add(2 * time.Hour).UTC().Format(time.RFC3339)
-	keep := []string{"--keep", "1h", "--now", future}
-	p := e.start(e.streamArgs(append(keep, "--prune-interval", "1s")...)...)
+	keep := []string{"--keep", "1h"}
+	now := []string{"BINARC_TEST_NOW=" + future}
+	p := e.startEnv(now, e.streamArgs(append(keep, "--prune-interval", "1s")...)...)
 	load := e.startRotatingLoad(0)
 	for i := 0; i < 2; i++ {
 		time.Sleep(1100 * time.Millisecond)
-		out, code := e.run(e.snapshotArgs(physUser, keep...)...)
+		out, code := e.runEnv(now, e.snapshotArgs(physUser, keep...)...)
 		if code != 0 {
 			t.Fatalf("snapshot --keep failed (%d):\n%s", code, out)
 		}
@@ -173,7 +174,7 @@ func TestKeepOnStreamAndSnapshot(t *testing.T) {
 			t.Errorf("snapshot --keep did not prune after the snapshot:\n%s", out)
 		}
 	}
-	sched := e.start(e.snapshotArgs(physUser, append(keep, "--schedule", "@every 2s")...)...)
+	sched := e.startEnv(now, e.snapshotArgs(physUser, append(keep, "--schedule", "@every 2s")...)...)
 	deadline := time.Now().Add(time.Minute)
 	for len(logLines(sched.out.String(), "pruned:"))+len(logLines(sched.out.String(), "prune skipped: another prune")) == 0 {
 		if time.Now().After(deadline) {

@@ -17,19 +17,20 @@ import (
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/replication"
 	"github.com/binarc/binarc/restore"
+	"github.com/binarc/binarc/retention"
 	"github.com/binarc/binarc/snapshot"
 )
 
-// The retention tests age real snapshots with prune's hidden --now (the
-// clock it takes as now): with --keep 30d and --now T+30d, the window
-// starts at T.
+// The retention tests age real snapshots with BINARC_TEST_NOW, the clock a
+// test build of binarc takes as now (testhooks_on.go): with --keep 30d and
+// now at T+30d, the window starts at T.
 
 const pruneKeep = 30 * 24 * time.Hour
 
 func (e *snapEnv) prune(cutoff time.Time, extra ...string) (string, int) {
 	e.t.Helper()
-	return e.run(append([]string{"prune", "--store", e.store, "--cluster", e.cluster, "--keep", "30d",
-		"--now", cutoff.Add(pruneKeep).UTC().Format(time.RFC3339Nano)}, extra...)...)
+	now := "BINARC_TEST_NOW=" + cutoff.Add(pruneKeep).UTC().Format(time.RFC3339Nano)
+	return e.runEnv([]string{now}, append([]string{"prune", "--store", e.store, "--cluster", e.cluster, "--keep", "30d"}, extra...)...)
 }
 
 // loadPoint is where the primary stood after a phase of the load: a
@@ -375,7 +376,7 @@ func (e *snapEnv) checkRetained(orig []*archive.TimelineState, snaps []*snapshot
 	if !slices.Equal(gotSnaps, wantSnaps) {
 		t.Errorf("base %s: snapshots %v; want %v", base.ID, gotSnaps, wantSnaps)
 	}
-	keys, err := archive.ListAll(ctx, e.objStore(), e.cluster+"/")
+	keys, err := retention.ListAll(ctx, e.objStore(), e.cluster+"/")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -205,7 +205,7 @@ func TestSnapshotBadInput(t *testing.T) {
 		expectFailure(t, out, code, "tape", "physical")
 	})
 	t.Run("second snapshot at once", func(t *testing.T) {
-		first := e.startEnv([]string{"BINARC_SNAPSHOT_TEST_HOLD=30s"}, e.snapshotArgs(physUser)...)
+		first := e.startEnv([]string{"BINARC_TEST_SNAPSHOT_HOLD=30s"}, e.snapshotArgs(physUser)...)
 		e.waitLog(first, "holding before the backup")
 		out, code := e.run(e.snapshotArgs(physUser)...)
 		expectFailure(t, out, code, "binarc snapshot", "already")

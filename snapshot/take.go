@@ -29,6 +29,10 @@ type Config struct {
 	Store            objstore.Store
 	Layout           archive.Layout
 	Log              zerolog.Logger
+	// AfterStop, when set, runs once the replica's SQL thread is stopped
+	// and before the backup starts. Only test builds set it (to look at
+	// the replica in that state); binarc itself never does.
+	AfterStop func(ctx context.Context)
 }
 
 // LeaseTTL is how long the snapshot lease lasts without renewal.
@@ -100,7 +104,9 @@ func Take(ctx context.Context, cfg Config) (*Manifest, error) {
 		}
 		log.Info().Str("coordinates", m.Coordinates.String()).Msg("replica SQL thread stopped; coordinates recorded")
 	}
-	testHold(ctx, log)
+	if cfg.AfterStop != nil {
+		cfg.AfterStop(ctx)
+	}
 
 	w, err := newWorkDir(cfg.Source)
 	if err != nil {
@@ -271,19 +277,4 @@ func checkDataDir(info ServerInfo, hostCheck bool) error {
 		}
 	}
 	return nil
-}
-
-// testHold pauses between stopping the SQL thread and starting the backup
-// when BINARC_SNAPSHOT_TEST_HOLD is set, so integration tests can look at
-// the real replica in that state. Not for production use.
-func testHold(ctx context.Context, log zerolog.Logger) {
-	d, err := time.ParseDuration(os.Getenv("BINARC_SNAPSHOT_TEST_HOLD"))
-	if err != nil || d <= 0 {
-		return
-	}
-	log.Warn().Dur("hold", d).Msg("BINARC_SNAPSHOT_TEST_HOLD: holding before the backup (test hook)")
-	select {
-	case <-ctx.Done():
-	case <-time.After(d):
-	}
 }

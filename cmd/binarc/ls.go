@@ -13,6 +13,7 @@ import (
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/replication"
+	"github.com/binarc/binarc/retention"
 	"github.com/binarc/binarc/snapshot"
 	"github.com/rs/zerolog"
 )
@@ -65,17 +66,17 @@ func (c *lsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 			Timelines []*archive.TimelineState `json:"timelines"`
 			Lag       *lagReport               `json:"lag,omitempty"`
 			Snapshots []snapshot.Entry         `json:"snapshots"`
-			Windows   []snapshot.Window        `json:"restorable"`
-		}{c.Cluster, tls, lag, snaps, snapshot.Windows(tls, snaps)})
+			Windows   []retention.Window       `json:"restorable"`
+		}{c.Cluster, tls, lag, snaps, retention.Windows(tls, snaps)})
 	}
 	printCatalog(os.Stdout, c.Cluster, tls, lag)
 	printSnapshots(os.Stdout, snaps)
-	printWindows(os.Stdout, tls, snapshot.Windows(tls, snaps))
+	printWindows(os.Stdout, tls, retention.Windows(tls, snaps))
 	return nil
 }
 
 // printWindows says which times can be restored, and what breaks them.
-func printWindows(w io.Writer, tls []*archive.TimelineState, windows []snapshot.Window) {
+func printWindows(w io.Writer, tls []*archive.TimelineState, windows []retention.Window) {
 	fmt.Fprintln(w, "\nrestorable (any second in):")
 	if len(windows) == 0 {
 		fmt.Fprintln(w, "  nothing yet: a restore needs a complete snapshot whose coordinates are in the archive (binarc snapshot)")

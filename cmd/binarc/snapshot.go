@@ -71,6 +71,7 @@ func (c *snapshotCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		Store:            store,
 		Layout:           layout,
 		Log:              log.With().Str("cluster", c.Cluster).Logger(),
+		AfterStop:        testSnapshotHold(log),
 	}
 	log.Info().Str("source", src.String()).Str("store", store.String()).Str("cluster", c.Cluster).
 		Str("method", string(method)).Msg("binarc snapshot starting")

@@ -1,4 +1,4 @@
-package snapshot
+package retention
 
 import (
 	"fmt"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/replication"
+	"github.com/binarc/binarc/snapshot"
 )
 
 func TestParseKeep(t *testing.T) {
@@ -58,18 +59,18 @@ func binlogNames(from, to int) []string {
 
 // testSnap is a complete snapshot of a replica of server 1, taken day days
 // after pt0, at file:500.
-func testSnap(day int, file string) Entry {
+func testSnap(day int, file string) snapshot.Entry {
 	at := pt0.Add(time.Duration(day) * 24 * time.Hour)
 	id := archive.FormatSnapshotID(at, "physical")
-	return Entry{ID: id, Time: at, Method: "physical", Complete: true, Manifest: &Manifest{
-		ID: id, Method: Physical, Started: at, SourceServerID: 2, MasterServerID: 1,
-		Coordinates: Coordinates{File: file, Pos: 500},
+	return snapshot.Entry{ID: id, Time: at, Method: "physical", Complete: true, Manifest: &snapshot.Manifest{
+		ID: id, Method: snapshot.Physical, Started: at, SourceServerID: 2, MasterServerID: 1,
+		Coordinates: snapshot.Coordinates{File: file, Pos: 500},
 	}}
 }
 
-func incomplete(day float64) Entry {
+func incomplete(day float64) snapshot.Entry {
 	at := pt0.Add(time.Duration(day * float64(24*time.Hour)))
-	return Entry{ID: archive.FormatSnapshotID(at, "physical"), Time: at, Method: "physical"}
+	return snapshot.Entry{ID: archive.FormatSnapshotID(at, "physical"), Time: at, Method: "physical"}
 }
 
 // outcome summarises a plan: deleted snapshot ids, deleted files as
@@ -104,7 +105,7 @@ func exampleState() PruneState {
 			testTimeline("000001-a", 1, binlogNames(1, 5)...),
 			testTimeline("000002-b", 1, binlogNames(8, 12)...),
 		},
-		Snapshots: []Entry{
+		Snapshots: []snapshot.Entry{
 			testSnap(1, "mysql-bin.000002"), testSnap(3, "mysql-bin.000004"),
 			testSnap(10, "mysql-bin.000009"), testSnap(20, "mysql-bin.000011"),
 		},
@@ -176,12 +177,12 @@ func TestPlanPruneNoBase(t *testing.T) {
 	}
 	// The window starts before the first snapshot.
 	check("window before every snapshot", PlanPrune(st, 30*24*time.Hour, day(30)), "no complete snapshot was taken at or before")
-	check("no snapshots", PlanPrune(PruneState{Timelines: st.Timelines, Snapshots: []Entry{incomplete(0)}}, time.Hour, day(40)), "no complete snapshot")
+	check("no snapshots", PlanPrune(PruneState{Timelines: st.Timelines, Snapshots: []snapshot.Entry{incomplete(0)}}, time.Hour, day(40)), "no complete snapshot")
 	// The only old snapshot's binlog is not archived.
-	st.Snapshots = []Entry{testSnap(1, "mysql-bin.000077"), testSnap(20, "mysql-bin.000011")}
+	st.Snapshots = []snapshot.Entry{testSnap(1, "mysql-bin.000077"), testSnap(20, "mysql-bin.000011")}
 	check("coordinates not archived", PlanPrune(st, 30*24*time.Hour, day(45)), "mysql-bin.000077")
 	// Coordinates past what is archived of the file do not count either.
-	st.Snapshots = []Entry{testSnap(1, "mysql-bin.000002")}
+	st.Snapshots = []snapshot.Entry{testSnap(1, "mysql-bin.000002")}
 	st.Snapshots[0].Manifest.Coordinates.Pos = 1001
 	check("coordinates past the archived end", PlanPrune(st, 30*24*time.Hour, day(45)), "not in the archive")
 }
@@ -208,7 +209,7 @@ func TestPlanPruneIncompleteSnapshots(t *testing.T) {
 	now := day(45)
 	p := PlanPrune(st, 30*24*time.Hour, now)
 	snaps, _, _ := outcome(p)
-	for _, e := range []Entry{old, dayOld} {
+	for _, e := range []snapshot.Entry{old, dayOld} {
 		if !slices.Contains(snaps, e.ID) {
 			t.Errorf("incomplete %s not deleted: %v", e.ID, snaps)
 		}
@@ -220,7 +221,7 @@ func TestPlanPruneIncompleteSnapshots(t *testing.T) {
 	st.SnapshotJob = &archive.LeaseInfo{Command: "binarc snapshot", Host: "h", PID: 7, Expires: now.Add(time.Minute)}
 	p = PlanPrune(st, 30*24*time.Hour, now)
 	snaps, _, _ = outcome(p)
-	for _, e := range []Entry{old, dayOld, recent} {
+	for _, e := range []snapshot.Entry{old, dayOld, recent} {
 		if slices.Contains(snaps, e.ID) {
 			t.Errorf("incomplete %s deleted while a snapshot job holds the lease", e.ID)
 		}
@@ -251,7 +252,7 @@ func TestPlanPruneLaggingSnapshot(t *testing.T) {
 // so no binlog goes; older snapshots still do.
 func TestPlanPruneUnreadableManifest(t *testing.T) {
 	st := exampleState()
-	bad := Entry{ID: archive.FormatSnapshotID(day(12), "physical"), Time: day(12), Method: "physical", Problem: "manifest version 9: upgrade binarc"}
+	bad := snapshot.Entry{ID: archive.FormatSnapshotID(day(12), "physical"), Time: day(12), Method: "physical", Problem: "manifest version 9: upgrade binarc"}
 	st.Snapshots = append(st.Snapshots, bad)
 	p := PlanPrune(st, 30*24*time.Hour, day(45))
 	snaps, files, whole := outcome(p)
@@ -302,7 +303,7 @@ func TestPlanPruneSameNamesInTwoTimelines(t *testing.T) {
 	}}
 	s := testSnap(10, "mysql-bin.000003")
 	s.Manifest.MasterServerID = 3
-	st.Snapshots = []Entry{s}
+	st.Snapshots = []snapshot.Entry{s}
 	p := PlanPrune(st, 24*time.Hour, day(12))
 	_, files, whole := outcome(p)
 	if p.BaseTimeline != "000002-b" || !slices.Equal(whole, []string{"000001-a"}) || len(files) != 4+2 {
@@ -355,7 +356,7 @@ func checkInvariants(t *testing.T, st PruneState, p *PrunePlan) {
 	if p.KeepAll != "" && len(snaps)+len(files)+len(whole) > 0 {
 		t.Fatalf("keep all (%s) but deletes %v %v %v", p.KeepAll, snaps, files, whole)
 	}
-	var newest *Entry
+	var newest *snapshot.Entry
 	for i := range st.Snapshots {
 		if e := &st.Snapshots[i]; e.Complete && (newest == nil || e.Manifest.Started.After(newest.Manifest.Started)) {
 			newest = e

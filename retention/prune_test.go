@@ -1,4 +1,4 @@
-package snapshot
+package retention
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/snapshot"
 )
 
 const (
@@ -24,7 +25,7 @@ const (
 // timeline 1 with files 1-5 (3 compacted), timeline 2 with files 8-11
 // complete and 12 live, snapshots on days 1, 3, 10 and 20, and an
 // incomplete one from day 2.
-func pruneArchive(t *testing.T, s objstore.Store, l archive.Layout) []Entry {
+func pruneArchive(t *testing.T, s objstore.Store, l archive.Layout) []snapshot.Entry {
 	t.Helper()
 	ctx := context.Background()
 	put := func(key string, v any) {
@@ -67,7 +68,7 @@ func pruneArchive(t *testing.T, s objstore.Store, l archive.Layout) []Entry {
 	for _, e := range snaps {
 		e.Manifest.Version, e.Manifest.DataKey, e.Manifest.SHA256 = 1, l.SnapshotDataKey(e.ID, archive.SnapshotDataPhysical), "00"
 		put(e.Manifest.DataKey, []byte("backup"))
-		put(l.SnapshotManifestKey(e.ID), MarshalManifest(e.Manifest))
+		put(l.SnapshotManifestKey(e.ID), snapshot.MarshalManifest(e.Manifest))
 	}
 	inc := incomplete(2)
 	put(l.SnapshotDataKey(inc.ID, archive.SnapshotDataPhysical), []byte("half a backup"))
@@ -77,7 +78,7 @@ func pruneArchive(t *testing.T, s objstore.Store, l archive.Layout) []Entry {
 // allObjects is every key in the store with its content.
 func allObjects(t *testing.T, s objstore.Store) map[string]string {
 	t.Helper()
-	keys, err := archive.ListAll(context.Background(), s, "")
+	keys, err := ListAll(context.Background(), s, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +177,7 @@ func TestPruneFailedManifestDeleteKeepsBinlog(t *testing.T) {
 	if !strings.Contains(res.Stopped, "still complete") || res.FilesDeleted != 0 || len(res.TimelinesDeleted) != 0 {
 		t.Fatalf("stopped %q; files %d, timelines %v", res.Stopped, res.FilesDeleted, res.TimelinesDeleted)
 	}
-	if _, err := ReadManifest(ctx, mem, l, snaps[1].ID); err != nil {
+	if _, err := snapshot.ReadManifest(ctx, mem, l, snaps[1].ID); err != nil {
 		t.Fatalf("the snapshot whose manifest could not go lost it: %v", err)
 	}
 	if tls, _ := (archive.Catalog{Store: mem, Layout: l}).Timelines(ctx); len(tls) != 2 {
@@ -245,12 +246,22 @@ func TestPruneLeases(t *testing.T) {
 		t.Fatalf("dry run beside another prune: %v", err)
 	}
 	s.Delete(ctx, l.PruneLeaseKey())
-	// Run by the stream, it needs the stream's lease.
-	req.DryRun, req.UnderStreamLease = false, true
-	if _, err := Prune(ctx, req); !errors.Is(err, archive.ErrNotLeaseHolder) {
-		t.Fatalf("stream prune without the stream's lease: %v", err)
+	// Run by the stream, it needs the stream's lease, handed over: one
+	// another writer took over meanwhile is refused.
+	streamLease, err := archive.AcquireLease(ctx, s, l, "binarc stream", time.Minute)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := archive.AcquireLease(ctx, s, l, "binarc stream", time.Minute); err != nil {
+	other, _ := json.Marshal(archive.LeaseInfo{ID: "y", Host: "elsewhere", PID: 1, Command: "binarc stream", Expires: time.Now().Add(time.Minute)})
+	if _, err := s.Put(ctx, l.LeaseKey(), other, objstore.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	req.DryRun, req.StreamLease = false, streamLease
+	if _, err := Prune(ctx, req); !errors.Is(err, ErrNotLeaseHolder) {
+		t.Fatalf("stream prune under a lease taken over: %v", err)
+	}
+	s.Delete(ctx, l.LeaseKey())
+	if req.StreamLease, err = archive.AcquireLease(ctx, s, l, "binarc stream", time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if res, err := Prune(ctx, req); err != nil || len(res.TimelinesDeleted) != 1 {

@@ -1,4 +1,4 @@
-package snapshot
+package retention
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/replication"
+	"github.com/binarc/binarc/snapshot"
 )
 
 // Window is a span of time any second of which can be restored: from the
@@ -24,10 +25,10 @@ type Window struct {
 // Windows works out the restorable windows of a cluster, one per timeline
 // that has a usable snapshot. Between them are the breaks no restore
 // crosses: before the first snapshot, and between timelines.
-func Windows(tls []*archive.TimelineState, snaps []Entry) []Window {
+func Windows(tls []*archive.TimelineState, snaps []snapshot.Entry) []Window {
 	var out []Window
 	for _, tl := range tls {
-		var best *Manifest
+		var best *snapshot.Manifest
 		start := -1
 		for _, e := range snaps {
 			if !e.Complete {

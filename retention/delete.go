@@ -1,15 +1,12 @@
-package archive
+package retention
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"sync"
-	"time"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
 )
 
@@ -130,7 +127,7 @@ func ListAll(ctx context.Context, store objstore.Store, prefix string) ([]string
 // uncompacted when it starts). Left behind, an object with neither index
 // nor segments would look like an empty unindexed file at the head of the
 // timeline.
-func (c Catalog) DeleteFile(ctx context.Context, tl string, ref FileRef) Deletion {
+func DeleteFile(ctx context.Context, c archive.Catalog, tl string, ref archive.FileRef) Deletion {
 	var d Deletion
 	prefix := c.Layout.FilePrefix(tl, ref.Name)
 	segs, err := ListAll(ctx, c.Store, prefix)
@@ -161,7 +158,7 @@ func (c Catalog) DeleteFile(ctx context.Context, tl string, ref FileRef) Deletio
 // without its manifest would make the whole catalog unreadable (Describe
 // reads every timeline's manifest), so the manifest goes only once the
 // folder is otherwise empty.
-func (c Catalog) DeleteTimeline(ctx context.Context, tl string) Deletion {
+func DeleteTimeline(ctx context.Context, c archive.Catalog, tl string) Deletion {
 	var d Deletion
 	files, err := c.Files(ctx, tl)
 	if err != nil {
@@ -169,7 +166,7 @@ func (c Catalog) DeleteTimeline(ctx context.Context, tl string) Deletion {
 		return d
 	}
 	for _, f := range files {
-		d.Add(c.DeleteFile(ctx, tl, f))
+		d.Add(DeleteFile(ctx, c, tl, f))
 		if !d.OK() {
 			return d
 		}
@@ -192,65 +189,4 @@ func (c Catalog) DeleteTimeline(ctx context.Context, tl string) Deletion {
 	}
 	d.Add(DeleteKeys(ctx, c.Store, []string{manifest}))
 	return d
-}
-
-// CheckLayoutVersion refuses to change an archive written by a newer
-// binarc, whose layout this one may not understand. A cluster with no
-// layout.json (nothing archived yet) passes.
-func (c Catalog) CheckLayoutVersion(ctx context.Context) error {
-	data, _, err := objstore.ReadAll(ctx, c.Store, c.Layout.LayoutKey())
-	if errors.Is(err, objstore.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("read %s: %w", c.Layout.LayoutKey(), err)
-	}
-	var li LayoutInfo
-	if err := json.Unmarshal(data, &li); err != nil || li.Version == 0 {
-		return fmt.Errorf("%s is not a binarc layout file; is --store pointing at something else?", c.Layout.LayoutKey())
-	}
-	if li.Version > LayoutVersion {
-		return fmt.Errorf("the archive of cluster %q has layout version %d, this binarc knows %d: upgrade binarc", c.Layout.Cluster, li.Version, LayoutVersion)
-	}
-	return nil
-}
-
-// ReadLease reads the lease object at key. It returns nil when there is
-// none, or when it has expired by now (the holder is gone, or released
-// it).
-func ReadLease(ctx context.Context, store objstore.Store, key string, now time.Time) (*LeaseInfo, error) {
-	data, _, err := objstore.ReadAll(ctx, store, key)
-	if errors.Is(err, objstore.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read lease %s: %w", key, err)
-	}
-	var li LeaseInfo
-	if err := json.Unmarshal(data, &li); err != nil || li.ID == "" || !li.Expires.After(now) {
-		return nil, nil
-	}
-	return &li, nil
-}
-
-// ErrNotLeaseHolder means this process does not hold the stream's lease,
-// which a prune run by binarc stream requires.
-var ErrNotLeaseHolder = errors.New("this process does not hold the stream's lease")
-
-// CheckStreamLeaseHeld checks that this process (host and pid) holds the
-// cluster's stream lease now: binarc stream prunes only while it is the
-// cluster's writer.
-func CheckStreamLeaseHeld(ctx context.Context, store objstore.Store, layout Layout) error {
-	li, err := ReadLease(ctx, store, layout.LeaseKey(), time.Now())
-	if err != nil {
-		return err
-	}
-	host, _ := os.Hostname()
-	if li == nil {
-		return fmt.Errorf("%w: %s is free or expired", ErrNotLeaseHolder, layout.LeaseKey())
-	}
-	if li.Host != host || li.PID != os.Getpid() {
-		return fmt.Errorf("%w: %s is held by %s on %s (pid %d)", ErrNotLeaseHolder, layout.LeaseKey(), li.Command, li.Host, li.PID)
-	}
-	return nil
 }

@@ -1,4 +1,4 @@
-package snapshot
+package retention
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/replication"
+	"github.com/binarc/binarc/snapshot"
 )
 
 // Retention: what a prune keeps, and why. The rule (docs/RETENTION.md):
@@ -92,7 +93,7 @@ type PruneState struct {
 	// Complete (indexed), and Size only of the files that snapshots'
 	// coordinates name (LoadPruneState reads no other index).
 	Timelines []*archive.TimelineState
-	Snapshots []Entry
+	Snapshots []snapshot.Entry
 	// SnapshotJob is the live holder of the snapshot lease, nil if none:
 	// an incomplete snapshot may be its work in progress.
 	SnapshotJob *archive.LeaseInfo
@@ -100,7 +101,7 @@ type PruneState struct {
 
 // SnapshotDecision is what a prune does with one snapshot.
 type SnapshotDecision struct {
-	Entry  Entry
+	snapshot.Entry
 	Delete bool
 	Why    string
 }
@@ -138,7 +139,7 @@ type PrunePlan struct {
 	Cutoff time.Time // now - keep: the start of the window
 	// Base is the snapshot restores to the window's start begin from; nil
 	// when none qualifies, and then KeepAll says why and nothing goes.
-	Base         *Manifest
+	Base         *snapshot.Manifest
 	BaseTimeline string
 	KeepAll      string
 	// KeepFrom is where the kept binlog starts: the base's coordinates
@@ -169,7 +170,7 @@ func (a binlogPoint) before(b binlogPoint) bool {
 
 // primaryServerID is the server_id of the primary whose binlog a snapshot's
 // coordinates are on.
-func primaryServerID(m *Manifest) uint32 {
+func primaryServerID(m *snapshot.Manifest) uint32 {
 	if m.MasterServerID != 0 {
 		return m.MasterServerID
 	}
@@ -183,7 +184,7 @@ func primaryServerID(m *Manifest) uint32 {
 // whose numbering started over); taking the oldest candidate keeps more,
 // never less. covered also asks that the archive hold the coordinates'
 // offset, as a restore starting there needs.
-func locate(tls []*archive.TimelineState, m *Manifest, covered bool) (binlogPoint, bool) {
+func locate(tls []*archive.TimelineState, m *snapshot.Manifest, covered bool) (binlogPoint, bool) {
 	var any, same []binlogPoint
 	for i, tl := range tls {
 		for _, f := range tl.Files {
@@ -210,7 +211,7 @@ func locate(tls []*archive.TimelineState, m *Manifest, covered bool) (binlogPoin
 // nothing; Prune carries the plan out.
 func PlanPrune(st PruneState, keep time.Duration, now time.Time) *PrunePlan {
 	p := &PrunePlan{Now: now.UTC(), Keep: keep, Cutoff: now.Add(-keep).UTC()}
-	var base *Entry
+	var base *snapshot.Entry
 	var baseAt binlogPoint
 	var passedOver []string
 	for i := range st.Snapshots {
@@ -263,7 +264,7 @@ func PlanPrune(st PruneState, keep time.Duration, now time.Time) *PrunePlan {
 	return p
 }
 
-func noBaseReason(snaps []Entry, cutoff time.Time, passedOver []string) string {
+func noBaseReason(snaps []snapshot.Entry, cutoff time.Time, passedOver []string) string {
 	at := cutoff.Format(time.RFC3339)
 	complete := 0
 	for _, e := range snaps {
@@ -284,7 +285,7 @@ func noBaseReason(snaps []Entry, cutoff time.Time, passedOver []string) string {
 // decideSnapshots keeps the base and everything after it, deletes the
 // complete snapshots before it, and deletes incomplete ones that are old
 // and that no running snapshot job may be writing.
-func decideSnapshots(st PruneState, p *PrunePlan, base *Entry) []SnapshotDecision {
+func decideSnapshots(st PruneState, p *PrunePlan, base *snapshot.Entry) []SnapshotDecision {
 	var out []SnapshotDecision
 	for _, e := range st.Snapshots {
 		d := SnapshotDecision{Entry: e}

@@ -1,4 +1,4 @@
-package snapshot
+package retention
 
 import (
 	"context"
@@ -10,8 +10,13 @@ import (
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/snapshot"
 	"github.com/rs/zerolog"
 )
+
+// ErrNotLeaseHolder means binarc stream no longer holds the stream's lease,
+// which a prune it runs requires.
+var ErrNotLeaseHolder = errors.New("this process does not hold the stream's lease")
 
 // PruneLeaseTTL is how long the prune lease lasts without renewal.
 const PruneLeaseTTL = 30 * time.Second
@@ -27,17 +32,17 @@ type PruneRequest struct {
 	DryRun bool
 	// Command names the prune in its lease: "binarc prune", "binarc stream".
 	Command string
-	// UnderStreamLease is set by binarc stream: it prunes as the cluster's
-	// writer, so Prune first checks that this process holds the stream's
-	// lease, and does nothing if it does not.
-	UnderStreamLease bool
-	Log              zerolog.Logger
+	// StreamLease is the stream's lease, handed over by binarc stream: it
+	// prunes as the cluster's writer, so Prune first makes sure the lease
+	// is still held (renewing it), and does nothing if it is not.
+	StreamLease *archive.Lease
+	Log         zerolog.Logger
 }
 
 // PruneResult is what a prune decided and did.
 type PruneResult struct {
 	Plan              *PrunePlan
-	Objects           archive.Deletion
+	Objects           Deletion
 	SnapshotsDeleted  []string
 	TimelinesDeleted  []string
 	FilesDeleted      int
@@ -74,9 +79,9 @@ func Prune(ctx context.Context, req PruneRequest) (*PruneResult, error) {
 		return nil, err
 	}
 	if !req.DryRun {
-		if req.UnderStreamLease {
-			if err := archive.CheckStreamLeaseHeld(ctx, req.Store, req.Layout); err != nil {
-				return nil, err
+		if req.StreamLease != nil {
+			if err := req.StreamLease.Confirm(ctx); err != nil {
+				return nil, fmt.Errorf("%w: %v", ErrNotLeaseHolder, err)
 			}
 		}
 		command := req.Command
@@ -139,7 +144,7 @@ func Prune(ctx context.Context, req PruneRequest) (*PruneResult, error) {
 // prune costs a few LISTs and GETs however long the archive.
 func LoadPruneState(ctx context.Context, store objstore.Store, layout archive.Layout) (PruneState, error) {
 	var st PruneState
-	snaps, err := List(ctx, store, layout)
+	snaps, err := snapshot.List(ctx, store, layout)
 	if err != nil {
 		return st, err
 	}
@@ -202,7 +207,7 @@ func (r *PruneResult) execute(ctx context.Context, cat archive.Catalog, log zero
 			manifests = append(manifests, layout.SnapshotManifestKey(d.Entry.ID))
 		}
 	}
-	md := archive.DeleteKeys(ctx, cat.Store, manifests)
+	md := DeleteKeys(ctx, cat.Store, manifests)
 	r.Objects.Add(md)
 	stillComplete := map[string]bool{}
 	for _, f := range md.Failed {
@@ -217,14 +222,14 @@ func (r *PruneResult) execute(ctx context.Context, cat archive.Catalog, log zero
 		if stillComplete[id] {
 			continue
 		}
-		keys, err := archive.ListAll(ctx, cat.Store, layout.SnapshotPrefix(id))
+		keys, err := ListAll(ctx, cat.Store, layout.SnapshotPrefix(id))
 		if err != nil {
-			r.Objects.Failed = append(r.Objects.Failed, archive.DeleteFailure{Key: layout.SnapshotPrefix(id), Err: fmt.Errorf("list: %w", err)})
+			r.Objects.Failed = append(r.Objects.Failed, DeleteFailure{Key: layout.SnapshotPrefix(id), Err: fmt.Errorf("list: %w", err)})
 			continue
 		}
 		rest = append(rest, keys...)
 	}
-	rd := archive.DeleteKeys(ctx, cat.Store, rest)
+	rd := DeleteKeys(ctx, cat.Store, rest)
 	r.Objects.Add(rd)
 	left := map[string]bool{}
 	for _, f := range rd.Failed {
@@ -246,7 +251,7 @@ func (r *PruneResult) execute(ctx context.Context, cat archive.Catalog, log zero
 	}
 	for _, tl := range r.Plan.Timelines {
 		if tl.Whole {
-			d := cat.DeleteTimeline(ctx, tl.Name)
+			d := DeleteTimeline(ctx, cat, tl.Name)
 			r.Objects.Add(d)
 			if !d.OK() {
 				r.Stopped = fmt.Sprintf("deleting timeline %s stopped at a failure; what is left of it is whole files up to its end, and the next prune continues", tl.Name)
@@ -262,7 +267,7 @@ func (r *PruneResult) execute(ctx context.Context, cat archive.Catalog, log zero
 		}
 		refs, err := cat.Files(ctx, tl.Name)
 		if err != nil {
-			r.Objects.Failed = append(r.Objects.Failed, archive.DeleteFailure{Key: cat.Layout.TimelinePrefix(tl.Name), Err: fmt.Errorf("list: %w", err)})
+			r.Objects.Failed = append(r.Objects.Failed, DeleteFailure{Key: cat.Layout.TimelinePrefix(tl.Name), Err: fmt.Errorf("list: %w", err)})
 			r.Stopped = fmt.Sprintf("could not list timeline %s", tl.Name)
 			return
 		}
@@ -278,7 +283,7 @@ func (r *PruneResult) execute(ctx context.Context, cat archive.Catalog, log zero
 			if !ok {
 				continue // gone since the plan was made: another prune
 			}
-			d := cat.DeleteFile(ctx, tl.Name, ref)
+			d := DeleteFile(ctx, cat, tl.Name, ref)
 			r.Objects.Add(d)
 			if !d.OK() {
 				r.Stopped = fmt.Sprintf("deleting %s of timeline %s stopped at a failure; its index is kept until its data is gone, and the next prune continues", f.File, tl.Name)

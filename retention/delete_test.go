@@ -1,10 +1,9 @@
-package archive
+package retention
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -12,12 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
 )
 
 // putFile stores a complete file the way the archiver leaves it: segments
 // and an index, and, if compacted, the compacted object as well.
-func putFile(t *testing.T, s objstore.Store, l Layout, tl, file string, segs int, compacted bool) {
+func putFile(t *testing.T, s objstore.Store, l archive.Layout, tl, file string, segs int, compacted bool) {
 	t.Helper()
 	ctx := context.Background()
 	for i := 0; i < segs; i++ {
@@ -65,11 +65,11 @@ func deleteRecorder(f *objstore.Faulty, fail func(key string) bool) *[]string {
 
 func TestDeleteFileOrder(t *testing.T) {
 	ctx := context.Background()
-	l := Layout{Cluster: "c"}
+	l := archive.Layout{Cluster: "c"}
 	for _, compacted := range []bool{false, true} {
 		t.Run(fmt.Sprintf("compacted=%v", compacted), func(t *testing.T) {
 			f := objstore.NewFaulty(objstore.NewMemory())
-			c := Catalog{Store: f, Layout: l}
+			c := archive.Catalog{Store: f, Layout: l}
 			putFile(t, f, l, "000001-20261125T000000Z", "b.000001", 20, compacted)
 			putFile(t, f, l, "000001-20261125T000000Z", "b.000002", 3, false)
 			order := deleteRecorder(f, nil)
@@ -77,7 +77,7 @@ func TestDeleteFileOrder(t *testing.T) {
 			if err != nil || len(refs) != 2 {
 				t.Fatalf("files %v %v", refs, err)
 			}
-			d := c.DeleteFile(ctx, "000001-20261125T000000Z", refs[0])
+			d := DeleteFile(ctx, c, "000001-20261125T000000Z", refs[0])
 			if !d.OK() {
 				t.Fatalf("failures: %v", d.Failed)
 			}
@@ -108,15 +108,15 @@ func TestDeleteFileOrder(t *testing.T) {
 // complete to every reader) until its data is all gone.
 func TestDeleteFileKeepsIndexOnFailure(t *testing.T) {
 	ctx := context.Background()
-	l := Layout{Cluster: "c"}
+	l := archive.Layout{Cluster: "c"}
 	tl := "000001-20261125T000000Z"
 	f := objstore.NewFaulty(objstore.NewMemory())
-	c := Catalog{Store: f, Layout: l}
+	c := archive.Catalog{Store: f, Layout: l}
 	putFile(t, f, l, tl, "b.000001", 30, true)
 	bad := l.SegmentKey(tl, "b.000001", 1700, 1800)
 	deleteRecorder(f, func(k string) bool { return k == bad })
 	refs, _ := c.Files(ctx, tl)
-	d := c.DeleteFile(ctx, tl, refs[0])
+	d := DeleteFile(ctx, c, tl, refs[0])
 	if len(d.Failed) != 1 || d.Failed[0].Key != bad || !strings.Contains(d.Failed[0].Error(), "injected") {
 		t.Fatalf("failures %v; want exactly %s", d.Failed, bad)
 	}
@@ -129,7 +129,7 @@ func TestDeleteFileKeepsIndexOnFailure(t *testing.T) {
 	// The next try finishes it.
 	f.SetHook(nil)
 	refs, _ = c.Files(ctx, tl)
-	if d := c.DeleteFile(ctx, tl, refs[0]); !d.OK() {
+	if d := DeleteFile(ctx, c, tl, refs[0]); !d.OK() {
 		t.Fatal(d.Failed)
 	}
 	if left := keysUnder(t, f, l.TimelinePrefix(tl)); len(left) != 0 {
@@ -139,10 +139,10 @@ func TestDeleteFileKeepsIndexOnFailure(t *testing.T) {
 
 func TestDeleteTimeline(t *testing.T) {
 	ctx := context.Background()
-	l := Layout{Cluster: "c"}
+	l := archive.Layout{Cluster: "c"}
 	tl := "000001-20261125T000000Z"
 	f := objstore.NewFaulty(objstore.NewMemory())
-	c := Catalog{Store: f, Layout: l}
+	c := archive.Catalog{Store: f, Layout: l}
 	for i := 1; i <= 4; i++ {
 		putFile(t, f, l, tl, fmt.Sprintf("b.%06d", i), 5, i%2 == 0)
 	}
@@ -160,7 +160,7 @@ func TestDeleteTimeline(t *testing.T) {
 	// the manifest stay.
 	bad := l.SegmentKey(tl, "b.000003", 200, 300)
 	deleteRecorder(f, func(k string) bool { return k == bad })
-	d := c.DeleteTimeline(ctx, tl)
+	d := DeleteTimeline(ctx, c, tl)
 	if d.OK() {
 		t.Fatal("no failure reported")
 	}
@@ -177,7 +177,7 @@ func TestDeleteTimeline(t *testing.T) {
 	}
 
 	order := deleteRecorder(f, nil)
-	if d := c.DeleteTimeline(ctx, tl); !d.OK() {
+	if d := DeleteTimeline(ctx, c, tl); !d.OK() {
 		t.Fatal(d.Failed)
 	}
 	if last := (*order)[len(*order)-1]; last != l.TimelineKey(tl) {
@@ -228,53 +228,5 @@ func TestDeleteKeysBounded(t *testing.T) {
 	}
 	if len(d.Failed) != 10 || len(d.Deleted) != 90 || d.Failed[0].Key != "k/007" {
 		t.Errorf("deleted %d, failed %d (%v)", len(d.Deleted), len(d.Failed), d.Failed)
-	}
-}
-
-func TestReadLeaseAndStreamLease(t *testing.T) {
-	ctx := context.Background()
-	s := objstore.NewMemory()
-	l := Layout{Cluster: "c"}
-	now := time.Now()
-	if li, err := ReadLease(ctx, s, l.LeaseKey(), now); li != nil || err != nil {
-		t.Fatalf("no lease: %v %v", li, err)
-	}
-	if err := CheckStreamLeaseHeld(ctx, s, l); !errors.Is(err, ErrNotLeaseHolder) {
-		t.Fatalf("free lease: %v", err)
-	}
-	host, _ := os.Hostname()
-	put := func(li LeaseInfo) {
-		if _, err := s.Put(ctx, l.LeaseKey(), marshalJSON(li), objstore.PutOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	put(LeaseInfo{ID: "a", Host: host, PID: os.Getpid(), Command: "binarc stream", Expires: now.Add(time.Minute)})
-	if err := CheckStreamLeaseHeld(ctx, s, l); err != nil {
-		t.Fatalf("our lease: %v", err)
-	}
-	put(LeaseInfo{ID: "b", Host: "elsewhere", PID: 1, Command: "binarc stream", Expires: now.Add(time.Minute)})
-	if err := CheckStreamLeaseHeld(ctx, s, l); !errors.Is(err, ErrNotLeaseHolder) || !strings.Contains(err.Error(), "elsewhere") {
-		t.Fatalf("someone else's lease: %v", err)
-	}
-	put(LeaseInfo{ID: "c", Host: host, PID: os.Getpid(), Expires: now.Add(-time.Second)})
-	if li, _ := ReadLease(ctx, s, l.LeaseKey(), now); li != nil {
-		t.Fatalf("expired lease read as held: %+v", li)
-	}
-}
-
-func TestCheckLayoutVersion(t *testing.T) {
-	ctx := context.Background()
-	s := objstore.NewMemory()
-	c := Catalog{Store: s, Layout: Layout{Cluster: "c"}}
-	if err := c.CheckLayoutVersion(ctx); err != nil {
-		t.Fatalf("no archive yet: %v", err)
-	}
-	for v, ok := range map[int]bool{LayoutVersion: true, LayoutVersion + 1: false} {
-		if _, err := s.Put(ctx, c.Layout.LayoutKey(), marshalJSON(LayoutInfo{Version: v}), objstore.PutOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.CheckLayoutVersion(ctx); (err == nil) != ok {
-			t.Errorf("version %d: %v", v, err)
-		}
 	}
 }

@@ -1,4 +1,4 @@
-package snapshot
+package retention
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/snapshot"
 )
 
 func TestWindows(t *testing.T) {
@@ -21,10 +22,10 @@ func TestWindows(t *testing.T) {
 	}
 	tl1 := &archive.TimelineState{Name: "000001-a", Info: &archive.TimelineInfo{}, Files: files("b.000001", "b.000002", "b.000003")}
 	tl2 := &archive.TimelineState{Name: "000002-b", Info: &archive.TimelineInfo{Previous: &archive.TimelineEnd{Timeline: "000001-a"}}, Files: files("b.000007", "b.000008")}
-	snap := func(id, file string, started time.Time) Entry {
-		return Entry{ID: id, Complete: true, Manifest: &Manifest{ID: id, Started: started, Coordinates: Coordinates{File: file, Pos: 500}}}
+	snap := func(id, file string, started time.Time) snapshot.Entry {
+		return snapshot.Entry{ID: id, Complete: true, Manifest: &snapshot.Manifest{ID: id, Started: started, Coordinates: snapshot.Coordinates{File: file, Pos: 500}}}
 	}
-	snaps := []Entry{
+	snaps := []snapshot.Entry{
 		snap("s1", "b.000002", t0.Add(90*time.Minute)),
 		snap("s0", "b.000001", t0.Add(30*time.Minute)),
 		{ID: "broken", Complete: false},

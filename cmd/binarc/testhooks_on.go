@@ -1,0 +1,51 @@
+//go:build binarc_testhooks
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// In test builds, BINARC_TEST_NOW (RFC 3339) is the time prunes take as
+// now, to age snapshots taken seconds ago, and BINARC_TEST_SNAPSHOT_HOLD (a
+// duration) holds a snapshot between stopping the replica's SQL thread and
+// starting the backup, so that tests can look at the replica in that state.
+
+var testNow = func() func() time.Time {
+	s := os.Getenv("BINARC_TEST_NOW")
+	if s == "" {
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "binarc: BINARC_TEST_NOW=%q is not an RFC 3339 time\n", s)
+		os.Exit(2)
+	}
+	return func() time.Time { return t }
+}()
+
+func clockNow() time.Time {
+	if testNow == nil {
+		return time.Time{}
+	}
+	return testNow()
+}
+
+func testSnapshotHold(log zerolog.Logger) func(context.Context) {
+	d, err := time.ParseDuration(os.Getenv("BINARC_TEST_SNAPSHOT_HOLD"))
+	if err != nil || d <= 0 {
+		return nil
+	}
+	return func(ctx context.Context) {
+		log.Warn().Dur("hold", d).Msg("BINARC_TEST_SNAPSHOT_HOLD: holding before the backup (test build)")
+		select {
+		case <-ctx.Done():
+		case <-time.After(d):
+		}
+	}
+}
