@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/internal/retry"
 	"github.com/binarc/binarc/replication"
 	"github.com/rs/zerolog"
 )
@@ -191,31 +192,14 @@ func (a *Archiver) Run(ctx context.Context) error {
 // untilUp retries fn while it fails with something other than a problem
 // the operator must fix, logging the outage once.
 func untilUp[T any](a *Archiver, ctx context.Context, what string, fn func() (T, error)) (T, error) {
-	backoff := 250 * time.Millisecond
-	var since time.Time
-	for {
-		v, err := fn()
-		if err == nil {
-			if !since.IsZero() {
-				a.log.Info().Dur("outage", time.Since(since).Round(time.Millisecond)).Msgf("%s is back", what)
-			}
-			return v, nil
-		}
-		var lh *LeaseHeldError
-		if replication.IsConfigError(err) || errors.As(err, &lh) || errors.Is(err, errConflict) || errors.Is(err, errFatal) || errors.Is(err, ErrLeaseLost) || ctx.Err() != nil {
-			return v, err
-		}
-		if since.IsZero() {
-			since = time.Now()
-			a.log.Warn().Err(err).Msgf("%s unavailable; retrying with backoff (logged once per outage)", what)
-		}
-		select {
-		case <-ctx.Done():
-			return v, ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, a.cfg.MaxBackoff)
-	}
+	outage := &retry.Outage{Log: a.log, What: what}
+	return retry.Do(ctx, retry.Backoff{Max: a.cfg.MaxBackoff}, outage, permanent, fn)
+}
+
+// permanent tells the errors no retry of the primary or the store can fix.
+func permanent(err error) bool {
+	var lh *LeaseHeldError
+	return replication.IsConfigError(err) || errors.As(err, &lh) || errors.Is(err, errConflict) || errors.Is(err, errFatal) || errors.Is(err, ErrLeaseLost)
 }
 
 // errFatal marks archive states no retry can fix.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/internal/retry"
 	"github.com/binarc/binarc/replication"
 	"github.com/rs/zerolog"
 )
@@ -91,7 +92,7 @@ type Uploader struct {
 	// committed, in order (zero for file ends): the loss window's start.
 	unstored []time.Time
 
-	outage outageLog
+	outage *retry.Outage
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -118,7 +119,9 @@ func NewUploader(cfg UploaderConfig, store objstore.Store, layout Layout, durabl
 		ctx:     ctx, cancel: cancel,
 	}
 	u.bytesCond = sync.NewCond(&u.bytesMu)
-	u.outage = outageLog{log: log, what: "object store " + store.String()}
+	u.outage = &retry.Outage{Log: log, What: "object store " + store.String(),
+		DownMsg: "object store " + store.String() + " failing; retrying with backoff, holding data in memory (logged once per outage)",
+		UpMsg:   "object store " + store.String() + " recovered"}
 	close(u.idle)
 	for i := 0; i < cfg.Concurrency; i++ {
 		u.wg.Add(1)
@@ -200,9 +203,7 @@ func (u *Uploader) OldestUnstored() (t time.Time, ok bool) {
 
 // FailingSince is when the store began failing; zero while it works.
 func (u *Uploader) FailingSince() time.Time {
-	u.outage.mu.Lock()
-	defer u.outage.mu.Unlock()
-	return u.outage.since
+	return u.outage.Since()
 }
 
 // Err is the error that stopped the uploader, if any.
@@ -292,7 +293,7 @@ func (u *Uploader) upload(it *item) error {
 	key := u.layout.SegmentKey(s.Timeline, s.File, s.Start, s.End)
 	data := s.Data
 	it.stored = int64(len(data))
-	backoff := 100 * time.Millisecond
+	b := retry.Backoff{Initial: 100 * time.Millisecond, Max: u.cfg.MaxBackoff}
 	for attempt := 1; ; attempt++ {
 		err := u.beforeWrite()
 		if errors.Is(err, ErrLeaseLost) {
@@ -308,7 +309,7 @@ func (u *Uploader) upload(it *item) error {
 			}
 		}
 		if err == nil {
-			u.outage.ok()
+			u.outage.OK()
 			if u.obs != nil {
 				u.obs.SegmentStored(UploadStats{Segment: s, Stored: it.stored, Latency: time.Since(it.sealed), Attempts: attempt})
 			}
@@ -317,16 +318,13 @@ func (u *Uploader) upload(it *item) error {
 		if u.ctx.Err() != nil {
 			return u.ctx.Err()
 		}
-		u.outage.failed(err, "binlog", fmt.Sprintf("%s:%d", s.File, s.Start))
+		u.outage.Failed(err, func(e *zerolog.Event) *zerolog.Event { return e.Str("binlog", fmt.Sprintf("%s:%d", s.File, s.Start)) })
 		if u.obs != nil {
 			u.obs.UploadRetry(err)
 		}
-		select {
-		case <-u.ctx.Done():
-			return u.ctx.Err()
-		case <-time.After(backoff):
+		if err := b.Wait(u.ctx); err != nil {
+			return err
 		}
-		backoff = min(backoff*2, u.cfg.MaxBackoff)
 	}
 }
 
@@ -434,57 +432,13 @@ func (u *Uploader) setDurable(d Durable, received time.Time) {
 // this process stored; when the file was begun by an earlier process, the
 // rest are read back from the store.
 func (u *Uploader) writeIndex(fe *FileEnd, segs []SegmentInfo) error {
-	backoff := 100 * time.Millisecond
-	for {
-		err := u.beforeWrite()
-		if errors.Is(err, ErrLeaseLost) {
-			return err
-		}
-		if err == nil {
-			err = writeFileIndex(u.ctx, u.store, u.layout, fe.Timeline, fe.File, fe.Next, segs)
-		}
-		if err == nil {
-			u.outage.ok()
-			return nil
-		}
-		if errors.Is(err, errConflict) || u.ctx.Err() != nil {
-			return err
-		}
-		u.outage.failed(err, "index", fe.File)
-		select {
-		case <-u.ctx.Done():
-			return u.ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, u.cfg.MaxBackoff)
-	}
-}
-
-// outageLog logs the first failure of an outage and its end, once each,
-// whatever the number of workers and retries in between.
-type outageLog struct {
-	log   zerolog.Logger
-	what  string
-	mu    sync.Mutex
-	since time.Time
-	count int
-}
-
-func (o *outageLog) failed(err error, k, v string) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.count++
-	if o.since.IsZero() {
-		o.since = time.Now()
-		o.log.Warn().Err(err).Str(k, v).Msgf("%s failing; retrying with backoff, holding data in memory (logged once per outage)", o.what)
-	}
-}
-
-func (o *outageLog) ok() {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if !o.since.IsZero() {
-		o.log.Info().Dur("outage", time.Since(o.since).Round(time.Millisecond)).Int("failed_attempts", o.count).Msgf("%s recovered", o.what)
-		o.since, o.count = time.Time{}, 0
-	}
+	_, err := retry.Do(u.ctx, retry.Backoff{Initial: 100 * time.Millisecond, Max: u.cfg.MaxBackoff}, u.outage,
+		func(err error) bool { return errors.Is(err, ErrLeaseLost) || errors.Is(err, errConflict) },
+		func() (struct{}, error) {
+			if err := u.beforeWrite(); err != nil {
+				return struct{}{}, err
+			}
+			return struct{}{}, writeFileIndex(u.ctx, u.store, u.layout, fe.Timeline, fe.File, fe.Next, segs)
+		})
+	return err
 }

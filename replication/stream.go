@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/binarc/binarc/internal/retry"
 	"github.com/go-mysql-org/go-mysql/mysql"
 	gomysql "github.com/go-mysql-org/go-mysql/replication"
 	"github.com/rs/zerolog"
@@ -71,13 +72,9 @@ type Streamer struct {
 // archived. Transient failures (primary down, network cut) are retried.
 func (s *Streamer) Stream(ctx context.Context, pos Position, expectFDE []byte, h Handler) error {
 	st := &streamState{pos: pos, expectFDE: expectFDE, h: h, flavor: s.Flavor}
-	maxBackoff := s.MaxBackoff
-	if maxBackoff <= 0 {
-		maxBackoff = 30 * time.Second
-	}
-	backoff := 250 * time.Millisecond
+	b := retry.Backoff{Max: s.MaxBackoff}
+	outage := &retry.Outage{Log: s.Log, What: "primary", DownMsg: "lost the primary; retrying with backoff (logged once per outage)", UpMsg: "-"}
 	var down time.Time // when the current outage began; zero while healthy
-	var attempts int
 	for {
 		received := st.received
 		err := s.streamOnce(ctx, st, &down)
@@ -89,26 +86,21 @@ func (s *Streamer) Stream(ctx context.Context, pos Position, expectFDE []byte, h
 			return unwrapHandler(err)
 		}
 		if st.received != received {
-			backoff = 250 * time.Millisecond
+			b.Reset()
 		}
 		if down.IsZero() {
 			down = time.Now()
-			attempts = 0
-			s.Log.Warn().Err(err).Str("source", s.Config.String()).Stringer("position", st.pos).
-				Msg("lost the primary; retrying with backoff (logged once per outage)")
+			outage.OK() // a new outage: the last one ended when events flowed
 			if s.OnConnect != nil {
 				s.OnConnect(false)
 			}
-		} else {
-			s.Log.Debug().Err(err).Int("attempt", attempts).Msg("reconnect failed")
 		}
-		attempts++
-		select {
-		case <-ctx.Done():
+		outage.Failed(err, func(e *zerolog.Event) *zerolog.Event {
+			return e.Str("source", s.Config.String()).Stringer("position", st.pos)
+		})
+		if b.Wait(ctx) != nil {
 			return nil
-		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, maxBackoff)
 	}
 }
 

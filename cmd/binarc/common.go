@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/internal/retry"
 	"github.com/binarc/binarc/replication"
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
@@ -58,28 +58,15 @@ func (f storeFlags) open(ctx context.Context) (objstore.Store, archive.Layout, e
 // long-running commands must. A missing bucket or bad credentials are still
 // errors at once.
 func (f storeFlags) openRetrying(ctx context.Context, log zerolog.Logger) (objstore.Store, error) {
-	backoff := 250 * time.Millisecond
-	var since time.Time
-	for {
-		s, _, err := f.open(ctx)
+	outage := &retry.Outage{Log: log, What: "object store", DownMsg: "object store unreachable; retrying with backoff (logged once per outage)"}
+	notNetwork := func(err error) bool {
 		var ne net.Error
-		if err == nil || !errors.As(err, &ne) {
-			if err == nil && !since.IsZero() {
-				log.Info().Dur("outage", time.Since(since).Round(time.Millisecond)).Msg("object store is back")
-			}
-			return s, err
-		}
-		if since.IsZero() {
-			since = time.Now()
-			log.Warn().Err(err).Msg("object store unreachable; retrying with backoff (logged once per outage)")
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 30*time.Second)
+		return !errors.As(err, &ne)
 	}
+	return retry.Do(ctx, retry.Backoff{}, outage, notNetwork, func() (objstore.Store, error) {
+		s, _, err := f.open(ctx)
+		return s, err
+	})
 }
 
 // sourceFlags say how to reach the primary. The password is best given
@@ -100,15 +87,8 @@ func (f sourceFlags) config(log zerolog.Logger) (replication.Config, error) {
 	if cfg.Password != "" {
 		log.Warn().Msg("the source URL carries a password, which shows in ps and shell history: prefer BINARC_SOURCE_PASSWORD or --source-password-file")
 	}
-	if p, ok := os.LookupEnv("BINARC_SOURCE_PASSWORD"); ok {
-		cfg.Password = p
-	}
-	if f.SourcePasswordFile != "" {
-		b, err := os.ReadFile(f.SourcePasswordFile)
-		if err != nil {
-			return cfg, usageError{fmt.Errorf("--source-password-file: %w", err)}
-		}
-		cfg.Password = strings.TrimRight(strings.SplitN(string(b), "\n", 2)[0], "\r")
+	if cfg.Password, err = password(cfg.Password, "BINARC_SOURCE_PASSWORD", f.SourcePasswordFile, "--source-password-file"); err != nil {
+		return cfg, err
 	}
 	if f.ServerID == 0 {
 		return cfg, usageError{fmt.Errorf("--server-id 0: a replica needs a non-zero server id")}

@@ -89,15 +89,8 @@ func (c *restoreCmd) targetClient() (restore.ReplayClient, error) {
 	if err != nil {
 		return restore.ReplayClient{}, usageError{fmt.Errorf("--target: %w", err)}
 	}
-	if p, ok := os.LookupEnv("BINARC_TARGET_PASSWORD"); ok {
-		cfg.Password = p
-	}
-	if c.TargetPasswordFile != "" {
-		b, err := os.ReadFile(c.TargetPasswordFile)
-		if err != nil {
-			return restore.ReplayClient{}, usageError{fmt.Errorf("--target-password-file: %w", err)}
-		}
-		cfg.Password = strings.TrimRight(strings.SplitN(string(b), "\n", 2)[0], "\r")
+	if cfg.Password, err = password(cfg.Password, "BINARC_TARGET_PASSWORD", c.TargetPasswordFile, "--target-password-file"); err != nil {
+		return restore.ReplayClient{}, err
 	}
 	return restore.ReplayClient{Host: cfg.Host, Port: cfg.Port, User: cfg.User, Password: cfg.Password}, nil
 }
