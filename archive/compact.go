@@ -88,17 +88,9 @@ func (c Catalog) storeCompacted(ctx context.Context, key string, segs []SegmentR
 		keys = append(keys, s.Key)
 	}
 	r := &segmentsReader{ctx: ctx, store: c.Store, keys: keys}
-	var err error
-	if sp, ok := c.Store.(objstore.StreamPutter); ok {
-		// 5 MiB parts: the compactor runs beside the stream, within its
-		// memory bound (three parts in memory at most).
-		_, err = sp.PutStream(ctx, key, r, objstore.PutOptions{IfAbsent: true, PartSize: 5 << 20})
-	} else {
-		var data []byte
-		if data, err = io.ReadAll(r); err == nil {
-			_, err = c.Store.Put(ctx, key, data, objstore.PutOptions{IfAbsent: true})
-		}
-	}
+	// 5 MiB parts: the compactor runs beside the stream, within its memory
+	// bound (three parts in memory at most).
+	_, err := c.Store.PutStream(ctx, key, r, objstore.PutOptions{IfAbsent: true, PartSize: 5 << 20})
 	if errors.Is(err, objstore.ErrNotExist) && r.missing != "" {
 		return c.expectCompacted(ctx, key, r.missing)
 	}

@@ -54,10 +54,7 @@ const restartTimeout = 60 * time.Second
 // no data object and no multipart upload.
 func Take(ctx context.Context, cfg Config) (*Manifest, error) {
 	log := cfg.Log
-	sp, ok := cfg.Store.(streamPutter)
-	if !ok {
-		return nil, fmt.Errorf("store %s cannot take a streamed upload, which snapshots need", cfg.Store)
-	}
+	sp := cfg.Store
 	c, t, st, err := preflight(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -240,15 +237,13 @@ func holdLease(ctx context.Context, cfg Config) (context.Context, func(), error)
 			cfg.Log.Warn().Err(err).Msg("could not release the snapshot lease; it expires by itself")
 		}
 	}
-	if sw, ok := cfg.Store.(objstore.UploadSweeper); ok {
-		n, err := sw.SweepUploads(ctx, cfg.Layout.SnapshotsPrefix())
-		if err != nil {
-			release()
-			return nil, nil, fmt.Errorf("clean up unfinished uploads of earlier snapshots: %w", err)
-		}
-		if n > 0 {
-			cfg.Log.Warn().Int("uploads", n).Msg("removed unfinished uploads left by an earlier snapshot that died")
-		}
+	n, err := cfg.Store.SweepUploads(ctx, cfg.Layout.SnapshotsPrefix())
+	if err != nil {
+		release()
+		return nil, nil, fmt.Errorf("clean up unfinished uploads of earlier snapshots: %w", err)
+	}
+	if n > 0 {
+		cfg.Log.Warn().Int("uploads", n).Msg("removed unfinished uploads left by an earlier snapshot that died")
 	}
 	return ctx, release, nil
 }

@@ -13,6 +13,7 @@ const (
 	OpGet    = "get"
 	OpList   = "list"
 	OpDelete = "delete"
+	OpSweep  = "sweep"
 )
 
 // Faulty wraps a Store for fault-injection tests: before each call it asks
@@ -85,6 +86,22 @@ func (f *Faulty) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	return f.Store.Delete(ctx, key)
+}
+
+// PutStream consults the hook (as OpPut), then the wrapped store.
+func (f *Faulty) PutStream(ctx context.Context, key string, r io.Reader, opts PutOptions) (ObjectInfo, error) {
+	if err := f.fault(OpPut, key); err != nil {
+		return ObjectInfo{}, err
+	}
+	return f.Store.PutStream(ctx, key, r, opts)
+}
+
+// SweepUploads consults the hook (as OpSweep), then the wrapped store.
+func (f *Faulty) SweepUploads(ctx context.Context, prefix string) (int, error) {
+	if err := f.fault(OpSweep, prefix); err != nil {
+		return 0, err
+	}
+	return f.Store.SweepUploads(ctx, prefix)
 }
 
 // String names the wrapped store, marked as faulty.

@@ -2,6 +2,7 @@ package objstore_test
 
 import (
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 
@@ -50,7 +51,13 @@ func TestFaultyInjects(t *testing.T) {
 	if err := f.Delete(ctx, "good"); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"put bad", "put good", "get good", "list ", "delete good"}
+	if _, err := f.PutStream(ctx, "bad", strings.NewReader("x"), objstore.PutOptions{}); !errors.Is(err, errBoom) {
+		t.Fatalf("PutStream(bad) = %v, want the injected error", err)
+	}
+	if _, err := f.SweepUploads(ctx, "p/"); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"put bad", "put good", "get good", "list ", "delete good", "put bad", "sweep p/"}
 	if len(calls) != len(want) {
 		t.Fatalf("hook calls = %q, want %q", calls, want)
 	}

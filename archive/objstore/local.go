@@ -1,6 +1,7 @@
 package objstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -80,19 +81,36 @@ func (l *Local) String() string { return "file://" + filepath.ToSlash(l.dir) }
 
 // Put writes data to key through a fsynced temp file, honouring opts.
 func (l *Local) Put(ctx context.Context, key string, data []byte, opts PutOptions) (ObjectInfo, error) {
-	if err := ctx.Err(); err != nil {
-		return ObjectInfo{}, fmt.Errorf("local: put %s: %w", key, err)
-	}
 	if opts.IfAbsent && opts.IfMatch != "" {
 		return ObjectInfo{}, fmt.Errorf("local: put %s: IfAbsent and IfMatch are mutually exclusive", key)
 	}
+	return l.put(ctx, "put", key, bytes.NewReader(data), opts)
+}
+
+// put is Put and PutStream: it copies r into a fsynced temp file beside the
+// final name, then, under the store's lock, links it into place (IfAbsent:
+// link(2) fails atomically when the name is taken, which rename(2) would
+// silently replace) or renames it (after checking IfMatch), and fsyncs the
+// directory. op names the operation in errors.
+func (l *Local) put(ctx context.Context, op, key string, r io.Reader, opts PutOptions) (ObjectInfo, error) {
+	fail := func(err error) (ObjectInfo, error) { return ObjectInfo{}, fmt.Errorf("local: %s %s: %w", op, key, err) }
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
 	path, err := l.path(key)
 	if err != nil {
-		return ObjectInfo{}, fmt.Errorf("local: put %s: %w", key, err)
+		return fail(err)
 	}
-	tmp, err := l.writeTemp(path, data)
+	if opts.IfAbsent {
+		// Fail before copying what may be many GiB; the link below is what
+		// decides, atomically.
+		if _, err := os.Stat(path); err == nil {
+			return fail(ErrExist)
+		}
+	}
+	tmp, size, etag, err := l.writeTemp(ctx, path, r)
 	if err != nil {
-		return ObjectInfo{}, fmt.Errorf("local: put %s: %w", key, err)
+		return fail(err)
 	}
 	// After a successful link the temp name must go; after a rename it is
 	// already gone and this is a harmless ENOENT.
@@ -100,71 +118,67 @@ func (l *Local) Put(ctx context.Context, key string, data []byte, opts PutOption
 
 	unlock, err := l.lock()
 	if err != nil {
-		return ObjectInfo{}, fmt.Errorf("local: put %s: %w", key, err)
+		return fail(err)
 	}
 	defer unlock()
-
 	switch {
 	case opts.IfAbsent:
-		// link(2) fails with EEXIST atomically when the name is taken, which
-		// rename(2) would silently replace.
 		if err := os.Link(tmp, path); err != nil {
 			if errors.Is(err, fs.ErrExist) {
-				return ObjectInfo{}, fmt.Errorf("local: put %s: %w", key, ErrExist)
+				return fail(ErrExist)
 			}
-			return ObjectInfo{}, fmt.Errorf("local: put %s: %w", key, err)
+			return fail(err)
 		}
 	case opts.IfMatch != "":
-		etag, err := fileETag(path)
+		cur, err := fileETag(path)
 		if errors.Is(err, fs.ErrNotExist) {
-			return ObjectInfo{}, fmt.Errorf("local: put %s if-match %s: object missing: %w", key, opts.IfMatch, ErrPrecondition)
+			return fail(fmt.Errorf("if-match %s: object missing: %w", opts.IfMatch, ErrPrecondition))
 		}
 		if err != nil {
-			return ObjectInfo{}, fmt.Errorf("local: put %s: read current version: %w", key, err)
+			return fail(fmt.Errorf("read current version: %w", err))
 		}
-		if etag != opts.IfMatch {
-			return ObjectInfo{}, fmt.Errorf("local: put %s if-match %s: current is %s: %w", key, opts.IfMatch, etag, ErrPrecondition)
+		if cur != opts.IfMatch {
+			return fail(fmt.Errorf("if-match %s: current is %s: %w", opts.IfMatch, cur, ErrPrecondition))
 		}
-		if err := os.Rename(tmp, path); err != nil {
-			return ObjectInfo{}, fmt.Errorf("local: put %s: %w", key, err)
-		}
+		fallthrough
 	default:
 		if err := os.Rename(tmp, path); err != nil {
-			return ObjectInfo{}, fmt.Errorf("local: put %s: %w", key, err)
+			return fail(err)
 		}
 	}
 	if err := syncDir(filepath.Dir(path)); err != nil {
-		return ObjectInfo{}, fmt.Errorf("local: put %s: %w", key, err)
+		return fail(err)
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
-		return ObjectInfo{}, fmt.Errorf("local: put %s: %w", key, err)
+		return fail(err)
 	}
-	return ObjectInfo{Key: key, Size: int64(len(data)), ETag: md5Hex(data), ModTime: fi.ModTime()}, nil
+	return ObjectInfo{Key: key, Size: size, ETag: etag, ModTime: fi.ModTime()}, nil
 }
 
-// writeTemp writes data to a fsynced temp file in the directory of path,
-// creating that directory if needed, and returns the temp file's name.
-func (l *Local) writeTemp(path string, data []byte) (string, error) {
+// writeTemp copies r into a fsynced temp file in the directory of path,
+// creating that directory if needed, and returns the temp file's name, size
+// and MD5 (the ETag).
+func (l *Local) writeTemp(ctx context.Context, path string, r io.Reader) (name string, size int64, etag string, err error) {
 	dir := filepath.Dir(path)
 	var f *os.File
 	// A concurrent Delete may remove an emptied parent between our mkdir and
 	// the create; a few attempts outlast any such race.
 	for attempt := 0; ; attempt++ {
 		if err := l.mkdirAll(dir); err != nil {
-			return "", err
+			return "", 0, "", err
 		}
-		var err error
 		f, err = os.CreateTemp(dir, localTempPrefix+"*")
 		if err == nil {
 			break
 		}
 		if !errors.Is(err, fs.ErrNotExist) || attempt == 3 {
-			return "", err
+			return "", 0, "", err
 		}
 	}
-	name := f.Name()
-	_, err := f.Write(data)
+	name = f.Name()
+	h := md5.New()
+	size, err = io.Copy(io.MultiWriter(f, h), readerWithContext(ctx, r))
 	if err == nil {
 		err = f.Sync()
 	}
@@ -173,9 +187,9 @@ func (l *Local) writeTemp(path string, data []byte) (string, error) {
 	}
 	if err != nil {
 		os.Remove(name)
-		return "", err
+		return "", 0, "", err
 	}
-	return name, nil
+	return name, size, hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // mkdirAll creates dir and its missing parents below the root, fsyncing the

@@ -2,8 +2,6 @@ package objstore
 
 import (
 	"context"
-	"crypto/md5"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -13,11 +11,6 @@ import (
 	"strings"
 )
 
-var (
-	_ StreamPutter  = (*Local)(nil)
-	_ UploadSweeper = (*Local)(nil)
-)
-
 // PutStream copies r into a temp file beside the final name, fsyncs it and
 // links (IfAbsent) or renames it into place, as Put does with a byte slice.
 // On any failure the temp file is removed.
@@ -25,74 +18,7 @@ func (l *Local) PutStream(ctx context.Context, key string, r io.Reader, opts Put
 	if opts.IfMatch != "" {
 		return ObjectInfo{}, fmt.Errorf("local: put stream %s: IfMatch is not supported for streams", key)
 	}
-	path, err := l.path(key)
-	if err != nil {
-		return ObjectInfo{}, fmt.Errorf("local: put stream %s: %w", key, err)
-	}
-	if opts.IfAbsent {
-		// Fail before copying what may be many GiB; the link below is what
-		// decides, atomically.
-		if _, err := os.Stat(path); err == nil {
-			return ObjectInfo{}, fmt.Errorf("local: put stream %s: %w", key, ErrExist)
-		}
-	}
-	tmp, size, etag, err := l.streamTemp(ctx, path, r)
-	if err != nil {
-		return ObjectInfo{}, fmt.Errorf("local: put stream %s: %w", key, err)
-	}
-	defer os.Remove(tmp)
-
-	unlock, err := l.lock()
-	if err != nil {
-		return ObjectInfo{}, fmt.Errorf("local: put stream %s: %w", key, err)
-	}
-	defer unlock()
-	if opts.IfAbsent {
-		err = os.Link(tmp, path)
-		if errors.Is(err, fs.ErrExist) {
-			return ObjectInfo{}, fmt.Errorf("local: put stream %s: %w", key, ErrExist)
-		}
-	} else {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		return ObjectInfo{}, fmt.Errorf("local: put stream %s: %w", key, err)
-	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
-		return ObjectInfo{}, fmt.Errorf("local: put stream %s: %w", key, err)
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return ObjectInfo{}, fmt.Errorf("local: put stream %s: %w", key, err)
-	}
-	return ObjectInfo{Key: key, Size: size, ETag: etag, ModTime: fi.ModTime()}, nil
-}
-
-// streamTemp copies r into a fsynced temp file in the directory of path and
-// returns its name, size and MD5.
-func (l *Local) streamTemp(ctx context.Context, path string, r io.Reader) (name string, size int64, etag string, err error) {
-	tmp, err := l.writeTemp(path, nil)
-	if err != nil {
-		return "", 0, "", err
-	}
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_TRUNC, 0)
-	if err != nil {
-		os.Remove(tmp)
-		return "", 0, "", err
-	}
-	h := md5.New()
-	size, err = io.Copy(io.MultiWriter(f, h), readerWithContext(ctx, r))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return "", 0, "", err
-	}
-	return tmp, size, hex.EncodeToString(h.Sum(nil)), nil
+	return l.put(ctx, "put stream", key, r, opts)
 }
 
 // SweepUploads removes the temp files that a PutStream (or Put) killed

@@ -74,6 +74,22 @@ type Store interface {
 	// Delete removes the object at key. Deleting a missing object is not an
 	// error.
 	Delete(ctx context.Context, key string) error
+	// PutStream stores an object of unknown length read from r to EOF,
+	// without holding it whole in memory (a backup tool's output, hundreds
+	// of GiB). The object is visible to Get and List only once PutStream
+	// returned nil, and then whole. If r returns an error, or ctx ends,
+	// before EOF, PutStream returns an error wrapping it, and nothing is at
+	// key afterwards and nothing is left behind (no multipart upload, no
+	// temp file) unless cleaning up itself failed, which the error says.
+	// opts.IfAbsent fails with ErrExist when an object is already at key,
+	// as Put does; IfMatch is not supported (a stream is a new object).
+	PutStream(ctx context.Context, key string, r io.Reader, opts PutOptions) (ObjectInfo, error)
+	// SweepUploads removes the unfinished streamed puts whose keys start
+	// with prefix, left behind when a process died mid-way (an S3 multipart
+	// upload, a temp file), and returns how many it removed. A job that owns
+	// a prefix exclusively (it holds the lease for it) sweeps it at start.
+	// A store that leaves nothing behind returns 0.
+	SweepUploads(ctx context.Context, prefix string) (int, error)
 	// String names the store for logs and errors, without credentials.
 	String() string
 }

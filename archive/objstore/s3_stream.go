@@ -15,11 +15,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
-var (
-	_ StreamPutter  = (*S3)(nil)
-	_ UploadSweeper = (*S3)(nil)
-)
-
 // Multipart upload tuning. 16 MiB parts reach S3's 10,000-part limit at
 // 156 GiB; past that the part size doubles, so any backup S3 can hold (5 TiB)
 // fits. Memory is bounded by s3StreamBuffers parts: one being filled from

@@ -19,6 +19,12 @@ func TestMemoryStream(t *testing.T) {
 	objstoretest.RunStream(t, func(t *testing.T) objstore.Store { return objstore.NewMemory() }, nil)
 }
 
+// TestFaultyStream: the fault-injection wrapper passes streams and sweeps
+// through, so tests through it take the paths production takes.
+func TestFaultyStream(t *testing.T) {
+	objstoretest.RunStream(t, func(t *testing.T) objstore.Store { return objstore.NewFaulty(objstore.NewMemory()) }, nil)
+}
+
 func TestLocalStream(t *testing.T) {
 	objstoretest.RunStream(t, func(t *testing.T) objstore.Store {
 		s, err := objstore.NewLocal(t.TempDir())

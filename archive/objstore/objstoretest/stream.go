@@ -11,14 +11,14 @@ import (
 	"github.com/binarc/binarc/archive/objstore"
 )
 
-// RunStream checks the objstore.StreamPutter contract of the stores made by
+// RunStream checks the PutStream and SweepUploads contract of the stores made by
 // newStore. leftovers, if not nil, is called after each failed stream and
 // must fail the test if the store kept anything of it (an S3 multipart
 // upload, a temp file).
 func RunStream(t *testing.T, newStore func(t *testing.T) objstore.Store, leftovers func(t *testing.T, s objstore.Store)) {
 	tests := []struct {
 		name string
-		fn   func(t *testing.T, s objstore.Store, sp objstore.StreamPutter, leftovers func(*testing.T))
+		fn   func(t *testing.T, s objstore.Store, sp objstore.Store, leftovers func(*testing.T))
 	}{
 		{"StreamSmall", testStreamSmall},
 		{"StreamEmpty", testStreamEmpty},
@@ -28,14 +28,12 @@ func RunStream(t *testing.T, newStore func(t *testing.T) objstore.Store, leftove
 		{"StreamCancel", testStreamCancel},
 		{"StreamIfAbsent", testStreamIfAbsent},
 		{"StreamIfAbsentTakenMidStream", testStreamIfAbsentTakenMidStream},
+		{"SweepKeepsObjects", testSweepKeepsObjects},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newStore(t)
-			sp, ok := s.(objstore.StreamPutter)
-			if !ok {
-				t.Fatalf("%T does not implement objstore.StreamPutter", s)
-			}
+			sp := s
 			check := func(t *testing.T) {
 				if leftovers != nil {
 					leftovers(t, s)
@@ -111,7 +109,7 @@ func wantAbsent(t *testing.T, s objstore.Store, key, prefix string) {
 	wantList(t, s, prefix, nil)
 }
 
-func testStreamSmall(t *testing.T, s objstore.Store, sp objstore.StreamPutter, _ func(*testing.T)) {
+func testStreamSmall(t *testing.T, s objstore.Store, sp objstore.Store, _ func(*testing.T)) {
 	const n = 100 << 10
 	info, err := sp.PutStream(t.Context(), "st/small", newPattern(1, n), objstore.PutOptions{})
 	if err != nil {
@@ -125,7 +123,7 @@ func testStreamSmall(t *testing.T, s objstore.Store, sp objstore.StreamPutter, _
 	}
 }
 
-func testStreamEmpty(t *testing.T, s objstore.Store, sp objstore.StreamPutter, _ func(*testing.T)) {
+func testStreamEmpty(t *testing.T, s objstore.Store, sp objstore.Store, _ func(*testing.T)) {
 	if _, err := sp.PutStream(t.Context(), "st/empty", newPattern(0, 0), objstore.PutOptions{IfAbsent: true}); err != nil {
 		t.Fatalf("PutStream of nothing: %v", err)
 	}
@@ -136,7 +134,7 @@ func testStreamEmpty(t *testing.T, s objstore.Store, sp objstore.StreamPutter, _
 
 // testStream40MiB is larger than two parts of any backend's multipart
 // upload, with a short last part.
-func testStream40MiB(t *testing.T, s objstore.Store, sp objstore.StreamPutter, _ func(*testing.T)) {
+func testStream40MiB(t *testing.T, s objstore.Store, sp objstore.Store, _ func(*testing.T)) {
 	const n = 40<<20 + 12345
 	info, err := sp.PutStream(t.Context(), "st/big", newPattern(2, n), objstore.PutOptions{IfAbsent: true})
 	if err != nil {
@@ -153,7 +151,7 @@ func testStream40MiB(t *testing.T, s objstore.Store, sp objstore.StreamPutter, _
 
 // testStreamSmallParts streams with the smallest part size S3 allows,
 // over several parts: the memory-lean way compaction uses.
-func testStreamSmallParts(t *testing.T, s objstore.Store, sp objstore.StreamPutter, _ func(*testing.T)) {
+func testStreamSmallParts(t *testing.T, s objstore.Store, sp objstore.Store, _ func(*testing.T)) {
 	const n = 17<<20 + 999
 	if _, err := sp.PutStream(t.Context(), "st/parts", newPattern(5, n), objstore.PutOptions{IfAbsent: true, PartSize: 5 << 20}); err != nil {
 		t.Fatalf("PutStream with 5 MiB parts: %v", err)
@@ -165,7 +163,7 @@ func testStreamSmallParts(t *testing.T, s objstore.Store, sp objstore.StreamPutt
 
 var errSource = errors.New("source failed mid-stream")
 
-func testStreamReaderError(t *testing.T, s objstore.Store, sp objstore.StreamPutter, leftovers func(*testing.T)) {
+func testStreamReaderError(t *testing.T, s objstore.Store, sp objstore.Store, leftovers func(*testing.T)) {
 	for _, n := range []int64{1 << 10, 20 << 20, 33 << 20} {
 		r := newPattern(3, n)
 		r.err = errSource
@@ -178,7 +176,7 @@ func testStreamReaderError(t *testing.T, s objstore.Store, sp objstore.StreamPut
 	}
 }
 
-func testStreamCancel(t *testing.T, s objstore.Store, sp objstore.StreamPutter, leftovers func(*testing.T)) {
+func testStreamCancel(t *testing.T, s objstore.Store, sp objstore.Store, leftovers func(*testing.T)) {
 	ctx, cancel := context.WithCancel(t.Context())
 	r := &cancelAfter{r: newPattern(4, 1<<40), n: 20 << 20, cancel: cancel}
 	_, err := sp.PutStream(ctx, "st/cancelled", r, objstore.PutOptions{})
@@ -209,7 +207,7 @@ func (c *cancelAfter) Read(b []byte) (int, error) {
 	return n, err
 }
 
-func testStreamIfAbsent(t *testing.T, s objstore.Store, sp objstore.StreamPutter, leftovers func(*testing.T)) {
+func testStreamIfAbsent(t *testing.T, s objstore.Store, sp objstore.Store, leftovers func(*testing.T)) {
 	mustPut(t, s, "st/taken", []byte("first"), objstore.PutOptions{})
 	for _, n := range []int64{10, 17 << 20} {
 		_, err := sp.PutStream(t.Context(), "st/taken", newPattern(5, n), objstore.PutOptions{IfAbsent: true})
@@ -229,7 +227,7 @@ func testStreamIfAbsent(t *testing.T, s objstore.Store, sp objstore.StreamPutter
 // testStreamIfAbsentTakenMidStream has another writer create the key while
 // the stream is being read: the check at the start passed, so the final,
 // atomic one (If-None-Match on the completion, link(2)) must refuse.
-func testStreamIfAbsentTakenMidStream(t *testing.T, s objstore.Store, sp objstore.StreamPutter, leftovers func(*testing.T)) {
+func testStreamIfAbsentTakenMidStream(t *testing.T, s objstore.Store, sp objstore.Store, leftovers func(*testing.T)) {
 	r := &cancelAfter{r: newPattern(6, 20<<20), n: 18 << 20, cancel: func() {
 		if _, err := s.Put(context.Background(), "st/raced", []byte("other writer"), objstore.PutOptions{IfAbsent: true}); err != nil {
 			t.Errorf("the other writer's Put: %v", err)
@@ -244,4 +242,27 @@ func testStreamIfAbsentTakenMidStream(t *testing.T, s objstore.Store, sp objstor
 		t.Fatalf("the stream replaced the other writer's object (%d bytes)", len(got))
 	}
 	leftovers(t)
+}
+
+// testSweepKeepsObjects: sweeping a prefix removes only unfinished uploads:
+// stored objects, streamed or put, stay, and a clean prefix sweeps nothing.
+func testSweepKeepsObjects(t *testing.T, s objstore.Store, sp objstore.Store, leftovers func(*testing.T)) {
+	ctx := t.Context()
+	if _, err := sp.PutStream(ctx, "sweep/a", newPattern(1, 1000), objstore.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(ctx, "sweep/b", []byte("b"), objstore.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pr := newPattern(2, 1<<20)
+	pr.err = errors.New("tool died")
+	if _, err := sp.PutStream(ctx, "sweep/c", pr, objstore.PutOptions{}); err == nil {
+		t.Fatal("a stream whose reader failed was stored")
+	}
+	n, err := s.SweepUploads(ctx, "sweep/")
+	if err != nil || n != 0 {
+		t.Fatalf("SweepUploads after clean failures = %d, %v; want 0, nil (a failed PutStream cleans up after itself)", n, err)
+	}
+	leftovers(t)
+	wantList(t, s, "sweep/", []objstore.Entry{{Key: "sweep/a", Size: 1000}, {Key: "sweep/b", Size: 1}})
 }
