@@ -66,7 +66,9 @@ func (c Catalog) Compact(ctx context.Context, tl, file string) (CompactResult, e
 	// A prune may have removed the file while we built the object: then
 	// the object is an orphan, and goes too.
 	if _, err := c.ReadIndex(ctx, tl, file); errors.Is(err, objstore.ErrNotExist) {
-		_ = c.Store.Delete(ctx, key)
+		if derr := c.Store.Delete(ctx, key); derr != nil {
+			return res, fmt.Errorf("compact %s: %w: its index went during compaction (a prune), and the orphaned %s could not be deleted (binarc verify lists it as a stray object; delete it by hand): %v", file, ErrNotCompactable, key, derr)
+		}
 		return res, fmt.Errorf("compact %s: %w: its index went during compaction (a prune)", file, ErrNotCompactable)
 	}
 	n, err := c.checkCompacted(ctx, key, ix)

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/rs/zerolog"
@@ -172,5 +174,86 @@ func TestRebuildDuringCompaction(t *testing.T) {
 	}
 	if !bytes.Equal(buf.Bytes(), want) {
 		t.Fatal("rebuild across a compaction gave other bytes")
+	}
+}
+
+// blockingCompacted is a store whose compacted objects read slowly: their
+// reader blocks until the Get's context ends, as a multi-GiB read would
+// still be running when the operator presses Ctrl-C.
+type blockingCompacted struct {
+	objstore.Store
+	compacted string // the key that reads slowly
+}
+
+func (b blockingCompacted) Get(ctx context.Context, key string) (io.ReadCloser, objstore.ObjectInfo, error) {
+	if key != b.compacted {
+		return b.Store.Get(ctx, key)
+	}
+	return io.NopCloser(ctxBlockedReader{ctx}), objstore.ObjectInfo{Key: key}, nil
+}
+
+type ctxBlockedReader struct{ ctx context.Context }
+
+func (r ctxBlockedReader) Read([]byte) (int, error) {
+	<-r.ctx.Done()
+	return 0, r.ctx.Err()
+}
+
+// TestRebuildCompactedWhileReadKeepsCancellation: a file compacted while
+// it is read goes on from the compacted object, and a cancelled caller
+// still stops that read (it once ran on a context without cancellation).
+func TestRebuildCompactedWhileReadKeepsCancellation(t *testing.T) {
+	mem, _, _ := buildArchive(t)
+	ctx := context.Background()
+	cat := Catalog{Store: mem, Layout: Layout{Cluster: "c"}}
+	files, err := cat.Files(ctx, "tl")
+	must(t, err)
+	fs, err := cat.FileState(ctx, "tl", files[0])
+	must(t, err)
+	if _, err := cat.Compact(ctx, "tl", files[0].Name); err != nil {
+		t.Fatal(err)
+	}
+	// fs still lists the segments, now gone: the read must switch over.
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := Catalog{Store: blockingCompacted{mem, cat.Layout.CompactedKey("tl", fs.File)}, Layout: cat.Layout}.Rebuild(rctx, fs, io.Discard)
+		done <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Rebuild after cancel = %v; want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Rebuild ignored the caller's cancellation while reading the compacted object")
+	}
+}
+
+// TestCompactOrphanDeleteFailure: a prune removes the file's index while
+// its compacted object is being stored; the orphan is deleted, and when
+// that delete fails the error says so instead of dropping it.
+func TestCompactOrphanDeleteFailure(t *testing.T) {
+	mem, _, _ := buildArchive(t)
+	ctx := context.Background()
+	f := objstore.NewFaulty(mem)
+	cat := Catalog{Store: f, Layout: Layout{Cluster: "c"}}
+	const file = "mysql-bin.000001"
+	key := cat.Layout.CompactedKey("tl", file)
+	f.SetHook(func(op, k string) error {
+		switch {
+		case op == objstore.OpPut && k == key:
+			// The prune runs while the object is stored.
+			must(t, mem.Delete(ctx, cat.Layout.IndexKey("tl", file)))
+		case op == objstore.OpDelete && k == key:
+			return errors.New("store down")
+		}
+		return nil
+	})
+	_, err := cat.Compact(ctx, "tl", file)
+	if !errors.Is(err, ErrNotCompactable) || !strings.Contains(err.Error(), "could not be deleted") || !strings.Contains(err.Error(), "store down") {
+		t.Fatalf("Compact = %v; want the failed orphan delete named", err)
 	}
 }

@@ -158,6 +158,12 @@ func HasChecksum(raw []byte) bool {
 	return crc32.ChecksumIEEE(body) == want
 }
 
+// MaxEventSize is the largest event binarc reads: 1 GiB, the server's own
+// max_allowed_packet limit, plus the header. A larger size in an event
+// header is corruption (or a hostile archive), never an event, and is
+// refused before any memory is allocated for it.
+const MaxEventSize = 1<<30 + HeaderLen
+
 // ReadEvents reads whole events from r, which holds a binlog file from
 // offset start (0: the magic first), and calls fn with each event's offset
 // in the file. raw is only valid during the call. Memory is one event.
@@ -181,6 +187,9 @@ func ReadEvents(r io.Reader, start uint64, fn func(start uint64, h Header, raw [
 		h, _ := ParseHeader(buf[:HeaderLen])
 		if h.EventSize < HeaderLen {
 			return fmt.Errorf("offset %d: event size %d is smaller than its header", off, h.EventSize)
+		}
+		if h.EventSize > MaxEventSize {
+			return fmt.Errorf("offset %d: event header says %d bytes, more than the largest event a server writes (%d, max_allowed_packet's limit plus the header): the file is corrupt", off, h.EventSize, MaxEventSize)
 		}
 		if int(h.EventSize) > len(buf) {
 			nb := make([]byte, h.EventSize)

@@ -1,8 +1,11 @@
 package replication
 
 import (
+	"bytes"
 	"encoding/binary"
 	"hash/crc32"
+	"runtime"
+	"strings"
 	"testing"
 
 	gomysql "github.com/go-mysql-org/go-mysql/replication"
@@ -85,5 +88,21 @@ func TestStreamMySQLArtificialEvents(t *testing.T) {
 	}
 	if len(r.events) != 3 || r.events[2].Start != 155 || len(r.beats) != 1 {
 		t.Fatalf("events %d (want 3), beats %d", len(r.events), len(r.beats))
+	}
+}
+
+// TestReadEventsRefusesHugeEvent: a header claiming nearly 4 GiB is refused
+// with a clear error before anything is allocated for it.
+func TestReadEventsRefusesHugeEvent(t *testing.T) {
+	raw := make([]byte, HeaderLen)
+	binary.LittleEndian.PutUint32(raw[9:], 0xfffffff0)
+	var m runtime.MemStats
+	err := ReadEvents(bytes.NewReader(append(append([]byte{}, Magic...), raw...)), 0, func(uint64, Header, []byte) error { return nil })
+	runtime.ReadMemStats(&m)
+	if err == nil || !strings.Contains(err.Error(), "more than the largest event") {
+		t.Fatalf("ReadEvents = %v; want the size refused", err)
+	}
+	if m.HeapAlloc > 512<<20 {
+		t.Errorf("heap %d MiB after refusing the event", m.HeapAlloc>>20)
 	}
 }

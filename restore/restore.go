@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/binarc/binarc/archive"
@@ -127,7 +126,12 @@ func choose(ctx context.Context, cat archive.Catalog, req RestoreRequest, binlog
 			continue
 		}
 		m := e.Manifest
-		if !before(m, req.Target) {
+		ok, err := before(m, req.Target)
+		if err != nil {
+			tried = append(tried, fmt.Sprintf("%s (%v)", m.ID, err))
+			continue
+		}
+		if !ok {
 			tried = append(tried, fmt.Sprintf("%s (taken %s: after the target)", m.ID, m.Started.Format(time.RFC3339)))
 			continue
 		}
@@ -160,36 +164,57 @@ func choose(ctx context.Context, cat archive.Catalog, req RestoreRequest, binlog
 
 // before tells whether a snapshot can start a restore to target: its data
 // stands at or before the target.
-func before(m *snapshot.Manifest, t Target) bool {
+func before(m *snapshot.Manifest, t Target) (bool, error) {
 	switch t.Kind {
 	case TargetTime:
-		return !m.Started.After(t.Time)
+		return !m.Started.After(t.Time), nil
 	case TargetPosition:
 		c := replication.CompareBinlogNames(m.Coordinates.File, t.Position.File)
-		return c < 0 || (c == 0 && m.Coordinates.Pos <= t.Position.Offset)
+		return c < 0 || (c == 0 && m.Coordinates.Pos <= t.Position.Offset), nil
 	case TargetGTID:
-		return !gtidIn(t.GTID, m.Coordinates.GTIDSet)
+		in, err := gtidIn(t.GTID, m.Coordinates.GTIDSet)
+		return !in, err
 	}
-	return true
+	return true, nil
 }
 
 // gtidIn tells whether a MariaDB GTID (d-s-n) is within a gtid_slave_pos
 // list (d-s-n, …: per domain, everything up to n). MySQL sets are not
-// compared here; the plan finds out.
-func gtidIn(g, set string) bool {
-	gp := strings.Split(g, "-")
-	if len(gp) != 3 {
-		return false
+// compared here; the plan finds out. A malformed GTID or list is an error,
+// never read as 0.
+func gtidIn(g, set string) (bool, error) {
+	domain, n, err := parseMariaGTID(g)
+	if err != nil {
+		return false, fmt.Errorf("GTID %q: %w", g, err)
 	}
-	gn, _ := strconv.ParseUint(gp[2], 10, 64)
+	if strings.TrimSpace(set) == "" {
+		return false, nil
+	}
 	for _, s := range strings.Split(set, ",") {
-		sp := strings.Split(strings.TrimSpace(s), "-")
-		if len(sp) == 3 && sp[0] == gp[0] {
-			sn, _ := strconv.ParseUint(sp[2], 10, 64)
-			return gn <= sn
+		d, sn, err := parseMariaGTID(strings.TrimSpace(s))
+		if err != nil {
+			return false, fmt.Errorf("the snapshot's GTID position %q: %w", set, err)
+		}
+		if d == domain {
+			return n <= sn, nil
 		}
 	}
-	return false
+	return false, nil
+}
+
+// parseMariaGTID splits domain-server-seq.
+func parseMariaGTID(g string) (domain, seq uint64, err error) {
+	p := strings.Split(g, "-")
+	if len(p) != 3 {
+		return 0, 0, fmt.Errorf("not a MariaDB GTID (domain-server-sequence)")
+	}
+	var nums [3]uint64
+	for i, s := range p {
+		if nums[i], err = strconv.ParseUint(s, 10, 64); err != nil {
+			return 0, 0, fmt.Errorf("not a MariaDB GTID (domain-server-sequence): %q is not a number", s)
+		}
+	}
+	return nums[0], nums[2], nil
 }
 
 func listIDs(entries []snapshot.Entry) string {
@@ -310,17 +335,4 @@ func runLogged(cmd *exec.Cmd) error {
 		return fmt.Errorf("%s: %w: %s", filepath.Base(cmd.Path), err, lastLines(string(out), 8))
 	}
 	return nil
-}
-
-// stopServer asks mariadbd to shut down and waits for it.
-func stopServer(cmd *exec.Cmd, done <-chan error, timeout time.Duration) error {
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(timeout):
-		_ = cmd.Process.Kill()
-		<-done
-		return fmt.Errorf("the temporary server did not shut down within %s; killed it (InnoDB recovers at the next start)", timeout)
-	}
 }

@@ -3,7 +3,6 @@ package restore
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -86,19 +85,17 @@ func restorePhysical(ctx context.Context, req RestoreRequest, plan *RestorePlan,
 	if os.Geteuid() == 0 {
 		args = append(args, "--user=root")
 	}
-	server := exec.Command(mariadbd, args...)
-	if err := server.Start(); err != nil {
+	server, err := startProcess(exec.Command(mariadbd, args...))
+	if err != nil {
 		return fmt.Errorf("start the temporary server: %w", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- server.Wait() }()
 	stopped := false
 	defer func() {
 		if !stopped {
-			_ = stopServer(server, exited, time.Minute)
+			_ = server.stop(time.Minute)
 		}
 	}()
-	if err := waitSocket(ctx, sock, exited, 2*time.Minute); err != nil {
+	if err := server.waitSocket(ctx, sock, 2*time.Minute); err != nil {
 		return fmt.Errorf("the temporary server on %s did not start: %w (see %s)", dir, err, filepath.Join(dir, "binarc-restore.err"))
 	}
 	log.Info().Str("datadir", dir).Msg("temporary server up (socket only, no networking, no binary log); replaying the binlog")
@@ -111,33 +108,13 @@ func restorePhysical(ctx context.Context, req RestoreRequest, plan *RestorePlan,
 		return err
 	}
 	stopped = true
-	if err := stopServer(server, exited, 5*time.Minute); err != nil {
+	if err := server.stop(5 * time.Minute); err != nil {
 		return fmt.Errorf("stop the temporary server: %w", err)
 	}
 	os.Remove(filepath.Join(dir, "binarc-restore.err"))
 	log.Info().Str("datadir", dir).Stringer("stopped_at", plan.Binlog.Stop).
 		Msg("restore done: the data directory is ready; start a server on it with --skip-slave-start (it holds the source's replication settings) and chown it to the server's user")
 	return nil
-}
-
-// waitSocket waits until the server accepts connections on its socket.
-func waitSocket(ctx context.Context, sock string, exited <-chan error, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-exited:
-			return fmt.Errorf("it exited: %v", err)
-		case <-ctx.Done():
-			return ctx.Err()
-		default:
-		}
-		if c, err := dialUnix(sock); err == nil {
-			c.Close()
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("no answer on %s after %s", sock, timeout)
 }
 
 // loadDump loads a logical snapshot into the target server.
@@ -149,8 +126,4 @@ func loadDump(ctx context.Context, req RestoreRequest, m *snapshot.Manifest, too
 	defer data.Close()
 	req.Log.Info().Str("snapshot", m.ID).Int64("bytes", m.RawSize).Msg("loading the SQL dump into the target server")
 	return LoadSQL(ctx, data, *req.Server, tools)
-}
-
-func dialUnix(sock string) (net.Conn, error) {
-	return net.DialTimeout("unix", sock, time.Second)
 }
