@@ -49,14 +49,14 @@ func (c *lsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if len(tls) == 0 && len(snaps) == 0 {
 		return fmt.Errorf("cluster %q has no archive in %s: check --store and --cluster (binarc ls --store %s lists clusters)", c.Cluster, store, c.Store)
 	}
-	var lag *lagReport
+	var lag *archive.Lag
 	if c.Source != "" && len(tls) > 0 {
 		sf := sourceFlags{Source: c.Source, SourcePasswordFile: c.SourcePasswordFile, ServerID: replication.DefaultServerID}
 		cfg, err := sf.config(log)
 		if err != nil {
 			return err
 		}
-		lag = measureLag(ctx, cfg, tls[len(tls)-1])
+		lag = archive.MeasureLag(ctx, cfg, tls[len(tls)-1])
 	}
 	if c.JSON {
 		enc := json.NewEncoder(os.Stdout)
@@ -64,7 +64,7 @@ func (c *lsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		return enc.Encode(struct {
 			Cluster   string                   `json:"cluster"`
 			Timelines []*archive.TimelineState `json:"timelines"`
-			Lag       *lagReport               `json:"lag,omitempty"`
+			Lag       *archive.Lag             `json:"lag,omitempty"`
 			Snapshots []snapshot.Entry         `json:"snapshots"`
 			Windows   []retention.Window       `json:"restorable"`
 		}{c.Cluster, tls, lag, snaps, retention.Windows(tls, snaps)})
@@ -116,7 +116,7 @@ func fmtTime(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04:05Z")
 }
 
-func printCatalog(w io.Writer, cluster string, tls []*archive.TimelineState, lag *lagReport) {
+func printCatalog(w io.Writer, cluster string, tls []*archive.TimelineState, lag *archive.Lag) {
 	fmt.Fprintf(w, "cluster %s\n", cluster)
 	for i, ts := range tls {
 		ended := i < len(tls)-1
@@ -145,49 +145,4 @@ func printCatalog(w io.Writer, cluster string, tls []*archive.TimelineState, lag
 	if lag != nil {
 		fmt.Fprintf(w, "\nprimary: %s\n", lag.Summary)
 	}
-}
-
-// lagReport compares the archive's end with the primary's position.
-type lagReport struct {
-	PrimaryFile   string `json:"primary_file,omitempty"`
-	PrimaryOffset uint64 `json:"primary_offset,omitempty"`
-	BytesBehind   uint64 `json:"bytes_behind"`
-	Summary       string `json:"summary"`
-}
-
-func measureLag(ctx context.Context, cfg replication.Config, ts *archive.TimelineState) *lagReport {
-	logs, err := cfg.BinaryLogs(ctx)
-	if err != nil {
-		return &lagReport{Summary: "cannot tell: " + err.Error()}
-	}
-	if len(logs) == 0 || len(ts.Files) == 0 {
-		return &lagReport{Summary: "cannot tell: nothing to compare"}
-	}
-	last := ts.Files[len(ts.Files)-1]
-	cur := logs[len(logs)-1]
-	r := &lagReport{PrimaryFile: cur.Name, PrimaryOffset: cur.Size}
-	var behind uint64
-	counting := false
-	for _, l := range logs {
-		switch {
-		case l.Name == last.File:
-			counting = true
-			if l.Size > last.Size {
-				behind += l.Size - last.Size
-			}
-		case counting:
-			behind += l.Size
-		}
-	}
-	if !counting {
-		r.Summary = fmt.Sprintf("cannot tell: the primary (at %s:%d) no longer lists %s, the archive's last file", cur.Name, cur.Size, last.File)
-		return r
-	}
-	r.BytesBehind = behind
-	if behind == 0 {
-		r.Summary = fmt.Sprintf("archive is up to date with the primary (%s:%d)", cur.Name, cur.Size)
-	} else {
-		r.Summary = fmt.Sprintf("archive is %d bytes behind the primary (%s:%d); the archive ends at %s:%d", behind, cur.Name, cur.Size, last.File, last.Size)
-	}
-	return r
 }

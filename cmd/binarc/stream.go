@@ -29,8 +29,8 @@ func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	metrics := newStreamMetrics()
-	stopMetrics, err := c.metricsFlags.serve(log, c.Cluster, metrics.ready, metrics)
+	metrics := archive.NewMetrics()
+	stopMetrics, err := c.metricsFlags.serve(log, c.Cluster, metrics.Ready, metrics)
 	if err != nil {
 		return err
 	}
@@ -59,7 +59,7 @@ func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if err != nil {
 		return usageError{err}
 	}
-	metrics.archiver.Store(a)
+	metrics.SetArchiver(a)
 	log.Info().Str("store", store.String()).Str("cluster", c.Cluster).Dur("flush_interval", c.FlushInterval).
 		Int64("segment_size", int64(c.SegmentSize)).Msg("binarc stream starting")
 	return c.streamRetention.run(ctx, log, store, c.Cluster, a)
