@@ -30,6 +30,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 readonly binarc="${BINARC_BIN:-$PWD/bin/binarc}"
 demo_dir="${BINARC_DEMO_DIR:-$PWD/demo-data}"
+# binarc reads its flags from BINARC_* variables too: a BINARC_TARGET or
+# BINARC_SOURCE_PASSWORD_FILE of the user's must not change the demo.
+for v in $(compgen -e); do
+	case "$v" in
+	BINARC_DEMO_* | BINARC_BIN | BINARC_CACHE) ;;
+	BINARC_*) unset "$v" ;;
+	esac
+done
+if [[ -d "$demo_dir" && ! -e "$demo_dir/.binarc-demo" && -n "$(ls -A "$demo_dir")" ]]; then
+	echo "demo.sh: $demo_dir is not empty and not a previous demo's directory: choose another BINARC_DEMO_DIR" >&2
+	exit 1
+fi
 mkdir -p "$demo_dir"
 demo_dir="$(cd "$demo_dir" && pwd)"
 # Commands run from the demo directory's parent, so they read as a user
@@ -114,8 +126,10 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 rm -rf "${demo:?}"/*
+touch "$demo/.binarc-demo"
 # A short path: unix sockets must fit in 108 bytes.
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/binarc-demo.XXXXXX")"
+mkdir "$tmp/tmp"
 
 # --- output helpers ------------------------------------------------------------
 
@@ -180,8 +194,10 @@ sql() {
 }
 
 # The InnoDB sizes match the server's, so its first start does not resize
-# the redo log.
-innodb_args=(--innodb-buffer-pool-size=64M --innodb-log-file-size=48M --innodb-doublewrite=0)
+# the redo log. A private --tmpdir keeps the servers' temporary tables out
+# of the shared /tmp (install-db once failed there: "Error on delete of
+# '/tmp/#sql-temptable-….MAI'").
+common_args=(--innodb-buffer-pool-size=64M --innodb-log-file-size=48M --innodb-doublewrite=0 --tmpdir="$tmp/tmp")
 declare -A ports=()
 
 # start_server NAME DATADIR ARGS...: starts mariadbd (on a free loopback
@@ -193,7 +209,7 @@ start_server() {
 		local args=(--no-defaults --datadir="$datadir" --socket="$tmp/$name.sock"
 			--pid-file="$tmp/$name.pid" --log-error="$demo/$name.err" --skip-name-resolve
 			--innodb-buffer-pool-dump-at-shutdown=0 --innodb-buffer-pool-load-at-startup=0
-			"${innodb_args[@]}")
+			"${common_args[@]}")
 		if [[ " $* " != *" --skip-networking "* ]]; then
 			port=$((20000 + RANDOM % 40000))
 			(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && continue # taken
@@ -234,7 +250,7 @@ step "1. a MariaDB primary, a replica (GTID replication), and binarc stream arch
 # --cross-bootstrap skips root@<hostname> (and the hostname lookup it
 # needs), which a --skip-name-resolve server warns about.
 if ! "$install_db" --no-defaults --datadir="$tmp/template" --auth-root-authentication-method=normal \
-	--skip-test-db --cross-bootstrap "${innodb_args[@]}" >"$demo/install-db.log" 2>&1; then
+	--skip-test-db --cross-bootstrap "${common_args[@]}" >"$demo/install-db.log" 2>&1; then
 	cat "$demo/install-db.log" >&2
 	die "mariadb-install-db failed"
 fi
@@ -330,7 +346,7 @@ step "2. a physical snapshot of the replica, while the primary keeps writing"
 pids[writer]=$!
 (
 	while [[ ! -e "$tmp/stop" ]]; do
-		slave_status || true
+		st="$(slave_status)" && echo "$st"
 		sleep 0.05
 	done
 ) >"$demo/replica-samples.txt" &
@@ -355,7 +371,13 @@ held=$(wc -l <"$tmp/held")
 note "the replica (SHOW SLAVE STATUS every 50 ms, $held samples while the backup ran):"
 note "  first: $(head -n 1 "$tmp/held")"
 note "  last:  $(tail -n 1 "$tmp/held")"
-note "  the SQL thread held still at the snapshot's coordinates; the IO thread kept reading the primary"
+first_read="$(head -n 1 "$tmp/held" | awk '{print $3}')"
+last_read="$(tail -n 1 "$tmp/held" | awk '{print $3}')"
+if [[ "$first_read" != "$last_read" ]]; then
+	note "  the SQL thread held still at the snapshot's coordinates; the IO thread kept reading the primary"
+else
+	note "  the SQL thread held still at the snapshot's coordinates; the IO thread stayed connected"
+fi
 st="$(slave_status)"
 [[ "$st" == "IO=Yes SQL=Yes "* ]] || die "the replica does not replicate after the snapshot: $st"
 note "  after: $st"
@@ -489,6 +511,11 @@ binarc_run verify 6 verify --store "$store" --cluster "$cluster"
 
 step "stopping binarc stream (SIGTERM), the servers, and removing $tmp"
 kill -TERM "${pids[stream]}"
+for ((i = 0; i < 300; i++)); do
+	kill -0 "${pids[stream]}" 2>/dev/null || break
+	sleep 0.1
+done
+kill -0 "${pids[stream]}" 2>/dev/null && die "binarc stream did not stop within 30s of SIGTERM"
 rc=0
 wait "${pids[stream]}" || rc=$?
 unset "pids[stream]"
