@@ -2,7 +2,8 @@
 #
 #   make deps    install MariaDB (apt, as root), versitygw, staticcheck, docker-compose
 #   make build   bin/binarc
-#   make demo    stream a throwaway MariaDB into ./demo-data/archive and check it
+#   make demo    a bad DROP TABLE, found in ./demo-data/archive and undone
+#                (installs only MariaDB and zstd: scripts/deps.sh --demo-only)
 #   make test    lint, then every test with the race detector
 #   make lint    gofmt, go vet, staticcheck, docker-compose config
 #   make bench   go run ./bench $(BENCH_ARGS)
@@ -27,7 +28,7 @@ GO_TEST_FLAGS ?= -race -count=1 -timeout 25m
 TEST_LOG := bin/go-test.log
 BENCH_ARGS ?=
 
-.PHONY: all deps build demo test go-test lint bench clean
+.PHONY: all deps demo-deps build demo test go-test lint bench clean
 
 all: build
 
@@ -37,7 +38,10 @@ deps:
 build:
 	go build -ldflags "-X main.version=$(VERSION)" -o bin/binarc ./cmd/binarc
 
-demo: deps build
+demo-deps:
+	bash scripts/deps.sh --demo-only
+
+demo: demo-deps build
 	bash scripts/demo.sh
 
 # Lint runs first: it takes seconds, the tests take many minutes.

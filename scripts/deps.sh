@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # deps.sh makes a Debian machine ready for binarc's tests and demo:
-#   - MariaDB server, client tools and mariabackup (apt, needs root),
+#   - MariaDB server, client tools, mariabackup and zstd (apt, needs root),
 #   - versitygw, the S3 server the integration tests start (built with go),
 #   - staticcheck, pinned.
 # It is idempotent: when everything is present it only checks and prints
 # where the binaries are.
 #
-# Usage: scripts/deps.sh [--with-compose]
+# Usage: scripts/deps.sh [--with-compose | --demo-only]
 #   --with-compose  also install docker-compose (for `docker-compose config`
 #                   checks of the demo; no Docker daemon is needed).
+#   --demo-only     only what `make demo` runs: the apt packages above and a
+#                   check for go; no versitygw, staticcheck or docker-compose.
 #
 # Environment:
 #   BINARC_CACHE  where built binaries go (default $HOME/.cache/binarc);
@@ -21,11 +23,13 @@ readonly STATICCHECK_VERSION=v0.8.2
 readonly MARIADB_PACKAGES=(mariadb-server mariadb-client mariadb-backup zstd)
 
 with_compose=false
+demo_only=false
 for arg in "$@"; do
 	case "$arg" in
 	--with-compose) with_compose=true ;;
+	--demo-only) demo_only=true ;;
 	-h | --help)
-		sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*)
@@ -34,6 +38,10 @@ for arg in "$@"; do
 		;;
 	esac
 done
+if $with_compose && $demo_only; then
+	echo "deps.sh: --with-compose and --demo-only exclude each other (the demo needs no docker-compose)" >&2
+	exit 2
+fi
 
 cache="${BINARC_CACHE:-$HOME/.cache/binarc}"
 bindir="$cache/bin"
@@ -98,6 +106,20 @@ if ! gobin="$(find_bin go)"; then
 	fi
 fi
 
+# report_mariadb prints where the apt-installed binaries are.
+report_mariadb() {
+	for b in mariadbd mariadb-install-db mariadb mariadb-binlog mariabackup zstd; do
+		printf '  %-19s %s\n' "$b" "$(find_bin "$b")"
+	done
+}
+
+if $demo_only; then
+	echo "deps.sh: ready for the demo"
+	report_mariadb
+	printf '  %-19s %s\n' go "$gobin"
+	exit 0
+fi
+
 mkdir -p "$bindir"
 tmp=""
 trap '[[ -z "$tmp" ]] || rm -rf "$tmp"' EXIT
@@ -141,9 +163,7 @@ fi
 # --- Report ------------------------------------------------------------------
 
 echo "deps.sh: ready"
-for b in mariadbd mariadb-install-db mariadb mariadb-binlog mariabackup zstd; do
-	printf '  %-19s %s\n' "$b" "$(find_bin "$b")"
-done
+report_mariadb
 if $with_compose; then
 	printf '  %-19s %s\n' docker-compose "$(find_bin docker-compose)"
 fi
