@@ -81,7 +81,7 @@ func restorePhysical(ctx context.Context, req RestoreRequest, plan *RestorePlan,
 	sock := filepath.Join(sockDir, "s")
 	args := []string{"--no-defaults", "--datadir=" + dir, "--socket=" + sock, "--pid-file=" + filepath.Join(sockDir, "pid"),
 		"--skip-networking", "--skip-log-bin", "--skip-slave-start", "--skip-grant-tables",
-		"--max-allowed-packet=1G", "--log-error=" + filepath.Join(dir, "binarc-restore.err")}
+		"--max-allowed-packet=1G", "--tmpdir=" + sockDir, "--log-error=" + filepath.Join(dir, "binarc-restore.err")}
 	if os.Geteuid() == 0 {
 		args = append(args, "--user=root")
 	}
