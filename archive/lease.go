@@ -176,18 +176,12 @@ func (l *Lease) Release(ctx context.Context) error {
 // over meanwhile: the caller must stop writing.
 func (l *Lease) Ensure(ctx context.Context) error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.lost != nil {
-		return l.lost
-	}
-	if l.now().Sub(l.info.Renewed) < l.ttl/3 {
+	fresh := l.lost == nil && l.now().Sub(l.info.Renewed) < l.ttl/3
+	l.mu.Unlock()
+	if fresh {
 		return nil
 	}
-	err := l.Renew(ctx)
-	if errors.Is(err, ErrLeaseLost) {
-		l.lost = err
-	}
-	return err
+	return l.Confirm(ctx)
 }
 
 // Confirm renews the lease now, whatever its age: the proof, before a job

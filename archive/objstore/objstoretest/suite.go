@@ -121,6 +121,12 @@ func testIfAbsent(t *testing.T, s objstore.Store) {
 }
 
 func testIfAbsentConcurrent(t *testing.T, s objstore.Store) {
+	race(t, s, "race", objstore.PutOptions{IfAbsent: true}, objstore.ErrExist)
+}
+
+// race has 8 writers put to key at once with opts: exactly one must win,
+// the others fail with lost, and the object holds the winner's content.
+func race(t *testing.T, s objstore.Store, key string, opts objstore.PutOptions, lost error) {
 	ctx := t.Context()
 	const writers = 8
 	var (
@@ -130,23 +136,23 @@ func testIfAbsentConcurrent(t *testing.T, s objstore.Store) {
 	)
 	for i := range writers {
 		wg.Go(func() {
-			_, err := s.Put(ctx, "race", fmt.Appendf(nil, "writer %d", i), objstore.PutOptions{IfAbsent: true})
+			_, err := s.Put(ctx, key, fmt.Appendf(nil, "writer %d", i), opts)
 			switch {
 			case err == nil:
 				mu.Lock()
 				winners = append(winners, i)
 				mu.Unlock()
-			case !errors.Is(err, objstore.ErrExist):
-				t.Errorf("writer %d: IfAbsent Put = %v, want nil or ErrExist", i, err)
+			case !errors.Is(err, lost):
+				t.Errorf("writer %d: Put %+v = %v, want nil or %v", i, opts, err, lost)
 			}
 		})
 	}
 	wg.Wait()
 	if len(winners) != 1 {
-		t.Fatalf("%d IfAbsent writers won (%v), want exactly 1", len(winners), winners)
+		t.Fatalf("%d writers with %+v won (%v), want exactly 1", len(winners), opts, winners)
 	}
 	want := fmt.Sprintf("writer %d", winners[0])
-	if got, _ := mustGet(t, s, "race"); string(got) != want {
+	if got, _ := mustGet(t, s, key); string(got) != want {
 		t.Errorf("content = %q, want the winner's %q", got, want)
 	}
 }
@@ -192,35 +198,8 @@ func testIfMatch(t *testing.T, s objstore.Store) {
 // testIfMatchConcurrent checks IfMatch is a compare-and-swap: of writers
 // racing from the same version, exactly one wins.
 func testIfMatchConcurrent(t *testing.T, s objstore.Store) {
-	ctx := t.Context()
 	base := mustPut(t, s, "cas", []byte("base"), objstore.PutOptions{})
-	const writers = 8
-	var (
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		winners []int
-	)
-	for i := range writers {
-		wg.Go(func() {
-			_, err := s.Put(ctx, "cas", fmt.Appendf(nil, "writer %d", i), objstore.PutOptions{IfMatch: base.ETag})
-			switch {
-			case err == nil:
-				mu.Lock()
-				winners = append(winners, i)
-				mu.Unlock()
-			case !errors.Is(err, objstore.ErrPrecondition):
-				t.Errorf("writer %d: IfMatch Put = %v, want nil or ErrPrecondition", i, err)
-			}
-		})
-	}
-	wg.Wait()
-	if len(winners) != 1 {
-		t.Fatalf("%d IfMatch writers won (%v), want exactly 1", len(winners), winners)
-	}
-	want := fmt.Sprintf("writer %d", winners[0])
-	if got, _ := mustGet(t, s, "cas"); string(got) != want {
-		t.Errorf("content = %q, want the winner's %q", got, want)
-	}
+	race(t, s, "cas", objstore.PutOptions{IfMatch: base.ETag}, objstore.ErrPrecondition)
 }
 
 func testListDirsAndObjects(t *testing.T, s objstore.Store) {
