@@ -13,6 +13,11 @@
 // <start> and <end> are 20-digit zero-padded decimal offsets (wide enough for
 // any uint64), so names sort in offset order. <timeline> is
 // "<seq:06d>-<UTC yyyymmddThhmmssZ>", so names sort by time.
+//
+// It owns the write path (segmenter, uploader, archiver, lease, compaction)
+// and reading archived bytes back (Catalog, Rebuild). It must not run client
+// programs or restore (package restore), verify (package verify) or prune
+// (package retention).
 package archive
 
 import (

@@ -2,6 +2,9 @@
 // and hands on each binlog event's exact bytes with its coordinates in the
 // primary's binlog file. It owns the connection, the reconnect and the
 // position; it never skips a byte silently.
+//
+// It must not know the archive: it hands events to a Handler and never
+// writes to a store.
 package replication
 
 import (

@@ -4,6 +4,9 @@
 // backup tool's output (mariabackup's xbstream, or mariadb-dump's SQL) is
 // compressed with zstd and streamed into the store without a local copy; a
 // manifest, written last, makes a snapshot complete.
+//
+// It must not restore (package restore) nor verify a stored snapshot
+// (package verify); it lists snapshots and reads manifests for them.
 package snapshot
 
 import (

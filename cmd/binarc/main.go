@@ -1,5 +1,8 @@
 // Command binarc keeps MySQL and MariaDB clusters restorable to any second
 // of the last 30 days from an S3-compatible bucket.
+//
+// This package is wiring only: each command parses its flags, calls one
+// library function and prints its result. Logic belongs in the packages.
 package main
 
 import (
