@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/binarc/binarc/archive/crypt"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/replication"
 	"github.com/rs/zerolog"
@@ -32,7 +33,11 @@ type ArchiverConfig struct {
 	// MaxBackoff caps retries of the primary and the store.
 	MaxBackoff time.Duration
 	// Compact turns each complete file's segments into one object.
-	Compact  bool
+	Compact bool
+	// Encrypt, if set, encrypts every segment to its recipients
+	// (--encrypt-to). A timeline is encrypted to one set of recipients
+	// from its start: other recipients start a new timeline.
+	Encrypt  *crypt.Sealer
 	Log      zerolog.Logger
 	Observer Observer
 }
@@ -221,7 +226,11 @@ type layoutInfo struct {
 // checkLayout records the layout version on a new archive and refuses an
 // archive written by a newer binarc.
 func (a *Archiver) checkLayout(ctx context.Context) error {
-	data := marshalJSON(layoutInfo{Version: LayoutVersion})
+	version := layoutVersionPlain
+	if a.cfg.Encrypt != nil {
+		version = LayoutVersionEncrypted
+	}
+	data := marshalJSON(layoutInfo{Version: version})
 	_, err := a.store.Put(ctx, a.layout.LayoutKey(), data, objstore.PutOptions{IfAbsent: true})
 	if err == nil {
 		return nil
@@ -239,6 +248,9 @@ func (a *Archiver) checkLayout(ctx context.Context) error {
 	}
 	if li.Version > LayoutVersion {
 		return fmt.Errorf("%w: the archive of cluster %q has layout version %d, this binarc writes %d: upgrade binarc", errFatal, a.cfg.Cluster, li.Version, LayoutVersion)
+	}
+	if a.cfg.Encrypt != nil && li.Version < LayoutVersionEncrypted {
+		return upgradeLayout(ctx, a.store, a.layout)
 	}
 	return nil
 }

@@ -42,7 +42,7 @@ func newVerifyArchive(t *testing.T) *verifyArchive {
 	a := &verifyArchive{t: t, mem: objstore.NewMemory(), layout: Layout{Cluster: "c"}}
 	a.cat = Catalog{Store: a.mem, Layout: a.layout}
 	ctx := context.Background()
-	must(t, putOnce(ctx, a.mem, a.layout.LayoutKey(), marshalJSON(layoutInfo{Version: LayoutVersion})))
+	must(t, putOnce(ctx, a.mem, a.layout.LayoutKey(), marshalJSON(layoutInfo{Version: layoutVersionPlain})))
 	a.timeline(vtl1, "mysql-bin.000001", nil)
 	a.stream(vtl1, 1, 3, true)
 	return a
@@ -50,7 +50,7 @@ func newVerifyArchive(t *testing.T) *verifyArchive {
 
 func (a *verifyArchive) timeline(tl, start string, prev *TimelineEnd) {
 	a.t.Helper()
-	ti := &TimelineInfo{Version: LayoutVersion, Timeline: tl, StartFile: start, SourceServerID: 1, Reason: "new archive", Previous: prev}
+	ti := &TimelineInfo{Version: layoutVersionPlain, Timeline: tl, StartFile: start, SourceServerID: 1, Reason: "new archive", Previous: prev}
 	must(a.t, putOnce(context.Background(), a.mem, a.layout.TimelineKey(tl), marshalJSON(ti)))
 }
 
@@ -463,7 +463,7 @@ func TestVerifyLayoutAndStrays(t *testing.T) {
 	expect(t, rep, SeverityNote, "key=c/binlog/scratch/", "stray folder")
 	expect(t, rep, SeverityNote, "key=c/binlog/"+vtl1+"/mysql-bin.000001/tmp.part", "stray object")
 
-	a.put(a.layout.LayoutKey(), []byte(`{"version": 2}`))
+	a.put(a.layout.LayoutKey(), []byte(`{"version": 3}`))
 	expect(t, a.verify(VerifyOptions{}), SeverityProblem, "key=c/layout.json", "upgrade binarc")
 	a.del(a.layout.LayoutKey())
 	expect(t, a.verify(VerifyOptions{}), SeverityProblem, "key=c/layout.json", "missing")
