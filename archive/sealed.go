@@ -286,3 +286,17 @@ func upgradeLayout(ctx context.Context, store objstore.Store, layout Layout) err
 	}
 	return fmt.Errorf("%w: %s keeps changing", errConflict, layout.LayoutKey())
 }
+
+// LatestEncryption is the encryption of the cluster's newest timeline: nil
+// when it is plain or there is none.
+func (c Catalog) LatestEncryption(ctx context.Context) (*Encryption, error) {
+	tls, err := c.Timelines(ctx)
+	if err != nil || len(tls) == 0 {
+		return nil, err
+	}
+	ti, err := c.ReadTimeline(ctx, tls[len(tls)-1])
+	if err != nil {
+		return nil, err
+	}
+	return ti.Encryption, nil
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/archive/crypt"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/klauspost/compress/zstd"
 )
@@ -104,6 +105,13 @@ var ErrVerify = errors.New("snapshot failed verification")
 // xbstream is whole. It returns every check made; the error, if a check
 // failed, matches ErrVerify and names the first failure.
 func Verify(ctx context.Context, store objstore.Store, layout archive.Layout, id string) ([]Check, error) {
+	return VerifyWith(ctx, store, layout, id, nil)
+}
+
+// VerifyWith is Verify of a snapshot that may be encrypted: with an
+// identity (opener) the contents are checked as for a plain one; without,
+// only the stored object's size and SHA-256, and a note says so.
+func VerifyWith(ctx context.Context, store objstore.Store, layout archive.Layout, id string, opener *crypt.Opener) ([]Check, error) {
 	m, err := ReadManifest(ctx, store, layout, id)
 	if err != nil {
 		if errors.Is(err, objstore.ErrNotExist) {
@@ -124,7 +132,24 @@ func Verify(ctx context.Context, store objstore.Store, layout archive.Layout, id
 	defer rc.Close()
 	h := sha256.New()
 	stored := &countWriter{}
-	dec, err := zstd.NewReader(io.TeeReader(rc, io.MultiWriter(h, stored)))
+	tee := io.TeeReader(rc, io.MultiWriter(h, stored))
+	if m.Encryption != nil && opener == nil {
+		_, err := io.Copy(io.Discard, tee)
+		sum := hex.EncodeToString(h.Sum(nil))
+		add("stored size", err == nil && stored.n == m.StoredSize, "%d bytes read, manifest says %d (store lists %d)", stored.n, m.StoredSize, info.Size)
+		add("sha256", sum == m.SHA256, "%s, manifest says %s", sum, m.SHA256)
+		add("encryption", true, "encrypted to %v: contents not checked (pass --identity to check them)", m.Encryption.Recipients)
+		return checks, firstFailed(checks, id)
+	}
+	src, err := openData(tee, m, opener)
+	if err != nil {
+		add("encryption", false, "%v", err)
+		return checks, firstFailed(checks, id)
+	}
+	if m.Encryption != nil {
+		add("encryption", true, "encrypted to %v; opened with the identity given", m.Encryption.Recipients)
+	}
+	dec, err := zstd.NewReader(src)
 	if err != nil {
 		return checks, err
 	}
@@ -158,10 +183,15 @@ func Verify(ctx context.Context, store objstore.Store, layout archive.Layout, id
 			add("xbstream", true, "%d chunks, %d files, ends on a chunk boundary", xb.chunks, xb.files)
 		}
 	}
+	return checks, firstFailed(checks, id)
+}
+
+// firstFailed is Verify's error: nil, or the first failed check.
+func firstFailed(checks []Check, id string) error {
 	for _, c := range checks {
 		if !c.OK {
-			return checks, fmt.Errorf("%w: snapshot %s: %s: %s", ErrVerify, id, c.What, c.Note)
+			return fmt.Errorf("%w: snapshot %s: %s: %s", ErrVerify, id, c.What, c.Note)
 		}
 	}
-	return checks, nil
+	return nil
 }

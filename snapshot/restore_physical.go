@@ -58,7 +58,7 @@ func restorePhysical(ctx context.Context, req RestoreRequest, plan *RestorePlan,
 
 	log.Info().Str("snapshot", m.ID).Int64("bytes", m.StoredSize).Msg("downloading and extracting the snapshot")
 	started := time.Now()
-	data, err := openSnapshotData(ctx, req.Store, m)
+	data, err := openSnapshotData(ctx, req.Store, m, req.Opener)
 	if err != nil {
 		return err
 	}
@@ -142,7 +142,7 @@ func waitSocket(ctx context.Context, sock string, exited <-chan error, timeout t
 
 // loadDump loads a logical snapshot into the target server.
 func loadDump(ctx context.Context, req RestoreRequest, m *Manifest, tools archive.ReplayTools) error {
-	data, err := openSnapshotData(ctx, req.Store, m)
+	data, err := openSnapshotData(ctx, req.Store, m, req.Opener)
 	if err != nil {
 		return err
 	}
