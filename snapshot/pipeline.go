@@ -43,8 +43,8 @@ type streamed struct {
 type pipeline struct {
 	cmd    *exec.Cmd
 	sealer *crypt.Sealer // encrypts after zstd; nil for none
-	sniff  io.Writer // sees the raw output; nil for none
-	onExit func()    // called once the tool has exited, before the upload ends
+	sniff  io.Writer     // sees the raw output; nil for none
+	onExit func()        // called once the tool has exited, before the upload ends
 }
 
 // stderrTail keeps the last lines a tool wrote to stderr, for the error
