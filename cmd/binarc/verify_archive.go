@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/archive/crypt"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/snapshot"
 )
@@ -24,11 +25,11 @@ type archiveVerifyFlags struct {
 // verifyArchive re-reads the whole archive of the cluster, printing each
 // problem and note as it is found, then what was checked. Any problem is
 // an error (exit 1).
-func (c *verifyCmd) verifyArchive(ctx context.Context, store objstore.Store, layout archive.Layout) error {
+func (c *verifyCmd) verifyArchive(ctx context.Context, store objstore.Store, layout archive.Layout, opener *crypt.Opener) error {
 	out := os.Stdout
-	cat := archive.Catalog{Store: store, Layout: layout}
+	cat := archive.Catalog{Store: store, Layout: layout, Opener: opener}
 	opts := archive.VerifyOptions{
-		Snapshot: func(ctx context.Context, id string) error { return verifySnapshot(ctx, store, layout, id) },
+		Snapshot: func(ctx context.Context, id string) error { return verifySnapshot(ctx, store, layout, id, opener) },
 		Settle:   c.Settle,
 	}
 	if !c.JSON {
@@ -76,8 +77,8 @@ func printVerifySummary(w io.Writer, rep *archive.VerifyReport) {
 
 // verifySnapshot checks one complete snapshot against its manifest and
 // names every failed check.
-func verifySnapshot(ctx context.Context, store objstore.Store, layout archive.Layout, id string) error {
-	checks, err := snapshot.Verify(ctx, store, layout, id)
+func verifySnapshot(ctx context.Context, store objstore.Store, layout archive.Layout, id string, opener *crypt.Opener) error {
+	checks, err := snapshot.VerifyWith(ctx, store, layout, id, opener)
 	if err == nil {
 		return nil
 	}
