@@ -13,9 +13,9 @@ import (
 
 type eventsCmd struct {
 	storeFlags
-	From     string `help:"List transactions from this time (with its zone; default: the archive's start)."`
-	To       string `help:"… up to this time (default: the archive's end)."`
-	Grep     string `help:"Only transactions whose statements or tables contain this text (case-insensitive)."`
+	From string `help:"List transactions from this time (with its zone; default: the archive's start)."`
+	To   string `help:"… up to this time (default: the archive's end)."`
+	Grep string `help:"Only transactions whose statements or tables contain this text (case-insensitive)."`
 	identityFlags
 	Timeline string `help:"Timeline to read (default: the newest)."`
 }

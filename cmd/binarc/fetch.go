@@ -14,7 +14,7 @@ import (
 
 type fetchCmd struct {
 	storeFlags
-	Dir      string   `required:"" type:"path" help:"Directory to write the rebuilt files into (created if missing; existing files are not overwritten)."`
+	Dir string `required:"" type:"path" help:"Directory to write the rebuilt files into (created if missing; existing files are not overwritten)."`
 	identityFlags
 	Timeline string   `help:"Timeline to fetch from (default: the newest)."`
 	Files    []string `arg:"" optional:"" name:"FILE" help:"Binlog files to fetch (default: every file of the timeline)."`
