@@ -78,14 +78,16 @@ func (c Catalog) openObject(key string, data []byte) ([]byte, error) {
 	return z, err
 }
 
-// readSegmentFacts describes a stored segment: decoded when it is plain or
-// the catalog can open it, from its clear header otherwise.
+// readSegmentFacts describes a stored segment: decoded when it is plain,
+// from its clear header when it is sealed. Describing an archive (ls, the
+// restore planner's choice of timeline, resume) needs no secret key; the
+// header is authenticated with the contents when they are read.
 func (c Catalog) readSegmentFacts(ctx context.Context, ref SegmentRef) (segmentFacts, error) {
 	data, _, err := objstore.ReadAll(ctx, c.Store, ref.Key)
 	if err != nil {
 		return segmentFacts{}, fmt.Errorf("read segment %s: %w", ref.Key, err)
 	}
-	if crypt.IsSealed(data) && c.Opener == nil {
+	if crypt.IsSealed(data) {
 		return sealedFacts(data, ref)
 	}
 	plain, err := c.decodeSegmentObject(ref.Key, data)
@@ -119,9 +121,8 @@ func (c Catalog) readSegmentFacts(ctx context.Context, ref SegmentRef) (segmentF
 	return f, nil
 }
 
-// sealedFacts reads a sealed segment's clear header, unauthenticated: it is
-// what a writer holding public keys only can know, and no more trusted than
-// the clear-text index it stands in for.
+// sealedFacts reads a sealed segment's clear header, unauthenticated: no
+// more trusted than the clear-text index it stands in for.
 func sealedFacts(data []byte, ref SegmentRef) (segmentFacts, error) {
 	h, _, err := crypt.ReadHeader(bytes.NewReader(data))
 	if err != nil {
@@ -129,7 +130,7 @@ func sealedFacts(data []byte, ref SegmentRef) (segmentFacts, error) {
 	}
 	var f segmentFacts
 	if h.Name != ref.Key || json.Unmarshal(h.Meta, &f) != nil || f.Start != ref.Start || f.End != ref.End {
-		return segmentFacts{}, fmt.Errorf("segment %s: %w: its clear header describes another segment (%s)", ref.Key, crypt.ErrTampered, h.Name)
+		return segmentFacts{}, fmt.Errorf("segment %s: %w: it was sealed as %s (objects swapped or copied in the bucket)", ref.Key, crypt.ErrTampered, h.Name)
 	}
 	f.StoredSize = ref.StoredSize
 	return f, nil
@@ -299,4 +300,24 @@ func (c Catalog) LatestEncryption(ctx context.Context) (*Encryption, error) {
 		return nil, err
 	}
 	return ti.Encryption, nil
+}
+
+// EncryptedTimelines lists the cluster's encrypted timelines and the
+// recipients of each: what a reader needs an identity for.
+func (c Catalog) EncryptedTimelines(ctx context.Context) (map[string][]string, error) {
+	tls, err := c.Timelines(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]string{}
+	for _, tl := range tls {
+		ti, err := c.ReadTimeline(ctx, tl)
+		if err != nil {
+			continue // verify reports an unreadable manifest
+		}
+		if ti.Encryption != nil {
+			out[tl] = ti.Encryption.Recipients
+		}
+	}
+	return out, nil
 }

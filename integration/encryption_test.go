@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"filippo.io/age"
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/integration/testenv"
 )
 
 // ageKeyFile makes an age key pair and writes the identity file as
@@ -166,6 +168,9 @@ func TestEncryptedArchiveRoundTrip(t *testing.T) {
 	if out, code := e.runEnv([]string{"BINARC_IDENTITY_FILE=" + daily}, "verify", "--store", e.store, "--cluster", e.cluster); code != 0 {
 		t.Errorf("verify with the identity (%d):\n%s", code, tail(out, 3000))
 	}
+	if out, code := e.run("verify", "--store", e.store, "--cluster", e.cluster); code == 0 || !strings.Contains(out, "--identity") || !strings.Contains(out, dailyPub) {
+		t.Errorf("verify without an identity (%d):\n%s", code, tail(out, 3000))
+	}
 
 	// Tampering with the live file's sealed segments.
 	cat := e.catalog()
@@ -226,4 +231,101 @@ func objPut(t *testing.T, cat archive.Catalog, key string, data []byte) {
 	if _, err := cat.Store.Put(context.Background(), key, data, objstore.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestEncryptionKeyRotation: binarc stream restarted with another
+// recipient starts a new timeline at the file where the old one ends, so
+// the two leave no gap; each side opens with its own key only, and a
+// reader with the other one is told which key it needs.
+func TestEncryptionKeyRotation(t *testing.T) {
+	e := newEnv(t, testenv.MariaDBOptions{})
+	ctx := context.Background()
+	oldKey, oldPub := ageKeyFile(t, "old")
+	newKey, newPub := ageKeyFile(t, "new")
+	phase := func(from, to int) {
+		if err := writeLoad(ctx, e.primary, loadOptions{From: from, To: to, FlushAt: 30}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := e.start(e.streamArgs("--encrypt-to", oldPub)...)
+	phase(0, 50)
+	e.waitArchived(time.Minute)
+	p.stop(t)
+	p = e.start(e.streamArgs("--encrypt-to", newPub)...)
+	p.waitLog(t, "key rotation", time.Minute)
+	phase(50, 100)
+	// The new timeline holds the files from the one the old ended in.
+	waitSettled(t, e.primary.BinlogFiles(t))
+	deadline := time.Now().Add(time.Minute)
+	for {
+		why := e.archivedFrom(e.catalog())
+		if why == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the new timeline did not catch up: %s", why)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	p.stop(t)
+	cp := takeCheckpoint(t, e.primary, "after the rotation")
+
+	cat := e.catalog()
+	tls, err := cat.Timelines(ctx)
+	if err != nil || len(tls) != 2 {
+		t.Fatalf("timelines %v (%v), want two", tls, err)
+	}
+	ti, err := cat.ReadTimeline(ctx, tls[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ti.Encryption == nil || len(ti.Encryption.Recipients) != 1 || ti.Encryption.Recipients[0] != newPub || ti.Previous == nil || ti.Previous.Timeline != tls[0] {
+		t.Fatalf("new timeline's manifest: %+v", ti)
+	}
+
+	// Restores do not cross timelines (yet): replay the old timeline to
+	// its end with the old key, then the new one from exactly there with
+	// the new key. Together they are the primary's data: no gap.
+	srv, _ := e.restoreInto(t, "--to", "latest", "--identity", oldKey)
+	from := fmt.Sprintf("%s:%d", ti.Previous.File, ti.Previous.Offset)
+	second := func(key string) (string, int) {
+		return e.runEnv([]string{"BINARC_TARGET_PASSWORD="}, "restore", "--store", e.store, "--cluster", e.cluster,
+			"--from", from, "--to", "latest", "--target", "mysql://root@"+srv.Addr(), "--identity", key)
+	}
+	if out, code := second(oldKey); code == 0 || !strings.Contains(out, newPub) {
+		t.Errorf("the new timeline with the old key (%d):\n%s", code, tail(out, 3000))
+	}
+	if out, code := second(newKey); code != 0 || !strings.Contains(out, tls[1]) {
+		t.Fatalf("the new timeline with the new key (%d):\n%s", code, tail(out, 3000))
+	}
+	compareChecksums(t, "restore across the key rotation", tableChecksums(t, srv), cp.sums)
+}
+
+// archivedFrom is archivedState for a timeline that starts at a later file
+// than the primary's first: "" once its files hold every byte the
+// primary has of them.
+func (e *env) archivedFrom(cat archive.Catalog) string {
+	ctx := context.Background()
+	tls, err := cat.Describe(ctx)
+	if err != nil || len(tls) == 0 {
+		return fmt.Sprintf("no timeline (%v)", err)
+	}
+	newest := tls[len(tls)-1]
+	files := map[string]*archive.FileState{}
+	for _, f := range newest.Files {
+		files[f.File] = f
+	}
+	for _, r := range e.primary.Query(e.t, "SHOW BINARY LOGS") {
+		if r[0] < newest.Info.StartFile {
+			continue
+		}
+		f := files[r[0]]
+		if f == nil {
+			return "not archived yet: " + r[0]
+		}
+		if strconv.FormatUint(f.Size, 10) != r[1] {
+			return fmt.Sprintf("%s: archived %d of %s bytes", r[0], f.Size, r[1])
+		}
+	}
+	return ""
 }
