@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/binarc/binarc/archive/crypt"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/internal/retry"
 	"github.com/binarc/binarc/replication"
@@ -32,7 +33,11 @@ type ArchiverConfig struct {
 	// MaxBackoff caps retries of the primary and the store.
 	MaxBackoff time.Duration
 	// Compact turns each complete file's segments into one object.
-	Compact  bool
+	Compact bool
+	// Encrypt, if set, encrypts every segment to its recipients
+	// (--encrypt-to). A timeline is encrypted to one set of recipients
+	// from its start: other recipients start a new timeline.
+	Encrypt  *crypt.Sealer
 	Log      zerolog.Logger
 	Observer Observer
 }
@@ -213,7 +218,11 @@ type LayoutInfo struct {
 // checkLayout records the layout version on a new archive and refuses an
 // archive written by a newer binarc.
 func (a *Archiver) checkLayout(ctx context.Context) error {
-	data := marshalJSON(LayoutInfo{Version: LayoutVersion})
+	version := LayoutVersionPlain
+	if a.cfg.Encrypt != nil {
+		version = LayoutVersionEncrypted
+	}
+	data := marshalJSON(LayoutInfo{Version: version})
 	_, err := a.store.Put(ctx, a.layout.LayoutKey(), data, objstore.PutOptions{IfAbsent: true})
 	if err == nil {
 		return nil
@@ -225,8 +234,12 @@ func (a *Archiver) checkLayout(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read %s: %w", a.layout.LayoutKey(), err)
 	}
-	if err := checkLayoutInfo(a.layout, got); err != nil {
+	li, err := checkLayoutInfo(a.layout, got)
+	if err != nil {
 		return fmt.Errorf("%w: %v", errFatal, err)
+	}
+	if a.cfg.Encrypt != nil && li.Version < LayoutVersionEncrypted {
+		return upgradeLayout(ctx, a.store, a.layout)
 	}
 	return nil
 }

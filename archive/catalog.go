@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/binarc/binarc/archive/crypt"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/replication"
 	"github.com/klauspost/compress/zstd"
@@ -32,6 +33,8 @@ type TimelineInfo struct {
 	SourceFlavor   string `json:"source_flavor"`
 	// Previous is where the previous timeline's archive ended, if any.
 	Previous *TimelineEnd `json:"previous,omitempty"`
+	// Encryption is set when the timeline's segments are encrypted.
+	Encryption *Encryption `json:"encryption,omitempty"`
 }
 
 // TimelineEnd is the last durable position of a timeline.
@@ -60,6 +63,10 @@ type FileRef struct {
 type Catalog struct {
 	Store  objstore.Store
 	Layout Layout
+	// Opener decrypts encrypted objects (--identity); nil when none was
+	// given, and then reading an encrypted segment's contents fails with
+	// an error naming its recipients.
+	Opener *crypt.Opener
 }
 
 // Timelines lists the cluster's timelines, oldest first.
@@ -164,14 +171,7 @@ func (c Catalog) ReadSegment(ctx context.Context, key string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read segment %s: %w", key, err)
 	}
-	plain, err := DecodeSegment(data)
-	if err != nil {
-		return nil, fmt.Errorf("segment %s is corrupt: %w", key, err)
-	}
-	if start, end, err := ParseSegmentName(key); err == nil && uint64(len(plain)) != end-start {
-		return nil, fmt.Errorf("segment %s is corrupt: holds %d bytes, its name says %d", key, len(plain), end-start)
-	}
-	return plain, nil
+	return c.decodeSegmentObject(key, data)
 }
 
 func (c Catalog) readJSON(ctx context.Context, key string, v any) error {
@@ -203,32 +203,10 @@ func putOnce(ctx context.Context, store objstore.Store, key string, data []byte)
 	return fmt.Errorf("%w: %s already exists with other content", errConflict, key)
 }
 
-// segmentInfoFromStore decodes a stored segment to describe it.
+// segmentInfoFromStore describes a stored segment.
 func (c Catalog) segmentInfoFromStore(ctx context.Context, ref SegmentRef) (SegmentInfo, error) {
-	plain, err := c.ReadSegment(ctx, ref.Key)
-	if err != nil {
-		return SegmentInfo{}, err
-	}
-	s := &Segment{Start: ref.Start, End: ref.End}
-	err = replication.Events(plain, ref.Start, func(_ uint64, h replication.Header, raw []byte) error {
-		if s.Events == 0 {
-			s.FirstTime = h.Timestamp
-		}
-		s.Events++
-		s.LastTime = h.Timestamp
-		s.LastType = h.Type
-		if g := replication.ParseGTID(raw); g != "" {
-			if s.FirstGTID == "" {
-				s.FirstGTID = g
-			}
-			s.LastGTID = g
-		}
-		return nil
-	})
-	if err != nil {
-		return SegmentInfo{}, fmt.Errorf("segment %s: %w", ref.Key, err)
-	}
-	return segmentInfo(s, ref.StoredSize), nil
+	f, err := c.readSegmentFacts(ctx, ref)
+	return f.SegmentInfo, err
 }
 
 // writeFileIndex writes the index of a complete file. known are the
@@ -293,18 +271,19 @@ func (c Catalog) CheckLayoutVersion(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read %s: %w", c.Layout.LayoutKey(), err)
 	}
-	return checkLayoutInfo(c.Layout, data)
+	_, err = checkLayoutInfo(c.Layout, data)
+	return err
 }
 
 // checkLayoutInfo reads layout.json and refuses a layout this binarc does
 // not know.
-func checkLayoutInfo(l Layout, data []byte) error {
+func checkLayoutInfo(l Layout, data []byte) (LayoutInfo, error) {
 	var li LayoutInfo
 	if err := json.Unmarshal(data, &li); err != nil || li.Version == 0 {
-		return fmt.Errorf("%s is not a binarc layout file; is --store pointing at something else?", l.LayoutKey())
+		return li, fmt.Errorf("%s is not a binarc layout file; is --store pointing at something else?", l.LayoutKey())
 	}
 	if li.Version > LayoutVersion {
-		return fmt.Errorf("the archive of cluster %q has layout version %d, this binarc knows %d: upgrade binarc", l.Cluster, li.Version, LayoutVersion)
+		return li, fmt.Errorf("the archive of cluster %q has layout version %d, this binarc knows %d: upgrade binarc", l.Cluster, li.Version, LayoutVersion)
 	}
-	return nil
+	return li, nil
 }

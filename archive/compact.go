@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/binarc/binarc/archive/crypt"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/klauspost/compress/zstd"
 )
@@ -71,7 +73,7 @@ func (c Catalog) Compact(ctx context.Context, tl, file string) (CompactResult, e
 		}
 		return res, fmt.Errorf("compact %s: %w: its index went during compaction (a prune)", file, ErrNotCompactable)
 	}
-	n, err := c.checkCompacted(ctx, key, ix)
+	n, err := c.checkCompacted(ctx, key, ix, segs)
 	if err != nil {
 		return res, err
 	}
@@ -111,14 +113,23 @@ func (c Catalog) expectCompacted(ctx context.Context, key, missing string) error
 }
 
 // checkCompacted decodes the whole compacted object, checking every
-// frame's checksum and the total size.
-func (c Catalog) checkCompacted(ctx context.Context, key string, ix *FileIndex) (int64, error) {
+// frame's checksum and the total size. An object of sealed segments is
+// checked part by part against the segments' keys and stored sizes, which
+// needs no secret key; opening them is for readers (binarc verify).
+func (c Catalog) checkCompacted(ctx context.Context, key string, ix *FileIndex, segs []SegmentRef) (int64, error) {
 	rc, info, err := c.Store.Get(ctx, key)
 	if err != nil {
 		return 0, fmt.Errorf("read back %s: %w", key, err)
 	}
 	defer rc.Close()
-	dec, err := zstd.NewReader(rc, zstd.WithDecoderConcurrency(1))
+	src := bufio.NewReaderSize(rc, 64<<10)
+	if head, _ := src.Peek(len(crypt.Magic)); crypt.IsSealed(head) {
+		if err := checkSealedCompacted(src, segs); err != nil {
+			return 0, fmt.Errorf("%w: compacted object %s is not the file's sealed segments: %v; the segments are kept", errConflict, key, err)
+		}
+		return info.Size, nil
+	}
+	dec, err := zstd.NewReader(src, zstd.WithDecoderConcurrency(1))
 	if err != nil {
 		return 0, err
 	}

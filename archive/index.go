@@ -64,7 +64,7 @@ func unixTime(sec uint32) time.Time {
 
 // newFileIndex summarises the segments of a complete file.
 func newFileIndex(tl, file, next string, segs []SegmentInfo) *FileIndex {
-	ix := &FileIndex{Version: LayoutVersion, Timeline: tl, File: file, Next: next, Segments: segs}
+	ix := &FileIndex{Version: LayoutVersionPlain, Timeline: tl, File: file, Next: next, Segments: segs}
 	if len(segs) > 0 {
 		ix.Closed = replication.IsFileEnd(gomysql.EventType(segs[len(segs)-1].LastEventType))
 	}

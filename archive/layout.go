@@ -28,8 +28,14 @@ import (
 	"time"
 )
 
-// LayoutVersion is the version of the object layout this binarc writes.
-const LayoutVersion = 1
+// LayoutVersion is the newest version of the object layout this binarc
+// reads and writes: 2, an archive with encrypted timelines (see sealed.go).
+// An archive without encryption is still written as version 1.
+const LayoutVersion = LayoutVersionEncrypted
+
+// LayoutVersionPlain is the version of an archive, timeline or index
+// without encryption.
+const LayoutVersionPlain = 1
 
 // Layout builds and parses the keys of one cluster's archive.
 type Layout struct {

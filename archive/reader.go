@@ -199,7 +199,7 @@ func (c Catalog) rebuildCompactedFrom(ctx context.Context, fs *FileState, w io.W
 		return 0, fmt.Errorf("read %s: %w", fs.CompactedKey, err)
 	}
 	defer rc.Close()
-	dec, err := zstd.NewReader(rc, zstd.WithDecoderConcurrency(1))
+	dec, err := zstd.NewReader(c.compactedSource(rc, fs.Segments), zstd.WithDecoderConcurrency(1))
 	if err != nil {
 		return 0, err
 	}

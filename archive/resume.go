@@ -92,19 +92,16 @@ func findResume(ctx context.Context, cat Catalog, tl string, log zerolog.Logger)
 			done = true
 			continue
 		}
-		last, err := cat.ReadSegment(ctx, segs[n-1].Key)
+		last, err := cat.readSegmentFacts(ctx, segs[n-1])
 		if err != nil {
 			return nil, err
 		}
-		lastType, lastTime, err := lastEvent(last, segs[n-1].Start)
-		if err != nil {
-			return nil, fmt.Errorf("segment %s: %w", segs[n-1].Key, err)
-		}
-		rp.Durable = Durable{Timeline: tl, Position: replication.Position{File: f.Name, Offset: end}, EventTime: unixTime(lastTime)}
+		lastType := gomysql.EventType(last.LastEventType)
+		rp.Durable = Durable{Timeline: tl, Position: replication.Position{File: f.Name, Offset: end}, EventTime: last.LastEventTime}
 		if replication.IsFileEnd(lastType) {
 			next := ""
 			if lastType == gomysql.ROTATE_EVENT {
-				next = RotateTarget(last, segs[n-1].Start)
+				next = last.Next
 			}
 			log.Info().Str("timeline", tl).Str("binlog", f.Name).Msg("file is complete but was not indexed (archiver stopped in between): writing its index")
 			if err := writeFileIndex(ctx, cat.Store, cat.Layout, tl, f.Name, next, nil); err != nil {
@@ -119,13 +116,12 @@ func findResume(ctx context.Context, cat Catalog, tl string, log zerolog.Logger)
 			continue
 		}
 		rp.Position = replication.Position{File: f.Name, Offset: end}
-		first, err := cat.ReadSegment(ctx, segs[0].Key)
+		first, err := cat.readSegmentFacts(ctx, segs[0])
 		if err != nil {
 			return nil, err
 		}
-		rp.ExpectFDE, err = formatDescription(first)
-		if err != nil {
-			return nil, fmt.Errorf("segment %s: %w", segs[0].Key, err)
+		if rp.ExpectFDE = first.FDE; first.FDE == nil {
+			return nil, fmt.Errorf("segment %s: no format description event at offset 4", segs[0].Key)
 		}
 		done = true
 	}
@@ -155,36 +151,6 @@ func NextFile(ix *FileIndex) string {
 		s = "0" + s
 	}
 	return base + "." + s
-}
-
-// lastEvent returns the type and time of the last event in a segment.
-func lastEvent(plain []byte, start uint64) (gomysql.EventType, uint32, error) {
-	var t gomysql.EventType
-	var ts uint32
-	err := replication.Events(plain, start, func(_ uint64, h replication.Header, _ []byte) error {
-		t, ts = h.Type, h.Timestamp
-		return nil
-	})
-	return t, ts, err
-}
-
-// formatDescription returns the format description event of a file from
-// its first segment.
-func formatDescription(first []byte) ([]byte, error) {
-	var fde []byte
-	err := replication.Events(first, 0, func(off uint64, h replication.Header, raw []byte) error {
-		if off == replication.MagicLen {
-			if h.Type != gomysql.FORMAT_DESCRIPTION_EVENT {
-				return fmt.Errorf("first event is %s, not a format description", h.Type)
-			}
-			fde = append([]byte(nil), raw...)
-		}
-		return nil
-	})
-	if err == nil && fde == nil {
-		err = errors.New("no format description event at offset 4")
-	}
-	return fde, err
 }
 
 // RotateTarget reads the next file's name from the ROTATE event that ends

@@ -5,6 +5,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/binarc/binarc/archive/crypt"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/internal/binlogtest"
 	"github.com/binarc/binarc/replication"
@@ -15,11 +16,17 @@ import (
 // buildArchive archives two files: the first ends with a ROTATE, the
 // second is live. It returns the store and the end of each file.
 func buildArchive(t *testing.T) (*objstore.Memory, []uint64, []byte) {
+	return buildArchiveSealed(t, nil)
+}
+
+// buildArchiveSealed is buildArchive with the segments encrypted by
+// sealer (nil: plain).
+func buildArchiveSealed(t *testing.T, sealer *crypt.Sealer) (*objstore.Memory, []uint64, []byte) {
 	t.Helper()
 	mem := objstore.NewMemory()
 	ctx := context.Background()
-	must(t, putOnce(ctx, mem, Layout{Cluster: "c"}.TimelineKey("tl"), marshalJSON(&TimelineInfo{Timeline: "tl", StartFile: "mysql-bin.000001", SourceServerID: 1})))
-	seg, up := newPipeline(t, mem, UploaderConfig{Concurrency: 3, MaxBufferedBytes: 1 << 20}, 4096)
+	must(t, putOnce(ctx, mem, Layout{Cluster: "c"}.TimelineKey("tl"), marshalJSON(&TimelineInfo{Timeline: "tl", StartFile: "mysql-bin.000001", SourceServerID: 1, Encryption: EncryptionOf(sealer)})))
+	seg, up := newPipeline(t, mem, UploaderConfig{Concurrency: 3, MaxBufferedBytes: 1 << 20, Sealer: sealer}, 4096)
 	b1 := binlogtest.New("mysql-bin.000001")
 	must(t, seg.Add(b1.Next(gomysql.FORMAT_DESCRIPTION_EVENT, 120)))
 	for i := 0; i < 10; i++ {

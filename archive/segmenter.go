@@ -29,6 +29,11 @@ type Segment struct {
 	FirstGTID string
 	LastGTID  string
 	LastType  gomysql.EventType // type of the last event
+	// Next is the file a ROTATE event in the segment names, and FDE the
+	// format description of a segment at Start 0: an encrypted segment
+	// carries them in its clear header for a writer that cannot decrypt.
+	Next string
+	FDE  []byte
 	// Received is when the segment's first event arrived from the primary:
 	// the loss window of the segment is measured from it.
 	Received time.Time
@@ -140,6 +145,12 @@ func (s *Segmenter) Add(ev replication.Event) error {
 	c.Events++
 	c.LastTime = ev.Timestamp
 	c.LastType = ev.Type
+	switch {
+	case ev.Type == gomysql.ROTATE_EVENT:
+		c.Next = RotateTarget(ev.Raw, ev.Start)
+	case ev.Type == gomysql.FORMAT_DESCRIPTION_EVENT && ev.Start == replication.MagicLen:
+		c.FDE = bytes.Clone(ev.Raw)
+	}
 	if ev.GTID != "" {
 		if c.FirstGTID == "" {
 			c.FirstGTID = ev.GTID

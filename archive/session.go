@@ -28,6 +28,14 @@ func (a *Archiver) resume(ctx context.Context, info replication.ServerInfo) (*Re
 	if err != nil {
 		return nil, err
 	}
+	if ok, err := checkTimelineEncryption(rp.Info, a.cfg.Encrypt); err != nil {
+		return nil, err
+	} else if !ok {
+		reason := encryptionChange(rp.Info.Encryption, a.cfg.Encrypt)
+		a.log.Warn().Str("timeline", tl).Msg(reason + ": starting a new timeline, joined where this one ends")
+		end := TimelineEnd{Timeline: tl, File: rp.Durable.Position.File, Offset: rp.Durable.Position.Offset}
+		return a.startTimelineFrom(ctx, info, reason, &end, end.File)
+	}
 	if rp.Info.SourceServerID != info.ServerID {
 		reason := fmt.Sprintf("the primary is another server (server_id %d, was %d): a failover or a new primary", info.ServerID, rp.Info.SourceServerID)
 		a.log.Error().Str("timeline", tl).Msg("ARCHIVE BREAK: " + reason + "; starting a new timeline")
@@ -41,6 +49,13 @@ func (a *Archiver) resume(ctx context.Context, info replication.ServerInfo) (*Re
 // starts. A new archive starts where --start-at says; a timeline after a
 // break starts at the oldest binlog the primary still has.
 func (a *Archiver) startTimeline(ctx context.Context, info replication.ServerInfo, reason string, prev *TimelineEnd) (*ResumePoint, error) {
+	return a.startTimelineFrom(ctx, info, reason, prev, "")
+}
+
+// startTimelineFrom is startTimeline starting at binlog file from when the
+// primary still has it: the file the previous timeline ended in, when the
+// same server continues under new encryption keys.
+func (a *Archiver) startTimelineFrom(ctx context.Context, info replication.ServerInfo, reason string, prev *TimelineEnd, from string) (*ResumePoint, error) {
 	logs, err := a.cfg.Source.BinaryLogs(ctx)
 	if err != nil {
 		return nil, err
@@ -68,6 +83,11 @@ func (a *Archiver) startTimeline(ctx context.Context, info replication.ServerInf
 			start = a.cfg.StartAt
 		}
 	}
+	for _, l := range logs {
+		if from != "" && l.Name == from {
+			start = from
+		}
+	}
 	seq := 1
 	tls, err := a.cat.Timelines(ctx)
 	if err != nil {
@@ -78,10 +98,14 @@ func (a *Archiver) startTimeline(ctx context.Context, info replication.ServerInf
 		seq = last + 1
 	}
 	tl := FormatTimeline(seq, time.Now())
+	version := LayoutVersionPlain
+	if a.cfg.Encrypt != nil {
+		version = LayoutVersionEncrypted
+	}
 	ti := &TimelineInfo{
-		Version: LayoutVersion, Timeline: tl, Created: time.Now().UTC(), Reason: reason, StartFile: start,
+		Version: version, Timeline: tl, Created: time.Now().UTC(), Reason: reason, StartFile: start,
 		SourceAddr: a.cfg.Source.Addr(), SourceServerID: info.ServerID, SourceVersion: info.Version, SourceFlavor: string(info.Flavor),
-		Previous: prev,
+		Previous: prev, Encryption: EncryptionOf(a.cfg.Encrypt),
 	}
 	if err := a.lease.Ensure(ctx); err != nil {
 		return nil, err
@@ -118,6 +142,7 @@ func (a *Archiver) session(ctx context.Context, info replication.ServerInfo, lea
 		}
 	}
 	upCfg.BeforeWrite = lease.Ensure
+	upCfg.Sealer = a.cfg.Encrypt
 	up, err := NewUploader(upCfg, a.store, a.layout, durable, a.log, a.cfg.Observer)
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/binarc/binarc/archive/crypt"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/internal/retry"
 	"github.com/binarc/binarc/replication"
@@ -32,6 +33,8 @@ type UploaderConfig struct {
 	// lease's Ensure). An error matching ErrLeaseLost stops the uploader;
 	// others are retried like a failed write.
 	BeforeWrite func(context.Context) error
+	// Sealer, if set, encrypts every segment before it is stored.
+	Sealer *crypt.Sealer
 }
 
 // Durable is the archive's durable position: the end of the longest prefix
@@ -292,6 +295,15 @@ func (u *Uploader) upload(it *item) error {
 	s := it.seg
 	key := u.layout.SegmentKey(s.Timeline, s.File, s.Start, s.End)
 	data := s.Data
+	if u.cfg.Sealer != nil {
+		// Sealed once: a retry stores the same bytes, so finding them
+		// stored by a lost earlier attempt is recognised.
+		sealed, err := sealSegment(u.cfg.Sealer, key, s)
+		if err != nil {
+			return fmt.Errorf("%w: binlog=%s offset=%d: %v", errFatal, s.File, s.Start, err)
+		}
+		data = sealed
+	}
 	it.stored = int64(len(data))
 	b := retry.Backoff{Initial: 100 * time.Millisecond, Max: u.cfg.MaxBackoff}
 	for attempt := 1; ; attempt++ {
@@ -303,7 +315,7 @@ func (u *Uploader) upload(it *item) error {
 			_, err = u.store.Put(u.ctx, key, data, objstore.PutOptions{IfAbsent: true})
 		}
 		if errors.Is(err, objstore.ErrExist) {
-			err = u.checkSame(key, s.Data)
+			err = u.checkSame(key, data)
 			if err != nil && !isTransient(err) {
 				return err
 			}

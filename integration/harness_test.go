@@ -313,12 +313,12 @@ func (e *env) waitCompacted(timeout time.Duration) {
 }
 
 // compareWithPrimary fetches every archived file with binarc binlog fetch
-// and compares it with the primary's file on disk, byte for byte. It
+// (and fetchArgs) and compares it with the primary's file on disk, byte for byte. It
 // returns the number of files compared.
-func (e *env) compareWithPrimary() int {
+func (e *env) compareWithPrimary(fetchArgs ...string) int {
 	e.t.Helper()
 	dir := e.t.TempDir()
-	out, code := e.run("binlog", "fetch", "--store", e.store, "--cluster", e.cluster, "--dir", dir)
+	out, code := e.run(append([]string{"binlog", "fetch", "--store", e.store, "--cluster", e.cluster, "--dir", dir}, fetchArgs...)...)
 	if code != 0 {
 		e.t.Fatalf("binlog fetch failed (%d):\n%s", code, out)
 	}

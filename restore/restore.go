@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/archive/crypt"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/replication"
 	"github.com/binarc/binarc/snapshot"
@@ -45,6 +46,8 @@ type RestoreRequest struct {
 	Progress func(done, total uint64)
 	// PlanOut receives the printed plan.
 	PlanOut func(*RestorePlan)
+	// Opener decrypts an encrypted archive (--identity); nil for none.
+	Opener *crypt.Opener
 }
 
 // RestorePlan is what a restore will do.
@@ -61,7 +64,7 @@ var ErrNoSnapshot = errors.New("no snapshot to restore from")
 // Everything is fetched and checked before anything is written; a refused
 // restore writes nothing to the data directory.
 func Restore(ctx context.Context, req RestoreRequest) (*RestorePlan, error) {
-	cat := archive.Catalog{Store: req.Store, Layout: req.Layout}
+	cat := archive.Catalog{Store: req.Store, Layout: req.Layout, Opener: req.Opener}
 	if req.Datadir != "" {
 		if err := checkEmptyDir(req.Datadir); err != nil {
 			return nil, err
@@ -253,14 +256,19 @@ func checkEmptyDir(dir string) error {
 
 // openSnapshotData streams a snapshot's data object, decompressed, and
 // checks its SHA-256 and size against the manifest at the end of the read.
-func openSnapshotData(ctx context.Context, store objstore.Store, m *snapshot.Manifest) (io.ReadCloser, error) {
+func openSnapshotData(ctx context.Context, store objstore.Store, m *snapshot.Manifest, opener *crypt.Opener) (io.ReadCloser, error) {
 	rc, _, err := store.Get(ctx, m.DataKey)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: read %s: %w", m.ID, m.DataKey, err)
 	}
 	h := sha256.New()
 	counted := &countingReader{r: io.TeeReader(rc, h)}
-	dec, err := zstd.NewReader(counted)
+	src, err := snapshot.OpenData(counted, m, opener)
+	if err != nil {
+		rc.Close()
+		return nil, err
+	}
+	dec, err := zstd.NewReader(src)
 	if err != nil {
 		rc.Close()
 		return nil, err

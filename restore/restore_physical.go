@@ -57,7 +57,7 @@ func restorePhysical(ctx context.Context, req RestoreRequest, plan *RestorePlan,
 
 	log.Info().Str("snapshot", m.ID).Int64("bytes", m.StoredSize).Msg("downloading and extracting the snapshot")
 	started := time.Now()
-	data, err := openSnapshotData(ctx, req.Store, m)
+	data, err := openSnapshotData(ctx, req.Store, m, req.Opener)
 	if err != nil {
 		return err
 	}
@@ -119,7 +119,7 @@ func restorePhysical(ctx context.Context, req RestoreRequest, plan *RestorePlan,
 
 // loadDump loads a logical snapshot into the target server.
 func loadDump(ctx context.Context, req RestoreRequest, m *snapshot.Manifest, tools ReplayTools) error {
-	data, err := openSnapshotData(ctx, req.Store, m)
+	data, err := openSnapshotData(ctx, req.Store, m, req.Opener)
 	if err != nil {
 		return err
 	}

@@ -13,10 +13,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/binarc/binarc/archive"
 )
 
-// ManifestVersion is the version of the manifest format this binarc writes.
-const ManifestVersion = 1
+// ManifestVersion is the newest manifest format this binarc reads and
+// writes: 2 for an encrypted snapshot (Encryption set), 1 otherwise.
+const ManifestVersion = 2
+
+// manifestVersionPlain is the version of a manifest without encryption.
+const manifestVersionPlain = 1
 
 // Method is how a snapshot is taken.
 type Method string
@@ -91,6 +97,9 @@ type Manifest struct {
 	RawSize    int64  `json:"raw_size"`
 	StoredSize int64  `json:"stored_size"`
 	SHA256     string `json:"sha256"`
+	// Encryption is set when the data object is encrypted (sealed with
+	// age, after zstd); StoredSize and SHA256 are then the sealed object's.
+	Encryption *archive.Encryption `json:"encryption,omitempty"`
 	// Tool is the backup tool and its version line.
 	Tool        string `json:"tool"`
 	ToolVersion string `json:"tool_version"`

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/binarc/binarc/archive/crypt"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/klauspost/compress/zstd"
 )
@@ -41,8 +42,9 @@ type streamed struct {
 // and the tool killed.
 type pipeline struct {
 	cmd    *exec.Cmd
-	sniff  io.Writer // sees the raw output; nil for none
-	onExit func()    // called once the tool has exited, before the upload ends
+	sealer *crypt.Sealer // encrypts after zstd; nil for none
+	sniff  io.Writer     // sees the raw output; nil for none
+	onExit func()        // called once the tool has exited, before the upload ends
 }
 
 // stderrTail keeps the last lines a tool wrote to stderr, for the error
@@ -114,7 +116,7 @@ func (p *pipeline) run(ctx context.Context, sp streamPutter, key string) (stream
 	raw := &countWriter{}
 	toolDone := make(chan error, 1)
 	go func() {
-		toolDone <- p.compress(stdout, pw, raw, &stderr)
+		toolDone <- p.compress(stdout, pw, raw, &stderr, key)
 	}()
 
 	h := sha256.New()
@@ -139,9 +141,20 @@ func (p *pipeline) run(ctx context.Context, sp streamPutter, key string) (stream
 // compress copies the tool's output through zstd into pw, then waits for
 // the tool. The pipe reaches EOF only after a clean exit, so the store
 // completes the object only then.
-func (p *pipeline) compress(stdout io.Reader, pw *io.PipeWriter, raw *countWriter, stderr *stderrTail) error {
+func (p *pipeline) compress(stdout io.Reader, pw *io.PipeWriter, raw *countWriter, stderr *stderrTail, key string) error {
 	name := p.cmd.Args[0]
-	enc, err := zstd.NewWriter(pw, zstd.WithEncoderCRC(true),
+	out := io.WriteCloser(nopCloser{pw})
+	if p.sealer != nil {
+		sealed, err := p.sealer.SealStream(pw, key, nil)
+		if err != nil {
+			_ = p.cmd.Process.Kill()
+			_ = p.cmd.Wait()
+			pw.CloseWithError(err)
+			return err
+		}
+		out = sealed
+	}
+	enc, err := zstd.NewWriter(out, zstd.WithEncoderCRC(true),
 		zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(encoderConcurrency()))
 	if err != nil {
 		return err
@@ -159,6 +172,9 @@ func (p *pipeline) compress(stdout io.Reader, pw *io.PipeWriter, raw *countWrite
 		_, _ = io.Copy(io.Discard, stdout)
 	}
 	closeErr := enc.Close()
+	if closeErr == nil && copyErr == nil {
+		closeErr = out.Close() // the sealed object's last chunk
+	}
 	waitErr := p.cmd.Wait()
 	if p.onExit != nil {
 		p.onExit()
@@ -202,6 +218,10 @@ func growPipe(f *os.File) {
 	const fSetPipeSize = 1031 // F_SETPIPE_SZ, fcntl.h
 	_, _, _ = syscall.Syscall(syscall.SYS_FCNTL, f.Fd(), fSetPipeSize, 1<<20)
 }
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
 
 func errOr(err, def error) error {
 	if err != nil {

@@ -116,7 +116,7 @@ func TestManifestRoundTrip(t *testing.T) {
 			t.Errorf("manifest JSON lacks %s:\n%s", field, b)
 		}
 	}
-	if _, err := UnmarshalManifest([]byte(`{"version": 2, "id": "x", "data_key": "k", "sha256": "s", "method": "physical"}`)); err == nil || !strings.Contains(err.Error(), "upgrade") {
+	if _, err := UnmarshalManifest([]byte(`{"version": 3, "id": "x", "data_key": "k", "sha256": "s", "method": "physical"}`)); err == nil || !strings.Contains(err.Error(), "upgrade") {
 		t.Errorf("newer manifest version: %v", err)
 	}
 	if _, err := UnmarshalManifest([]byte(`{"version": 1, "id": "x", "data_key": "k", "sha256": "s", "method": "tape"}`)); err == nil {

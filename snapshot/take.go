@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/archive/crypt"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/replication"
 	"github.com/rs/zerolog"
@@ -33,6 +34,10 @@ type Config struct {
 	// and before the backup starts. Only test builds set it (to look at
 	// the replica in that state); binarc itself never does.
 	AfterStop func(ctx context.Context)
+	// Encrypt, if set, encrypts the data object to its recipients
+	// (--encrypt-to). Without it, Take refuses an archive that holds
+	// encrypted binlog.
+	Encrypt *crypt.Sealer
 }
 
 // LeaseTTL is how long the snapshot lease lasts without renewal.
@@ -55,6 +60,9 @@ const restartTimeout = 60 * time.Second
 func Take(ctx context.Context, cfg Config) (*Manifest, error) {
 	log := cfg.Log
 	sp := cfg.Store
+	if err := checkEncryption(ctx, cfg); err != nil {
+		return nil, err
+	}
 	c, t, st, err := preflight(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -70,7 +78,7 @@ func Take(ctx context.Context, cfg Config) (*Manifest, error) {
 	started := time.Now().UTC()
 	id := archive.FormatSnapshotID(started, string(cfg.Method))
 	m := &Manifest{
-		Version:        ManifestVersion,
+		Version:        manifestVersionPlain,
 		ID:             id,
 		Method:         cfg.Method,
 		Flavor:         string(c.info.Flavor),
@@ -81,6 +89,10 @@ func Take(ctx context.Context, cfg Config) (*Manifest, error) {
 		DataKey:        cfg.Layout.SnapshotDataKey(id, dataName(cfg.Method)),
 		Tool:           t.Name,
 		ToolVersion:    t.Version,
+		Encryption:     archive.EncryptionOf(cfg.Encrypt),
+	}
+	if cfg.Encrypt != nil {
+		m.Version = ManifestVersion
 	}
 	log = log.With().Str("snapshot", id).Logger()
 
@@ -111,7 +123,8 @@ func Take(ctx context.Context, cfg Config) (*Manifest, error) {
 	}
 	defer w.cleanup()
 	p := &pipeline{
-		cmd: backupCommand(ctx, cfg.Method, t, w, c.info, !replica),
+		sealer: cfg.Encrypt,
+		cmd:    backupCommand(ctx, cfg.Method, t, w, c.info, !replica),
 		onExit: func() {
 			log.Info().Msg("backup tool exited; the rest of its output is uploading")
 			if err := r.restart(); err != nil {

@@ -39,7 +39,7 @@ func newVerifyArchive(t *testing.T) *verifyArchive {
 	t.Helper()
 	a := &verifyArchive{t: t, mem: objstore.NewMemory(), layout: archive.Layout{Cluster: "c"}}
 	a.cat = archive.Catalog{Store: a.mem, Layout: a.layout}
-	putJSON(t, a.mem, a.layout.LayoutKey(), archive.LayoutInfo{Version: archive.LayoutVersion})
+	putJSON(t, a.mem, a.layout.LayoutKey(), archive.LayoutInfo{Version: archive.LayoutVersionPlain})
 	a.timeline(vtl1, "mysql-bin.000001", nil)
 	a.stream(vtl1, 1, 3, true)
 	return a
@@ -47,7 +47,7 @@ func newVerifyArchive(t *testing.T) *verifyArchive {
 
 func (a *verifyArchive) timeline(tl, start string, prev *archive.TimelineEnd) {
 	a.t.Helper()
-	ti := &archive.TimelineInfo{Version: archive.LayoutVersion, Timeline: tl, StartFile: start, SourceServerID: 1, Reason: "new archive", Previous: prev}
+	ti := &archive.TimelineInfo{Version: archive.LayoutVersionPlain, Timeline: tl, StartFile: start, SourceServerID: 1, Reason: "new archive", Previous: prev}
 	putJSON(a.t, a.mem, a.layout.TimelineKey(tl), ti)
 }
 

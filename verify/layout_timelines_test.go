@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/binarc/binarc/archive"
-	"github.com/binarc/binarc/archive/objstore"
 )
 
 func TestVerifyLayoutAndStrays(t *testing.T) {
@@ -26,7 +25,7 @@ func TestVerifyLayoutAndStrays(t *testing.T) {
 	expect(t, rep, SeverityNote, "key=c/binlog/scratch/", "stray folder")
 	expect(t, rep, SeverityNote, "key=c/binlog/"+vtl1+"/mysql-bin.000001/tmp.part", "stray object")
 
-	a.put(a.layout.LayoutKey(), []byte(`{"version": 2}`))
+	a.put(a.layout.LayoutKey(), []byte(`{"version": 3}`))
 	expect(t, a.verify(VerifyOptions{}), SeverityProblem, "key=c/layout.json", "upgrade binarc")
 	a.del(a.layout.LayoutKey())
 	expect(t, a.verify(VerifyOptions{}), SeverityProblem, "key=c/layout.json", "missing")
@@ -101,7 +100,7 @@ func TestVerifySnapshots(t *testing.T) {
 	a.put(a.layout.SnapshotDataKey(running, archive.SnapshotDataPhysical), []byte("data"))
 	a.put(a.layout.SnapshotPrefix(good)+"extra.bin", []byte("?"))
 	var checked []string
-	rep, err := verifyWith(context.Background(), a.cat, VerifyOptions{}, func(_ context.Context, _ objstore.Store, _ archive.Layout, id string) error {
+	rep, err := verifyWith(context.Background(), a.cat, VerifyOptions{}, func(_ context.Context, _ archive.Catalog, id string) error {
 		checked = append(checked, id)
 		if id == bad {
 			return errors.New("data object c/snapshot/x/dump.sql.zst: object does not exist")

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/archive/crypt"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/snapshot"
 	"github.com/klauspost/compress/zstd"
@@ -31,6 +32,13 @@ var ErrSnapshot = errors.New("snapshot failed verification")
 // xbstream is whole. It returns every check made; the error, if a check
 // failed, matches ErrSnapshot and names the first failure.
 func Snapshot(ctx context.Context, store objstore.Store, layout archive.Layout, id string) ([]Check, error) {
+	return SnapshotWith(ctx, store, layout, id, nil)
+}
+
+// SnapshotWith is Snapshot of a snapshot that may be encrypted: with an
+// identity (opener) the contents are checked as for a plain one; without,
+// only the stored object's size and SHA-256, and a note says so.
+func SnapshotWith(ctx context.Context, store objstore.Store, layout archive.Layout, id string, opener *crypt.Opener) ([]Check, error) {
 	m, err := snapshot.ReadManifest(ctx, store, layout, id)
 	if err != nil {
 		if errors.Is(err, objstore.ErrNotExist) {
@@ -51,7 +59,24 @@ func Snapshot(ctx context.Context, store objstore.Store, layout archive.Layout, 
 	defer rc.Close()
 	h := sha256.New()
 	stored := &countWriter{}
-	dec, err := zstd.NewReader(io.TeeReader(rc, io.MultiWriter(h, stored)))
+	tee := io.TeeReader(rc, io.MultiWriter(h, stored))
+	if m.Encryption != nil && opener == nil {
+		_, err := io.Copy(io.Discard, tee)
+		sum := hex.EncodeToString(h.Sum(nil))
+		add("stored size", err == nil && stored.n == m.StoredSize, "%d bytes read, manifest says %d (store lists %d)", stored.n, m.StoredSize, info.Size)
+		add("sha256", sum == m.SHA256, "%s, manifest says %s", sum, m.SHA256)
+		add("encryption", true, "encrypted to %v: contents not checked (pass --identity to check them)", m.Encryption.Recipients)
+		return checks, firstFailed(checks, id)
+	}
+	src, err := snapshot.OpenData(tee, m, opener)
+	if err != nil {
+		add("encryption", false, "%v", err)
+		return checks, firstFailed(checks, id)
+	}
+	if m.Encryption != nil {
+		add("encryption", true, "encrypted to %v; opened with the identity given", m.Encryption.Recipients)
+	}
+	dec, err := zstd.NewReader(src)
 	if err != nil {
 		return checks, err
 	}
@@ -67,7 +92,7 @@ func Snapshot(ctx context.Context, store objstore.Store, layout archive.Layout, 
 	if decErr == nil {
 		// Read what the decoder left (nothing, for a whole object), so
 		// the hash covers every stored byte.
-		_, decErr = io.Copy(io.Discard, io.TeeReader(rc, io.MultiWriter(h, stored)))
+		_, decErr = io.Copy(io.Discard, tee)
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
 	add("stored size", stored.n == m.StoredSize, "%d bytes read, manifest says %d (store lists %d)", stored.n, m.StoredSize, info.Size)
@@ -85,12 +110,17 @@ func Snapshot(ctx context.Context, store objstore.Store, layout archive.Layout, 
 			add("xbstream", true, "%d chunks, %d files, ends on a chunk boundary", xb.Chunks(), xb.Files())
 		}
 	}
+	return checks, firstFailed(checks, id)
+}
+
+// firstFailed is Snapshot's error: nil, or the first failed check.
+func firstFailed(checks []Check, id string) error {
 	for _, c := range checks {
 		if !c.OK {
-			return checks, fmt.Errorf("%w: snapshot %s: %s: %s", ErrSnapshot, id, c.What, c.Note)
+			return fmt.Errorf("%w: snapshot %s: %s: %s", ErrSnapshot, id, c.What, c.Note)
 		}
 	}
-	return checks, nil
+	return nil
 }
 
 // countWriter counts what is written through it.
@@ -100,8 +130,8 @@ func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); retur
 
 // snapshotProblem checks one complete snapshot and names every failed
 // check, or returns nil.
-func snapshotProblem(ctx context.Context, store objstore.Store, layout archive.Layout, id string) error {
-	checks, err := Snapshot(ctx, store, layout, id)
+func snapshotProblem(ctx context.Context, c archive.Catalog, id string) error {
+	checks, err := SnapshotWith(ctx, c.Store, c.Layout, id, c.Opener)
 	if err == nil {
 		return nil
 	}

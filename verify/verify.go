@@ -133,7 +133,7 @@ func Verify(ctx context.Context, c archive.Catalog, opts VerifyOptions) (*Verify
 }
 
 // verifyWith is Verify with the snapshot check given (tests give their own).
-func verifyWith(ctx context.Context, c archive.Catalog, opts VerifyOptions, checkSnapshot func(context.Context, objstore.Store, archive.Layout, string) error) (*VerifyReport, error) {
+func verifyWith(ctx context.Context, c archive.Catalog, opts VerifyOptions, checkSnapshot func(context.Context, archive.Catalog, string) error) (*VerifyReport, error) {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 4
 	}
@@ -163,7 +163,7 @@ type verifier struct {
 	opts VerifyOptions
 	rep  *VerifyReport
 	// checkSnapshot is snapshotProblem outside tests.
-	checkSnapshot func(ctx context.Context, store objstore.Store, layout archive.Layout, id string) error
+	checkSnapshot func(ctx context.Context, c archive.Catalog, id string) error
 }
 
 func (v *verifier) emit(f Finding) {
@@ -291,7 +291,7 @@ func (v *verifier) snapshots(ctx context.Context) error {
 		if v.opts.SkipSnapshotData {
 			continue
 		}
-		if err := v.checkSnapshot(ctx, v.c.Store, v.c.Layout, id); err != nil {
+		if err := v.checkSnapshot(ctx, v.c, id); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}

@@ -13,9 +13,10 @@ import (
 
 type eventsCmd struct {
 	storeFlags
-	From     string `help:"List transactions from this time (with its zone; default: the archive's start)."`
-	To       string `help:"… up to this time (default: the archive's end)."`
-	Grep     string `help:"Only transactions whose statements or tables contain this text (case-insensitive)."`
+	From string `help:"List transactions from this time (with its zone; default: the archive's start)."`
+	To   string `help:"… up to this time (default: the archive's end)."`
+	Grep string `help:"Only transactions whose statements or tables contain this text (case-insensitive)."`
+	identityFlags
 	Timeline string `help:"Timeline to read (default: the newest)."`
 }
 
@@ -36,6 +37,9 @@ func (c *eventsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	}
 	cat, tl, files, err := c.storeFlags.openTimeline(ctx, c.Timeline)
 	if err != nil {
+		return err
+	}
+	if cat.Opener, err = c.identityFlags.opener(log); err != nil {
 		return err
 	}
 	grep := strings.ToLower(c.Grep)

@@ -14,7 +14,8 @@ import (
 
 type fetchCmd struct {
 	storeFlags
-	Dir      string   `required:"" type:"path" help:"Directory to write the rebuilt files into (created if missing; existing files are not overwritten)."`
+	Dir string `required:"" type:"path" help:"Directory to write the rebuilt files into (created if missing; existing files are not overwritten)."`
+	identityFlags
 	Timeline string   `help:"Timeline to fetch from (default: the newest)."`
 	Files    []string `arg:"" optional:"" name:"FILE" help:"Binlog files to fetch (default: every file of the timeline)."`
 }
@@ -22,6 +23,9 @@ type fetchCmd struct {
 func (c *fetchCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	cat, tl, files, err := c.storeFlags.openTimeline(ctx, c.Timeline)
 	if err != nil {
+		return err
+	}
+	if cat.Opener, err = c.identityFlags.opener(log); err != nil {
 		return err
 	}
 	refs := map[string]archive.FileRef{}

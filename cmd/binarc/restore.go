@@ -27,6 +27,7 @@ type restoreCmd struct {
 	Snapshot           string   `placeholder:"ID" help:"Start from this snapshot instead of the newest one that fits."`
 	DryRun             bool     `help:"Fetch and check what the restore needs, print the plan, and change nothing."`
 	WorkDir            string   `type:"path" help:"Directory for the fetched binlog files (default: a temporary one, removed afterwards)."`
+	identityFlags
 }
 
 func (c *restoreCmd) Run(ctx context.Context, log zerolog.Logger) error {
@@ -56,6 +57,9 @@ func (c *restoreCmd) Run(ctx context.Context, log zerolog.Logger) error {
 			return err
 		}
 		req.Server = &client
+	}
+	if req.Opener, err = c.identityFlags.opener(log); err != nil {
+		return err
 	}
 	if req.Store, req.Layout, err = c.storeFlags.open(ctx); err != nil {
 		return err

@@ -19,6 +19,7 @@ type snapshotCmd struct {
 	Schedule         string `env:"BINARC_SNAPSHOT_SCHEDULE" placeholder:"CRON" help:"Stay up and take a snapshot at these times: @weekly, @daily, \"@every 168h\" or a cron expression such as \"15 3 * * 0\" (UTC). Without it, take one snapshot and exit."`
 	AllowPrimary     bool   `env:"BINARC_ALLOW_PRIMARY" help:"Back up a server that is not a replica (the coordinates then come from the backup tool)."`
 	DatadirHostCheck bool   `env:"BINARC_DATADIR_HOST_CHECK" help:"Physical: also refuse unless the server's @@hostname is this host's name (off by default: a container sharing the server's volume has its own hostname)."`
+	encryptFlags
 	snapshotRetention
 }
 
@@ -54,6 +55,10 @@ func (c *snapshotCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
+	sealer, err := c.encryptFlags.sealer()
+	if err != nil {
+		return err
+	}
 	store, layout, err := c.storeFlags.open(ctx)
 	if err != nil {
 		return err
@@ -72,6 +77,7 @@ func (c *snapshotCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		Layout:           layout,
 		Log:              log.With().Str("cluster", c.Cluster).Logger(),
 		AfterStop:        testSnapshotHold(log),
+		Encrypt:          sealer,
 	}
 	log.Info().Str("source", src.String()).Str("store", store.String()).Str("cluster", c.Cluster).
 		Str("method", string(method)).Msg("binarc snapshot starting")

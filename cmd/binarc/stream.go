@@ -20,6 +20,7 @@ type streamCmd struct {
 	Heartbeat         time.Duration `env:"BINARC_HEARTBEAT" default:"1s" help:"Ask the primary for a heartbeat after this much idle time, to tell an idle primary from a dead link."`
 	ReadTimeout       time.Duration `env:"BINARC_READ_TIMEOUT" default:"15s" help:"Reconnect when nothing, not even a heartbeat, arrived for this long (a network partition)."`
 	Compact           bool          `env:"BINARC_COMPACT" default:"true" negatable:"" help:"Once a binlog file is complete, make its segments one object (--no-compact to keep segments)."`
+	encryptFlags
 
 	streamRetention
 }
@@ -46,6 +47,10 @@ func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if c.UploadConcurrency < 1 || c.UploadConcurrency > 64 {
 		return usageError{errorf("--upload-concurrency %d: use 1 to 64", c.UploadConcurrency)}
 	}
+	sealer, err := c.encryptFlags.sealer()
+	if err != nil {
+		return err
+	}
 	a, err := archive.NewArchiver(archive.ArchiverConfig{
 		Cluster:   c.Cluster,
 		Source:    src,
@@ -55,6 +60,7 @@ func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		Log:       log.With().Str("cluster", c.Cluster).Logger(),
 		Observer:  metrics,
 		Compact:   c.Compact,
+		Encrypt:   sealer,
 	}, store)
 	if err != nil {
 		return usageError{err}

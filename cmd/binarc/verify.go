@@ -7,26 +7,32 @@ import (
 	"text/tabwriter"
 
 	"github.com/binarc/binarc/verify"
+	"github.com/rs/zerolog"
 )
 
 type verifyCmd struct {
 	storeFlags
 	Snapshot string `placeholder:"ID" help:"Check only this snapshot (binarc ls lists them). Without it, the whole archive is checked."`
 	archiveVerifyFlags
+	identityFlags
 }
 
 // Run re-reads the snapshot and prints each check; a failed check is an
 // error (exit 1) that names it. Without --snapshot it checks the whole
 // archive (verify_archive.go).
-func (c *verifyCmd) Run(ctx context.Context) error {
+func (c *verifyCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	store, layout, err := c.storeFlags.open(ctx)
 	if err != nil {
 		return err
 	}
-	if c.Snapshot == "" {
-		return c.verifyArchive(ctx, store, layout)
+	opener, err := c.identityFlags.opener(log)
+	if err != nil {
+		return err
 	}
-	checks, err := verify.Snapshot(ctx, store, layout, c.Snapshot)
+	if c.Snapshot == "" {
+		return c.verifyArchive(ctx, store, layout, opener)
+	}
+	checks, err := verify.SnapshotWith(ctx, store, layout, c.Snapshot, opener)
 	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 	for _, ch := range checks {
 		state := "ok"

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/archive/crypt"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/verify"
 )
@@ -22,9 +24,18 @@ type archiveVerifyFlags struct {
 // verifyArchive re-reads the whole archive of the cluster, printing each
 // problem and note as it is found, then what was checked. Any problem is
 // an error (exit 1).
-func (c *verifyCmd) verifyArchive(ctx context.Context, store objstore.Store, layout archive.Layout) error {
+func (c *verifyCmd) verifyArchive(ctx context.Context, store objstore.Store, layout archive.Layout, opener *crypt.Opener) error {
 	out := os.Stdout
-	cat := archive.Catalog{Store: store, Layout: layout}
+	cat := archive.Catalog{Store: store, Layout: layout, Opener: opener}
+	if opener == nil {
+		enc, err := cat.EncryptedTimelines(ctx)
+		if err != nil {
+			return err
+		}
+		for tl, recipients := range enc {
+			return usageError{fmt.Errorf("timeline %s of cluster %q is encrypted to %s: verify reads every event, so pass --identity FILE (or BINARC_IDENTITY_FILE) with the key of one of them (binarc verify --snapshot ID checks an encrypted snapshot's size and SHA-256 without one)", tl, layout.Cluster, strings.Join(recipients, ", "))}
+		}
+	}
 	opts := verify.VerifyOptions{
 		Settle: c.Settle,
 	}

@@ -163,6 +163,10 @@ func (s *S3Server) Env() []string {
 	}
 }
 
+// DataDir is the directory versitygw keeps its buckets in (its posix
+// backend): every byte the server stores is in a file below it.
+func (s *S3Server) DataDir() string { return s.dataDir }
+
 // StoreURL is the s3:// URL of prefix in the server's bucket.
 func (s *S3Server) StoreURL(prefix string) string {
 	return "s3://" + s.Bucket + "/" + strings.TrimPrefix(prefix, "/")

@@ -1,0 +1,323 @@
+package archive
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/binarc/binarc/archive/crypt"
+	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/replication"
+	gomysql "github.com/go-mysql-org/go-mysql/replication"
+)
+
+// Encrypted archives (layout version 2). A timeline whose manifest has an
+// Encryption stores every segment sealed with package crypt: zstd first,
+// then age, to the timeline's recipients. A compacted file is the
+// concatenation of its sealed segments, exactly as stored: compaction needs
+// no secret key (it runs in binarc stream, which holds public keys only),
+// and a reader splits the object at the segments' stored sizes from the
+// index and opens each part under its segment's key.
+
+// LayoutVersionEncrypted is the layout version of an archive holding an
+// encrypted timeline; plain archives stay at version 1.
+const LayoutVersionEncrypted = 2
+
+// Encryption says how the data objects of a timeline or a snapshot are
+// encrypted.
+type Encryption struct {
+	Scheme     string   `json:"scheme"`     // "age"
+	Recipients []string `json:"recipients"` // public keys, sorted
+}
+
+// EncryptionOf describes what s seals to; nil for none.
+func EncryptionOf(s *crypt.Sealer) *Encryption {
+	if s == nil {
+		return nil
+	}
+	return &Encryption{Scheme: crypt.Scheme, Recipients: s.Recipients()}
+}
+
+// sameEncryption tells whether a timeline encrypted as e may be continued
+// by a writer sealing with s.
+func sameEncryption(e *Encryption, s *crypt.Sealer) bool {
+	if e == nil || s == nil {
+		return e == nil && s == nil
+	}
+	return crypt.SameRecipients(e.Recipients, s.Recipients())
+}
+
+// segmentFacts is what a writer needs to know of a stored segment. A sealed
+// segment carries it in its clear header (nothing there that the key and
+// the index do not already show, but the format description); a plain one
+// is decoded.
+type segmentFacts struct {
+	SegmentInfo
+	Next string `json:"next,omitempty"` // the file a ROTATE in it names
+	FDE  []byte `json:"fde,omitempty"`  // the format description, at Start 0
+}
+
+// sealSegment encrypts a segment's zstd bytes as the object key.
+func sealSegment(s *crypt.Sealer, key string, seg *Segment) ([]byte, error) {
+	facts := segmentFacts{SegmentInfo: segmentInfo(seg, 0), Next: seg.Next, FDE: seg.FDE}
+	return s.Seal(key, facts, seg.Data)
+}
+
+// openObject returns the zstd bytes of a stored data object, opening it
+// first when it is sealed.
+func (c Catalog) openObject(key string, data []byte) ([]byte, error) {
+	if !crypt.IsSealed(data) {
+		return data, nil
+	}
+	_, z, err := c.Opener.OpenBytes(data, key)
+	return z, err
+}
+
+// readSegmentFacts describes a stored segment: decoded when it is plain,
+// from its clear header when it is sealed. Describing an archive (ls, the
+// restore planner's choice of timeline, resume) needs no secret key; the
+// header is authenticated with the contents when they are read.
+func (c Catalog) readSegmentFacts(ctx context.Context, ref SegmentRef) (segmentFacts, error) {
+	data, _, err := objstore.ReadAll(ctx, c.Store, ref.Key)
+	if err != nil {
+		return segmentFacts{}, fmt.Errorf("read segment %s: %w", ref.Key, err)
+	}
+	if crypt.IsSealed(data) {
+		return sealedFacts(data, ref)
+	}
+	plain, err := c.decodeSegmentObject(ref.Key, data)
+	if err != nil {
+		return segmentFacts{}, err
+	}
+	f := segmentFacts{SegmentInfo: SegmentInfo{Start: ref.Start, End: ref.End, StoredSize: ref.StoredSize}}
+	err = replication.Events(plain, ref.Start, func(off uint64, h replication.Header, raw []byte) error {
+		if f.Events == 0 {
+			f.FirstEventTime = unixTime(h.Timestamp)
+		}
+		f.Events++
+		f.LastEventTime, f.LastEventType = unixTime(h.Timestamp), uint8(h.Type)
+		if g := replication.ParseGTID(raw); g != "" {
+			if f.FirstGTID == "" {
+				f.FirstGTID = g
+			}
+			f.LastGTID = g
+		}
+		switch {
+		case h.Type == gomysql.ROTATE_EVENT:
+			f.Next = RotateTarget(raw, off)
+		case off == replication.MagicLen && h.Type == gomysql.FORMAT_DESCRIPTION_EVENT:
+			f.FDE = append([]byte(nil), raw...)
+		}
+		return nil
+	})
+	if err != nil {
+		return segmentFacts{}, fmt.Errorf("segment %s: %w", ref.Key, err)
+	}
+	return f, nil
+}
+
+// sealedFacts reads a sealed segment's clear header, unauthenticated: no
+// more trusted than the clear-text index it stands in for.
+func sealedFacts(data []byte, ref SegmentRef) (segmentFacts, error) {
+	h, _, err := crypt.ReadHeader(bytes.NewReader(data))
+	if err != nil {
+		return segmentFacts{}, fmt.Errorf("segment %s: %w", ref.Key, err)
+	}
+	var f segmentFacts
+	if h.Name != ref.Key || json.Unmarshal(h.Meta, &f) != nil || f.Start != ref.Start || f.End != ref.End {
+		return segmentFacts{}, fmt.Errorf("segment %s: %w: it was sealed as %s (objects swapped or copied in the bucket)", ref.Key, crypt.ErrTampered, h.Name)
+	}
+	f.StoredSize = ref.StoredSize
+	return f, nil
+}
+
+// decodeSegmentObject opens (when sealed) and decompresses a segment
+// object, and checks its length against its name.
+func (c Catalog) decodeSegmentObject(key string, data []byte) ([]byte, error) {
+	z, err := c.openObject(key, data)
+	if err != nil {
+		return nil, fmt.Errorf("segment %s: %w", key, err)
+	}
+	plain, err := DecodeSegment(z)
+	if err != nil {
+		return nil, fmt.Errorf("segment %s is corrupt: %w", key, err)
+	}
+	if start, end, err := ParseSegmentName(key); err == nil && uint64(len(plain)) != end-start {
+		return nil, fmt.Errorf("segment %s is corrupt: holds %d bytes, its name says %d", key, len(plain), end-start)
+	}
+	return plain, nil
+}
+
+// compactedSource returns the zstd stream of a compacted object read from
+// r: r itself when it is plain; when it holds sealed segments, their
+// opened contents, one after the other, each checked under its segment's
+// key and stored size.
+func (c Catalog) compactedSource(r io.Reader, segs []SegmentRef) io.Reader {
+	br := bufio.NewReaderSize(r, 64<<10)
+	head, _ := br.Peek(len(crypt.Magic))
+	if !crypt.IsSealed(head) {
+		return br
+	}
+	return &sealedParts{open: c.Opener.Open, r: br, segs: segs}
+}
+
+// checkSealedCompacted checks, without a secret key, that a compacted
+// object read from r is its file's sealed segments in order: each part's
+// clear header names the segment, and the parts' sizes are the stored
+// sizes. Opening each part (a reader with an identity) checks the rest.
+func checkSealedCompacted(r io.Reader, segs []SegmentRef) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	for _, s := range segs {
+		part := &io.LimitedReader{R: br, N: s.StoredSize}
+		h, _, err := crypt.ReadHeader(part)
+		if err != nil {
+			return fmt.Errorf("part for segment %s: %w", s.Key, err)
+		}
+		if h.Name != s.Key {
+			return fmt.Errorf("part for segment %s was sealed as %s", s.Key, h.Name)
+		}
+		if _, err := io.Copy(io.Discard, part); err != nil {
+			return err
+		}
+		if part.N != 0 {
+			return fmt.Errorf("part for segment %s is %d bytes short", s.Key, part.N)
+		}
+	}
+	if n, _ := io.Copy(io.Discard, br); n != 0 {
+		return fmt.Errorf("%d bytes after the last segment", n)
+	}
+	return nil
+}
+
+// sealedParts reads the sealed segments of a compacted object as one zstd
+// stream.
+type sealedParts struct {
+	open func(io.Reader, string) (*crypt.Header, io.Reader, error)
+	r    io.Reader
+	segs []SegmentRef
+	cur  io.Reader
+	part *io.LimitedReader
+}
+
+func (p *sealedParts) Read(b []byte) (int, error) {
+	for {
+		if p.cur == nil {
+			if len(p.segs) == 0 {
+				var one [1]byte
+				if n, _ := p.r.Read(one[:]); n > 0 {
+					return 0, fmt.Errorf("%w: data after the last segment", crypt.ErrTampered)
+				}
+				return 0, io.EOF
+			}
+			s := p.segs[0]
+			p.segs = p.segs[1:]
+			p.part = &io.LimitedReader{R: p.r, N: s.StoredSize}
+			_, r, err := p.open(p.part, s.Key)
+			if err != nil {
+				return 0, err
+			}
+			p.cur = r
+		}
+		n, err := p.cur.Read(b)
+		if err == io.EOF {
+			if p.part.N != 0 {
+				return n, fmt.Errorf("%w: %d bytes after a sealed segment's end", crypt.ErrTampered, p.part.N)
+			}
+			p.cur = nil
+			if n == 0 {
+				continue
+			}
+			err = nil
+		}
+		return n, err
+	}
+}
+
+// checkTimelineEncryption decides whether this writer may continue
+// timeline ti: an encrypted timeline needs the same recipients; other ones
+// (or encryption where there was none) start a new timeline, which ok=false
+// says; no recipients on an encrypted timeline is refused.
+func checkTimelineEncryption(ti *TimelineInfo, s *crypt.Sealer) (ok bool, err error) {
+	if sameEncryption(ti.Encryption, s) {
+		return true, nil
+	}
+	if s == nil {
+		return false, &replication.ConfigError{
+			Problem: fmt.Sprintf("timeline %s is encrypted to %v, and binarc stream was started without --encrypt-to", ti.Timeline, ti.Encryption.Recipients),
+			Hint:    "pass --encrypt-to (or BINARC_ENCRYPT_TO) with its recipients; other recipients start a new timeline",
+		}
+	}
+	return false, nil
+}
+
+// encryptionChange is the reason a timeline starts because the recipients
+// changed.
+func encryptionChange(old *Encryption, s *crypt.Sealer) string {
+	if old == nil {
+		return fmt.Sprintf("encryption starts: recipients %v", s.Recipients())
+	}
+	return fmt.Sprintf("encryption recipients changed from %v to %v (key rotation)", old.Recipients, s.Recipients())
+}
+
+// upgradeLayout marks an archive version 2 once it holds an encrypted
+// timeline, so that a binarc that cannot read it refuses to write to it.
+func upgradeLayout(ctx context.Context, store objstore.Store, layout Layout) error {
+	for range 3 {
+		data, info, err := objstore.ReadAll(ctx, store, layout.LayoutKey())
+		if err != nil {
+			return fmt.Errorf("read %s: %w", layout.LayoutKey(), err)
+		}
+		var li LayoutInfo
+		if err := json.Unmarshal(data, &li); err != nil {
+			return fmt.Errorf("%w: %s is not a binarc layout file", errFatal, layout.LayoutKey())
+		}
+		if li.Version >= LayoutVersionEncrypted {
+			return nil
+		}
+		_, err = store.Put(ctx, layout.LayoutKey(), marshalJSON(LayoutInfo{Version: LayoutVersionEncrypted}), objstore.PutOptions{IfMatch: info.ETag})
+		if !errors.Is(err, objstore.ErrPrecondition) {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("%w: %s keeps changing", errConflict, layout.LayoutKey())
+}
+
+// LatestEncryption is the encryption of the cluster's newest timeline: nil
+// when it is plain or there is none.
+func (c Catalog) LatestEncryption(ctx context.Context) (*Encryption, error) {
+	tls, err := c.Timelines(ctx)
+	if err != nil || len(tls) == 0 {
+		return nil, err
+	}
+	ti, err := c.ReadTimeline(ctx, tls[len(tls)-1])
+	if err != nil {
+		return nil, err
+	}
+	return ti.Encryption, nil
+}
+
+// EncryptedTimelines lists the cluster's encrypted timelines and the
+// recipients of each: what a reader needs an identity for.
+func (c Catalog) EncryptedTimelines(ctx context.Context) (map[string][]string, error) {
+	tls, err := c.Timelines(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]string{}
+	for _, tl := range tls {
+		ti, err := c.ReadTimeline(ctx, tl)
+		if err != nil {
+			continue // verify reports an unreadable manifest
+		}
+		if ti.Encryption != nil {
+			out[tl] = ti.Encryption.Recipients
+		}
+	}
+	return out, nil
+}

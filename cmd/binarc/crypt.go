@@ -1,0 +1,47 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/binarc/binarc/archive/crypt"
+	"github.com/rs/zerolog"
+)
+
+// encryptFlags are the writers' (stream, snapshot): public keys only.
+type encryptFlags struct {
+	EncryptTo []string `name:"encrypt-to" env:"BINARC_ENCRYPT_TO" sep:"," placeholder:"RECIPIENT" help:"Encrypt everything stored to this age public key (age1…; repeatable, or comma-separated in BINARC_ENCRYPT_TO). Give an offline recovery key beside the daily one. Other recipients than a timeline's start a new timeline."`
+}
+
+// sealer is nil when no recipient was given.
+func (f encryptFlags) sealer() (*crypt.Sealer, error) {
+	if len(f.EncryptTo) == 0 {
+		return nil, nil
+	}
+	s, err := crypt.NewSealer(f.EncryptTo)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return s, nil
+}
+
+// identityFlags are the readers' (restore, binlog fetch, binlog events,
+// verify): the secret key.
+type identityFlags struct {
+	Identity string `env:"BINARC_IDENTITY_FILE" type:"path" placeholder:"FILE" help:"age identity file (age-keygen's output) to read an encrypted archive with."`
+}
+
+// opener is nil when no identity was given.
+func (f identityFlags) opener(log zerolog.Logger) (*crypt.Opener, error) {
+	if f.Identity == "" {
+		return nil, nil
+	}
+	if st, err := os.Stat(f.Identity); err == nil && st.Mode().Perm()&0o077 != 0 {
+		log.Warn().Str("identity", f.Identity).Str("mode", fmt.Sprintf("%04o", st.Mode().Perm())).Msg("the identity file is readable by other users: chmod 600 it")
+	}
+	o, err := crypt.LoadIdentities(f.Identity)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return o, nil
+}
