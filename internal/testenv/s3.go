@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -12,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -20,7 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
-// versitygwVersion is the S3 server the tests run against; scripts/deps.sh
+// versitygwVersion is the S3 server binarc is tested against; scripts/deps.sh
 // builds the same version.
 const versitygwVersion = "v1.8.0"
 
@@ -31,102 +31,92 @@ const (
 	s3ServerLogName = "versitygw.log"
 )
 
-// S3Server is a versitygw started by StartS3: an S3 endpoint over its posix
-// backend, with one root account and a bucket created for the test.
+// S3Server is a versitygw started by LaunchS3: an S3 endpoint over its posix
+// backend, with one root account and a bucket.
 type S3Server struct {
 	Endpoint  string // http://127.0.0.1:PORT, for path-style requests
-	Bucket    string // created by StartS3, empty
+	Bucket    string // created by LaunchS3, empty
 	AccessKey string
 	SecretKey string
 	Region    string
 
-	t       testing.TB
 	bin     string
 	port    int
 	dataDir string
 	logPath string
 
 	mu   sync.Mutex
-	proc *process // nil while stopped
+	proc *Process // nil while stopped
 }
 
-// StartS3 starts versitygw on a free 127.0.0.1 port with its data under
-// t.TempDir() and random root credentials, waits until it answers, and
-// creates a fresh bucket. The server is killed in t.Cleanup.
+// LaunchS3 starts versitygw on a free 127.0.0.1 port with its data and log
+// under dir (which must exist) and random root credentials, waits until it
+// answers, and creates a fresh bucket. Close kills it.
 //
-// The binary is $BINARC_VERSITYGW, else
-// ${BINARC_CACHE:-$HOME/.cache/binarc}/bin/versitygw-v1.8.0 (what
-// scripts/deps.sh installs).
-func StartS3(t testing.TB) *S3Server {
-	t.Helper()
-	bin, err := versitygwPath()
+// The binary is $BINARC_VERSITYGW, else CacheDir()/bin/versitygw-v1.8.0
+// (what scripts/deps.sh installs).
+func LaunchS3(ctx context.Context, dir string) (*S3Server, error) {
+	bin, err := VersitygwPath()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	tmp := t.TempDir()
 	s := &S3Server{
-		AccessKey: "binarc" + randomHex(6),
-		SecretKey: randomHex(20),
+		AccessKey: "binarc" + RandomHex(6),
+		SecretKey: RandomHex(20),
 		Region:    s3Region,
-		t:         t,
 		bin:       bin,
-		dataDir:   filepath.Join(tmp, "posix"),
-		logPath:   filepath.Join(tmp, s3ServerLogName),
+		dataDir:   filepath.Join(dir, "posix"),
+		logPath:   filepath.Join(dir, s3ServerLogName),
 	}
 	if err := os.Mkdir(s.dataDir, 0o755); err != nil {
-		t.Fatalf("testenv: %v", err)
+		return nil, fmt.Errorf("versitygw data directory: %w", err)
 	}
-	t.Cleanup(func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if s.proc != nil {
-			s.proc.kill()
-			s.proc = nil
-		}
-	})
-
 	// FreePort cannot reserve a port against other processes (parallel test
 	// binaries), so a lost race is retried with another port.
 	for attempt := 1; ; attempt++ {
-		s.port = FreePort(t)
+		if s.port, err = FreePort(); err != nil {
+			return nil, err
+		}
 		s.Endpoint = "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
-		err := s.start()
+		err = s.Start(ctx)
 		if err == nil {
 			break
 		}
-		if attempt < 3 && strings.Contains(tailFile(s.logPath, 20), "address already in use") {
+		if attempt < 3 && strings.Contains(TailFile(s.logPath, 20), "address already in use") {
 			continue
 		}
-		t.Fatalf("testenv: %v", err)
+		return nil, err
 	}
-	s.Bucket = s.NewBucket(t)
-	return s
+	if s.Bucket, err = s.NewBucket(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
-// versitygwPath finds the versitygw binary; see StartS3.
-func versitygwPath() (string, error) {
+// VersitygwPath finds the versitygw binary: $BINARC_VERSITYGW, else
+// versitygw-v1.8.0 in the bin directory of CacheDir.
+func VersitygwPath() (string, error) {
 	if p := os.Getenv("BINARC_VERSITYGW"); p != "" {
 		if _, err := os.Stat(p); err != nil {
 			return "", fmt.Errorf("versitygw not found: $BINARC_VERSITYGW: %w", err)
 		}
 		return p, nil
 	}
-	cache, err := cacheDir()
+	cache, err := CacheDir()
 	if err != nil {
-		return "", fmt.Errorf("versitygw not found: run scripts/deps.sh (make deps): %w", err)
+		return "", fmt.Errorf("versitygw not found: %w", err)
 	}
-	candidates := []string{
-		filepath.Join(cache, "bin", "versitygw-"+versitygwVersion),
-		// Where the first build on the development machine put it.
-		"/root/.cache/binarc/bin/versitygw-" + versitygwVersion + ".d/versitygw",
+	p := filepath.Join(cache, "bin", "versitygw-"+versitygwVersion)
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("versitygw not found at %s: run scripts/deps.sh (make deps), or set $BINARC_VERSITYGW", p)
 	}
-	for _, p := range candidates {
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("versitygw not found: run scripts/deps.sh (make deps); looked for %s",
-		strings.Join(candidates, ", "))
+	return p, nil
+}
+
+// Credentials are the server's static root credentials.
+func (s *S3Server) Credentials() aws.CredentialsProvider {
+	return credentials.NewStaticCredentialsProvider(s.AccessKey, s.SecretKey, "")
 }
 
 // Client returns an S3 client for the server: static root credentials,
@@ -136,20 +126,19 @@ func (s *S3Server) Client() *s3.Client {
 		Region:       s.Region,
 		BaseEndpoint: aws.String(s.Endpoint),
 		UsePathStyle: true,
-		Credentials:  credentials.NewStaticCredentialsProvider(s.AccessKey, s.SecretKey, ""),
+		Credentials:  s.Credentials(),
 	})
 }
 
 // NewBucket creates an empty bucket with a random name and returns the name.
-func (s *S3Server) NewBucket(t testing.TB) string {
-	t.Helper()
-	name := "binarc-test-" + randomHex(8)
-	ctx, cancel := context.WithTimeout(context.Background(), s3StartTimeout)
+func (s *S3Server) NewBucket(ctx context.Context) (string, error) {
+	name := "binarc-test-" + RandomHex(8)
+	ctx, cancel := context.WithTimeout(ctx, s3StartTimeout)
 	defer cancel()
 	if _, err := s.Client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
-		t.Fatalf("testenv: s3: create bucket %s at %s: %v", name, s.Endpoint, err)
+		return "", fmt.Errorf("s3: create bucket %s at %s: %w", name, s.Endpoint, err)
 	}
-	return name
+	return name, nil
 }
 
 // Env is the environment a binarc process needs to reach this server.
@@ -168,32 +157,46 @@ func (s *S3Server) StoreURL(prefix string) string {
 	return "s3://" + s.Bucket + "/" + strings.TrimPrefix(prefix, "/")
 }
 
-// Stop takes the server down (an outage, for the store's point of view); its
-// data stays. Like Start, it fails the test StartS3 was given, so call it from
-// that test's goroutine.
-func (s *S3Server) Stop() {
-	s.t.Helper()
+// Pid is the running server's process id, 0 while it is stopped.
+func (s *S3Server) Pid() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.proc == nil {
-		s.t.Fatal("testenv: S3Server.Stop: server is not running")
+		return 0
 	}
-	if err := s.proc.stop(syscall.SIGTERM, 5*time.Second); err != nil {
-		s.proc.kill()
+	return s.proc.Pid()
+}
+
+// Stop takes the server down (an outage, for the store's point of view); its
+// data stays.
+func (s *S3Server) Stop() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		return errors.New("stop versitygw: server is not running")
+	}
+	if err := s.proc.Stop(syscall.SIGTERM, 5*time.Second); err != nil {
+		s.proc.Kill()
 	}
 	s.proc = nil
+	return nil
+}
+
+// Close kills the server if it runs. Its data stays, for the caller to
+// remove with the directory given to LaunchS3.
+func (s *S3Server) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc != nil {
+		s.proc.Kill()
+		s.proc = nil
+	}
+	return nil
 }
 
 // Start brings a stopped server back on the same port with the same data and
 // credentials, and waits until it answers.
-func (s *S3Server) Start() {
-	s.t.Helper()
-	if err := s.start(); err != nil {
-		s.t.Fatalf("testenv: %v", err)
-	}
-}
-
-func (s *S3Server) start() error {
+func (s *S3Server) Start(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.proc != nil {
@@ -215,21 +218,21 @@ func (s *S3Server) start() error {
 	cmd.Env = versitygwEnv()
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
-	proc, err := startProcess(cmd)
+	proc, err := StartProcess("versitygw", cmd)
 	if err != nil {
-		return fmt.Errorf("start %s: %w", s.bin, err)
+		return err
 	}
-	if err := s.waitReady(proc); err != nil {
-		proc.kill()
-		return fmt.Errorf("versitygw at %s: %w\n%s:\n%s", s.Endpoint, err, s.logPath, tailFile(s.logPath, 30))
+	if err := s.waitReady(ctx, proc); err != nil {
+		proc.Kill()
+		return fmt.Errorf("versitygw at %s: %w\n%s:\n%s", s.Endpoint, err, s.logPath, TailFile(s.logPath, 30))
 	}
 	s.proc = proc
 	return nil
 }
 
 // waitReady polls the health endpoint until it answers 200, the process
-// exits, or s3StartTimeout passes.
-func (s *S3Server) waitReady(proc *process) error {
+// exits, ctx ends or s3StartTimeout passes.
+func (s *S3Server) waitReady(ctx context.Context, proc *Process) error {
 	hc := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(s3StartTimeout)
 	for {
@@ -241,8 +244,11 @@ func (s *S3Server) waitReady(proc *process) error {
 			}
 			err = fmt.Errorf("GET %s: %s", s3HealthPath, resp.Status)
 		}
-		if proc.exited() {
-			return fmt.Errorf("exited during start-up: %v", proc.err)
+		if proc.Exited() {
+			return fmt.Errorf("exited during start-up: %v", proc.Err())
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("not answering: %w", ctx.Err())
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("not answering after %v: %v", s3StartTimeout, err)
@@ -251,9 +257,9 @@ func (s *S3Server) waitReady(proc *process) error {
 	}
 }
 
-// versitygwEnv is the test's environment without the variables versitygw
-// reads its configuration from (VGW_*, ROOT_*, and the two bare ones), so a
-// developer's shell cannot change the server the flags describe.
+// versitygwEnv is this process's environment without the variables
+// versitygw reads its configuration from (VGW_*, ROOT_*, and the two bare
+// ones), so a developer's shell cannot change the server the flags describe.
 func versitygwEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
