@@ -5,9 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-mysql-org/go-mysql/client"
-
 	core "github.com/binarc/binarc/internal/testenv"
+	"github.com/go-mysql-org/go-mysql/client"
 )
 
 // MariaDBOptions configures StartMariaDB; see internal/testenv.
