@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -71,8 +70,7 @@ type MariaDB struct {
 	mariadbd  string
 	socketDir string
 
-	mu   sync.Mutex
-	proc *Process // nil while stopped
+	running
 }
 
 // LaunchMariaDB initialises a fresh datadir at dataDir (which must not
@@ -148,36 +146,23 @@ func newMariaDB(dataDir string, opts MariaDBOptions) (*MariaDB, error) {
 	}, nil
 }
 
-// launch starts the server on a free port. FreePort cannot reserve a port
-// against other processes (parallel test binaries), so a lost race is
-// retried with another port.
+// launch starts the server on a free port.
 func (m *MariaDB) launch(ctx context.Context) error {
-	for attempt := 1; ; attempt++ {
-		port, err := FreePort()
-		if err != nil {
-			return err
-		}
+	return onFreePort(func(port int) error {
 		m.Port = port
-		err = m.Start(ctx)
-		if err == nil {
-			return nil
+		return m.Start(ctx)
+	}, func() bool {
+		if !strings.Contains(TailFile(m.errorLog(), 20), "Address already in use") {
+			return false
 		}
-		if attempt < 3 && strings.Contains(TailFile(m.errorLog(), 20), "Address already in use") {
-			os.Remove(m.errorLog()) // so the next attempt is judged on its own log
-			continue
-		}
-		return err
-	}
+		os.Remove(m.errorLog()) // so the next attempt is judged on its own log
+		return true
+	})
 }
 
 // Close kills the server if it runs and removes its socket directory.
 func (m *MariaDB) Close() error {
-	m.mu.Lock()
-	if m.proc != nil {
-		m.proc.Kill()
-		m.proc = nil
-	}
-	m.mu.Unlock()
+	m.kill()
 	return os.RemoveAll(m.socketDir)
 }
 
@@ -202,87 +187,41 @@ func (m *MariaDB) MariadbBinlog() string {
 	return p
 }
 
-// Pid is the running server's process id, 0 while it is stopped.
-func (m *MariaDB) Pid() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.proc == nil {
-		return 0
-	}
-	return m.proc.Pid()
-}
-
 // Stop shuts the server down cleanly (SIGTERM) and waits for it to exit.
-// A server that has exited has stopped, whatever its exit status.
 func (m *MariaDB) Stop() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.proc == nil {
-		return errors.New("stop mariadbd: server is not running")
+	if err := m.stop(syscall.SIGTERM, mariadbStartTimeout); err != nil {
+		return fmt.Errorf("stop mariadbd on port %d: %w\nerror.log:\n%s", m.Port, err, TailFile(m.errorLog(), 30))
 	}
-	if err := m.proc.Stop(syscall.SIGTERM, mariadbStartTimeout); err != nil && !m.proc.Exited() {
-		return fmt.Errorf("stop mariadbd: %w\nerror.log:\n%s", err, TailFile(m.errorLog(), 30))
-	}
-	m.proc = nil
 	return nil
 }
 
 // Kill crashes the server (SIGKILL) and waits for it to be reaped.
 func (m *MariaDB) Kill() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.proc == nil {
-		return errors.New("kill mariadbd: server is not running")
+	if !m.kill() {
+		return fmt.Errorf("kill mariadbd on port %d: %w", m.Port, errNotRunning)
 	}
-	m.proc.Kill()
-	m.proc = nil
 	return nil
 }
 
 // Start starts a stopped or killed server again on the same datadir, socket
 // and port, and waits until it accepts connections.
 func (m *MariaDB) Start(ctx context.Context) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.proc != nil {
-		return fmt.Errorf("start mariadbd on port %d: already running", m.Port)
-	}
-	proc, err := StartProcess("mariadbd", exec.Command(m.mariadbd, m.serverArgs()...))
+	// A root login over TCP is the test of readiness.
+	err := m.start(ctx, "mariadbd", exec.Command(m.mariadbd, m.serverArgs()...), mariadbStartTimeout, func() error {
+		conn, err := m.Dial(ctx)
+		if err != nil {
+			return err
+		}
+		// MariaDB prefixes its version with 5.5.5- for old MySQL clients.
+		m.Version = strings.TrimPrefix(conn.GetServerVersion(), "5.5.5-")
+		Quit(conn)
+		return nil
+	})
 	if err != nil {
-		return err
-	}
-	if err := m.waitReady(ctx, proc); err != nil {
-		proc.Kill()
 		return fmt.Errorf("mariadbd on port %d (datadir %s): %w\nerror.log:\n%s",
 			m.Port, m.DataDir, err, TailFile(m.errorLog(), 30))
 	}
-	m.proc = proc
 	return nil
-}
-
-// waitReady polls with a root login over TCP until one succeeds, the process
-// exits, ctx ends or mariadbStartTimeout passes.
-func (m *MariaDB) waitReady(ctx context.Context, proc *Process) error {
-	deadline := time.Now().Add(mariadbStartTimeout)
-	for {
-		conn, err := m.Dial(ctx)
-		if err == nil {
-			// MariaDB prefixes its version with 5.5.5- for old MySQL clients.
-			m.Version = strings.TrimPrefix(conn.GetServerVersion(), "5.5.5-")
-			Quit(conn)
-			return nil
-		}
-		if proc.Exited() {
-			return fmt.Errorf("exited during start-up: %v", proc.Err())
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("not accepting connections: %w", ctx.Err())
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not accepting connections after %v: %v", mariadbStartTimeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func (m *MariaDB) errorLog() string { return filepath.Join(m.DataDir, "error.log") }

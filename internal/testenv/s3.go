@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -45,8 +44,7 @@ type S3Server struct {
 	dataDir string
 	logPath string
 
-	mu   sync.Mutex
-	proc *Process // nil while stopped
+	running
 }
 
 // LaunchS3 starts versitygw on a free 127.0.0.1 port with its data and log
@@ -71,20 +69,14 @@ func LaunchS3(ctx context.Context, dir string) (*S3Server, error) {
 	if err := os.Mkdir(s.dataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("versitygw data directory: %w", err)
 	}
-	// FreePort cannot reserve a port against other processes (parallel test
-	// binaries), so a lost race is retried with another port.
-	for attempt := 1; ; attempt++ {
-		if s.port, err = FreePort(); err != nil {
-			return nil, err
-		}
-		s.Endpoint = "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
-		err = s.Start(ctx)
-		if err == nil {
-			break
-		}
-		if attempt < 3 && strings.Contains(TailFile(s.logPath, 20), "address already in use") {
-			continue
-		}
+	err = onFreePort(func(port int) error {
+		s.port = port
+		s.Endpoint = "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		return s.Start(ctx)
+	}, func() bool {
+		return strings.Contains(TailFile(s.logPath, 20), "address already in use")
+	})
+	if err != nil {
 		return nil, err
 	}
 	if s.Bucket, err = s.NewBucket(ctx); err != nil {
@@ -157,50 +149,31 @@ func (s *S3Server) StoreURL(prefix string) string {
 	return "s3://" + s.Bucket + "/" + strings.TrimPrefix(prefix, "/")
 }
 
-// Pid is the running server's process id, 0 while it is stopped.
-func (s *S3Server) Pid() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.proc == nil {
-		return 0
-	}
-	return s.proc.Pid()
-}
-
 // Stop takes the server down (an outage, for the store's point of view); its
-// data stays.
+// data stays. A server that ignores SIGTERM for 5 s is killed.
 func (s *S3Server) Stop() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.proc == nil {
-		return errors.New("stop versitygw: server is not running")
+	err := s.stop(syscall.SIGTERM, 5*time.Second)
+	if errors.Is(err, errNotRunning) {
+		return fmt.Errorf("stop versitygw at %s: %w", s.Endpoint, err)
 	}
-	if err := s.proc.Stop(syscall.SIGTERM, 5*time.Second); err != nil {
-		s.proc.Kill()
+	if err != nil {
+		s.kill()
 	}
-	s.proc = nil
 	return nil
 }
 
 // Close kills the server if it runs. Its data stays, for the caller to
 // remove with the directory given to LaunchS3.
 func (s *S3Server) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.proc != nil {
-		s.proc.Kill()
-		s.proc = nil
-	}
+	s.kill()
 	return nil
 }
 
 // Start brings a stopped server back on the same port with the same data and
 // credentials, and waits until it answers.
 func (s *S3Server) Start(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.proc != nil {
-		return fmt.Errorf("start versitygw on %s: already running", s.Endpoint)
+	if s.Pid() != 0 {
+		return fmt.Errorf("start versitygw at %s: %w", s.Endpoint, errAlreadyRunning)
 	}
 	logFile, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
@@ -218,43 +191,22 @@ func (s *S3Server) Start(ctx context.Context) error {
 	cmd.Env = versitygwEnv()
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
-	proc, err := StartProcess("versitygw", cmd)
+	hc := &http.Client{Timeout: time.Second}
+	err = s.start(ctx, "versitygw", cmd, s3StartTimeout, func() error {
+		resp, err := hc.Get(s.Endpoint + s3HealthPath)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %s", s3HealthPath, resp.Status)
+		}
+		return nil
+	})
 	if err != nil {
-		return err
-	}
-	if err := s.waitReady(ctx, proc); err != nil {
-		proc.Kill()
 		return fmt.Errorf("versitygw at %s: %w\n%s:\n%s", s.Endpoint, err, s.logPath, TailFile(s.logPath, 30))
 	}
-	s.proc = proc
 	return nil
-}
-
-// waitReady polls the health endpoint until it answers 200, the process
-// exits, ctx ends or s3StartTimeout passes.
-func (s *S3Server) waitReady(ctx context.Context, proc *Process) error {
-	hc := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(s3StartTimeout)
-	for {
-		resp, err := hc.Get(s.Endpoint + s3HealthPath)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("GET %s: %s", s3HealthPath, resp.Status)
-		}
-		if proc.Exited() {
-			return fmt.Errorf("exited during start-up: %v", proc.Err())
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("not answering: %w", ctx.Err())
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not answering after %v: %v", s3StartTimeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // versitygwEnv is this process's environment without the variables

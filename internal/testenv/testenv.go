@@ -18,6 +18,7 @@
 package testenv
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -58,6 +59,45 @@ func FreePort() (int, error) {
 		}
 	}
 	return 0, errors.New("find a free port: every port the kernel offered was already handed out")
+}
+
+// onFreePort calls start with a free port. FreePort cannot reserve a port
+// against other processes (parallel test binaries), so when start fails and
+// lostRace says another process took the port (and readies the next try), it
+// tries twice more with other ports.
+func onFreePort(start func(port int) error, lostRace func() bool) error {
+	for attempt := 1; ; attempt++ {
+		port, err := FreePort()
+		if err != nil {
+			return err
+		}
+		err = start(port)
+		if err == nil || attempt == 3 || !lostRace() {
+			return err
+		}
+	}
+}
+
+// waitReady calls ready every 20 ms until it succeeds, proc exits, ctx ends
+// or timeout passes.
+func waitReady(ctx context.Context, proc *Process, timeout time.Duration, ready func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := ready()
+		if err == nil {
+			return nil
+		}
+		if proc.Exited() {
+			return fmt.Errorf("exited during start-up: %v", proc.Err())
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("not ready: %w", ctx.Err())
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not ready after %v: %v", timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // BinaryPath returns the path of the first of names found on $PATH or in
@@ -155,6 +195,75 @@ func (p *Process) Kill() {
 	}
 	_ = syscall.Kill(-p.Pid(), syscall.SIGKILL)
 	<-p.done
+}
+
+var (
+	errNotRunning     = errors.New("server is not running")
+	errAlreadyRunning = errors.New("server is already running")
+)
+
+// running is the process of a server that can be stopped and started again
+// (MariaDB, S3Server): nil while stopped.
+type running struct {
+	mu   sync.Mutex
+	proc *Process
+}
+
+// Pid is the running server's process id, 0 while it is stopped.
+func (r *running) Pid() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.proc == nil {
+		return 0
+	}
+	return r.proc.Pid()
+}
+
+// start starts cmd and keeps it as the server once ready succeeds (see
+// waitReady); a server that never gets ready is killed.
+func (r *running) start(ctx context.Context, name string, cmd *exec.Cmd, timeout time.Duration, ready func() error) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.proc != nil {
+		return errAlreadyRunning
+	}
+	proc, err := StartProcess(name, cmd)
+	if err != nil {
+		return err
+	}
+	if err := waitReady(ctx, proc, timeout, ready); err != nil {
+		proc.Kill()
+		return err
+	}
+	r.proc = proc
+	return nil
+}
+
+// stop sends sig and waits up to timeout for the server to exit. A server
+// that has exited has stopped, whatever its exit status.
+func (r *running) stop(sig syscall.Signal, timeout time.Duration) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.proc == nil {
+		return errNotRunning
+	}
+	if err := r.proc.Stop(sig, timeout); err != nil && !r.proc.Exited() {
+		return err
+	}
+	r.proc = nil
+	return nil
+}
+
+// kill kills the server and reports whether it was running.
+func (r *running) kill() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.proc == nil {
+		return false
+	}
+	r.proc.Kill()
+	r.proc = nil
+	return true
 }
 
 // RandomHex returns n random bytes, hex encoded.
