@@ -9,6 +9,7 @@ import (
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/internal/testenv"
 )
 
 // archiveWatch reads the archive the way a restore would see it: a file's
@@ -20,10 +21,10 @@ type archiveWatch struct {
 	indexed  map[string]uint64 // size of files whose index was read
 }
 
-func newArchiveWatch(ctx context.Context, s *s3Server, prefix, cluster string) (*archiveWatch, error) {
+func newArchiveWatch(ctx context.Context, s *testenv.S3Server, prefix, cluster string) (*archiveWatch, error) {
 	st, err := objstore.NewS3(ctx, objstore.S3Config{
-		Bucket: s.Bucket, Prefix: prefix, Endpoint: s.Endpoint, Region: versitygwRegion, PathStyle: true,
-		Credentials: s.credentials(),
+		Bucket: s.Bucket, Prefix: prefix, Endpoint: s.Endpoint, Region: s.Region, PathStyle: true,
+		Credentials: s.Credentials(),
 	})
 	if err != nil {
 		return nil, err

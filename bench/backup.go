@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/binarc/binarc/internal/testenv"
 	"github.com/binarc/binarc/snapshot"
 	"github.com/klauspost/compress/zstd"
 )
@@ -88,20 +89,20 @@ func (rb *restoreAndBackup) backupReplica() error {
 	// The restore replayed everything up to the end of the last file (the
 	// replay phase checked the archive held all of it).
 	last := files[len(files)-1]
-	if err := replica.replicate(rb.ctx, rb.db, replUser, rb.replPass, last.Name, last.Size); err != nil {
+	if err := replicate(rb.ctx, replica, rb.db, replUser, rb.replPass, last.Name, last.Size); err != nil {
 		return err
 	}
 	// The snapshot user comes through replication, which shows the
 	// replica applies what the primary writes.
-	pass := "bench-" + randomHex(8)
+	pass := "bench-" + testenv.RandomHex(8)
 	account := "'" + backupUser + "'@'127.0.0.1'"
-	if err := rb.db.exec(rb.ctx, "CREATE USER "+account+" IDENTIFIED BY '"+pass+"'", "GRANT "+backupUserGrants+" ON *.* TO "+account); err != nil {
+	if err := rb.db.Exec(rb.ctx, "CREATE USER "+account+" IDENTIFIED BY '"+pass+"'", "GRANT "+backupUserGrants+" ON *.* TO "+account); err != nil {
 		return err
 	}
-	if err := replica.waitApplied(rb.ctx, rb.db, 60*time.Second); err != nil {
+	if err := waitApplied(rb.ctx, replica, rb.db, 60*time.Second); err != nil {
 		return err
 	}
-	st, err := rb.db.queryRows(rb.ctx, "SHOW MASTER STATUS")
+	st, err := rb.db.Query(rb.ctx, "SHOW MASTER STATUS")
 	if err != nil {
 		return err
 	}
@@ -152,7 +153,7 @@ func (rb *restoreAndBackup) backupReplica() error {
 	res.Ratio = res.Binarc.MiBps / res.Local.MiBps
 	res.RatioAllCores = res.Binarc.MiBps / res.LocalAllCores.MiBps
 	logf("snapshot: ratio %.2f to zstd -T1, %.2f to zstd -T0", res.Ratio, res.RatioAllCores)
-	replica.proc.kill()
+	replica.Close()
 	os.RemoveAll(replica.DataDir)
 	return nil
 }
@@ -160,12 +161,12 @@ func (rb *restoreAndBackup) backupReplica() error {
 // loadDocuments inserts documents into bulk.docs_N on backupWriters
 // connections until their bytes reach target, and returns the bytes
 // inserted.
-func loadDocuments(ctx context.Context, m *mariaDB, target int64) (int64, error) {
+func loadDocuments(ctx context.Context, m *testenv.MariaDB, target int64) (int64, error) {
 	stmts := []string{"CREATE DATABASE bulk"}
 	for w := range backupWriters {
 		stmts = append(stmts, fmt.Sprintf("CREATE TABLE bulk.docs_%d (id BIGINT PRIMARY KEY, created DATETIME(6) NOT NULL, kind VARCHAR(32) NOT NULL, doc MEDIUMTEXT NOT NULL, attachment VARBINARY(2048) NOT NULL) ENGINE=InnoDB", w))
 	}
-	if err := m.exec(ctx, stmts...); err != nil {
+	if err := m.Exec(ctx, stmts...); err != nil {
 		return 0, err
 	}
 	var loaded atomic.Int64
@@ -183,12 +184,12 @@ func loadDocuments(ctx context.Context, m *mariaDB, target int64) (int64, error)
 	return loaded.Load(), <-errs
 }
 
-func loadWriter(ctx context.Context, m *mariaDB, w int, target int64, loaded *atomic.Int64) error {
-	conn, err := m.dial(ctx)
+func loadWriter(ctx context.Context, m *testenv.MariaDB, w int, target int64, loaded *atomic.Int64) error {
+	conn, err := m.Dial(ctx)
 	if err != nil {
 		return err
 	}
-	defer quit(conn)
+	defer testenv.Quit(conn)
 	q := fmt.Sprintf("INSERT INTO bulk.docs_%d (id, created, kind, doc, attachment) VALUES ", w) +
 		strings.TrimSuffix(strings.Repeat("(?, NOW(6), ?, ?, ?),", backupDocsPerStmt), ",")
 	insert, err := conn.Prepare(q)
@@ -222,16 +223,16 @@ func loadWriter(ctx context.Context, m *mariaDB, w int, target int64, loaded *at
 // would depend on when each backup ran. MariaDB 10.5+ flushes to
 // innodb_max_dirty_pages_pct only when the low-water mark is set too (0,
 // the default, turns pre-flushing off).
-func flushDirtyPages(ctx context.Context, m *mariaDB) error {
-	if err := m.exec(ctx, "SET GLOBAL innodb_io_capacity_max = 100000", "SET GLOBAL innodb_io_capacity = 50000",
+func flushDirtyPages(ctx context.Context, m *testenv.MariaDB) error {
+	if err := m.Exec(ctx, "SET GLOBAL innodb_io_capacity_max = 100000", "SET GLOBAL innodb_io_capacity = 50000",
 		"SET GLOBAL innodb_max_dirty_pages_pct_lwm = 0.001", "SET GLOBAL innodb_max_dirty_pages_pct = 0.001"); err != nil {
 		return err
 	}
-	defer m.exec(ctx, "SET GLOBAL innodb_max_dirty_pages_pct = DEFAULT", "SET GLOBAL innodb_max_dirty_pages_pct_lwm = DEFAULT",
+	defer m.Exec(ctx, "SET GLOBAL innodb_max_dirty_pages_pct = DEFAULT", "SET GLOBAL innodb_max_dirty_pages_pct_lwm = DEFAULT",
 		"SET GLOBAL innodb_io_capacity = DEFAULT", "SET GLOBAL innodb_io_capacity_max = DEFAULT")
 	deadline := time.Now().Add(dirtyPagesDeadline)
 	for {
-		rows, err := m.queryRows(ctx, "SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS"+
+		rows, err := m.Query(ctx, "SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS"+
 			" WHERE VARIABLE_NAME IN ('INNODB_BUFFER_POOL_PAGES_DIRTY', 'INNODB_CHECKPOINT_AGE')")
 		if err != nil {
 			return err
@@ -258,13 +259,13 @@ func flushDirtyPages(ctx context.Context, m *mariaDB) error {
 // localBackup runs mariabackup --backup --stream=xbstream | zstd -3
 // THREADS > file, the two connected by a pipe as a shell would, and counts
 // the raw bytes by decompressing the file afterwards (not timed).
-func (rb *restoreAndBackup) localBackup(dir string, i int, replica *mariaDB, pass, threads string) (backupRun, error) {
+func (rb *restoreAndBackup) localBackup(dir string, i int, replica *testenv.MariaDB, pass, threads string) (backupRun, error) {
 	run := backupRun{CPU: map[string]float64{}}
-	mariabackup, err := binaryPath("mariabackup", "mariadb-backup")
+	mariabackup, err := testenv.BinaryPath("mariabackup", "mariadb-backup")
 	if err != nil {
 		return run, err
 	}
-	zstdBin, err := binaryPath("zstd")
+	zstdBin, err := testenv.BinaryPath("zstd")
 	if err != nil {
 		return run, err
 	}
@@ -288,30 +289,30 @@ func (rb *restoreAndBackup) localBackup(dir string, i int, replica *mariaDB, pas
 	}
 	backup.Stdout, compress.Stdin = pw, pr
 	syscall.Sync() // as before each replay
-	meter := newCPUMeter(map[string]int{"mariadbd": replica.proc.pid()})
+	meter := newCPUMeter(map[string]int{"mariadbd": replica.Pid()})
 	machine := newMachineMeter()
 	started := time.Now()
-	z, err := startChild("zstd", compress)
+	z, err := testenv.StartProcess("zstd", compress)
 	if err != nil {
 		pr.Close()
 		pw.Close()
 		return run, err
 	}
-	rb.cl.add(z.kill)
-	b, err := startChild("mariabackup", backup)
+	rb.cl.add(z.Kill)
+	b, err := testenv.StartProcess("mariabackup", backup)
 	pr.Close() // the children hold their ends
 	pw.Close()
 	if err != nil {
-		z.kill()
+		z.Kill()
 		return run, err
 	}
-	rb.cl.add(b.kill)
+	rb.cl.add(b.Kill)
 	if err := waitChild(rb.ctx, b, backupTimeout); err != nil {
-		z.kill()
-		return run, fmt.Errorf("mariabackup: %w\n%s", err, tailFile(logPath, 20))
+		z.Kill()
+		return run, fmt.Errorf("mariabackup: %w\n%s", err, testenv.TailFile(logPath, 20))
 	}
 	if err := waitChild(rb.ctx, z, backupTimeout); err != nil {
-		return run, fmt.Errorf("zstd: %w\n%s", err, tailFile(logPath, 20))
+		return run, fmt.Errorf("zstd: %w\n%s", err, testenv.TailFile(logPath, 20))
 	}
 	run.Seconds = time.Since(started).Seconds()
 	run.CPU["mariabackup"] = rusageSeconds(backup.ProcessState)
@@ -354,7 +355,7 @@ func zstdSizes(path string) (raw, stored int64, err error) {
 // binarcSnapshot runs binarc snapshot of the replica into the S3 server
 // and reads the sizes from the manifest it wrote. seen counts the
 // snapshots so far.
-func (rb *restoreAndBackup) binarcSnapshot(dir string, i int, replica *mariaDB, pass string, seen *int) (backupRun, error) {
+func (rb *restoreAndBackup) binarcSnapshot(dir string, i int, replica *testenv.MariaDB, pass string, seen *int) (backupRun, error) {
 	run := backupRun{CPU: map[string]float64{}}
 	logPath := filepath.Join(dir, fmt.Sprintf("binarc-snapshot-%d.log", i))
 	logFile, err := os.Create(logPath)
@@ -369,23 +370,23 @@ func (rb *restoreAndBackup) binarcSnapshot(dir string, i int, replica *mariaDB, 
 	cmd := exec.Command(rb.binarc, "snapshot",
 		"--source", "mysql://"+backupUser+"@"+replica.Addr(),
 		"--store", "s3://"+rb.s3.Bucket+"/"+s3Prefix, "--cluster", cluster)
-	cmd.Env = append(append(cleanEnv(), rb.s3.env()...), "TMPDIR="+work, "BINARC_SOURCE_PASSWORD="+pass, "BINARC_LOG_FORMAT=json")
+	cmd.Env = append(append(cleanEnv(), rb.s3.Env()...), "TMPDIR="+work, "BINARC_SOURCE_PASSWORD="+pass, "BINARC_LOG_FORMAT=json")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	syscall.Sync() // as before each replay
-	meter := newCPUMeter(map[string]int{"mariadbd": replica.proc.pid(), "versitygw": rb.s3.proc.pid()})
+	meter := newCPUMeter(map[string]int{"mariadbd": replica.Pid(), "versitygw": rb.s3.Pid()})
 	machine := newMachineMeter()
 	started := time.Now()
-	p, err := startChild("binarc snapshot", cmd)
+	p, err := testenv.StartProcess("binarc snapshot", cmd)
 	if err != nil {
 		return run, err
 	}
-	rb.cl.add(p.kill)
-	tree := watchTreeCPU(p.pid(), 100*time.Millisecond)
+	rb.cl.add(p.Kill)
+	tree := watchTreeCPU(p.Pid(), 100*time.Millisecond)
 	err = waitChild(rb.ctx, p, backupTimeout)
 	run.Seconds = time.Since(started).Seconds()
 	children := tree.finish()
 	if err != nil {
-		return run, fmt.Errorf("binarc snapshot: %w\n%s", err, tailFile(logPath, 20))
+		return run, fmt.Errorf("binarc snapshot: %w\n%s", err, testenv.TailFile(logPath, 20))
 	}
 	used := meter.used()
 	run.CPU["mariabackup"] = children["mariabackup"]

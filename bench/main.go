@@ -32,6 +32,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/binarc/binarc/internal/testenv"
 )
 
 type options struct {
@@ -179,10 +181,10 @@ func run(o options) (err error) {
 		return err
 	}
 	r.Machine.MariaDBVersion = db.Version
-	replPass := "bench-" + randomHex(8)
+	replPass := "bench-" + testenv.RandomHex(8)
 	for _, host := range []string{"127.0.0.1", "localhost"} {
 		account := fmt.Sprintf("'%s'@'%s'", replUser, host)
-		if err := db.exec(ctx, "CREATE USER "+account+" IDENTIFIED BY '"+replPass+"'",
+		if err := db.Exec(ctx, "CREATE USER "+account+" IDENTIFIED BY '"+replPass+"'",
 			"GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO "+account); err != nil {
 			return err
 		}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/binarc/binarc/internal/testenv"
 )
 
 // bench is one run: the servers, and what the phases hand each other.
@@ -21,15 +23,15 @@ type bench struct {
 	cl       *cleanups
 	tmp      string
 	binarc   string
-	db       *mariaDB
-	s3       *s3Server
+	db       *testenv.MariaDB
+	s3       *testenv.S3Server
 	replPass string
 	r        *Results
 
 	files      []binlogFile // the backlog, as SHOW BINARY LOGS listed it
 	backlogMiB float64
 	watch      *archiveWatch
-	bin        *child // binarc stream, from catchUp on
+	bin        *testenv.Process // binarc stream, from catchUp on
 	binLog     string
 }
 
@@ -65,7 +67,7 @@ func (b *bench) mariadbBinlog() error {
 	logf("mariadb-binlog --read-from-remote-server --raw, %d runs", mariadbBinlogRuns)
 	var runs []mariadbBinlogRun
 	for i := range mariadbBinlogRuns {
-		meter := newCPUMeter(map[string]int{"mariadbd": b.db.proc.pid()})
+		meter := newCPUMeter(map[string]int{"mariadbd": b.db.Pid()})
 		run, err := runMariadbBinlog(b.ctx, b.db, b.replPass, b.files, filepath.Join(b.tmp, fmt.Sprintf("mariadb-binlog-%d", i)), b.cl)
 		if err != nil {
 			return err
@@ -85,9 +87,9 @@ func (b *bench) mariadbBinlog() error {
 // with mariadb-binlog --raw, checks every file arrived whole, and removes
 // the copy. Without --stop-never mariadb-binlog asks for a non-blocking
 // dump, so it exits at the end of the last file.
-func runMariadbBinlog(ctx context.Context, db *mariaDB, pass string, files []binlogFile, dir string, cl *cleanups) (mariadbBinlogRun, error) {
+func runMariadbBinlog(ctx context.Context, db *testenv.MariaDB, pass string, files []binlogFile, dir string, cl *cleanups) (mariadbBinlogRun, error) {
 	var run mariadbBinlogRun
-	bin, err := binaryPath("mariadb-binlog", "mysqlbinlog")
+	bin, err := testenv.BinaryPath("mariadb-binlog", "mysqlbinlog")
 	if err != nil {
 		return run, err
 	}
@@ -101,23 +103,23 @@ func runMariadbBinlog(ctx context.Context, db *mariaDB, pass string, files []bin
 		"--result-file="+dir+"/", "--to-last-log", files[0].Name)
 	cmd.Stderr = &stderr
 	start := time.Now()
-	p, err := startChild("mariadb-binlog", cmd)
+	p, err := testenv.StartProcess("mariadb-binlog", cmd)
 	if err != nil {
 		return run, err
 	}
-	cl.add(p.kill)
+	cl.add(p.Kill)
 	select {
-	case <-p.done:
+	case <-p.Done():
 	case <-ctx.Done():
-		p.kill()
+		p.Kill()
 		return run, ctx.Err()
 	case <-time.After(10 * time.Minute):
-		p.kill()
+		p.Kill()
 		return run, errors.New("mariadb-binlog still running after 10 minutes")
 	}
 	run.Seconds = time.Since(start).Seconds()
-	if p.err != nil {
-		return run, fmt.Errorf("mariadb-binlog: %v\n%s", p.err, stderr.String())
+	if p.Err() != nil {
+		return run, fmt.Errorf("mariadb-binlog: %v\n%s", p.Err(), stderr.String())
 	}
 	ps := cmd.ProcessState
 	run.CPUSeconds = (ps.UserTime() + ps.SystemTime()).Seconds()
@@ -142,29 +144,29 @@ func (b *bench) catchUp() error {
 		return err
 	}
 	b.binLog = filepath.Join(b.tmp, "binarc.log")
-	meter := newCPUMeter(map[string]int{"mariadbd": b.db.proc.pid(), "versitygw": b.s3.proc.pid()})
+	meter := newCPUMeter(map[string]int{"mariadbd": b.db.Pid(), "versitygw": b.s3.Pid()})
 	started := time.Now()
 	if b.bin, err = startBinarc(b.binarc, b.opts.binarcArgs, b.db, b.s3, b.replPass, b.binLog); err != nil {
 		return err
 	}
-	b.cl.add(b.bin.kill)
+	b.cl.add(b.bin.Kill)
 	died := func() error {
-		if b.bin.exited() {
-			return fmt.Errorf("binarc exited: %v\n%s", b.bin.err, tailFile(b.binLog, 30))
+		if b.bin.Exited() {
+			return fmt.Errorf("binarc exited: %v\n%s", b.bin.Err(), testenv.TailFile(b.binLog, 30))
 		}
 		return nil
 	}
 	progress, err := b.watch.waitArchived(b.ctx, b.files, started, b.opts.catchUpBudget, died)
 	if err != nil {
-		return fmt.Errorf("catch-up: %w\nbinarc log:\n%s", err, tailFile(b.binLog, 30))
+		return fmt.Errorf("catch-up: %w\nbinarc log:\n%s", err, testenv.TailFile(b.binLog, 30))
 	}
 	c := &b.r.CatchUp
 	c.Seconds = time.Since(started).Seconds()
-	cpu, err := cpuTime(b.bin.pid())
+	cpu, err := cpuTime(b.bin.Pid())
 	if err != nil {
 		return err
 	}
-	hwm, err := memoryKB(b.bin.pid(), "VmHWM")
+	hwm, err := memoryKB(b.bin.Pid(), "VmHWM")
 	if err != nil {
 		return err
 	}
@@ -193,7 +195,7 @@ func (b *bench) catchUp() error {
 // startBinarc runs binarc stream with its default tuning plus extraArgs.
 // The environment is the bench's minus any BINARC_* and AWS_* settings,
 // plus the S3 server's credentials and the source password.
-func startBinarc(binarc string, extraArgs []string, db *mariaDB, s3 *s3Server, pass, logPath string) (*child, error) {
+func startBinarc(binarc string, extraArgs []string, db *testenv.MariaDB, s3 *testenv.S3Server, pass, logPath string) (*testenv.Process, error) {
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -209,9 +211,9 @@ func startBinarc(binarc string, extraArgs []string, db *mariaDB, s3 *s3Server, p
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	cmd.Env = append(append(cmd.Env, s3.env()...), "BINARC_SOURCE_PASSWORD="+pass, "BINARC_LOG_FORMAT=json")
+	cmd.Env = append(append(cmd.Env, s3.Env()...), "BINARC_SOURCE_PASSWORD="+pass, "BINARC_LOG_FORMAT=json")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	return startChild("binarc", cmd)
+	return testenv.StartProcess("binarc", cmd)
 }
 
 // steadyRate is the archiving rate between 10 % and 90 % of total bytes.
@@ -244,7 +246,7 @@ func (b *bench) lossWindow() error {
 	var commits int
 	var loadTime time.Duration
 	var loadErr error
-	cpu0, err := cpuTime(b.bin.pid())
+	cpu0, err := cpuTime(b.bin.Pid())
 	if err != nil {
 		return err
 	}
@@ -257,7 +259,7 @@ func (b *bench) lossWindow() error {
 	cancel()
 	<-loadDone
 	elapsed := time.Since(start)
-	cpu1, err := cpuTime(b.bin.pid())
+	cpu1, err := cpuTime(b.bin.Pid())
 	if err != nil {
 		return err
 	}
@@ -265,7 +267,7 @@ func (b *bench) lossWindow() error {
 		return fmt.Errorf("steady load: %w", loadErr)
 	}
 	if werr != nil {
-		return fmt.Errorf("loss window: %w\nbinarc log:\n%s", werr, tailFile(b.binLog, 30))
+		return fmt.Errorf("loss window: %w\nbinarc log:\n%s", werr, testenv.TailFile(b.binLog, 30))
 	}
 	w := samples.windows()
 	l := &b.r.LossWindow
@@ -283,13 +285,13 @@ func (b *bench) lossWindow() error {
 	l.BinarcCPUPercent = 100 * (cpu1 - cpu0).Seconds() / elapsed.Seconds()
 	logf("loss window: p50 %.0f ms, p99 %.0f ms, max %.0f ms", l.P50ms, l.P99ms, l.Maxms)
 
-	hwm, err := memoryKB(b.bin.pid(), "VmHWM")
+	hwm, err := memoryKB(b.bin.Pid(), "VmHWM")
 	if err != nil {
 		return err
 	}
 	b.r.PeakRSSEndMiB = float64(hwm) / 1024
-	if err := b.bin.stop(syscall.SIGTERM, 60*time.Second); err != nil {
-		return fmt.Errorf("binarc did not stop cleanly on SIGTERM: %v\n%s", err, tailFile(b.binLog, 30))
+	if err := b.bin.Stop(syscall.SIGTERM, 60*time.Second); err != nil {
+		return fmt.Errorf("binarc did not stop cleanly on SIGTERM: %v\n%s", err, testenv.TailFile(b.binLog, 30))
 	}
 	return nil
 }

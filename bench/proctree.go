@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/binarc/binarc/internal/testenv"
 )
 
 // treeCPU samples the CPU time of the processes a command runs (its
@@ -153,15 +155,15 @@ func cleanEnv() []string {
 
 // waitChild waits for a child the bench started, up to timeout, and
 // kills it if the run is cancelled or the time is up.
-func waitChild(ctx context.Context, c *child, timeout time.Duration) error {
+func waitChild(ctx context.Context, c *testenv.Process, timeout time.Duration) error {
 	select {
-	case <-c.done:
-		return c.err
+	case <-c.Done():
+		return c.Err()
 	case <-ctx.Done():
-		c.kill()
+		c.Kill()
 		return ctx.Err()
 	case <-time.After(timeout):
-		c.kill()
-		return fmt.Errorf("%s still running after %v", c.name, timeout)
+		c.Kill()
+		return fmt.Errorf("%s still running after %v", c.Name(), timeout)
 	}
 }

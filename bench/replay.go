@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/binarc/binarc/internal/testenv"
 )
 
 // restoreAndBackup runs the phases after the stream. replay restores the
@@ -23,7 +25,7 @@ import (
 // snapshot and, for reference, with mariabackup | zstd to local disk.
 type restoreAndBackup struct {
 	*bench
-	restored *mariaDB // filled by binarc restore, then the replica
+	restored *testenv.MariaDB // filled by binarc restore, then the replica
 }
 
 // replayTimeout bounds each replay.
@@ -132,7 +134,7 @@ func (rb *restoreAndBackup) replay() error {
 	}
 	logf("replay: %s in %d files, %d times each way", mib(res.BinlogBytes), len(files), len(order)/2)
 	for i, useBinarc := range order {
-		target, err := startEmptyMariaDB(rb.ctx, rb.tmp, fmt.Sprintf("replay-%d", i), 2+i, rb.cl)
+		target, err := startEmptyMariaDB(rb.ctx, rb.tmp, fmt.Sprintf("replay-%d", i), uint32(2+i), rb.cl)
 		if err != nil {
 			return err
 		}
@@ -169,7 +171,7 @@ func (rb *restoreAndBackup) replay() error {
 		if i == lastRestore {
 			rb.restored = target // becomes the replica
 		} else {
-			target.proc.kill()
+			target.Close()
 			os.RemoveAll(target.DataDir)
 		}
 	}
@@ -227,7 +229,7 @@ func copyFile(src, dst string) error {
 // binarcRestore times binarc restore --from FIRST:4 --to latest into
 // target, and the moment it prints its plan (fetch and check done, replay
 // starting).
-func (rb *restoreAndBackup) binarcRestore(first string, target *mariaDB) (restoreRun, error) {
+func (rb *restoreAndBackup) binarcRestore(first string, target *testenv.MariaDB) (restoreRun, error) {
 	var res restoreRun
 	logPath := filepath.Join(rb.tmp, "binarc-restore.log")
 	logFile, err := os.Create(logPath)
@@ -246,7 +248,7 @@ func (rb *restoreAndBackup) binarcRestore(first string, target *mariaDB) (restor
 		"--target", "mysql://root@"+target.Addr())
 	// The fetched files go to binarc's default temporary directory, here
 	// under the bench's.
-	cmd.Env = append(append(cleanEnv(), rb.s3.env()...), "TMPDIR="+work, "BINARC_LOG_FORMAT=json")
+	cmd.Env = append(append(cleanEnv(), rb.s3.Env()...), "TMPDIR="+work, "BINARC_LOG_FORMAT=json")
 	// A pipe of our own rather than StdoutPipe: startChild's Wait would
 	// close that one under the reader.
 	pr, pw, err := os.Pipe()
@@ -255,16 +257,16 @@ func (rb *restoreAndBackup) binarcRestore(first string, target *mariaDB) (restor
 	}
 	defer pr.Close()
 	cmd.Stdout, cmd.Stderr = pw, logFile
-	meter := newCPUMeter(map[string]int{"target": target.proc.pid(), "versitygw": rb.s3.proc.pid()})
+	meter := newCPUMeter(map[string]int{"target": target.Pid(), "versitygw": rb.s3.Pid()})
 	machine := newMachineMeter()
 	started := time.Now()
-	p, err := startChild("binarc restore", cmd)
+	p, err := testenv.StartProcess("binarc restore", cmd)
 	pw.Close()
 	if err != nil {
 		return res, err
 	}
-	rb.cl.add(p.kill)
-	tree := watchTreeCPU(p.pid(), 100*time.Millisecond)
+	rb.cl.add(p.Kill)
+	tree := watchTreeCPU(p.Pid(), 100*time.Millisecond)
 	var planned time.Time
 	read := make(chan struct{})
 	go func() {
@@ -281,7 +283,7 @@ func (rb *restoreAndBackup) binarcRestore(first string, target *mariaDB) (restor
 	res.Seconds = time.Since(started).Seconds()
 	res.ChildCPU = tree.finish()
 	if err != nil {
-		return res, fmt.Errorf("binarc restore: %w\n%s", err, tailFile(logPath, 20))
+		return res, fmt.Errorf("binarc restore: %w\n%s", err, testenv.TailFile(logPath, 20))
 	}
 	<-read // the pipe ends with binarc
 	if !planned.IsZero() {
@@ -299,13 +301,13 @@ func (rb *restoreAndBackup) binarcRestore(first string, target *mariaDB) (restor
 
 // plainReplay times mariadb-binlog FILES | mariadb --binary-mode into
 // target, the two connected by a pipe as a shell would.
-func (rb *restoreAndBackup) plainReplay(paths []string, target *mariaDB) (plainReplayRun, error) {
+func (rb *restoreAndBackup) plainReplay(paths []string, target *testenv.MariaDB) (plainReplayRun, error) {
 	var res plainReplayRun
-	binlogBin, err := binaryPath("mariadb-binlog", "mysqlbinlog")
+	binlogBin, err := testenv.BinaryPath("mariadb-binlog", "mysqlbinlog")
 	if err != nil {
 		return res, err
 	}
-	clientBin, err := binaryPath("mariadb", "mysql")
+	clientBin, err := testenv.BinaryPath("mariadb", "mysql")
 	if err != nil {
 		return res, err
 	}
@@ -319,26 +321,26 @@ func (rb *restoreAndBackup) plainReplay(paths []string, target *mariaDB) (plainR
 		return res, err
 	}
 	decode.Stdout, apply.Stdin = pw, pr
-	meter := newCPUMeter(map[string]int{"target": target.proc.pid()})
+	meter := newCPUMeter(map[string]int{"target": target.Pid()})
 	machine := newMachineMeter()
 	started := time.Now()
-	a, err := startChild("mariadb", apply)
+	a, err := testenv.StartProcess("mariadb", apply)
 	if err != nil {
 		pr.Close()
 		pw.Close()
 		return res, err
 	}
-	rb.cl.add(a.kill)
-	d, err := startChild("mariadb-binlog", decode)
+	rb.cl.add(a.Kill)
+	d, err := testenv.StartProcess("mariadb-binlog", decode)
 	pr.Close() // the children hold their ends
 	pw.Close()
 	if err != nil {
-		a.kill()
+		a.Kill()
 		return res, err
 	}
-	rb.cl.add(d.kill)
+	rb.cl.add(d.Kill)
 	if err := waitChild(rb.ctx, d, replayTimeout); err != nil {
-		a.kill()
+		a.Kill()
 		return res, fmt.Errorf("mariadb-binlog: %w\n%s", err, decodeErr.String())
 	}
 	if err := waitChild(rb.ctx, a, replayTimeout); err != nil {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/binarc/binarc/internal/testenv"
 )
 
 // Snapshot throughput: binarc snapshot of the bench's MariaDB into S3,
@@ -142,12 +144,12 @@ func snapshotData(b *bench, size int) error {
 	for lo := 0; lo < rows; lo += 4096 {
 		stmts = append(stmts, fmt.Sprintf("INSERT INTO app.snapshot_bulk SELECT seq, REPEAT(CONCAT(MD5(seq), ' ', 'lorem ipsum dolor '), 20), RANDOM_BYTES(512) FROM app.seq_%d_to_%d", lo+1, min(lo+4096, rows)))
 	}
-	return b.db.exec(b.ctx, stmts...)
+	return b.db.Exec(b.ctx, stmts...)
 }
 
 // baselineBackup runs mariabackup | zstd > file, as an operator would.
 func baselineBackup(b *bench, dir, cnf string, i int) (snapshotRun, error) {
-	mariabackup, err := binaryPath("mariabackup")
+	mariabackup, err := testenv.BinaryPath("mariabackup")
 	if err != nil {
 		return snapshotRun{}, err
 	}
@@ -160,7 +162,7 @@ func baselineBackup(b *bench, dir, cnf string, i int) (snapshotRun, error) {
 	cmd := exec.CommandContext(b.ctx, "bash", "-c", script)
 	started := time.Now()
 	if outp, err := cmd.CombinedOutput(); err != nil {
-		return snapshotRun{}, fmt.Errorf("mariabackup | zstd: %w\n%s\n%s", err, outp, tailFile(filepath.Join(dir, fmt.Sprintf("baseline-%d.log", i)), 20))
+		return snapshotRun{}, fmt.Errorf("mariabackup | zstd: %w\n%s\n%s", err, outp, testenv.TailFile(filepath.Join(dir, fmt.Sprintf("baseline-%d.log", i)), 20))
 	}
 	r := snapshotRun{Seconds: time.Since(started).Seconds(), CPUSeconds: cpuOf(cmd.ProcessState)}
 	time.Sleep(100 * time.Millisecond) // the tee'd wc may finish just after
@@ -191,7 +193,7 @@ func binarcSnapshot(b *bench, dir string, i int) (snapshotRun, error) {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	cmd.Env = append(append(cmd.Env, b.s3.env()...), "BINARC_SOURCE_PASSWORD=", "BINARC_LOG_FORMAT=json")
+	cmd.Env = append(append(cmd.Env, b.s3.Env()...), "BINARC_SOURCE_PASSWORD=", "BINARC_LOG_FORMAT=json")
 	var stdout strings.Builder
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -199,13 +201,13 @@ func binarcSnapshot(b *bench, dir string, i int) (snapshotRun, error) {
 	}
 	defer logFile.Close()
 	cmd.Stdout, cmd.Stderr = io.MultiWriter(&stdout, logFile), logFile
-	s3CPU, _ := cpuTime(b.s3.proc.pid())
+	s3CPU, _ := cpuTime(b.s3.Pid())
 	started := time.Now()
 	if err := cmd.Run(); err != nil {
-		return snapshotRun{}, fmt.Errorf("binarc snapshot: %w\n%s", err, tailFile(logPath, 20))
+		return snapshotRun{}, fmt.Errorf("binarc snapshot: %w\n%s", err, testenv.TailFile(logPath, 20))
 	}
 	r := snapshotRun{Seconds: time.Since(started).Seconds(), CPUSeconds: cpuOf(cmd.ProcessState)}
-	if after, err := cpuTime(b.s3.proc.pid()); err == nil {
+	if after, err := cpuTime(b.s3.Pid()); err == nil {
 		r.S3CPUSeconds = (after - s3CPU).Seconds()
 	}
 	// "snapshot ID complete: KEY, N bytes stored (M raw), at ..."

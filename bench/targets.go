@@ -3,118 +3,44 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/binarc/binarc/internal/testenv"
 )
 
 // startEmptyMariaDB initialises a datadir dir/name and starts a mariadbd on
 // it with no binary log and the primary's InnoDB settings: a fresh server
 // to replay into, which can later be made a replica (relay log named, the
-// replica threads not started by themselves).
-func startEmptyMariaDB(ctx context.Context, dir, name string, serverID int, cl *cleanups) (*mariaDB, error) {
-	mariadbd, err := binaryPath("mariadbd", "mysqld")
+// replica threads not started by themselves). cl kills it at the end of the
+// run.
+func startEmptyMariaDB(ctx context.Context, dir, name string, serverID uint32, cl *cleanups) (*testenv.MariaDB, error) {
+	m, err := testenv.LaunchMariaDB(ctx, filepath.Join(dir, name), mariaDBOptions(testenv.MariaDBOptions{
+		ServerID:  serverID,
+		NoLogBin:  true,
+		ExtraArgs: []string{"--relay-log=relay-bin", "--skip-slave-start"},
+	}))
 	if err != nil {
 		return nil, err
 	}
-	installDB, err := binaryPath("mariadb-install-db", "mysql_install_db")
-	if err != nil {
-		return nil, err
-	}
-	m := &mariaDB{DataDir: filepath.Join(dir, name)}
-	args := append([]string{"--no-defaults", "--datadir=" + m.DataDir,
-		"--auth-root-authentication-method=normal", "--skip-test-db", "--cross-bootstrap"}, mariaDBInnoDBArgs...)
-	if out, err := exec.CommandContext(ctx, installDB, args...).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("%s %s: %w\n%s", installDB, strings.Join(args, " "), err, out)
-	}
-	for attempt := 1; ; attempt++ {
-		if m.Port, err = freePort(); err != nil {
-			return nil, err
-		}
-		err = m.startEmpty(ctx, mariadbd, filepath.Join(dir, name+".sock"), serverID, cl)
-		if err == nil {
-			return m, nil
-		}
-		if attempt < 3 && strings.Contains(tailFile(m.errorLog(), 20), "Address already in use") {
-			os.Remove(m.errorLog())
-			continue
-		}
-		return nil, err
-	}
-}
-
-func (m *mariaDB) startEmpty(ctx context.Context, mariadbd, socket string, serverID int, cl *cleanups) error {
-	args := []string{
-		"--no-defaults", // must come first
-		"--datadir=" + m.DataDir,
-		"--socket=" + socket,
-		"--port=" + strconv.Itoa(m.Port),
-		"--bind-address=127.0.0.1",
-		"--server-id=" + strconv.Itoa(serverID),
-		"--pid-file=" + filepath.Join(m.DataDir, "mariadbd.pid"),
-		"--log-error=" + m.errorLog(),
-		"--max-allowed-packet=1G",
-		"--skip-name-resolve",
-		"--skip-log-bin",
-		"--relay-log=relay-bin",
-		"--skip-slave-start",
-		"--innodb-buffer-pool-dump-at-shutdown=0",
-		"--innodb-buffer-pool-load-at-startup=0",
-	}
-	args = append(args, mariaDBInnoDBArgs...)
-	if os.Geteuid() == 0 {
-		args = append(args, "--user=root")
-	}
-	return m.launch(ctx, mariadbd, args, cl)
-}
-
-// queryRows runs one query as root and returns its rows as strings (NULL
-// as ""). The strings are copies: go-mysql's GetString returns a view of
-// the result's buffer, which Close hands back to a pool for the next
-// query to overwrite.
-func (m *mariaDB) queryRows(ctx context.Context, q string) ([][]string, error) {
-	conn, err := m.dial(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("connect to mariadbd at %s: %w", m.Addr(), err)
-	}
-	defer quit(conn)
-	r, err := conn.Execute(q)
-	if err != nil {
-		return nil, fmt.Errorf("%s on %s: %w", q, m.Addr(), err)
-	}
-	defer r.Close()
-	var rows [][]string
-	for i := range r.RowNumber() {
-		row := make([]string, r.ColumnNumber())
-		for j := range row {
-			v, err := r.GetString(i, j)
-			if err != nil {
-				return nil, err
-			}
-			row[j] = strings.Clone(v)
-		}
-		rows = append(rows, row)
-	}
-	return rows, nil
+	cl.add(func() { m.Close() })
+	return m, nil
 }
 
 // tableChecksums is CHECKSUM TABLE of every base table outside the system
 // schemas, by schema.table. The mysql schema is left out: the replayed
 // CREATE USER statements stamp password_last_changed with the replay's
 // time.
-func tableChecksums(ctx context.Context, m *mariaDB) (map[string]string, error) {
-	tables, err := m.queryRows(ctx, "SELECT CONCAT(TABLE_SCHEMA, '.', TABLE_NAME) FROM information_schema.TABLES"+
+func tableChecksums(ctx context.Context, m *testenv.MariaDB) (map[string]string, error) {
+	tables, err := m.Query(ctx, "SELECT CONCAT(TABLE_SCHEMA, '.', TABLE_NAME) FROM information_schema.TABLES"+
 		" WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')")
 	if err != nil {
 		return nil, err
 	}
 	sums := map[string]string{}
 	for _, t := range tables {
-		rows, err := m.queryRows(ctx, "CHECKSUM TABLE "+t[0])
+		rows, err := m.Query(ctx, "CHECKSUM TABLE "+t[0])
 		if err != nil {
 			return nil, err
 		}
@@ -148,17 +74,17 @@ func checksumDiff(want, got map[string]string) []string {
 // replicate makes m a replica of primary from file:pos, by file and
 // position (m holds no GTID state: it was filled by a client replay), and
 // waits until both replica threads run.
-func (m *mariaDB) replicate(ctx context.Context, primary *mariaDB, user, pass, file string, pos uint64) error {
+func replicate(ctx context.Context, m, primary *testenv.MariaDB, user, pass, file string, pos uint64) error {
 	change := fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER='%s', MASTER_PASSWORD='%s',"+
 		" MASTER_CONNECT_RETRY=1, MASTER_USE_GTID=no, MASTER_LOG_FILE='%s', MASTER_LOG_POS=%d", primary.Port, user, pass, file, pos)
-	if err := m.exec(ctx, change, "START SLAVE"); err != nil {
+	if err := m.Exec(ctx, change, "START SLAVE"); err != nil {
 		return err
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		// Slave_running is ON once both threads run and the IO thread
 		// is connected.
-		rows, err := m.queryRows(ctx, "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'SLAVE_RUNNING'")
+		rows, err := m.Query(ctx, "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'SLAVE_RUNNING'")
 		if err != nil {
 			return err
 		}
@@ -166,7 +92,7 @@ func (m *mariaDB) replicate(ctx context.Context, primary *mariaDB, user, pass, f
 			return nil
 		}
 		if time.Now().After(deadline) {
-			st, _ := m.queryRows(ctx, "SHOW SLAVE STATUS")
+			st, _ := m.Query(ctx, "SHOW SLAVE STATUS")
 			return fmt.Errorf("replica %s not replicating after 30 s: SHOW SLAVE STATUS %q", m.Addr(), st)
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -175,19 +101,19 @@ func (m *mariaDB) replicate(ctx context.Context, primary *mariaDB, user, pass, f
 
 // waitApplied waits until replica m has applied the primary's binlog up to
 // its current end.
-func (m *mariaDB) waitApplied(ctx context.Context, primary *mariaDB, timeout time.Duration) error {
-	st, err := primary.queryRows(ctx, "SHOW MASTER STATUS")
+func waitApplied(ctx context.Context, m, primary *testenv.MariaDB, timeout time.Duration) error {
+	st, err := primary.Query(ctx, "SHOW MASTER STATUS")
 	if err != nil {
 		return err
 	}
 	if len(st) != 1 {
 		return fmt.Errorf("SHOW MASTER STATUS on %s: %d rows", primary.Addr(), len(st))
 	}
-	r, err := m.queryRows(ctx, fmt.Sprintf("SELECT MASTER_POS_WAIT('%s', %s, %d)", st[0][0], st[0][1], int(timeout.Seconds())))
+	r, err := m.Query(ctx, fmt.Sprintf("SELECT MASTER_POS_WAIT('%s', %s, %d)", st[0][0], st[0][1], int(timeout.Seconds())))
 	if err != nil {
 		return err
 	}
-	if r[0][0] == "" || r[0][0] == "-1" {
+	if r[0][0] == "NULL" || r[0][0] == "-1" {
 		return fmt.Errorf("replica %s did not reach the primary's %s:%s within %v (MASTER_POS_WAIT returned %q)", m.Addr(), st[0][0], st[0][1], timeout, r[0][0])
 	}
 	return nil
@@ -198,12 +124,12 @@ func (m *mariaDB) waitApplied(ctx context.Context, primary *mariaDB, timeout tim
 // new file in the background, once the old file's transactions are
 // committed in InnoDB: a listing right after a backlog that ended at a
 // rotation can miss those bytes.
-func settledBinaryLogs(ctx context.Context, m *mariaDB) ([]binlogFile, error) {
-	conn, err := m.dial(ctx)
+func settledBinaryLogs(ctx context.Context, m *testenv.MariaDB) ([]binlogFile, error) {
+	conn, err := m.Dial(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer quit(conn)
+	defer testenv.Quit(conn)
 	prev, err := showBinaryLogs(conn)
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/binarc/binarc/internal/testenv"
 	"github.com/go-mysql-org/go-mysql/client"
 )
 
@@ -129,7 +130,7 @@ const (
 	attachmentBytesN = 512
 )
 
-func setupSchema(ctx context.Context, m *mariaDB) error {
+func setupSchema(ctx context.Context, m *testenv.MariaDB) error {
 	stmts := []string{
 		"CREATE DATABASE app",
 		"CREATE TABLE app.accounts (id INT PRIMARY KEY, balance BIGINT NOT NULL, updated DATETIME(6) NOT NULL) ENGINE=InnoDB",
@@ -139,17 +140,17 @@ func setupSchema(ctx context.Context, m *mariaDB) error {
 	for w := range backlogWriters {
 		stmts = append(stmts, fmt.Sprintf("CREATE TABLE app.docs_%d (id BIGINT PRIMARY KEY, created DATETIME(6) NOT NULL, kind VARCHAR(32) NOT NULL, doc MEDIUMTEXT NOT NULL, attachment VARBINARY(2048) NOT NULL) ENGINE=InnoDB", w))
 	}
-	return m.exec(ctx, stmts...)
+	return m.Exec(ctx, stmts...)
 }
 
 // generateBacklog runs the document workload on backlogWriters connections
 // until the primary's binlog files hold at least target bytes in total.
-func generateBacklog(ctx context.Context, m *mariaDB, target uint64) error {
-	mon, err := m.dial(ctx)
+func generateBacklog(ctx context.Context, m *testenv.MariaDB, target uint64) error {
+	mon, err := m.Dial(ctx)
 	if err != nil {
 		return err
 	}
-	defer quit(mon)
+	defer testenv.Quit(mon)
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	errs := make(chan error, backlogWriters)
@@ -198,12 +199,12 @@ func generateBacklog(ctx context.Context, m *mariaDB, target uint64) error {
 	}
 }
 
-func backlogWriter(ctx context.Context, m *mariaDB, w int, stop *atomic.Bool) error {
-	conn, err := m.dial(ctx)
+func backlogWriter(ctx context.Context, m *testenv.MariaDB, w int, stop *atomic.Bool) error {
+	conn, err := m.Dial(ctx)
 	if err != nil {
 		return err
 	}
-	defer quit(conn)
+	defer testenv.Quit(conn)
 	table := fmt.Sprintf("app.docs_%d", w)
 	inserts := make([]*client.Stmt, maxDocsPerTx+1)
 	for n := 1; n <= maxDocsPerTx; n++ {
@@ -274,18 +275,18 @@ type commitSample struct {
 // commit that falls behind its schedule goes at once; the load stops when
 // the next one would be due after duration. It returns the number of
 // commits and how long they took.
-func steadyLoad(ctx context.Context, m *mariaDB, rate int, duration time.Duration, sampleEvery int, sample func(commitSample)) (int, time.Duration, error) {
+func steadyLoad(ctx context.Context, m *testenv.MariaDB, rate int, duration time.Duration, sampleEvery int, sample func(commitSample)) (int, time.Duration, error) {
 	start := time.Now()
 	n, err := steadyCommits(ctx, m, rate, duration, sampleEvery, sample)
 	return n, time.Since(start), err
 }
 
-func steadyCommits(ctx context.Context, m *mariaDB, rate int, duration time.Duration, sampleEvery int, sample func(commitSample)) (int, error) {
-	conn, err := m.dial(ctx)
+func steadyCommits(ctx context.Context, m *testenv.MariaDB, rate int, duration time.Duration, sampleEvery int, sample func(commitSample)) (int, error) {
+	conn, err := m.Dial(ctx)
 	if err != nil {
 		return 0, err
 	}
-	defer quit(conn)
+	defer testenv.Quit(conn)
 	insert, err := conn.Prepare("INSERT INTO app.ticks (at, account, amount, note) VALUES (NOW(6), ?, ?, ?)")
 	if err != nil {
 		return 0, err

@@ -14,7 +14,8 @@
 #
 # Environment:
 #   BINARC_CACHE  where built binaries go (default $HOME/.cache/binarc);
-#                 integration/testenv looks in the same place.
+#                 internal/testenv (the tests and the bench) looks in the
+#                 same place.
 set -euo pipefail
 
 readonly VERSITYGW_VERSION=v1.8.0
@@ -137,20 +138,9 @@ go_install() {
 }
 
 versitygw="$bindir/versitygw-$VERSITYGW_VERSION"
-# Where an earlier build on the development machine left it.
-prebuilt="/root/.cache/binarc/bin/versitygw-$VERSITYGW_VERSION.d/versitygw"
 if [[ ! -x "$versitygw" ]]; then
-	if [[ -x "$prebuilt" && "$prebuilt" != "$versitygw" ]]; then
-		echo "deps.sh: copying versitygw $VERSITYGW_VERSION from $prebuilt"
-		tmp="$(mktemp -d "$bindir/.build.XXXXXX")"
-		cp "$prebuilt" "$tmp/versitygw"
-		mv -f "$tmp/versitygw" "$versitygw"
-		rm -rf "$tmp"
-		tmp=""
-	else
-		echo "deps.sh: building versitygw $VERSITYGW_VERSION into $bindir (takes ~6 minutes)"
-		go_install "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION" versitygw "$versitygw"
-	fi
+	echo "deps.sh: building versitygw $VERSITYGW_VERSION into $bindir (takes ~6 minutes)"
+	go_install "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION" versitygw "$versitygw"
 fi
 
 staticcheck="$bindir/staticcheck"

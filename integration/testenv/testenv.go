@@ -4,36 +4,22 @@
 // temporary directory, listens on 127.0.0.1 on a free port, and is killed in
 // t.Cleanup.
 //
+// It is a thin testing.TB wrapper around internal/testenv, which does the
+// work and returns errors (bench/ uses it directly): each function here calls
+// the core and fails the test on its error. Code that must not fail the test
+// from its own goroutine can call the core's methods through the embedded
+// value (m.MariaDB.Exec(ctx, ...)).
+//
 // Missing binaries fail the test rather than skip it: a skipped integration
 // test reads as a pass. scripts/deps.sh (make deps) installs everything.
-//
-// Start-up is kept lean because the suite starts many servers: MariaDB
-// datadirs are copied from a template initialised once per machine under
-// ${BINARC_CACHE:-$HOME/.cache/binarc}/mariadb-datadir, and the servers skip
-// the fsyncs that only protect against an OS crash.
 package testenv
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
+	"context"
 	"path/filepath"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
-	"time"
-)
 
-// handedOut remembers the ports FreePort returned, so two servers started by
-// the same test binary never get the same one even if neither has bound it yet.
-var (
-	handedOutMu sync.Mutex
-	handedOut   = map[int]bool{}
+	core "github.com/binarc/binarc/internal/testenv"
 )
 
 // FreePort returns a TCP port on 127.0.0.1 that nothing listens on right now
@@ -41,22 +27,11 @@ var (
 // take it before the caller binds it; the server starters retry on that.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	handedOutMu.Lock()
-	defer handedOutMu.Unlock()
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("testenv: find a free port: %v", err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if !handedOut[port] {
-			handedOut[port] = true
-			return port
-		}
+	port, err := core.FreePort()
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
 	}
-	t.Fatal("testenv: find a free port: every port the kernel offered was already handed out")
-	return 0
+	return port
 }
 
 // BinaryPath returns the path of the first of names found on $PATH or in
@@ -64,96 +39,64 @@ func FreePort(t testing.TB) int {
 // user's $PATH). Names are tried in order, so list the preferred one first:
 // BinaryPath("mariadbd", "mysqld").
 func BinaryPath(names ...string) (string, error) {
-	for _, name := range names {
-		if p, err := exec.LookPath(name); err == nil {
-			return p, nil
-		}
-		for _, dir := range []string{"/usr/sbin", "/usr/bin"} {
-			p := filepath.Join(dir, name)
-			if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-				return p, nil
-			}
-		}
-	}
-	return "", fmt.Errorf("none of %s found on $PATH, in /usr/sbin or /usr/bin: run scripts/deps.sh (make deps)",
-		strings.Join(names, ", "))
+	return core.BinaryPath(names...)
 }
 
-// process is one run of a server binary. The zero value is not usable; use
-// startProcess.
-type process struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited and been reaped
-	err  error         // cmd.Wait's result, valid once done is closed
+// S3Server is a versitygw started by StartS3: an S3 endpoint over its posix
+// backend, with one root account and a bucket created for the test.
+type S3Server struct {
+	*core.S3Server
+	t testing.TB
 }
 
-// startProcess starts cmd and reaps it in the background. The child gets
-// SIGKILL if the test binary dies first (Pdeathsig), so a crashed or
-// interrupted test run leaves no servers behind.
-func startProcess(cmd *exec.Cmd) (*process, error) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &process{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-// exited reports whether the process has exited.
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop sends sig and waits up to timeout for the process to exit.
-func (p *process) stop(sig os.Signal, timeout time.Duration) error {
-	if p.exited() {
-		return nil
-	}
-	if err := p.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return err
-	}
-	select {
-	case <-p.done:
-		return nil
-	case <-time.After(timeout):
-		return fmt.Errorf("pid %d still running %s after %v", p.cmd.Process.Pid, timeout, sig)
-	}
-}
-
-// kill sends SIGKILL and waits for the process to be reaped.
-func (p *process) kill() {
-	if p.exited() {
-		return
-	}
-	_ = p.cmd.Process.Kill()
-	<-p.done
-}
-
-// randomHex returns n random bytes, hex encoded.
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails on Linux
-	return hex.EncodeToString(b)
-}
-
-// tailFile returns the last n lines of a log file, for failure messages.
-func tailFile(path string, n int) string {
-	b, err := os.ReadFile(path)
+// StartS3 starts versitygw on a free 127.0.0.1 port with its data under
+// t.TempDir() and random root credentials, waits until it answers, and
+// creates a fresh bucket. The server is killed in t.Cleanup.
+//
+// The binary is $BINARC_VERSITYGW, else
+// ${BINARC_CACHE:-$HOME/.cache/binarc}/bin/versitygw-v1.8.0 (what
+// scripts/deps.sh installs).
+func StartS3(t testing.TB) *S3Server {
+	t.Helper()
+	s, err := core.LaunchS3(context.Background(), t.TempDir())
 	if err != nil {
-		return fmt.Sprintf("(cannot read %s: %v)", path, err)
+		t.Fatalf("testenv: %v", err)
 	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
+	t.Cleanup(func() { s.Close() })
+	return &S3Server{S3Server: s, t: t}
+}
+
+// NewBucket creates an empty bucket with a random name and returns the name.
+func (s *S3Server) NewBucket(t testing.TB) string {
+	t.Helper()
+	name, err := s.S3Server.NewBucket(context.Background())
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
 	}
-	return strings.Join(lines, "\n")
+	return name
+}
+
+// Stop takes the server down (an outage, for the store's point of view); its
+// data stays. Like Start, it fails the test StartS3 was given, so call it from
+// that test's goroutine.
+func (s *S3Server) Stop() {
+	s.t.Helper()
+	if err := s.S3Server.Stop(); err != nil {
+		s.t.Fatalf("testenv: %v", err)
+	}
+}
+
+// Start brings a stopped server back on the same port with the same data and
+// credentials, and waits until it answers.
+func (s *S3Server) Start() {
+	s.t.Helper()
+	if err := s.S3Server.Start(context.Background()); err != nil {
+		s.t.Fatalf("testenv: %v", err)
+	}
+}
+
+// tempDataDir is where a server started for t keeps its datadir: removed
+// with t.TempDir, after the server's cleanup (registered later) killed it.
+func tempDataDir(t testing.TB) string {
+	return filepath.Join(t.TempDir(), "data")
 }

@@ -16,21 +16,22 @@ import (
 )
 
 // mariadb-install-db takes ~0.6 s (over 1.5 s on a busy machine); copying its
-// result takes ~70 ms. So the first StartMariaDB on a machine initialises a
+// result takes ~70 ms. So the first LaunchMariaDB on a machine initialises a
 // template datadir in the cache, and every server after that starts on a
 // copy. The template is keyed by the mariadbd binary and the install options,
 // so an upgraded MariaDB gets a fresh one.
 
 var templateMu sync.Mutex // serialises template creation within this process
 
-// cacheDir is ${BINARC_CACHE:-$HOME/.cache/binarc}, shared with scripts/deps.sh.
-func cacheDir() (string, error) {
+// CacheDir is ${BINARC_CACHE:-$HOME/.cache/binarc}, where scripts/deps.sh
+// installs versitygw and where the datadir templates live.
+func CacheDir() (string, error) {
 	if dir := os.Getenv("BINARC_CACHE"); dir != "" {
 		return dir, nil
 	}
 	home, err := os.UserHomeDir()
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("cache directory: set $BINARC_CACHE or $HOME: %w", err)
 	}
 	return filepath.Join(home, ".cache", "binarc"), nil
 }
@@ -61,7 +62,7 @@ func installDataDir(installDB string, installArgs []string, dataDir string) erro
 // is complete; of two processes racing to create it, the loser discards its
 // copy.
 func templateDataDir(mariadbd, installDB string, installArgs []string) (string, error) {
-	cache, err := cacheDir()
+	cache, err := CacheDir()
 	if err != nil {
 		return "", err
 	}
