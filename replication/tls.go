@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
@@ -151,15 +152,24 @@ func (c Config) TLSConfig(ctx context.Context) (*tls.Config, error) {
 	if err != nil || cfg == nil || c.TLS.mode() != TLSPreferred {
 		return cfg, err
 	}
-	offers, err := offersTLS(ctx, c.Addr())
-	if err != nil {
-		return nil, fmt.Errorf("primary %s: %w", c.Addr(), err)
+	offers, known := tlsOffered.Load(c.Addr())
+	if !known {
+		o, err := offersTLS(ctx, c.Addr())
+		if err != nil {
+			return nil, fmt.Errorf("primary %s: %w", c.Addr(), err)
+		}
+		offers, _ = tlsOffered.LoadOrStore(c.Addr(), o)
 	}
-	if !offers {
+	if !offers.(bool) {
 		return nil, nil
 	}
 	return cfg, nil
 }
+
+// tlsOffered remembers, per server address, whether it offers TLS: asked
+// once per process, since the question is a connection the server counts
+// as aborted (a successful one after it clears the count).
+var tlsOffered sync.Map
 
 // offersTLS reads a server's greeting and tells whether it offers TLS
 // (CLIENT_SSL in its capability flags).
