@@ -259,7 +259,11 @@ func printPrune(w io.Writer, cluster string, res *snapshot.PruneResult, dryRun b
 	fmt.Fprintf(w, "\ndeleted %s, %s and %s (%s)\n", plural(len(res.SnapshotsDeleted), "snapshot"), plural(len(res.TimelinesDeleted), "timeline"),
 		plural(res.FilesDeleted, "binlog file"), plural(len(res.Objects.Deleted), "object"))
 	for _, f := range res.Objects.Failed {
-		fmt.Fprintf(w, "FAILED  %s\n", f.Error())
+		state := "FAILED"
+		if errors.Is(f.Err, objstore.ErrLocked) {
+			state = "LOCKED"
+		}
+		fmt.Fprintf(w, "%s  %s\n", state, f.Error())
 	}
 	if res.Stopped != "" {
 		fmt.Fprintf(w, "stopped: %s\n", res.Stopped)

@@ -21,6 +21,7 @@ type snapshotCmd struct {
 	AllowPrimary     bool   `env:"BINARC_ALLOW_PRIMARY" help:"Back up a server that is not a replica (the coordinates then come from the backup tool)."`
 	DatadirHostCheck bool   `env:"BINARC_DATADIR_HOST_CHECK" help:"Physical: also refuse unless the server's @@hostname is this host's name (off by default: a container sharing the server's volume has its own hostname)."`
 	encryptFlags
+	storeWriteFlags
 	snapshotRetention
 }
 
@@ -62,6 +63,9 @@ func (c *snapshotCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	}
 	store, layout, err := c.storeFlags.open(ctx)
 	if err != nil {
+		return err
+	}
+	if err := c.storeWriteFlags.apply(ctx, store, layout); err != nil {
 		return err
 	}
 	stopMetrics, take, err := c.metricsFlags.serveSnapshot(ctx, log, c.Cluster, store, layout)
