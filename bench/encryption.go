@@ -45,7 +45,9 @@ func (b *bench) catchUpEncrypted() error {
 	plain := streamRun{bin: b.bin, watch: b.watch, binLog: b.binLog}
 	plainResult := b.r.CatchUp
 	b.stream.cluster = encCluster
-	b.stream.args = append(append([]string(nil), b.opts.binarcArgs...), "--encrypt-to", id.Recipient().String())
+	// A server_id of its own: two replicas with one id make the primary
+	// drop the older connection each time the other connects.
+	b.stream.args = append(append([]string(nil), b.opts.binarcArgs...), "--encrypt-to", id.Recipient().String(), "--server-id", "4208")
 	logf("binarc stream with --encrypt-to: catching up on the same backlog")
 	err = b.catchUp()
 	enc := &streamRun{bin: b.bin, watch: b.watch, binLog: b.binLog}
