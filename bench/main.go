@@ -196,8 +196,9 @@ func run(o options) (err error) {
 	phases := []func() error{b.backlog, b.mariadbBinlog, b.catchUp, b.lossWindow, rb.replay, rb.backupReplica, b.snapshot}
 	if o.encrypt {
 		// bench/encryption.go: the same catch-up and loss window with
-		// --encrypt-to, beside the plain ones.
-		phases = []func() error{b.backlog, b.mariadbBinlog, b.catchUp, b.catchUpEncrypted, b.lossWindow, b.lossWindowEncrypted, rb.replay, rb.backupReplica, b.snapshot}
+		// --encrypt-to, beside the plain ones. lossWindow stops the
+		// binarc it timed, so the encrypted one goes first.
+		phases = []func() error{b.backlog, b.mariadbBinlog, b.catchUp, b.catchUpEncrypted, b.lossWindowEncrypted, b.lossWindow, rb.replay, rb.backupReplica, b.snapshot}
 	}
 	if *snapshotOnly {
 		phases = []func() error{b.snapshot} // bench/snapshot.go
