@@ -69,6 +69,18 @@ func (l Layout) LayoutKey() string { return l.Root() + "layout.json" }
 // LeaseKey is the single-writer lease object.
 func (l Layout) LeaseKey() string { return l.Root() + "lease.json" }
 
+// Rewritten tells whether binarc rewrites or deletes the object at key in
+// normal operation: the leases (renewed, released) and layout.json
+// (upgraded). Such objects cannot carry an Object Lock retention; every
+// other object of the archive is written once.
+func (l Layout) Rewritten(key string) bool {
+	switch key {
+	case l.LeaseKey(), l.SnapshotLeaseKey(), l.PruneLeaseKey(), l.LayoutKey():
+		return true
+	}
+	return false
+}
+
 // TimelinesPrefix is the folder holding one folder per timeline.
 func (l Layout) TimelinesPrefix() string { return l.Root() + "binlog/" }
 

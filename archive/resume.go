@@ -127,7 +127,11 @@ func findResume(ctx context.Context, cat Catalog, tl string, log zerolog.Logger)
 	}
 	for _, o := range orphans {
 		log.Warn().Str("key", o.Key).Msg("deleting a segment stored past a hole in the archive (never durable; will be archived again)")
-		if err := cat.Store.Delete(ctx, o.Key); err != nil && !errors.Is(err, objstore.ErrNotExist) {
+		err := cat.Store.Delete(ctx, o.Key)
+		if errors.Is(err, objstore.ErrLocked) {
+			return nil, fmt.Errorf("%w: segment %s was stored past a hole (never durable) and must go before the stream resumes, but %v: delete it with s3:BypassGovernanceRetention (governance mode), or wait", errFatal, o.Key, err)
+		}
+		if err != nil && !errors.Is(err, objstore.ErrNotExist) {
 			return nil, fmt.Errorf("delete orphan segment %s: %w", o.Key, err)
 		}
 	}

@@ -49,6 +49,8 @@ type options struct {
 	catchUpBudget time.Duration
 	// snapshotDataMiB is loaded into the replica before the snapshots.
 	snapshotDataMiB int
+	// encrypt adds the encrypted catch-up and loss window.
+	encrypt bool
 }
 
 func parseFlags() options {
@@ -64,6 +66,7 @@ func parseFlags() options {
 	binarcArgs := flag.String("binarc-args", "", "extra flags for binarc stream, space-separated, to compare tunings (default: none, binarc's defaults)")
 	flag.DurationVar(&o.catchUpBudget, "catch-up-timeout", 10*time.Minute, "give up on the catch-up after this long")
 	flag.IntVar(&o.snapshotDataMiB, "snapshot-data-mb", 400, "documents to load into the replica before the snapshot measurement, in MiB")
+	flag.BoolVar(&o.encrypt, "encrypt", false, "also measure a second binarc stream with --encrypt-to (age) on the same backlog and load: catch-up throughput and CPU per MiB against the plain one, and its loss window")
 	flag.Parse()
 	o.binarcArgs = strings.Fields(*binarcArgs)
 	if o.quick {
@@ -193,6 +196,12 @@ func run(o options) (err error) {
 	b := &bench{ctx: ctx, opts: o, cl: &cl, tmp: tmp, binarc: binarc, db: db, s3: s3, replPass: replPass, r: r}
 	rb := &restoreAndBackup{bench: b}
 	phases := []func() error{b.backlog, b.mariadbBinlog, b.catchUp, b.lossWindow, rb.replay, rb.backupReplica, b.snapshot}
+	if o.encrypt {
+		// bench/encryption.go: the same catch-up and loss window with
+		// --encrypt-to, beside the plain ones. lossWindow stops the
+		// binarc it timed, so the encrypted one goes first.
+		phases = []func() error{b.backlog, b.mariadbBinlog, b.catchUp, b.catchUpEncrypted, b.lossWindowEncrypted, b.lossWindow, rb.replay, rb.backupReplica, b.snapshot}
+	}
 	if *snapshotOnly {
 		phases = []func() error{b.snapshot} // bench/snapshot.go
 	}

@@ -33,6 +33,13 @@ type bench struct {
 	watch      *archiveWatch
 	bin        *testenv.Process // binarc stream, from catchUp on
 	binLog     string
+	// stream is the cluster and extra flags catchUp starts binarc with:
+	// the plain run's by default (catchUpEncrypted changes them).
+	stream struct {
+		cluster string
+		args    []string
+	}
+	enc *streamRun // the encrypted binarc, with -encrypt
 }
 
 // backlog writes the binlog backlog before any reader starts.
@@ -140,13 +147,17 @@ func runMariadbBinlog(ctx context.Context, db *testenv.MariaDB, pass string, fil
 func (b *bench) catchUp() error {
 	logf("binarc stream: catching up")
 	var err error
-	if b.watch, err = newArchiveWatch(b.ctx, b.s3, s3Prefix, cluster); err != nil {
+	cl, args := cluster, b.opts.binarcArgs
+	if b.stream.cluster != "" {
+		cl, args = b.stream.cluster, b.stream.args
+	}
+	if b.watch, err = newArchiveWatch(b.ctx, b.s3, s3Prefix, cl); err != nil {
 		return err
 	}
-	b.binLog = filepath.Join(b.tmp, "binarc.log")
+	b.binLog = filepath.Join(b.tmp, cl+".log")
 	meter := newCPUMeter(map[string]int{"mariadbd": b.db.Pid(), "versitygw": b.s3.Pid()})
 	started := time.Now()
-	if b.bin, err = startBinarc(b.binarc, b.opts.binarcArgs, b.db, b.s3, b.replPass, b.binLog); err != nil {
+	if b.bin, err = startBinarc(b.binarc, cl, args, b.db, b.s3, b.replPass, b.binLog); err != nil {
 		return err
 	}
 	b.cl.add(b.bin.Kill)
@@ -195,7 +206,7 @@ func (b *bench) catchUp() error {
 // startBinarc runs binarc stream with its default tuning plus extraArgs.
 // The environment is the bench's minus any BINARC_* and AWS_* settings,
 // plus the S3 server's credentials and the source password.
-func startBinarc(binarc string, extraArgs []string, db *testenv.MariaDB, s3 *testenv.S3Server, pass, logPath string) (*testenv.Process, error) {
+func startBinarc(binarc, cluster string, extraArgs []string, db *testenv.MariaDB, s3 *testenv.S3Server, pass, logPath string) (*testenv.Process, error) {
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err

@@ -44,42 +44,13 @@ type Results struct {
 		Runs []mariadbBinlogRun `json:"runs"`
 	} `json:"mariadb_binlog"`
 
-	CatchUp struct {
-		Seconds float64 `json:"seconds"`
-		MiBps   float64 `json:"mib_per_second"`
-		// SteadyMiBps is the rate between 10 % and 90 % of the bytes
-		// archived: without start-up and the last segment's flush delay.
-		SteadyMiBps float64 `json:"steady_mib_per_second"`
-		// LastStepSeconds is the wait between the last two progress points:
-		// the last partial segment is sealed by the flush interval, not
-		// when binarc has caught up.
-		LastStepSeconds   float64         `json:"last_step_seconds"`
-		RatioToMariadbBin float64         `json:"ratio_to_mariadb_binlog"`
-		CPUSeconds        float64         `json:"cpu_seconds"`
-		CPUmsPerMiB       float64         `json:"cpu_ms_per_mib"`
-		PeakRSSMiB        float64         `json:"peak_rss_mib"`
-		StoredBytes       int64           `json:"stored_bytes"`
-		Segments          int             `json:"segments"`
-		CompressionRatio  float64         `json:"compression_ratio"`
-		ServerCPUSeconds  float64         `json:"server_cpu_seconds"`
-		S3CPUSeconds      float64         `json:"s3_cpu_seconds"`
-		Progress          []progressPoint `json:"progress"`
-	} `json:"catch_up"`
+	CatchUp catchUpResult `json:"catch_up"`
 
-	LossWindow struct {
-		Commits       int     `json:"commits"`
-		CommitsPerSec float64 `json:"commits_per_second"`
-		Samples       int     `json:"samples"`
-		Archived      int     `json:"archived"`
-		P50ms         float64 `json:"p50_ms"`
-		P90ms         float64 `json:"p90_ms"`
-		P99ms         float64 `json:"p99_ms"`
-		Maxms         float64 `json:"max_ms"`
-		MinMs         float64 `json:"min_ms"`
-		// BinarcCPUPercent is binarc's CPU use during the load, in % of
-		// one core.
-		BinarcCPUPercent float64 `json:"binarc_cpu_percent"`
-	} `json:"loss_window"`
+	LossWindow lossWindowResult `json:"loss_window"`
+
+	// Encrypted is the catch-up and loss window of a second binarc
+	// stream with --encrypt-to, in the same run (-encrypt).
+	Encrypted *encryptedResults `json:"encrypted,omitempty"`
 
 	Replay replayResults `json:"replay"`
 	Backup backupResults `json:"snapshot"`
@@ -89,6 +60,45 @@ type Results struct {
 	// OtherCPUSeconds is the CPU time the rest of the machine used during
 	// the run: anything much above zero makes the numbers noisier.
 	OtherCPUSeconds float64 `json:"other_cpu_seconds"`
+}
+
+// catchUpResult is one binarc stream catching up with the backlog.
+type catchUpResult struct {
+	Seconds float64 `json:"seconds"`
+	MiBps   float64 `json:"mib_per_second"`
+	// SteadyMiBps is the rate between 10 % and 90 % of the bytes
+	// archived: without start-up and the last segment's flush delay.
+	SteadyMiBps float64 `json:"steady_mib_per_second"`
+	// LastStepSeconds is the wait between the last two progress points:
+	// the last partial segment is sealed by the flush interval, not
+	// when binarc has caught up.
+	LastStepSeconds   float64         `json:"last_step_seconds"`
+	RatioToMariadbBin float64         `json:"ratio_to_mariadb_binlog"`
+	CPUSeconds        float64         `json:"cpu_seconds"`
+	CPUmsPerMiB       float64         `json:"cpu_ms_per_mib"`
+	PeakRSSMiB        float64         `json:"peak_rss_mib"`
+	StoredBytes       int64           `json:"stored_bytes"`
+	Segments          int             `json:"segments"`
+	CompressionRatio  float64         `json:"compression_ratio"`
+	ServerCPUSeconds  float64         `json:"server_cpu_seconds"`
+	S3CPUSeconds      float64         `json:"s3_cpu_seconds"`
+	Progress          []progressPoint `json:"progress"`
+}
+
+// lossWindowResult is the loss window under the steady load.
+type lossWindowResult struct {
+	Commits       int     `json:"commits"`
+	CommitsPerSec float64 `json:"commits_per_second"`
+	Samples       int     `json:"samples"`
+	Archived      int     `json:"archived"`
+	P50ms         float64 `json:"p50_ms"`
+	P90ms         float64 `json:"p90_ms"`
+	P99ms         float64 `json:"p99_ms"`
+	Maxms         float64 `json:"max_ms"`
+	MinMs         float64 `json:"min_ms"`
+	// BinarcCPUPercent is binarc's CPU use during the load, in % of
+	// one core.
+	BinarcCPUPercent float64 `json:"binarc_cpu_percent"`
 }
 
 func newResults(o options) *Results {
@@ -160,6 +170,7 @@ func (r *Results) writeMarkdown(w io.Writer) {
 		{"loss window min / max", fmt.Sprintf("%.0f ms / %.0f ms", l.MinMs, l.Maxms), "", ""},
 		{"binarc CPU during steady load", fmt.Sprintf("%.1f %% of a core", l.BinarcCPUPercent), "", ""},
 	}
+	rows = append(rows, r.Encrypted.rows(c)...)
 	rows = append(rows, r.Replay.rows()...)
 	rows = append(rows, r.Backup.rows()...)
 	for i, row := range rows {

@@ -159,6 +159,16 @@ func TestEncryptedArchiveRoundTrip(t *testing.T) {
 	if out, code := e.run("binlog", "fetch", "--store", e.store, "--cluster", e.cluster, "--dir", t.TempDir()); code == 0 || !strings.Contains(out, "--identity") {
 		t.Errorf("binlog fetch without identity (%d):\n%s", code, out)
 	}
+	// Browsing needs no key; reading statements does.
+	if out, code := e.run("ls", "--store", e.store, "--cluster", e.cluster); code != 0 || !strings.Contains(out, "mysql-bin.000001") {
+		t.Errorf("ls of an encrypted archive (%d):\n%s", code, tail(out, 2000))
+	}
+	if out, code := e.run("binlog", "events", "--store", e.store, "--cluster", e.cluster, "--grep", "leaky"); code == 0 || !strings.Contains(out, dailyPub) {
+		t.Errorf("binlog events without identity (%d):\n%s", code, tail(out, 2000))
+	}
+	if out, code := e.run("binlog", "events", "--store", e.store, "--cluster", e.cluster, "--grep", "leaky", "--identity", daily); code != 0 || !strings.Contains(out, "CREATE USER") {
+		t.Errorf("binlog events with the identity (%d):\n%s", code, tail(out, 2000))
+	}
 
 	// Point-in-time restores, one per identity.
 	for _, id := range []string{daily, recovery} {

@@ -23,6 +23,8 @@ type Config struct {
 	// ReadTimeout ends a connection that has received nothing (not even a
 	// heartbeat) for this long; it is what notices a network partition.
 	ReadTimeout time.Duration
+	// TLS says whether and how the connection is encrypted.
+	TLS TLSOptions
 }
 
 // DefaultServerID is the server_id binarc registers with unless told

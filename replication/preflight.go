@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -61,10 +59,9 @@ const (
 	erDBAccessDenied       = 1044
 )
 
-// dial opens a plain client connection to the primary.
+// dial opens a client connection to the primary, with TLS as configured.
 func (c Config) dial(ctx context.Context) (*client.Conn, error) {
-	d := &net.Dialer{Timeout: 10 * time.Second}
-	conn, err := client.ConnectWithDialer(ctx, "tcp", c.Addr(), c.User, c.Password, "", d.DialContext)
+	conn, err := c.Connect(ctx)
 	if err != nil {
 		return nil, c.classify(err)
 	}
@@ -90,6 +87,9 @@ func quit(conn *client.Conn) {
 // classify turns a driver error into a ConfigError when it is the operator's
 // to fix, and otherwise prefixes it with the source address.
 func (c Config) classify(err error) error {
+	if IsConfigError(err) {
+		return err
+	}
 	var me *mysql.MyError
 	if errors.As(err, &me) {
 		switch me.Code {

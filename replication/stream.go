@@ -130,7 +130,12 @@ func (s *Streamer) streamOnce(ctx context.Context, st *streamState, down *time.T
 		// dump, and the archived file would not match the primary's.
 		dumpFlags |= gomysql.BINLOG_SEND_ANNOTATE_ROWS_EVENT
 	}
+	tlsConfig, err := cfg.TLSConfig(ctx)
+	if err != nil {
+		return err
+	}
 	syncer := gomysql.NewBinlogSyncer(gomysql.BinlogSyncerConfig{
+		TLSConfig:       tlsConfig,
 		ServerID:        cfg.ServerID,
 		Flavor:          string(s.Flavor),
 		Host:            cfg.Host,
@@ -178,7 +183,7 @@ func (s *Streamer) streamOnce(ctx context.Context, st *streamState, down *time.T
 	}
 	streamer, err := syncer.StartSync(mysql.Position{Name: start.File, Pos: uint32(start.Offset)})
 	if err != nil {
-		return cfg.classify(err)
+		return cfg.classify(cfg.classifyTLS(err))
 	}
 	// With a synchronous handler the streamer only ever carries the error
 	// that ended the connection.

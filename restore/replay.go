@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+
+	"github.com/binarc/binarc/replication"
 )
 
 // ReplayTools are the server's own client programs that replay binlog.
@@ -50,6 +52,8 @@ type ReplayClient struct {
 	Password string
 	// Preamble is SQL sent first in the session.
 	Preamble string
+	// TLS is how the client connects over TCP (--target-tls).
+	TLS replication.TLSOptions
 }
 
 // Replay applies the plan's ranges to the server in one client session:
@@ -168,6 +172,7 @@ func writeClientDefaults(c ReplayClient) (string, error) {
 		fmt.Fprintf(&b, "socket=%s\n", optionValue(c.Socket))
 	} else {
 		fmt.Fprintf(&b, "host=%s\nport=%d\nprotocol=tcp\n", optionValue(c.Host), c.Port)
+		b.WriteString(c.TLS.OptionFileLines())
 	}
 	_, err = f.WriteString(b.String())
 	if cerr := f.Close(); err == nil {

@@ -129,6 +129,9 @@ func Prune(ctx context.Context, req PruneRequest) (*PruneResult, error) {
 		return res, nil
 	}
 	res.execute(ctx, cat, req.Log)
+	if lockedOnly(res) {
+		return res, nil
+	}
 	if !res.Objects.OK() || res.Stopped != "" {
 		if cause := context.Cause(ctx); cause != nil && res.Stopped == "" {
 			res.Stopped = cause.Error()
@@ -293,4 +296,28 @@ func (r *PruneResult) execute(ctx context.Context, cat archive.Catalog, log zero
 			log.Info().Str("timeline", tl.Name).Str("binlog", f.File).Int("objects", len(d.Deleted)).Msg("pruned binlog file")
 		}
 	}
+}
+
+// lockedOnly tells whether every object the prune could not delete is
+// under S3 Object Lock. Those are kept on purpose (the lock is what keeps
+// a stolen credential from erasing the history), and everything after
+// them is newer and locked longer: the prune stopped where it had to, and
+// says until when.
+func lockedOnly(res *PruneResult) bool {
+	if len(res.Objects.Failed) == 0 {
+		return false
+	}
+	var first *objstore.LockedError
+	for _, f := range res.Objects.Failed {
+		var le *objstore.LockedError
+		if !errors.As(f.Err, &le) {
+			return false
+		}
+		if first == nil || le.Until.Before(first.Until) {
+			first = le
+		}
+	}
+	res.Stopped = fmt.Sprintf("%d object(s) are under S3 Object Lock and were kept (the earliest, %s, until %s); a prune after that removes them",
+		len(res.Objects.Failed), first.Key, first.Until.UTC().Format(time.RFC3339))
+	return true
 }

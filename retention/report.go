@@ -1,10 +1,13 @@
 package retention
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
+
+	"github.com/binarc/binarc/archive/objstore"
 )
 
 // WriteReport writes what a prune keeps and deletes, and why.
@@ -68,7 +71,11 @@ func WriteReport(w io.Writer, cluster string, res *PruneResult, dryRun bool) {
 	fmt.Fprintf(w, "\ndeleted %s, %s and %s (%s)\n", plural(len(res.SnapshotsDeleted), "snapshot"), plural(len(res.TimelinesDeleted), "timeline"),
 		plural(res.FilesDeleted, "binlog file"), plural(len(res.Objects.Deleted), "object"))
 	for _, f := range res.Objects.Failed {
-		fmt.Fprintf(w, "FAILED  %s\n", f.Error())
+		state := "FAILED"
+		if errors.Is(f.Err, objstore.ErrLocked) {
+			state = "LOCKED"
+		}
+		fmt.Fprintf(w, "%s  %s\n", state, f.Error())
 	}
 	if res.Stopped != "" {
 		fmt.Fprintf(w, "stopped: %s\n", res.Stopped)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -95,8 +94,7 @@ type conn struct {
 }
 
 func dial(ctx context.Context, cfg replication.Config) (*conn, error) {
-	d := &net.Dialer{Timeout: 10 * time.Second}
-	c, err := client.ConnectWithDialer(ctx, "tcp", cfg.Addr(), cfg.User, cfg.Password, "", d.DialContext)
+	c, err := cfg.Connect(ctx)
 	if err != nil {
 		return nil, classify(cfg, err)
 	}
@@ -272,6 +270,9 @@ const (
 type ConfigError = replication.ConfigError
 
 func classify(cfg replication.Config, err error) error {
+	if replication.IsConfigError(err) {
+		return err
+	}
 	var me *mysql.MyError
 	if errors.As(err, &me) {
 		switch me.Code {

@@ -120,6 +120,7 @@ func newWorkDir(src replication.Config) (*workDir, error) {
 	// unix socket and ignore the port.
 	content := fmt.Sprintf("[client]\nuser=%s\npassword=%s\nhost=%s\nport=%d\nprotocol=tcp\n",
 		optionValue(src.User), optionValue(src.Password), optionValue(src.Host), src.Port)
+	content += src.TLS.OptionFileLines()
 	if err := os.WriteFile(w.DefaultsFile, []byte(content), 0o600); err != nil {
 		w.cleanup()
 		return nil, fmt.Errorf("write the backup tool's option file: %w", err)

@@ -62,6 +62,7 @@ type S3 struct {
 	bucket   string
 	prefix   string // "" or ends with "/"
 	endpoint string // for messages, without credentials
+	write    S3WriteOptions
 }
 
 var _ Store = (*S3)(nil)
@@ -187,6 +188,7 @@ func (s *S3) Put(ctx context.Context, key string, data []byte, opts PutOptions) 
 	if opts.IfMatch != "" {
 		in.IfMatch = aws.String(opts.IfMatch)
 	}
+	s.applyPut(in, key)
 	out, err := s.client.PutObject(ctx, in)
 	if err != nil {
 		code, status := apiError(err)
@@ -279,6 +281,9 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 	if err != nil {
 		if code, _ := apiError(err); code == "NoSuchKey" {
 			return nil
+		}
+		if lerr := s.lockedError(ctx, key); lerr != nil {
+			return fmt.Errorf("s3: delete: %w", lerr)
 		}
 		return fmt.Errorf("s3: delete %s: %w", key, s.wrapBucketError(err))
 	}

@@ -81,10 +81,12 @@ type upload struct {
 }
 
 func (s *S3) multipart(ctx context.Context, key string, first []byte, r io.Reader, opts PutOptions) (info ObjectInfo, err error) {
-	out, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
+	cin := &s3.CreateMultipartUploadInput{
 		Bucket: aws.String(s.bucket),
 		Key:    aws.String(s.prefix + key),
-	})
+	}
+	s.applyMultipart(cin)
+	out, err := s.client.CreateMultipartUpload(ctx, cin)
 	if err != nil {
 		return ObjectInfo{}, fmt.Errorf("s3: put stream %s: start multipart upload: %w", key, s.wrapBucketError(err))
 	}
@@ -221,6 +223,9 @@ func (u *upload) complete(ctx context.Context, size int64, opts PutOptions) (Obj
 			return ObjectInfo{}, fmt.Errorf("s3: put stream %s: complete multipart upload: %w", u.key, ErrExist)
 		}
 		return ObjectInfo{}, fmt.Errorf("s3: put stream %s: complete multipart upload: %w", u.key, u.s.wrapBucketError(err))
+	}
+	if err := u.s.retainCompleted(ctx, u.key); err != nil {
+		return ObjectInfo{}, fmt.Errorf("s3: put stream %s: %w", u.key, err)
 	}
 	return ObjectInfo{Key: u.key, Size: size, ETag: aws.ToString(out.ETag), ModTime: time.Now()}, nil
 }

@@ -75,6 +75,7 @@ type sourceFlags struct {
 	Source             string `env:"BINARC_SOURCE" placeholder:"URL" help:"The primary: mysql://USER@HOST:PORT (put the password in BINARC_SOURCE_PASSWORD or --source-password-file, not here)."`
 	SourcePasswordFile string `env:"BINARC_SOURCE_PASSWORD_FILE" type:"path" placeholder:"FILE" help:"File holding the primary's password (first line)."`
 	ServerID           uint32 `env:"BINARC_SERVER_ID" default:"4207" help:"server_id binarc registers with; unique in the cluster."`
+	sourceTLSFlags
 }
 
 // config parses the source. The password comes, in order of preference,
@@ -94,5 +95,8 @@ func (f sourceFlags) config(log zerolog.Logger) (replication.Config, error) {
 		return cfg, usageError{fmt.Errorf("--server-id 0: a replica needs a non-zero server id")}
 	}
 	cfg.ServerID = f.ServerID
+	if cfg.TLS, err = f.sourceTLSFlags.options(); err != nil {
+		return cfg, err
+	}
 	return cfg, nil
 }

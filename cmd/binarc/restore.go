@@ -27,6 +27,7 @@ type restoreCmd struct {
 	Snapshot           string   `placeholder:"ID" help:"Start from this snapshot instead of the newest one that fits."`
 	DryRun             bool     `help:"Fetch and check what the restore needs, print the plan, and change nothing."`
 	WorkDir            string   `type:"path" help:"Directory for the fetched binlog files (default: a temporary one, removed afterwards)."`
+	targetTLSFlags
 	identityFlags
 }
 
@@ -96,7 +97,11 @@ func (c *restoreCmd) targetClient() (restore.ReplayClient, error) {
 	if cfg.Password, err = password(cfg.Password, "BINARC_TARGET_PASSWORD", c.TargetPasswordFile, "--target-password-file"); err != nil {
 		return restore.ReplayClient{}, err
 	}
-	return restore.ReplayClient{Host: cfg.Host, Port: cfg.Port, User: cfg.User, Password: cfg.Password}, nil
+	tlsOpts, err := c.targetTLSFlags.options()
+	if err != nil {
+		return restore.ReplayClient{}, err
+	}
+	return restore.ReplayClient{Host: cfg.Host, Port: cfg.Port, User: cfg.User, Password: cfg.Password, TLS: tlsOpts}, nil
 }
 
 func parsePosition(s string) (replication.Position, error) {

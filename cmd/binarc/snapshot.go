@@ -13,6 +13,7 @@ import (
 type snapshotCmd struct {
 	Source             string `env:"BINARC_SOURCE" placeholder:"URL" help:"The replica to back up: mysql://USER@HOST:PORT (put the password in BINARC_SOURCE_PASSWORD or --source-password-file, not here)."`
 	SourcePasswordFile string `env:"BINARC_SOURCE_PASSWORD_FILE" type:"path" placeholder:"FILE" help:"File holding the password (first line)."`
+	sourceTLSFlags
 	storeFlags
 	metricsFlags
 	Method           string `env:"BINARC_SNAPSHOT_METHOD" default:"physical" enum:"physical,logical" help:"physical (mariabackup/xtrabackup: the datadir, fast; runs on the server's host) or logical (mariadb-dump/mysqldump: SQL, any version)."`
@@ -20,6 +21,7 @@ type snapshotCmd struct {
 	AllowPrimary     bool   `env:"BINARC_ALLOW_PRIMARY" help:"Back up a server that is not a replica (the coordinates then come from the backup tool)."`
 	DatadirHostCheck bool   `env:"BINARC_DATADIR_HOST_CHECK" help:"Physical: also refuse unless the server's @@hostname is this host's name (off by default: a container sharing the server's volume has its own hostname)."`
 	encryptFlags
+	storeWriteFlags
 	snapshotRetention
 }
 
@@ -50,7 +52,7 @@ func (c *snapshotCmd) Run(ctx context.Context, log zerolog.Logger) error {
 			return usageError{fmt.Errorf("--schedule: %w", err)}
 		}
 	}
-	sf := sourceFlags{Source: c.Source, SourcePasswordFile: c.SourcePasswordFile, ServerID: replication.DefaultServerID}
+	sf := sourceFlags{Source: c.Source, SourcePasswordFile: c.SourcePasswordFile, ServerID: replication.DefaultServerID, sourceTLSFlags: c.sourceTLSFlags}
 	src, err := sf.config(log)
 	if err != nil {
 		return err
@@ -61,6 +63,9 @@ func (c *snapshotCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	}
 	store, layout, err := c.storeFlags.open(ctx)
 	if err != nil {
+		return err
+	}
+	if err := c.storeWriteFlags.apply(ctx, store, layout); err != nil {
 		return err
 	}
 	stopMetrics, take, err := c.metricsFlags.serveSnapshot(ctx, log, c.Cluster, store, layout)

@@ -21,6 +21,7 @@ type streamCmd struct {
 	ReadTimeout       time.Duration `env:"BINARC_READ_TIMEOUT" default:"15s" help:"Reconnect when nothing, not even a heartbeat, arrived for this long (a network partition)."`
 	Compact           bool          `env:"BINARC_COMPACT" default:"true" negatable:"" help:"Once a binlog file is complete, make its segments one object (--no-compact to keep segments)."`
 	encryptFlags
+	storeWriteFlags
 
 	streamRetention
 }
@@ -50,6 +51,13 @@ func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	sealer, err := c.encryptFlags.sealer()
 	if err != nil {
 		return err
+	}
+	if err := c.storeWriteFlags.apply(ctx, store, archive.Layout{Cluster: c.Cluster}); err != nil {
+		return err
+	}
+	if c.ObjectLockDays > 0 && c.Compact {
+		log.Info().Int("object_lock_days", c.ObjectLockDays).Msg("Object Lock: not compacting (a complete file's segments cannot be deleted while locked)")
+		c.Compact = false
 	}
 	a, err := archive.NewArchiver(archive.ArchiverConfig{
 		Cluster:   c.Cluster,
