@@ -89,7 +89,7 @@ func acquireLease(ctx context.Context, store objstore.Store, key, cluster string
 		if !errors.Is(err, objstore.ErrExist) {
 			return nil, fmt.Errorf("take lease %s: %w", l.key, err)
 		}
-		data, cur, err := objstore.ReadAll(ctx, store, l.key)
+		data, cur, err := objstore.ReadSmall(ctx, store, l.key)
 		if errors.Is(err, objstore.ErrNotExist) {
 			continue // released in between
 		}
@@ -237,7 +237,7 @@ func (l *Lease) Keep(ctx context.Context) error {
 // none, or when it has expired by now (the holder is gone, or released
 // it).
 func ReadLease(ctx context.Context, store objstore.Store, key string, now time.Time) (*LeaseInfo, error) {
-	data, _, err := objstore.ReadAll(ctx, store, key)
+	data, _, err := objstore.ReadSmall(ctx, store, key)
 	if errors.Is(err, objstore.ErrNotExist) {
 		return nil, nil
 	}

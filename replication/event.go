@@ -21,6 +21,10 @@ const (
 	MagicLen = 4
 	// HeaderLen is the length of the v4 common event header.
 	HeaderLen = 19
+	// MaxEventSize bounds one event: the servers' 1 GiB packet limit
+	// (max_allowed_packet, slave_max_allowed_packet) plus a header and a
+	// checksum. A reader never allocates more for one event.
+	MaxEventSize = 1<<30 + HeaderLen + 4
 	// flagsOffset is where the 2-byte flags sit in the common header.
 	flagsOffset = 17
 	// FlagInUse is LOG_EVENT_BINLOG_IN_USE_F, set in a file's format
@@ -181,6 +185,9 @@ func ReadEvents(r io.Reader, start uint64, fn func(start uint64, h Header, raw [
 		h, _ := ParseHeader(buf[:HeaderLen])
 		if h.EventSize < HeaderLen {
 			return fmt.Errorf("offset %d: event size %d is smaller than its header", off, h.EventSize)
+		}
+		if h.EventSize > MaxEventSize {
+			return fmt.Errorf("offset %d: event size %d is larger than any server writes (%d: max_allowed_packet's 1 GiB plus the header); the file is damaged", off, h.EventSize, MaxEventSize)
 		}
 		if int(h.EventSize) > len(buf) {
 			nb := make([]byte, h.EventSize)

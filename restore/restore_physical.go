@@ -65,6 +65,11 @@ func restorePhysical(ctx context.Context, req RestoreRequest, plan *RestorePlan,
 	extract := exec.CommandContext(ctx, mbstream, "-x", "-C", dir)
 	extract.Stdin = data
 	err = runLogged(extract)
+	if err == nil {
+		// mbstream may stop reading early and still exit 0: the stream
+		// is read to its end and its digest checked before --prepare.
+		err = data.Finish()
+	}
 	data.Close()
 	if err != nil {
 		return fmt.Errorf("extract snapshot %s: %w", m.ID, err)
@@ -142,13 +147,19 @@ func waitSocket(ctx context.Context, sock string, exited <-chan error, timeout t
 
 // loadDump loads a logical snapshot into the target server.
 func loadDump(ctx context.Context, req RestoreRequest, m *snapshot.Manifest, tools ReplayTools) error {
-	data, err := openSnapshotData(ctx, req.Store, m)
+	req.Log.Info().Str("snapshot", m.ID).Int64("bytes", m.RawSize).Msg("downloading the SQL dump and checking its digest")
+	path, err := fetchCheckedDump(ctx, req.Store, m, req.WorkDir)
 	if err != nil {
 		return err
 	}
-	defer data.Close()
+	defer os.Remove(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
 	req.Log.Info().Str("snapshot", m.ID).Int64("bytes", m.RawSize).Msg("loading the SQL dump into the target server")
-	return LoadSQL(ctx, data, *req.Server, tools)
+	return LoadSQL(ctx, f, *req.Server, tools)
 }
 
 func dialUnix(sock string) (net.Conn, error) {

@@ -12,7 +12,6 @@ import (
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/snapshot"
-	"github.com/klauspost/compress/zstd"
 )
 
 // Check is one thing Snapshot looked at.
@@ -51,7 +50,10 @@ func Snapshot(ctx context.Context, store objstore.Store, layout archive.Layout, 
 	defer rc.Close()
 	h := sha256.New()
 	stored := &countWriter{}
-	dec, err := zstd.NewReader(io.TeeReader(rc, io.MultiWriter(h, stored)))
+	// Bounded: a stored object past its size, or data decoding past its
+	// raw size (a zstd bomb), fails here in bounded memory.
+	body := archive.BoundedBody(rc, m.DataKey, m.StoredSize)
+	dec, err := archive.NewBoundedDecoder(io.TeeReader(body, io.MultiWriter(h, stored)))
 	if err != nil {
 		return checks, err
 	}
@@ -63,11 +65,14 @@ func Snapshot(ctx context.Context, store objstore.Store, layout archive.Layout, 
 		xb = snapshot.NewXbstreamScanner()
 		sink = io.MultiWriter(raw, xb)
 	}
-	_, decErr := io.Copy(sink, dec)
+	_, decErr := io.Copy(sink, io.LimitReader(dec, m.RawSize+1))
+	if decErr == nil && raw.n > m.RawSize {
+		decErr = fmt.Errorf("%w (%d bytes): a zstd bomb or a damaged object", archive.ErrOversize, m.RawSize)
+	}
 	if decErr == nil {
 		// Read what the decoder left (nothing, for a whole object), so
 		// the hash covers every stored byte.
-		_, decErr = io.Copy(io.Discard, io.TeeReader(rc, io.MultiWriter(h, stored)))
+		_, decErr = io.Copy(io.Discard, io.TeeReader(body, io.MultiWriter(h, stored)))
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
 	add("stored size", stored.n == m.StoredSize, "%d bytes read, manifest says %d (store lists %d)", stored.n, m.StoredSize, info.Size)
