@@ -106,6 +106,11 @@ func (c Catalog) Files(ctx context.Context, tl string) ([]FileRef, error) {
 		} else {
 			continue
 		}
+		if ValidateName("binlog file", name) != nil {
+			// Not a name binarc writes, and one that would escape a
+			// directory it is joined to ("..", "a/b"); verify reports it.
+			continue
+		}
 		ref := byName[name]
 		if ref == nil {
 			ref = &FileRef{Name: name}
@@ -152,6 +157,9 @@ func (c Catalog) ReadIndex(ctx context.Context, tl, file string) (*FileIndex, er
 	}
 	if err := ix.validate(); err != nil {
 		return nil, err
+	}
+	if ix.File != file {
+		return nil, fmt.Errorf("index %s names binlog file %q: it was not written by binarc for this file", c.Layout.IndexKey(tl, file), ix.File)
 	}
 	return &ix, nil
 }

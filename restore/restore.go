@@ -192,7 +192,10 @@ func listIDs(entries []snapshot.Entry) string {
 	var ids []string
 	for _, e := range entries {
 		s := e.ID
-		if !e.Complete {
+		switch {
+		case e.Problem != "":
+			s += " (refused: " + e.Problem + ")"
+		case !e.Complete:
 			s += " (incomplete)"
 		}
 		ids = append(ids, s)

@@ -80,5 +80,8 @@ func ReadManifest(ctx context.Context, store objstore.Store, layout archive.Layo
 	if m.ID != id {
 		return nil, fmt.Errorf("snapshot %s: its manifest names snapshot %s", id, m.ID)
 	}
+	if err := checkManifestNames(layout, m); err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", id, err)
+	}
 	return m, nil
 }

@@ -61,8 +61,10 @@ func (c *restoreCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		return err
 	}
 	work := c.WorkDir
-	if work == "" {
-		if work, err = os.MkdirTemp("", "binarc-restore-"); err != nil {
+	if work == "" || c.DryRun {
+		// A dry run writes nothing that outlives it: what it fetches to
+		// plan goes to a private directory, removed afterwards.
+		if work, err = os.MkdirTemp(c.WorkDir, "binarc-restore-"); err != nil {
 			return err
 		}
 		defer os.RemoveAll(work)
