@@ -51,7 +51,7 @@ func (c *restoreCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		req.From = &from
 	}
 	if c.Target != "" {
-		client, err := c.targetClient()
+		client, err := c.targetClient(log)
 		if err != nil {
 			return err
 		}
@@ -86,10 +86,13 @@ func (c *restoreCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	return nil
 }
 
-func (c *restoreCmd) targetClient() (restore.ReplayClient, error) {
+func (c *restoreCmd) targetClient(log zerolog.Logger) (restore.ReplayClient, error) {
 	cfg, err := replication.ParseSourceURL(c.Target)
 	if err != nil {
 		return restore.ReplayClient{}, usageError{fmt.Errorf("--target: %w", err)}
+	}
+	if cfg.Password != "" {
+		log.Warn().Msg("the target URL carries a password, which shows in ps and shell history: prefer BINARC_TARGET_PASSWORD or --target-password-file")
 	}
 	if p, ok := os.LookupEnv("BINARC_TARGET_PASSWORD"); ok {
 		cfg.Password = p
