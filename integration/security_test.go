@@ -144,7 +144,7 @@ func watchProcs(dir string, secrets ...string) *procWatch {
 				}
 				w.mu.Lock()
 				for _, s := range secrets {
-					if s != "" && bytes.Contains(cl, []byte(s)) {
+					if s != "" && bytes.Contains(cl, []byte(s)) && binarcOrChild(en.Name(), cl) {
 						w.leaks = append(w.leaks, string(bytes.ReplaceAll(cl, []byte{0}, []byte{' '})))
 					}
 				}
@@ -162,6 +162,22 @@ func watchProcs(dir string, secrets ...string) *procWatch {
 		}
 	}()
 	return w
+}
+
+// binarcOrChild tells whether process pid, with command line cl, is a
+// binarc or a program a binarc started.
+func binarcOrChild(pid string, cl []byte) bool {
+	if bytes.HasPrefix(cl, []byte(binarcPath+"\x00")) {
+		return true
+	}
+	st, _ := os.ReadFile(filepath.Join("/proc", pid, "status"))
+	for _, line := range strings.Split(string(st), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "PPid:" {
+			pcl, _ := os.ReadFile(filepath.Join("/proc", f[1], "cmdline"))
+			return bytes.HasPrefix(pcl, []byte(binarcPath+"\x00"))
+		}
+	}
+	return false
 }
 
 func (w *procWatch) done() ([]string, []string) {
