@@ -204,6 +204,9 @@ func LoadSQL(ctx context.Context, sql io.Reader, c ReplayClient, tools ReplayToo
 	defer os.Remove(defaults)
 	client := ClientCommand(ctx, tools.Client, "--defaults-file="+defaults, "--binary-mode", "--max-allowed-packet=1073741824")
 	var stderr bytes.Buffer
+	if c.Preamble != "" {
+		sql = io.MultiReader(strings.NewReader(c.Preamble+"\n"), sql)
+	}
 	client.Stdin, client.Stdout, client.Stderr = sql, io.Discard, &stderr
 	if err := client.Run(); err != nil {
 		return fmt.Errorf("load the dump into the server failed (%v): %s", err, strings.TrimSpace(lastLines(stderr.String(), 5)))

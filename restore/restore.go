@@ -35,7 +35,13 @@ type RestoreRequest struct {
 	From *replication.Position
 	// SnapshotID picks a snapshot instead of the newest that fits.
 	SnapshotID string
-	DryRun     bool
+	// ForceTarget writes into a Server the archive was taken from, or
+	// loads a dump into one holding user data (--force-target).
+	ForceTarget bool
+	// TargetLogBin replays into Server with its binary log on
+	// (--target-log-bin): its replicas then apply the restore too.
+	TargetLogBin bool
+	DryRun       bool
 	WorkDir    string
 	Log        zerolog.Logger
 	// Progress hears replay progress.
@@ -78,6 +84,19 @@ func Restore(ctx context.Context, req RestoreRequest) (*RestorePlan, error) {
 	tools, err := FindReplayTools()
 	if err != nil {
 		return plan, err
+	}
+	if req.Server != nil {
+		loadsDump := plan.Snapshot != nil && plan.Snapshot.Method == snapshot.Logical
+		if err := guardTarget(ctx, cat, plan, *req.Server, loadsDump, req.ForceTarget); err != nil {
+			return plan, err
+		}
+		server := *req.Server
+		if !req.TargetLogBin {
+			// The restore stays on the target: not in its binary log,
+			// not on its replicas.
+			server.Preamble = strings.TrimSpace("SET SESSION sql_log_bin=0; " + server.Preamble)
+		}
+		req.Server = &server
 	}
 	switch {
 	case plan.Snapshot == nil:

@@ -27,6 +27,8 @@ type restoreCmd struct {
 	Snapshot           string   `placeholder:"ID" help:"Start from this snapshot instead of the newest one that fits."`
 	DryRun             bool     `help:"Fetch and check what the restore needs, print the plan, and change nothing."`
 	WorkDir            string   `type:"path" help:"Directory for the fetched binlog files (default: a temporary one, removed afterwards)."`
+	ForceTarget        bool     `help:"Restore into --target even if it is a server the archive was taken from, or (loading a logical snapshot) holds user data."`
+	TargetLogBin       bool     `help:"Replay into --target with its binary log on (default: sql_log_bin=0, so the restore does not reach its replicas)."`
 }
 
 func (c *restoreCmd) Run(ctx context.Context, log zerolog.Logger) error {
@@ -34,7 +36,8 @@ func (c *restoreCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if err != nil {
 		return usageError{err}
 	}
-	req := restore.RestoreRequest{Target: target, Skip: c.SkipGTID, Datadir: c.Datadir, SnapshotID: c.Snapshot, DryRun: c.DryRun, Log: log}
+	req := restore.RestoreRequest{Target: target, Skip: c.SkipGTID, Datadir: c.Datadir, SnapshotID: c.Snapshot, DryRun: c.DryRun, Log: log,
+		ForceTarget: c.ForceTarget, TargetLogBin: c.TargetLogBin}
 	switch {
 	case c.Datadir != "" && c.Target != "":
 		return usageError{fmt.Errorf("give --datadir or --target, not both")}
