@@ -42,8 +42,8 @@ type RestoreRequest struct {
 	// (--target-log-bin): its replicas then apply the restore too.
 	TargetLogBin bool
 	DryRun       bool
-	WorkDir    string
-	Log        zerolog.Logger
+	WorkDir      string
+	Log          zerolog.Logger
 	// Progress hears replay progress.
 	Progress func(done, total uint64)
 	// PlanOut receives the printed plan.
