@@ -202,7 +202,7 @@ func untilUp[T any](a *Archiver, ctx context.Context, what string, fn func() (T,
 			return v, nil
 		}
 		var lh *LeaseHeldError
-		if replication.IsConfigError(err) || errors.As(err, &lh) || errors.Is(err, errConflict) || errors.Is(err, errFatal) || errors.Is(err, ErrLeaseLost) || ctx.Err() != nil {
+		if replication.IsConfigError(err) || errors.As(err, &lh) || errors.Is(err, errConflict) || errors.Is(err, errFatal) || errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrStoreIgnoresConditions) || ctx.Err() != nil {
 			return v, err
 		}
 		if since.IsZero() {
