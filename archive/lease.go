@@ -22,12 +22,16 @@ type LeaseInfo struct {
 	// BootID (the kernel's boot_id, or the machine id), PIDNamespace and
 	// Started (the process start time, in clock ticks since boot) make
 	// the pid mean something: containers share host names and pid 1.
-	BootID       string    `json:"boot_id,omitempty"`
-	PIDNamespace string    `json:"pid_namespace,omitempty"`
-	Started      uint64    `json:"started,omitempty"`
-	Command      string    `json:"command"`
-	Renewed      time.Time `json:"renewed"`
-	Expires      time.Time `json:"expires"`
+	BootID       string `json:"boot_id,omitempty"`
+	PIDNamespace string `json:"pid_namespace,omitempty"`
+	Started      uint64 `json:"started,omitempty"`
+	// Stopped lists what the holder stopped and must start again (the
+	// replica SQL thread of a snapshot): a successor that takes over a
+	// dead holder's lease puts it back.
+	Stopped []string  `json:"stopped,omitempty"`
+	Command string    `json:"command"`
+	Renewed time.Time `json:"renewed"`
+	Expires time.Time `json:"expires"`
 }
 
 // ErrLeaseHeld is returned when another live writer holds the lease.
@@ -66,6 +70,8 @@ type Lease struct {
 	info    LeaseInfo
 	etag    string
 	now     func() time.Time
+	// previous is the holder this lease was taken over from, if any.
+	previous *LeaseInfo
 }
 
 // AcquireLease takes the cluster's lease for command ("stream", "prune", …).
@@ -116,6 +122,7 @@ func acquireLease(ctx context.Context, store objstore.Store, key, cluster string
 		info, err = store.Put(ctx, l.key, marshalJSON(l.info), objstore.PutOptions{IfMatch: cur.ETag})
 		if err == nil {
 			l.etag = info.ETag
+			l.previous = &holder
 			return l, nil
 		}
 		if !errors.Is(err, objstore.ErrPrecondition) {
