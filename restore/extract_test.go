@@ -147,3 +147,35 @@ func realXbstream() []byte {
 	binary.LittleEndian.PutUint32(p[at:], crc32.ChecksumIEEE(payload))
 	return append(p, xbstreamtest.Chunk('E', "ibdata1", nil)...)
 }
+
+// TestFetchCheckedDump: a logical snapshot reaches a server only from a
+// private file whose digest matched; a wrong digest leaves no file.
+func TestFetchCheckedDump(t *testing.T) {
+	ctx := context.Background()
+	l := archive.Layout{Cluster: "c"}
+	mem := objstore.NewMemory()
+	id := "20260101T000000Z-logical"
+	m := snapshottest.Store(t, mem, l, id, []byte("CREATE DATABASE d;\n"))
+	m.Method, m.DataKey = snapshot.Logical, l.SnapshotDataKey(id, archive.SnapshotDataLogical)
+	data, _, _ := objstore.ReadAll(ctx, mem, l.SnapshotDataKey(id, archive.SnapshotDataPhysical))
+	mem.Put(ctx, m.DataKey, data, objstore.PutOptions{})
+	dir := t.TempDir()
+	path, err := fetchCheckedDump(ctx, mem, m, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "CREATE DATABASE d;\n" {
+		t.Fatalf("dump file holds %q", b)
+	}
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
+		t.Fatalf("dump file mode %v; want 0600", st.Mode().Perm())
+	}
+	os.Remove(path)
+	m.SHA256 = strings.Repeat("0", 64)
+	if _, err := fetchCheckedDump(ctx, mem, m, dir); err == nil || !strings.Contains(err.Error(), "SHA-256") {
+		t.Fatalf("wrong digest: %v; want it refused", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("a refused dump left %v", ents)
+	}
+}

@@ -77,7 +77,9 @@ func (s *Sandbox) Command(ctx context.Context, name string, args ...string) *exe
 func (s *Sandbox) confine(cmd *exec.Cmd) {
 	cmd.Env = CleanEnv()
 	// The kernel sends SIGKILL when the thread that started the program
-	// ends; Go sets it after switching credentials, which would clear it.
+	// ends: binarc's threads live as long as binarc (it locks none to a
+	// goroutine). Go sets it after switching credentials, since the
+	// switch would clear it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
 
