@@ -179,3 +179,22 @@ func TestFetchCheckedDump(t *testing.T) {
 		t.Fatalf("a refused dump left %v", ents)
 	}
 }
+
+// TestSandboxNeedsUnprivilegedUser: run as root, binarc refuses to restore
+// without the unprivileged user (and never runs the programs as root); run
+// as another user, it runs them as that user.
+func TestSandboxNeedsUnprivilegedUser(t *testing.T) {
+	sb, err := newSandbox("binarc-no-such-user")
+	if os.Geteuid() == 0 {
+		if err == nil || !strings.Contains(err.Error(), "install mariadb-server") {
+			t.Fatalf("as root without the user: %+v %v; want a refusal saying how to get one", sb, err)
+		}
+		if _, err := newSandbox("root"); err == nil {
+			t.Fatal("as root, the sandbox accepted uid 0")
+		}
+		return
+	}
+	if err != nil || sb.Switch || int(sb.UID) != os.Geteuid() {
+		t.Fatalf("as an unprivileged user: %+v %v; want programs run as that user", sb, err)
+	}
+}

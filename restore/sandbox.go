@@ -38,6 +38,10 @@ type Sandbox struct {
 // NewSandbox returns the sandbox for this process: as root, the mysql
 // user, which must exist; otherwise binarc's own, unprivileged, user.
 func NewSandbox() (*Sandbox, error) {
+	return newSandbox(SandboxUser)
+}
+
+func newSandbox(userName string) (*Sandbox, error) {
 	if os.Geteuid() != 0 {
 		u, _ := user.Current()
 		name := strconv.Itoa(os.Geteuid())
@@ -46,17 +50,17 @@ func NewSandbox() (*Sandbox, error) {
 		}
 		return &Sandbox{UID: uint32(os.Geteuid()), GID: uint32(os.Getegid()), User: name}, nil
 	}
-	u, err := user.Lookup(SandboxUser)
+	u, err := user.Lookup(userName)
 	if err != nil {
 		return nil, fmt.Errorf("binarc restore runs as root, and there is no %q user to run the temporary server, mbstream and mariabackup as: "+
-			"the restored data comes from the bucket and is not run as root; install mariadb-server (it creates the user), create one (useradd --system %s), or run binarc restore as an unprivileged user", SandboxUser, SandboxUser)
+			"the restored data comes from the bucket and is not run as root; install mariadb-server (it creates the user), create one (useradd --system %s), or run binarc restore as an unprivileged user", userName, userName)
 	}
 	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
 	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
 	if err1 != nil || err2 != nil || uid == 0 {
-		return nil, fmt.Errorf("user %q has uid %s gid %s: binarc needs an unprivileged user to run the temporary server as", SandboxUser, u.Uid, u.Gid)
+		return nil, fmt.Errorf("user %q has uid %s gid %s: binarc needs an unprivileged user to run the temporary server as", userName, u.Uid, u.Gid)
 	}
-	return &Sandbox{Switch: true, UID: uint32(uid), GID: uint32(gid), User: SandboxUser}, nil
+	return &Sandbox{Switch: true, UID: uint32(uid), GID: uint32(gid), User: userName}, nil
 }
 
 // Command is exec.CommandContext for a program that reads bucket
