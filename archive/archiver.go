@@ -73,8 +73,8 @@ func NewArchiver(cfg ArchiverConfig, store objstore.Store) (*Archiver, error) {
 	if cfg.Segmenter.FlushInterval <= 0 || cfg.Segmenter.FlushInterval > time.Hour {
 		return nil, fmt.Errorf("--flush-interval %s: must be between 1ms and 1h", cfg.Segmenter.FlushInterval)
 	}
-	if cfg.Segmenter.SegmentSize < 4096 {
-		return nil, fmt.Errorf("--segment-size %d: must be at least 4 KiB", cfg.Segmenter.SegmentSize)
+	if cfg.Segmenter.SegmentSize < 4096 || cfg.Segmenter.SegmentSize > MaxSegmentSize-replication.MaxEventSize {
+		return nil, fmt.Errorf("--segment-size %d: must be between 4 KiB and 1 GiB", cfg.Segmenter.SegmentSize)
 	}
 	if cfg.Uploader.MaxBufferedBytes <= 0 {
 		return nil, fmt.Errorf("--max-buffer must be positive")
@@ -204,7 +204,7 @@ func untilUp[T any](a *Archiver, ctx context.Context, what string, fn func() (T,
 // permanent tells the errors no retry of the primary or the store can fix.
 func permanent(err error) bool {
 	var lh *LeaseHeldError
-	return replication.IsConfigError(err) || errors.As(err, &lh) || errors.Is(err, errConflict) || errors.Is(err, errFatal) || errors.Is(err, ErrLeaseLost)
+	return replication.IsConfigError(err) || errors.As(err, &lh) || errors.Is(err, errConflict) || errors.Is(err, errFatal) || errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrStoreIgnoresConditions)
 }
 
 // errFatal marks archive states no retry can fix.
@@ -230,7 +230,7 @@ func (a *Archiver) checkLayout(ctx context.Context) error {
 	if !errors.Is(err, objstore.ErrExist) {
 		return fmt.Errorf("write %s: %w", a.layout.LayoutKey(), err)
 	}
-	got, _, err := objstore.ReadAll(ctx, a.store, a.layout.LayoutKey())
+	got, _, err := objstore.ReadSmall(ctx, a.store, a.layout.LayoutKey())
 	if err != nil {
 		return fmt.Errorf("read %s: %w", a.layout.LayoutKey(), err)
 	}

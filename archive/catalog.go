@@ -8,13 +8,11 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/binarc/binarc/archive/crypt"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/replication"
-	"github.com/klauspost/compress/zstd"
 )
 
 // TimelineInfo is the manifest of a timeline, written when it starts.
@@ -115,6 +113,11 @@ func (c Catalog) Files(ctx context.Context, tl string) ([]FileRef, error) {
 		} else {
 			continue
 		}
+		if ValidateName("binlog file", name) != nil {
+			// Not a name binarc writes, and one that would escape a
+			// directory it is joined to ("..", "a/b"); verify reports it.
+			continue
+		}
 		ref := byName[name]
 		if ref == nil {
 			ref = &FileRef{Name: name}
@@ -162,12 +165,24 @@ func (c Catalog) ReadIndex(ctx context.Context, tl, file string) (*FileIndex, er
 	if err := ix.validate(); err != nil {
 		return nil, err
 	}
+	if ix.File != file {
+		return nil, fmt.Errorf("index %s names binlog file %q: it was not written by binarc for this file", c.Layout.IndexKey(tl, file), ix.File)
+	}
 	return &ix, nil
 }
 
-// ReadSegment downloads and decompresses one segment.
+// ReadSegment downloads and decompresses one segment. Its name bounds
+// what is read: the stored object may be no larger than its range could
+// compress to, and it must decode to exactly its range, never more.
 func (c Catalog) ReadSegment(ctx context.Context, key string) ([]byte, error) {
-	data, _, err := objstore.ReadAll(ctx, c.Store, key)
+	start, end, err := ParseSegmentName(key)
+	if err != nil {
+		return nil, fmt.Errorf("read segment %s: %w", key, err)
+	}
+	if end-start > MaxSegmentSize {
+		return nil, fmt.Errorf("segment %s is corrupt: its range of %d bytes is larger than any segment binarc writes (%d)", key, end-start, uint64(MaxSegmentSize))
+	}
+	data, _, err := objstore.ReadAtMost(ctx, c.Store, key, sealedBound(storedBound(end-start)))
 	if err != nil {
 		return nil, fmt.Errorf("read segment %s: %w", key, err)
 	}
@@ -175,7 +190,7 @@ func (c Catalog) ReadSegment(ctx context.Context, key string) ([]byte, error) {
 }
 
 func (c Catalog) readJSON(ctx context.Context, key string, v any) error {
-	data, _, err := objstore.ReadAll(ctx, c.Store, key)
+	data, _, err := objstore.ReadSmall(ctx, c.Store, key)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", key, err)
 	}
@@ -193,7 +208,7 @@ func putOnce(ctx context.Context, store objstore.Store, key string, data []byte)
 	if !errors.Is(err, objstore.ErrExist) {
 		return err
 	}
-	got, _, err := objstore.ReadAll(ctx, store, key)
+	got, _, err := objstore.ReadSmall(ctx, store, key)
 	if err != nil {
 		return err
 	}
@@ -242,29 +257,11 @@ func writeFileIndex(ctx context.Context, store objstore.Store, layout Layout, tl
 	return putOnce(ctx, store, layout.IndexKey(tl, file), marshalJSON(ix))
 }
 
-var (
-	decoderOnce sync.Once
-	decoder     *zstd.Decoder
-	decoderErr  error
-)
-
-// DecodeSegment decompresses a segment object, checking zstd's content
-// checksum. It accepts concatenated frames.
-func DecodeSegment(data []byte) ([]byte, error) {
-	decoderOnce.Do(func() {
-		decoder, decoderErr = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(8<<30))
-	})
-	if decoderErr != nil {
-		return nil, fmt.Errorf("zstd decoder: %w", decoderErr)
-	}
-	return decoder.DecodeAll(data, nil)
-}
-
 // CheckLayoutVersion refuses to change an archive written by a newer
 // binarc, whose layout this one may not understand. A cluster with no
 // layout.json (nothing archived yet) passes.
 func (c Catalog) CheckLayoutVersion(ctx context.Context) error {
-	data, _, err := objstore.ReadAll(ctx, c.Store, c.Layout.LayoutKey())
+	data, _, err := objstore.ReadSmall(ctx, c.Store, c.Layout.LayoutKey())
 	if errors.Is(err, objstore.ErrNotExist) {
 		return nil
 	}

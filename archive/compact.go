@@ -11,7 +11,6 @@ import (
 
 	"github.com/binarc/binarc/archive/crypt"
 	"github.com/binarc/binarc/archive/objstore"
-	"github.com/klauspost/compress/zstd"
 )
 
 // ErrNotCompactable means the file has no index: it is still being
@@ -122,24 +121,23 @@ func (c Catalog) checkCompacted(ctx context.Context, key string, ix *FileIndex, 
 		return 0, fmt.Errorf("read back %s: %w", key, err)
 	}
 	defer rc.Close()
-	src := bufio.NewReaderSize(rc, 64<<10)
+	// Bounded: at most what ix.Size bytes compress to (sealed, when they
+	// are) is read, at most ix.Size bytes decoded.
+	limit := sealedBound(storedBound(ix.Size))
+	src := bufio.NewReaderSize(&limitedBody{r: rc, left: limit, limit: limit, key: key}, 64<<10)
 	if head, _ := src.Peek(len(crypt.Magic)); crypt.IsSealed(head) {
 		if err := checkSealedCompacted(src, segs); err != nil {
 			return 0, fmt.Errorf("%w: compacted object %s is not the file's sealed segments: %v; the segments are kept", errConflict, key, err)
 		}
 		return info.Size, nil
 	}
-	dec, err := zstd.NewReader(src, zstd.WithDecoderConcurrency(1))
+	dec, err := NewBoundedDecoder(src)
 	if err != nil {
 		return 0, err
 	}
 	defer dec.Close()
-	n, err := io.Copy(io.Discard, dec)
-	if err == nil && uint64(n) != ix.Size {
-		err = fmt.Errorf("decodes to %d bytes, the index says %d", n, ix.Size)
-	}
-	if err != nil {
-		return 0, fmt.Errorf("%w: compacted object %s is not the file: %v; the segments are kept", errConflict, key, err)
+	if _, err := copyExactly(io.Discard, dec, ix.Size); err != nil {
+		return 0, fmt.Errorf("%w: compacted object %s is not the file: %w; the segments are kept", errConflict, key, err)
 	}
 	return info.Size, nil
 }
@@ -188,7 +186,11 @@ func (r *segmentsReader) Read(p []byte) (int, error) {
 		if len(r.keys) == 0 {
 			return 0, io.EOF
 		}
-		data, _, err := objstore.ReadAll(r.ctx, r.store, r.keys[0])
+		limit := int64(objstore.MaxSmallObject)
+		if start, end, err := ParseSegmentName(r.keys[0]); err == nil {
+			limit = storedBound(end - start)
+		}
+		data, _, err := objstore.ReadAtMost(r.ctx, r.store, r.keys[0], limit)
 		if errors.Is(err, objstore.ErrNotExist) {
 			r.missing = r.keys[0]
 		}

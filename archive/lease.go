@@ -7,9 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/binarc/binarc/archive/objstore"
@@ -18,9 +16,19 @@ import (
 // LeaseInfo is the content of the lease object: who writes the cluster's
 // archive, until when.
 type LeaseInfo struct {
-	ID      string    `json:"id"`
-	Host    string    `json:"host"`
-	PID     int       `json:"pid"`
+	ID   string `json:"id"`
+	Host string `json:"host"`
+	PID  int    `json:"pid"`
+	// BootID (the kernel's boot_id, or the machine id), PIDNamespace and
+	// Started (the process start time, in clock ticks since boot) make
+	// the pid mean something: containers share host names and pid 1.
+	BootID       string `json:"boot_id,omitempty"`
+	PIDNamespace string `json:"pid_namespace,omitempty"`
+	Started      uint64 `json:"started,omitempty"`
+	// Stopped lists what the holder stopped and must start again (the
+	// replica SQL thread of a snapshot): a successor that takes over a
+	// dead holder's lease puts it back.
+	Stopped []string  `json:"stopped,omitempty"`
 	Command string    `json:"command"`
 	Renewed time.Time `json:"renewed"`
 	Expires time.Time `json:"expires"`
@@ -47,8 +55,11 @@ func (e *LeaseHeldError) Unwrap() error { return ErrLeaseHeld }
 // Lease keeps a single writer per cluster. It is an object created with a
 // conditional put and renewed with compare-and-swap on its ETag, so of two
 // writers exactly one holds it. A holder that died is recognised at once
-// when it ran on this host (its pid is gone, or it is our own pid after a
-// container restart), and otherwise once its lease expires.
+// when it ran in this boot of this machine and in this pid namespace (its
+// pid is gone, or now belongs to a process started at another time), and
+// otherwise once its lease expires. Expiry compares the holder's clock
+// with ours: hosts that share a cluster keep their clocks in step (NTP);
+// a skew shortens or lengthens the wait by as much.
 type Lease struct {
 	mu      sync.Mutex // serialises Ensure
 	lost    error      // set once the lease was taken over
@@ -59,6 +70,8 @@ type Lease struct {
 	info    LeaseInfo
 	etag    string
 	now     func() time.Time
+	// previous is the holder this lease was taken over from, if any.
+	previous *LeaseInfo
 }
 
 // AcquireLease takes the cluster's lease for command ("stream", "prune", …).
@@ -70,8 +83,10 @@ func AcquireLease(ctx context.Context, store objstore.Store, layout Layout, comm
 // twice at once but may run beside the stream (the snapshot job's
 // Layout.SnapshotLeaseKey).
 func AcquireLeaseAt(ctx context.Context, store objstore.Store, key, cluster, command string, ttl time.Duration) (*Lease, error) {
-	host, _ := os.Hostname()
-	return acquireLease(ctx, store, key, cluster, LeaseInfo{Host: host, PID: os.Getpid(), Command: command}, ttl, time.Now)
+	if err := CheckConditionalWrites(ctx, store, key); err != nil {
+		return nil, err
+	}
+	return acquireLease(ctx, store, key, cluster, selfIdentity(command), ttl, time.Now)
 }
 
 func acquireLease(ctx context.Context, store objstore.Store, key, cluster string, owner LeaseInfo, ttl time.Duration, now func() time.Time) (*Lease, error) {
@@ -89,7 +104,7 @@ func acquireLease(ctx context.Context, store objstore.Store, key, cluster string
 		if !errors.Is(err, objstore.ErrExist) {
 			return nil, fmt.Errorf("take lease %s: %w", l.key, err)
 		}
-		data, cur, err := objstore.ReadAll(ctx, store, l.key)
+		data, cur, err := objstore.ReadSmall(ctx, store, l.key)
 		if errors.Is(err, objstore.ErrNotExist) {
 			continue // released in between
 		}
@@ -107,6 +122,7 @@ func acquireLease(ctx context.Context, store objstore.Store, key, cluster string
 		info, err = store.Put(ctx, l.key, marshalJSON(l.info), objstore.PutOptions{IfMatch: cur.ETag})
 		if err == nil {
 			l.etag = info.ETag
+			l.previous = &holder
 			return l, nil
 		}
 		if !errors.Is(err, objstore.ErrPrecondition) {
@@ -128,15 +144,7 @@ func (l *Lease) stale(h LeaseInfo) bool {
 	if h.ID == "" || l.now().After(h.Expires) {
 		return true
 	}
-	if h.Host == l.info.Host {
-		if h.PID == l.info.PID {
-			return true // our pid: the holder was a previous life of this container
-		}
-		if h.PID > 0 && syscall.Kill(h.PID, 0) == syscall.ESRCH {
-			return true
-		}
-	}
-	return false
+	return sameProcessSpace(h, l.info) && !processAlive(h, l.info)
 }
 
 // Renew extends the lease. ErrLeaseLost means another writer took it: the
@@ -231,7 +239,7 @@ func (l *Lease) Keep(ctx context.Context) error {
 // none, or when it has expired by now (the holder is gone, or released
 // it).
 func ReadLease(ctx context.Context, store objstore.Store, key string, now time.Time) (*LeaseInfo, error) {
-	data, _, err := objstore.ReadAll(ctx, store, key)
+	data, _, err := objstore.ReadSmall(ctx, store, key)
 	if errors.Is(err, objstore.ErrNotExist) {
 		return nil, nil
 	}

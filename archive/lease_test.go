@@ -60,9 +60,10 @@ func TestLeaseDeadHolderOnThisHost(t *testing.T) {
 	clk := &clock{time.Now()}
 	// A holder on this host whose pid no longer exists (killed with -9):
 	// taken over at once, without waiting for expiry.
-	_, err := acquireLease(ctx, store, layout.LeaseKey(), layout.Cluster, LeaseInfo{Host: "same", PID: 1 << 30}, time.Hour, clk.now)
+	self := selfIdentity("binarc stream")
+	_, err := acquireLease(ctx, store, layout.LeaseKey(), layout.Cluster, LeaseInfo{Host: "same", PID: 1 << 30, BootID: self.BootID, PIDNamespace: self.PIDNamespace}, time.Hour, clk.now)
 	must(t, err)
-	if _, err := acquireLease(ctx, store, layout.LeaseKey(), layout.Cluster, LeaseInfo{Host: "same", PID: 1 << 29}, time.Hour, clk.now); err != nil {
+	if _, err := acquireLease(ctx, store, layout.LeaseKey(), layout.Cluster, LeaseInfo{Host: "same", PID: 1 << 29, BootID: self.BootID, PIDNamespace: self.PIDNamespace}, time.Hour, clk.now); err != nil {
 		t.Fatalf("dead holder on this host not recognised: %v", err)
 	}
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/replication"
-	"github.com/klauspost/compress/zstd"
 )
 
 // FileState is what the archive holds of one binlog file.
@@ -199,18 +198,17 @@ func (c Catalog) rebuildCompactedFrom(ctx context.Context, fs *FileState, w io.W
 		return 0, fmt.Errorf("read %s: %w", fs.CompactedKey, err)
 	}
 	defer rc.Close()
-	dec, err := zstd.NewReader(c.compactedSource(rc, fs.Segments), zstd.WithDecoderConcurrency(1))
+	// Bounded: at most what fs.Size bytes compress to (sealed, when they
+	// are) is read, at most fs.Size bytes are decoded and written.
+	limit := sealedBound(storedBound(fs.Size))
+	dec, err := NewBoundedDecoder(c.compactedSource(&limitedBody{r: rc, left: limit, limit: limit, key: fs.CompactedKey}, fs.Segments))
 	if err != nil {
 		return 0, err
 	}
 	defer dec.Close()
 	out := &skipWriter{w: w, skip: skip}
-	n, err := io.Copy(&headPatcher{w: out, closed: fs.Closed}, dec)
-	if err != nil {
-		return out.n, fmt.Errorf("compacted %s is corrupt: %w", fs.CompactedKey, err)
-	}
-	if uint64(n) != fs.Size {
-		return out.n, fmt.Errorf("compacted %s is corrupt: holds %d bytes, the index says %d", fs.CompactedKey, n, fs.Size)
+	if _, err := copyExactly(&headPatcher{w: out, closed: fs.Closed}, dec, fs.Size); err != nil {
+		return out.n, fmt.Errorf("compacted %s is corrupt (the index says %d bytes): %w", fs.CompactedKey, fs.Size, err)
 	}
 	return out.n, nil
 }

@@ -83,7 +83,10 @@ func (c Catalog) openObject(key string, data []byte) ([]byte, error) {
 // restore planner's choice of timeline, resume) needs no secret key; the
 // header is authenticated with the contents when they are read.
 func (c Catalog) readSegmentFacts(ctx context.Context, ref SegmentRef) (segmentFacts, error) {
-	data, _, err := objstore.ReadAll(ctx, c.Store, ref.Key)
+	if ref.End < ref.Start || ref.End-ref.Start > MaxSegmentSize {
+		return segmentFacts{}, fmt.Errorf("segment %s is corrupt: its range is not one binarc writes", ref.Key)
+	}
+	data, _, err := objstore.ReadAtMost(ctx, c.Store, ref.Key, sealedBound(storedBound(ref.End-ref.Start)))
 	if err != nil {
 		return segmentFacts{}, fmt.Errorf("read segment %s: %w", ref.Key, err)
 	}
@@ -143,11 +146,15 @@ func (c Catalog) decodeSegmentObject(key string, data []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("segment %s: %w", key, err)
 	}
-	plain, err := DecodeSegment(z)
+	start, end, err := ParseSegmentName(key)
+	if err != nil {
+		return nil, fmt.Errorf("segment %s: %w", key, err)
+	}
+	plain, err := DecodeSegment(z, end-start)
 	if err != nil {
 		return nil, fmt.Errorf("segment %s is corrupt: %w", key, err)
 	}
-	if start, end, err := ParseSegmentName(key); err == nil && uint64(len(plain)) != end-start {
+	if uint64(len(plain)) != end-start {
 		return nil, fmt.Errorf("segment %s is corrupt: holds %d bytes, its name says %d", key, len(plain), end-start)
 	}
 	return plain, nil
@@ -268,7 +275,7 @@ func encryptionChange(old *Encryption, s *crypt.Sealer) string {
 // timeline, so that a binarc that cannot read it refuses to write to it.
 func upgradeLayout(ctx context.Context, store objstore.Store, layout Layout) error {
 	for range 3 {
-		data, info, err := objstore.ReadAll(ctx, store, layout.LayoutKey())
+		data, info, err := objstore.ReadSmall(ctx, store, layout.LayoutKey())
 		if err != nil {
 			return fmt.Errorf("read %s: %w", layout.LayoutKey(), err)
 		}

@@ -353,7 +353,11 @@ var errConflict = errors.New("conflict")
 func isTransient(err error) bool { return !errors.Is(err, errConflict) }
 
 func (u *Uploader) checkSame(key string, ours []byte) error {
-	got, _, err := objstore.ReadAll(u.ctx, u.store, key)
+	start, end, err := ParseSegmentName(key)
+	if err != nil {
+		return err
+	}
+	got, _, err := objstore.ReadAtMost(u.ctx, u.store, key, storedBound(end-start))
 	if err != nil {
 		return err
 	}
@@ -361,8 +365,8 @@ func (u *Uploader) checkSame(key string, ours []byte) error {
 		return nil
 	}
 	// Another process may have compressed the same bytes differently.
-	theirs, err1 := DecodeSegment(got)
-	want, err2 := DecodeSegment(ours)
+	theirs, err1 := DecodeSegment(got, end-start)
+	want, err2 := DecodeSegment(ours, end-start)
 	if err1 == nil && err2 == nil && bytes.Equal(theirs, want) {
 		return nil
 	}

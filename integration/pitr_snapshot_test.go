@@ -16,7 +16,7 @@ import (
 // server on it and returns it with the command's output.
 func (e *snapEnv) restoreDatadir(t *testing.T, args ...string) (*testenv.MariaDB, string) {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "restored")
+	dir := filepath.Join(reachableTempDir(t), "restored")
 	out, code := e.run(append([]string{"restore", "--store", e.store, "--cluster", e.cluster, "--datadir", dir}, args...)...)
 	if code != 0 {
 		t.Fatalf("binarc restore %v failed (%d):\n%s", args, code, out)

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/binarc/binarc/internal/redact"
 )
 
 // Config says where the primary is and how to register with it.
@@ -39,32 +41,44 @@ func ParseSourceURL(raw string) (Config, error) {
 	if raw == "" {
 		return Config{}, fmt.Errorf("no source given: %s (flag --source or BINARC_SOURCE)", forms)
 	}
-	u, err := url.Parse(raw)
+	// The userinfo is cut off as text first: a password holding '/', '#'
+	// or '?' would end url.Parse's authority early and leak into messages.
+	user, pass, hostURL, _, hasUser := redact.SplitURL(raw)
+	shown := redact.URL(raw)
+	u, err := url.Parse(hostURL)
 	if err != nil {
-		return Config{}, fmt.Errorf("source URL: cannot parse it (%v); %s", redactErr(err), forms)
+		return Config{}, fmt.Errorf("source URL %q: cannot parse it (%v); %s", shown, redactErr(err), forms)
 	}
 	if u.Scheme != "mysql" && u.Scheme != "mariadb" {
-		return Config{}, fmt.Errorf("source URL %q: unsupported scheme %q; %s", Redact(raw), u.Scheme, forms)
+		return Config{}, fmt.Errorf("source URL %q: unsupported scheme %q; %s", shown, u.Scheme, forms)
 	}
-	if u.User == nil || u.User.Username() == "" {
-		return Config{}, fmt.Errorf("source URL %q: no user; %s", Redact(raw), forms)
+	if u.User != nil || u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.Fragment != "" {
+		return Config{}, fmt.Errorf("source URL %q: unexpected text around the host; %s", shown, forms)
+	}
+	if !hasUser || user == "" {
+		return Config{}, fmt.Errorf("source URL %q: no user; %s", shown, forms)
+	}
+	if user, err = url.PathUnescape(user); err != nil {
+		return Config{}, fmt.Errorf("source URL %q: the user has a bad %%-escape; %s", shown, forms)
+	}
+	if pass, err = url.PathUnescape(pass); err != nil {
+		return Config{}, fmt.Errorf("source URL %q: the password has a bad %%-escape (write %%25 for %%, or give the password in the environment); %s", shown, forms)
 	}
 	host, portStr := u.Hostname(), u.Port()
 	if host == "" {
-		return Config{}, fmt.Errorf("source URL %q: no host; %s", Redact(raw), forms)
+		return Config{}, fmt.Errorf("source URL %q: no host; %s", shown, forms)
 	}
 	port := 3306
 	if portStr != "" {
 		port, err = strconv.Atoi(portStr)
 		if err != nil || port <= 0 || port > 65535 {
-			return Config{}, fmt.Errorf("source URL %q: bad port %q; %s", Redact(raw), portStr, forms)
+			return Config{}, fmt.Errorf("source URL %q: bad port %q; %s", shown, portStr, forms)
 		}
 	}
-	pass, _ := u.User.Password()
 	return Config{
 		Host:            host,
 		Port:            uint16(port),
-		User:            u.User.Username(),
+		User:            user,
 		Password:        pass,
 		ServerID:        DefaultServerID,
 		HeartbeatPeriod: time.Second,
@@ -78,14 +92,9 @@ func (c Config) Addr() string { return net.JoinHostPort(c.Host, strconv.Itoa(int
 // String names the source for logs, without the password.
 func (c Config) String() string { return fmt.Sprintf("mysql://%s@%s", c.User, c.Addr()) }
 
-// Redact replaces the password in a source URL with "xxxxx" for messages.
-func Redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
-}
+// Redact replaces the password in a source URL with "xxxxx" for messages,
+// as text: it never parses the URL.
+func Redact(raw string) string { return redact.URL(raw) }
 
 // redactErr renders a url.Parse error without echoing the URL, which may
 // carry a password.

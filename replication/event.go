@@ -24,6 +24,10 @@ const (
 	MagicLen = 4
 	// HeaderLen is the length of the v4 common event header.
 	HeaderLen = 19
+	// MaxEventSize bounds one event: the servers' 1 GiB packet limit
+	// (max_allowed_packet, slave_max_allowed_packet) plus a header and a
+	// checksum. A reader never allocates more for one event.
+	MaxEventSize = 1<<30 + HeaderLen + 4
 	// flagsOffset is where the 2-byte flags sit in the common header.
 	flagsOffset = 17
 	// FlagInUse is LOG_EVENT_BINLOG_IN_USE_F, set in a file's format
@@ -160,12 +164,6 @@ func HasChecksum(raw []byte) bool {
 	}
 	return crc32.ChecksumIEEE(body) == want
 }
-
-// MaxEventSize is the largest event binarc reads: 1 GiB, the server's own
-// max_allowed_packet limit, plus the header. A larger size in an event
-// header is corruption (or a hostile archive), never an event, and is
-// refused before any memory is allocated for it.
-const MaxEventSize = 1<<30 + HeaderLen
 
 // ReadEvents reads whole events from r, which holds a binlog file from
 // offset start (0: the magic first), and calls fn with each event's offset

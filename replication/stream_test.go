@@ -165,12 +165,31 @@ func TestParseSourceURL(t *testing.T) {
 	if err != nil || c.Port != 3306 || c.Host != "::1" {
 		t.Fatalf("%+v %v", c, err)
 	}
-	for _, bad := range []string{"", "postgres://u@h", "mysql://h:3306", "mysql://u@:3306", "mysql://u@h:99999", "mysql://u:se%cret@h"} {
+	for _, bad := range []string{"", "postgres://u@h", "mysql://h:3306", "mysql://u@:3306", "mysql://u@h:99999", "mysql://u:se%cret@h",
+		"mysql://u:secret@h/db?x=1", "mysql://u:secret@h:33o6", "mysql://u:1234/secret@h:99999"} {
 		_, err := ParseSourceURL(bad)
 		if err == nil {
 			t.Errorf("%q accepted", bad)
 		} else if strings.Contains(err.Error(), "se%cret") || strings.Contains(err.Error(), "secret") {
 			t.Errorf("%q: error leaks the password: %v", bad, err)
+		}
+	}
+}
+
+// TestParseSourceURLPasswordText: the userinfo is cut off as text, so a
+// password holding '/', '#' or '?' is read whole, never split into a host.
+func TestParseSourceURLPasswordText(t *testing.T) {
+	for raw, pass := range map[string]string{
+		"mysql://binarc:1234/topsecret@db1": "1234/topsecret",
+		"mysql://binarc:s3cr#et@db1":        "s3cr#et",
+		"mysql://binarc:a?b@c@db1":          "a?b@c",
+	} {
+		c, err := ParseSourceURL(raw)
+		if err != nil || c.Password != pass || c.Host != "db1" || c.User != "binarc" {
+			t.Errorf("%q: %+v %v", raw, c, err)
+		}
+		if strings.Contains(Redact(raw), pass) {
+			t.Errorf("Redact(%q) = %q", raw, Redact(raw))
 		}
 	}
 }

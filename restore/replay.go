@@ -71,7 +71,7 @@ func Replay(ctx context.Context, p *Plan, c ReplayClient, tools ReplayTools, pro
 	defer os.Remove(defaults)
 	// --defaults-file must come first; binary mode because row events are
 	// BINLOG '…' statements; a packet as large as the biggest row event.
-	client := exec.CommandContext(ctx, tools.Client, "--defaults-file="+defaults, "--binary-mode", "--max-allowed-packet=1073741824")
+	client := ClientCommand(ctx, tools.Client, "--defaults-file="+defaults, "--binary-mode", "--max-allowed-packet=1073741824")
 	var clientErr bytes.Buffer
 	client.Stderr = &clientErr
 	client.Stdout = io.Discard
@@ -109,7 +109,7 @@ func Replay(ctx context.Context, p *Plan, c ReplayClient, tools ReplayTools, pro
 			args = append(args, r.Path)
 		}
 		var binlogErr bytes.Buffer
-		cmd := exec.CommandContext(ctx, tools.Binlog, args...)
+		cmd := ClientCommand(ctx, tools.Binlog, args...)
 		cmd.Stdout, cmd.Stderr = stdin, &binlogErr
 		if err := cmd.Run(); err != nil {
 			runErr = fmt.Errorf("%s %s: %w: %s", tools.Binlog, strings.Join(args, " "), err, strings.TrimSpace(binlogErr.String()))
@@ -207,8 +207,11 @@ func LoadSQL(ctx context.Context, sql io.Reader, c ReplayClient, tools ReplayToo
 		return err
 	}
 	defer os.Remove(defaults)
-	client := exec.CommandContext(ctx, tools.Client, "--defaults-file="+defaults, "--binary-mode", "--max-allowed-packet=1073741824")
+	client := ClientCommand(ctx, tools.Client, "--defaults-file="+defaults, "--binary-mode", "--max-allowed-packet=1073741824")
 	var stderr bytes.Buffer
+	if c.Preamble != "" {
+		sql = io.MultiReader(strings.NewReader(c.Preamble+"\n"), sql)
+	}
 	client.Stdin, client.Stdout, client.Stderr = sql, io.Discard, &stderr
 	if err := client.Run(); err != nil {
 		return fmt.Errorf("load the dump into the server failed (%v): %s", err, strings.TrimSpace(lastLines(stderr.String(), 5)))

@@ -2,11 +2,8 @@ package restore
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,7 +16,6 @@ import (
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/replication"
 	"github.com/binarc/binarc/snapshot"
-	"github.com/klauspost/compress/zstd"
 	"github.com/rs/zerolog"
 )
 
@@ -39,9 +35,15 @@ type RestoreRequest struct {
 	From *replication.Position
 	// SnapshotID picks a snapshot instead of the newest that fits.
 	SnapshotID string
-	DryRun     bool
-	WorkDir    string
-	Log        zerolog.Logger
+	// ForceTarget writes into a Server the archive was taken from, or
+	// loads a dump into one holding user data (--force-target).
+	ForceTarget bool
+	// TargetLogBin replays into Server with its binary log on
+	// (--target-log-bin): its replicas then apply the restore too.
+	TargetLogBin bool
+	DryRun       bool
+	WorkDir      string
+	Log          zerolog.Logger
 	// Progress hears replay progress.
 	Progress func(done, total uint64)
 	// PlanOut receives the printed plan.
@@ -84,6 +86,19 @@ func Restore(ctx context.Context, req RestoreRequest) (*RestorePlan, error) {
 	tools, err := FindReplayTools()
 	if err != nil {
 		return plan, err
+	}
+	if req.Server != nil {
+		loadsDump := plan.Snapshot != nil && plan.Snapshot.Method == snapshot.Logical
+		if err := guardTarget(ctx, cat, plan, *req.Server, loadsDump, req.ForceTarget); err != nil {
+			return plan, err
+		}
+		server := *req.Server
+		if !req.TargetLogBin {
+			// The restore stays on the target: not in its binary log,
+			// not on its replicas.
+			server.Preamble = strings.TrimSpace("SET SESSION sql_log_bin=0; " + server.Preamble)
+		}
+		req.Server = &server
 	}
 	switch {
 	case plan.Snapshot == nil:
@@ -224,7 +239,10 @@ func listIDs(entries []snapshot.Entry) string {
 	var ids []string
 	for _, e := range entries {
 		s := e.ID
-		if !e.Complete {
+		switch {
+		case e.Problem != "":
+			s += " (refused: " + e.Problem + ")"
+		case !e.Complete:
 			s += " (incomplete)"
 		}
 		ids = append(ids, s)
@@ -252,67 +270,6 @@ func checkEmptyDir(dir string) error {
 		return fmt.Errorf("--datadir %s is not empty: binarc restores only into an empty or new directory, so nothing is overwritten", dir)
 	}
 	return nil
-}
-
-// openSnapshotData streams a snapshot's data object, decompressed, and
-// checks its SHA-256 and size against the manifest at the end of the read.
-func openSnapshotData(ctx context.Context, store objstore.Store, m *snapshot.Manifest, opener *crypt.Opener) (io.ReadCloser, error) {
-	rc, _, err := store.Get(ctx, m.DataKey)
-	if err != nil {
-		return nil, fmt.Errorf("snapshot %s: read %s: %w", m.ID, m.DataKey, err)
-	}
-	h := sha256.New()
-	counted := &countingReader{r: io.TeeReader(rc, h)}
-	src, err := snapshot.OpenData(counted, m, opener)
-	if err != nil {
-		rc.Close()
-		return nil, err
-	}
-	dec, err := zstd.NewReader(src)
-	if err != nil {
-		rc.Close()
-		return nil, err
-	}
-	return &checkedReader{dec: dec, body: rc, check: func() error {
-		if got := hex.EncodeToString(h.Sum(nil)); counted.n != m.StoredSize || got != m.SHA256 {
-			return fmt.Errorf("snapshot %s: %s is %d bytes with SHA-256 %s; the manifest says %d bytes, %s: the object is damaged (binarc verify --snapshot %s)",
-				m.ID, m.DataKey, counted.n, got, m.StoredSize, m.SHA256, m.ID)
-		}
-		return nil
-	}}, nil
-}
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
-// checkedReader runs check when the decompressed stream ends.
-type checkedReader struct {
-	dec   *zstd.Decoder
-	body  io.Closer
-	check func() error
-}
-
-func (c *checkedReader) Read(p []byte) (int, error) {
-	n, err := c.dec.Read(p)
-	if err == io.EOF {
-		if cerr := c.check(); cerr != nil {
-			return n, cerr
-		}
-	}
-	return n, err
-}
-
-func (c *checkedReader) Close() error {
-	c.dec.Close()
-	return c.body.Close()
 }
 
 // findBinary finds a server program on PATH or in /usr/sbin, /usr/bin.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -18,12 +17,15 @@ import (
 func restorePhysical(ctx context.Context, req RestoreRequest, plan *RestorePlan, tools ReplayTools) (err error) {
 	m := plan.Snapshot
 	log := req.Log
-	mbstream, err := findBinary("mariadb-backup", "mbstream")
+	sb, err := NewSandbox()
 	if err != nil {
 		return err
 	}
-	backup, err := findBinary("mariadb-backup", "mariabackup", "mariadb-backup")
-	if err != nil {
+	var pt physicalTools
+	if pt.mbstream, err = findBinary("mariadb-backup", "mbstream"); err != nil {
+		return err
+	}
+	if pt.backup, err = findBinary("mariadb-backup", "mariabackup", "mariadb-backup"); err != nil {
 		return err
 	}
 	mariadbd, err := findBinary("mariadb-server", "mariadbd", "mysqld")
@@ -34,6 +36,9 @@ func restorePhysical(ctx context.Context, req RestoreRequest, plan *RestorePlan,
 	if err != nil {
 		return err
 	}
+	if err := sb.CheckReachable(dir); err != nil {
+		return fmt.Errorf("--datadir %w", err)
+	}
 	created := false
 	if _, statErr := os.Stat(dir); os.IsNotExist(statErr) {
 		created = true
@@ -43,49 +48,40 @@ func restorePhysical(ctx context.Context, req RestoreRequest, plan *RestorePlan,
 	}
 	defer func() {
 		if err != nil {
-			// A half-restored directory must not be mistaken for a restore.
-			ents, _ := os.ReadDir(dir)
-			for _, e := range ents {
-				os.RemoveAll(filepath.Join(dir, e.Name()))
-			}
-			if created {
-				os.Remove(dir)
-			}
+			wipeDir(dir, created)
 			log.Error().Str("datadir", dir).Msg("restore failed; the data directory was emptied")
 		}
 	}()
+	if err := sb.Own(dir); err != nil {
+		return fmt.Errorf("--datadir: give it to the %s user: %w", sb.User, err)
+	}
+	if err := prepareSnapshot(ctx, sb, req.Store, m, req.Opener, dir, pt, log); err != nil {
+		return err
+	}
 
-	log.Info().Str("snapshot", m.ID).Int64("bytes", m.StoredSize).Msg("downloading and extracting the snapshot")
-	started := time.Now()
-	data, err := openSnapshotData(ctx, req.Store, m, req.Opener)
+	// The server's private directory: its socket, its pid file, and an
+	// empty directory that is all SELECT … INTO OUTFILE and LOAD DATA
+	// INFILE may touch (--secure-file-priv).
+	runDir, err := os.MkdirTemp("", "binarc-rs-")
 	if err != nil {
 		return err
 	}
-	extract := exec.CommandContext(ctx, mbstream, "-x", "-C", dir)
-	extract.Stdin = data
-	err = runLogged(extract)
-	data.Close()
-	if err != nil {
-		return fmt.Errorf("extract snapshot %s: %w", m.ID, err)
-	}
-	log.Info().Dur("took", time.Since(started).Round(time.Millisecond)).Msg("snapshot extracted; preparing it (mariabackup --prepare)")
-	if err := runLogged(exec.CommandContext(ctx, backup, "--prepare", "--target-dir="+dir)); err != nil {
-		return fmt.Errorf("prepare snapshot %s: %w", m.ID, err)
-	}
-
-	sockDir, err := os.MkdirTemp("", "binarc-rs-")
-	if err != nil {
+	defer os.RemoveAll(runDir)
+	filesDir := filepath.Join(runDir, "files")
+	if err := os.Mkdir(filesDir, 0o700); err != nil {
 		return err
 	}
-	defer os.RemoveAll(sockDir)
-	sock := filepath.Join(sockDir, "s")
-	args := []string{"--no-defaults", "--datadir=" + dir, "--socket=" + sock, "--pid-file=" + filepath.Join(sockDir, "pid"),
+	if err := sb.Own(runDir); err != nil {
+		return err
+	}
+	sock := filepath.Join(runDir, "s")
+	errLog := filepath.Join(dir, "binarc-restore.err")
+	args := []string{"--no-defaults", "--datadir=" + dir, "--socket=" + sock, "--pid-file=" + filepath.Join(runDir, "pid"),
 		"--skip-networking", "--skip-log-bin", "--skip-slave-start", "--skip-grant-tables",
-		"--max-allowed-packet=1G", "--tmpdir=" + sockDir, "--log-error=" + filepath.Join(dir, "binarc-restore.err")}
-	if os.Geteuid() == 0 {
-		args = append(args, "--user=root")
-	}
-	server, err := startProcess(exec.Command(mariadbd, args...))
+		"--secure-file-priv=" + filesDir, "--local-infile=0",
+		"--max-allowed-packet=1G", "--tmpdir=" + runDir, "--log-error=" + errLog}
+	// Not the request's context: stop shuts it down cleanly.
+	server, err := startProcess(sb.Command(context.Background(), mariadbd, args...))
 	if err != nil {
 		return fmt.Errorf("start the temporary server: %w", err)
 	}
@@ -96,9 +92,10 @@ func restorePhysical(ctx context.Context, req RestoreRequest, plan *RestorePlan,
 		}
 	}()
 	if err := server.waitSocket(ctx, sock, 2*time.Minute); err != nil {
-		return fmt.Errorf("the temporary server on %s did not start: %w (see %s)", dir, err, filepath.Join(dir, "binarc-restore.err"))
+		return fmt.Errorf("the temporary server on %s did not start: %w (see %s)", dir, err, errLog)
 	}
-	log.Info().Str("datadir", dir).Msg("temporary server up (socket only, no networking, no binary log); replaying the binlog")
+	log.Info().Str("datadir", dir).Str("user", sb.User).
+		Msg("temporary server up (as an unprivileged user, socket only, no networking, no binary log, no file access); replaying the binlog")
 	client := ReplayClient{Socket: sock, User: "root",
 		// --skip-grant-tables keeps the restored users out of the way of
 		// our connection; loading the grant tables again lets the replayed
@@ -111,19 +108,25 @@ func restorePhysical(ctx context.Context, req RestoreRequest, plan *RestorePlan,
 	if err := server.stop(5 * time.Minute); err != nil {
 		return fmt.Errorf("stop the temporary server: %w", err)
 	}
-	os.Remove(filepath.Join(dir, "binarc-restore.err"))
-	log.Info().Str("datadir", dir).Stringer("stopped_at", plan.Binlog.Stop).
-		Msg("restore done: the data directory is ready; start a server on it with --skip-slave-start (it holds the source's replication settings) and chown it to the server's user")
+	os.Remove(errLog)
+	log.Info().Str("datadir", dir).Str("owner", sb.User).Stringer("stopped_at", plan.Binlog.Stop).
+		Msg("restore done: the data directory is ready, owned by the server's user; start a server on it with --skip-slave-start (it holds the source's replication settings)")
 	return nil
 }
 
 // loadDump loads a logical snapshot into the target server.
 func loadDump(ctx context.Context, req RestoreRequest, m *snapshot.Manifest, tools ReplayTools) error {
-	data, err := openSnapshotData(ctx, req.Store, m, req.Opener)
+	req.Log.Info().Str("snapshot", m.ID).Int64("bytes", m.RawSize).Msg("downloading the SQL dump and checking its digest")
+	path, err := fetchCheckedDump(ctx, req.Store, m, req.Opener, req.WorkDir)
 	if err != nil {
 		return err
 	}
-	defer data.Close()
+	defer os.Remove(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
 	req.Log.Info().Str("snapshot", m.ID).Int64("bytes", m.RawSize).Msg("loading the SQL dump into the target server")
-	return LoadSQL(ctx, data, *req.Server, tools)
+	return LoadSQL(ctx, f, *req.Server, tools)
 }

@@ -85,6 +85,10 @@ func ParseTarget(s string) (Target, error) {
 		if loc, err := time.LoadLocation(s[i+1:]); err == nil {
 			for _, layout := range []string{"2006-01-02 15:04:05", "2006-01-02T15:04:05"} {
 				if t, err := time.ParseInLocation(layout, s[:i], loc); err == nil {
+					wall, _ := time.Parse(layout, s[:i])
+					if err := checkLocalTime(s, wall, loc); err != nil {
+						return Target{}, err
+					}
 					return Target{Kind: TargetTime, Time: t}, nil
 				}
 			}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/binarc/binarc/internal/redact"
+
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/replication"
 	gomysql "github.com/go-mysql-org/go-mysql/replication"
@@ -41,7 +43,9 @@ func (t *Transaction) Summary() string {
 	if len(parts) == 0 && len(t.Tables) > 0 {
 		parts = append(parts, "rows in "+strings.Join(t.Tables, ", "))
 	}
-	return strings.Join(parts, "; ")
+	// Statement text comes from the bucket: no passwords, no terminal
+	// control sequences.
+	return redact.Statement(strings.Join(parts, "; "))
 }
 
 // errStopScan ends a scan early.

@@ -69,7 +69,7 @@ func List(ctx context.Context, store objstore.Store, layout archive.Layout) ([]E
 // ReadManifest reads one snapshot's manifest. A snapshot without one gives
 // an error matching objstore.ErrNotExist.
 func ReadManifest(ctx context.Context, store objstore.Store, layout archive.Layout, id string) (*Manifest, error) {
-	b, _, err := objstore.ReadAll(ctx, store, layout.SnapshotManifestKey(id))
+	b, _, err := objstore.ReadSmall(ctx, store, layout.SnapshotManifestKey(id))
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: read manifest: %w", id, err)
 	}
@@ -79,6 +79,9 @@ func ReadManifest(ctx context.Context, store objstore.Store, layout archive.Layo
 	}
 	if m.ID != id {
 		return nil, fmt.Errorf("snapshot %s: its manifest names snapshot %s", id, m.ID)
+	}
+	if err := checkManifestNames(layout, m); err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", id, err)
 	}
 	return m, nil
 }

@@ -3,7 +3,10 @@ package snapshot
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
+
+	"github.com/binarc/binarc/archive"
 
 	"github.com/binarc/binarc/replication"
 	"github.com/rs/zerolog"
@@ -17,6 +20,9 @@ type sqlThread struct {
 	conn   *conn
 	log    zerolog.Logger
 	status ReplicaStatus // with the SQL thread stopped
+	// lease is the snapshot lease: it records that binarc stopped the
+	// thread, so that the successor of a binarc that died starts it.
+	lease *archive.Lease
 
 	mu        sync.Mutex
 	stopped   bool // binarc stopped it, so binarc must start it
@@ -33,19 +39,26 @@ func (s *sqlThread) stop(ctx context.Context, before *ReplicaStatus) error {
 		s.log.Warn().Int("last_sql_errno", before.LastSQLErrno).Str("last_sql_error", before.LastSQLError).
 			Msg("the replica's SQL thread is stopped by a replication error; binarc takes the snapshot and leaves the thread stopped")
 		s.status = *before
+	case before.SQLRunning != "Yes" && s.stoppedByDeadBinarc():
+		// An earlier snapshot stopped it and died before it could start
+		// it again; its lease says so. binarc finishes its job.
+		s.log.Warn().Msg("the replica's SQL thread was already stopped by an earlier binarc snapshot that died (its lease says so); binarc starts it after this snapshot")
+		if err := s.record(ctx); err != nil {
+			return err
+		}
+		s.status = *before
 	case before.SQLRunning != "Yes":
-		// Stopped without an error: by hand, or by a binarc that was
-		// killed mid-snapshot and could not start it again. The procedure
-		// ends with the thread running, so binarc starts it afterwards.
-		s.log.Warn().Msg("the replica's SQL thread was already stopped (by hand, or by an earlier snapshot that died); binarc starts it after this snapshot")
-		s.mu.Lock()
-		s.stopped = true
-		s.mu.Unlock()
+		// Stopped without an error and not by binarc: by the operator, on
+		// purpose (to keep a bad statement from being applied, say). It
+		// stays stopped.
+		s.log.Warn().Msg("the replica's SQL thread was stopped before this snapshot, not by binarc: binarc takes the snapshot and leaves it stopped; run START SLAVE SQL_THREAD when you mean to")
 		s.status = *before
 	default:
-		s.mu.Lock()
-		s.stopped = true // from here on, even a failed STOP gets a START
-		s.mu.Unlock()
+		// Recorded in the lease before the STOP: a binarc that dies from
+		// here on leaves its successor the note to start it.
+		if err := s.record(ctx); err != nil {
+			return err
+		}
 		st, err := s.conn.stopSQLThread(ctx)
 		if err != nil {
 			return fmt.Errorf("stop the replica's SQL thread: %w", err)
@@ -87,5 +100,38 @@ func (s *sqlThread) restart() error {
 		return s.err
 	}
 	s.log.Info().Msg("replica SQL thread started again")
+	if s.lease != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), restartTimeout)
+		defer cancel()
+		if err := s.lease.SetStopped(ctx, nil); err != nil {
+			s.log.Warn().Err(err).Msg("could not clear the note in the snapshot lease; the next snapshot may start an SQL thread stopped by hand")
+		}
+	}
+	return nil
+}
+
+// threadNote is what the lease records for this replica's SQL thread.
+func (s *sqlThread) threadNote() string { return "sql_thread " + s.cfg.Addr() }
+
+// stoppedByDeadBinarc tells whether the lease this run took over says its
+// holder stopped this replica's SQL thread and did not start it again.
+func (s *sqlThread) stoppedByDeadBinarc() bool {
+	if s.lease == nil || s.lease.Previous() == nil {
+		return false
+	}
+	return slices.Contains(s.lease.Previous().Stopped, s.threadNote())
+}
+
+// record notes in the lease that binarc stopped (or took over) the SQL
+// thread and must start it; from then on, even a failed STOP gets a START.
+func (s *sqlThread) record(ctx context.Context) error {
+	if s.lease != nil {
+		if err := s.lease.SetStopped(ctx, []string{s.threadNote()}); err != nil {
+			return fmt.Errorf("record in the snapshot lease that binarc stops the SQL thread: %w", err)
+		}
+	}
+	s.mu.Lock()
+	s.stopped = true
+	s.mu.Unlock()
 	return nil
 }

@@ -69,7 +69,7 @@ func Take(ctx context.Context, cfg Config) (*Manifest, error) {
 	}
 	defer c.close()
 	replica := st != nil
-	ctx, release, err := holdLease(ctx, cfg)
+	ctx, lease, release, err := holdLease(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +96,7 @@ func Take(ctx context.Context, cfg Config) (*Manifest, error) {
 	}
 	log = log.With().Str("snapshot", id).Logger()
 
-	r := &sqlThread{cfg: cfg.Source, conn: c, log: log}
+	r := &sqlThread{cfg: cfg.Source, conn: c, log: log, lease: lease}
 	defer func() {
 		if err := r.restart(); err != nil {
 			log.Error().Err(err).Msg("REPLICA SQL THREAD STILL STOPPED")
@@ -229,10 +229,10 @@ func preflight(ctx context.Context, cfg Config) (*conn, tool, *ReplicaStatus, er
 // that snapshots which died left behind: holding the lease, any upload
 // under the snapshot folder is such a leftover. release gives the lease
 // back.
-func holdLease(ctx context.Context, cfg Config) (context.Context, func(), error) {
+func holdLease(ctx context.Context, cfg Config) (context.Context, *archive.Lease, func(), error) {
 	lease, err := archive.AcquireLeaseAt(ctx, cfg.Store, cfg.Layout.SnapshotLeaseKey(), cfg.Layout.Cluster, "binarc snapshot", LeaseTTL)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	var wg sync.WaitGroup
@@ -253,12 +253,12 @@ func holdLease(ctx context.Context, cfg Config) (context.Context, func(), error)
 	n, err := cfg.Store.SweepUploads(ctx, cfg.Layout.SnapshotsPrefix())
 	if err != nil {
 		release()
-		return nil, nil, fmt.Errorf("clean up unfinished uploads of earlier snapshots: %w", err)
+		return nil, nil, nil, fmt.Errorf("clean up unfinished uploads of earlier snapshots: %w", err)
 	}
 	if n > 0 {
 		cfg.Log.Warn().Int("uploads", n).Msg("removed unfinished uploads left by an earlier snapshot that died")
 	}
-	return ctx, release, nil
+	return ctx, lease, release, nil
 }
 
 // checkDataDir makes sure the server's datadir is on this host: mariabackup

@@ -132,7 +132,7 @@ func (a *verifyArchive) del(key string) {
 // stores it compressed again: a segment whose zstd checksums hold.
 func (a *verifyArchive) rewriteSegment(key string, edit func(plain []byte)) {
 	a.t.Helper()
-	plain, err := archive.DecodeSegment(a.get(key))
+	plain, err := archive.DecodeSegment(a.get(key), archive.MaxSegmentSize)
 	must(a.t, err)
 	edit(plain)
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderCRC(true))

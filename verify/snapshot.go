@@ -13,7 +13,6 @@ import (
 	"github.com/binarc/binarc/archive/crypt"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/snapshot"
-	"github.com/klauspost/compress/zstd"
 )
 
 // Check is one thing Snapshot looked at.
@@ -59,7 +58,10 @@ func SnapshotWith(ctx context.Context, store objstore.Store, layout archive.Layo
 	defer rc.Close()
 	h := sha256.New()
 	stored := &countWriter{}
-	tee := io.TeeReader(rc, io.MultiWriter(h, stored))
+	// Bounded: a stored object past its size, or data decoding past its
+	// raw size (a zstd bomb), fails here in bounded memory.
+	body := archive.BoundedBody(rc, m.DataKey, m.StoredSize)
+	tee := io.TeeReader(body, io.MultiWriter(h, stored))
 	if m.Encryption != nil && opener == nil {
 		_, err := io.Copy(io.Discard, tee)
 		sum := hex.EncodeToString(h.Sum(nil))
@@ -76,7 +78,7 @@ func SnapshotWith(ctx context.Context, store objstore.Store, layout archive.Layo
 	if m.Encryption != nil {
 		add("encryption", true, "encrypted to %v; opened with the identity given", m.Encryption.Recipients)
 	}
-	dec, err := zstd.NewReader(src)
+	dec, err := archive.NewBoundedDecoder(src)
 	if err != nil {
 		return checks, err
 	}
@@ -88,7 +90,10 @@ func SnapshotWith(ctx context.Context, store objstore.Store, layout archive.Layo
 		xb = snapshot.NewXbstreamScanner()
 		sink = io.MultiWriter(raw, xb)
 	}
-	_, decErr := io.Copy(sink, dec)
+	_, decErr := io.Copy(sink, io.LimitReader(dec, m.RawSize+1))
+	if decErr == nil && raw.n > m.RawSize {
+		decErr = fmt.Errorf("%w (%d bytes): a zstd bomb or a damaged object", archive.ErrOversize, m.RawSize)
+	}
 	if decErr == nil {
 		// Read what the decoder left (nothing, for a whole object), so
 		// the hash covers every stored byte.

@@ -216,7 +216,7 @@ func (v *verifier) checkRoot(root []objstore.Entry) {
 func (v *verifier) checkLayout(ctx context.Context) error {
 	key := v.c.Layout.LayoutKey()
 	at := Finding{Key: key}
-	data, _, err := objstore.ReadAll(ctx, v.c.Store, key)
+	data, _, err := objstore.ReadSmall(ctx, v.c.Store, key)
 	switch {
 	case errors.Is(err, objstore.ErrNotExist):
 		v.problem(at, "layout.json is missing: binarc stream writes it when it creates the archive, and checks it at every start")

@@ -43,7 +43,7 @@ func TestVerifyCompactedFile(t *testing.T) {
 	// A changed event inside the compacted object, frames recompressed:
 	// the CRC32 catches it, at the file offset.
 	key := a.layout.CompactedKey(vtl1, "mysql-bin.000001")
-	plain, err := archive.DecodeSegment(a.get(key))
+	plain, err := archive.DecodeSegment(a.get(key), archive.MaxSegmentSize)
 	must(t, err)
 	plain[2000] ^= 0x40
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderCRC(true))

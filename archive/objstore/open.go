@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/binarc/binarc/internal/redact"
 )
 
 // storeURLForms is the usage hint every Open error ends with.
@@ -115,19 +117,13 @@ func openS3(ctx context.Context, u *url.URL, shown string) (Store, error) {
 // redactUserinfo replaces the user:password of a URL's authority with
 // "xxxxx", without parsing it (it may not parse), so errors never show it.
 func redactUserinfo(rawURL string) string {
-	scheme, rest, ok := strings.Cut(rawURL, "://")
-	if !ok {
-		return rawURL
+	// As text, before any parsing: a secret holding '/' or '#' would end
+	// the parser's authority early.
+	if _, _, hostURL, _, ok := redact.SplitURL(rawURL); ok {
+		scheme, rest, _ := strings.Cut(hostURL, "://")
+		return scheme + "://" + redact.Mask + "@" + rest
 	}
-	end := strings.IndexAny(rest, "/?#")
-	if end < 0 {
-		end = len(rest)
-	}
-	at := strings.LastIndex(rest[:end], "@")
-	if at < 0 {
-		return rawURL
-	}
-	return scheme + "://xxxxx" + rest[at:]
+	return rawURL
 }
 
 // isURLScheme reports whether s is a syntactically valid URL scheme

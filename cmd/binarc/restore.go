@@ -29,6 +29,8 @@ type restoreCmd struct {
 	WorkDir            string   `type:"path" help:"Directory for the fetched binlog files (default: a temporary one, removed afterwards)."`
 	targetTLSFlags
 	identityFlags
+	ForceTarget  bool `help:"Restore into --target even if it is a server the archive was taken from, or (loading a logical snapshot) holds user data."`
+	TargetLogBin bool `help:"Replay into --target with its binary log on (default: sql_log_bin=0, so the restore does not reach its replicas)."`
 }
 
 func (c *restoreCmd) Run(ctx context.Context, log zerolog.Logger) error {
@@ -36,7 +38,8 @@ func (c *restoreCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if err != nil {
 		return usageError{err}
 	}
-	req := restore.RestoreRequest{Target: target, Skip: c.SkipGTID, Datadir: c.Datadir, SnapshotID: c.Snapshot, DryRun: c.DryRun, Log: log}
+	req := restore.RestoreRequest{Target: target, Skip: c.SkipGTID, Datadir: c.Datadir, SnapshotID: c.Snapshot, DryRun: c.DryRun, Log: log,
+		ForceTarget: c.ForceTarget, TargetLogBin: c.TargetLogBin}
 	switch {
 	case c.Datadir != "" && c.Target != "":
 		return usageError{fmt.Errorf("give --datadir or --target, not both")}
@@ -53,7 +56,7 @@ func (c *restoreCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		req.From = &from
 	}
 	if c.Target != "" {
-		client, err := c.targetClient()
+		client, err := c.targetClient(log)
 		if err != nil {
 			return err
 		}
@@ -66,8 +69,10 @@ func (c *restoreCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		return err
 	}
 	work := c.WorkDir
-	if work == "" {
-		if work, err = os.MkdirTemp("", "binarc-restore-"); err != nil {
+	if work == "" || c.DryRun {
+		// A dry run writes nothing that outlives it: what it fetches to
+		// plan goes to a private directory, removed afterwards.
+		if work, err = os.MkdirTemp(c.WorkDir, "binarc-restore-"); err != nil {
 			return err
 		}
 		defer os.RemoveAll(work)
@@ -89,10 +94,13 @@ func (c *restoreCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	return nil
 }
 
-func (c *restoreCmd) targetClient() (restore.ReplayClient, error) {
+func (c *restoreCmd) targetClient(log zerolog.Logger) (restore.ReplayClient, error) {
 	cfg, err := replication.ParseSourceURL(c.Target)
 	if err != nil {
 		return restore.ReplayClient{}, usageError{fmt.Errorf("--target: %w", err)}
+	}
+	if cfg.Password != "" {
+		log.Warn().Msg("the target URL carries a password, which shows in ps and shell history: prefer BINARC_TARGET_PASSWORD or --target-password-file")
 	}
 	if cfg.Password, err = password(cfg.Password, "BINARC_TARGET_PASSWORD", c.TargetPasswordFile, "--target-password-file"); err != nil {
 		return restore.ReplayClient{}, err
