@@ -173,7 +173,12 @@ func ReadEvents(r io.Reader, start uint64, fn func(start uint64, h Header, raw [
 	off := start
 	if start == 0 {
 		magic := make([]byte, MagicLen)
-		if _, err := io.ReadFull(br, magic); err != nil || string(magic) != string(Magic) {
+		if _, err := io.ReadFull(br, magic); err != nil {
+			// The reader's own failure (an archive that cannot be
+			// read or opened) says more than a missing magic.
+			return fmt.Errorf("offset 0: %w", err)
+		}
+		if string(magic) != string(Magic) {
 			return fmt.Errorf("offset 0: binlog magic missing")
 		}
 		off = MagicLen

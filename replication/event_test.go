@@ -3,7 +3,9 @@ package replication
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"hash/crc32"
+	"io"
 	"runtime"
 	"strings"
 	"testing"
@@ -104,5 +106,16 @@ func TestReadEventsRefusesHugeEvent(t *testing.T) {
 	}
 	if m.HeapAlloc > 512<<20 {
 		t.Errorf("heap %d MiB after refusing the event", m.HeapAlloc>>20)
+	}
+}
+
+// TestReadEventsKeepsReaderError: a reader that fails before the magic
+// (an archive that cannot be opened) is reported as itself.
+func TestReadEventsKeepsReaderError(t *testing.T) {
+	pr, pw := io.Pipe()
+	pw.CloseWithError(errors.New("timeline is encrypted to age1xyz: pass --identity"))
+	err := ReadEvents(pr, 0, func(uint64, Header, []byte) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "--identity") {
+		t.Fatalf("ReadEvents = %v; want the reader's error", err)
 	}
 }
