@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/binarc/binarc/integration/testenv"
+	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/go-mysql-org/go-mysql/mysql"
 )
 
 const servePass = "serve-Pa55-word"
@@ -145,4 +147,168 @@ func TestServeToCheckpoints(t *testing.T) {
 		}
 	}
 	p.stop(t)
+}
+
+// TestServeSkipGTID: a replica of binarc serve --skip-gtid gets every
+// transaction but the DROP TABLE.
+func TestServeSkipGTID(t *testing.T) {
+	e := newEnv(t, testenv.MariaDBOptions{MaxBinlogSize: 64 << 10})
+	p := e.start(e.streamArgs()...)
+	if err := writeLoad(context.Background(), e.primary, loadOptions{From: 0, To: 60, FlushAt: 25}); err != nil {
+		t.Fatal(err)
+	}
+	before := takeCheckpoint(t, e.primary, "before the DROP")
+	e.primary.Exec(t, "DROP TABLE app.accounts")
+	drop := lastGTID(e.primary.Query(t, "SELECT @@gtid_binlog_pos")[0][0])
+	e.primary.Exec(t, "FLUSH BINARY LOGS", "INSERT INTO app.events (kind, payload) VALUES ('after', 'x'), ('after', 'y')",
+		"INSERT INTO app.events (kind, payload) VALUES ('after', 'z')")
+	final := lastGTID(e.primary.Query(t, "SELECT @@gtid_binlog_pos")[0][0])
+	events := tableChecksums(t, e.primary)["app.events"]
+	e.waitArchived(time.Minute)
+
+	_, port := e.startServe(t, "--skip-gtid", drop)
+	r := newServeReplica(t, 20)
+	r.Exec(t, "SET GLOBAL gtid_slave_pos = ''")
+	replicateFrom(t, r, port, servePass, "MASTER_USE_GTID=slave_pos")
+	waitGTID(t, r, final, 60*time.Second)
+	checkStill(t, r, final)
+	got := tableChecksums(t, r)
+	if got["app.accounts"] != before.sums["app.accounts"] || got["app.events"] != events {
+		t.Errorf("--skip-gtid %s: accounts %q (want %q, as before the DROP), events %q (want %q)", drop, got["app.accounts"], before.sums["app.accounts"], got["app.events"], events)
+	}
+	p.stop(t)
+}
+
+// TestServeFollowThenSwitch rebuilds a replica the documented way: it
+// replicates from binarc serve --follow while the primary writes on (and
+// rotates), catches up, is switched to the primary by GTID, and
+// replicates on without error or gap.
+func TestServeFollowThenSwitch(t *testing.T) {
+	e := newEnv(t, testenv.MariaDBOptions{MaxBinlogSize: 64 << 10})
+	ctx := context.Background()
+	p := e.start(e.streamArgs()...)
+	if err := writeLoad(ctx, e.primary, loadOptions{From: 0, To: 40, FlushAt: 25}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitArchived(time.Minute)
+	_, port := e.startServe(t, "--follow")
+	r := newServeReplica(t, 30)
+	r.Exec(t, "SET GLOBAL gtid_slave_pos = ''")
+	replicateFrom(t, r, port, servePass, "MASTER_USE_GTID=slave_pos")
+	// The archive grows while the replica is attached.
+	if err := writeLoad(ctx, e.primary, loadOptions{From: 40, To: 120, FlushAt: 25}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitArchived(time.Minute)
+	live := takeCheckpoint(t, e.primary, "live")
+	waitGTID(t, r, live.gtid, 60*time.Second)
+	if got := tableChecksums(t, r); !reflect.DeepEqual(got, live.sums) {
+		t.Fatalf("following replica: checksums differ\n got %v\nwant %v", got, live.sums)
+	}
+	// Switch to the real primary by GTID.
+	r.Exec(t, "STOP SLAVE",
+		fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER='%s', MASTER_PASSWORD='%s', MASTER_USE_GTID=slave_pos", e.primary.Port, replUser, replPass),
+		"START SLAVE")
+	if err := writeLoad(ctx, e.primary, loadOptions{From: 120, To: 160, FlushAt: 25}); err != nil {
+		t.Fatal(err)
+	}
+	r.WaitCaughtUp(t, e.primary, 60*time.Second)
+	want := tableChecksums(t, e.primary)
+	if got := tableChecksums(t, r); !reflect.DeepEqual(got, want) {
+		t.Errorf("after the switch: checksums differ\n got %v\nwant %v", got, want)
+	}
+	st := r.SlaveStatus(t)
+	if st["Last_IO_Error"] != "" || st["Last_SQL_Error"] != "" || st["Slave_SQL_Running"] != "Yes" || st["Slave_IO_Running"] != "Yes" {
+		t.Errorf("after the switch: IO %s %q, SQL %s %q", st["Slave_IO_Running"], st["Last_IO_Error"], st["Slave_SQL_Running"], st["Last_SQL_Error"])
+	}
+	if a, b := r.Query(t, "SELECT @@gtid_slave_pos")[0][0], e.primary.Query(t, "SELECT @@gtid_binlog_pos")[0][0]; a != b {
+		t.Errorf("replica at %s, primary at %s", a, b)
+	}
+	p.stop(t)
+}
+
+// TestServeBadInput: a wrong password, a GTID or position the archive does
+// not hold, a checksum setting binarc cannot serve: each replica gets a
+// clear error (in Last_IO_Error), and serve goes on serving a good one.
+func TestServeBadInput(t *testing.T) {
+	e := newEnv(t, testenv.MariaDBOptions{MaxBinlogSize: 64 << 10})
+	p := e.start(e.streamArgs()...)
+	if err := writeLoad(context.Background(), e.primary, loadOptions{From: 0, To: 40, FlushAt: 25}); err != nil {
+		t.Fatal(err)
+	}
+	final := takeCheckpoint(t, e.primary, "final")
+	e.waitArchived(time.Minute)
+	first := e.primary.Query(t, "SHOW BINARY LOGS")[0][0]
+	s, port := e.startServe(t)
+
+	r := newServeReplica(t, 40)
+	for _, c := range []struct {
+		name, password, how, want string
+		gtid                      string
+	}{
+		{"wrong password", "not-the-password", "MASTER_USE_GTID=slave_pos", "Access denied", ""},
+		{"GTID beyond the archive", servePass, "MASTER_USE_GTID=slave_pos", "not in the archive", "0-1-999999"},
+		{"GTID of another server", servePass, "MASTER_USE_GTID=slave_pos", "not in the archive", "0-7-5"},
+		{"file not archived", servePass, "MASTER_USE_GTID=no, MASTER_LOG_FILE='mysql-bin.000099', MASTER_LOG_POS=4", "mysql-bin.000099 is not in the archive", ""},
+		{"position past the end", servePass, "MASTER_USE_GTID=no, MASTER_LOG_FILE='" + first + "', MASTER_LOG_POS=99999999", "past the end", ""},
+		{"position inside an event", servePass, "MASTER_USE_GTID=no, MASTER_LOG_FILE='" + first + "', MASTER_LOG_POS=300", "not an event boundary", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r.Exec(t, "STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL gtid_slave_pos = '"+c.gtid+"'")
+			replicateFrom(t, r, port, c.password, c.how)
+			msg := waitIOError(t, r, c.want)
+			t.Logf("Last_IO_Error: %s", msg)
+		})
+	}
+	t.Run("checksum not declared", func(t *testing.T) {
+		msg := rawDump(t, port, "")
+		if !strings.Contains(msg, "checksums") || !strings.Contains(msg, "@master_binlog_checksum") {
+			t.Errorf("dump without a checksum declaration: %q", msg)
+		}
+	})
+	t.Run("checksum unknown", func(t *testing.T) {
+		if msg := rawDump(t, port, "SET @master_binlog_checksum='SHA1'"); !strings.Contains(msg, `"SHA1"`) {
+			t.Errorf("dump with checksum SHA1: %q", msg)
+		}
+	})
+	// serve is still up and serves a good replica.
+	r.Exec(t, "STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL gtid_slave_pos = ''")
+	replicateFrom(t, r, port, servePass, "MASTER_USE_GTID=slave_pos")
+	waitGTID(t, r, final.gtid, 60*time.Second)
+	if got := tableChecksums(t, r); !reflect.DeepEqual(got, final.sums) {
+		t.Errorf("good replica after the bad ones: checksums differ\n got %v\nwant %v", got, final.sums)
+	}
+	if strings.Contains(s.out.String(), servePass) {
+		t.Error("serve logged the password")
+	}
+	p.stop(t)
+}
+
+// rawDump connects as a client, runs setup, sends COM_BINLOG_DUMP and
+// returns the error message binarc answers with.
+func rawDump(t *testing.T, port int, setup string) string {
+	t.Helper()
+	c, err := client.Connect(fmt.Sprintf("127.0.0.1:%d", port), "binarc", servePass, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if setup != "" {
+		if _, err := c.Execute(setup); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pkt := []byte{0, 0, 0, 0, mysql.COM_BINLOG_DUMP, 4, 0, 0, 0, 0, 0, 77, 0, 0, 0}
+	c.ResetSequence()
+	if err := c.WritePacket(pkt); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.ReadPacket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp) < 9 || resp[0] != mysql.ERR_HEADER {
+		t.Fatalf("COM_BINLOG_DUMP answered %q, not an error", resp)
+	}
+	return string(resp[9:])
 }
