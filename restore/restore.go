@@ -44,6 +44,11 @@ type RestoreRequest struct {
 	Log        zerolog.Logger
 	// Progress hears replay progress.
 	Progress func(done, total uint64)
+	// Replay is how a --datadir restore applies the binlog: ReplayViaServe
+	// (the default) or ReplayViaClient. A --target restore uses the client.
+	Replay string
+	// ReplayThreads is slave_parallel_threads for ReplayViaServe.
+	ReplayThreads int
 	// PlanOut receives the printed plan.
 	PlanOut func(*RestorePlan)
 }

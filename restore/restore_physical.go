@@ -82,6 +82,8 @@ func restorePhysical(ctx context.Context, req RestoreRequest, plan *RestorePlan,
 	sock := filepath.Join(sockDir, "s")
 	args := []string{"--no-defaults", "--datadir=" + dir, "--socket=" + sock, "--pid-file=" + filepath.Join(sockDir, "pid"),
 		"--skip-networking", "--skip-log-bin", "--skip-slave-start", "--skip-grant-tables",
+		// Replayed through serve: apply events whatever server_id they carry.
+		"--replicate-same-server-id",
 		"--max-allowed-packet=1G", "--log-error=" + filepath.Join(dir, "binarc-restore.err")}
 	if os.Geteuid() == 0 {
 		args = append(args, "--user=root")
@@ -107,7 +109,7 @@ func restorePhysical(ctx context.Context, req RestoreRequest, plan *RestorePlan,
 		// our connection; loading the grant tables again lets the replayed
 		// CREATE USER and GRANT statements run.
 		Preamble: "FLUSH PRIVILEGES;"}
-	if err := Replay(ctx, plan.Binlog, client, tools, req.Progress); err != nil {
+	if err := replayPlan(ctx, req, plan.Binlog, client, tools); err != nil {
 		return err
 	}
 	stopped = true

@@ -31,6 +31,7 @@ type streamer struct {
 	// transaction boundary when the dump began.
 	end      *replication.Position
 	sent     replication.Position // end of the last event sent (or read)
+	lastTx   replication.Position // end of the last transaction sent
 	lastSend time.Time
 	buf      []byte
 	prog     ProgressInfo
@@ -355,6 +356,7 @@ func (st *streamer) event(file string, off uint64, h replication.Header, raw []b
 			st.prog.Skipped++
 		} else {
 			st.prog.Transactions++
+			st.lastTx = st.sent
 		}
 		st.skipping = false
 		st.progress(false)
@@ -419,7 +421,7 @@ func (st *streamer) reach() {
 	st.progress(true)
 	st.s.log.Info().Stringer("at", st.sent).Uint64("transactions", st.prog.Transactions).Uint64("skipped", st.prog.Skipped).Msg("stream reached its stop; idling with heartbeats")
 	if st.cfg.Reached != nil {
-		st.cfg.Reached(st.sent)
+		st.cfg.Reached(st.lastTx)
 	}
 }
 

@@ -48,8 +48,9 @@ type Config struct {
 	// Poll is how often a following stream looks for new segments.
 	Poll time.Duration
 	Log  zerolog.Logger
-	// Reached, if set, hears where a stream stopped (the end of the last
-	// event sent) when it reached Stop or the archive's end.
+	// Reached, if set, hears, when a stream reaches Stop or the archive's
+	// end, where the last transaction it sent ends (the zero Position when
+	// it sent none): a replica that has applied up to there has it all.
 	Reached func(replication.Position)
 	// Progress, if set, hears the bytes and transactions sent.
 	Progress func(ProgressInfo)

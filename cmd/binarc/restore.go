@@ -27,6 +27,8 @@ type restoreCmd struct {
 	Snapshot           string   `placeholder:"ID" help:"Start from this snapshot instead of the newest one that fits."`
 	DryRun             bool     `help:"Fetch and check what the restore needs, print the plan, and change nothing."`
 	WorkDir            string   `type:"path" help:"Directory for the fetched binlog files (default: a temporary one, removed afterwards)."`
+	Replay             string   `default:"serve" enum:"serve,client" help:"How --datadir restores apply the binlog: serve (the server replicates it from a private binarc serve, with its own applier) or client (mariadb-binlog | mariadb). --target restores use the client."`
+	ReplayThreads      int      `default:"0" placeholder:"N" help:"slave_parallel_threads for --replay serve (optimistic mode); 0 applies serially, the fastest measured on 2 cores (docs/BENCHMARKS.md)."`
 }
 
 func (c *restoreCmd) Run(ctx context.Context, log zerolog.Logger) error {
@@ -34,7 +36,8 @@ func (c *restoreCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if err != nil {
 		return usageError{err}
 	}
-	req := restore.RestoreRequest{Target: target, Skip: c.SkipGTID, Datadir: c.Datadir, SnapshotID: c.Snapshot, DryRun: c.DryRun, Log: log}
+	req := restore.RestoreRequest{Target: target, Skip: c.SkipGTID, Datadir: c.Datadir, SnapshotID: c.Snapshot, DryRun: c.DryRun, Log: log,
+		Replay: c.Replay, ReplayThreads: c.ReplayThreads}
 	switch {
 	case c.Datadir != "" && c.Target != "":
 		return usageError{fmt.Errorf("give --datadir or --target, not both")}

@@ -1,0 +1,68 @@
+package integration
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRestoreThroughServe: a --datadir restore applies the binlog through
+// the temporary server's replication applier (the default), to a GTID with
+// a transaction left out and to the latest, with the same tables as the
+// client replay (--replay client) and the primary; afterwards no
+// replication connection or file points at binarc.
+func TestRestoreThroughServe(t *testing.T) {
+	e := newSnapEnv(t)
+	ctx := context.Background()
+	p := e.start(e.streamArgs()...)
+	if err := writeLoad(ctx, e.primary, loadOptions{From: 0, To: 40, FlushAt: 30}); err != nil {
+		t.Fatal(err)
+	}
+	e.replica.WaitCaughtUp(t, e.primary, time.Minute)
+	if out, code := e.run(e.snapshotArgs(physUser)...); code != 0 {
+		t.Fatalf("snapshot failed:\n%s", out)
+	}
+	if err := writeLoad(ctx, e.primary, loadOptions{From: 40, To: 90, FlushAt: 30}); err != nil {
+		t.Fatal(err)
+	}
+	before := takeCheckpoint(t, e.primary, "before the DROP")
+	e.primary.Exec(t, "DROP TABLE app.accounts")
+	drop := lastGTID(e.primary.Query(t, "SELECT @@gtid_binlog_pos")[0][0])
+	e.primary.Exec(t, "INSERT INTO app.events (kind, payload) VALUES ('after', 'x')")
+	after := tableChecksums(t, e.primary)
+	e.waitArchived(time.Minute)
+
+	srv, out := e.restoreDatadir(t, "--to", "latest", "--skip-gtid", drop)
+	if !strings.Contains(out, "replaying through the server's replication applier") {
+		t.Errorf("the restore did not replay through serve:\n%s", out)
+	}
+	got := tableChecksums(t, srv)
+	if got["app.accounts"] != before.sums["app.accounts"] || got["app.events"] != after["app.events"] {
+		t.Errorf("--skip-gtid %s: accounts %s (want %s), events %s (want %s)", drop, got["app.accounts"], before.sums["app.accounts"], got["app.events"], after["app.events"])
+	}
+	for _, r := range srv.Query(t, "SHOW ALL SLAVES STATUS") {
+		for _, v := range r {
+			if strings.Contains(v, "binarc") {
+				t.Errorf("the restored server keeps a replication connection to binarc: %q", r)
+			}
+		}
+	}
+	ents, _ := os.ReadDir(srv.DataDir)
+	for _, ent := range ents {
+		if strings.Contains(ent.Name(), "binarc") {
+			t.Errorf("the restored directory holds %s", filepath.Join(srv.DataDir, ent.Name()))
+		}
+	}
+
+	clientSrv, out := e.restoreDatadir(t, "--to", before.gtid, "--replay", "client")
+	if strings.Contains(out, "replication applier") {
+		t.Errorf("--replay client went through serve:\n%s", out)
+	}
+	serveSrv, _ := e.restoreDatadir(t, "--to", before.gtid)
+	compareChecksums(t, "--replay client", tableChecksums(t, clientSrv), before.sums)
+	compareChecksums(t, "--replay serve", tableChecksums(t, serveSrv), before.sums)
+	p.stop(t)
+}
