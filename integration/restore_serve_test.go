@@ -39,6 +39,11 @@ func TestRestoreThroughServe(t *testing.T) {
 	if !strings.Contains(out, "replaying through the server's replication applier") {
 		t.Errorf("the restore did not replay through serve:\n%s", out)
 	}
+	if lines := logLines(out, "replay progress"); len(lines) == 0 {
+		t.Errorf("the restore logged no progress:\n%s", out)
+	} else if l := lines[len(lines)-1]; l["bytes"] != l["total_bytes"] || l["transactions"] != l["total_transactions"] || l["transactions"] == float64(0) {
+		t.Errorf("the last progress line is not complete: %v", l)
+	}
 	got := tableChecksums(t, srv)
 	if got["app.accounts"] != before.sums["app.accounts"] || got["app.events"] != after["app.events"] {
 		t.Errorf("--skip-gtid %s: accounts %s (want %s), events %s (want %s)", drop, got["app.accounts"], before.sums["app.accounts"], got["app.events"], after["app.events"])

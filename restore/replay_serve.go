@@ -7,10 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/binarc/binarc/replication"
@@ -37,7 +40,7 @@ const serveConnection = "binarc_restore"
 // ProgressInfo is how far a replay has got.
 type ProgressInfo struct {
 	Bytes, TotalBytes uint64 // binlog bytes applied, of the plan's
-	Transactions      uint64 // transactions sent to the server
+	Transactions      uint64 // transactions applied (serve only)
 	TotalTransactions uint64 // 0 when not known
 }
 
@@ -97,7 +100,6 @@ func replayThroughServe(ctx context.Context, p *Plan, c ReplayClient, o replayOp
 	}
 	var mu sync.Mutex
 	var end *replication.Position
-	var sent serve.ProgressInfo
 	srv, err := serve.New(serve.Config{
 		Source: &serve.DirSource{Dir: filepath.Dir(p.Ranges[0].Path), Names: names},
 		User:   "binarc_restore", Password: password,
@@ -107,11 +109,6 @@ func replayThroughServe(ctx context.Context, p *Plan, c ReplayClient, o replayOp
 		Reached: func(pos replication.Position) { // the end of the last transaction sent
 			mu.Lock()
 			end = &pos
-			mu.Unlock()
-		},
-		Progress: func(pi serve.ProgressInfo) {
-			mu.Lock()
-			sent = pi
 			mu.Unlock()
 		},
 	})
@@ -144,6 +141,12 @@ func replayThroughServe(ctx context.Context, p *Plan, c ReplayClient, o replayOp
 			return fmt.Errorf("point the server at binarc's replication stream: %w", err)
 		}
 	}
+	var ends atomic.Pointer[txEnds]
+	go func() {
+		if te, err := countTransactions(sctx, p); err == nil {
+			ends.Store(te)
+		}
+	}()
 	started := time.Now()
 	o.Log.Info().Int("parallel_threads", o.Threads).Uint64("bytes", p.ReplayBytes).Msg("replaying through the server's replication applier")
 	waitErr := func() error {
@@ -171,10 +174,14 @@ func replayThroughServe(ctx context.Context, p *Plan, c ReplayClient, o replayOp
 			execPos, _ := strconv.ParseUint(st["Exec_Master_Log_Pos"], 10, 64)
 			at := replication.Position{File: st["Relay_Master_Log_File"], Offset: execPos}
 			mu.Lock()
-			e, pi := end, sent
+			e := end
 			mu.Unlock()
 			if o.Progress != nil {
-				o.Progress(ProgressInfo{Bytes: appliedBytes(p, at), TotalBytes: p.ReplayBytes, Transactions: pi.Transactions})
+				pi := ProgressInfo{Bytes: appliedBytes(p, at), TotalBytes: p.ReplayBytes}
+				if te := ends.Load(); te != nil {
+					pi.Transactions, pi.TotalTransactions = te.applied(at)
+				}
+				o.Progress(pi)
 			}
 			// Positions only move forward, and nothing past the stop is
 			// sent: at the last transaction's end, everything is applied.
@@ -187,6 +194,13 @@ func replayThroughServe(ctx context.Context, p *Plan, c ReplayClient, o replayOp
 	resetErr := exec("RESET SLAVE '" + serveConnection + "' ALL")
 	if waitErr != nil {
 		return waitErr
+	}
+	if o.Progress != nil {
+		pi := ProgressInfo{Bytes: p.ReplayBytes, TotalBytes: p.ReplayBytes}
+		if te := ends.Load(); te != nil {
+			pi.Transactions, pi.TotalTransactions = te.before[len(te.before)-1], te.before[len(te.before)-1]
+		}
+		o.Progress(pi)
 	}
 	if err := errors.Join(stopErr, resetErr); err != nil {
 		return fmt.Errorf("remove the replication connection to binarc: %w", err)
@@ -295,11 +309,69 @@ func redactPassword(q string) string {
 // request asks: through serve (the default) or a client session.
 func replayPlan(ctx context.Context, req RestoreRequest, p *Plan, c ReplayClient, tools ReplayTools) error {
 	if req.Replay == ReplayViaClient {
-		return Replay(ctx, p, c, tools, req.Progress)
+		return Replay(ctx, p, c, tools, req.clientProgress())
 	}
-	return replayThroughServe(ctx, p, c, replayOptions{Threads: req.ReplayThreads, Log: req.Log, Progress: func(pi ProgressInfo) {
-		if req.Progress != nil {
-			req.Progress(pi.Bytes, pi.TotalBytes)
+	return replayThroughServe(ctx, p, c, replayOptions{Threads: req.ReplayThreads, Log: req.Log, Progress: req.Progress})
+}
+
+// clientProgress adapts Progress to the client replay's bytes.
+func (req RestoreRequest) clientProgress() func(done, total uint64) {
+	if req.Progress == nil {
+		return nil
+	}
+	return func(done, total uint64) { req.Progress(ProgressInfo{Bytes: done, TotalBytes: total}) }
+}
+
+// txEnds are where the plan's transactions end, file by file in plan
+// order, to count those applied at a position.
+type txEnds struct {
+	files  []string
+	ends   [][]uint64
+	before []uint64 // transactions in the earlier files
+}
+
+// countTransactions finds the ends of the transactions the plan applies
+// (the skipped ones left out), for progress.
+func countTransactions(ctx context.Context, p *Plan) (*txEnds, error) {
+	te := &txEnds{}
+	var total uint64
+	for _, r := range p.Ranges {
+		f, err := os.Open(r.Path)
+		if err != nil {
+			return nil, err
 		}
-	}})
+		if len(te.files) == 0 || te.files[len(te.files)-1] != r.File {
+			te.files, te.ends, te.before = append(te.files, r.File), append(te.ends, nil), append(te.before, total)
+		}
+		i := len(te.files) - 1
+		err = scanFile(r.File, f, r.Start, func(t *Transaction) (bool, error) {
+			if t.End > r.Stop {
+				return false, nil
+			}
+			te.ends[i] = append(te.ends[i], t.End)
+			total++
+			return true, ctx.Err()
+		})
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	te.files, te.before = append(te.files, ""), append(te.before, total)
+	return te, nil
+}
+
+// applied is how many transactions end at or before at, and the total.
+func (te *txEnds) applied(at replication.Position) (uint64, uint64) {
+	total := te.before[len(te.before)-1]
+	for i, f := range te.files[:len(te.files)-1] {
+		c := replication.CompareBinlogNames(f, at.File)
+		if c > 0 {
+			return te.before[i], total
+		}
+		if c == 0 {
+			return te.before[i] + uint64(sort.Search(len(te.ends[i]), func(j int) bool { return te.ends[i][j] > at.Offset })), total
+		}
+	}
+	return total, total
 }

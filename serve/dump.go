@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/binarc/binarc/internal/progress"
 	"github.com/binarc/binarc/replication"
 	"github.com/go-mysql-org/go-mysql/mysql"
 	gomysql "github.com/go-mysql-org/go-mysql/replication"
@@ -36,6 +37,7 @@ type streamer struct {
 	buf      []byte
 	prog     ProgressInfo
 	progAt   time.Time
+	logged   *progress.Reporter
 }
 
 // dumpError is a refusal the replica shows in Last_IO_Error; MariaDB's
@@ -425,13 +427,21 @@ func (st *streamer) reach() {
 	}
 }
 
+// progress reports how far the stream has got: to Config.Progress, and
+// as a log line every 10 s.
 func (st *streamer) progress(force bool) {
-	if st.cfg.Progress == nil || (!force && time.Since(st.progAt) < 250*time.Millisecond) {
+	if !force && time.Since(st.progAt) < 250*time.Millisecond {
 		return
 	}
 	st.progAt = time.Now()
 	st.prog.Position = st.sent
-	st.cfg.Progress(st.prog)
+	if st.logged == nil {
+		st.logged = &progress.Reporter{What: "stream", Items: "transactions", Log: st.s.log, Every: 10 * time.Second}
+	}
+	st.logged.Update(progress.State{Bytes: st.prog.Bytes, Items: st.prog.Transactions})
+	if st.cfg.Progress != nil {
+		st.cfg.Progress(st.prog)
+	}
 }
 
 // idle keeps the connection of a stream that reached its stop, as an idle

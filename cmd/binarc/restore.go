@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/internal/progress"
 	"github.com/binarc/binarc/replication"
 	"github.com/binarc/binarc/restore"
 	"github.com/mattn/go-isatty"
@@ -74,7 +75,7 @@ func (c *restoreCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	}
 	req.WorkDir = work
 	started := time.Now()
-	req.Progress = progressReporter(log, started)
+	req.Progress = progressReporter(log)
 	req.PlanOut = func(p *restore.RestorePlan) { printPlan(os.Stdout, p) }
 	log.Info().Str("target", target.String()).Msg("planning the restore: choosing a snapshot, fetching and checking the archived binlog")
 	plan, err := restore.Restore(ctx, req)
@@ -145,21 +146,14 @@ func shorten(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// progressReporter shows replay progress: a line that rewrites itself on a
-// terminal, a log line per step otherwise.
-func progressReporter(log zerolog.Logger, started time.Time) func(done, total uint64) {
-	tty := isatty.IsTerminal(os.Stderr.Fd())
-	return func(done, total uint64) {
-		el := time.Since(started).Seconds()
-		rate := float64(done) / max(el, 0.001)
-		left := time.Duration(float64(total-done)/max(rate, 1)) * time.Second
-		if tty {
-			fmt.Fprintf(os.Stderr, "\rreplay: %d/%d MiB, %.1f MiB/s, %s left   ", done>>20, total>>20, rate/(1<<20), left.Round(time.Second))
-			if done == total {
-				fmt.Fprintln(os.Stderr)
-			}
-			return
-		}
-		log.Info().Uint64("done_bytes", done).Uint64("total_bytes", total).Float64("mib_per_s", rate/(1<<20)).Msg("replay progress")
+// progressReporter shows replay progress: a bar that redraws itself on a
+// terminal, a log line every 10 s otherwise.
+func progressReporter(log zerolog.Logger) func(restore.ProgressInfo) {
+	r := &progress.Reporter{What: "replay", Items: "transactions", Log: log, Every: 10 * time.Second}
+	if isatty.IsTerminal(os.Stderr.Fd()) {
+		r.Terminal = os.Stderr
+	}
+	return func(p restore.ProgressInfo) {
+		r.Update(progress.State{Bytes: p.Bytes, TotalBytes: p.TotalBytes, Items: p.Transactions, TotalItems: p.TotalTransactions})
 	}
 }
