@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"time"
 
@@ -24,7 +25,12 @@ type streamer struct {
 	crc   bool // the stream's checksum setting, for the events binarc makes
 	// gtid holds, in GTID mode, the replica's position in each domain not
 	// yet reached: groups up to it are not sent.
-	gtid     map[uint32]gtidEntry
+	gtid map[uint32]gtidEntry
+	// state is the binlog's GTID state where the stream stands, and
+	// fakeList asks for it to be sent once the replica's own last group
+	// has been passed over.
+	state    map[uint32]gtidEntry
+	fakeList bool
 	grp      groups
 	skipping bool
 	skip     map[string]bool
@@ -250,6 +256,10 @@ func (st *streamer) run(ctx context.Context, startPos uint64) error {
 		}
 		st.crc = replication.HasChecksum(head.FDE)
 		st.grp.crc = st.crc
+		st.state = map[uint32]gtidEntry{}
+		for _, e := range head.List {
+			st.state[e.Domain] = e
+		}
 		if err := st.send(formatDescription(head.FDE, midFile, midFile || len(st.gtid) > 0)); err != nil {
 			return err
 		}
@@ -337,6 +347,9 @@ func (st *streamer) event(file string, off uint64, h replication.Header, raw []b
 		return err
 	}
 	if st.grp.begins(off, h, raw) {
+		if g, err := parseGTID(st.grp.GTID); err == nil && h.Type == gomysql.MARIADB_GTID_EVENT {
+			st.state[g.Domain] = g
+		}
 		st.skipping = st.grp.GTID != "" && st.skip[st.grp.GTID]
 		if !st.skipping && len(st.gtid) > 0 && h.Type == gomysql.MARIADB_GTID_EVENT {
 			var err error
@@ -354,6 +367,14 @@ func (st *streamer) event(file string, off uint64, h replication.Header, raw []b
 	}
 	st.sent = replication.Position{File: file, Offset: end}
 	if ends {
+		if st.fakeList {
+			// As MariaDB does (send_events): the replica learns where its
+			// position lies in this stream, so MASTER_POS_WAIT works.
+			st.fakeList = false
+			if err := st.send(fakeGTIDList(st.cfg.ServerID, uint32(end), st.stateList(), st.crc)); err != nil {
+				return err
+			}
+		}
 		if st.skipping {
 			st.prog.Skipped++
 		} else {
@@ -410,12 +431,23 @@ func (st *streamer) beforeReplicaPosition(gtid string) (bool, error) {
 	switch {
 	case g.Server == p.Server && g.Seq == p.Seq:
 		delete(st.gtid, g.Domain)
+		st.fakeList = true
 		return true, nil
 	case g.Seq > p.Seq:
 		return false, dumpError("the replica's GTID position %s is not in the archive: domain %d goes on with %s without it; the replica has transactions the archived primary never wrote",
 			p, g.Domain, g)
 	}
 	return true, nil
+}
+
+// stateList is the GTID state in domain order.
+func (st *streamer) stateList() []gtidEntry {
+	out := make([]gtidEntry, 0, len(st.state))
+	for _, e := range st.state {
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Domain < out[j].Domain })
+	return out
 }
 
 // reach records that the stream stopped where it stands.
