@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -69,5 +70,53 @@ func TestRestoreThroughServe(t *testing.T) {
 	serveSrv, _ := e.restoreDatadir(t, "--to", before.gtid)
 	compareChecksums(t, "--replay client", tableChecksums(t, clientSrv), before.sums)
 	compareChecksums(t, "--replay serve", tableChecksums(t, serveSrv), before.sums)
+	p.stop(t)
+}
+
+// TestRebuildReplicaFromArchive follows the README: restore --to latest
+// into a new directory, start a server on it, let it catch up from binarc
+// serve --follow while the primary writes on, switch it to the primary by
+// GTID, and it replicates on without error or gap.
+func TestRebuildReplicaFromArchive(t *testing.T) {
+	e := newSnapEnv(t)
+	ctx := context.Background()
+	p := e.start(e.streamArgs()...)
+	if err := writeLoad(ctx, e.primary, loadOptions{From: 0, To: 30, FlushAt: 20}); err != nil {
+		t.Fatal(err)
+	}
+	e.replica.WaitCaughtUp(t, e.primary, time.Minute)
+	if out, code := e.run(e.snapshotArgs(physUser)...); code != 0 {
+		t.Fatalf("snapshot failed:\n%s", out)
+	}
+	if err := writeLoad(ctx, e.primary, loadOptions{From: 30, To: 60, FlushAt: 20}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitArchived(time.Minute)
+	srv, _ := e.restoreDatadir(t, "--to", "latest")
+	if pos := srv.Query(t, "SELECT @@gtid_slave_pos")[0][0]; pos != e.primary.Query(t, "SELECT @@gtid_binlog_pos")[0][0] {
+		t.Fatalf("restored gtid_slave_pos %s, primary at %s", pos, e.primary.Query(t, "SELECT @@gtid_binlog_pos")[0][0])
+	}
+	_, port := e.startServe(t, "--follow")
+	replicateFrom(t, srv, port, servePass, "MASTER_USE_GTID=slave_pos")
+	if err := writeLoad(ctx, e.primary, loadOptions{From: 60, To: 100, FlushAt: 20}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitArchived(time.Minute)
+	caught := takeCheckpoint(t, e.primary, "archived")
+	waitGTID(t, srv, caught.gtid, time.Minute)
+	compareChecksums(t, "caught up from the archive", tableChecksums(t, srv), caught.sums)
+
+	srv.Exec(t, "STOP SLAVE",
+		"CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT="+strconv.Itoa(e.primary.Port)+", MASTER_USER='"+replUser+"', MASTER_PASSWORD='"+replPass+"', MASTER_USE_GTID=slave_pos",
+		"START SLAVE")
+	if err := writeLoad(ctx, e.primary, loadOptions{From: 100, To: 130, FlushAt: 20}); err != nil {
+		t.Fatal(err)
+	}
+	srv.WaitCaughtUp(t, e.primary, time.Minute)
+	compareChecksums(t, "replicating from the primary", tableChecksums(t, srv), tableChecksums(t, e.primary))
+	st := srv.SlaveStatus(t)
+	if st["Last_IO_Error"] != "" || st["Last_SQL_Error"] != "" || st["Slave_SQL_Running"] != "Yes" || st["Slave_IO_Running"] != "Yes" {
+		t.Errorf("after the switch: IO %s %q, SQL %s %q", st["Slave_IO_Running"], st["Last_IO_Error"], st["Slave_SQL_Running"], st["Last_SQL_Error"])
+	}
 	p.stop(t)
 }
