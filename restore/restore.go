@@ -45,7 +45,12 @@ type RestoreRequest struct {
 	WorkDir      string
 	Log          zerolog.Logger
 	// Progress hears replay progress.
-	Progress func(done, total uint64)
+	Progress func(ProgressInfo)
+	// Replay is how a --datadir restore applies the binlog: ReplayViaServe
+	// (the default) or ReplayViaClient. A --target restore uses the client.
+	Replay string
+	// ReplayThreads is slave_parallel_threads for ReplayViaServe.
+	ReplayThreads int
 	// PlanOut receives the printed plan.
 	PlanOut func(*RestorePlan)
 	// Opener decrypts an encrypted archive (--identity); nil for none.
@@ -102,7 +107,7 @@ func Restore(ctx context.Context, req RestoreRequest) (*RestorePlan, error) {
 	}
 	switch {
 	case plan.Snapshot == nil:
-		return plan, Replay(ctx, plan.Binlog, *req.Server, tools, req.Progress)
+		return plan, Replay(ctx, plan.Binlog, *req.Server, tools, req.clientProgress())
 	case plan.Snapshot.Method == snapshot.Logical:
 		if req.Server == nil {
 			return plan, fmt.Errorf("snapshot %s is logical (a SQL dump): restore it into a running server with --target mysql://USER@HOST:PORT", plan.Snapshot.ID)
@@ -110,7 +115,7 @@ func Restore(ctx context.Context, req RestoreRequest) (*RestorePlan, error) {
 		if err := loadDump(ctx, req, plan.Snapshot, tools); err != nil {
 			return plan, err
 		}
-		return plan, Replay(ctx, plan.Binlog, *req.Server, tools, req.Progress)
+		return plan, Replay(ctx, plan.Binlog, *req.Server, tools, req.clientProgress())
 	default:
 		if req.Datadir == "" {
 			return plan, fmt.Errorf("snapshot %s is physical: give --datadir DIR (empty) to restore it into", plan.Snapshot.ID)

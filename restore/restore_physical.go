@@ -79,6 +79,8 @@ func restorePhysical(ctx context.Context, req RestoreRequest, plan *RestorePlan,
 	args := []string{"--no-defaults", "--datadir=" + dir, "--socket=" + sock, "--pid-file=" + filepath.Join(runDir, "pid"),
 		"--skip-networking", "--skip-log-bin", "--skip-slave-start", "--skip-grant-tables",
 		"--secure-file-priv=" + filesDir, "--local-infile=0",
+		// Replayed through serve: apply events whatever server_id they carry.
+		"--replicate-same-server-id",
 		"--max-allowed-packet=1G", "--tmpdir=" + runDir, "--log-error=" + errLog}
 	// Not the request's context: stop shuts it down cleanly.
 	server, err := startProcess(sb.Command(context.Background(), mariadbd, args...))
@@ -101,7 +103,7 @@ func restorePhysical(ctx context.Context, req RestoreRequest, plan *RestorePlan,
 		// our connection; loading the grant tables again lets the replayed
 		// CREATE USER and GRANT statements run.
 		Preamble: "FLUSH PRIVILEGES;"}
-	if err := Replay(ctx, plan.Binlog, client, tools, req.Progress); err != nil {
+	if err := replayPlan(ctx, req, plan.Binlog, client, tools); err != nil {
 		return err
 	}
 	stopped = true

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/internal/progress"
 	"github.com/binarc/binarc/replication"
 	"github.com/binarc/binarc/restore"
 	"github.com/mattn/go-isatty"
@@ -29,8 +30,10 @@ type restoreCmd struct {
 	WorkDir            string   `type:"path" help:"Directory for the fetched binlog files (default: a temporary one, removed afterwards)."`
 	targetTLSFlags
 	identityFlags
-	ForceTarget  bool `help:"Restore into --target even if it is a server the archive was taken from, or (loading a logical snapshot) holds user data."`
-	TargetLogBin bool `help:"Replay into --target with its binary log on (default: sql_log_bin=0, so the restore does not reach its replicas)."`
+	ForceTarget   bool   `help:"Restore into --target even if it is a server the archive was taken from, or (loading a logical snapshot) holds user data."`
+	TargetLogBin  bool   `help:"Replay into --target with its binary log on (default: sql_log_bin=0, so the restore does not reach its replicas)."`
+	Replay        string `default:"serve" enum:"serve,client" help:"How --datadir restores apply the binlog: serve (the server replicates it from a private binarc serve, with its own applier) or client (mariadb-binlog | mariadb). --target restores use the client."`
+	ReplayThreads int    `default:"0" placeholder:"N" help:"slave_parallel_threads for --replay serve (optimistic mode); 0 applies serially, the fastest measured on 2 cores (docs/BENCHMARKS.md)."`
 }
 
 func (c *restoreCmd) Run(ctx context.Context, log zerolog.Logger) error {
@@ -39,7 +42,8 @@ func (c *restoreCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		return usageError{err}
 	}
 	req := restore.RestoreRequest{Target: target, Skip: c.SkipGTID, Datadir: c.Datadir, SnapshotID: c.Snapshot, DryRun: c.DryRun, Log: log,
-		ForceTarget: c.ForceTarget, TargetLogBin: c.TargetLogBin}
+		ForceTarget: c.ForceTarget, TargetLogBin: c.TargetLogBin,
+		Replay: c.Replay, ReplayThreads: c.ReplayThreads}
 	switch {
 	case c.Datadir != "" && c.Target != "":
 		return usageError{fmt.Errorf("give --datadir or --target, not both")}
@@ -81,7 +85,7 @@ func (c *restoreCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	}
 	req.WorkDir = work
 	started := time.Now()
-	req.Progress = progressReporter(log, started)
+	req.Progress = progressReporter(log)
 	req.PlanOut = func(p *restore.RestorePlan) { printPlan(os.Stdout, p) }
 	log.Info().Str("target", target.String()).Msg("planning the restore: choosing a snapshot, fetching and checking the archived binlog")
 	plan, err := restore.Restore(ctx, req)
@@ -152,21 +156,14 @@ func shorten(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// progressReporter shows replay progress: a line that rewrites itself on a
-// terminal, a log line per step otherwise.
-func progressReporter(log zerolog.Logger, started time.Time) func(done, total uint64) {
-	tty := isatty.IsTerminal(os.Stderr.Fd())
-	return func(done, total uint64) {
-		el := time.Since(started).Seconds()
-		rate := float64(done) / max(el, 0.001)
-		left := time.Duration(float64(total-done)/max(rate, 1)) * time.Second
-		if tty {
-			fmt.Fprintf(os.Stderr, "\rreplay: %d/%d MiB, %.1f MiB/s, %s left   ", done>>20, total>>20, rate/(1<<20), left.Round(time.Second))
-			if done == total {
-				fmt.Fprintln(os.Stderr)
-			}
-			return
-		}
-		log.Info().Uint64("done_bytes", done).Uint64("total_bytes", total).Float64("mib_per_s", rate/(1<<20)).Msg("replay progress")
+// progressReporter shows replay progress: a bar that redraws itself on a
+// terminal, a log line every 10 s otherwise.
+func progressReporter(log zerolog.Logger) func(restore.ProgressInfo) {
+	r := &progress.Reporter{What: "replay", Items: "transactions", Log: log, Every: 10 * time.Second}
+	if isatty.IsTerminal(os.Stderr.Fd()) {
+		r.Terminal = os.Stderr
+	}
+	return func(p restore.ProgressInfo) {
+		r.Update(progress.State{Bytes: p.Bytes, TotalBytes: p.TotalBytes, Items: p.Transactions, TotalItems: p.TotalTransactions})
 	}
 }

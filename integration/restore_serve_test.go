@@ -1,0 +1,122 @@
+package integration
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRestoreThroughServe: a --datadir restore applies the binlog through
+// the temporary server's replication applier (the default), to a GTID with
+// a transaction left out and to the latest, with the same tables as the
+// client replay (--replay client) and the primary; afterwards no
+// replication connection or file points at binarc.
+func TestRestoreThroughServe(t *testing.T) {
+	e := newSnapEnv(t)
+	ctx := context.Background()
+	p := e.start(e.streamArgs()...)
+	if err := writeLoad(ctx, e.primary, loadOptions{From: 0, To: 40, FlushAt: 30}); err != nil {
+		t.Fatal(err)
+	}
+	e.replica.WaitCaughtUp(t, e.primary, time.Minute)
+	if out, code := e.run(e.snapshotArgs(physUser)...); code != 0 {
+		t.Fatalf("snapshot failed:\n%s", out)
+	}
+	if err := writeLoad(ctx, e.primary, loadOptions{From: 40, To: 90, FlushAt: 30}); err != nil {
+		t.Fatal(err)
+	}
+	before := takeCheckpoint(t, e.primary, "before the DROP")
+	e.primary.Exec(t, "DROP TABLE app.accounts")
+	drop := lastGTID(e.primary.Query(t, "SELECT @@gtid_binlog_pos")[0][0])
+	e.primary.Exec(t, "INSERT INTO app.events (kind, payload) VALUES ('after', 'x')")
+	after := tableChecksums(t, e.primary)
+	e.waitArchived(time.Minute)
+
+	srv, out := e.restoreDatadir(t, "--to", "latest", "--skip-gtid", drop)
+	if !strings.Contains(out, "replaying through the server's replication applier") {
+		t.Errorf("the restore did not replay through serve:\n%s", out)
+	}
+	if lines := logLines(out, "replay progress"); len(lines) == 0 {
+		t.Errorf("the restore logged no progress:\n%s", out)
+	} else if l := lines[len(lines)-1]; l["bytes"] != l["total_bytes"] || l["transactions"] != l["total_transactions"] || l["transactions"] == float64(0) {
+		t.Errorf("the last progress line is not complete: %v", l)
+	}
+	got := tableChecksums(t, srv)
+	if got["app.accounts"] != before.sums["app.accounts"] || got["app.events"] != after["app.events"] {
+		t.Errorf("--skip-gtid %s: accounts %s (want %s), events %s (want %s)", drop, got["app.accounts"], before.sums["app.accounts"], got["app.events"], after["app.events"])
+	}
+	for _, r := range srv.Query(t, "SHOW ALL SLAVES STATUS") {
+		for _, v := range r {
+			if strings.Contains(v, "binarc") {
+				t.Errorf("the restored server keeps a replication connection to binarc: %q", r)
+			}
+		}
+	}
+	ents, _ := os.ReadDir(srv.DataDir)
+	for _, ent := range ents {
+		if strings.Contains(ent.Name(), "binarc") {
+			t.Errorf("the restored directory holds %s", filepath.Join(srv.DataDir, ent.Name()))
+		}
+	}
+
+	clientSrv, out := e.restoreDatadir(t, "--to", before.gtid, "--replay", "client")
+	if strings.Contains(out, "replication applier") {
+		t.Errorf("--replay client went through serve:\n%s", out)
+	}
+	serveSrv, _ := e.restoreDatadir(t, "--to", before.gtid)
+	compareChecksums(t, "--replay client", tableChecksums(t, clientSrv), before.sums)
+	compareChecksums(t, "--replay serve", tableChecksums(t, serveSrv), before.sums)
+	p.stop(t)
+}
+
+// TestRebuildReplicaFromArchive follows the README: restore --to latest
+// into a new directory, start a server on it, let it catch up from binarc
+// serve --follow while the primary writes on, switch it to the primary by
+// GTID, and it replicates on without error or gap.
+func TestRebuildReplicaFromArchive(t *testing.T) {
+	e := newSnapEnv(t)
+	ctx := context.Background()
+	p := e.start(e.streamArgs()...)
+	if err := writeLoad(ctx, e.primary, loadOptions{From: 0, To: 30, FlushAt: 20}); err != nil {
+		t.Fatal(err)
+	}
+	e.replica.WaitCaughtUp(t, e.primary, time.Minute)
+	if out, code := e.run(e.snapshotArgs(physUser)...); code != 0 {
+		t.Fatalf("snapshot failed:\n%s", out)
+	}
+	if err := writeLoad(ctx, e.primary, loadOptions{From: 30, To: 60, FlushAt: 20}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitArchived(time.Minute)
+	srv, _ := e.restoreDatadir(t, "--to", "latest")
+	if pos := srv.Query(t, "SELECT @@gtid_slave_pos")[0][0]; pos != e.primary.Query(t, "SELECT @@gtid_binlog_pos")[0][0] {
+		t.Fatalf("restored gtid_slave_pos %s, primary at %s", pos, e.primary.Query(t, "SELECT @@gtid_binlog_pos")[0][0])
+	}
+	_, port := e.startServe(t, "--follow")
+	replicateFrom(t, srv, port, servePass, "MASTER_USE_GTID=slave_pos")
+	if err := writeLoad(ctx, e.primary, loadOptions{From: 60, To: 100, FlushAt: 20}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitArchived(time.Minute)
+	caught := takeCheckpoint(t, e.primary, "archived")
+	waitGTID(t, srv, caught.gtid, time.Minute)
+	compareChecksums(t, "caught up from the archive", tableChecksums(t, srv), caught.sums)
+
+	srv.Exec(t, "STOP SLAVE",
+		"CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT="+strconv.Itoa(e.primary.Port)+", MASTER_USER='"+replUser+"', MASTER_PASSWORD='"+replPass+"', MASTER_USE_GTID=slave_pos",
+		"START SLAVE")
+	if err := writeLoad(ctx, e.primary, loadOptions{From: 100, To: 130, FlushAt: 20}); err != nil {
+		t.Fatal(err)
+	}
+	srv.WaitCaughtUp(t, e.primary, time.Minute)
+	compareChecksums(t, "replicating from the primary", tableChecksums(t, srv), tableChecksums(t, e.primary))
+	st := srv.SlaveStatus(t)
+	if st["Last_IO_Error"] != "" || st["Last_SQL_Error"] != "" || st["Slave_SQL_Running"] != "Yes" || st["Slave_IO_Running"] != "Yes" {
+		t.Errorf("after the switch: IO %s %q, SQL %s %q", st["Slave_IO_Running"], st["Last_IO_Error"], st["Slave_SQL_Running"], st["Last_SQL_Error"])
+	}
+	p.stop(t)
+}

@@ -1,0 +1,47 @@
+package serve
+
+import (
+	"context"
+	"fmt"
+	"net"
+
+	"github.com/binarc/binarc/archive"
+)
+
+// ArchiveOptions is one binarc serve: an archive served on an address.
+type ArchiveOptions struct {
+	Config
+	Catalog archive.Catalog
+	Listen  string
+}
+
+// ServeArchive serves the newest timeline of the archive on o.Listen until
+// ctx is done. A zero ServerID takes the archived primary's own.
+func ServeArchive(ctx context.Context, o ArchiveOptions) error {
+	tls, err := o.Catalog.Timelines(ctx)
+	if err != nil {
+		return err
+	}
+	if len(tls) == 0 {
+		return fmt.Errorf("cluster %q has no archived binlog: nothing to serve (is binarc stream running, with the same --store and --cluster?)", o.Catalog.Layout.Cluster)
+	}
+	if o.ServerID == 0 {
+		ti, err := o.Catalog.ReadTimeline(ctx, tls[len(tls)-1])
+		if err != nil {
+			return err
+		}
+		o.ServerID = ti.SourceServerID
+	}
+	o.Source = &ArchiveSource{Catalog: o.Catalog}
+	srv, err := New(o.Config)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return fmt.Errorf("--listen %s: %w", o.Listen, err)
+	}
+	o.Log.Info().Str("listen", ln.Addr().String()).Str("timeline", tls[len(tls)-1]).Uint32("server_id", o.ServerID).
+		Bool("follow", o.Follow).Msg("serving the archive to replicas")
+	return srv.Serve(ctx, ln)
+}

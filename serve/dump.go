@@ -1,0 +1,521 @@
+package serve
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/binarc/binarc/internal/progress"
+	"github.com/binarc/binarc/replication"
+	"github.com/go-mysql-org/go-mysql/mysql"
+	gomysql "github.com/go-mysql-org/go-mysql/replication"
+)
+
+// streamer is one COM_BINLOG_DUMP: the files from the start position on,
+// with the fake events a primary adds, until the stop.
+type streamer struct {
+	s     *session
+	cfg   Config
+	files []File
+	idx   int
+	crc   bool // the stream's checksum setting, for the events binarc makes
+	// gtid holds, in GTID mode, the replica's position in each domain not
+	// yet reached: groups up to it are not sent.
+	gtid map[uint32]gtidEntry
+	// state is the binlog's GTID state where the stream stands, and
+	// fakeList asks for it to be sent once the replica's own last group
+	// has been passed over.
+	state    map[uint32]gtidEntry
+	fakeList bool
+	grp      groups
+	skipping bool
+	skip     map[string]bool
+	// end is where a stream with no other stop ends: the last archived
+	// transaction boundary when the dump began.
+	end      *replication.Position
+	sent     replication.Position // end of the last event sent (or read)
+	lastTx   replication.Position // end of the last transaction sent
+	lastSend time.Time
+	buf      []byte
+	prog     ProgressInfo
+	progAt   time.Time
+	logged   *progress.Reporter
+}
+
+// dumpError is a refusal the replica shows in Last_IO_Error; MariaDB's
+// replicas stop their IO thread on this code rather than retry.
+func dumpError(format string, args ...any) error {
+	return mysql.NewError(mysql.ER_MASTER_FATAL_ERROR_READING_BINLOG, "binarc serve: "+fmt.Sprintf(format, args...))
+}
+
+// errReached ends a file read at the stop.
+var errReached = errors.New("stop reached")
+
+// dump answers COM_BINLOG_DUMP: binlog_pos (4), flags (2), server_id (4),
+// file name. With @slave_connect_state set (MASTER_USE_GTID), the file
+// and position are ignored and the GTID position decides, as in MariaDB.
+func (s *session) dump(ctx context.Context, body []byte) error {
+	if len(body) < 10 {
+		return s.conn.WriteValue(mysql.NewError(mysql.ER_MALFORMED_PACKET, "binarc serve: COM_BINLOG_DUMP too short"))
+	}
+	pos := uint64(binary.LittleEndian.Uint32(body))
+	s.serverID = binary.LittleEndian.Uint32(body[6:])
+	file := string(body[10:])
+	st := &streamer{s: s, cfg: s.srv.cfg, skip: map[string]bool{}}
+	for _, g := range st.cfg.Skip {
+		st.skip[g] = true
+	}
+	startPos, err := st.start(ctx, file, pos)
+	if err != nil {
+		var me *mysql.MyError
+		if !errors.As(err, &me) {
+			err = dumpError("%v", err)
+		}
+		s.log.Warn().Err(err).Str("file", file).Uint64("pos", pos).Msg("replica's dump refused")
+		return s.conn.WriteValue(err)
+	}
+	s.log.Info().Str("file", st.files[st.idx].Name).Uint64("pos", startPos).Bool("gtid_mode", st.gtid != nil).
+		Uint32("replica_server_id", s.serverID).Msg("streaming the archive to a replica")
+	err = st.run(ctx, startPos)
+	var me *mysql.MyError
+	if errors.As(err, &me) {
+		s.log.Warn().Err(err).Msg("stream ended with an error sent to the replica")
+		return s.conn.WriteValue(err)
+	}
+	return err
+}
+
+// start finds the file and offset to stream from.
+func (st *streamer) start(ctx context.Context, file string, pos uint64) (uint64, error) {
+	files, err := st.cfg.Source.Files(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if len(files) == 0 {
+		return 0, dumpError("the archive holds no binlog yet")
+	}
+	st.files = files
+	st.crc = checksumVar(st.s.vars["master_binlog_checksum"])
+	if v, ok := st.s.vars["master_binlog_checksum"]; !ok || v == nil {
+		// A replica that did not say it understands checksums gets none,
+		// and MariaDB refuses to send it checksummed events.
+		if st.srv().checksums(ctx) {
+			return 0, dumpError("the archived binlog has CRC32 checksums and the replica did not declare it can check them (SET @master_binlog_checksum): use a replica that supports binlog checksums (MariaDB 5.3+, MySQL 5.6+)")
+		}
+	} else if s := fmt.Sprint(v); s != "NONE" && s != "CRC32" {
+		return 0, dumpError("the replica asks for binlog checksum %q; binarc serves the archive as written: NONE or CRC32", s)
+	}
+	if cs, ok := st.s.vars["slave_connect_state"]; ok && cs != nil {
+		return st.startGTID(ctx, fmt.Sprint(cs))
+	}
+	if file == "" {
+		st.idx = 0
+	} else {
+		st.idx = -1
+		for i, f := range files {
+			if f.Name == file {
+				st.idx = i
+			}
+		}
+		if st.idx < 0 {
+			return 0, dumpError("binlog %s is not in the archive, which holds %s to %s", file, files[0].Name, files[len(files)-1].Name)
+		}
+	}
+	f := files[st.idx]
+	pos = max(pos, replication.MagicLen)
+	if pos > f.Size {
+		return 0, dumpError("position %s:%d is past the end of the archived file (%d bytes)", f.Name, pos, f.Size)
+	}
+	return pos, st.prepareStop(ctx)
+}
+
+// startGTID finds the newest file that starts at or before the replica's
+// GTID position (MariaDB's gtid_find_binlog_file) and checks the archive
+// holds that position.
+func (st *streamer) startGTID(ctx context.Context, state string) (uint64, error) {
+	pos, err := parseState(state)
+	if err != nil {
+		return 0, dumpError("%v", err)
+	}
+	st.gtid = pos
+	found := -1
+	var head *fileHead
+	for i := len(st.files) - 1; i >= 0; i-- {
+		h, err := readHead(ctx, st.cfg.Source, st.files[i])
+		if err != nil {
+			return 0, err
+		}
+		if !h.HasList {
+			return 0, dumpError("binlog %s has no Gtid_list event: GTID replication from binarc needs a MariaDB binlog; use MASTER_USE_GTID=no with a file and position", st.files[i].Name)
+		}
+		if startsBefore(h.List, pos) {
+			found, head = i, h
+			break
+		}
+	}
+	if found < 0 {
+		h, _ := readHead(ctx, st.cfg.Source, st.files[0])
+		return 0, dumpError("the replica's GTID position %s is older than the archive, which starts at %s (after GTIDs %v): the binlog it needs was never archived or was pruned; restore the replica from a snapshot (binarc restore) and replicate from there",
+			state, st.files[0].Name, listString(h))
+	}
+	// A domain whose position is the file's starting state is reached
+	// already; one beyond the archive's newest transaction never will be.
+	newest := map[uint32]gtidEntry{}
+	for _, e := range head.List {
+		newest[e.Domain] = e
+	}
+	for _, f := range st.files[found:] {
+		for _, g := range []string{f.FirstGTID, f.LastGTID} {
+			if e, err := parseGTID(g); err == nil && e.Seq > newest[e.Domain].Seq {
+				newest[e.Domain] = e
+			}
+		}
+	}
+	for d, p := range pos {
+		if n, ok := newest[d]; !ok || p.Seq > n.Seq {
+			return 0, dumpError("the replica's GTID position %s is not in the archive: the archive's newest transaction in domain %d is %s; the replica has transactions the archived primary never wrote (point it at the right archive or primary)",
+				p, d, n)
+		}
+		for _, e := range head.List {
+			if e == p {
+				delete(st.gtid, d)
+			}
+		}
+	}
+	st.idx = found
+	return replication.MagicLen, st.prepareStop(ctx)
+}
+
+func listString(h *fileHead) string {
+	if h == nil {
+		return "unknown"
+	}
+	var s []string
+	for _, e := range h.List {
+		s = append(s, e.String())
+	}
+	return fmt.Sprint(s)
+}
+
+// prepareStop finds, for a stream that stops at the archive's end, the
+// last transaction boundary archived, so that no half transaction is sent.
+func (st *streamer) prepareStop(ctx context.Context) error {
+	stop := st.cfg.Stop
+	if stop.Position.File != "" && replication.CompareBinlogNames(stop.Position.File, st.files[st.idx].Name) < 0 {
+		return dumpError("the stop position %s is before the replica's start in %s", stop.Position, st.files[st.idx].Name)
+	}
+	if st.cfg.Follow || !stop.IsZero() {
+		return nil
+	}
+	for i := len(st.files) - 1; i >= st.idx; i-- {
+		f := st.files[i]
+		var g groups
+		g.crc = true
+		var end uint64
+		err := st.cfg.Source.Read(ctx, f, replication.MagicLen, func(off uint64, h replication.Header, raw []byte) error {
+			if h.Type == gomysql.FORMAT_DESCRIPTION_EVENT {
+				g.crc = replication.HasChecksum(raw)
+			}
+			g.begins(off, h, raw)
+			g.ends(h, raw)
+			if !g.open {
+				end = off + uint64(len(raw))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if end > 0 {
+			st.end = &replication.Position{File: f.Name, Offset: end}
+			return nil
+		}
+	}
+	return nil
+}
+
+func (st *streamer) srv() *Server { return st.s.srv }
+
+// run streams from startPos in the current file until the stop, then
+// idles with heartbeats until the replica leaves.
+func (st *streamer) run(ctx context.Context, startPos uint64) error {
+	pos := startPos
+	midFile := startPos > replication.MagicLen
+	for {
+		f := st.files[st.idx]
+		if err := st.send(fakeRotate(st.cfg.ServerID, f.Name, pos, st.crc)); err != nil {
+			return err
+		}
+		head, err := readHead(ctx, st.cfg.Source, f)
+		if err != nil {
+			return err
+		}
+		st.crc = replication.HasChecksum(head.FDE)
+		st.grp.crc = st.crc
+		st.state = map[uint32]gtidEntry{}
+		for _, e := range head.List {
+			st.state[e.Domain] = e
+		}
+		if err := st.send(formatDescription(head.FDE, midFile, midFile || len(st.gtid) > 0)); err != nil {
+			return err
+		}
+		midFile = false
+		if pos == replication.MagicLen {
+			pos = head.End
+		}
+		st.sent = replication.Position{File: f.Name, Offset: pos}
+		reached, err := st.file(ctx, pos)
+		if err != nil || reached {
+			if reached {
+				err = st.idle(ctx)
+			}
+			return err
+		}
+		st.idx++
+		pos = replication.MagicLen
+	}
+}
+
+// file streams the current file from pos to its end (waiting for more,
+// when following, until it is complete and a next one exists). It tells
+// whether the stop was reached.
+func (st *streamer) file(ctx context.Context, pos uint64) (bool, error) {
+	for {
+		f := st.files[st.idx]
+		if pos < f.Size {
+			err := st.cfg.Source.Read(ctx, f, pos, func(off uint64, h replication.Header, raw []byte) error {
+				return st.event(f.Name, off, h, raw)
+			})
+			if errors.Is(err, errReached) {
+				return true, nil
+			}
+			if errors.Is(err, ErrNotBoundary) {
+				return false, dumpError("%v: start the replica at an event boundary (a position SHOW BINLOG EVENTS or binarc binlog events lists)", err)
+			}
+			if err != nil {
+				return false, err
+			}
+			pos = f.Size
+		}
+		if f.Complete && st.idx+1 < len(st.files) {
+			return false, nil
+		}
+		if !st.cfg.Follow {
+			st.reach()
+			return true, nil
+		}
+		if err := st.wait(ctx); err != nil {
+			return false, err
+		}
+	}
+}
+
+// wait polls the source once the stream has caught up, sending
+// heartbeats meanwhile.
+func (st *streamer) wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(st.cfg.Poll):
+	}
+	if err := st.heartbeatIfDue(); err != nil {
+		return err
+	}
+	files, err := st.cfg.Source.Files(ctx)
+	if err != nil {
+		st.s.log.Warn().Err(err).Msg("reading the archive failed; retrying")
+		return nil
+	}
+	name := st.files[st.idx].Name
+	for i, f := range files {
+		if f.Name == name {
+			st.files, st.idx = files, i
+			return nil
+		}
+	}
+	return dumpError("binlog %s is no longer in the archive (pruned while streamed)", name)
+}
+
+// event handles one archived event: stop, skip, or send.
+func (st *streamer) event(file string, off uint64, h replication.Header, raw []byte) error {
+	end := off + uint64(len(raw))
+	if err := st.stopBefore(file, off, h); err != nil {
+		return err
+	}
+	if st.grp.begins(off, h, raw) {
+		if g, err := parseGTID(st.grp.GTID); err == nil && h.Type == gomysql.MARIADB_GTID_EVENT {
+			st.state[g.Domain] = g
+		}
+		st.skipping = st.grp.GTID != "" && st.skip[st.grp.GTID]
+		if !st.skipping && len(st.gtid) > 0 && h.Type == gomysql.MARIADB_GTID_EVENT {
+			var err error
+			if st.skipping, err = st.beforeReplicaPosition(st.grp.GTID); err != nil {
+				return err
+			}
+		}
+	}
+	ends := st.grp.ends(h, raw)
+	if !st.skipping {
+		if err := st.send(raw); err != nil {
+			return err
+		}
+		st.prog.Bytes += uint64(len(raw))
+	}
+	st.sent = replication.Position{File: file, Offset: end}
+	if ends {
+		if st.fakeList {
+			// As MariaDB does (send_events): the replica learns where its
+			// position lies in this stream, so MASTER_POS_WAIT works.
+			st.fakeList = false
+			if err := st.send(fakeGTIDList(st.cfg.ServerID, uint32(end), st.stateList(), st.crc)); err != nil {
+				return err
+			}
+		}
+		if st.skipping {
+			st.prog.Skipped++
+		} else {
+			st.prog.Transactions++
+			st.lastTx = st.sent
+		}
+		st.skipping = false
+		st.progress(false)
+		stop := st.cfg.Stop
+		if (stop.GTID != "" && stop.GTID == st.grp.GTID) || (stop.Position.File == file && stop.Position.Offset == end) {
+			st.reach()
+			return errReached
+		}
+	}
+	return nil
+}
+
+// stopBefore tells whether the stream stops before this event.
+func (st *streamer) stopBefore(file string, off uint64, h replication.Header) error {
+	stop := st.cfg.Stop
+	begins := !st.grp.open && (h.Type == gomysql.MARIADB_GTID_EVENT || h.Type == gomysql.GTID_EVENT || h.Type == gomysql.ANONYMOUS_GTID_EVENT || h.Type == gomysql.QUERY_EVENT)
+	if begins && !stop.Time.IsZero() && int64(h.Timestamp) >= stop.Time.Unix() {
+		st.reach()
+		return errReached
+	}
+	for _, p := range []*replication.Position{&stop.Position, st.end} {
+		if p == nil || p.File == "" {
+			continue
+		}
+		c := replication.CompareBinlogNames(file, p.File)
+		if c > 0 || (c == 0 && off >= p.Offset) {
+			if st.grp.open && !st.skipping {
+				return dumpError("the stop position %s is inside a transaction (it began at %s:%d): stop at its start or its end", p, file, st.grp.Start)
+			}
+			st.reach()
+			return errReached
+		}
+	}
+	return nil
+}
+
+// beforeReplicaPosition tells whether a group is one the replica has
+// already (GTID mode), and marks its domain reached at the replica's own
+// GTID.
+func (st *streamer) beforeReplicaPosition(gtid string) (bool, error) {
+	g, err := parseGTID(gtid)
+	if err != nil {
+		return false, nil
+	}
+	p, ok := st.gtid[g.Domain]
+	if !ok {
+		return false, nil
+	}
+	switch {
+	case g.Server == p.Server && g.Seq == p.Seq:
+		delete(st.gtid, g.Domain)
+		st.fakeList = true
+		return true, nil
+	case g.Seq > p.Seq:
+		return false, dumpError("the replica's GTID position %s is not in the archive: domain %d goes on with %s without it; the replica has transactions the archived primary never wrote",
+			p, g.Domain, g)
+	}
+	return true, nil
+}
+
+// stateList is the GTID state in domain order.
+func (st *streamer) stateList() []gtidEntry {
+	out := make([]gtidEntry, 0, len(st.state))
+	for _, e := range st.state {
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Domain < out[j].Domain })
+	return out
+}
+
+// reach records that the stream stopped where it stands.
+func (st *streamer) reach() {
+	st.progress(true)
+	st.s.log.Info().Stringer("at", st.sent).Uint64("transactions", st.prog.Transactions).Uint64("skipped", st.prog.Skipped).Msg("stream reached its stop; idling with heartbeats")
+	if st.cfg.Reached != nil {
+		st.cfg.Reached(st.lastTx)
+	}
+}
+
+// progress reports how far the stream has got: to Config.Progress, and
+// as a log line every 10 s.
+func (st *streamer) progress(force bool) {
+	if !force && time.Since(st.progAt) < 250*time.Millisecond {
+		return
+	}
+	st.progAt = time.Now()
+	st.prog.Position = st.sent
+	if st.logged == nil {
+		st.logged = &progress.Reporter{What: "stream", Items: "transactions", Log: st.s.log, Every: 10 * time.Second}
+	}
+	st.logged.Update(progress.State{Bytes: st.prog.Bytes, Items: st.prog.Transactions})
+	if st.cfg.Progress != nil {
+		st.cfg.Progress(st.prog)
+	}
+}
+
+// idle keeps the connection of a stream that reached its stop, as an idle
+// primary does, until the replica leaves or serve stops.
+func (st *streamer) idle(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+		if err := st.heartbeatIfDue(); err != nil {
+			return err
+		}
+	}
+}
+
+func (st *streamer) heartbeatIfDue() error {
+	period := 30 * time.Second
+	if v, ok := st.s.vars["master_heartbeat_period"]; ok && v != nil {
+		if ns, err := strconv.ParseInt(fmt.Sprint(v), 10, 64); err == nil && ns > 0 {
+			period = time.Duration(ns)
+		}
+	}
+	if time.Since(st.lastSend) < period {
+		return nil
+	}
+	return st.send(heartbeat(st.cfg.ServerID, st.sent.File, st.sent.Offset, st.crc))
+}
+
+// send writes one event packet: an OK byte, then the event.
+func (st *streamer) send(ev []byte) error {
+	n := 5 + len(ev)
+	if cap(st.buf) < n {
+		st.buf = make([]byte, n)
+	}
+	b := st.buf[:n]
+	b[4] = mysql.OK_HEADER
+	copy(b[5:], ev)
+	st.lastSend = time.Now()
+	return st.s.conn.WritePacket(b)
+}
+
+// checksumVar reads @master_binlog_checksum.
+func checksumVar(v any) bool { return v != nil && fmt.Sprint(v) == "CRC32" }

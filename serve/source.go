@@ -1,0 +1,251 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/replication"
+)
+
+// File is one binlog file a Source can stream.
+type File struct {
+	Name string
+	// Size is how many bytes of it are there to read now.
+	Size uint64
+	// Complete: no byte will be added to the file.
+	Complete  bool
+	FirstGTID string
+	LastGTID  string
+}
+
+// Source is what serve streams: binlog files in order, byte for byte as
+// the primary wrote them.
+type Source interface {
+	// Files lists the files in binlog order, as they stand now.
+	Files(ctx context.Context) ([]File, error)
+	// Read calls fn with each event of f from offset from (an event
+	// boundary at or after 4) to f.Size. raw is only valid during the call.
+	Read(ctx context.Context, f File, from uint64, fn func(off uint64, h replication.Header, raw []byte) error) error
+}
+
+// ErrNotBoundary means a start position is not where an event starts.
+var ErrNotBoundary = errors.New("not an event boundary")
+
+// ArchiveSource streams the newest timeline of an archive, straight from
+// the store: segments are fetched a few ahead of the stream (bounded
+// memory), and each is checked (zstd checksum, size) before any of its
+// events is sent.
+type ArchiveSource struct {
+	Catalog archive.Catalog
+	// Timeline to stream; empty means the newest.
+	Timeline string
+}
+
+var _ Source = (*ArchiveSource)(nil)
+
+func (a *ArchiveSource) timeline(ctx context.Context) (string, error) {
+	if a.Timeline != "" {
+		return a.Timeline, nil
+	}
+	tls, err := a.Catalog.Timelines(ctx)
+	if err != nil {
+		return "", err
+	}
+	if len(tls) == 0 {
+		return "", fmt.Errorf("cluster %q has no archived binlog", a.Catalog.Layout.Cluster)
+	}
+	return tls[len(tls)-1], nil
+}
+
+// Files lists the timeline's files. Only the last one is read beyond its
+// listing when it is not complete.
+func (a *ArchiveSource) Files(ctx context.Context) ([]File, error) {
+	tl, err := a.timeline(ctx)
+	if err != nil {
+		return nil, err
+	}
+	refs, err := a.Catalog.Files(ctx, tl)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]File, 0, len(refs))
+	for _, r := range refs {
+		fs, err := a.Catalog.FileState(ctx, tl, r)
+		if err != nil {
+			return nil, err
+		}
+		if fs.Gap != nil {
+			return nil, fs.Gap
+		}
+		out = append(out, File{Name: fs.File, Size: fs.Size, Complete: fs.Complete, FirstGTID: fs.FirstGTID, LastGTID: fs.LastGTID})
+	}
+	return out, nil
+}
+
+func (a *ArchiveSource) Read(ctx context.Context, f File, from uint64, fn func(uint64, replication.Header, []byte) error) error {
+	tl, err := a.timeline(ctx)
+	if err != nil {
+		return err
+	}
+	ref, err := a.ref(ctx, tl, f.Name)
+	if err != nil {
+		return err
+	}
+	fs, err := a.Catalog.FileState(ctx, tl, ref)
+	if err != nil {
+		return err
+	}
+	if fs.Gap != nil {
+		return fs.Gap
+	}
+	from = max(from, replication.MagicLen)
+	if fs.CompactedKey != "" {
+		// One stream of the whole object; the bytes before from are read
+		// and dropped.
+		return readAll(ctx, a.Catalog, fs, from, f.Size, fn)
+	}
+	// Segments from the one holding from; a segment starts at an event.
+	first := -1
+	for i, s := range fs.Segments {
+		if s.Start <= from && from < s.End {
+			first = i
+			break
+		}
+	}
+	if first < 0 {
+		if from == fs.Size {
+			return nil
+		}
+		return fmt.Errorf("binlog=%s offset=%d: past the archived %d bytes", f.Name, from, fs.Size)
+	}
+	segs := fs.Segments[first:]
+	hit := false
+	err = a.Catalog.ReadSegments(ctx, segs, 4, nil, func(i int, plain []byte, err error) error {
+		if err != nil {
+			return err
+		}
+		if segs[i].Start >= f.Size {
+			return errStop
+		}
+		return replication.Events(plain, segs[i].Start, func(off uint64, h replication.Header, raw []byte) error {
+			if off < from {
+				return nil
+			}
+			if !hit && off != from {
+				return fmt.Errorf("binlog=%s offset=%d: %w (the nearest events start at %d)", f.Name, from, ErrNotBoundary, off)
+			}
+			hit = true
+			if off >= f.Size {
+				return errStop
+			}
+			return fn(off, h, raw)
+		})
+	})
+	if errors.Is(err, errStop) {
+		return nil
+	}
+	return err
+}
+
+// ref finds a file in the timeline's listing.
+func (a *ArchiveSource) ref(ctx context.Context, tl, file string) (archive.FileRef, error) {
+	refs, err := a.Catalog.Files(ctx, tl)
+	if err != nil {
+		return archive.FileRef{}, err
+	}
+	for _, r := range refs {
+		if r.Name == file {
+			return r, nil
+		}
+	}
+	return archive.FileRef{}, fmt.Errorf("binlog=%s timeline=%s: no longer in the archive (pruned?)", file, tl)
+}
+
+// errStop ends a read early, without error.
+var errStop = errors.New("stop reading")
+
+// readAll streams a whole file through Rebuild and hands on the events
+// from offset from to size.
+func readAll(ctx context.Context, c archive.Catalog, fs *archive.FileState, from, size uint64, fn func(uint64, replication.Header, []byte) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := c.Rebuild(ctx, fs, pw)
+		pw.CloseWithError(err)
+	}()
+	err := walk(fs.File, pr, 0, from, size, fn)
+	pr.CloseWithError(errStop)
+	return err
+}
+
+// walk reads events from r (a file from offset start) and hands on those
+// from offset from to size; from must be an event boundary.
+func walk(name string, r io.Reader, start, from, size uint64, fn func(uint64, replication.Header, []byte) error) error {
+	hit := from <= replication.MagicLen
+	err := replication.ReadEvents(r, start, func(off uint64, h replication.Header, raw []byte) error {
+		if off >= size {
+			return errStop
+		}
+		if off < from {
+			return nil
+		}
+		if !hit && off != from {
+			return fmt.Errorf("binlog=%s offset=%d: %w (the nearest events start at %d)", name, from, ErrNotBoundary, off)
+		}
+		hit = true
+		return fn(off, h, raw)
+	})
+	if errors.Is(err, errStop) {
+		return nil
+	}
+	return err
+}
+
+// DirSource streams binlog files already rebuilt into a directory (a
+// restore's fetched and checked files).
+type DirSource struct {
+	Dir   string
+	Names []string
+}
+
+var _ Source = (*DirSource)(nil)
+
+func (d *DirSource) Files(ctx context.Context) ([]File, error) {
+	out := make([]File, 0, len(d.Names))
+	for _, n := range d.Names {
+		st, err := os.Stat(filepath.Join(d.Dir, n))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, File{Name: n, Size: uint64(st.Size()), Complete: true})
+	}
+	return out, nil
+}
+
+func (d *DirSource) Read(ctx context.Context, f File, from uint64, fn func(uint64, replication.Header, []byte) error) error {
+	fh, err := os.Open(filepath.Join(d.Dir, f.Name))
+	if err != nil {
+		return err
+	}
+	defer fh.Close()
+	return walk(f.Name, &ctxReader{ctx: ctx, r: fh}, 0, from, f.Size, fn)
+}
+
+// ctxReader stops reading once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
