@@ -70,16 +70,22 @@ func (l Layout) LayoutKey() string { return l.Root() + "layout.json" }
 func (l Layout) LeaseKey() string { return l.Root() + "lease.json" }
 
 // Rewritten tells whether binarc rewrites or deletes the object at key in
-// normal operation: the leases (renewed, released) and layout.json
-// (upgraded). Such objects cannot carry an Object Lock retention; every
-// other object of the archive is written once.
+// normal operation: the leases (renewed, released), layout.json (upgraded)
+// and the probes that check the store's conditional writes beside a lease
+// (written twice, then deleted). Such objects cannot carry an Object Lock
+// retention; every other object of the archive is written once.
 func (l Layout) Rewritten(key string) bool {
 	switch key {
 	case l.LeaseKey(), l.SnapshotLeaseKey(), l.PruneLeaseKey(), l.LayoutKey():
 		return true
 	}
-	return false
+	return strings.HasPrefix(key, l.Root()+ProbePrefix)
 }
+
+// ProbePrefix starts the name of the probe object, beside the leases, with
+// which binarc checks that the store honours conditional writes
+// (honesty.go); the probe is deleted once checked.
+const ProbePrefix = "probe-"
 
 // TimelinesPrefix is the folder holding one folder per timeline.
 func (l Layout) TimelinesPrefix() string { return l.Root() + "binlog/" }

@@ -129,6 +129,9 @@ rm -rf "${demo:?}"/*
 touch "$demo/.binarc-demo"
 # A short path: unix sockets must fit in 108 bytes.
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/binarc-demo.XXXXXX")"
+# binarc restore runs its temporary server as the unprivileged mysql user,
+# which must be able to reach the restored directory inside this one.
+chmod 755 "$tmp"
 mkdir "$tmp/tmp"
 
 # --- output helpers ------------------------------------------------------------
