@@ -46,6 +46,9 @@ type RestoreRequest struct {
 	Log          zerolog.Logger
 	// Progress hears replay progress.
 	Progress func(done, total uint64)
+	// AfterServerUp, if set, runs once the temporary server of a
+	// physical restore accepts connections (a test hook).
+	AfterServerUp func(context.Context)
 	// PlanOut receives the printed plan.
 	PlanOut func(*RestorePlan)
 }

@@ -37,7 +37,7 @@ func (c *restoreCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		return usageError{err}
 	}
 	req := restore.RestoreRequest{Target: target, Skip: c.SkipGTID, Datadir: c.Datadir, SnapshotID: c.Snapshot, DryRun: c.DryRun, Log: log,
-		ForceTarget: c.ForceTarget, TargetLogBin: c.TargetLogBin}
+		ForceTarget: c.ForceTarget, TargetLogBin: c.TargetLogBin, AfterServerUp: testRestoreHold(log)}
 	switch {
 	case c.Datadir != "" && c.Target != "":
 		return usageError{fmt.Errorf("give --datadir or --target, not both")}
