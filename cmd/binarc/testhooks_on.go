@@ -3,10 +3,10 @@
 package main
 
 import (
-	"strings"
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
