@@ -27,7 +27,7 @@ type restoreCmd struct {
 	Snapshot           string   `placeholder:"ID" help:"Start from this snapshot instead of the newest one that fits."`
 	DryRun             bool     `help:"Fetch and check what the restore needs, print the plan, and change nothing."`
 	WorkDir            string   `type:"path" help:"Directory for the fetched binlog files (default: a temporary one, removed afterwards)."`
-	ForceTarget        bool     `help:"Restore into --target even if it is a server the archive was taken from, or (loading a logical snapshot) holds user data."`
+	ForceTarget        bool     `help:"Restore into --target even if it is a server the archive was taken from, or holds user data (as a server given with --from does)."`
 	TargetLogBin       bool     `help:"Replay into --target with its binary log on (default: sql_log_bin=0, so the restore does not reach its replicas)."`
 }
 
