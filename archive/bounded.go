@@ -7,6 +7,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/binarc/binarc/internal/redact"
 	"github.com/binarc/binarc/replication"
 	"github.com/klauspost/compress/zstd"
 )
@@ -139,4 +140,25 @@ func (l *limitedBody) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
 	l.left -= int64(n)
 	return n, err
+}
+
+// check validates the names in a timeline manifest read from the store
+// and makes its free text safe to print (no terminal control sequences).
+func (ti *TimelineInfo) check() error {
+	if ti.StartFile != "" {
+		if err := ValidateName("binlog file", ti.StartFile); err != nil {
+			return fmt.Errorf("start_file: %w", err)
+		}
+	}
+	if p := ti.Previous; p != nil {
+		if err := ValidateName("binlog file", p.File); err != nil {
+			return fmt.Errorf("previous.file: %w", err)
+		}
+		if _, _, err := ParseTimeline(p.Timeline); err != nil {
+			return fmt.Errorf("previous.timeline: %w", err)
+		}
+	}
+	ti.Reason, ti.SourceAddr = redact.Control(ti.Reason), redact.Control(ti.SourceAddr)
+	ti.SourceVersion, ti.SourceFlavor = redact.Control(ti.SourceVersion), redact.Control(ti.SourceFlavor)
+	return nil
 }

@@ -114,3 +114,21 @@ func TestDecodeSegmentExact(t *testing.T) {
 		t.Fatalf("DecodeSegment of two frames: %v; want ErrOversize", err)
 	}
 }
+
+// TestTimelineInfoChecked: names in timeline.json are validated and its
+// free text made safe to print.
+func TestTimelineInfoChecked(t *testing.T) {
+	ti := TimelineInfo{StartFile: "mysql-bin.000001", Reason: "new\x1b[2Karchive", SourceAddr: "db1:3306"}
+	if err := ti.check(); err != nil || ti.Reason != `new\x1b[2Karchive` {
+		t.Fatalf("check: %v %q", err, ti.Reason)
+	}
+	for _, bad := range []TimelineInfo{
+		{StartFile: ".."},
+		{Previous: &TimelineEnd{Timeline: "000001-20260101T000000Z", File: "../../x"}},
+		{Previous: &TimelineEnd{Timeline: "../x", File: "mysql-bin.000001"}},
+	} {
+		if err := bad.check(); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+}

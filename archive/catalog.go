@@ -90,6 +90,9 @@ func (c Catalog) ReadTimeline(ctx context.Context, tl string) (*TimelineInfo, er
 	if err := c.readJSON(ctx, c.Layout.TimelineKey(tl), &ti); err != nil {
 		return nil, err
 	}
+	if err := ti.check(); err != nil {
+		return nil, fmt.Errorf("%s: %w", c.Layout.TimelineKey(tl), err)
+	}
 	return &ti, nil
 }
 

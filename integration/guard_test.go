@@ -9,9 +9,9 @@ import (
 )
 
 // TestRestoreGuardsTarget: restore --target refuses the archive's own
-// primary and the replica its snapshot was taken on (by server_id), and,
-// to load a logical snapshot, a server holding user data; nothing is
-// changed on any of them. With --force-target the restore is done, and
+// primary and the replica its snapshot was taken on (by server_id), and a
+// server holding user data (to load a logical snapshot, or to replay
+// --from); nothing is changed on any of them. With --force-target the restore is done, and
 // with sql_log_bin=0 the target's binary log does not move.
 func TestRestoreGuardsTarget(t *testing.T) {
 	e := newSnapEnv(t)
@@ -56,6 +56,14 @@ func TestRestoreGuardsTarget(t *testing.T) {
 	}
 	if n := target.Query(t, "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = 'app'")[0][0]; n != "0" || binlogPos(target) != before {
 		t.Fatal("the refused restore changed the target")
+	}
+	// A replay --from into it: refused too, saying how to go ahead.
+	out, code = restore(target, "--from", e.primary.Query(t, "SHOW BINARY LOGS")[0][0]+":4")
+	if code == 0 || !strings.Contains(out, "holds user data") || !strings.Contains(out, "--force-target") {
+		t.Fatalf("restore --from into a server holding data exited %d; want a refusal:\n%s", code, out)
+	}
+	if n := target.Query(t, "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = 'app'")[0][0]; n != "0" || binlogPos(target) != before {
+		t.Fatal("the refused replay changed the target")
 	}
 	out, code = restore(target, "--force-target")
 	if code != 0 {

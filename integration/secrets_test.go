@@ -9,8 +9,8 @@ import (
 	"github.com/binarc/binarc/integration/testenv"
 )
 
-// TestPasswordsNeverShown runs every command that reads the archive or
-// reaches a server with known secrets (the source's, the target's, the
+// TestPasswordsNeverShown runs every command (stream, snapshot, prune, ls,
+// verify, binlog events and fetch, restore) with known secrets (the source's, the target's, the
 // S3 secret key, a user's password inside the archived binlog) and
 // samples /proc all along: no secret shows in any output, log line or
 // command line of binarc and its children (mariadb-binlog, mariadb). A
@@ -58,12 +58,27 @@ func TestPasswordsNeverShown(t *testing.T) {
 		check(strings.Join(args, " "), out)
 	}
 
+	// A logical snapshot of the primary (its password to mariadb-dump)
+	// and a real prune (it takes a lease, probes the store).
+	e.primary.Exec(t, fmt.Sprintf("CREATE USER '%s'@'127.0.0.1' IDENTIFIED BY '%s'", primUser, replPass),
+		fmt.Sprintf("GRANT RELOAD, PROCESS, BINLOG MONITOR, SELECT, SHOW VIEW, TRIGGER, EVENT, SLAVE MONITOR ON *.* TO '%s'@'127.0.0.1'", primUser))
+	out, code = e.run(append([]string{"snapshot", "--source", e.primary.SourceURL(primUser, ""), "--allow-primary", "--method", "logical"}, store...)...)
+	if code != 0 {
+		t.Fatalf("snapshot exited %d:\n%s", code, out)
+	}
+	check("snapshot", out)
+	out, code = e.run(append([]string{"prune", "--keep", "30d"}, store...)...)
+	if code != 0 {
+		t.Fatalf("prune exited %d:\n%s", code, out)
+	}
+	check("prune", out)
+
 	target := testenv.StartMariaDB(t, testenv.MariaDBOptions{ServerID: 99, NoLogBin: true})
 	target.Exec(t, fmt.Sprintf("CREATE USER 'restorer'@'127.0.0.1' IDENTIFIED BY '%s'", targetPass),
 		"GRANT ALL ON *.* TO 'restorer'@'127.0.0.1' WITH GRANT OPTION")
 	first := e.primary.Query(t, "SHOW BINARY LOGS")[0][0]
 	out, code = e.runEnv([]string{"BINARC_TARGET_PASSWORD=" + targetPass}, append([]string{"restore", "--from", first + ":4", "--to", "latest",
-		"--target", "mysql://restorer@" + target.Addr()}, store...)...)
+		"--target", "mysql://restorer@" + target.Addr(), "--log-level", "debug"}, store...)...)
 	if code != 0 || !strings.Contains(out, "<redacted>") {
 		t.Fatalf("restore --target exited %d; want a plan with the password redacted:\n%s", code, out)
 	}

@@ -42,13 +42,15 @@ type measured struct {
 }
 
 // runMeasured runs binarc to completion and reports its peak resident
-// memory (getrusage of the child).
+// memory: the VmHWM the test build writes at exit (getrusage of a child
+// Go started would report this test process's own peak).
 func (e *env) runMeasured(extraEnv []string, args ...string) measured {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binarcPath, args...)
-	cmd.Env = append(e.binarcEnv(), extraEnv...)
+	rssFile := filepath.Join(e.t.TempDir(), "peak-rss")
+	cmd.Env = append(append(e.binarcEnv(), extraEnv...), "BINARC_TEST_PEAK_RSS_FILE="+rssFile)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
@@ -60,9 +62,13 @@ func (e *env) runMeasured(extraEnv []string, args ...string) measured {
 		}
 		m.code = ee.ExitCode()
 	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		m.maxRSS = ru.Maxrss << 10
+	b, err := os.ReadFile(rssFile)
+	kb, _, _ := strings.Cut(strings.TrimSpace(string(b)), " ")
+	n, perr := strconv.ParseInt(kb, 10, 64)
+	if err != nil || perr != nil || n <= 0 {
+		e.t.Fatalf("binarc %v reported no peak RSS (%v %q):\n%s", args, err, b, m.out)
 	}
+	m.maxRSS = n << 10
 	return m
 }
 
@@ -290,7 +296,64 @@ func TestRestoreSandbox(t *testing.T) {
 		}
 	}
 
+	// Held with its temporary server up, then binarc SIGKILLed: the
+	// server, which runs as mysql, dies with it (parent-death signal).
+	held := filepath.Join(root, "held")
+	holdArgs := []string{"restore", "--store", e.store, "--cluster", e.cluster, "--datadir", held, "--to", "latest"}
+	for _, g := range planted {
+		holdArgs = append(holdArgs, "--skip-gtid", g)
+	}
+	hp := e.startEnv(append(secrets, "BINARC_TEST_RESTORE_HOLD=2m"), holdArgs...)
+	hp.waitLog(t, "BINARC_TEST_RESTORE_HOLD", 2*time.Minute)
+	pids := serverPids(held)
+	if len(pids) == 0 {
+		t.Fatal("no temporary server found in /proc while the restore holds")
+	}
+	for _, pid := range pids {
+		if uid := procField(pid, "Uid:"); uid != mysqlUser.Uid {
+			t.Fatalf("the temporary server (pid %s) runs as uid %s; want mysql (%s)", pid, uid, mysqlUser.Uid)
+		}
+		if env, _ := os.ReadFile(filepath.Join("/proc", pid, "environ")); bytes.Contains(env, []byte("AWS_")) || bytes.Contains(env, []byte("BINARC_")) {
+			t.Fatalf("the temporary server's environment holds binarc's: %q", env)
+		}
+	}
+	hp.kill()
+	deadline := time.Now().Add(15 * time.Second)
+	for _, pid := range pids {
+		for st := procField(pid, "State:"); st != "" && st != "Z"; st = procField(pid, "State:") {
+			if time.Now().After(deadline) {
+				t.Fatalf("the temporary server (pid %s) outlived the SIGKILLed binarc (state %s)", pid, st)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
 	e.checkBombs(t)
+}
+
+// serverPids lists the mariadbd processes serving dir.
+func serverPids(dir string) []string {
+	var pids []string
+	ents, _ := os.ReadDir("/proc")
+	for _, en := range ents {
+		cl, err := os.ReadFile(filepath.Join("/proc", en.Name(), "cmdline"))
+		if err == nil && bytes.Contains(cl, []byte("--datadir="+dir+"\x00")) && bytes.Contains(cl, []byte("mariadbd")) {
+			pids = append(pids, en.Name())
+		}
+	}
+	return pids
+}
+
+// procField is the first word of a /proc/PID/status field ("" once the
+// process is gone).
+func procField(pid, name string) string {
+	st, _ := os.ReadFile(filepath.Join("/proc", pid, "status"))
+	for _, line := range strings.Split(string(st), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == name {
+			return f[1]
+		}
+	}
+	return ""
 }
 
 // checkBombs plants a zstd bomb as the live file's last segment, then as

@@ -26,9 +26,9 @@ type targetIdentity struct {
 // guardTarget refuses to write into a server the archive was taken from
 // (its primary, or the replica a snapshot was taken on: a mistaken
 // --target would overwrite production, and the replay reach its
-// replicas), or, when a logical snapshot is to be loaded (which drops and
-// recreates every table it holds), a server that holds user data. force
-// (--force-target) overrides both.
+// replicas), or a server that holds user data (a logical snapshot drops
+// and recreates every table it holds; a replay writes into whatever is
+// there). force (--force-target) overrides both.
 func guardTarget(ctx context.Context, cat archive.Catalog, plan *RestorePlan, c ReplayClient, loadsDump, force bool) error {
 	if c.Socket != "" || force {
 		return nil
@@ -48,8 +48,12 @@ func guardTarget(ctx context.Context, cat archive.Catalog, plan *RestorePlan, c 
 	if what, ok := sources[strings.ToLower(id.serverUUID)]; ok && id.serverUUID != "" {
 		return fmt.Errorf("--target %s has server_uuid %s, the %s: binarc does not restore into a server the archive was taken from; check --target, or give --force-target if you mean it", where, id.serverUUID, what)
 	}
-	if loadsDump && len(id.schemas) > 0 {
-		return fmt.Errorf("--target %s holds user data (schemas %s): loading the snapshot drops and recreates its tables; restore into an empty server, or give --force-target if you mean it", where, strings.Join(id.schemas, ", "))
+	if len(id.schemas) > 0 {
+		what := "the replay writes into it (with --from, into a server that already stands at those coordinates, that is the point: give --force-target)"
+		if loadsDump {
+			what = "loading the snapshot drops and recreates its tables; restore into an empty server, or give --force-target if you mean it"
+		}
+		return fmt.Errorf("--target %s holds user data (schemas %s): %s", where, strings.Join(id.schemas, ", "), what)
 	}
 	return nil
 }

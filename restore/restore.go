@@ -51,6 +51,9 @@ type RestoreRequest struct {
 	Replay string
 	// ReplayThreads is slave_parallel_threads for ReplayViaServe.
 	ReplayThreads int
+	// AfterServerUp, if set, runs once the temporary server of a
+	// physical restore accepts connections (a test hook).
+	AfterServerUp func(context.Context)
 	// PlanOut receives the printed plan.
 	PlanOut func(*RestorePlan)
 	// Opener decrypts an encrypted archive (--identity); nil for none.

@@ -98,6 +98,9 @@ func restorePhysical(ctx context.Context, req RestoreRequest, plan *RestorePlan,
 	}
 	log.Info().Str("datadir", dir).Str("user", sb.User).
 		Msg("temporary server up (as an unprivileged user, socket only, no networking, no binary log, no file access); replaying the binlog")
+	if req.AfterServerUp != nil {
+		req.AfterServerUp(ctx)
+	}
 	client := ReplayClient{Socket: sock, User: "root",
 		// --skip-grant-tables keeps the restored users out of the way of
 		// our connection; loading the grant tables again lets the replayed

@@ -2,6 +2,9 @@ package snapshot
 
 import (
 	"fmt"
+	"strings"
+
+	"github.com/binarc/binarc/internal/redact"
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/replication"
@@ -22,6 +25,14 @@ func checkManifestNames(layout archive.Layout, m *Manifest) error {
 	}
 	if _, _, ok := replication.SplitBinlogName(m.Coordinates.File); !ok {
 		return fmt.Errorf("manifest coordinates: %q is not a binlog file name (base.NNNNNN)", m.Coordinates.File)
+	}
+	// Digits, hex uuids, MySQL 8.4 tags, separators.
+	if strings.Trim(m.Coordinates.GTIDSet, "0123456789abcdefghijklmnopqrstuvwxyzABCDEF_:-, \n") != "" {
+		return fmt.Errorf("manifest coordinates: gtid_set %q is not a GTID set", redact.Control(m.Coordinates.GTIDSet))
+	}
+	// Free text, printed by ls and the restore plan.
+	for _, f := range []*string{&m.Flavor, &m.ServerVersion, &m.SourceAddr, &m.Tool, &m.ToolVersion, &m.Coordinates.From} {
+		*f = redact.Control(*f)
 	}
 	return nil
 }

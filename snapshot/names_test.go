@@ -19,6 +19,12 @@ func TestManifestNames(t *testing.T) {
 	if err := checkManifestNames(l, good()); err != nil {
 		t.Fatalf("a manifest binarc writes: %v", err)
 	}
+	m := good()
+	m.Coordinates.GTIDSet = "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5:tag_a:1-2,0-1-42"
+	m.SourceAddr = "db1\x1b]0;owned\x07:3306"
+	if err := checkManifestNames(l, m); err != nil || strings.ContainsAny(m.SourceAddr, "\x1b\x07") {
+		t.Fatalf("GTID set with tags, source with escapes: %v, %q", err, m.SourceAddr)
+	}
 	for name, edit := range map[string]func(*Manifest){
 		"file ..":          func(m *Manifest) { m.Coordinates.File = ".." },
 		"file path":        func(m *Manifest) { m.Coordinates.File = "../../etc/mysql-bin.000001" },
@@ -26,6 +32,7 @@ func TestManifestNames(t *testing.T) {
 		"data key outside": func(m *Manifest) { m.DataKey = "other/snapshot/x/backup.xbstream.zst" },
 		"data key dotdot":  func(m *Manifest) { m.DataKey = l.SnapshotPrefix(id) + "../../../lease.json" },
 		"data key method":  func(m *Manifest) { m.DataKey = l.SnapshotDataKey(id, archive.SnapshotDataLogical) },
+		"gtid escape":      func(m *Manifest) { m.Coordinates.GTIDSet = "0-1-5\x1b[2K" },
 	} {
 		m := good()
 		edit(m)

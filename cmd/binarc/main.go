@@ -54,7 +54,9 @@ type usageError struct{ error }
 func (e usageError) Unwrap() error { return e.error }
 
 func main() {
-	os.Exit(run(os.Args[1:]))
+	code := run(os.Args[1:])
+	testReportPeakRSS()
+	os.Exit(code)
 }
 
 func run(args []string) int {

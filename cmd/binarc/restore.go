@@ -30,7 +30,7 @@ type restoreCmd struct {
 	WorkDir            string   `type:"path" help:"Directory for the fetched binlog files (default: a temporary one, removed afterwards)."`
 	targetTLSFlags
 	identityFlags
-	ForceTarget   bool   `help:"Restore into --target even if it is a server the archive was taken from, or (loading a logical snapshot) holds user data."`
+	ForceTarget   bool   `help:"Restore into --target even if it is a server the archive was taken from, or holds user data (as a server given with --from does)."`
 	TargetLogBin  bool   `help:"Replay into --target with its binary log on (default: sql_log_bin=0, so the restore does not reach its replicas)."`
 	Replay        string `default:"serve" enum:"serve,client" help:"How --datadir restores apply the binlog: serve (the server replicates it from a private binarc serve, with its own applier) or client (mariadb-binlog | mariadb). --target restores use the client."`
 	ReplayThreads int    `default:"0" placeholder:"N" help:"slave_parallel_threads for --replay serve (optimistic mode); 0 applies serially, the fastest measured on 2 cores (docs/BENCHMARKS.md)."`
@@ -43,7 +43,7 @@ func (c *restoreCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	}
 	req := restore.RestoreRequest{Target: target, Skip: c.SkipGTID, Datadir: c.Datadir, SnapshotID: c.Snapshot, DryRun: c.DryRun, Log: log,
 		ForceTarget: c.ForceTarget, TargetLogBin: c.TargetLogBin,
-		Replay: c.Replay, ReplayThreads: c.ReplayThreads}
+		Replay: c.Replay, ReplayThreads: c.ReplayThreads, AfterServerUp: testRestoreHold(log)}
 	switch {
 	case c.Datadir != "" && c.Target != "":
 		return usageError{fmt.Errorf("give --datadir or --target, not both")}

@@ -22,3 +22,9 @@ func clockNow() time.Time { return time.Time{} }
 
 // testSnapshotHold is nil in the shipped binary.
 func testSnapshotHold(zerolog.Logger) func(context.Context) { return nil }
+
+// testRestoreHold is nil in the shipped binary.
+func testRestoreHold(zerolog.Logger) func(context.Context) { return nil }
+
+// testReportPeakRSS does nothing in the shipped binary.
+func testReportPeakRSS() {}

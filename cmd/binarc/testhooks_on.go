@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -46,6 +47,43 @@ func testSnapshotHold(log zerolog.Logger) func(context.Context) {
 		select {
 		case <-ctx.Done():
 		case <-time.After(d):
+		}
+	}
+}
+
+// testRestoreHold holds a restore for BINARC_TEST_RESTORE_HOLD (a
+// duration) once its temporary server is up, so that tests can look at
+// that server.
+func testRestoreHold(log zerolog.Logger) func(context.Context) {
+	d, err := time.ParseDuration(os.Getenv("BINARC_TEST_RESTORE_HOLD"))
+	if err != nil || d <= 0 {
+		return nil
+	}
+	return func(ctx context.Context) {
+		log.Warn().Dur("hold", d).Msg("BINARC_TEST_RESTORE_HOLD: holding with the temporary server up (test build)")
+		select {
+		case <-ctx.Done():
+		case <-time.After(d):
+		}
+	}
+}
+
+// testReportPeakRSS writes this process's peak resident memory (VmHWM of
+// /proc/self/status, e.g. "41236 kB") to BINARC_TEST_PEAK_RSS_FILE, so
+// tests can bound binarc's own memory: getrusage of a child started by
+// Go's vfork-style exec reports the parent's peak instead.
+func testReportPeakRSS() {
+	path := os.Getenv("BINARC_TEST_PEAK_RSS_FILE")
+	if path == "" {
+		return
+	}
+	st, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(st), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			_ = os.WriteFile(path, []byte(strings.TrimSpace(v)+"\n"), 0o600)
 		}
 	}
 }
