@@ -296,11 +296,18 @@ func (u *Uploader) upload(it *item) error {
 	data := s.Data
 	if u.cfg.Sealer != nil {
 		// Sealed once: a retry stores the same bytes, so finding them
-		// stored by a lost earlier attempt is recognised.
-		sealed, err := sealSegment(u.cfg.Sealer, key, s)
+		// stored by a lost earlier attempt is recognised. The buffer goes
+		// back to the pool once the store has the object (stores do not
+		// keep the slice they are given).
+		var buf []byte
+		if p, ok := sealBuffers.Get().(*[]byte); ok {
+			buf = (*p)[:0]
+		}
+		sealed, err := sealSegment(buf, u.cfg.Sealer, key, s)
 		if err != nil {
 			return fmt.Errorf("%w: binlog=%s offset=%d: %v", errFatal, s.File, s.Start, err)
 		}
+		defer func() { sealBuffers.Put(&sealed) }()
 		data = sealed
 	}
 	it.stored = int64(len(data))
