@@ -224,7 +224,11 @@ func (c Catalog) rebuildCompactedFrom(ctx context.Context, fs *FileState, w io.W
 		return 0, fmt.Errorf("read %s: %w", fs.CompactedKey, err)
 	}
 	defer rc.Close()
-	dec, err := zstd.NewReader(c.compactedSource(rc, fs.Segments), zstd.WithDecoderConcurrency(1))
+	src, err := c.compactedSource(ctx, fs.CompactedKey, rc, fs.Segments)
+	if err != nil {
+		return 0, err
+	}
+	dec, err := zstd.NewReader(src, zstd.WithDecoderConcurrency(1))
 	if err != nil {
 		return 0, err
 	}
