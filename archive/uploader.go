@@ -62,6 +62,7 @@ type Observer interface {
 type item struct {
 	seq     uint64
 	seg     *Segment
+	size    int64 // len(seg.Data) when submitted: what it holds of the buffer
 	fileEnd *FileEnd
 	stored  int64
 	sealed  time.Time
@@ -145,7 +146,7 @@ func (u *Uploader) SubmitSegment(s *Segment) error {
 	if err := u.Err(); err != nil {
 		return err
 	}
-	it := &item{seq: u.nextSeq(s.Received), seg: s, sealed: time.Now()}
+	it := &item{seq: u.nextSeq(s.Received), seg: s, size: size, sealed: time.Now()}
 	select {
 	case u.work <- it:
 		return nil
@@ -273,8 +274,12 @@ func (u *Uploader) worker() {
 				}
 				return
 			}
+			// Stored: only the segment's description is needed from here
+			// on (the committer may hold it until the segments before it
+			// are stored too).
+			it.seg.Data = nil
 			u.bytesMu.Lock()
-			u.buffered -= int64(len(it.seg.Data))
+			u.buffered -= it.size
 			u.bytesMu.Unlock()
 			u.bytesCond.Broadcast()
 			select {
@@ -309,6 +314,7 @@ func (u *Uploader) upload(it *item) error {
 		}
 		defer func() { sealBuffers.Put(&sealed) }()
 		data = sealed
+		s.Data = nil // the sealed copy is what is stored from here on
 	}
 	it.stored = int64(len(data))
 	backoff := 100 * time.Millisecond
