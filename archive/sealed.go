@@ -71,10 +71,27 @@ func sealSegment(dst []byte, s *crypt.Sealer, key string, seg *Segment) ([]byte,
 	return s.SealAppend(dst, key, facts, seg.Data)
 }
 
-// sealBuffers holds the buffers of sealed segments between uploads: a
-// fresh 16 MiB buffer per segment costs as much CPU to allocate and zero
-// as the encryption itself.
-var sealBuffers sync.Pool
+// sealBuffers holds a few buffers of sealed segments between uploads: a
+// fresh buffer per segment costs as much CPU to allocate and zero as the
+// encryption itself. A channel, not a sync.Pool, so that the idle ones are
+// bounded (two segments' worth) and the stream's memory stays bounded.
+var sealBuffers = make(chan []byte, 2)
+
+func getSealBuffer() []byte {
+	select {
+	case b := <-sealBuffers:
+		return b[:0]
+	default:
+		return nil
+	}
+}
+
+func putSealBuffer(b []byte) {
+	select {
+	case sealBuffers <- b:
+	default:
+	}
+}
 
 // openObject returns the zstd bytes of a stored data object, opening it
 // first when it is sealed.

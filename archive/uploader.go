@@ -304,15 +304,11 @@ func (u *Uploader) upload(it *item) error {
 		// stored by a lost earlier attempt is recognised. The buffer goes
 		// back to the pool once the store has the object (stores do not
 		// keep the slice they are given).
-		var buf []byte
-		if p, ok := sealBuffers.Get().(*[]byte); ok {
-			buf = (*p)[:0]
-		}
-		sealed, err := sealSegment(buf, u.cfg.Sealer, key, s)
+		sealed, err := sealSegment(getSealBuffer(), u.cfg.Sealer, key, s)
 		if err != nil {
 			return fmt.Errorf("%w: binlog=%s offset=%d: %v", errFatal, s.File, s.Start, err)
 		}
-		defer func() { sealBuffers.Put(&sealed) }()
+		defer putSealBuffer(sealed)
 		data = sealed
 		s.Data = nil // the sealed copy is what is stored from here on
 	}
