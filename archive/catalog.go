@@ -189,6 +189,11 @@ func (c Catalog) ReadSegment(ctx context.Context, key string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read segment %s: %w", key, err)
 	}
+	if !crypt.IsSealed(data) {
+		if err := c.checkPlainAllowed(ctx, key); err != nil {
+			return nil, err
+		}
+	}
 	return c.decodeSegmentObject(key, data)
 }
 

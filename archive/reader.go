@@ -201,7 +201,11 @@ func (c Catalog) rebuildCompactedFrom(ctx context.Context, fs *FileState, w io.W
 	// Bounded: at most what fs.Size bytes compress to (sealed, when they
 	// are) is read, at most fs.Size bytes are decoded and written.
 	limit := sealedBound(storedBound(fs.Size))
-	dec, err := NewBoundedDecoder(c.compactedSource(&limitedBody{r: rc, left: limit, limit: limit, key: fs.CompactedKey}, fs.Segments))
+	src, err := c.compactedSource(ctx, fs.CompactedKey, &limitedBody{r: rc, left: limit, limit: limit, key: fs.CompactedKey}, fs.Segments)
+	if err != nil {
+		return 0, err
+	}
+	dec, err := NewBoundedDecoder(src)
 	if err != nil {
 		return 0, err
 	}

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/binarc/binarc/archive/crypt"
@@ -62,10 +64,33 @@ type segmentFacts struct {
 	FDE  []byte `json:"fde,omitempty"`  // the format description, at Start 0
 }
 
-// sealSegment encrypts a segment's zstd bytes as the object key.
-func sealSegment(s *crypt.Sealer, key string, seg *Segment) ([]byte, error) {
+// sealSegment encrypts a segment's zstd bytes as the object key,
+// appending to dst.
+func sealSegment(dst []byte, s *crypt.Sealer, key string, seg *Segment) ([]byte, error) {
 	facts := segmentFacts{SegmentInfo: segmentInfo(seg, 0), Next: seg.Next, FDE: seg.FDE}
-	return s.Seal(key, facts, seg.Data)
+	return s.SealAppend(dst, key, facts, seg.Data)
+}
+
+// sealBuffers holds a few buffers of sealed segments between uploads: a
+// fresh buffer per segment costs as much CPU to allocate and zero as the
+// encryption itself. A channel, not a sync.Pool, so that the idle ones are
+// bounded (two segments' worth) and the stream's memory stays bounded.
+var sealBuffers = make(chan []byte, 2)
+
+func getSealBuffer() []byte {
+	select {
+	case b := <-sealBuffers:
+		return b[:0]
+	default:
+		return nil
+	}
+}
+
+func putSealBuffer(b []byte) {
+	select {
+	case sealBuffers <- b:
+	default:
+	}
 }
 
 // openObject returns the zstd bytes of a stored data object, opening it
@@ -164,13 +189,13 @@ func (c Catalog) decodeSegmentObject(key string, data []byte) ([]byte, error) {
 // r: r itself when it is plain; when it holds sealed segments, their
 // opened contents, one after the other, each checked under its segment's
 // key and stored size.
-func (c Catalog) compactedSource(r io.Reader, segs []SegmentRef) io.Reader {
+func (c Catalog) compactedSource(ctx context.Context, key string, r io.Reader, segs []SegmentRef) (io.Reader, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, _ := br.Peek(len(crypt.Magic))
 	if !crypt.IsSealed(head) {
-		return br
+		return br, c.checkPlainAllowed(ctx, key)
 	}
-	return &sealedParts{open: c.Opener.Open, r: br, segs: segs}
+	return &sealedParts{open: c.Opener.Open, r: br, segs: segs}, nil
 }
 
 // checkSealedCompacted checks, without a secret key, that a compacted
@@ -327,4 +352,39 @@ func (c Catalog) EncryptedTimelines(ctx context.Context) (map[string][]string, e
 		}
 	}
 	return out, nil
+}
+
+// timelineEncrypted caches, per store and timeline manifest, whether the
+// timeline is encrypted: manifests never change once written.
+var timelineEncrypted sync.Map
+
+// timelineCacheKey names a timeline manifest in one store (stores are
+// pointers: the same store, the same key).
+type timelineCacheKey struct {
+	store objstore.Store
+	key   string
+}
+
+// checkPlainAllowed refuses a clear-text data object in a timeline whose
+// manifest says its objects are encrypted: an object put there in place of
+// an encrypted one (it would decode, and replay whatever it holds).
+func (c Catalog) checkPlainAllowed(ctx context.Context, key string) error {
+	rest, ok := strings.CutPrefix(key, c.Layout.TimelinesPrefix())
+	tl, _, found := strings.Cut(rest, "/")
+	if !ok || !found {
+		return nil
+	}
+	cacheKey := timelineCacheKey{store: c.Store, key: c.Layout.TimelineKey(tl)}
+	enc, known := timelineEncrypted.Load(cacheKey)
+	if !known {
+		ti, err := c.ReadTimeline(ctx, tl)
+		if err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+		enc, _ = timelineEncrypted.LoadOrStore(cacheKey, ti.Encryption != nil)
+	}
+	if enc.(bool) {
+		return fmt.Errorf("%s: %w: it is not encrypted, but timeline %s is: an object was put in place of an encrypted one", key, crypt.ErrTampered, tl)
+	}
+	return nil
 }

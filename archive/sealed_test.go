@@ -238,3 +238,35 @@ func TestWriterRefusesPlainOnEncryptedTimeline(t *testing.T) {
 		t.Fatalf("encryption on a plain timeline must start a timeline: %v %v", ok, err)
 	}
 }
+
+// TestPlainObjectInEncryptedTimeline: a clear-text segment (or compacted
+// file) put in place of an encrypted one decodes, so only the timeline's
+// manifest can tell: it is refused.
+func TestPlainObjectInEncryptedTimeline(t *testing.T) {
+	key := ageKey(t)
+	ctx := context.Background()
+	layout := Layout{Cluster: "c"}
+	plainMem, _, _ := buildArchive(t)
+	for _, compact := range []bool{false, true} {
+		mem, _, _ := buildArchiveSealed(t, sealerFor(t, key))
+		for _, m := range []*objstore.Memory{plainMem, mem} {
+			if compact {
+				if _, err := (Catalog{Store: m, Layout: layout}).Compact(ctx, "tl", "mysql-bin.000001"); err != nil && !errors.Is(err, ErrNotCompactable) {
+					t.Fatal(err)
+				}
+			}
+		}
+		// Every data object of file 1, clear, in place of the sealed ones.
+		for k, data := range allObjects(t, plainMem, layout.TimelinePrefix("tl")) {
+			if strings.HasSuffix(k, ".zst") && strings.Contains(k, "mysql-bin.000001") {
+				if _, err := mem.Put(ctx, k, data, objstore.PutOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		_, err := rebuildErr(Catalog{Store: mem, Layout: layout, Opener: crypt.NewOpener(key)}, "mysql-bin.000001")
+		if !errors.Is(err, crypt.ErrTampered) || !strings.Contains(err.Error(), "not encrypted") {
+			t.Fatalf("compacted=%v: a clear-text object in an encrypted timeline: %v", compact, err)
+		}
+	}
+}

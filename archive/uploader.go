@@ -63,6 +63,7 @@ type Observer interface {
 type item struct {
 	seq     uint64
 	seg     *Segment
+	size    int64 // len(seg.Data) when submitted: what it holds of the buffer
 	fileEnd *FileEnd
 	stored  int64
 	sealed  time.Time
@@ -148,7 +149,7 @@ func (u *Uploader) SubmitSegment(s *Segment) error {
 	if err := u.Err(); err != nil {
 		return err
 	}
-	it := &item{seq: u.nextSeq(s.Received), seg: s, sealed: time.Now()}
+	it := &item{seq: u.nextSeq(s.Received), seg: s, size: size, sealed: time.Now()}
 	select {
 	case u.work <- it:
 		return nil
@@ -274,8 +275,12 @@ func (u *Uploader) worker() {
 				}
 				return
 			}
+			// Stored: only the segment's description is needed from here
+			// on (the committer may hold it until the segments before it
+			// are stored too).
+			it.seg.Data = nil
 			u.bytesMu.Lock()
-			u.buffered -= int64(len(it.seg.Data))
+			u.buffered -= it.size
 			u.bytesMu.Unlock()
 			u.bytesCond.Broadcast()
 			select {
@@ -297,12 +302,16 @@ func (u *Uploader) upload(it *item) error {
 	data := s.Data
 	if u.cfg.Sealer != nil {
 		// Sealed once: a retry stores the same bytes, so finding them
-		// stored by a lost earlier attempt is recognised.
-		sealed, err := sealSegment(u.cfg.Sealer, key, s)
+		// stored by a lost earlier attempt is recognised. The buffer goes
+		// back to the pool once the store has the object (stores do not
+		// keep the slice they are given).
+		sealed, err := sealSegment(getSealBuffer(), u.cfg.Sealer, key, s)
 		if err != nil {
 			return fmt.Errorf("%w: binlog=%s offset=%d: %v", errFatal, s.File, s.Start, err)
 		}
+		defer putSealBuffer(sealed)
 		data = sealed
+		s.Data = nil // the sealed copy is what is stored from here on
 	}
 	it.stored = int64(len(data))
 	b := retry.Backoff{Initial: 100 * time.Millisecond, Max: u.cfg.MaxBackoff}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"syscall"
+	"time"
 
 	"filippo.io/age"
 	"github.com/binarc/binarc/internal/testenv"
@@ -28,8 +30,11 @@ type encryptedResults struct {
 	Recipient  string           `json:"recipient"`
 	CatchUp    catchUpResult    `json:"catch_up"`
 	LossWindow lossWindowResult `json:"loss_window"`
-	// Ratio is the encrypted catch-up's MiB/s over the plain one's;
-	// CPURatio its CPU per MiB over the plain one's.
+	// PlainAgain is a second plain catch-up, after the encrypted one, so
+	// that the order of the runs does not favour either.
+	PlainAgain catchUpResult `json:"plain_again"`
+	// Ratio is the encrypted catch-up's MiB/s over the mean of the two
+	// plain ones'; CPURatio its CPU per MiB over theirs.
 	Ratio    float64 `json:"ratio_to_plain"`
 	CPURatio float64 `json:"cpu_per_mib_ratio_to_plain"`
 }
@@ -58,12 +63,30 @@ func (b *bench) catchUpEncrypted() error {
 	}
 	b.enc = enc
 	e := &encryptedResults{Recipient: id.Recipient().String(), CatchUp: b.r.CatchUp}
+
+	// The plain catch-up again, into a third cluster; that binarc stops
+	// right after, so the loss windows see the same two as before.
+	b.stream.cluster = encCluster + "-plain-again"
+	b.stream.args = append(append([]string(nil), b.opts.binarcArgs...), "--server-id", "4209")
+	logf("binarc stream, plain again: catching up on the same backlog")
+	err = b.catchUp()
+	again := b.bin
+	b.bin, b.watch, b.binLog = plain.bin, plain.watch, plain.binLog
+	if err != nil {
+		return fmt.Errorf("plain again: %w", err)
+	}
+	if err := again.Stop(syscall.SIGTERM, time.Minute); err != nil {
+		return fmt.Errorf("plain again: binarc did not stop: %w", err)
+	}
+	e.PlainAgain = b.r.CatchUp
 	b.r.CatchUp = plainResult
-	e.Ratio = e.CatchUp.MiBps / plainResult.MiBps
-	e.CPURatio = e.CatchUp.CPUmsPerMiB / plainResult.CPUmsPerMiB
+	meanMiBps := (plainResult.MiBps + e.PlainAgain.MiBps) / 2
+	meanCPU := (plainResult.CPUmsPerMiB + e.PlainAgain.CPUmsPerMiB) / 2
+	e.Ratio = e.CatchUp.MiBps / meanMiBps
+	e.CPURatio = e.CatchUp.CPUmsPerMiB / meanCPU
 	b.r.Encrypted = e
-	logf("encrypted catch-up: %.1f MiB/s, %.1f / %.1f ms CPU per MiB: ratio %.2f of the plain throughput, %.2f of its CPU per MiB",
-		e.CatchUp.MiBps, e.CatchUp.CPUmsPerMiB, plainResult.CPUmsPerMiB, e.Ratio, e.CPURatio)
+	logf("encrypted catch-up: %.1f MiB/s against %.1f and %.1f plain; %.1f ms CPU per MiB against %.1f and %.1f: ratio %.2f of the plain throughput, %.2f of its CPU per MiB",
+		e.CatchUp.MiBps, plainResult.MiBps, e.PlainAgain.MiBps, e.CatchUp.CPUmsPerMiB, plainResult.CPUmsPerMiB, e.PlainAgain.CPUmsPerMiB, e.Ratio, e.CPURatio)
 	return nil
 }
 
@@ -91,9 +114,9 @@ func (e *encryptedResults) rows(plain *catchUpResult) [][]string {
 	}
 	c, l := &e.CatchUp, &e.LossWindow
 	return [][]string{
-		{"binarc catch-up with --encrypt-to (age)", fmt.Sprintf("%.1f MiB/s (%.2f s); plain %.1f MiB/s", c.MiBps, c.Seconds, plain.MiBps), "", ""},
-		{"ratio encrypted / plain catch-up", fmt.Sprintf("%.2f", e.Ratio), fmt.Sprintf(">= %.1f", targetEncryptedRatio), pass(e.Ratio >= targetEncryptedRatio)},
-		{"binarc CPU per MiB, encrypted / plain", fmt.Sprintf("%.1f ms / %.1f ms = %.2f", c.CPUmsPerMiB, plain.CPUmsPerMiB, e.CPURatio), "", ""},
+		{"binarc catch-up with --encrypt-to (age)", fmt.Sprintf("%.1f MiB/s (%.2f s); plain %.1f MiB/s before it and %.1f MiB/s after it", c.MiBps, c.Seconds, plain.MiBps, e.PlainAgain.MiBps), "", ""},
+		{"ratio encrypted / plain catch-up (mean of the two plain)", fmt.Sprintf("%.2f", e.Ratio), fmt.Sprintf(">= %.1f", targetEncryptedRatio), pass(e.Ratio >= targetEncryptedRatio)},
+		{"binarc CPU per MiB, encrypted / plain", fmt.Sprintf("%.1f ms / %.1f and %.1f ms = %.2f", c.CPUmsPerMiB, plain.CPUmsPerMiB, e.PlainAgain.CPUmsPerMiB, e.CPURatio), "", ""},
 		{"stored bytes, encrypted", fmt.Sprintf("%s in %d segments (plain %s)", mib(uint64(c.StoredBytes)), c.Segments, mib(uint64(plain.StoredBytes))), "", ""},
 		{"loss window p50 / p99 with encryption", fmt.Sprintf("%.0f ms / %.0f ms (%d of %d samples archived)", l.P50ms, l.P99ms, l.Archived, l.Samples), fmt.Sprintf("<= %d ms", targetP99ms), pass(l.P99ms <= targetP99ms && l.Archived == l.Samples && l.Samples > 0)},
 	}

@@ -160,7 +160,7 @@ func TestEncryptedArchiveRoundTrip(t *testing.T) {
 		t.Errorf("binlog fetch without identity (%d):\n%s", code, out)
 	}
 	// Browsing needs no key; reading statements does.
-	if out, code := e.run("ls", "--store", e.store, "--cluster", e.cluster); code != 0 || !strings.Contains(out, "mysql-bin.000001") {
+	if out, code := e.run("ls", "--store", e.store, "--cluster", e.cluster); code != 0 || !strings.Contains(out, "mysql-bin.000001") || !strings.Contains(out, "encrypted (age) to ") {
 		t.Errorf("ls of an encrypted archive (%d):\n%s", code, tail(out, 2000))
 	}
 	if out, code := e.run("binlog", "events", "--store", e.store, "--cluster", e.cluster, "--grep", "leaky"); code == 0 || !strings.Contains(out, dailyPub) {

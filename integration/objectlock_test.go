@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -47,9 +48,18 @@ func TestObjectLock(t *testing.T) {
 		t.Fatalf("first snapshot:\n%s", out)
 	}
 	phase(40, 80)
+	// 24 MiB that zstd cannot shrink: the second snapshot's data goes up
+	// in several parts, and gets its retention once complete.
+	e.primary.Exec(t, "CREATE TABLE app.bulk (id INT PRIMARY KEY, b VARBINARY(1024)) ENGINE=InnoDB")
+	for i := range 24 {
+		e.primary.Exec(t, fmt.Sprintf("INSERT INTO app.bulk SELECT %d * 1024 + seq, RANDOM_BYTES(1024) FROM mysql.seq_1_to_1024", i))
+	}
 	e.replica.WaitCaughtUp(t, e.primary, time.Minute)
 	if out, code := e.run(e.snapshotArgs(physUser, lock...)...); code != 0 {
 		t.Fatalf("second snapshot:\n%s", out)
+	}
+	if m := e.newest(); m.StoredSize < 20<<20 {
+		t.Fatalf("the second snapshot stored %d bytes: too few for a multipart upload", m.StoredSize)
 	}
 	cutoff := time.Now()
 	phase(80, 100)

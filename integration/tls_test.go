@@ -96,7 +96,9 @@ func writePEM(t *testing.T, path, typ string, der []byte) {
 // name the certificate names, and the archive rebuilds byte for byte; a
 // logical snapshot (mariadb-dump) goes over TLS too. verify-full is
 // refused with another CA and with a host name the certificate does not
-// name; required is refused by a server without TLS.
+// name; required is refused by a server without TLS. restore --target
+// replays over TLS into a target whose user REQUIRE SSL, and is refused
+// when another CA signed the target's certificate.
 func TestSourceTLS(t *testing.T) {
 	ca := newTestCA(t, "binarc-test-ca")
 	otherCA := newTestCA(t, "some-other-ca")
@@ -149,6 +151,30 @@ func TestSourceTLS(t *testing.T) {
 	if n := e.compareWithPrimary(); n < 2 {
 		t.Fatalf("compared %d files", n)
 	}
+	want := tableChecksums(t, p)
+
+	// restore --target over TLS: the mariadb client gets the settings.
+	tcert, tkey := ca.issue(t, "localhost")
+	target := testenv.StartMariaDB(t, testenv.MariaDBOptions{ServerID: 99, NoLogBin: true, ExtraArgs: []string{
+		"--ssl-ca=" + ca.certPEM, "--ssl-cert=" + tcert, "--ssl-key=" + tkey,
+	}})
+	target.Exec(t,
+		"CREATE USER 'restorer'@'127.0.0.1' IDENTIFIED BY '"+replPass+"' REQUIRE SSL",
+		"GRANT ALL PRIVILEGES ON *.* TO 'restorer'@'127.0.0.1' WITH GRANT OPTION")
+	first := p.Query(t, "SHOW BINARY LOGS")[0][0]
+	restore := func(caFile string) (string, int) {
+		return e.runEnv([]string{"BINARC_TARGET_PASSWORD=" + replPass}, "restore", "--store", e.store, "--cluster", e.cluster,
+			"--from", first+":4", "--to", "latest", "--target", "mysql://restorer@localhost:"+strconv.Itoa(target.Port),
+			"--target-tls", "verify-full", "--target-tls-ca", caFile)
+	}
+	if out, code := restore(otherCA.certPEM); code == 0 {
+		t.Errorf("restore to a target whose certificate another CA signed succeeded:\n%s", tail(out, 2000))
+	}
+	if out, code := restore(ca.certPEM); code != 0 {
+		t.Fatalf("restore over TLS (%d):\n%s", code, tail(out, 3000))
+	}
+	compareChecksums(t, "restore over TLS", tableChecksums(t, target), want)
+
 	// verify-ca checks the chain, not the name: 127.0.0.1 is fine.
 	proc = e.start(tlsArgs(p.SourceURL(replUser, ""), "verify-ca", ca.certPEM)...)
 	proc.waitLog(t, "streaming from the primary", time.Minute)

@@ -124,7 +124,9 @@ func Replay(ctx context.Context, p *Plan, c ReplayClient, tools ReplayTools, pro
 	}
 	stdin.Close()
 	werr := client.Wait()
-	if runErr != nil {
+	// A client that failed (it could not connect, a statement failed)
+	// breaks mariadb-binlog's pipe: the client's error is the cause.
+	if runErr != nil && (werr == nil || !strings.Contains(runErr.Error(), "broken pipe")) {
 		return runErr
 	}
 	if werr != nil {

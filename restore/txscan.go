@@ -233,11 +233,19 @@ func Transactions(ctx context.Context, c archive.Catalog, fs *archive.FileState,
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pr, pw := io.Pipe()
+	rebuilt := make(chan error, 1)
 	go func() {
 		_, err := c.Rebuild(ctx, fs, pw)
 		pw.CloseWithError(err)
+		rebuilt <- err
 	}()
 	err := scanTransactions(fs.File, pr, 0, false, func(t *Transaction) (bool, error) { return fn(t), nil })
 	pr.CloseWithError(errStopScan) // unblock the rebuild if we stopped early
+	cancel()
+	// A rebuild that failed (an encrypted file without its key, a corrupt
+	// segment) is why the scan failed: say that, not what the scanner saw.
+	if rerr := <-rebuilt; err != nil && rerr != nil && !errors.Is(rerr, errStopScan) && !errors.Is(rerr, context.Canceled) {
+		return rerr
+	}
 	return err
 }

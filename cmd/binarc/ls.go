@@ -126,6 +126,9 @@ func printCatalog(w io.Writer, cluster string, tls []*archive.TimelineState, lag
 		if ti.Previous != nil {
 			fmt.Fprintf(w, "  follows timeline %s, which ends at %s:%d (no restore crosses this break)\n", ti.Previous.Timeline, ti.Previous.File, ti.Previous.Offset)
 		}
+		if ti.Encryption != nil {
+			fmt.Fprintf(w, "  encrypted (%s) to %s\n", ti.Encryption.Scheme, strings.Join(ti.Encryption.Recipients, ", "))
+		}
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  FILE\tBYTES\tSEGMENTS\tFIRST EVENT\tLAST EVENT\tSTATE")
 		for _, f := range ts.Files {
