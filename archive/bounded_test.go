@@ -23,6 +23,16 @@ func zstdBomb(t testing.TB) []byte {
 	return bytes.Repeat(frame, 32)
 }
 
+// plainTimeline stores the manifest of a clear-text timeline tl: readers
+// check a data object against its timeline's encryption.
+func plainTimeline(t testing.TB, s objstore.Store, l Layout, tl string) {
+	t.Helper()
+	ti := &TimelineInfo{Version: LayoutVersionPlain, Timeline: tl, StartFile: "mysql-bin.000001", SourceServerID: 1, Reason: "new archive"}
+	if _, err := s.Put(context.Background(), l.TimelineKey(tl), marshalJSON(ti), objstore.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // allocated runs fn and returns the bytes it allocated.
 func allocated(fn func()) uint64 {
 	var before, after runtime.MemStats
@@ -39,6 +49,7 @@ func TestZstdBombSegment(t *testing.T) {
 	bomb := zstdBomb(t)
 	mem := objstore.NewMemory()
 	c := Catalog{Store: mem, Layout: Layout{Cluster: "c"}}
+	plainTimeline(t, mem, c.Layout, "000001-20260101T000000Z")
 	key := c.Layout.SegmentKey("000001-20260101T000000Z", "mysql-bin.000001", 0, 1<<20)
 	if _, err := mem.Put(context.Background(), key, bomb, objstore.PutOptions{}); err != nil {
 		t.Fatal(err)
@@ -74,6 +85,7 @@ func TestZstdBombCompacted(t *testing.T) {
 	mem := objstore.NewMemory()
 	c := Catalog{Store: mem, Layout: Layout{Cluster: "c"}}
 	tl, file := "000001-20260101T000000Z", "mysql-bin.000001"
+	plainTimeline(t, mem, c.Layout, tl)
 	fs := &FileState{Timeline: tl, File: file, Size: 1 << 20, Complete: true, Closed: true,
 		CompactedKey: c.Layout.CompactedKey(tl, file),
 		Segments:     []SegmentRef{{Key: c.Layout.SegmentKey(tl, file, 0, 1<<20), Start: 0, End: 1 << 20}}}
