@@ -13,6 +13,7 @@ import (
 
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/replication"
+	gomysql "github.com/go-mysql-org/go-mysql/replication"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -203,6 +204,13 @@ func putOnce(ctx context.Context, store objstore.Store, key string, data []byte)
 	return fmt.Errorf("%w: %s already exists with other content", errConflict, key)
 }
 
+// PutOnce writes a small object that never changes once written (a
+// conditional put): the same content already there is success, other
+// content a conflict.
+func (c Catalog) PutOnce(ctx context.Context, key string, data []byte) error {
+	return putOnce(ctx, c.Store, key, data)
+}
+
 // segmentInfoFromStore decodes a stored segment to describe it.
 func (c Catalog) segmentInfoFromStore(ctx context.Context, ref SegmentRef) (SegmentInfo, error) {
 	plain, err := c.ReadSegment(ctx, ref.Key)
@@ -217,6 +225,12 @@ func (c Catalog) segmentInfoFromStore(ctx context.Context, ref SegmentRef) (Segm
 		s.Events++
 		s.LastTime = h.Timestamp
 		s.LastType = h.Type
+		if ref.Start == 0 && s.StartState == nil && (h.Type == gomysql.MARIADB_GTID_LIST_EVENT || h.Type == gomysql.PREVIOUS_GTIDS_EVENT) {
+			if st, err := replication.EventStartState(raw); err == nil {
+				str := st.String()
+				s.StartState = &str
+			}
+		}
 		if g := replication.ParseGTID(raw); g != "" {
 			if s.FirstGTID == "" {
 				s.FirstGTID = g

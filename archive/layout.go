@@ -67,6 +67,10 @@ func (l Layout) TimelinePrefix(tl string) string { return l.TimelinesPrefix() + 
 // TimelineKey is the manifest of one timeline.
 func (l Layout) TimelineKey(tl string) string { return l.TimelinePrefix(tl) + "timeline.json" }
 
+// JoinKey is where timeline tl records how its history meets the
+// previous timeline's (layout version 2).
+func (l Layout) JoinKey(tl string) string { return l.TimelinePrefix(tl) + "join.json" }
+
 // FilePrefix is the folder of the live segments of one binlog file.
 func (l Layout) FilePrefix(tl, file string) string { return l.TimelinePrefix(tl) + file + "/" }
 

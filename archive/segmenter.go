@@ -29,6 +29,9 @@ type Segment struct {
 	FirstGTID string
 	LastGTID  string
 	LastType  gomysql.EventType // type of the last event
+	// StartState is the GTID state at the start of the file (its
+	// Gtid_list or Previous_gtids event), when this segment holds it.
+	StartState *string
 	// Received is when the segment's first event arrived from the primary:
 	// the loss window of the segment is measured from it.
 	Received time.Time
@@ -140,6 +143,12 @@ func (s *Segmenter) Add(ev replication.Event) error {
 	c.Events++
 	c.LastTime = ev.Timestamp
 	c.LastType = ev.Type
+	if c.Start == 0 && c.StartState == nil && (ev.Type == gomysql.MARIADB_GTID_LIST_EVENT || ev.Type == gomysql.PREVIOUS_GTIDS_EVENT) {
+		if st, err := replication.EventStartState(ev.Raw); err == nil {
+			str := st.String()
+			c.StartState = &str
+		}
+	}
 	if ev.GTID != "" {
 		if c.FirstGTID == "" {
 			c.FirstGTID = ev.GTID

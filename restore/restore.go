@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -35,8 +34,10 @@ type RestoreRequest struct {
 	// Server, when set, is a running server to load a logical snapshot
 	// into (or, with NoSnapshot, one already at From) and replay into.
 	Server *ReplayClient
-	// From skips the snapshot: the server's data already stands there.
-	From *replication.Position
+	// From skips the snapshot: the server's data already stands there,
+	// on timeline FromTimeline (empty: the only one holding the file).
+	From         *replication.Position
+	FromTimeline string
 	// SnapshotID picks a snapshot instead of the newest that fits.
 	SnapshotID string
 	DryRun     bool
@@ -109,11 +110,12 @@ func choose(ctx context.Context, cat archive.Catalog, req RestoreRequest, binlog
 	if err := os.MkdirAll(binlogDir, 0o700); err != nil {
 		return nil, err
 	}
-	planFrom := func(from replication.Position) (*Plan, error) {
-		return PlanBinlog(ctx, cat, PlanRequest{From: from, Target: req.Target, Skip: req.Skip, WorkDir: binlogDir})
+	planFrom := func(pr PlanRequest) (*Plan, error) {
+		pr.Target, pr.Skip, pr.WorkDir = req.Target, req.Skip, binlogDir
+		return PlanBinlog(ctx, cat, pr)
 	}
 	if req.From != nil {
-		bp, err := planFrom(*req.From)
+		bp, err := planFrom(PlanRequest{From: *req.From, Timeline: req.FromTimeline})
 		return &RestorePlan{Binlog: bp}, err
 	}
 	entries, err := snapshot.List(ctx, req.Store, req.Layout)
@@ -132,7 +134,7 @@ func choose(ctx context.Context, cat archive.Catalog, req RestoreRequest, binlog
 			continue
 		}
 		from := replication.Position{File: m.Coordinates.File, Offset: m.Coordinates.Pos}
-		bp, err := planFrom(from)
+		bp, err := planFrom(PlanRequest{From: from, FromServerID: m.BinlogServerID(), FromState: m.DataGTIDState()})
 		if errors.Is(err, ErrOutsideWindow) {
 			tried = append(tried, fmt.Sprintf("%s (at %s: %v)", m.ID, from, firstLine(err)))
 			continue
@@ -164,32 +166,13 @@ func before(m *snapshot.Manifest, t Target) bool {
 	switch t.Kind {
 	case TargetTime:
 		return !m.Started.After(t.Time)
-	case TargetPosition:
-		c := replication.CompareBinlogNames(m.Coordinates.File, t.Position.File)
-		return c < 0 || (c == 0 && m.Coordinates.Pos <= t.Position.Offset)
 	case TargetGTID:
-		return !gtidIn(t.GTID, m.Coordinates.GTIDSet)
+		st, err := replication.ParseGTIDState(m.DataGTIDState())
+		return err != nil || !st.Covers(t.GTID)
 	}
+	// A position is on some timeline: the plan finds out whether the
+	// snapshot stands before it.
 	return true
-}
-
-// gtidIn tells whether a MariaDB GTID (d-s-n) is within a gtid_slave_pos
-// list (d-s-n, …: per domain, everything up to n). MySQL sets are not
-// compared here; the plan finds out.
-func gtidIn(g, set string) bool {
-	gp := strings.Split(g, "-")
-	if len(gp) != 3 {
-		return false
-	}
-	gn, _ := strconv.ParseUint(gp[2], 10, 64)
-	for _, s := range strings.Split(set, ",") {
-		sp := strings.Split(strings.TrimSpace(s), "-")
-		if len(sp) == 3 && sp[0] == gp[0] {
-			sn, _ := strconv.ParseUint(sp[2], 10, 64)
-			return gn <= sn
-		}
-	}
-	return false
 }
 
 func listIDs(entries []snapshot.Entry) string {

@@ -232,6 +232,23 @@ func (c *conn) gtidPosition() (string, error) {
 	return strings.ReplaceAll(rows[0]["g"], "\n", ""), nil
 }
 
+// serverGTID reads the server's full GTID state: gtid_current_pos and
+// gtid_binlog_state on MariaDB (its own writes count, not only what it
+// replicated), gtid_executed and server_uuid on MySQL.
+func (c *conn) serverGTID() (*ServerGTID, error) {
+	q := "SELECT @@GLOBAL.gtid_executed AS e, @@server_uuid AS u"
+	if c.info.Flavor == replication.FlavorMariaDB {
+		q = "SELECT @@GLOBAL.gtid_current_pos AS c, @@GLOBAL.gtid_binlog_state AS b"
+	}
+	rows, err := c.query(q)
+	if err != nil || len(rows) != 1 {
+		return nil, err
+	}
+	clean := func(s string) string { return strings.ReplaceAll(s, "\n", "") }
+	r := rows[0]
+	return &ServerGTID{CurrentPos: clean(r["c"]), BinlogState: clean(r["b"]), Executed: clean(r["e"]), ServerUUID: r["u"]}, nil
+}
+
 // stopSQLThread stops the replica's SQL thread and waits until SHOW SLAVE
 // STATUS says it is stopped.
 func (c *conn) stopSQLThread(ctx context.Context) (*ReplicaStatus, error) {

@@ -102,6 +102,9 @@ func Take(ctx context.Context, cfg Config) (*Manifest, error) {
 		if m.Coordinates.GTIDSet, err = c.gtidPosition(); err != nil {
 			return nil, err
 		}
+		if m.ServerGTID, err = c.serverGTID(); err != nil {
+			return nil, err
+		}
 		log.Info().Str("coordinates", m.Coordinates.String()).Msg("replica SQL thread stopped; coordinates recorded")
 	}
 	if cfg.AfterStop != nil {
