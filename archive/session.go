@@ -41,7 +41,7 @@ func (a *Archiver) resume(ctx context.Context, info replication.ServerInfo) (*Re
 // starts. A new archive starts where --start-at says; a timeline after a
 // break starts at the oldest binlog the primary still has.
 func (a *Archiver) startTimeline(ctx context.Context, info replication.ServerInfo, reason string, prev *TimelineEnd) (*ResumePoint, error) {
-	logs, err := a.cfg.Source.BinaryLogs(ctx)
+	logs, err := a.src.BinaryLogs(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +80,7 @@ func (a *Archiver) startTimeline(ctx context.Context, info replication.ServerInf
 	tl := FormatTimeline(seq, time.Now())
 	ti := &TimelineInfo{
 		Version: LayoutVersion, Timeline: tl, Created: time.Now().UTC(), Reason: reason, StartFile: start,
-		SourceAddr: a.cfg.Source.Addr(), SourceServerID: info.ServerID, SourceVersion: info.Version, SourceFlavor: string(info.Flavor),
+		SourceAddr: a.src.Addr(), SourceServerID: info.ServerID, SourceVersion: info.Version, SourceFlavor: string(info.Flavor),
 		Previous: prev,
 	}
 	if err := a.lease.Ensure(ctx); err != nil {
@@ -136,7 +136,7 @@ func (a *Archiver) session(ctx context.Context, info replication.ServerInfo, lea
 	go func() {
 		defer wg.Done()
 		defer close(streamDone)
-		s := &replication.Streamer{Config: a.cfg.Source, Flavor: info.Flavor, Log: a.log, MaxBackoff: a.cfg.MaxBackoff, OnConnect: a.setConnected}
+		s := &replication.Streamer{Config: a.src, Flavor: info.Flavor, Log: a.log, MaxBackoff: a.cfg.MaxBackoff, OnConnect: a.setConnected, ExpectServerID: info.ServerID}
 		errc <- s.Stream(sctx, rp.Position, rp.ExpectFDE, (*handler)(a))
 	}()
 	wg.Add(1)
@@ -161,6 +161,15 @@ func (a *Archiver) session(ctx context.Context, info replication.ServerInfo, lea
 		go func() {
 			defer wg.Done()
 			a.compactor(sctx, rp.Timeline, compactQ, lease)
+		}()
+	}
+	if len(a.cfg.Sources) > 1 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := a.watchPrimary(sctx); err != nil {
+				errc <- err
+			}
 		}()
 	}
 	go func() {

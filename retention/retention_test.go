@@ -309,13 +309,14 @@ func TestPlanPruneSameNamesInTwoTimelines(t *testing.T) {
 	if p.BaseTimeline != "000002-b" || !slices.Equal(whole, []string{"000001-a"}) || len(files) != 4+2 {
 		t.Errorf("base timeline %s, whole %v, files %v", p.BaseTimeline, whole, files)
 	}
-	// Of a server no timeline was archived from: the oldest timeline with
-	// the file, which keeps the most.
+	// Of a server no timeline was archived from: a bare file name means
+	// nothing across timelines, so the snapshot is not located on either
+	// and nothing is deleted.
 	s.Manifest.MasterServerID = 9
 	p = PlanPrune(st, 24*time.Hour, day(12))
-	_, _, whole = outcome(p)
-	if p.BaseTimeline != "000001-a" || len(whole) != 0 {
-		t.Errorf("unknown server: base timeline %s, whole %v", p.BaseTimeline, whole)
+	_, files, whole = outcome(p)
+	if p.BaseTimeline != "" || p.KeepAll == "" || len(whole) != 0 || len(files) != 0 {
+		t.Errorf("unknown server: base timeline %s, keep all %q, whole %v, files %v", p.BaseTimeline, p.KeepAll, whole, files)
 	}
 }
 

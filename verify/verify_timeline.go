@@ -134,7 +134,7 @@ func (v *verifier) listTimeline(ctx context.Context, tl string) (*timelineListin
 	compacted := map[string]int64{}
 	for _, e := range entries {
 		name := strings.TrimPrefix(e.Key, prefix)
-		if e.Dir || e.Key == l.TimelineKey(tl) {
+		if e.Dir || e.Key == l.TimelineKey(tl) || e.Key == l.JoinKey(tl) {
 			continue
 		}
 		if f, ok := archive.ParseIndexName(name); ok && f != "" {

@@ -25,7 +25,7 @@ type streamCmd struct {
 }
 
 func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
-	src, err := c.sourceFlags.config(log)
+	srcs, err := c.sourceFlags.configs(log)
 	if err != nil {
 		return err
 	}
@@ -42,19 +42,23 @@ func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if c.Heartbeat <= 0 || c.ReadTimeout < 2*c.Heartbeat {
 		return usageError{errorf("--read-timeout %s must be at least twice --heartbeat %s (and both positive)", c.ReadTimeout, c.Heartbeat)}
 	}
-	src.HeartbeatPeriod, src.ReadTimeout = c.Heartbeat, c.ReadTimeout
+	for i := range srcs {
+		srcs[i].HeartbeatPeriod, srcs[i].ReadTimeout = c.Heartbeat, c.ReadTimeout
+	}
 	if c.UploadConcurrency < 1 || c.UploadConcurrency > 64 {
 		return usageError{errorf("--upload-concurrency %d: use 1 to 64", c.UploadConcurrency)}
 	}
 	a, err := archive.NewArchiver(archive.ArchiverConfig{
 		Cluster:   c.Cluster,
-		Source:    src,
+		Sources:   srcs,
 		StartAt:   c.StartAt,
 		Segmenter: archive.SegmenterConfig{FlushInterval: c.FlushInterval, SegmentSize: int(c.SegmentSize)},
 		Uploader:  archive.UploaderConfig{Concurrency: c.UploadConcurrency, MaxBufferedBytes: int64(c.MaxBuffer)},
 		Log:       log.With().Str("cluster", c.Cluster).Logger(),
 		Observer:  metrics,
 		Compact:   c.Compact,
+		RecordJoins: joinRecorder(archive.Catalog{Store: store, Layout: archive.Layout{Cluster: c.Cluster}},
+			log.With().Str("cluster", c.Cluster).Logger()),
 	}, store)
 	if err != nil {
 		return usageError{err}
