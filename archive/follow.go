@@ -35,8 +35,10 @@ func (a *Archiver) primaryInfo(ctx context.Context) (replication.ServerInfo, err
 			if !since.IsZero() {
 				a.log.Info().Dur("waited", time.Since(since).Round(time.Millisecond)).Str("source", src.String()).Msg("a writable primary is back")
 			}
-			if a.src.Addr() != src.Addr() || since.IsZero() {
-				a.log.Warn().Str("source", src.String()).Uint32("server_id", info.ServerID).Str("was", a.src.String()).Msg("archiving the writable server of the sources")
+			if a.src.Addr() != src.Addr() {
+				a.log.Warn().Str("source", src.String()).Uint32("server_id", info.ServerID).Str("was", a.src.String()).Msg("archiving the writable server of the sources (it changed)")
+			} else {
+				a.log.Info().Str("source", src.String()).Uint32("server_id", info.ServerID).Msg("archiving the writable server of the sources")
 			}
 			a.src = *src
 			a.logPrimary(info)

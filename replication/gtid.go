@@ -346,3 +346,27 @@ func (st *GTIDState) CoversState(o *GTIDState) bool {
 func (st *GTIDState) SamePosition(o *GTIDState) bool {
 	return st.CoversState(o) && o.CoversState(st)
 }
+
+// Beyond lists what st holds past o, as GTID ranges per domain and server
+// (MariaDB: "0-1-6..9", assuming each server's seq_no run is contiguous;
+// MySQL: st's whole set when o does not contain it).
+func (st *GTIDState) Beyond(o *GTIDState) []string {
+	var out []string
+	for _, d := range sortedKeys(st.maria) {
+		for _, s := range sortedKeys(st.maria[d]) {
+			n := st.maria[d][s]
+			have := o.maria[d][s]
+			switch {
+			case have >= n:
+			case have+1 == n:
+				out = append(out, fmt.Sprintf("%d-%d-%d", d, s, n))
+			default:
+				out = append(out, fmt.Sprintf("%d-%d-%d..%d", d, s, have+1, n))
+			}
+		}
+	}
+	if st.mysql != nil && !st.mysql.IsEmpty() && (o.mysql == nil || !o.mysql.Contain(st.mysql)) {
+		out = append(out, st.mysql.String()+" (not all in "+o.String()+")")
+	}
+	return out
+}

@@ -202,6 +202,7 @@ func TestPlanAcrossJoin(t *testing.T) {
 		{"latest crosses the join and leaves the lost out", snap1, Target{Kind: TargetLatest}, "0-1-2 0-1-3 0-2-6 0-2-7", ctl2},
 		{"time before the switch includes what was lost", snap1, Target{Kind: TargetTime, Time: at(105)}, "0-1-2 0-1-3 0-1-4 0-1-5", ctl1},
 		{"time between lost transactions", snap1, Target{Kind: TargetTime, Time: at(104)}, "0-1-2 0-1-3 0-1-4", ctl1},
+		{"time in the switch's second is before it", snap1, Target{Kind: TargetTime, Time: at(110)}, "0-1-2 0-1-3 0-1-4 0-1-5", ctl1},
 		{"time after the switch excludes the lost", snap1, Target{Kind: TargetTime, Time: at(121)}, "0-1-2 0-1-3 0-2-6", ctl2},
 		{"GTID on the new timeline", snap1, Target{Kind: TargetGTID, GTID: "0-2-6"}, "0-1-2 0-1-3 0-2-6", ctl2},
 		{"a lost GTID is on the old timeline", snap1, Target{Kind: TargetGTID, GTID: "0-1-4"}, "0-1-2 0-1-3 0-1-4", ctl1},
@@ -242,5 +243,34 @@ func TestPlanRefusesLostSnapshot(t *testing.T) {
 	_, err := PlanBinlog(context.Background(), cat, req)
 	if !errors.Is(err, ErrOutsideWindow) || !strings.Contains(err.Error(), "0-1-4..5") {
 		t.Fatalf("want a refusal naming the lost range, got %v", err)
+	}
+}
+
+// TestJoinGap: the new timeline's binlog starts after transactions that
+// neither timeline holds (purged before they were archived): no restore
+// crosses, and the refusal names the missing range.
+func TestJoinGap(t *testing.T) {
+	mem := objstore.NewMemory()
+	l := archive.Layout{Cluster: "c"}
+	putTimeline(t, mem, l, ctl1, 1, at(0))
+	putTimeline(t, mem, l, ctl2, 1, at(110))
+	a := newFakeFile("mysql-bin.000001", nil)
+	a.tx("0-1-1", at(100))
+	a.tx("0-1-2", at(101))
+	a.store(t, mem, l, ctl1)
+	b := newFakeFile("mysql-bin.000005", []string{"0-1-6"})
+	b.tx("0-1-7", at(120))
+	b.store(t, mem, l, ctl2)
+	cat := archive.Catalog{Store: mem, Layout: l}
+	req := PlanRequest{From: replication.Position{File: "mysql-bin.000001", Offset: a.ends["0-1-1"]}, FromServerID: 1, FromState: "0-1-1",
+		Target: Target{Kind: TargetLatest}, WorkDir: t.TempDir()}
+	_, err := PlanBinlog(context.Background(), cat, req)
+	if !errors.Is(err, ErrOutsideWindow) || !strings.Contains(err.Error(), "0-1-3..6") {
+		t.Fatalf("want a refusal naming 0-1-3..6, got %v", err)
+	}
+	// Before the gap, the old timeline still restores.
+	req.Target = Target{Kind: TargetGTID, GTID: "0-1-2"}
+	if _, err := PlanBinlog(context.Background(), cat, req); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -169,6 +169,11 @@ func (h *history) computeJoin(i int) (*Join, error) {
 		j.Broken = fmt.Sprintf("timeline %s or %s has transactions without GTIDs: the histories cannot be matched (turn GTIDs on)", old.Name, nw.Name)
 		return j, nil
 	}
+	if gap := state.Beyond(oldEnd); len(gap) > 0 {
+		j.Broken = fmt.Sprintf("a gap: the new timeline's binlog starts after transactions the archive never got (%s): they are in neither timeline; restore to after the switch needs a snapshot taken after it",
+			strings.Join(gap, ","))
+		return j, nil
+	}
 	at := Point{File: nw.Files[0].File, Offset: replication.MagicLen}
 	atState := state.Clone()
 	var pending, errant []string
@@ -250,6 +255,9 @@ func (h *history) computeJoin(i int) (*Join, error) {
 // conditional put: recorded once, never changed). It returns the joins
 // still provisional. work is a scratch directory for fetched files.
 func RecordJoins(ctx context.Context, c archive.Catalog, work string) (pending int, recorded []*Join, err error) {
+	if tls, err := c.Timelines(ctx); err != nil || len(tls) < 2 {
+		return 0, nil, err
+	}
 	dir, err := os.MkdirTemp(work, "binarc-join-")
 	if err != nil {
 		return 0, nil, err

@@ -130,8 +130,8 @@ func (h *history) locateByGTID(st *replication.GTIDState) (int, replication.Posi
 
 // targetTimeline is the timeline a restore ends on, starting on timeline
 // j: for a position, the one it names (or the only one holding its file);
-// for latest, the newest; for a time, the newest that had taken over by
-// then; for a GTID, the one it was written on, or lost from.
+// for latest, the newest; for a time, the newest that had taken over
+// before it; for a GTID, the one it was written on, or lost from.
 func (h *history) targetTimeline(j int, t Target) (int, error) {
 	last := len(h.tls) - 1
 	switch t.Kind {
@@ -170,7 +170,9 @@ func (h *history) targetTimeline(j int, t Target) (int, error) {
 			if err != nil {
 				return 0, err
 			}
-			if !jn.SwitchTime.After(t.Time) {
+			// The switch is known to the second at best: a switch in the
+			// target's own second happened at or after it.
+			if jn.SwitchTime.Before(t.Time) {
 				k = i
 			}
 		}
@@ -181,7 +183,7 @@ func (h *history) targetTimeline(j int, t Target) (int, error) {
 			if err != nil {
 				return 0, err
 			}
-			if jn.LostHas(t.GTID) {
+			if jn.LostHas(t.GTID) || jn.Broken != "" {
 				return i - 1, nil
 			}
 		}

@@ -96,6 +96,9 @@ func WindowsAcross(tls []*archive.TimelineState, snaps []snapshot.Entry, joins [
 					w.To = f.LastEventTime
 				}
 				w.ToPosition = replication.Position{File: f.File, Offset: f.Size}.String()
+				if k > i {
+					w.ToPosition = tls[k].Name + "/" + w.ToPosition
+				}
 				if f.Gap != nil {
 					w.CutShort, gap = f.Gap.Error(), true
 					break

@@ -76,7 +76,7 @@ func TestWindowsAcrossJoins(t *testing.T) {
 	snaps := []snapshot.Entry{snap("s1", 1, t0.Add(10*time.Minute)), snap("s2", 2, t0.Add(3*time.Hour))}
 	ws = WindowsAcross(tls, snaps, []*restore.Join{nil, join})
 	if len(ws) != 1 || ws[0].FromSnapshot != "s1" || ws[0].ToTimeline != "000002-b" || !ws[0].To.Equal(t0.Add(5*time.Hour)) ||
-		ws[0].ToPosition != "mysql-bin.000002:800" || !strings.Contains(ws[0].String(), "0-1-5..9") {
+		ws[0].ToPosition != "000002-b/mysql-bin.000002:800" || !strings.Contains(ws[0].String(), "0-1-5..9") {
 		t.Fatalf("windows %+v: want one from s1 across the join to timeline 2's end, lost range shown", ws)
 	}
 	// A join no restore crosses cuts the window short; timeline 2 has its

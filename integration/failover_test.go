@@ -1,0 +1,152 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/integration/testenv"
+)
+
+// multiSource is one --source URL naming several servers.
+func multiSource(servers ...*testenv.MariaDB) string {
+	var hosts []string
+	for _, s := range servers {
+		hosts = append(hosts, s.Addr())
+	}
+	return "mysql://" + replUser + "@" + strings.Join(hosts, ",")
+}
+
+// TestFailoverPromotion is a hard failover, followed by binarc by itself:
+// primary A with replicas R1 (the one promoted) and R2 (snapshotted);
+// binarc streams with --source A,R1. R1 stops receiving, A commits rows R1
+// never gets, A is SIGKILLed, R1 is promoted and R2 repointed to it; binarc
+// switches to R1, starts a timeline joined to A's, and R1 takes a load
+// with rotations. From the one snapshot taken before the failover, every
+// checkpoint is restored by time and by GTID, and latest, each equal (by
+// CHECKSUM TABLE) to what the then-active master held: the rows lost at
+// the switch are in the restores before it and in none after it. The plan
+// and binarc ls name the lost GTIDs; the join is recorded once.
+func TestFailoverPromotion(t *testing.T) {
+	e := newSnapEnv(t) // A = e.primary (server_id 1), R2 = e.replica (2)
+	a, r2 := e.primary, e.replica
+	r1 := testenv.StartReplica(t, a, testenv.ReplicaOptions{ServerID: 3})
+	ctx := context.Background()
+	load := func(m *testenv.MariaDB, from, to int) {
+		t.Helper()
+		if err := writeLoad(ctx, m, loadOptions{From: from, To: to, FlushAt: 25}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := e.start(append([]string{"stream", "--source", multiSource(a, r1)}, e.streamArgs()[3:]...)...)
+	load(a, 0, 40)
+	r2.WaitCaughtUp(t, a, time.Minute)
+	if out, code := e.run(e.snapshotArgs(physUser)...); code != 0 {
+		t.Fatalf("snapshot of R2 failed:\n%s", out)
+	}
+	load(a, 40, 70)
+	r1.WaitCaughtUp(t, a, time.Minute)
+	r2.WaitCaughtUp(t, a, time.Minute)
+	cps := []checkpoint{takeCheckpoint(t, a, "before the failover")}
+
+	// R1 and R2 stop receiving; A commits rows neither ever gets.
+	r1.Exec(t, "STOP SLAVE IO_THREAD")
+	r2.Exec(t, "STOP SLAVE")
+	beforeLost := a.Rows(t, "SELECT @@gtid_binlog_pos")[0][0]
+	load(a, 70, 80)
+	afterLost := a.Rows(t, "SELECT @@gtid_binlog_pos")[0][0]
+	e.waitArchived(time.Minute)
+	cps = append(cps, takeCheckpoint(t, a, "rows lost at the switch, on A"))
+	if cps[1].sums["app.accounts"] == cps[0].sums["app.accounts"] {
+		t.Fatal("the lost rows did not change app.accounts")
+	}
+
+	a.Kill(t)
+	r1.Exec(t, "STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = OFF")
+	r2.Exec(t, fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER='%s', MASTER_PASSWORD='%s', MASTER_USE_GTID=slave_pos",
+		r1.Port, replUser, replPass), "START SLAVE")
+	p.waitLog(t, "FAILOVER", time.Minute)
+	e.primary = r1
+	load(r1, 100, 140)
+	e.waitArchived(time.Minute)
+	cps = append(cps, takeCheckpoint(t, r1, "after the failover, on R1"))
+	load(r1, 140, 170)
+	r2.WaitCaughtUp(t, r1, time.Minute)
+	e.waitArchived(time.Minute)
+	cps = append(cps, takeCheckpoint(t, r1, "after a rotation on R1"))
+	load(r1, 170, 180) // the last checkpoint's second is then over in the archive too
+	e.waitArchived(time.Minute)
+	final := tableChecksums(t, r1)
+
+	if n := len(logLines(p.out.String(), "FAILOVER")); n != 1 {
+		t.Errorf("FAILOVER logged %d times, want once", n)
+	}
+	lost := lostRange(t, beforeLost, afterLost)
+
+	// The plan of a restore across the switch names what was lost.
+	out, code := e.run("restore", "--store", e.store, "--cluster", e.cluster, "--to", "latest", "--dry-run")
+	if code != 0 || !strings.Contains(out, "lost at the switch") || !strings.Contains(out, lost) || !strings.Contains(out, "chain:") {
+		t.Errorf("dry run does not show the chain and the lost range %s (%d):\n%s", lost, code, out)
+	}
+	t.Logf("plan:\n%s", out)
+
+	for i, cp := range cps {
+		for _, to := range []string{cp.time.UTC().Format(time.RFC3339), cp.gtid} {
+			srv, out := e.restoreDatadir(t, "--to", to)
+			compareChecksums(t, "restore --to "+to+" ("+cp.name+")", tableChecksums(t, srv), cp.sums)
+			lostRows := srv.Rows(t, "SELECT COUNT(*) FROM app.accounts WHERE id BETWEEN 70 AND 79")[0][0]
+			if want := map[bool]string{true: "10", false: "0"}[i == 1]; lostRows != want {
+				t.Errorf("restore --to %s (%s): %s of the rows lost at the switch, want %s\n%s", to, cp.name, lostRows, want, out)
+			}
+		}
+	}
+	srv, _ := e.restoreDatadir(t, "--to", "latest")
+	compareChecksums(t, "restore --to latest", tableChecksums(t, srv), final)
+
+	// ls: one window across the join, the join with the lost range.
+	out, code = e.run("ls", "--store", e.store, "--cluster", e.cluster)
+	t.Logf("binarc ls:\n%s", out)
+	win := out[strings.Index(out, "restorable (any second in):"):]
+	if code != 0 || strings.Count(win, "Z → 20") != 1 || !strings.Contains(win, "across 1 join") || !strings.Contains(win, "lost at the switch") || !strings.Contains(win, lost) {
+		t.Errorf("ls does not show one window across the join with the lost range %s:\n%s", lost, out)
+	}
+
+	// The stream recorded the join, once.
+	cat := e.catalog()
+	tls, err := cat.Timelines(ctx)
+	if err != nil || len(tls) != 2 {
+		t.Fatalf("timelines %v (%v), want 2", tls, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		data, _, err := objstore.ReadAll(ctx, cat.Store, cat.Layout.JoinKey(tls[1]))
+		if err == nil {
+			if !strings.Contains(string(data), lost) {
+				t.Errorf("recorded join lacks the lost range %s:\n%s", lost, data)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stream did not record the join: %v", err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	p.stop(t)
+}
+
+// lostRange is the GTID range A wrote between two gtid_binlog_pos values
+// of its one domain, as binarc names it ("0-1-140..152").
+func lostRange(t *testing.T, before, after string) string {
+	t.Helper()
+	var d, s, from, to int
+	if _, err := fmt.Sscanf(lastGTID(before), "%d-%d-%d", &d, &s, &from); err != nil {
+		t.Fatalf("gtid_binlog_pos %q: %v", before, err)
+	}
+	if _, err := fmt.Sscanf(lastGTID(after), "%d-%d-%d", &d, &s, &to); err != nil {
+		t.Fatalf("gtid_binlog_pos %q: %v", after, err)
+	}
+	return fmt.Sprintf("%d-%d-%d..%d", d, s, from+1, to)
+}
