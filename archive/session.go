@@ -49,6 +49,9 @@ func (a *Archiver) startTimeline(ctx context.Context, info replication.ServerInf
 		return nil, &replication.ConfigError{Problem: "the primary lists no binary logs", Hint: "check log_bin on the primary"}
 	}
 	start := logs[0].Name
+	if prev != nil {
+		start = a.startByGTID(ctx, prev, logs)
+	}
 	if prev == nil {
 		switch a.cfg.StartAt {
 		case "oldest":

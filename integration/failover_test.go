@@ -42,10 +42,19 @@ func TestFailoverPromotion(t *testing.T) {
 		}
 	}
 	p := e.start(append([]string{"stream", "--source", multiSource(a, r1)}, e.streamArgs()[3:]...)...)
+	// A second cluster archived by a binarc given only A, restarted by hand
+	// with --source R1 after the failover.
+	restartArgs := func(src *testenv.MariaDB) []string {
+		return []string{"stream", "--source", src.SourceURL(replUser, ""), "--store", e.store, "--cluster", "restarted",
+			"--flush-interval", "200ms", "--segment-size", "256KiB", "--server-id", "4208"}
+	}
+	p2 := e.start(restartArgs(a)...)
 	load(a, 0, 40)
 	r2.WaitCaughtUp(t, a, time.Minute)
-	if out, code := e.run(e.snapshotArgs(physUser)...); code != 0 {
-		t.Fatalf("snapshot of R2 failed:\n%s", out)
+	for _, cluster := range []string{e.cluster, "restarted"} {
+		if out, code := e.run("snapshot", "--source", r2.SourceURL(physUser, ""), "--store", e.store, "--cluster", cluster); code != 0 {
+			t.Fatalf("snapshot of R2 into %s failed:\n%s", cluster, out)
+		}
 	}
 	load(a, 40, 70)
 	r1.WaitCaughtUp(t, a, time.Minute)
@@ -58,7 +67,16 @@ func TestFailoverPromotion(t *testing.T) {
 	beforeLost := a.Rows(t, "SELECT @@gtid_binlog_pos")[0][0]
 	load(a, 70, 80)
 	afterLost := a.Rows(t, "SELECT @@gtid_binlog_pos")[0][0]
-	e.waitArchived(time.Minute)
+	waitBoth := func() {
+		t.Helper()
+		main := e.cluster
+		for _, c := range []string{main, "restarted"} {
+			e.cluster = c
+			e.waitArchived(time.Minute)
+		}
+		e.cluster = main
+	}
+	waitBoth()
 	cps = append(cps, takeCheckpoint(t, a, "rows lost at the switch, on A"))
 	if cps[1].sums["app.accounts"] == cps[0].sums["app.accounts"] {
 		t.Fatal("the lost rows did not change app.accounts")
@@ -69,6 +87,8 @@ func TestFailoverPromotion(t *testing.T) {
 	r2.Exec(t, fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER='%s', MASTER_PASSWORD='%s', MASTER_USE_GTID=slave_pos",
 		r1.Port, replUser, replPass), "START SLAVE")
 	p.waitLog(t, "FAILOVER", time.Minute)
+	p2.kill()
+	p2 = e.start(restartArgs(r1)...)
 	e.primary = r1
 	load(r1, 100, 140)
 	e.waitArchived(time.Minute)
@@ -78,7 +98,7 @@ func TestFailoverPromotion(t *testing.T) {
 	e.waitArchived(time.Minute)
 	cps = append(cps, takeCheckpoint(t, r1, "after a rotation on R1"))
 	load(r1, 170, 180) // the last checkpoint's second is then over in the archive too
-	e.waitArchived(time.Minute)
+	waitBoth()
 	final := tableChecksums(t, r1)
 
 	if n := len(logLines(p.out.String(), "FAILOVER")); n != 1 {
@@ -105,6 +125,19 @@ func TestFailoverPromotion(t *testing.T) {
 	}
 	srv, _ := e.restoreDatadir(t, "--to", "latest")
 	compareChecksums(t, "restore --to latest", tableChecksums(t, srv), final)
+
+	// The restarted cluster: the same restores across its join (a sample).
+	main := e.cluster
+	e.cluster = "restarted"
+	for _, c := range []struct {
+		to   string
+		want map[string]string
+	}{{cps[1].gtid, cps[1].sums}, {cps[2].time.UTC().Format(time.RFC3339), cps[2].sums}, {"latest", final}} {
+		srv, _ := e.restoreDatadir(t, "--to", c.to)
+		compareChecksums(t, "restarted cluster: restore --to "+c.to, tableChecksums(t, srv), c.want)
+	}
+	e.cluster = main
+	p2.stop(t)
 
 	// ls: one window across the join, the join with the lost range.
 	out, code = e.run("ls", "--store", e.store, "--cluster", e.cluster)

@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -369,4 +370,36 @@ func (st *GTIDState) Beyond(o *GTIDState) []string {
 		out = append(out, st.mysql.String()+" (not all in "+o.String()+")")
 	}
 	return out
+}
+
+// BinlogStartStates reads, for each named binlog file of the server, the
+// GTID state at its start (the Info of its Gtid_list or Previous_gtids
+// event, from SHOW BINLOG EVENTS). A file whose head names none is left
+// out.
+func (c Config) BinlogStartStates(ctx context.Context, files []string) (map[string]*GTIDState, error) {
+	conn, err := c.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer quit(conn)
+	out := map[string]*GTIDState{}
+	for _, f := range files {
+		r, err := conn.Execute("SHOW BINLOG EVENTS IN '" + strings.ReplaceAll(f, "'", "''") + "' LIMIT 4")
+		if err != nil {
+			return nil, c.classify(err)
+		}
+		for i := 0; i < r.RowNumber(); i++ {
+			typ := text(r, i, 2)
+			if typ != "Gtid_list" && typ != "Previous_gtids" {
+				continue
+			}
+			info := strings.Trim(strings.ReplaceAll(text(r, i, 5), "\n", ""), "[] ")
+			st, err := ParseGTIDState(info)
+			if err != nil {
+				return nil, fmt.Errorf("binlog %s: %w", f, err)
+			}
+			out[f] = st
+		}
+	}
+	return out, nil
 }
