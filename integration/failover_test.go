@@ -183,3 +183,90 @@ func lostRange(t *testing.T, before, after string) string {
 	}
 	return fmt.Sprintf("%d-%d-%d..%d", d, s, from+1, to)
 }
+
+// TestMasterMasterFlips: masters A ⇄ B (GTID replication both ways,
+// log_slave_updates), only A written; binarc streams with --source A,B; a
+// snapshot of the passive B; writes flipped to B, then back to A (the
+// servers name their files alike, and A's are archived again under a new
+// timeline). Every checkpoint, before, between and after the flips, is
+// restored by time and by GTID from the one snapshot, and latest; binarc
+// ls shows one window across both joins.
+func TestMasterMasterFlips(t *testing.T) {
+	e := newEnv(t, testenv.MariaDBOptions{ServerID: 1, ExtraArgs: []string{"--log-slave-updates=ON", "--relay-log=relay-bin", "--skip-slave-start"}})
+	a := e.primary
+	a.Exec(t,
+		fmt.Sprintf("CREATE USER '%s'@'127.0.0.1' IDENTIFIED BY '%s'", physUser, replPass),
+		fmt.Sprintf("GRANT RELOAD, PROCESS, BINLOG MONITOR, SLAVE MONITOR, REPLICATION SLAVE ADMIN ON *.* TO '%s'@'127.0.0.1'", physUser))
+	b := testenv.StartReplica(t, a, testenv.ReplicaOptions{ServerID: 2})
+	b.WaitCaughtUp(t, a, time.Minute)
+	a.Exec(t, "SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_binlog_pos",
+		fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER='%s', MASTER_PASSWORD='%s', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1",
+			b.Port, replUser, replPass), "START SLAVE")
+	a.WaitReplicating(t, time.Minute)
+	ctx := context.Background()
+	load := func(m *testenv.MariaDB, from, to int) {
+		t.Helper()
+		if err := writeLoad(ctx, m, loadOptions{From: from, To: to, FlushAt: 20}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// flip makes to the writable master once it has everything from.
+	flip := func(from, to *testenv.MariaDB) {
+		t.Helper()
+		from.Exec(t, "SET GLOBAL read_only = ON")
+		to.WaitCaughtUp(t, from, time.Minute)
+		to.Exec(t, "SET GLOBAL read_only = OFF")
+		e.primary = to
+	}
+	p := e.start(append([]string{"stream", "--source", multiSource(a, b)}, e.streamArgs()[3:]...)...)
+	load(a, 0, 30)
+	b.WaitCaughtUp(t, a, time.Minute)
+	if out, code := e.run("snapshot", "--source", b.SourceURL(physUser, ""), "--store", e.store, "--cluster", e.cluster); code != 0 {
+		t.Fatalf("snapshot of the passive master B failed:\n%s", out)
+	}
+	load(a, 30, 50)
+	e.waitArchived(time.Minute)
+	cps := []checkpoint{takeCheckpoint(t, a, "before the flip, on A")}
+
+	flip(a, b)
+	p.waitLog(t, "FAILOVER", time.Minute)
+	load(b, 100, 140)
+	e.waitArchived(time.Minute)
+	cps = append(cps, takeCheckpoint(t, b, "between the flips, on B"))
+
+	flip(b, a)
+	deadline := time.Now().Add(time.Minute)
+	for len(logLines(p.out.String(), "FAILOVER")) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("binarc did not follow the flip back to A")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	load(a, 200, 240)
+	e.waitArchived(time.Minute)
+	cps = append(cps, takeCheckpoint(t, a, "after the flip back, on A"))
+	load(a, 240, 250)
+	e.waitArchived(time.Minute)
+	final := tableChecksums(t, a)
+
+	snapEnv := &snapEnv{env: e, replica: b}
+	for _, cp := range cps {
+		for _, to := range []string{cp.time.UTC().Format(time.RFC3339), cp.gtid} {
+			srv, _ := snapEnv.restoreDatadir(t, "--to", to)
+			compareChecksums(t, "restore --to "+to+" ("+cp.name+")", tableChecksums(t, srv), cp.sums)
+		}
+	}
+	srv, out := snapEnv.restoreDatadir(t, "--to", "latest")
+	compareChecksums(t, "restore --to latest", tableChecksums(t, srv), final)
+	if strings.Count(out, "  join ") != 2 {
+		t.Errorf("the plan to latest does not cross both joins:\n%s", out)
+	}
+
+	out, code := e.run("ls", "--store", e.store, "--cluster", e.cluster)
+	t.Logf("binarc ls:\n%s", out)
+	win := out[strings.Index(out, "restorable (any second in):"):]
+	if code != 0 || strings.Count(win, "Z → 20") != 1 || !strings.Contains(win, "across 2 join") || strings.Count(win, "  join ") != 2 {
+		t.Errorf("ls does not show one window across both joins:\n%s", out)
+	}
+	p.stop(t)
+}
