@@ -2,13 +2,14 @@
 // object store, and reads them back. It is the only package that knows the
 // object layout; this file owns every key.
 //
-// Layout (format version 1), all keys relative to the store's prefix:
+// Layout (format version 2), all keys relative to the store's prefix:
 //
 //	<cluster>/layout.json                                     format version of this cluster's archive
 //	<cluster>/lease.json                                      the single writer's lease
 //	<cluster>/binlog/<timeline>/timeline.json                 why and where the timeline starts, which server
 //	<cluster>/binlog/<timeline>/<file>/<start>-<end>.zst      a segment: bytes [start,end) of <file>, zstd
 //	<cluster>/binlog/<timeline>/<file>.index.json             written once <file> is complete and all its segments are stored
+//	<cluster>/binlog/<timeline>/join.json                     where the timeline's history meets the previous one's (version 2)
 //
 // <start> and <end> are 20-digit zero-padded decimal offsets (wide enough for
 // any uint64), so names sort in offset order. <timeline> is
@@ -24,7 +25,7 @@ import (
 )
 
 // LayoutVersion is the version of the object layout this binarc writes.
-const LayoutVersion = 1
+const LayoutVersion = 2
 
 // Layout builds and parses the keys of one cluster's archive.
 type Layout struct {

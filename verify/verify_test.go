@@ -178,7 +178,7 @@ func TestVerifyClean(t *testing.T) {
 		t.Fatalf("a clean archive: %d problems, %d notes:\n%s", rep.Problems, rep.Notes, findings(rep))
 	}
 	c := rep.Counts
-	if c.Timelines != 1 || c.Files != 3 || c.Segments < 9 || c.Events != a.events || c.StoredBytes == 0 || c.BinlogBytes < 30000 || rep.LayoutVersion != 1 {
+	if c.Timelines != 1 || c.Files != 3 || c.Segments < 9 || c.Events != a.events || c.StoredBytes == 0 || c.BinlogBytes < 30000 || rep.LayoutVersion != archive.LayoutVersion {
 		t.Fatalf("counts: %+v, layout %d; want 1 timeline, 3 files, %d events", c, rep.LayoutVersion, a.events)
 	}
 }
@@ -464,7 +464,7 @@ func TestVerifyLayoutAndStrays(t *testing.T) {
 	expect(t, rep, SeverityNote, "key=c/binlog/scratch/", "stray folder")
 	expect(t, rep, SeverityNote, "key=c/binlog/"+vtl1+"/mysql-bin.000001/tmp.part", "stray object")
 
-	a.put(a.layout.LayoutKey(), []byte(`{"version": 2}`))
+	a.put(a.layout.LayoutKey(), []byte(fmt.Sprintf(`{"version": %d}`, archive.LayoutVersion+1)))
 	expect(t, a.verify(VerifyOptions{}), SeverityProblem, "key=c/layout.json", "upgrade binarc")
 	a.del(a.layout.LayoutKey())
 	expect(t, a.verify(VerifyOptions{}), SeverityProblem, "key=c/layout.json", "missing")
