@@ -82,7 +82,7 @@ func (h *history) locate(req PlanRequest, fromState *replication.GTIDState) (int
 	if !fromState.Empty() {
 		state = ", nor a position at its GTID state " + fromState.Pos()
 	}
-	return 0, req.From, false, fmt.Errorf("%w: no timeline%s holds binlog %s%s%s", ErrOutsideWindow, who, req.From, state, b.String())
+	return 0, req.From, false, fmt.Errorf("%w: binlog %s is not in the archive of any timeline%s%s%s", ErrOutsideWindow, req.From, who, state, b.String())
 }
 
 // locateByGTID finds where a server at state st stands in the archive:
