@@ -274,3 +274,30 @@ func TestJoinGap(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestJoinNoSharedHistory: after a RESET MASTER (or with an unrelated
+// server) the GTIDs start over: equal GTIDs are not a shared history, and
+// no restore crosses.
+func TestJoinNoSharedHistory(t *testing.T) {
+	mem := objstore.NewMemory()
+	l := archive.Layout{Cluster: "c"}
+	putTimeline(t, mem, l, ctl1, 1, at(0))
+	putTimeline(t, mem, l, ctl2, 1, at(150))
+	a := newFakeFile("mysql-bin.000001", nil)
+	for i, g := range []string{"0-1-1", "0-1-2", "0-1-3"} {
+		a.tx(g, at(100+i))
+	}
+	a.store(t, mem, l, ctl1)
+	b := newFakeFile("mysql-bin.000001", nil)
+	b.tx("0-1-1", at(200))
+	b.tx("0-1-2", at(201))
+	b.store(t, mem, l, ctl2)
+	cat := archive.Catalog{Store: mem, Layout: l}
+	joins, err := Joins(context.Background(), cat, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(joins[1].Broken, "shares no history") {
+		t.Fatalf("join %s: want it broken, no shared history", joins[1])
+	}
+}

@@ -16,7 +16,8 @@ import (
 type history struct {
 	ctx     context.Context
 	c       archive.Catalog
-	tls     []*archive.TimelineState
+	all     []*archive.TimelineState // every timeline, as listed
+	tls     []*archive.TimelineState // the ones holding binlog
 	dir     string
 	fetched map[string]*archive.FileState
 	order   []*archive.FileState
@@ -28,10 +29,19 @@ func newHistory(ctx context.Context, c archive.Catalog, dir string) (*history, e
 	if err != nil {
 		return nil, err
 	}
-	if len(tls) == 0 {
+	// A timeline that holds no binlog (started, then left before anything
+	// was archived: a switch and a switch back) is no step of any chain:
+	// its neighbours are joined to each other.
+	var held []*archive.TimelineState
+	for _, tl := range tls {
+		if len(tl.Files) > 0 {
+			held = append(held, tl)
+		}
+	}
+	if len(held) == 0 {
 		return nil, fmt.Errorf("cluster %q has no archived binlog", c.Layout.Cluster)
 	}
-	return &history{ctx: ctx, c: c, tls: tls, dir: dir, fetched: map[string]*archive.FileState{}, joins: map[int]*Join{}}, nil
+	return &history{ctx: ctx, c: c, all: tls, tls: held, dir: dir, fetched: map[string]*archive.FileState{}, joins: map[int]*Join{}}, nil
 }
 
 func (h *history) index(name string) int {

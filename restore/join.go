@@ -178,13 +178,19 @@ func (h *history) computeJoin(i int) (*Join, error) {
 	atState := state.Clone()
 	var pending, errant []string
 	var firstNew *Transaction
+	shared := 0
+	startEmpty := state.Empty()
 	for _, fs := range nw.Files {
 		err := h.scan(fs, 0, func(t *Transaction) (bool, error) {
 			if t.GTID == "" {
 				return true, nil
 			}
 			state.Add(t.GTID)
-			if oldEnd.Has(t.GTID) {
+			// Shared: the old timeline has it, and it is no newer than
+			// the old timeline's end (after a RESET MASTER, seq_no
+			// start over: a later transaction is a new one).
+			if oldEnd.Has(t.GTID) && !t.Time.After(oldLast) {
+				shared++
 				errant = append(errant, pending...)
 				pending, firstNew = nil, nil
 				at, atState = Point{File: fs.File, Offset: t.End}, state.Clone()
@@ -206,6 +212,10 @@ func (h *history) computeJoin(i int) (*Join, error) {
 		if j.Final {
 			break
 		}
+	}
+	if shared == 0 && startEmpty {
+		j.Broken = fmt.Sprintf("timeline %s shares no history with %s (no transaction of one is in the other's GTID state): an unrelated server, or a RESET MASTER", nw.Name, old.Name)
+		return j, nil
 	}
 	if firstNew != nil && (j.SwitchTime.IsZero() || firstNew.Time.Before(j.SwitchTime)) {
 		j.SwitchTime = firstNew.Time
@@ -293,7 +303,8 @@ func RecordJoins(ctx context.Context, c archive.Catalog, work string) (pending i
 }
 
 // Joins returns the join of every timeline with the one before it
-// (recorded or provisional), in timeline order; nil for the first.
+// (recorded or provisional), in the order Catalog.Describe lists the
+// timelines; nil for the first and for timelines holding no binlog.
 func Joins(ctx context.Context, c archive.Catalog, work string) ([]*Join, error) {
 	dir, err := os.MkdirTemp(work, "binarc-join-")
 	if err != nil {
@@ -302,13 +313,22 @@ func Joins(ctx context.Context, c archive.Catalog, work string) ([]*Join, error)
 	defer os.RemoveAll(dir)
 	h, err := newHistory(ctx, c, dir)
 	if err != nil {
+		if tls, lerr := c.Timelines(ctx); lerr == nil && len(tls) == 0 {
+			return nil, nil
+		}
 		return nil, err
 	}
-	out := make([]*Join, len(h.tls))
+	byName := map[string]*Join{}
 	for i := 1; i < len(h.tls); i++ {
-		if out[i], err = h.join(i); err != nil {
+		j, err := h.join(i)
+		if err != nil {
 			return nil, err
 		}
+		byName[j.Timeline] = j
+	}
+	out := make([]*Join, len(h.all))
+	for i, tl := range h.all {
+		out[i] = byName[tl.Name]
 	}
 	return out, nil
 }

@@ -66,6 +66,9 @@ func WindowsAcross(tls []*archive.TimelineState, snaps []snapshot.Entry, joins [
 		w := Window{Timeline: tl.Name, From: best.Started, FromSnapshot: best.ID}
 		for k := i; k < len(tls); k++ {
 			files := tls[k].Files
+			if k > i && len(files) == 0 {
+				continue // holds no binlog: the next timeline is joined across it
+			}
 			if k == i {
 				files = files[start:]
 			} else {
