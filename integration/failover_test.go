@@ -188,9 +188,10 @@ func lostRange(t *testing.T, before, after string) string {
 // log_slave_updates), only A written; binarc streams with --source A,B; a
 // snapshot of the passive B; writes flipped to B, then back to A (the
 // servers name their files alike, and A's are archived again under a new
-// timeline). Every checkpoint, before, between and after the flips, is
-// restored by time and by GTID from the one snapshot, and latest; binarc
-// ls shows one window across both joins.
+// timeline), then a hard flip to B (A killed) with binarc restarted by hand
+// with --source B. Every checkpoint, before, between and after the flips,
+// is restored by time and by GTID from the one snapshot, and latest;
+// binarc ls shows one window across the three joins.
 func TestMasterMasterFlips(t *testing.T) {
 	e := newEnv(t, testenv.MariaDBOptions{ServerID: 1, ExtraArgs: []string{"--log-slave-updates=ON", "--relay-log=relay-bin", "--skip-slave-start"}})
 	a := e.primary
@@ -245,9 +246,21 @@ func TestMasterMasterFlips(t *testing.T) {
 	load(a, 200, 240)
 	e.waitArchived(time.Minute)
 	cps = append(cps, takeCheckpoint(t, a, "after the flip back, on A"))
+
+	// A hard flip: A killed mid-stream, B made writable, binarc restarted
+	// by hand with --source B.
 	load(a, 240, 250)
+	a.Kill(t)
+	b.Exec(t, "STOP SLAVE", "SET GLOBAL read_only = OFF")
+	p.kill()
+	p = e.start(append([]string{"stream", "--source", b.SourceURL(replUser, "")}, e.streamArgs()[3:]...)...)
+	e.primary = b
+	load(b, 300, 340)
 	e.waitArchived(time.Minute)
-	final := tableChecksums(t, a)
+	cps = append(cps, takeCheckpoint(t, b, "after a hard flip to B"))
+	load(b, 340, 350)
+	e.waitArchived(time.Minute)
+	final := tableChecksums(t, b)
 
 	snapEnv := &snapEnv{env: e, replica: b}
 	for _, cp := range cps {
@@ -258,15 +271,15 @@ func TestMasterMasterFlips(t *testing.T) {
 	}
 	srv, out := snapEnv.restoreDatadir(t, "--to", "latest")
 	compareChecksums(t, "restore --to latest", tableChecksums(t, srv), final)
-	if strings.Count(out, "  join ") != 2 {
-		t.Errorf("the plan to latest does not cross both joins:\n%s", out)
+	if strings.Count(out, "  join ") != 3 {
+		t.Errorf("the plan to latest does not cross the three joins:\n%s", out)
 	}
 
 	out, code := e.run("ls", "--store", e.store, "--cluster", e.cluster)
 	t.Logf("binarc ls:\n%s", out)
 	win := out[strings.Index(out, "restorable (any second in):"):]
-	if code != 0 || strings.Count(win, "Z → 20") != 1 || !strings.Contains(win, "across 2 join") || strings.Count(win, "  join ") != 2 {
-		t.Errorf("ls does not show one window across both joins:\n%s", out)
+	if code != 0 || strings.Count(win, "Z → 20") != 1 || !strings.Contains(win, "across 3 join") || strings.Count(win, "  join ") != 3 {
+		t.Errorf("ls does not show one window across the three joins:\n%s", out)
 	}
 	p.stop(t)
 }

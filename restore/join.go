@@ -277,6 +277,8 @@ func RecordJoins(ctx context.Context, c archive.Catalog, work string) (pending i
 	if err != nil {
 		return 0, nil, err
 	}
+	// A timeline holding no binlog yet (just started) will hold some.
+	pending = len(h.all) - len(h.tls)
 	for i := 1; i < len(h.tls); i++ {
 		if j, err := readJoin(ctx, c, h.tls[i].Name); err != nil || j != nil {
 			if err != nil {
