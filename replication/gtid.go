@@ -220,11 +220,11 @@ func sortedKeys[V any](m map[uint32]V) []uint32 {
 // without its 19-byte header (a trailing checksum is ignored).
 func ParseGTIDListBody(body []byte) (*GTIDState, error) {
 	if len(body) < 4 {
-		return nil, errors.New("Gtid_list event is truncated")
+		return nil, errors.New("the Gtid_list event is truncated")
 	}
 	count := int(binary.LittleEndian.Uint32(body) & (1<<28 - 1))
 	if len(body) < 4+16*count {
-		return nil, fmt.Errorf("Gtid_list event of %d GTIDs is truncated (%d bytes)", count, len(body))
+		return nil, fmt.Errorf("the Gtid_list event of %d GTIDs is truncated (%d bytes)", count, len(body))
 	}
 	st := &GTIDState{}
 	for i := 0; i < count; i++ {
@@ -240,12 +240,12 @@ func ParseGTIDListBody(body []byte) (*GTIDState, error) {
 func ParsePreviousGTIDsBody(body []byte) (st *GTIDState, err error) {
 	defer func() {
 		if r := recover(); r != nil { // the decoder indexes without bounds checks
-			st, err = nil, errors.New("Previous_gtids event is truncated")
+			st, err = nil, errors.New("the Previous_gtids event is truncated")
 		}
 	}()
 	var ev gomysql.PreviousGTIDsEvent
 	if err := ev.Decode(body); err != nil {
-		return nil, fmt.Errorf("Previous_gtids event: %w", err)
+		return nil, fmt.Errorf("the Previous_gtids event: %w", err)
 	}
 	return ParseGTIDState(ev.GTIDSets)
 }
