@@ -104,6 +104,12 @@ func (h *history) join(i int) (*Join, error) {
 	return j, nil
 }
 
+// ReadJoin reads the recorded join of timeline tl; nil when none is
+// recorded.
+func ReadJoin(ctx context.Context, c archive.Catalog, tl string) (*Join, error) {
+	return readJoin(ctx, c, tl)
+}
+
 func readJoin(ctx context.Context, c archive.Catalog, tl string) (*Join, error) {
 	data, _, err := objstore.ReadAll(ctx, c.Store, c.Layout.JoinKey(tl))
 	if errors.Is(err, objstore.ErrNotExist) {

@@ -635,3 +635,18 @@ func drain(t *testing.T, up *archive.Uploader) {
 	defer cancel()
 	must(t, up.Drain(ctx))
 }
+
+// TestVerifyJoin: a recorded join must read and name its own timeline and
+// an earlier one.
+func TestVerifyJoin(t *testing.T) {
+	a := newVerifyArchive(t)
+	key := a.layout.JoinKey(vtl1)
+	a.put(key, []byte("not json"))
+	expect(t, a.verify(VerifyOptions{}), SeverityProblem, "key="+key, "cannot read the join")
+	a.put(key, []byte(`{"version": 1, "timeline": "`+vtl1+`", "previous": "`+vtl2+`"}`))
+	expect(t, a.verify(VerifyOptions{}), SeverityProblem, "key="+key, "not an earlier timeline")
+	a.put(key, []byte(`{"version": 1, "timeline": "`+vtl1+`", "previous": "000000-20261124T000000Z"}`))
+	if rep := a.verify(VerifyOptions{}); !rep.OK() || rep.Notes != 0 {
+		t.Fatalf("a join to a timeline retention deleted is fine, and join.json no stray:\n%s", findings(rep))
+	}
+}
