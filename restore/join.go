@@ -54,8 +54,9 @@ type Join struct {
 	SwitchTime time.Time `json:"switch_time"`
 	// Broken says why no restore crosses this join (no GTIDs, a gap).
 	Broken string `json:"broken,omitempty"`
-	// Final: the new timeline has archived past the switch, so the join
-	// cannot change any more. Only final joins are recorded.
+	// Final: the join cannot change any more (the new timeline has
+	// archived past the switch, or a gap is found). Only final joins are
+	// recorded.
 	Final bool `json:"-"`
 }
 
@@ -152,6 +153,7 @@ func (h *history) computeJoin(i int) (*Join, error) {
 	}
 	if !ok {
 		j.Broken = fmt.Sprintf("%s of timeline %s records no GTID state (GTIDs off?): the histories cannot be matched", lastOld.File, old.Name)
+		j.Final = true // the old timeline is over: this cannot change
 		return j, nil
 	}
 	var oldLast time.Time
@@ -173,11 +175,13 @@ func (h *history) computeJoin(i int) (*Join, error) {
 	}
 	if !ok || noGTID {
 		j.Broken = fmt.Sprintf("timeline %s or %s has transactions without GTIDs: the histories cannot be matched (turn GTIDs on)", old.Name, nw.Name)
+		j.Final = true
 		return j, nil
 	}
 	if gap := state.Beyond(oldEnd); len(gap) > 0 {
 		j.Broken = fmt.Sprintf("a gap: the new timeline's binlog starts after transactions the archive never got (%s): they are in neither timeline; restore to after the switch needs a snapshot taken after it",
 			strings.Join(gap, ","))
+		j.Final = true // both ends are fixed
 		return j, nil
 	}
 	at := Point{File: nw.Files[0].File, Offset: replication.MagicLen}
