@@ -29,8 +29,10 @@ type TimelineInfo struct {
 	// Source describes the primary, without credentials.
 	SourceAddr     string `json:"source_addr"`
 	SourceServerID uint32 `json:"source_server_id"`
-	SourceVersion  string `json:"source_version"`
-	SourceFlavor   string `json:"source_flavor"`
+	// SourceServerUUID is its server_uuid (MySQL; layout version 2).
+	SourceServerUUID string `json:"source_server_uuid,omitempty"`
+	SourceVersion    string `json:"source_version"`
+	SourceFlavor     string `json:"source_flavor"`
 	// Previous is where the previous timeline's archive ended, if any.
 	Previous *TimelineEnd `json:"previous,omitempty"`
 }

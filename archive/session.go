@@ -83,7 +83,7 @@ func (a *Archiver) startTimeline(ctx context.Context, info replication.ServerInf
 	tl := FormatTimeline(seq, time.Now())
 	ti := &TimelineInfo{
 		Version: LayoutVersion, Timeline: tl, Created: time.Now().UTC(), Reason: reason, StartFile: start,
-		SourceAddr: a.src.Addr(), SourceServerID: info.ServerID, SourceVersion: info.Version, SourceFlavor: string(info.Flavor),
+		SourceAddr: a.src.Addr(), SourceServerID: info.ServerID, SourceServerUUID: info.ServerUUID, SourceVersion: info.Version, SourceFlavor: string(info.Flavor),
 		Previous: prev,
 	}
 	if err := a.lease.Ensure(ctx); err != nil {

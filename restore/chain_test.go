@@ -301,3 +301,31 @@ func TestJoinNoSharedHistory(t *testing.T) {
 		t.Fatalf("join %s: want it broken, no shared history", joins[1])
 	}
 }
+
+// TestPlanByServerUUID: on MySQL two servers may share a server_id; the
+// snapshot's primary's server_uuid picks the timeline.
+func TestPlanByServerUUID(t *testing.T) {
+	mem := objstore.NewMemory()
+	l := archive.Layout{Cluster: "c"}
+	for _, tl := range []struct{ name, uuid string }{{ctl1, "aaaaaaaa-0000-0000-0000-000000000001"}, {ctl2, "bbbbbbbb-0000-0000-0000-000000000002"}} {
+		ti := archive.TimelineInfo{Version: 2, Timeline: tl.name, StartFile: "mysql-bin.000001", SourceServerID: 1, SourceServerUUID: tl.uuid, Reason: "test"}
+		data, _ := json.Marshal(ti)
+		if _, err := mem.Put(context.Background(), l.TimelineKey(tl.name), data, objstore.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		f := newFakeFile("mysql-bin.000001", nil)
+		f.tx("0-1-1", at(100))
+		f.store(t, mem, l, tl.name)
+	}
+	cat := archive.Catalog{Store: mem, Layout: l}
+	req := PlanRequest{From: replication.Position{File: "mysql-bin.000001", Offset: 4}, FromServerID: 1, FromServerUUID: "BBBBBBBB-0000-0000-0000-000000000002",
+		Target: Target{Kind: TargetLatest}, WorkDir: t.TempDir()}
+	p, err := PlanBinlog(context.Background(), cat, req)
+	if err != nil || p.FromTimeline != ctl2 {
+		t.Fatalf("plan from %v (%v), want timeline %s", p, err, ctl2)
+	}
+	req.FromServerUUID = ""
+	if _, err := PlanBinlog(context.Background(), cat, req); err == nil || !strings.Contains(err.Error(), "ambiguous") {
+		t.Fatalf("without the uuid: want ambiguous, got %v", err)
+	}
+}

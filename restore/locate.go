@@ -29,6 +29,9 @@ func (h *history) locate(req PlanRequest, fromState *replication.GTIDState) (int
 		if req.FromServerID != 0 && (tl.Info == nil || tl.Info.SourceServerID != req.FromServerID) {
 			continue
 		}
+		if req.FromServerUUID != "" && tl.Info != nil && tl.Info.SourceServerUUID != "" && !strings.EqualFold(tl.Info.SourceServerUUID, req.FromServerUUID) {
+			continue // MySQL: the same server_id on another server
+		}
 		if fs := h.filesFrom(i, req.From.File); fs != nil && fs[0].Size >= req.From.Offset {
 			cands = append(cands, i)
 		}

@@ -19,8 +19,10 @@ type PlanRequest struct {
 	Timeline string
 	// From is where the restored data stands: a snapshot's coordinates.
 	From replication.Position
-	// FromServerID is the server whose binlog From is on (0: unknown).
-	FromServerID uint32
+	// FromServerID is the server whose binlog From is on (0: unknown);
+	// FromServerUUID its server_uuid when known (MySQL).
+	FromServerID   uint32
+	FromServerUUID string
 	// FromState is the GTID state of the data at From ("" when unknown).
 	FromState string
 	Target    Target

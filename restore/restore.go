@@ -134,7 +134,7 @@ func choose(ctx context.Context, cat archive.Catalog, req RestoreRequest, binlog
 			continue
 		}
 		from := replication.Position{File: m.Coordinates.File, Offset: m.Coordinates.Pos}
-		bp, err := planFrom(PlanRequest{From: from, FromServerID: m.BinlogServerID(), FromState: m.DataGTIDState()})
+		bp, err := planFrom(PlanRequest{From: from, FromServerID: m.BinlogServerID(), FromServerUUID: m.BinlogServerUUID(), FromState: m.DataGTIDState()})
 		if errors.Is(err, ErrOutsideWindow) {
 			tried = append(tried, fmt.Sprintf("%s (at %s: %v)", m.ID, from, firstLine(err)))
 			continue

@@ -178,7 +178,8 @@ func (a binlogPoint) before(b binlogPoint) bool {
 // as a restore starting there needs.
 func locate(tls []*archive.TimelineState, m *snapshot.Manifest, covered bool) (binlogPoint, bool) {
 	for i, tl := range tls {
-		if tl.Info != nil && tl.Info.SourceServerID != m.BinlogServerID() {
+		if tl.Info != nil && (tl.Info.SourceServerID != m.BinlogServerID() ||
+			tl.Info.SourceServerUUID != "" && m.BinlogServerUUID() != "" && !strings.EqualFold(tl.Info.SourceServerUUID, m.BinlogServerUUID())) {
 			continue
 		}
 		for _, f := range tl.Files {

@@ -77,8 +77,10 @@ type Manifest struct {
 	SourceServerID uint32 `json:"source_server_id"`
 	// MasterServerID is the server_id of the primary the source replicates
 	// from; 0 for a snapshot of a primary (--allow-primary).
-	MasterServerID uint32      `json:"master_server_id"`
-	Coordinates    Coordinates `json:"coordinates"`
+	MasterServerID uint32 `json:"master_server_id"`
+	// MasterServerUUID is the primary's server_uuid (MySQL replicas).
+	MasterServerUUID string      `json:"master_server_uuid,omitempty"`
+	Coordinates      Coordinates `json:"coordinates"`
 	// ServerGTID is the snapshotted server's full GTID state at the
 	// coordinates (absent in manifests written before binarc 0.x with
 	// joins): it counts a passive master's own writes, which
@@ -116,6 +118,18 @@ func (m *Manifest) BinlogServerID() uint32 {
 		return m.MasterServerID
 	}
 	return m.SourceServerID
+}
+
+// BinlogServerUUID is the server_uuid of the server whose binlog the
+// coordinates are on, when known (MySQL).
+func (m *Manifest) BinlogServerUUID() string {
+	if m.MasterServerID != 0 {
+		return m.MasterServerUUID
+	}
+	if m.ServerGTID != nil {
+		return m.ServerGTID.ServerUUID
+	}
+	return ""
 }
 
 // DataGTIDState is the GTID state of the snapshot's data: the server's

@@ -38,9 +38,12 @@ type ReplicaStatus struct {
 	MasterFile     string
 	ExecPos        uint64
 	MasterServerID uint32
-	LastIOError    string
-	LastSQLError   string
-	LastSQLErrno   int
+	// MasterUUID is the primary's server_uuid (MySQL; Master_UUID or
+	// Source_UUID).
+	MasterUUID   string
+	LastIOError  string
+	LastSQLError string
+	LastSQLErrno int
 }
 
 // parseReplicaStatus reads one row of SHOW SLAVE STATUS (MariaDB, MySQL
@@ -79,6 +82,7 @@ func parseReplicaStatus(row map[string]string) (ReplicaStatus, error) {
 		}
 		st.MasterServerID = uint32(n)
 	}
+	st.MasterUUID, _ = col("Master_UUID", "Source_UUID")
 	st.LastIOError, _ = col("Last_IO_Error")
 	st.LastSQLError, _ = col("Last_SQL_Error")
 	if n, _ := col("Last_SQL_Errno"); n != "" {
