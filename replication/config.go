@@ -42,6 +42,9 @@ func ParseSourceURL(raw string) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("source URL: cannot parse it (%v); %s", redactErr(err), forms)
 	}
+	if strings.Contains(u.Host, ",") {
+		return Config{}, fmt.Errorf("source URL %q names several servers: only binarc stream follows several (the writable one); give one server here", Redact(raw))
+	}
 	if u.Scheme != "mysql" && u.Scheme != "mariadb" {
 		return Config{}, fmt.Errorf("source URL %q: unsupported scheme %q; %s", Redact(raw), u.Scheme, forms)
 	}

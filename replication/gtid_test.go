@@ -133,6 +133,9 @@ func TestParseSourceURLs(t *testing.T) {
 	if _, err := ParseSourceURLs("mysql://u@db1,"); err == nil {
 		t.Error("an empty host must be refused")
 	}
+	if _, err := ParseSourceURL("mysql://u@db1:3306,db2:3306"); err == nil || !strings.Contains(err.Error(), "several servers") {
+		t.Errorf("one-server commands must refuse several clearly: %v", err)
+	}
 }
 
 // TestStreamRefusesAnotherServersFile: after a reconnect, a file of the

@@ -53,9 +53,15 @@ func (c *lsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	var lag *lagReport
 	if c.Source != "" && len(tls) > 0 {
 		sf := sourceFlags{Source: c.Source, SourcePasswordFile: c.SourcePasswordFile, ServerID: replication.DefaultServerID}
-		cfg, err := sf.config(log)
+		cfgs, err := sf.configs(log)
 		if err != nil {
 			return err
+		}
+		cfg := cfgs[0]
+		for _, c := range cfgs { // several servers: the one archived now
+			if ti := tls[len(tls)-1].Info; ti != nil && c.Addr() == ti.SourceAddr {
+				cfg = c
+			}
 		}
 		lag = measureLag(ctx, cfg, tls[len(tls)-1])
 	}
