@@ -392,6 +392,18 @@ func splitGTID(g string) (string, uint64, bool) {
 	return g[:i+1], n, err == nil
 }
 
+// firstOfRange is the first GTID of a range made by gtidRanges.
+func firstOfRange(r string) string {
+	if first, _, ok := strings.Cut(r, ".."); ok {
+		return first
+	}
+	if i := strings.LastIndex(r, ":"); i >= 0 {
+		lo, _, _ := strings.Cut(r[i+1:], "-")
+		return r[:i+1] + lo
+	}
+	return r
+}
+
 // inGTIDRanges tells whether g is in a list made by gtidRanges.
 func inGTIDRanges(ranges []string, g string) bool {
 	p, n, ok := splitGTID(g)

@@ -130,7 +130,7 @@ func PlanBinlog(ctx context.Context, c archive.Catalog, req PlanRequest) (*Plan,
 				ErrOutsideWindow, h.tls[last.tl].Name, last.from, jn.Timeline, jn.Previous, jn.Previous, end, strings.Join(jn.Lost, ","))
 		}
 		for _, g := range jn.Lost {
-			if first, _, _ := strings.Cut(g, ".."); fromState.Has(first) {
+			if fromState.Has(firstOfRange(g)) {
 				return nil, fmt.Errorf("%w: the snapshot's data holds %s, lost at the switch to timeline %s: restore from an earlier snapshot", ErrOutsideWindow, g, jn.Timeline)
 			}
 		}
