@@ -109,35 +109,11 @@ func PlanBinlog(ctx context.Context, c archive.Catalog, req PlanRequest) (*Plan,
 		return nil, err
 	}
 	p := &Plan{Timeline: h.tls[k].Name, FromTimeline: h.tls[j].Name, From: from, Target: req.Target}
-	type step struct {
-		tl       int
-		from, to replication.Position
-		open     bool // to the end of the timeline (or the target)
+	steps, joins, err := h.chain(j, k, from, fromState, req.Target)
+	if err != nil {
+		return nil, err
 	}
-	steps := []step{{tl: j, from: from, open: true}}
-	for i := j + 1; i <= k; i++ {
-		jn, err := h.join(i)
-		if err != nil {
-			return nil, err
-		}
-		if jn.Broken != "" {
-			return nil, fmt.Errorf("%w: %s is on timeline %s, and no restore crosses from %s: %s", ErrOutsideWindow, req.Target, h.tls[k].Name, jn.Previous, jn)
-		}
-		last := &steps[len(steps)-1]
-		end := jn.PreviousEnd.pos()
-		if comparePoints(last.from, end) > 0 {
-			return nil, fmt.Errorf("%w: the restore starts at %s/%s, after the point where timeline %s meets %s (%s/%s): the data holds transactions lost at that switch (%s); restore from an earlier snapshot",
-				ErrOutsideWindow, h.tls[last.tl].Name, last.from, jn.Timeline, jn.Previous, jn.Previous, end, strings.Join(jn.Lost, ","))
-		}
-		for _, g := range jn.Lost {
-			if fromState.Has(firstOfRange(g)) {
-				return nil, fmt.Errorf("%w: the snapshot's data holds %s, lost at the switch to timeline %s: restore from an earlier snapshot", ErrOutsideWindow, g, jn.Timeline)
-			}
-		}
-		last.to, last.open = end, false
-		steps = append(steps, step{tl: i, from: jn.At.pos(), open: true})
-		p.Joins = append(p.Joins, jn)
-	}
+	p.Joins = joins
 	applied := fromState.Clone()
 	found := false
 	var lastTime time.Time
@@ -274,6 +250,47 @@ func PlanBinlog(ctx context.Context, c archive.Catalog, req PlanRequest) (*Plan,
 		p.ReplayBytes += r.Stop - r.Start
 	}
 	return p, nil
+}
+
+// step is the part of one timeline a plan reads: from from to to, or to
+// the timeline's end (or the target) when open.
+type step struct {
+	tl       int
+	from, to replication.Position
+	open     bool
+}
+
+// chain lists the steps from position from on timeline j to timeline k:
+// each timeline up to where the next one's history meets it, the next
+// from just after that point. It refuses a join no restore crosses, and a
+// start that already holds transactions lost at a switch it crosses.
+func (h *history) chain(j, k int, from replication.Position, fromState *replication.GTIDState, target Target) ([]step, []*Join, error) {
+	steps := []step{{tl: j, from: from, open: true}}
+	var joins []*Join
+	for i := j + 1; i <= k; i++ {
+		jn, err := h.join(i)
+		if err != nil {
+			return nil, nil, err
+		}
+		if jn.Broken != "" {
+			return nil, nil, fmt.Errorf("%w: %s is on timeline %s, and no restore crosses from %s: %s", ErrOutsideWindow, target, h.tls[k].Name, jn.Previous, jn)
+		}
+		last := &steps[len(steps)-1]
+		end := jn.PreviousEnd.pos()
+		if comparePoints(last.from, end) > 0 {
+			return nil, nil, fmt.Errorf("%w: the restore starts at %s/%s, after the point where timeline %s meets %s (%s/%s): the data holds transactions lost at that switch (%s); restore from an earlier snapshot",
+				ErrOutsideWindow, h.tls[last.tl].Name, last.from, jn.Timeline, jn.Previous, jn.Previous, end, strings.Join(jn.Lost, ","))
+		}
+		for _, g := range jn.Lost {
+			if fromState.Has(firstOfRange(g)) {
+				return nil, nil, fmt.Errorf("%w: the snapshot's data holds %s, lost at the switch to timeline %s: restore from an earlier snapshot", ErrOutsideWindow, g, jn.Timeline)
+			}
+		}
+		last.to, last.open = end, false
+		steps = append(steps, step{tl: i, from: jn.At.pos(), open: true})
+		joins = append(joins, jn)
+	}
+	return steps, joins, nil
 }
 
 // ranges lists the byte ranges of the steps, leaving out the cut
