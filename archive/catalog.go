@@ -33,6 +33,9 @@ type TimelineInfo struct {
 	SourceServerUUID string `json:"source_server_uuid,omitempty"`
 	SourceVersion    string `json:"source_version"`
 	SourceFlavor     string `json:"source_flavor"`
+	// StartGTIDState is the GTID state at the start of StartFile, as the
+	// server listed it (layout version 2; absent when unknown).
+	StartGTIDState *string `json:"start_gtid_state,omitempty"`
 	// Previous is where the previous timeline's archive ended, if any.
 	Previous *TimelineEnd `json:"previous,omitempty"`
 }
@@ -42,6 +45,9 @@ type TimelineEnd struct {
 	Timeline string `json:"timeline"`
 	File     string `json:"file"`
 	Offset   uint64 `json:"offset"`
+	// GTIDState is the GTID state there (layout version 2; absent when
+	// unknown).
+	GTIDState *string `json:"gtid_state,omitempty"`
 }
 
 // SegmentRef is a stored segment found by listing.

@@ -38,8 +38,8 @@ func (a *Archiver) resume(ctx context.Context, info replication.ServerInfo) (*Re
 }
 
 // startTimeline writes the manifest of a new timeline and returns where it
-// starts. A new archive starts where --start-at says; a timeline after a
-// break starts at the oldest binlog the primary still has.
+// starts. A new archive starts where --start-at says; a timeline after
+// another starts where the archived GTID state says (startByGTID).
 func (a *Archiver) startTimeline(ctx context.Context, info replication.ServerInfo, reason string, prev *TimelineEnd) (*ResumePoint, error) {
 	logs, err := a.src.BinaryLogs(ctx)
 	if err != nil {
@@ -84,7 +84,7 @@ func (a *Archiver) startTimeline(ctx context.Context, info replication.ServerInf
 	ti := &TimelineInfo{
 		Version: LayoutVersion, Timeline: tl, Created: time.Now().UTC(), Reason: reason, StartFile: start,
 		SourceAddr: a.src.Addr(), SourceServerID: info.ServerID, SourceServerUUID: info.ServerUUID, SourceVersion: info.Version, SourceFlavor: string(info.Flavor),
-		Previous: prev,
+		Previous: prev, StartGTIDState: a.fileStartState(ctx, start),
 	}
 	if err := a.lease.Ensure(ctx); err != nil {
 		return nil, err
