@@ -138,6 +138,9 @@ func printCatalog(w io.Writer, cluster string, tls []*archive.TimelineState, lag
 		if ti.Previous != nil {
 			fmt.Fprintf(w, "  follows timeline %s, which ends at %s:%d (joined by GTID: see below)\n", ti.Previous.Timeline, ti.Previous.File, ti.Previous.Offset)
 		}
+		if ti.StartGTIDState != nil {
+			fmt.Fprintf(w, "  starts at GTID state %q\n", *ti.StartGTIDState)
+		}
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  FILE\tBYTES\tSEGMENTS\tFIRST EVENT\tLAST EVENT\tSTATE")
 		for _, f := range ts.Files {
