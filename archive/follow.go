@@ -123,21 +123,26 @@ func (a *Archiver) watchPrimary(ctx context.Context) error {
 
 // joinRecorder records the joins between timelines once they are final,
 // trying again every few seconds while one is pending.
+// While one is pending it tries again after 5 s, doubling up to 5 min (an
+// idle new primary may take long to write): each try reads the archive.
 func (a *Archiver) joinRecorder(ctx context.Context) {
+	wait := 5 * time.Second
 	for {
 		pending, err := a.cfg.RecordJoins(ctx)
 		if err != nil && ctx.Err() == nil {
 			a.log.Warn().Err(err).Msg("could not record the join between timelines; trying again later (restores work it out from the archive meanwhile)")
 		}
-		wait := 5 * time.Second
+		next := min(wait*2, 5*time.Minute)
 		if err == nil && pending == 0 {
-			wait = time.Hour // until a new timeline kicks it
+			wait, next = time.Hour, 5*time.Second // until a new timeline kicks it
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-a.joinKick:
+			wait = 5 * time.Second
 		case <-time.After(wait):
+			wait = next
 		}
 	}
 }
