@@ -283,3 +283,73 @@ func TestMasterMasterFlips(t *testing.T) {
 	}
 	p.stop(t)
 }
+
+// TestAddressMovesToAnotherServer: binarc streams from one address (a VIP)
+// that moves to the promoted replica while binarc is connected. At its
+// reconnect binarc notices the other server (its binlog's format
+// description names another server_id) instead of splicing that server's
+// file of the same name in, starts a timeline joined to the old one, and
+// a restore with no snapshot from the old timeline's first file to latest
+// equals the new primary; a bare file name both timelines hold is refused
+// as ambiguous.
+func TestAddressMovesToAnotherServer(t *testing.T) {
+	e := newEnv(t, testenv.MariaDBOptions{ServerID: 1})
+	a := e.primary
+	r1 := testenv.StartReplica(t, a, testenv.ReplicaOptions{ServerID: 3})
+	vip := startProxy(t, a.Addr())
+	ctx := context.Background()
+	p := e.start(append([]string{"stream", "--source", "mysql://" + replUser + "@" + vip.Addr()}, e.streamArgs()[3:]...)...)
+	if err := writeLoad(ctx, a, loadOptions{From: 0, To: 40, FlushAt: 15}); err != nil {
+		t.Fatal(err)
+	}
+	r1.WaitCaughtUp(t, a, time.Minute)
+	e.waitArchived(time.Minute)
+
+	// A switchover behind the address: A stops, R1 is promoted and
+	// written to (its file of the name binarc is in grows past binarc's
+	// position), then the address moves and the old connection drops.
+	aFile := a.Query(t, "SHOW MASTER STATUS")[0][0]
+	a.Stop(t)
+	r1.Exec(t, "STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = OFF")
+	for r1.Query(t, "SHOW MASTER STATUS")[0][0] < aFile {
+		r1.Exec(t, "FLUSH BINARY LOGS") // the same name as A's file binarc is in
+	}
+	if err := writeLoad(ctx, r1, loadOptions{From: 100, To: 130}); err != nil {
+		t.Fatal(err)
+	}
+	vip.retarget(r1.Addr())
+	vip.cut()
+	e.primary = r1
+	if err := writeLoad(ctx, r1, loadOptions{From: 130, To: 150, FlushAt: 10}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitArchived(time.Minute)
+	p.stop(t)
+	if !strings.Contains(p.out.String(), "another server answers at this address") {
+		t.Errorf("binarc did not notice the other server behind the address by its format description:\n%s", tail(p.out.String(), 4000))
+	}
+
+	tls, err := e.catalog().Describe(ctx)
+	if err != nil || len(tls) != 2 || tls[1].Info.SourceServerID != 3 {
+		t.Fatalf("timelines %d (%v): want a second one, of server_id 3", len(tls), err)
+	}
+	out, code := e.run("ls", "--store", e.store, "--cluster", e.cluster)
+	if code != 0 || !strings.Contains(out, "join "+tls[0].Name+" → "+tls[1].Name) || strings.Contains(out, "BROKEN") {
+		t.Errorf("ls does not show the join:\n%s", out)
+	}
+	target := testenv.StartMariaDB(t, testenv.MariaDBOptions{ServerID: 99, NoLogBin: true})
+	restore := func(from string) (string, int) {
+		return e.runEnv([]string{"BINARC_TARGET_PASSWORD="}, "restore", "--store", e.store, "--cluster", e.cluster,
+			"--from", from, "--to", "latest", "--target", "mysql://root@"+target.Addr())
+	}
+	both := tls[1].Files[0].File // the new timeline starts at a file of a name the old one has too
+	if out, code := restore(both + ":4"); code == 0 || !strings.Contains(out, "ambiguous") || !strings.Contains(out, tls[1].Name) {
+		t.Fatalf("a bare file name both timelines hold (%s) must be refused as ambiguous (%d):\n%s", both, code, out)
+	}
+	first := tls[0].Files[0].File
+	out, code = restore(tls[0].Name + "/" + first + ":4")
+	if code != 0 {
+		t.Fatalf("restore across the join: %s", out)
+	}
+	compareChecksums(t, "restore --from "+tls[0].Name+"/"+first+":4 --to latest", tableChecksums(t, target), tableChecksums(t, r1))
+}
