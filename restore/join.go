@@ -166,8 +166,11 @@ func (h *history) computeJoin(i int) (*Join, error) {
 	}); err != nil {
 		return nil, err
 	}
+	for k := len(old.Files) - 1; k >= 0 && oldLast.IsZero(); k-- {
+		oldLast = old.Files[k].LastEventTime // no transaction in the last file
+	}
 	if oldLast.IsZero() {
-		oldLast = lastOld.LastEventTime
+		oldLast = time.Unix(1<<40, 0) // no event times at all: do not tell by time
 	}
 	state, ok, err := h.startState(nw.Files[0])
 	if err != nil {
