@@ -229,13 +229,15 @@ func TestMasterMasterFlips(t *testing.T) {
 	e.waitArchived(time.Minute)
 	cps := []checkpoint{takeCheckpoint(t, a, "before the flip, on A")}
 
+	// Writes go on while binarc notices the flip (it checks every 2 s).
 	flip(a, b)
-	p.waitLog(t, "FAILOVER", time.Minute)
 	load(b, 100, 140)
+	p.waitLog(t, "FAILOVER", time.Minute)
 	e.waitArchived(time.Minute)
 	cps = append(cps, takeCheckpoint(t, b, "between the flips, on B"))
 
 	flip(b, a)
+	load(a, 200, 240)
 	deadline := time.Now().Add(time.Minute)
 	for len(logLines(p.out.String(), "FAILOVER")) < 2 {
 		if time.Now().After(deadline) {
@@ -243,7 +245,6 @@ func TestMasterMasterFlips(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	load(a, 200, 240)
 	e.waitArchived(time.Minute)
 	cps = append(cps, takeCheckpoint(t, a, "after the flip back, on A"))
 

@@ -270,6 +270,9 @@ func (h *history) computeJoin(i int) (*Join, error) {
 		}
 	}
 	j.Lost = gtidRanges(lost)
+	if i < len(h.tls)-1 {
+		j.Final = true // the new timeline is over too: nothing can change
+	}
 	return j, nil
 }
 
