@@ -19,6 +19,17 @@ import (
 type ArchiverConfig struct {
 	Cluster string
 	Source  replication.Config
+	// Sources are all the servers that may be the primary (Source is the
+	// first). With more than one, binarc archives the writable one and
+	// follows a failover or a flip by itself.
+	Sources []replication.Config
+	// SwitchCheck is how often, with several sources, binarc checks that
+	// the archived one is still the writable one (default 2s).
+	SwitchCheck time.Duration
+	// RecordJoins, when set, records the joins between timelines that
+	// are final (restore.RecordJoins); it is run after a new timeline
+	// starts until none is pending.
+	RecordJoins func(ctx context.Context) (pending int, err error)
 	// StartAt chooses where a new archive begins: "oldest" (default: the
 	// oldest binlog the primary still has), "current" (the file it writes
 	// now), or a binlog file name. Whole files are archived from offset 0,
@@ -51,6 +62,8 @@ type Archiver struct {
 	log    zerolog.Logger
 
 	lease    *Lease
+	src      replication.Config // the server archived now
+	joinKick chan struct{}
 	mu       sync.Mutex
 	up       *Uploader
 	seg      *Segmenter
@@ -94,8 +107,15 @@ func NewArchiver(cfg ArchiverConfig, store objstore.Store) (*Archiver, error) {
 	if cfg.StartAt == "" {
 		cfg.StartAt = "oldest"
 	}
+	if len(cfg.Sources) == 0 {
+		cfg.Sources = []replication.Config{cfg.Source}
+	}
+	cfg.Source = cfg.Sources[0]
+	if cfg.SwitchCheck <= 0 {
+		cfg.SwitchCheck = 2 * time.Second
+	}
 	layout := Layout{Cluster: cfg.Cluster}
-	return &Archiver{cfg: cfg, store: store, layout: layout, cat: Catalog{Store: store, Layout: layout}, log: cfg.Log}, nil
+	return &Archiver{cfg: cfg, store: store, layout: layout, cat: Catalog{Store: store, Layout: layout}, log: cfg.Log, src: cfg.Source, joinKick: make(chan struct{}, 1)}, nil
 }
 
 // Status is a snapshot of the archiver's progress.
@@ -141,15 +161,9 @@ func (a *Archiver) HeldLease() *Lease { return a.heldLease.Load() }
 // is flushed and stored, then it returns nil) or a problem the operator
 // must fix (returned). A primary or store that is down is retried.
 func (a *Archiver) Run(ctx context.Context) error {
-	info, err := untilUp(a, ctx, "primary", func() (replication.ServerInfo, error) { return a.cfg.Source.Preflight(ctx) })
+	info, err := a.primaryInfo(ctx)
 	if err != nil {
 		return err
-	}
-	a.log.Info().Str("source", a.cfg.Source.String()).Str("version", info.Version).Str("flavor", string(info.Flavor)).
-		Uint32("server_id", info.ServerID).Str("binlog_format", info.BinlogFormat).Str("binlog_checksum", info.BinlogChecksum).
-		Msg("primary checked")
-	if info.BinlogFormat != "ROW" {
-		a.log.Warn().Str("binlog_format", info.BinlogFormat).Msg("binlog_format is not ROW: the archive is exact, but replaying statement-based events is only as deterministic as the statements")
 	}
 	lease, err := untilUp(a, ctx, "object store", func() (*Lease, error) {
 		return AcquireLease(ctx, a.store, a.layout, "binarc stream", a.cfg.LeaseTTL)
@@ -172,19 +186,35 @@ func (a *Archiver) Run(ctx context.Context) error {
 	if err := a.checkLayout(ctx); err != nil {
 		return err
 	}
+	if a.cfg.RecordJoins != nil {
+		go a.joinRecorder(ctx)
+	}
 	for {
 		rp, err := untilUp(a, ctx, "object store", func() (*ResumePoint, error) { return a.resume(ctx, info) })
 		if err != nil {
 			return err
 		}
+		a.kickJoins()
 		err = a.session(ctx, info, lease, rp)
 		var be *replication.BreakError
 		switch {
 		case ctx.Err() != nil:
 			return nil
+		case errors.Is(err, errSwitch):
+			// Another server is the primary now: resume sees another
+			// server_id and starts a timeline joined to this one.
+			if info, err = a.primaryInfo(ctx); err != nil {
+				return err
+			}
 		case errors.As(err, &be):
 			end := a.Status().Durable
-			a.log.Error().Err(be).Str("timeline", rp.Timeline).Msg("ARCHIVE BREAK: the stream cannot continue contiguously; starting a new timeline. Restores cannot cross from the old timeline to the new one")
+			a.log.Error().Err(be).Str("timeline", rp.Timeline).Msg("ARCHIVE BREAK: the stream cannot continue contiguously; starting a new timeline, joined to this one by GTID where the histories meet")
+			if info, err = a.primaryInfo(ctx); err != nil {
+				return err
+			}
+			if info.ServerID != rp.Info.SourceServerID {
+				continue // resume starts the new server's timeline
+			}
 			if _, err := a.startTimeline(ctx, info, be.Reason, &TimelineEnd{Timeline: rp.Timeline, File: end.Position.File, Offset: end.Position.Offset}); err != nil {
 				return err
 			}

@@ -27,8 +27,13 @@ type TimelineInfo struct {
 	// Source describes the primary, without credentials.
 	SourceAddr     string `json:"source_addr"`
 	SourceServerID uint32 `json:"source_server_id"`
-	SourceVersion  string `json:"source_version"`
-	SourceFlavor   string `json:"source_flavor"`
+	// SourceServerUUID is its server_uuid (MySQL; layout version 2).
+	SourceServerUUID string `json:"source_server_uuid,omitempty"`
+	SourceVersion    string `json:"source_version"`
+	SourceFlavor     string `json:"source_flavor"`
+	// StartGTIDState is the GTID state at the start of StartFile, as the
+	// server listed it (layout version 2; absent when unknown).
+	StartGTIDState *string `json:"start_gtid_state,omitempty"`
 	// Previous is where the previous timeline's archive ended, if any.
 	Previous *TimelineEnd `json:"previous,omitempty"`
 	// Encryption is set when the timeline's segments are encrypted.
@@ -40,6 +45,9 @@ type TimelineEnd struct {
 	Timeline string `json:"timeline"`
 	File     string `json:"file"`
 	Offset   uint64 `json:"offset"`
+	// GTIDState is the GTID state there (layout version 2; absent when
+	// unknown).
+	GTIDState *string `json:"gtid_state,omitempty"`
 }
 
 // SegmentRef is a stored segment found by listing.
@@ -224,6 +232,13 @@ func putOnce(ctx context.Context, store objstore.Store, key string, data []byte)
 		return nil
 	}
 	return fmt.Errorf("%w: %s already exists with other content", errConflict, key)
+}
+
+// PutOnce writes a small object that never changes once written (a
+// conditional put): the same content already there is success, other
+// content a conflict.
+func (c Catalog) PutOnce(ctx context.Context, key string, data []byte) error {
+	return putOnce(ctx, c.Store, key, data)
 }
 
 // segmentInfoFromStore describes a stored segment.

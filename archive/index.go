@@ -25,11 +25,15 @@ type FileIndex struct {
 	// disk, and so does its rebuilt copy.
 	Closed bool `json:"closed"`
 	// Next is the file the stream continued in.
-	Next           string        `json:"next,omitempty"`
-	FirstEventTime time.Time     `json:"first_event_time"`
-	LastEventTime  time.Time     `json:"last_event_time"`
-	FirstGTID      string        `json:"first_gtid,omitempty"`
-	LastGTID       string        `json:"last_gtid,omitempty"`
+	Next           string    `json:"next,omitempty"`
+	FirstEventTime time.Time `json:"first_event_time"`
+	LastEventTime  time.Time `json:"last_event_time"`
+	FirstGTID      string    `json:"first_gtid,omitempty"`
+	LastGTID       string    `json:"last_gtid,omitempty"`
+	// StartGTIDState is the GTID state at the start of the file: its
+	// Gtid_list (MariaDB) or Previous_gtids (MySQL) event. Absent in
+	// indexes written before layout version 2: read it from the file.
+	StartGTIDState *string       `json:"start_gtid_state,omitempty"`
 	Segments       []SegmentInfo `json:"segments"`
 }
 
@@ -45,6 +49,9 @@ type SegmentInfo struct {
 	LastGTID       string    `json:"last_gtid,omitempty"`
 	// LastEventType is the binlog event type of the segment's last event.
 	LastEventType uint8 `json:"last_event_type"`
+	// StartGTIDState is the file's starting GTID state, in the segment
+	// that holds the event recording it (the first).
+	StartGTIDState *string `json:"start_gtid_state,omitempty"`
 }
 
 func segmentInfo(s *Segment, stored int64) SegmentInfo {
@@ -52,6 +59,7 @@ func segmentInfo(s *Segment, stored int64) SegmentInfo {
 		Start: s.Start, End: s.End, StoredSize: stored, Events: s.Events,
 		FirstEventTime: unixTime(s.FirstTime), LastEventTime: unixTime(s.LastTime),
 		FirstGTID: s.FirstGTID, LastGTID: s.LastGTID, LastEventType: uint8(s.LastType),
+		StartGTIDState: s.StartState,
 	}
 }
 
@@ -77,6 +85,9 @@ func newFileIndex(tl, file, next string, segs []SegmentInfo) *FileIndex {
 		}
 		if ix.FirstGTID == "" {
 			ix.FirstGTID = s.FirstGTID
+		}
+		if ix.StartGTIDState == nil && s.Start == 0 {
+			ix.StartGTIDState = s.StartGTIDState
 		}
 		if s.LastGTID != "" {
 			ix.LastGTID = s.LastGTID

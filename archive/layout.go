@@ -2,13 +2,14 @@
 // object store, and reads them back. It is the only package that knows the
 // object layout; this file owns every key.
 //
-// Layout (format version 1), all keys relative to the store's prefix:
+// Layout (format version 2), all keys relative to the store's prefix:
 //
 //	<cluster>/layout.json                                     format version of this cluster's archive
 //	<cluster>/lease.json                                      the single writer's lease
 //	<cluster>/binlog/<timeline>/timeline.json                 why and where the timeline starts, which server
 //	<cluster>/binlog/<timeline>/<file>/<start>-<end>.zst      a segment: bytes [start,end) of <file>, zstd
 //	<cluster>/binlog/<timeline>/<file>.index.json             written once <file> is complete and all its segments are stored
+//	<cluster>/binlog/<timeline>/join.json                     where the timeline's history meets the previous one's (version 2)
 //
 // <start> and <end> are 20-digit zero-padded decimal offsets (wide enough for
 // any uint64), so names sort in offset order. <timeline> is
@@ -29,13 +30,15 @@ import (
 )
 
 // LayoutVersion is the newest version of the object layout this binarc
-// reads and writes: 2, an archive with encrypted timelines (see sealed.go).
-// An archive without encryption is still written as version 1.
+// reads and writes: 3, an archive with encrypted timelines (see sealed.go).
+// An archive without encryption is written as version 2 (GTID states and
+// joins, see gtidstart.go and docs/FORMAT.md); version 1 archives are read
+// as they are.
 const LayoutVersion = LayoutVersionEncrypted
 
 // LayoutVersionPlain is the version of an archive, timeline or index
 // without encryption.
-const LayoutVersionPlain = 1
+const LayoutVersionPlain = 2
 
 // Layout builds and parses the keys of one cluster's archive.
 type Layout struct {
@@ -95,6 +98,10 @@ func (l Layout) TimelinePrefix(tl string) string { return l.TimelinesPrefix() + 
 
 // TimelineKey is the manifest of one timeline.
 func (l Layout) TimelineKey(tl string) string { return l.TimelinePrefix(tl) + "timeline.json" }
+
+// JoinKey is where timeline tl records how its history meets the
+// previous timeline's (layout version 2).
+func (l Layout) JoinKey(tl string) string { return l.TimelinePrefix(tl) + "join.json" }
 
 // FilePrefix is the folder of the live segments of one binlog file.
 func (l Layout) FilePrefix(tl, file string) string { return l.TimelinePrefix(tl) + file + "/" }

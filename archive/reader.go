@@ -24,6 +24,9 @@ type FileState struct {
 	LastEventTime  time.Time
 	FirstGTID      string
 	LastGTID       string
+	// StartGTIDState is the GTID state at the file's start, when known
+	// from its index or first segment (nil: read it from the file).
+	StartGTIDState *string
 	// Gap is set when stored segments do not run contiguously from 0.
 	Gap error
 	// CompactedKey is set when the file is stored as one compacted object;
@@ -55,6 +58,7 @@ func (c Catalog) FileState(ctx context.Context, tl string, ref FileRef) (*FileSt
 		fs.Size, fs.Complete, fs.Closed = ix.Size, true, ix.Closed
 		fs.FirstEventTime, fs.LastEventTime = ix.FirstEventTime, ix.LastEventTime
 		fs.FirstGTID, fs.LastGTID = ix.FirstGTID, ix.LastGTID
+		fs.StartGTIDState = ix.StartGTIDState
 		return fs, nil
 	}
 	segs, err := c.Segments(ctx, tl, file)
@@ -84,6 +88,7 @@ func (c Catalog) FileState(ctx context.Context, tl string, ref FileRef) (*FileSt
 		}
 		fs.FirstEventTime, fs.LastEventTime = first.FirstEventTime, last.LastEventTime
 		fs.FirstGTID, fs.LastGTID = first.FirstGTID, last.LastGTID
+		fs.StartGTIDState = first.StartGTIDState
 	}
 	return fs, nil
 }

@@ -18,7 +18,7 @@ import (
 	gomysql "github.com/go-mysql-org/go-mysql/replication"
 )
 
-// Encrypted archives (layout version 2). A timeline whose manifest has an
+// Encrypted archives (layout version 3). A timeline whose manifest has an
 // Encryption stores every segment sealed with package crypt: zstd first,
 // then age, to the timeline's recipients. A compacted file is the
 // concatenation of its sealed segments, exactly as stored: compaction needs
@@ -27,8 +27,8 @@ import (
 // index and opens each part under its segment's key.
 
 // LayoutVersionEncrypted is the layout version of an archive holding an
-// encrypted timeline; plain archives stay at version 1.
-const LayoutVersionEncrypted = 2
+// encrypted timeline; plain archives are version 2 (LayoutVersionPlain).
+const LayoutVersionEncrypted = 3
 
 // Encryption says how the data objects of a timeline or a snapshot are
 // encrypted.
@@ -140,6 +140,11 @@ func (c Catalog) readSegmentFacts(ctx context.Context, ref SegmentRef) (segmentF
 			f.Next = RotateTarget(raw, off)
 		case off == replication.MagicLen && h.Type == gomysql.FORMAT_DESCRIPTION_EVENT:
 			f.FDE = append([]byte(nil), raw...)
+		case ref.Start == 0 && f.StartGTIDState == nil && (h.Type == gomysql.MARIADB_GTID_LIST_EVENT || h.Type == gomysql.PREVIOUS_GTIDS_EVENT):
+			if st, err := replication.EventStartState(raw); err == nil {
+				str := st.String()
+				f.StartGTIDState = &str
+			}
 		}
 		return nil
 	})

@@ -34,6 +34,9 @@ type Segment struct {
 	// carries them in its clear header for a writer that cannot decrypt.
 	Next string
 	FDE  []byte
+	// StartState is the GTID state at the start of the file (its
+	// Gtid_list or Previous_gtids event), when this segment holds it.
+	StartState *string
 	// Received is when the segment's first event arrived from the primary:
 	// the loss window of the segment is measured from it.
 	Received time.Time
@@ -150,6 +153,12 @@ func (s *Segmenter) Add(ev replication.Event) error {
 		c.Next = RotateTarget(ev.Raw, ev.Start)
 	case ev.Type == gomysql.FORMAT_DESCRIPTION_EVENT && ev.Start == replication.MagicLen:
 		c.FDE = bytes.Clone(ev.Raw)
+	}
+	if c.Start == 0 && c.StartState == nil && (ev.Type == gomysql.MARIADB_GTID_LIST_EVENT || ev.Type == gomysql.PREVIOUS_GTIDS_EVENT) {
+		if st, err := replication.EventStartState(ev.Raw); err == nil {
+			str := st.String()
+			c.StartState = &str
+		}
 	}
 	if ev.GTID != "" {
 		if c.FirstGTID == "" {

@@ -46,8 +46,8 @@ func (a *Archiver) resume(ctx context.Context, info replication.ServerInfo) (*Re
 }
 
 // startTimeline writes the manifest of a new timeline and returns where it
-// starts. A new archive starts where --start-at says; a timeline after a
-// break starts at the oldest binlog the primary still has.
+// starts. A new archive starts where --start-at says; a timeline after
+// another starts where the archived GTID state says (startByGTID).
 func (a *Archiver) startTimeline(ctx context.Context, info replication.ServerInfo, reason string, prev *TimelineEnd) (*ResumePoint, error) {
 	return a.startTimelineFrom(ctx, info, reason, prev, "")
 }
@@ -56,7 +56,7 @@ func (a *Archiver) startTimeline(ctx context.Context, info replication.ServerInf
 // primary still has it: the file the previous timeline ended in, when the
 // same server continues under new encryption keys.
 func (a *Archiver) startTimelineFrom(ctx context.Context, info replication.ServerInfo, reason string, prev *TimelineEnd, from string) (*ResumePoint, error) {
-	logs, err := a.cfg.Source.BinaryLogs(ctx)
+	logs, err := a.src.BinaryLogs(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -64,6 +64,9 @@ func (a *Archiver) startTimelineFrom(ctx context.Context, info replication.Serve
 		return nil, &replication.ConfigError{Problem: "the primary lists no binary logs", Hint: "check log_bin on the primary"}
 	}
 	start := logs[0].Name
+	if prev != nil {
+		start = a.startByGTID(ctx, prev, logs)
+	}
 	if prev == nil {
 		switch a.cfg.StartAt {
 		case "oldest":
@@ -104,8 +107,8 @@ func (a *Archiver) startTimelineFrom(ctx context.Context, info replication.Serve
 	}
 	ti := &TimelineInfo{
 		Version: version, Timeline: tl, Created: time.Now().UTC(), Reason: reason, StartFile: start,
-		SourceAddr: a.cfg.Source.Addr(), SourceServerID: info.ServerID, SourceVersion: info.Version, SourceFlavor: string(info.Flavor),
-		Previous: prev, Encryption: EncryptionOf(a.cfg.Encrypt),
+		SourceAddr: a.src.Addr(), SourceServerID: info.ServerID, SourceServerUUID: info.ServerUUID, SourceVersion: info.Version, SourceFlavor: string(info.Flavor),
+		Previous: prev, StartGTIDState: a.fileStartState(ctx, start), Encryption: EncryptionOf(a.cfg.Encrypt),
 	}
 	if err := a.lease.Ensure(ctx); err != nil {
 		return nil, err
@@ -161,7 +164,7 @@ func (a *Archiver) session(ctx context.Context, info replication.ServerInfo, lea
 	go func() {
 		defer wg.Done()
 		defer close(streamDone)
-		s := &replication.Streamer{Config: a.cfg.Source, Flavor: info.Flavor, Log: a.log, MaxBackoff: a.cfg.MaxBackoff, OnConnect: a.setConnected}
+		s := &replication.Streamer{Config: a.src, Flavor: info.Flavor, Log: a.log, MaxBackoff: a.cfg.MaxBackoff, OnConnect: a.setConnected, ExpectServerID: info.ServerID}
 		errc <- s.Stream(sctx, rp.Position, rp.ExpectFDE, (*handler)(a))
 	}()
 	wg.Add(1)
@@ -186,6 +189,15 @@ func (a *Archiver) session(ctx context.Context, info replication.ServerInfo, lea
 		go func() {
 			defer wg.Done()
 			a.compactor(sctx, rp.Timeline, compactQ, lease)
+		}()
+	}
+	if len(a.cfg.Sources) > 1 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := a.watchPrimary(sctx); err != nil {
+				errc <- err
+			}
 		}()
 	}
 	go func() {

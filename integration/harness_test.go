@@ -257,6 +257,13 @@ func (e *env) archivedState(cat archive.Catalog) string {
 		files[f.File] = f
 	}
 	rows := e.primary.Query(e.t, "SHOW BINARY LOGS")
+	// A timeline that follows another may start at a later file of the
+	// new primary (its older ones are in the archive already).
+	if tl := tls[len(tls)-1]; tl.Info != nil && tl.Info.Previous != nil {
+		for len(rows) > 1 && replication.CompareBinlogNames(rows[0][0], tl.Info.StartFile) < 0 {
+			rows = rows[1:]
+		}
+	}
 	for i, r := range rows {
 		f := files[r[0]]
 		if f == nil {

@@ -39,7 +39,10 @@ func (p *tcpProxy) serve() {
 		if err != nil {
 			return
 		}
-		u, err := net.Dial("tcp", p.target)
+		p.mu.Lock()
+		target := p.target
+		p.mu.Unlock()
+		u, err := net.Dial("tcp", target)
 		if err != nil {
 			c.Close()
 			continue
@@ -75,6 +78,14 @@ func pipe(dst, src net.Conn, freeze chan struct{}) {
 			return
 		}
 	}
+}
+
+// retarget sends new connections to another server (a VIP or DNS name
+// moved); current ones stay as they are.
+func (p *tcpProxy) retarget(addr string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.target = addr
 }
 
 // cut closes every connection through the proxy.

@@ -330,7 +330,7 @@ func (e *snapEnv) checkRetained(orig []*archive.TimelineState, snaps []*snapshot
 	allowed := map[string]bool{l.LayoutKey(): true, l.LeaseKey(): true, l.SnapshotLeaseKey(): true, l.PruneLeaseKey(): true}
 	var prefixes []string
 	for _, tl := range orig[baseTL:] {
-		allowed[l.TimelineKey(tl.Name)] = true
+		allowed[l.TimelineKey(tl.Name)], allowed[l.JoinKey(tl.Name)] = true, true
 		for _, f := range tl.Files {
 			if tl.Name == orig[baseTL].Name && replication.CompareBinlogNames(f.File, base.Coordinates.File) < 0 {
 				continue

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/binarc/binarc/internal/redact"
@@ -49,6 +50,9 @@ func ParseSourceURL(raw string) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("source URL %q: cannot parse it (%v); %s", shown, redactErr(err), forms)
 	}
+	if strings.Contains(u.Host, ",") {
+		return Config{}, fmt.Errorf("source URL %q names several servers: only binarc stream follows several (the writable one); give one server here", Redact(raw))
+	}
 	if u.Scheme != "mysql" && u.Scheme != "mariadb" {
 		return Config{}, fmt.Errorf("source URL %q: unsupported scheme %q; %s", shown, u.Scheme, forms)
 	}
@@ -84,6 +88,39 @@ func ParseSourceURL(raw string) (Config, error) {
 		HeartbeatPeriod: time.Second,
 		ReadTimeout:     15 * time.Second,
 	}, nil
+}
+
+// ParseSourceURLs reads a source URL that may name several servers, the
+// way libpq does: mysql://USER[:PASS]@HOST1[:PORT1],HOST2[:PORT2]. Every
+// server gets the same user and password.
+func ParseSourceURLs(raw string) ([]Config, error) {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		c, err := ParseSourceURL(raw)
+		return []Config{c}, err
+	}
+	user := ""
+	if i := strings.LastIndex(rest, "@"); i >= 0 {
+		user, rest = rest[:i+1], rest[i+1:]
+	}
+	hosts, tail := rest, ""
+	if i := strings.IndexAny(rest, "/?"); i >= 0 {
+		hosts, tail = rest[:i], rest[i:]
+	}
+	var out []Config
+	seen := map[string]bool{}
+	for _, h := range strings.Split(hosts, ",") {
+		c, err := ParseSourceURL(scheme + "://" + user + h + tail)
+		if err != nil {
+			return nil, err
+		}
+		if seen[c.Addr()] {
+			return nil, fmt.Errorf("source URL %q names %s twice", Redact(raw), c.Addr())
+		}
+		seen[c.Addr()] = true
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 // Addr is HOST:PORT.

@@ -27,6 +27,11 @@ type ServerInfo struct {
 	ServerID       uint32
 	BinlogFormat   string
 	BinlogChecksum string
+	// ReadOnly is @@read_only: a replica or a demoted master; with several
+	// sources binarc archives the one that is not.
+	ReadOnly bool
+	// ServerUUID is @@server_uuid (MySQL only).
+	ServerUUID string
 }
 
 // BinlogFile is one row of SHOW BINARY LOGS.
@@ -143,6 +148,15 @@ func (c Config) Preflight(ctx context.Context) (ServerInfo, error) {
 		info.Flavor = FlavorMariaDB
 	}
 
+	if r, err := conn.Execute("SELECT @@read_only"); err == nil {
+		ro, _ := r.GetInt(0, 0)
+		info.ReadOnly = ro != 0 || strings.EqualFold(text(r, 0, 0), "ON")
+	}
+	if info.Flavor == FlavorMySQL {
+		if r, err := conn.Execute("SELECT @@server_uuid"); err == nil {
+			info.ServerUUID = text(r, 0, 0)
+		}
+	}
 	if logBin != "1" && !strings.EqualFold(logBin, "ON") {
 		if logBin == "0" {
 			logBin = "OFF"

@@ -63,6 +63,11 @@ type Streamer struct {
 	MaxBackoff time.Duration
 	// OnConnect is called (if set) each time the stream is (re)established.
 	OnConnect func(connected bool)
+	// ExpectServerID, when set, is the server_id of the server whose
+	// binlog is archived: a format description of another server's (a
+	// VIP or DNS moved to another server between two connections) breaks
+	// the stream instead of splicing that server's file in.
+	ExpectServerID uint32
 }
 
 // Stream archives from pos until ctx is cancelled (then it returns nil), the
@@ -71,7 +76,7 @@ type Streamer struct {
 // that file: the primary's copy must match it, or the file is not the one
 // archived. Transient failures (primary down, network cut) are retried.
 func (s *Streamer) Stream(ctx context.Context, pos Position, expectFDE []byte, h Handler) error {
-	st := &streamState{pos: pos, expectFDE: expectFDE, h: h, flavor: s.Flavor}
+	st := &streamState{pos: pos, expectFDE: expectFDE, h: h, flavor: s.Flavor, serverID: s.ExpectServerID}
 	b := retry.Backoff{Max: s.MaxBackoff}
 	outage := &retry.Outage{Log: s.Log, What: "primary", DownMsg: "lost the primary; retrying with backoff (logged once per outage)", UpMsg: "-"}
 	var down time.Time // when the current outage began; zero while healthy
@@ -228,6 +233,7 @@ type streamState struct {
 	connEvents   int    // events received on the current connection
 	received     uint64 // events received, across connections
 	err          error  // the error HandleEvent failed with
+	serverID     uint32 // expected server_id of every format description (0: any)
 	onFirstEvent func()
 }
 
@@ -275,6 +281,9 @@ func (st *streamState) handle(e *gomysql.BinlogEvent) error {
 		return st.leaveFile(next)
 
 	case gomysql.FORMAT_DESCRIPTION_EVENT:
+		if st.serverID != 0 && h.ServerID != st.serverID {
+			return &BreakError{At: st.pos, Reason: fmt.Sprintf("another server answers at this address: its binlog %s was written by server_id %d, the archived one by %d (a failover behind a VIP or DNS name)", st.pos.File, h.ServerID, st.serverID)}
+		}
 		if h.LogPos == 0 {
 			// Resent on every connection that starts inside a file, with
 			// log_pos and the created timestamp zeroed: not part of the

@@ -3,33 +3,25 @@ package restore
 import (
 	"strings"
 	"testing"
+
+	"github.com/binarc/binarc/replication"
 )
 
-func TestGTIDIn(t *testing.T) {
-	for _, tc := range []struct {
-		g, set string
-		in     bool
-		err    string
-	}{
-		{"0-1-5", "0-1-7", true, ""},
-		{"0-1-8", "0-1-7", false, ""},
-		{"1-1-3", "0-1-7,1-2-3", true, ""},
-		{"2-1-1", "0-1-7", false, ""},
-		{"0-1-5", "", false, ""},
-		// Malformed input is an error, never a sequence number of 0.
-		{"0-1-x", "0-1-7", false, "not a number"},
-		{"0-1", "0-1-7", false, "not a MariaDB GTID"},
-		{"0-1-5", "0-1-junk", false, "snapshot's GTID position"},
-	} {
-		in, err := gtidIn(tc.g, tc.set)
-		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("gtidIn(%q, %q) = %v, %v; want an error naming %q", tc.g, tc.set, in, err, tc.err)
-			}
-			continue
+// TestMalformedGTIDState: a GTID state from a manifest that does not parse
+// is an error, never read as sequence number 0.
+func TestMalformedGTIDState(t *testing.T) {
+	for _, s := range []string{"0-1-x", "0-1", "0-1-5,0-1-junk", "0-x-5"} {
+		if _, err := replication.ParseGTIDState(s); err == nil || !strings.Contains(err.Error(), "not a MariaDB GTID") {
+			t.Errorf("ParseGTIDState(%q) = %v; want it refused", s, err)
 		}
-		if err != nil || in != tc.in {
-			t.Errorf("gtidIn(%q, %q) = %v, %v; want %v", tc.g, tc.set, in, err, tc.in)
+	}
+	st, err := replication.ParseGTIDState("0-1-7,1-2-3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for g, want := range map[string]bool{"0-1-5": true, "0-1-8": false, "1-2-3": true, "2-1-1": false} {
+		if st.Covers(g) != want {
+			t.Errorf("0-1-7,1-2-3 covers %s: %v, want %v", g, !want, want)
 		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -15,11 +14,18 @@ import (
 
 // PlanRequest asks for the binlog part of a restore.
 type PlanRequest struct {
-	// Timeline to replay from; empty means the newest one holding From.File.
+	// Timeline holding From; empty means located: on the timelines of
+	// FromServerID holding From.File, or by FromState.
 	Timeline string
 	// From is where the restored data stands: a snapshot's coordinates.
-	From   replication.Position
-	Target Target
+	From replication.Position
+	// FromServerID is the server whose binlog From is on (0: unknown);
+	// FromServerUUID its server_uuid when known (MySQL).
+	FromServerID   uint32
+	FromServerUUID string
+	// FromState is the GTID state of the data at From ("" when unknown).
+	FromState string
+	Target    Target
 	// Skip lists GTIDs of transactions to leave out.
 	Skip []string
 	// WorkDir receives the rebuilt binlog files the replay reads.
@@ -29,20 +35,38 @@ type PlanRequest struct {
 // ReplayRange is a byte range [Start, Stop) of one rebuilt file, cut at
 // transaction boundaries.
 type ReplayRange struct {
+	Timeline    string
 	File        string
 	Path        string
 	Start, Stop uint64
 }
 
-// Plan is the binlog part of a restore: what to fetch and what to replay.
-type Plan struct {
+// Step is the part of one timeline a restore replays: from From to To.
+type Step struct {
 	Timeline string
 	From     replication.Position
-	Target   Target
-	// Stop is where replay ends: everything before it is applied.
-	Stop    replication.Position
+	To       replication.Position
+}
+
+// Plan is the binlog part of a restore: what to fetch and what to replay.
+type Plan struct {
+	// Timeline is the timeline the restore ends on; FromTimeline the one
+	// it starts on.
+	Timeline     string
+	FromTimeline string
+	From         replication.Position
+	Target       Target
+	// Stop is where replay ends on Timeline: everything before it is
+	// applied.
+	Stop replication.Position
+	// Steps is the chain, one per timeline; Joins the joins it crosses.
+	Steps   []Step
+	Joins   []*Join
 	Ranges  []ReplayRange
 	Skipped []*Transaction
+	// Applied are transactions left out because the data already had
+	// them (by GTID) when replay reached them after a join.
+	Applied []*Transaction
 	// Last is the last transaction applied, if any.
 	Last        *Transaction
 	Files       []*archive.FileState
@@ -53,16 +77,18 @@ type Plan struct {
 // ErrOutsideWindow means the target is not restorable from the archive.
 var ErrOutsideWindow = errors.New("restore target outside the restorable window")
 
-// PlanBinlog fetches the archived binlog from req.From onwards into req.WorkDir,
-// file by file, until it finds the target, and returns the ranges to
-// replay. Every segment it needs is downloaded and checked (zstd checksum,
-// contiguity) before anything is replayed.
+// PlanBinlog fetches the archived binlog from req.From onwards into
+// req.WorkDir and returns the ranges to replay to the target. A target on
+// a later timeline is reached across the joins between timelines: the old
+// timeline is replayed up to where the histories meet, the new one from
+// there, so what was lost at a switch is not applied to a target after it.
+// Every segment it needs is downloaded and checked before anything is
+// replayed.
 func PlanBinlog(ctx context.Context, c archive.Catalog, req PlanRequest) (*Plan, error) {
-	tl, files, err := timelineFor(ctx, c, req.Timeline, req.From.File)
+	h, err := newHistory(ctx, c, req.WorkDir)
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Timeline: tl.Name, From: req.From, Target: req.Target}
 	skip := map[string]*Transaction{}
 	for _, g := range req.Skip {
 		if !IsGTID(g) {
@@ -70,173 +96,235 @@ func PlanBinlog(ctx context.Context, c archive.Catalog, req PlanRequest) (*Plan,
 		}
 		skip[g] = nil
 	}
+	fromState, err := replication.ParseGTIDState(req.FromState)
+	if err != nil {
+		return nil, err
+	}
+	j, from, byGTID, err := h.locate(req, fromState)
+	if err != nil {
+		return nil, err
+	}
+	k, err := h.targetTimeline(j, req.Target)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{Timeline: h.tls[k].Name, FromTimeline: h.tls[j].Name, From: from, Target: req.Target}
+	steps, joins, err := h.chain(j, k, from, fromState, req.Target)
+	if err != nil {
+		return nil, err
+	}
+	p.Joins = joins
+	applied := fromState.Clone()
 	found := false
 	var lastTime time.Time
-	for i, fs := range files {
-		if fs.Gap != nil {
-			return nil, fmt.Errorf("%w: %v\n%s", ErrOutsideWindow, fs.Gap, DescribeWindow(tl))
+	var cut []*Transaction // skipped or already applied: left out of the ranges
+	stopStep := len(steps) - 1
+	stops := make([]replication.Position, len(steps))
+	for si := 0; si < len(steps) && !found; si++ {
+		st := steps[si]
+		tl := h.tls[st.tl]
+		files := h.filesFrom(st.tl, st.from.File)
+		if files == nil {
+			return nil, fmt.Errorf("%w: binlog %s is not in the archive of timeline %s\n%s", ErrOutsideWindow, st.from.File, tl.Name, DescribeWindow(tl))
 		}
-		path := filepath.Join(req.WorkDir, fs.File)
-		if err := rebuildTo(ctx, c, fs, path); err != nil {
-			return nil, err
-		}
-		p.Files = append(p.Files, fs)
-		for _, s := range fs.Segments {
-			p.StoredBytes += s.StoredSize
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		from := uint64(0)
-		if i == 0 {
-			from = req.From.Offset
-			if from > fs.Size {
-				f.Close()
-				return nil, fmt.Errorf("%w: %s is past the end of the archived %s (%d bytes)\n%s", ErrOutsideWindow, req.From, fs.File, fs.Size, DescribeWindow(tl))
+		stops[si] = st.from
+		onTarget := st.tl == k && si == len(steps)-1
+		for fi, fs := range files {
+			if !st.open && replication.CompareBinlogNames(fs.File, st.to.File) > 0 {
+				break
 			}
-		}
-		err = scanFile(fs.File, f, from, func(t *Transaction) (bool, error) {
-			if t.Time.After(lastTime) {
-				lastTime = t.Time
+			if fs.Gap != nil {
+				return nil, fmt.Errorf("%w: %v\n%s", ErrOutsideWindow, fs.Gap, DescribeWindow(tl))
 			}
-			switch req.Target.Kind {
-			case TargetTime:
-				if !t.Time.Before(req.Target.Time) {
-					p.Stop, found = replication.Position{File: fs.File, Offset: t.Start}, true
+			off := uint64(0)
+			if fi == 0 {
+				off = st.from.Offset
+				if off > fs.Size {
+					return nil, fmt.Errorf("%w: %s is past the end of the archived %s of timeline %s (%d bytes)\n%s", ErrOutsideWindow, st.from, fs.File, tl.Name, fs.Size, DescribeWindow(tl))
+				}
+			}
+			if _, err := h.fetch(fs); err != nil {
+				return nil, err
+			}
+			reachedEnd := false
+			err := h.scan(fs, off, func(t *Transaction) (bool, error) {
+				if !st.open && fs.File == st.to.File && t.Start >= st.to.Offset {
+					reachedEnd = true
 					return false, nil
 				}
-			case TargetPosition:
-				if fs.File == req.Target.Position.File {
-					tp := req.Target.Position.Offset
-					if t.Start == tp {
-						p.Stop, found = req.Target.Position, true
+				if t.Time.After(lastTime) {
+					lastTime = t.Time
+				}
+				switch req.Target.Kind {
+				case TargetTime:
+					if !t.Time.Before(req.Target.Time) {
+						stops[si], found = replication.Position{File: fs.File, Offset: t.Start}, true
 						return false, nil
 					}
-					if t.Start < tp && tp < t.End {
-						return false, fmt.Errorf("--to %s is inside a transaction (%s:%d-%d, GTID %s): use its start or its end", req.Target.Position, fs.File, t.Start, t.End, t.GTID)
+				case TargetPosition:
+					if onTarget && fs.File == req.Target.Position.File {
+						tp := req.Target.Position.Offset
+						if t.Start == tp {
+							stops[si], found = req.Target.Position, true
+							return false, nil
+						}
+						if t.Start < tp && tp < t.End {
+							return false, fmt.Errorf("--to %s is inside a transaction (%s:%d-%d, GTID %s): use its start or its end", req.Target.Position, fs.File, t.Start, t.End, t.GTID)
+						}
 					}
 				}
+				if _, ok := skip[t.GTID]; ok && t.GTID != "" {
+					skip[t.GTID] = t
+					p.Skipped = append(p.Skipped, t)
+					cut = append(cut, t)
+				} else if t.GTID != "" && (si > 0 && applied.Has(t.GTID) || byGTID && fromState.Covers(t.GTID)) {
+					p.Applied = append(p.Applied, t)
+					cut = append(cut, t)
+				} else {
+					applied.Add(t.GTID)
+					p.Last = t
+				}
+				stops[si] = replication.Position{File: fs.File, Offset: t.End}
+				if req.Target.Kind == TargetGTID && t.GTID == req.Target.GTID {
+					found = true
+					return false, nil
+				}
+				if req.Target.Kind == TargetPosition && onTarget && fs.File == req.Target.Position.File && t.End == req.Target.Position.Offset {
+					found = true
+					return false, nil
+				}
+				return true, nil
+			})
+			if err != nil {
+				return nil, err
 			}
-			if _, ok := skip[t.GTID]; ok && t.GTID != "" {
-				skip[t.GTID] = t
-				p.Skipped = append(p.Skipped, t)
-			} else {
-				p.Last = t
+			if found {
+				stopStep = si
+				break
 			}
-			if req.Target.Kind == TargetGTID && t.GTID == req.Target.GTID {
-				p.Stop, found = replication.Position{File: fs.File, Offset: t.End}, true
-				return false, nil
+			if reachedEnd {
+				stops[si] = st.to
+				break
 			}
-			if req.Target.Kind == TargetPosition && fs.File == req.Target.Position.File && t.End == req.Target.Position.Offset {
-				p.Stop, found = req.Target.Position, true
-				return false, nil
-			}
-			return true, nil
-		})
-		f.Close()
-		if err != nil {
-			return nil, err
 		}
-		if found {
-			break
-		}
-		// Replay can run to the end of every transaction seen so far.
-		end := uint64(0)
-		if p.Last != nil && p.Last.File == fs.File {
-			end = p.Last.End
-		}
-		if n := len(p.Skipped); n > 0 && p.Skipped[n-1].File == fs.File && p.Skipped[n-1].End > end {
-			end = p.Skipped[n-1].End
-		}
-		if end > 0 {
-			p.Stop = replication.Position{File: fs.File, Offset: end}
+		if !st.open && !found {
+			stops[si] = st.to
 		}
 	}
 	if !found {
 		switch req.Target.Kind {
 		case TargetLatest:
-			if p.Stop.File == "" {
-				p.Stop = req.From
-			}
 		case TargetTime:
-			return nil, fmt.Errorf("%w: %s is after the newest archived transaction (%s); to restore everything archived, use --to latest\n%s",
-				ErrOutsideWindow, req.Target, lastTime.Format(time.RFC3339), DescribeWindow(tl))
+			if k == len(h.tls)-1 {
+				return nil, fmt.Errorf("%w: %s is after the newest archived transaction (%s); to restore everything archived, use --to latest\n%s",
+					ErrOutsideWindow, req.Target, lastTime.Format(time.RFC3339), DescribeWindow(h.tls[k]))
+			}
+			// The target is before the next timeline took over: all of
+			// this one up to its end.
 		case TargetGTID:
-			return nil, fmt.Errorf("%w: GTID %s is not in the archive after %s\n%s", ErrOutsideWindow, req.Target.GTID, req.From, DescribeWindow(tl))
+			return nil, fmt.Errorf("%w: GTID %s is not in the archive after %s/%s\n%s", ErrOutsideWindow, req.Target.GTID, p.FromTimeline, req.From, DescribeWindow(h.tls[k]))
 		case TargetPosition:
-			return nil, fmt.Errorf("%w: %s is not a transaction boundary in the archive after %s\n%s", ErrOutsideWindow, req.Target.Position, req.From, DescribeWindow(tl))
+			return nil, fmt.Errorf("%w: %s/%s is not a transaction boundary in the archive after %s/%s\n%s", ErrOutsideWindow, h.tls[k].Name, req.Target.Position, p.FromTimeline, req.From, DescribeWindow(h.tls[k]))
 		}
 	}
 	for g, t := range skip {
 		if t == nil {
-			return nil, fmt.Errorf("--skip-gtid %s: no such transaction between %s and %s", g, req.From, p.Stop)
+			return nil, fmt.Errorf("--skip-gtid %s: no such transaction between %s/%s and %s/%s", g, p.FromTimeline, req.From, h.tls[steps[stopStep].tl].Name, stops[stopStep])
 		}
 	}
-	p.Ranges = rangesBetween(p, req.WorkDir)
+	steps = steps[:stopStep+1]
+	for i, st := range steps {
+		p.Steps = append(p.Steps, Step{Timeline: h.tls[st.tl].Name, From: st.from, To: stops[i]})
+	}
+	p.Joins = p.Joins[:stopStep]
+	last := p.Steps[len(p.Steps)-1]
+	p.Timeline, p.Stop = last.Timeline, last.To
+	p.Files = h.order
+	for _, fs := range p.Files {
+		for _, s := range fs.Segments {
+			p.StoredBytes += s.StoredSize
+		}
+	}
+	p.Ranges = h.ranges(p.Steps, cut)
 	for _, r := range p.Ranges {
 		p.ReplayBytes += r.Stop - r.Start
 	}
 	return p, nil
 }
 
-// rangesBetween lists the byte ranges from p.From to p.Stop, leaving out
-// the skipped transactions.
-func rangesBetween(p *Plan, dir string) []ReplayRange {
-	var out []ReplayRange
-	add := func(file string, start, stop uint64) {
-		start = max(start, replication.MagicLen)
-		if stop > start {
-			out = append(out, ReplayRange{File: file, Path: filepath.Join(dir, file), Start: start, Stop: stop})
+// step is the part of one timeline a plan reads: from from to to, or to
+// the timeline's end (or the target) when open.
+type step struct {
+	tl       int
+	from, to replication.Position
+	open     bool
+}
+
+// chain lists the steps from position from on timeline j to timeline k:
+// each timeline up to where the next one's history meets it, the next
+// from just after that point. It refuses a join no restore crosses, and a
+// start that already holds transactions lost at a switch it crosses.
+func (h *history) chain(j, k int, from replication.Position, fromState *replication.GTIDState, target Target) ([]step, []*Join, error) {
+	steps := []step{{tl: j, from: from, open: true}}
+	var joins []*Join
+	for i := j + 1; i <= k; i++ {
+		jn, err := h.join(i)
+		if err != nil {
+			return nil, nil, err
 		}
-	}
-	for _, fs := range p.Files {
-		start, stop := uint64(0), fs.Size
-		if fs.File == p.From.File {
-			start = p.From.Offset
+		if jn.Broken != "" {
+			return nil, nil, fmt.Errorf("%w: %s is on timeline %s, and no restore crosses from %s: %s", ErrOutsideWindow, target, h.tls[k].Name, jn.Previous, jn)
 		}
-		if fs.File == p.Stop.File {
-			stop = p.Stop.Offset
+		last := &steps[len(steps)-1]
+		end := jn.PreviousEnd.pos()
+		if comparePoints(last.from, end) > 0 {
+			return nil, nil, fmt.Errorf("%w: the restore starts at %s/%s, after the point where timeline %s meets %s (%s/%s): the data holds transactions lost at that switch (%s); restore from an earlier snapshot",
+				ErrOutsideWindow, h.tls[last.tl].Name, last.from, jn.Timeline, jn.Previous, jn.Previous, end, strings.Join(jn.Lost, ","))
 		}
-		for _, s := range p.Skipped {
-			if s.File == fs.File {
-				add(fs.File, start, s.Start)
-				start = s.End
+		for _, g := range jn.Lost {
+			if fromState.Has(firstOfRange(g)) {
+				return nil, nil, fmt.Errorf("%w: the snapshot's data holds %s, lost at the switch to timeline %s: restore from an earlier snapshot", ErrOutsideWindow, g, jn.Timeline)
 			}
 		}
-		add(fs.File, start, stop)
-		if fs.File == p.Stop.File {
-			break
+		last.to, last.open = end, false
+		steps = append(steps, step{tl: i, from: jn.At.pos(), open: true})
+		joins = append(joins, jn)
+	}
+	return steps, joins, nil
+}
+
+// ranges lists the byte ranges of the steps, leaving out the cut
+// transactions.
+func (h *history) ranges(steps []Step, cut []*Transaction) []ReplayRange {
+	var out []ReplayRange
+	add := func(fs *archive.FileState, start, stop uint64) {
+		start = max(start, replication.MagicLen)
+		if stop > start {
+			out = append(out, ReplayRange{Timeline: fs.Timeline, File: fs.File, Path: h.path(fs), Start: start, Stop: stop})
+		}
+	}
+	for _, st := range steps {
+		for _, fs := range h.filesFrom(h.index(st.Timeline), st.From.File) {
+			if replication.CompareBinlogNames(fs.File, st.To.File) > 0 {
+				break
+			}
+			start, stop := uint64(0), fs.Size
+			if fs.File == st.From.File {
+				start = st.From.Offset
+			}
+			if fs.File == st.To.File {
+				stop = st.To.Offset
+			}
+			for _, s := range cut {
+				if s.Timeline == fs.Timeline && s.File == fs.File && s.Start >= start && s.End <= stop {
+					add(fs, start, s.Start)
+					start = s.End
+				}
+			}
+			add(fs, start, stop)
 		}
 	}
 	return out
-}
-
-// timelineFor finds the timeline holding file and its files from file on.
-func timelineFor(ctx context.Context, c archive.Catalog, name, file string) (*archive.TimelineState, []*archive.FileState, error) {
-	tls, err := c.Describe(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(tls) == 0 {
-		return nil, nil, fmt.Errorf("cluster %q has no archived binlog", c.Layout.Cluster)
-	}
-	for i := len(tls) - 1; i >= 0; i-- {
-		tl := tls[i]
-		if name != "" && tl.Name != name {
-			continue
-		}
-		for j, f := range tl.Files {
-			if f.File == file {
-				return tl, tl.Files[j:], nil
-			}
-		}
-	}
-	var b strings.Builder
-	for _, tl := range tls {
-		b.WriteString(DescribeWindow(tl) + "\n")
-	}
-	return nil, nil, fmt.Errorf("%w: binlog %s is not in the archive%s\n%s", ErrOutsideWindow, file, map[bool]string{true: " of timeline " + name, false: ""}[name != ""], strings.TrimSpace(b.String()))
 }
 
 // DescribeWindow says what a timeline covers, for error messages.

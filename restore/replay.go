@@ -139,15 +139,15 @@ func Replay(ctx context.Context, p *Plan, c ReplayClient, tools ReplayTools, pro
 // a range that runs to its file's end followed by one that starts the next
 // file.
 func groupRanges(p *Plan) [][]ReplayRange {
-	size := map[string]uint64{}
+	size := map[[2]string]uint64{}
 	for _, f := range p.Files {
-		size[f.File] = f.Size
+		size[[2]string{f.Timeline, f.File}] = f.Size
 	}
 	var groups [][]ReplayRange
 	for i, r := range p.Ranges {
 		if i > 0 {
 			prev := p.Ranges[i-1]
-			if prev.File != r.File && prev.Stop == size[prev.File] && r.Start <= 4 {
+			if prev.Timeline == r.Timeline && prev.File != r.File && prev.Stop == size[[2]string{prev.Timeline, prev.File}] && r.Start <= 4 {
 				groups[len(groups)-1] = append(groups[len(groups)-1], r)
 				continue
 			}

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -31,8 +30,10 @@ type RestoreRequest struct {
 	// Server, when set, is a running server to load a logical snapshot
 	// into (or, with NoSnapshot, one already at From) and replay into.
 	Server *ReplayClient
-	// From skips the snapshot: the server's data already stands there.
-	From *replication.Position
+	// From skips the snapshot: the server's data already stands there,
+	// on timeline FromTimeline (empty: the only one holding the file).
+	From         *replication.Position
+	FromTimeline string
 	// SnapshotID picks a snapshot instead of the newest that fits.
 	SnapshotID string
 	// ForceTarget writes into a Server the archive was taken from, or
@@ -134,11 +135,12 @@ func choose(ctx context.Context, cat archive.Catalog, req RestoreRequest, binlog
 	if err := os.MkdirAll(binlogDir, 0o700); err != nil {
 		return nil, err
 	}
-	planFrom := func(from replication.Position) (*Plan, error) {
-		return PlanBinlog(ctx, cat, PlanRequest{From: from, Target: req.Target, Skip: req.Skip, WorkDir: binlogDir})
+	planFrom := func(pr PlanRequest) (*Plan, error) {
+		pr.Target, pr.Skip, pr.WorkDir = req.Target, req.Skip, binlogDir
+		return PlanBinlog(ctx, cat, pr)
 	}
 	if req.From != nil {
-		bp, err := planFrom(*req.From)
+		bp, err := planFrom(PlanRequest{From: *req.From, Timeline: req.FromTimeline})
 		return &RestorePlan{Binlog: bp}, err
 	}
 	entries, err := snapshot.List(ctx, req.Store, req.Layout)
@@ -162,7 +164,7 @@ func choose(ctx context.Context, cat archive.Catalog, req RestoreRequest, binlog
 			continue
 		}
 		from := replication.Position{File: m.Coordinates.File, Offset: m.Coordinates.Pos}
-		bp, err := planFrom(from)
+		bp, err := planFrom(PlanRequest{From: from, FromServerID: m.BinlogServerID(), FromServerUUID: m.BinlogServerUUID(), FromState: m.DataGTIDState()})
 		if errors.Is(err, ErrOutsideWindow) {
 			tried = append(tried, fmt.Sprintf("%s (at %s: %v)", m.ID, from, firstLine(err)))
 			continue
@@ -190,57 +192,22 @@ func choose(ctx context.Context, cat archive.Catalog, req RestoreRequest, binlog
 
 // before tells whether a snapshot can start a restore to target: its data
 // stands at or before the target.
+// A GTID state in the manifest that does not parse is an error (the
+// snapshot is passed over, and the refusal says why), never read as 0.
 func before(m *snapshot.Manifest, t Target) (bool, error) {
 	switch t.Kind {
 	case TargetTime:
 		return !m.Started.After(t.Time), nil
-	case TargetPosition:
-		c := replication.CompareBinlogNames(m.Coordinates.File, t.Position.File)
-		return c < 0 || (c == 0 && m.Coordinates.Pos <= t.Position.Offset), nil
 	case TargetGTID:
-		in, err := gtidIn(t.GTID, m.Coordinates.GTIDSet)
-		return !in, err
-	}
-	return true, nil
-}
-
-// gtidIn tells whether a MariaDB GTID (d-s-n) is within a gtid_slave_pos
-// list (d-s-n, …: per domain, everything up to n). MySQL sets are not
-// compared here; the plan finds out. A malformed GTID or list is an error,
-// never read as 0.
-func gtidIn(g, set string) (bool, error) {
-	domain, n, err := parseMariaGTID(g)
-	if err != nil {
-		return false, fmt.Errorf("GTID %q: %w", g, err)
-	}
-	if strings.TrimSpace(set) == "" {
-		return false, nil
-	}
-	for _, s := range strings.Split(set, ",") {
-		d, sn, err := parseMariaGTID(strings.TrimSpace(s))
+		st, err := replication.ParseGTIDState(m.DataGTIDState())
 		if err != nil {
-			return false, fmt.Errorf("the snapshot's GTID position %q: %w", set, err)
+			return false, fmt.Errorf("its GTID state: %w", err)
 		}
-		if d == domain {
-			return n <= sn, nil
-		}
+		return !st.Covers(t.GTID), nil
 	}
-	return false, nil
-}
-
-// parseMariaGTID splits domain-server-seq.
-func parseMariaGTID(g string) (domain, seq uint64, err error) {
-	p := strings.Split(g, "-")
-	if len(p) != 3 {
-		return 0, 0, fmt.Errorf("not a MariaDB GTID (domain-server-sequence)")
-	}
-	var nums [3]uint64
-	for i, s := range p {
-		if nums[i], err = strconv.ParseUint(s, 10, 64); err != nil {
-			return 0, 0, fmt.Errorf("not a MariaDB GTID (domain-server-sequence): %q is not a number", s)
-		}
-	}
-	return nums[0], nums[2], nil
+	// A position is on some timeline: the plan finds out whether the
+	// snapshot stands before it.
+	return true, nil
 }
 
 func listIDs(entries []snapshot.Entry) string {

@@ -27,6 +27,9 @@ type Target struct {
 	Kind     TargetKind
 	Time     time.Time
 	Position replication.Position
+	// Timeline names the timeline of Position; empty when the file name
+	// alone was given (refused if several timelines hold it).
+	Timeline string
 	GTID     string
 }
 
@@ -35,6 +38,9 @@ func (t Target) String() string {
 	case TargetTime:
 		return "time " + t.Time.UTC().Format(time.RFC3339)
 	case TargetPosition:
+		if t.Timeline != "" {
+			return "position " + t.Timeline + "/" + t.Position.String()
+		}
 		return "position " + t.Position.String()
 	case TargetGTID:
 		return "GTID " + t.GTID
@@ -53,7 +59,7 @@ var (
 func IsGTID(s string) bool { return mariadbGTID.MatchString(s) || mysqlGTID.MatchString(s) }
 
 const targetForms = "a time (2026-11-20T13:45:00Z, 2026-11-20T14:45:00+01:00, or \"2026-11-20 14:45:00 Europe/Paris\"), " +
-	"a binlog position (mysql-bin.000042:1187), a GTID (0-1-2345 or uuid:n), or latest"
+	"a binlog position (mysql-bin.000042:1187, or TIMELINE/mysql-bin.000042:1187 when several timelines hold the file), a GTID (0-1-2345 or uuid:n), or latest"
 
 // ParseTarget reads a --to value. A time must carry its zone: a restore
 // run at 3 a.m. must not guess between UTC and local time.
@@ -67,14 +73,14 @@ func ParseTarget(s string) (Target, error) {
 	case IsGTID(s):
 		return Target{Kind: TargetGTID, GTID: s}, nil
 	}
-	if file, pos, ok := strings.Cut(s, ":"); ok && archive.ValidateName("binlog file", file) == nil {
-		if _, _, isBinlog := replication.SplitBinlogName(file); isBinlog {
-			off, err := strconv.ParseUint(pos, 10, 64)
-			if err != nil || off < replication.MagicLen {
-				return Target{}, fmt.Errorf("--to %q: %q is not a position in the file (a number, at least 4)", s, pos)
-			}
-			return Target{Kind: TargetPosition, Position: replication.Position{File: file, Offset: off}}, nil
+	if tl, pos, ok, err := ParsePosition(s); ok {
+		if err != nil {
+			return Target{}, fmt.Errorf("--to %q: %w", s, err)
 		}
+		if pos.Offset < replication.MagicLen {
+			return Target{}, fmt.Errorf("--to %q: %d is not a position in the file (a number, at least 4)", s, pos.Offset)
+		}
+		return Target{Kind: TargetPosition, Position: pos, Timeline: tl}, nil
 	}
 	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05Z07:00"} {
 		if t, err := time.Parse(layout, s); err == nil {
@@ -98,4 +104,31 @@ func ParseTarget(s string) (Target, error) {
 		return Target{}, fmt.Errorf("--to %q: the time has no zone; add one: Z for UTC, an offset like +01:00, or a name like \"%s Europe/Paris\"", s, s)
 	}
 	return Target{}, fmt.Errorf("--to %q: not understood; give %s", s, targetForms)
+}
+
+// ParsePosition reads FILE:POS or TIMELINE/FILE:POS. ok is false when s
+// does not look like a binlog position at all; err says what is wrong
+// with one that does.
+func ParsePosition(s string) (timeline string, pos replication.Position, ok bool, err error) {
+	file, off, found := strings.Cut(s, ":")
+	if !found {
+		return "", pos, false, nil
+	}
+	if tl, f, qualified := strings.Cut(file, "/"); qualified {
+		if _, _, perr := archive.ParseTimeline(tl); perr != nil {
+			return "", pos, true, fmt.Errorf("%q is not a timeline name (binarc ls lists them, e.g. 000002-20261125T031500Z)", tl)
+		}
+		timeline, file = tl, f
+	}
+	if archive.ValidateName("binlog file", file) != nil {
+		return "", pos, false, nil
+	}
+	if _, _, isBinlog := replication.SplitBinlogName(file); !isBinlog {
+		return "", pos, false, nil
+	}
+	n, perr := strconv.ParseUint(off, 10, 64)
+	if perr != nil {
+		return "", pos, true, fmt.Errorf("%q is not a position in the file (a number)", off)
+	}
+	return timeline, replication.Position{File: file, Offset: n}, true, nil
 }

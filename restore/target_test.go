@@ -33,15 +33,19 @@ func TestParseTarget(t *testing.T) {
 	if p, _ := ParseTarget("mysql-bin.000042:1187"); p.Position.File != "mysql-bin.000042" || p.Position.Offset != 1187 {
 		t.Errorf("position: %+v", p)
 	}
+	if p, _ := ParseTarget("000002-20261125T031500Z/mysql-bin.000042:1187"); p.Timeline != "000002-20261125T031500Z" || p.Position.File != "mysql-bin.000042" || p.Position.Offset != 1187 {
+		t.Errorf("position on a timeline: %+v", p)
+	}
 	for in, want := range map[string]string{
-		"2026-11-20 13:45:00":   "no zone",
-		"2026-11-20T13:45:00":   "no zone",
-		"yesterday":             "not understood",
-		"mysql-bin.000042:x":    "not a position",
-		"mysql-bin.000042:2":    "not a position",
-		"":                      "no restore target",
-		"2026-13-45T99:00:00Z":  "not understood",
-		"2026-11-20 13:45 Mars": "not understood",
+		"nosuch/mysql-bin.000042:1187": "not a timeline name",
+		"2026-11-20 13:45:00":          "no zone",
+		"2026-11-20T13:45:00":          "no zone",
+		"yesterday":                    "not understood",
+		"mysql-bin.000042:x":           "not a position",
+		"mysql-bin.000042:2":           "not a position",
+		"":                             "no restore target",
+		"2026-13-45T99:00:00Z":         "not understood",
+		"2026-11-20 13:45 Mars":        "not understood",
 	} {
 		_, err := ParseTarget(in)
 		if err == nil || !strings.Contains(err.Error(), want) {

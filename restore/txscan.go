@@ -20,9 +20,11 @@ import (
 // Transaction is one event group of a binlog file: from its GTID event (or
 // BEGIN, or lone statement) to its commit.
 type Transaction struct {
-	File  string
-	Start uint64 // offset of its first event
-	End   uint64 // offset just past its last event: a safe stop position
+	// Timeline is the archive timeline the file is in, when known.
+	Timeline string
+	File     string
+	Start    uint64 // offset of its first event
+	End      uint64 // offset just past its last event: a safe stop position
 	// Time is the header time of its first event, when the statement
 	// began on the primary (one-second resolution).
 	Time       time.Time

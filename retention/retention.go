@@ -168,41 +168,25 @@ func (a binlogPoint) before(b binlogPoint) bool {
 	return replication.CompareBinlogNames(a.file, b.file) < 0
 }
 
-// primaryServerID is the server_id of the primary whose binlog a snapshot's
-// coordinates are on.
-func primaryServerID(m *snapshot.Manifest) uint32 {
-	if m.MasterServerID != 0 {
-		return m.MasterServerID
-	}
-	return m.SourceServerID
-}
-
-// locate finds the timeline holding a snapshot's coordinates file: of the
-// timelines holding a file of that name, those archived from the
-// snapshot's primary (by server_id) if any, and of those the oldest. Two
-// servers may both have written a mysql-bin.000003 (a failover to a replica
-// whose numbering started over); taking the oldest candidate keeps more,
-// never less. covered also asks that the archive hold the coordinates'
-// offset, as a restore starting there needs.
+// locate finds the timeline holding a snapshot's coordinates: only the
+// timelines archived from the server whose binlog they are on (by
+// server_id) count, for two servers may both have written a
+// mysql-bin.000003 (a failover to a replica whose numbering started over),
+// and a bare file name means nothing across them. Of several (a server
+// archived again after a flip back), the oldest, which keeps more, never
+// less. covered also asks that the archive hold the coordinates' offset,
+// as a restore starting there needs.
 func locate(tls []*archive.TimelineState, m *snapshot.Manifest, covered bool) (binlogPoint, bool) {
-	var any, same []binlogPoint
 	for i, tl := range tls {
+		if tl.Info != nil && (tl.Info.SourceServerID != m.BinlogServerID() ||
+			tl.Info.SourceServerUUID != "" && m.BinlogServerUUID() != "" && !strings.EqualFold(tl.Info.SourceServerUUID, m.BinlogServerUUID())) {
+			continue
+		}
 		for _, f := range tl.Files {
-			if f.File != m.Coordinates.File || (covered && m.Coordinates.Pos > f.Size) {
-				continue
-			}
-			p := binlogPoint{tl: i, file: f.File}
-			any = append(any, p)
-			if tl.Info != nil && tl.Info.SourceServerID == primaryServerID(m) {
-				same = append(same, p)
+			if f.File == m.Coordinates.File && (!covered || m.Coordinates.Pos <= f.Size) {
+				return binlogPoint{tl: i, file: f.File}, true
 			}
 		}
-	}
-	switch {
-	case len(same) > 0:
-		return same[0], true
-	case len(any) > 0:
-		return any[0], true
 	}
 	return binlogPoint{}, false
 }

@@ -309,13 +309,32 @@ func TestPlanPruneSameNamesInTwoTimelines(t *testing.T) {
 	if p.BaseTimeline != "000002-b" || !slices.Equal(whole, []string{"000001-a"}) || len(files) != 4+2 {
 		t.Errorf("base timeline %s, whole %v, files %v", p.BaseTimeline, whole, files)
 	}
-	// Of a server no timeline was archived from: the oldest timeline with
-	// the file, which keeps the most.
+	// A snapshot on each timeline: the newer one, on server 3's, is the
+	// base; the older one, on server 1's, is older than the base and goes.
+	s1 := testSnap(8, "mysql-bin.000002")
+	s1.Manifest.MasterServerID = 1
+	st.Snapshots = []snapshot.Entry{s1, s}
+	p = PlanPrune(st, 24*time.Hour, day(12))
+	snaps, _, whole := outcome(p)
+	if p.BaseTimeline != "000002-b" || !slices.Equal(whole, []string{"000001-a"}) || !slices.Equal(snaps, []string{s1.ID}) {
+		t.Errorf("a snapshot on each: base timeline %s, whole %v, snapshots deleted %v", p.BaseTimeline, whole, snaps)
+	}
+	// Only the older one inside the window: it is the base, on server 1's
+	// timeline, and nothing of server 3's timeline (after it) goes.
+	p = PlanPrune(st, 24*time.Hour, day(9))
+	_, files, whole = outcome(p)
+	if p.BaseTimeline != "000001-a" || len(whole) != 0 || len(files) != 1 {
+		t.Errorf("the older snapshot as base: base timeline %s, whole %v, files %v", p.BaseTimeline, whole, files)
+	}
+	st.Snapshots = []snapshot.Entry{s}
+	// Of a server no timeline was archived from: a bare file name means
+	// nothing across timelines, so the snapshot is not located on either
+	// and nothing is deleted.
 	s.Manifest.MasterServerID = 9
 	p = PlanPrune(st, 24*time.Hour, day(12))
-	_, _, whole = outcome(p)
-	if p.BaseTimeline != "000001-a" || len(whole) != 0 {
-		t.Errorf("unknown server: base timeline %s, whole %v", p.BaseTimeline, whole)
+	_, files, whole = outcome(p)
+	if p.BaseTimeline != "" || p.KeepAll == "" || len(whole) != 0 || len(files) != 0 {
+		t.Errorf("unknown server: base timeline %s, keep all %q, whole %v, files %v", p.BaseTimeline, p.KeepAll, whole, files)
 	}
 }
 

@@ -2,41 +2,61 @@ package retention
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/replication"
+	"github.com/binarc/binarc/restore"
 	"github.com/binarc/binarc/snapshot"
 )
 
 // Window is a span of time any second of which can be restored: from the
-// oldest complete snapshot whose coordinates the timeline's contiguous
-// archive holds, to its newest durable event.
+// oldest complete snapshot whose coordinates a timeline's contiguous
+// archive holds (on a timeline of the server whose binlog they are on), to
+// the newest durable event, across the joins that follow that timeline.
 type Window struct {
 	Timeline     string    `json:"timeline"`
 	From         time.Time `json:"from"`
 	FromSnapshot string    `json:"from_snapshot"`
 	To           time.Time `json:"to"`
-	ToPosition   string    `json:"to_position"`
-	// CutShort says why the window ends before the timeline does (a gap).
+	// ToTimeline is the timeline the window ends on (Timeline when it
+	// crosses no join).
+	ToTimeline string `json:"to_timeline,omitempty"`
+	ToPosition string `json:"to_position"`
+	// Joins are the joins the window crosses, with what each lost.
+	Joins []*restore.Join `json:"joins,omitempty"`
+	// CutShort says why the window ends before the archive does (a gap, a
+	// join no restore crosses).
 	CutShort string `json:"cut_short,omitempty"`
 }
 
-// Windows works out the restorable windows of a cluster, one per timeline
-// that has a usable snapshot. Between them are the breaks no restore
-// crosses: before the first snapshot, and between timelines.
+// Windows works out the restorable windows of a cluster without looking
+// at joins: one per timeline that has a usable snapshot.
 func Windows(tls []*archive.TimelineState, snaps []snapshot.Entry) []Window {
+	return WindowsAcross(tls, snaps, nil)
+}
+
+// WindowsAcross works out the restorable windows of a cluster: from each
+// timeline with a usable snapshot not already inside an earlier window,
+// across every join that connects (joins[i] joins timeline i to i-1; nil
+// entries, or a nil slice, connect nothing).
+func WindowsAcross(tls []*archive.TimelineState, snaps []snapshot.Entry, joins []*restore.Join) []Window {
 	var out []Window
-	for _, tl := range tls {
+	covered := -1
+	for i, tl := range tls {
+		if i <= covered {
+			continue
+		}
 		var best *snapshot.Manifest
 		start := -1
 		for _, e := range snaps {
-			if !e.Complete {
+			if !e.Complete || tl.Info != nil && tl.Info.SourceServerID != e.Manifest.BinlogServerID() {
 				continue
 			}
-			for i, f := range tl.Files {
+			for k, f := range tl.Files {
 				if f.File == e.Manifest.Coordinates.File && e.Manifest.Coordinates.Pos <= f.Size && (best == nil || e.Manifest.Started.Before(best.Started)) {
-					best, start = e.Manifest, i
+					best, start = e.Manifest, k
 				}
 			}
 		}
@@ -44,13 +64,50 @@ func Windows(tls []*archive.TimelineState, snaps []snapshot.Entry) []Window {
 			continue
 		}
 		w := Window{Timeline: tl.Name, From: best.Started, FromSnapshot: best.ID}
-		for _, f := range tl.Files[start:] {
-			if !f.LastEventTime.IsZero() {
-				w.To = f.LastEventTime
+		for k := i; k < len(tls); k++ {
+			files := tls[k].Files
+			if k > i && len(files) == 0 {
+				continue // holds no binlog: the next timeline is joined across it
 			}
-			w.ToPosition = replication.Position{File: f.File, Offset: f.Size}.String()
-			if f.Gap != nil {
-				w.CutShort = f.Gap.Error()
+			if k == i {
+				files = files[start:]
+			} else {
+				var j *restore.Join
+				if k < len(joins) {
+					j = joins[k]
+				}
+				if j == nil {
+					break
+				}
+				if j.Broken != "" {
+					w.CutShort = j.String()
+					break
+				}
+				w.Joins = append(w.Joins, j)
+				files = nil
+				for x, f := range tls[k].Files {
+					if f.File == j.At.File {
+						files = tls[k].Files[x:]
+					}
+				}
+			}
+			covered = k
+			w.ToTimeline = tls[k].Name
+			gap := false
+			for _, f := range files {
+				if !f.LastEventTime.IsZero() {
+					w.To = f.LastEventTime
+				}
+				w.ToPosition = replication.Position{File: f.File, Offset: f.Size}.String()
+				if k > i {
+					w.ToPosition = tls[k].Name + "/" + w.ToPosition
+				}
+				if f.Gap != nil {
+					w.CutShort, gap = f.Gap.Error(), true
+					break
+				}
+			}
+			if gap {
 				break
 			}
 		}
@@ -61,8 +118,17 @@ func Windows(tls []*archive.TimelineState, snaps []snapshot.Entry) []Window {
 
 // String renders a window for binarc ls.
 func (w Window) String() string {
-	s := fmt.Sprintf("%s → %s  (timeline %s: from snapshot %s to the newest durable event, at %s)",
-		w.From.UTC().Format(time.RFC3339), w.To.UTC().Format(time.RFC3339), w.Timeline, w.FromSnapshot, w.ToPosition)
+	tl := "timeline " + w.Timeline
+	if w.ToTimeline != "" && w.ToTimeline != w.Timeline {
+		tl = fmt.Sprintf("timelines %s to %s across %d join(s)", w.Timeline, w.ToTimeline, len(w.Joins))
+	}
+	s := fmt.Sprintf("%s → %s  (%s: from snapshot %s to the newest durable event, at %s)",
+		w.From.UTC().Format(time.RFC3339), w.To.UTC().Format(time.RFC3339), tl, w.FromSnapshot, w.ToPosition)
+	for _, j := range w.Joins {
+		if len(j.Lost) > 0 {
+			s += fmt.Sprintf("; lost at the switch to %s (%s): %s", j.Timeline, j.SwitchTime.UTC().Format(time.RFC3339), strings.Join(j.Lost, ","))
+		}
+	}
 	if w.CutShort != "" {
 		s += "; cut short by " + w.CutShort
 	}

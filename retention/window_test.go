@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/restore"
 	"github.com/binarc/binarc/snapshot"
 )
 
@@ -43,5 +44,47 @@ func TestWindows(t *testing.T) {
 	tl1.Files[2].Gap = errors.New("gap in the archive: bytes [10,20) are not stored")
 	if w := Windows([]*archive.TimelineState{tl1}, snaps)[0]; !strings.Contains(w.CutShort, "gap") {
 		t.Fatalf("window with a gap: %+v", w)
+	}
+}
+
+// TestWindowsAcrossJoins: two servers' timelines with the same file names;
+// a snapshot is placed only on its own server's timeline, and a window
+// runs on across a join that connects, with what was lost at it.
+func TestWindowsAcrossJoins(t *testing.T) {
+	t0 := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	files := func(at time.Time) []*archive.FileState {
+		return []*archive.FileState{
+			{File: "mysql-bin.000001", Size: 1000, Complete: true, FirstEventTime: at, LastEventTime: at.Add(time.Hour)},
+			{File: "mysql-bin.000002", Size: 800, FirstEventTime: at.Add(time.Hour), LastEventTime: at.Add(2 * time.Hour)},
+		}
+	}
+	tl1 := &archive.TimelineState{Name: "000001-a", Info: &archive.TimelineInfo{SourceServerID: 1}, Files: files(t0)}
+	tl2 := &archive.TimelineState{Name: "000002-b", Info: &archive.TimelineInfo{SourceServerID: 2}, Files: files(t0.Add(3 * time.Hour))}
+	snap := func(id string, server uint32, started time.Time) snapshot.Entry {
+		return snapshot.Entry{ID: id, Complete: true, Manifest: &snapshot.Manifest{ID: id, Started: started, MasterServerID: server,
+			Coordinates: snapshot.Coordinates{File: "mysql-bin.000001", Pos: 500}}}
+	}
+	tls := []*archive.TimelineState{tl1, tl2}
+	// Only a snapshot of server 2's binlog: one window, on timeline 2.
+	ws := Windows(tls, []snapshot.Entry{snap("s2", 2, t0.Add(3*time.Hour))})
+	if len(ws) != 1 || ws[0].Timeline != "000002-b" {
+		t.Fatalf("windows %+v: want one on timeline 2", ws)
+	}
+	// A snapshot of server 1's binlog and a join: one window across it.
+	join := &restore.Join{Timeline: "000002-b", Previous: "000001-a", At: restore.Point{File: "mysql-bin.000001", Offset: 300},
+		Lost: []string{"0-1-5..9"}, SwitchTime: t0.Add(3 * time.Hour), Final: true}
+	snaps := []snapshot.Entry{snap("s1", 1, t0.Add(10*time.Minute)), snap("s2", 2, t0.Add(3*time.Hour))}
+	ws = WindowsAcross(tls, snaps, []*restore.Join{nil, join})
+	if len(ws) != 1 || ws[0].FromSnapshot != "s1" || ws[0].ToTimeline != "000002-b" || !ws[0].To.Equal(t0.Add(5*time.Hour)) ||
+		ws[0].ToPosition != "000002-b/mysql-bin.000002:800" || !strings.Contains(ws[0].String(), "0-1-5..9") {
+		t.Fatalf("windows %+v: want one from s1 across the join to timeline 2's end, lost range shown", ws)
+	}
+	// A join no restore crosses cuts the window short; timeline 2 has its
+	// own.
+	broken := *join
+	broken.Broken = "no GTIDs"
+	ws = WindowsAcross(tls, snaps, []*restore.Join{nil, &broken})
+	if len(ws) != 2 || !strings.Contains(ws[0].CutShort, "no GTIDs") || ws[1].FromSnapshot != "s2" {
+		t.Fatalf("windows %+v: want two, the first cut short by the broken join", ws)
 	}
 }

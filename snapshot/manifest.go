@@ -86,10 +86,17 @@ type Manifest struct {
 	SourceServerID uint32 `json:"source_server_id"`
 	// MasterServerID is the server_id of the primary the source replicates
 	// from; 0 for a snapshot of a primary (--allow-primary).
-	MasterServerID uint32      `json:"master_server_id"`
-	Coordinates    Coordinates `json:"coordinates"`
-	Started        time.Time   `json:"started"`
-	Finished       time.Time   `json:"finished"`
+	MasterServerID uint32 `json:"master_server_id"`
+	// MasterServerUUID is the primary's server_uuid (MySQL replicas).
+	MasterServerUUID string      `json:"master_server_uuid,omitempty"`
+	Coordinates      Coordinates `json:"coordinates"`
+	// ServerGTID is the snapshotted server's full GTID state at the
+	// coordinates (absent in manifests written before binarc 0.x with
+	// joins): it counts a passive master's own writes, which
+	// gtid_slave_pos does not.
+	ServerGTID *ServerGTID `json:"server_gtid,omitempty"`
+	Started    time.Time   `json:"started"`
+	Finished   time.Time   `json:"finished"`
 	// DataKey is the data object, relative to the store's prefix.
 	DataKey string `json:"data_key"`
 	// RawSize is the size of the tool's output; StoredSize and SHA256 are
@@ -103,6 +110,52 @@ type Manifest struct {
 	// Tool is the backup tool and its version line.
 	Tool        string `json:"tool"`
 	ToolVersion string `json:"tool_version"`
+}
+
+// ServerGTID is the GTID state of the snapshotted server, read while its
+// SQL thread was stopped.
+type ServerGTID struct {
+	// MariaDB: gtid_current_pos and gtid_binlog_state.
+	CurrentPos  string `json:"gtid_current_pos,omitempty"`
+	BinlogState string `json:"gtid_binlog_state,omitempty"`
+	// MySQL: gtid_executed and the server's server_uuid.
+	Executed   string `json:"gtid_executed,omitempty"`
+	ServerUUID string `json:"server_uuid,omitempty"`
+}
+
+// BinlogServerID is the server_id of the server whose binlog the
+// coordinates are on: the primary of a replica, else the server itself.
+func (m *Manifest) BinlogServerID() uint32 {
+	if m.MasterServerID != 0 {
+		return m.MasterServerID
+	}
+	return m.SourceServerID
+}
+
+// BinlogServerUUID is the server_uuid of the server whose binlog the
+// coordinates are on, when known (MySQL).
+func (m *Manifest) BinlogServerUUID() string {
+	if m.MasterServerID != 0 {
+		return m.MasterServerUUID
+	}
+	if m.ServerGTID != nil {
+		return m.ServerGTID.ServerUUID
+	}
+	return ""
+}
+
+// DataGTIDState is the GTID state of the snapshot's data: the server's
+// full state when recorded, else the coordinates' GTID position.
+func (m *Manifest) DataGTIDState() string {
+	if g := m.ServerGTID; g != nil {
+		switch {
+		case g.CurrentPos != "":
+			return g.CurrentPos
+		case g.Executed != "":
+			return g.Executed
+		}
+	}
+	return m.Coordinates.GTIDSet
 }
 
 // MarshalManifest renders m as indented JSON.

@@ -37,9 +37,12 @@ type ReplicaStatus struct {
 	MasterFile     string
 	ExecPos        uint64
 	MasterServerID uint32
-	LastIOError    string
-	LastSQLError   string
-	LastSQLErrno   int
+	// MasterUUID is the primary's server_uuid (MySQL; Master_UUID or
+	// Source_UUID).
+	MasterUUID   string
+	LastIOError  string
+	LastSQLError string
+	LastSQLErrno int
 }
 
 // parseReplicaStatus reads one row of SHOW SLAVE STATUS (MariaDB, MySQL
@@ -78,6 +81,7 @@ func parseReplicaStatus(row map[string]string) (ReplicaStatus, error) {
 		}
 		st.MasterServerID = uint32(n)
 	}
+	st.MasterUUID, _ = col("Master_UUID", "Source_UUID")
 	st.LastIOError, _ = col("Last_IO_Error")
 	st.LastSQLError, _ = col("Last_SQL_Error")
 	if n, _ := col("Last_SQL_Errno"); n != "" {
@@ -228,6 +232,23 @@ func (c *conn) gtidPosition() (string, error) {
 		return "", nil
 	}
 	return strings.ReplaceAll(rows[0]["g"], "\n", ""), nil
+}
+
+// serverGTID reads the server's full GTID state: gtid_current_pos and
+// gtid_binlog_state on MariaDB (its own writes count, not only what it
+// replicated), gtid_executed and server_uuid on MySQL.
+func (c *conn) serverGTID() (*ServerGTID, error) {
+	q := "SELECT @@GLOBAL.gtid_executed AS e, @@server_uuid AS u"
+	if c.info.Flavor == replication.FlavorMariaDB {
+		q = "SELECT @@GLOBAL.gtid_current_pos AS c, @@GLOBAL.gtid_binlog_state AS b"
+	}
+	rows, err := c.query(q)
+	if err != nil || len(rows) != 1 {
+		return nil, err
+	}
+	clean := func(s string) string { return strings.ReplaceAll(s, "\n", "") }
+	r := rows[0]
+	return &ServerGTID{CurrentPos: clean(r["c"]), BinlogState: clean(r["b"]), Executed: clean(r["e"]), ServerUUID: r["u"]}, nil
 }
 
 // stopSQLThread stops the replica's SQL thread and waits until SHOW SLAVE

@@ -30,7 +30,7 @@ var mysqlReplicaStatus = map[string]string{
 	"Source_Port": "3306", "Source_Log_File": "binlog.000010", "Read_Source_Log_Pos": "5000",
 	"Relay_Source_Log_File": "binlog.000009", "Replica_IO_Running": "Yes", "Replica_SQL_Running": "Yes",
 	"Exec_Source_Log_Pos": "157", "Source_Server_Id": "11", "Last_IO_Error": "", "Last_SQL_Error": "",
-	"Executed_Gtid_Set": "3E11FA47-71CA-11E1-9E33-C80AA9429562:1-5",
+	"Executed_Gtid_Set": "3E11FA47-71CA-11E1-9E33-C80AA9429562:1-5", "Source_UUID": "3e11fa47-71ca-11e1-9e33-c80aa9429562",
 }
 
 func TestParseReplicaStatus(t *testing.T) {
@@ -47,7 +47,8 @@ func TestParseReplicaStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = ReplicaStatus{IORunning: "Yes", SQLRunning: "Yes", MasterFile: "binlog.000009", ExecPos: 157, MasterServerID: 11}
+	want = ReplicaStatus{IORunning: "Yes", SQLRunning: "Yes", MasterFile: "binlog.000009", ExecPos: 157, MasterServerID: 11,
+		MasterUUID: "3e11fa47-71ca-11e1-9e33-c80aa9429562"}
 	if st != want {
 		t.Errorf("MySQL: %+v, want %+v", st, want)
 	}

@@ -106,9 +106,12 @@ func Take(ctx context.Context, cfg Config) (*Manifest, error) {
 		if err := r.stop(ctx, st); err != nil {
 			return nil, err
 		}
-		m.MasterServerID = r.status.MasterServerID
+		m.MasterServerID, m.MasterServerUUID = r.status.MasterServerID, r.status.MasterUUID
 		m.Coordinates = Coordinates{File: r.status.MasterFile, Pos: r.status.ExecPos, From: "replica"}
 		if m.Coordinates.GTIDSet, err = c.gtidPosition(); err != nil {
+			return nil, err
+		}
+		if m.ServerGTID, err = c.serverGTID(); err != nil {
 			return nil, err
 		}
 		log.Info().Str("coordinates", m.Coordinates.String()).Msg("replica SQL thread stopped; coordinates recorded")

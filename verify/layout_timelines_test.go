@@ -25,7 +25,7 @@ func TestVerifyLayoutAndStrays(t *testing.T) {
 	expect(t, rep, SeverityNote, "key=c/binlog/scratch/", "stray folder")
 	expect(t, rep, SeverityNote, "key=c/binlog/"+vtl1+"/mysql-bin.000001/tmp.part", "stray object")
 
-	a.put(a.layout.LayoutKey(), []byte(`{"version": 3}`))
+	a.put(a.layout.LayoutKey(), []byte(fmt.Sprintf(`{"version": %d}`, archive.LayoutVersion+1)))
 	expect(t, a.verify(VerifyOptions{}), SeverityProblem, "key=c/layout.json", "upgrade binarc")
 	a.del(a.layout.LayoutKey())
 	expect(t, a.verify(VerifyOptions{}), SeverityProblem, "key=c/layout.json", "missing")
@@ -165,5 +165,20 @@ func TestChecksumAware(t *testing.T) {
 		if checksumAware(v) != want {
 			t.Errorf("checksumAware(%q) = %v", v, !want)
 		}
+	}
+}
+
+// TestVerifyJoin: a recorded join must read and name its own timeline and
+// an earlier one.
+func TestVerifyJoin(t *testing.T) {
+	a := newVerifyArchive(t)
+	key := a.layout.JoinKey(vtl1)
+	a.put(key, []byte("not json"))
+	expect(t, a.verify(VerifyOptions{}), SeverityProblem, "key="+key, "cannot read the join")
+	a.put(key, []byte(`{"version": 1, "timeline": "`+vtl1+`", "previous": "`+vtl2+`"}`))
+	expect(t, a.verify(VerifyOptions{}), SeverityProblem, "key="+key, "not an earlier timeline")
+	a.put(key, []byte(`{"version": 1, "timeline": "`+vtl1+`", "previous": "000000-20261124T000000Z"}`))
+	if rep := a.verify(VerifyOptions{}); !rep.OK() || rep.Notes != 0 {
+		t.Fatalf("a join to a timeline retention deleted is fine, and join.json no stray:\n%s", findings(rep))
 	}
 }

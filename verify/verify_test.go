@@ -24,7 +24,7 @@ func TestVerifyClean(t *testing.T) {
 		t.Fatalf("a clean archive: %d problems, %d notes:\n%s", rep.Problems, rep.Notes, findings(rep))
 	}
 	c := rep.Counts
-	if c.Timelines != 1 || c.Files != 3 || c.Segments < 9 || c.Events != a.events || c.StoredBytes == 0 || c.BinlogBytes < 30000 || rep.LayoutVersion != 1 {
+	if c.Timelines != 1 || c.Files != 3 || c.Segments < 9 || c.Events != a.events || c.StoredBytes == 0 || c.BinlogBytes < 30000 || rep.LayoutVersion != archive.LayoutVersionPlain {
 		t.Fatalf("counts: %+v, layout %d; want 1 timeline, 3 files, %d events", c, rep.LayoutVersion, a.events)
 	}
 }

@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/replication"
+	"github.com/binarc/binarc/restore"
 )
 
 // timelines checks every timeline: its manifest, how it follows the one
@@ -56,6 +58,7 @@ func (v *verifier) timeline(ctx context.Context, names []string, infos []*archiv
 	if ti != nil {
 		v.checkManifest(names, ti, i)
 	}
+	v.checkJoin(ctx, names, i)
 	newest := i == len(names)-1
 	lst, err := v.listTimeline(ctx, tl)
 	if err != nil {
@@ -80,6 +83,25 @@ func (v *verifier) timeline(ctx context.Context, names []string, infos []*archiv
 		end = infos[i+1].Previous
 	}
 	return v.files(ctx, tl, ti, lst.files, newest, end)
+}
+
+// checkJoin checks a recorded join: readable, of this timeline, joined to
+// an earlier one.
+func (v *verifier) checkJoin(ctx context.Context, names []string, i int) {
+	tl := names[i]
+	at := Finding{Timeline: tl, Key: v.c.Layout.JoinKey(tl)}
+	j, err := restore.ReadJoin(ctx, v.c, tl)
+	switch {
+	case err != nil:
+		v.problem(at, "cannot read the join: %v", err)
+	case j == nil:
+	case j.Timeline != tl:
+		v.problem(at, "the join is of timeline %q", j.Timeline)
+	case j.Previous >= tl || (!slices.Contains(names[:i], j.Previous) && i > 0 && j.Previous > names[i-1]):
+		// (An earlier timeline may be gone: retention deletes whole
+		// timelines from the start.)
+		v.problem(at, "the join names previous timeline %q, which is not an earlier timeline of the archive", j.Previous)
+	}
 }
 
 func (v *verifier) checkManifest(names []string, ti *archive.TimelineInfo, i int) {
@@ -134,7 +156,7 @@ func (v *verifier) listTimeline(ctx context.Context, tl string) (*timelineListin
 	compacted := map[string]int64{}
 	for _, e := range entries {
 		name := strings.TrimPrefix(e.Key, prefix)
-		if e.Dir || e.Key == l.TimelineKey(tl) {
+		if e.Dir || e.Key == l.TimelineKey(tl) || e.Key == l.JoinKey(tl) {
 			continue
 		}
 		if f, ok := archive.ParseIndexName(name); ok && f != "" {

@@ -72,7 +72,7 @@ func (f storeFlags) openRetrying(ctx context.Context, log zerolog.Logger) (objst
 // sourceFlags say how to reach the primary. The password is best given
 // through the environment or a file, so it never shows in ps.
 type sourceFlags struct {
-	Source             string `env:"BINARC_SOURCE" placeholder:"URL" help:"The primary: mysql://USER@HOST:PORT (put the password in BINARC_SOURCE_PASSWORD or --source-password-file, not here)."`
+	Source             string `env:"BINARC_SOURCE" placeholder:"URL" help:"The primary: mysql://USER@HOST:PORT; binarc stream also takes several, mysql://USER@HOST1:PORT1,HOST2:PORT2, and archives the writable one (put the password in BINARC_SOURCE_PASSWORD or --source-password-file, not here)."`
 	SourcePasswordFile string `env:"BINARC_SOURCE_PASSWORD_FILE" type:"path" placeholder:"FILE" help:"File holding the primary's password (first line)."`
 	ServerID           uint32 `env:"BINARC_SERVER_ID" default:"4207" help:"server_id binarc registers with; unique in the cluster."`
 	sourceTLSFlags

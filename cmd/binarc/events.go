@@ -43,6 +43,7 @@ func (c *eventsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		return err
 	}
 	grep := strings.ToLower(c.Grep)
+	fmt.Fprintf(os.Stderr, "timeline %s (positions below are in it; --timeline reads another)\n", tl)
 	fmt.Fprintf(os.Stdout, "%-20s  %-24s  %-36s  %s\n", "TIME", "GTID", "POSITION", "WHAT")
 	for _, f := range files {
 		fs, err := cat.FileState(ctx, tl, f)

@@ -16,11 +16,18 @@ type fetchCmd struct {
 	storeFlags
 	Dir string `required:"" type:"path" help:"Directory to write the rebuilt files into (created if missing; existing files are not overwritten)."`
 	identityFlags
-	Timeline string   `help:"Timeline to fetch from (default: the newest)."`
+	Timeline string   `help:"Timeline to fetch from (default: the one holding the named files; a name several timelines hold is refused; with no names, the newest)."`
 	Files    []string `arg:"" optional:"" name:"FILE" help:"Binlog files to fetch (default: every file of the timeline)."`
 }
 
 func (c *fetchCmd) Run(ctx context.Context, log zerolog.Logger) error {
+	if c.Timeline == "" {
+		tl, err := timelineForFiles(ctx, c.storeFlags, c.Files)
+		if err != nil {
+			return err
+		}
+		c.Timeline = tl
+	}
 	cat, tl, files, err := c.storeFlags.openTimeline(ctx, c.Timeline)
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/replication"
+	"github.com/binarc/binarc/restore"
 	"github.com/binarc/binarc/retention"
 	"github.com/binarc/binarc/snapshot"
 	"github.com/rs/zerolog"
@@ -52,12 +53,20 @@ func (c *lsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	var lag *archive.Lag
 	if c.Source != "" && len(tls) > 0 {
 		sf := sourceFlags{Source: c.Source, SourcePasswordFile: c.SourcePasswordFile, ServerID: replication.DefaultServerID}
-		cfg, err := sf.config(log)
+		cfgs, err := sf.configs(log)
 		if err != nil {
 			return err
 		}
+		cfg := cfgs[0]
+		for _, c := range cfgs { // several servers: the one archived now
+			if ti := tls[len(tls)-1].Info; ti != nil && c.Addr() == ti.SourceAddr {
+				cfg = c
+			}
+		}
 		lag = archive.MeasureLag(ctx, cfg, tls[len(tls)-1])
 	}
+	joins := lsJoins(ctx, log, cat, tls)
+	windows := retention.WindowsAcross(tls, snaps, joins)
 	if c.JSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
@@ -67,16 +76,17 @@ func (c *lsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 			Lag       *archive.Lag             `json:"lag,omitempty"`
 			Snapshots []snapshot.Entry         `json:"snapshots"`
 			Windows   []retention.Window       `json:"restorable"`
-		}{c.Cluster, tls, lag, snaps, retention.Windows(tls, snaps)})
+			Joins     []*restore.Join          `json:"joins,omitempty"`
+		}{c.Cluster, tls, lag, snaps, windows, joins})
 	}
 	printCatalog(os.Stdout, c.Cluster, tls, lag)
 	printSnapshots(os.Stdout, snaps)
-	printWindows(os.Stdout, tls, retention.Windows(tls, snaps))
+	printWindows(os.Stdout, tls, windows, joins)
 	return nil
 }
 
 // printWindows says which times can be restored, and what breaks them.
-func printWindows(w io.Writer, tls []*archive.TimelineState, windows []retention.Window) {
+func printWindows(w io.Writer, tls []*archive.TimelineState, windows []retention.Window, joins []*restore.Join) {
 	fmt.Fprintln(w, "\nrestorable (any second in):")
 	if len(windows) == 0 {
 		fmt.Fprintln(w, "  nothing yet: a restore needs a complete snapshot whose coordinates are in the archive (binarc snapshot)")
@@ -85,7 +95,9 @@ func printWindows(w io.Writer, tls []*archive.TimelineState, windows []retention
 		fmt.Fprintf(w, "  %s\n", win)
 	}
 	for i := 1; i < len(tls); i++ {
-		if prev := tls[i].Info.Previous; prev != nil {
+		if i < len(joins) && joins[i] != nil {
+			fmt.Fprintf(w, "  %s\n", joins[i])
+		} else if prev := tls[i].Info.Previous; prev != nil {
 			fmt.Fprintf(w, "  break: timeline %s ends at %s:%d; timeline %s begins (%s)\n", prev.Timeline, prev.File, prev.Offset, tls[i].Name, tls[i].Info.Reason)
 		}
 	}
@@ -124,7 +136,10 @@ func printCatalog(w io.Writer, cluster string, tls []*archive.TimelineState, lag
 		fmt.Fprintf(w, "\ntimeline %s  created %s  source %s server_id %d (%s)\n  reason: %s\n",
 			ts.Name, fmtTime(ti.Created), ti.SourceAddr, ti.SourceServerID, ti.SourceVersion, ti.Reason)
 		if ti.Previous != nil {
-			fmt.Fprintf(w, "  follows timeline %s, which ends at %s:%d (no restore crosses this break)\n", ti.Previous.Timeline, ti.Previous.File, ti.Previous.Offset)
+			fmt.Fprintf(w, "  follows timeline %s, which ends at %s:%d (joined by GTID: see below)\n", ti.Previous.Timeline, ti.Previous.File, ti.Previous.Offset)
+		}
+		if ti.StartGTIDState != nil {
+			fmt.Fprintf(w, "  starts at GTID state %q\n", *ti.StartGTIDState)
 		}
 		if ti.Encryption != nil {
 			fmt.Fprintf(w, "  encrypted (%s) to %s\n", ti.Encryption.Scheme, strings.Join(ti.Encryption.Recipients, ", "))
@@ -148,4 +163,18 @@ func printCatalog(w io.Writer, cluster string, tls []*archive.TimelineState, lag
 	if lag != nil {
 		fmt.Fprintf(w, "\nprimary: %s\n", lag.Summary)
 	}
+}
+
+// lsJoins works out the joins between timelines (recorded, or from the
+// archived binlog); nil when there is one timeline or they cannot be read.
+func lsJoins(ctx context.Context, log zerolog.Logger, cat archive.Catalog, tls []*archive.TimelineState) []*restore.Join {
+	if len(tls) < 2 {
+		return nil
+	}
+	joins, err := restore.Joins(ctx, cat, os.TempDir())
+	if err != nil {
+		log.Warn().Err(err).Msg("could not work out the joins between timelines; windows end at each timeline's end")
+		return nil
+	}
+	return joins
 }

@@ -5,11 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
-	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/internal/progress"
 	"github.com/binarc/binarc/replication"
 	"github.com/binarc/binarc/restore"
@@ -19,12 +16,12 @@ import (
 
 type restoreCmd struct {
 	storeFlags
-	To                 string   `required:"" help:"Where to stop: a time with its zone (2026-11-20T13:45:00Z), a binlog position (mysql-bin.000042:1187), a GTID (applied, inclusive), or latest."`
+	To                 string   `required:"" help:"Where to stop: a time with its zone (2026-11-20T13:45:00Z), a binlog position (mysql-bin.000042:1187, or TIMELINE/mysql-bin.000042:1187 when several timelines hold that file), a GTID (applied, inclusive), or latest."`
 	SkipGTID           []string `name:"skip-gtid" placeholder:"GTID" help:"Leave out this transaction (repeatable): everything but the bad DROP."`
 	Datadir            string   `type:"path" help:"Restore the physical snapshot into this new or empty directory, bring it to the target, and leave it ready to start."`
 	Target             string   `env:"BINARC_TARGET" placeholder:"URL" help:"Restore into this running server instead (mysql://USER@HOST:PORT): a logical snapshot, or with --from a server already at those coordinates. Password from BINARC_TARGET_PASSWORD or --target-password-file."`
 	TargetPasswordFile string   `env:"BINARC_TARGET_PASSWORD_FILE" type:"path" placeholder:"FILE" help:"File holding the target server's password."`
-	From               string   `placeholder:"FILE:POS" help:"Use no snapshot: the --target server's data already stands at these binlog coordinates."`
+	From               string   `placeholder:"[TIMELINE/]FILE:POS" help:"Use no snapshot: the --target server's data already stands at these binlog coordinates (name the timeline when several hold the file)."`
 	Snapshot           string   `placeholder:"ID" help:"Start from this snapshot instead of the newest one that fits."`
 	DryRun             bool     `help:"Fetch and check what the restore needs, print the plan, and change nothing."`
 	WorkDir            string   `type:"path" help:"Directory for the fetched binlog files (default: a temporary one, removed afterwards)."`
@@ -53,11 +50,14 @@ func (c *restoreCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		return usageError{fmt.Errorf("--from replays into a running server: use it with --target, not --datadir")}
 	}
 	if c.From != "" {
-		from, err := parsePosition(c.From)
+		tl, from, ok, err := restore.ParsePosition(c.From)
+		if !ok && err == nil {
+			err = fmt.Errorf("%q is not [TIMELINE/]FILE:POS (e.g. mysql-bin.000042:1187)", c.From)
+		}
 		if err != nil {
 			return usageError{fmt.Errorf("--from: %w", err)}
 		}
-		req.From = &from
+		req.From, req.FromTimeline = &from, tl
 	}
 	if c.Target != "" {
 		client, err := c.targetClient(log)
@@ -116,15 +116,6 @@ func (c *restoreCmd) targetClient(log zerolog.Logger) (restore.ReplayClient, err
 	return restore.ReplayClient{Host: cfg.Host, Port: cfg.Port, User: cfg.User, Password: cfg.Password, TLS: tlsOpts}, nil
 }
 
-func parsePosition(s string) (replication.Position, error) {
-	file, pos, ok := strings.Cut(s, ":")
-	off, err := strconv.ParseUint(pos, 10, 64)
-	if !ok || err != nil || archive.ValidateName("binlog file", file) != nil {
-		return replication.Position{}, fmt.Errorf("%q is not FILE:POS (e.g. mysql-bin.000042:1187)", s)
-	}
-	return replication.Position{File: file, Offset: off}, nil
-}
-
 func printPlan(w io.Writer, rp *restore.RestorePlan) {
 	p := rp.Binlog
 	fmt.Fprintln(w, "restore plan")
@@ -133,11 +124,12 @@ func printPlan(w io.Writer, rp *restore.RestorePlan) {
 	} else {
 		fmt.Fprintln(w, "  snapshot:  none (--from: the target already stands there)")
 	}
-	fmt.Fprintf(w, "  timeline:  %s\n  from:      %s\n  target:    %s\n  stop at:   %s (replay ends before this position)\n",
-		p.Timeline, p.From, p.Target, p.Stop)
+	fmt.Fprintf(w, "  timeline:  %s\n  from:      %s/%s\n  target:    %s\n  stop at:   %s/%s (replay ends before this position)\n",
+		p.Timeline, p.FromTimeline, p.From, p.Target, p.Timeline, p.Stop)
+	printChain(w, p)
 	fmt.Fprintf(w, "  fetch:     %d files, %d bytes stored (checked)\n  replay:    %d bytes of binlog in %d ranges\n", len(p.Files), p.StoredBytes, p.ReplayBytes, len(p.Ranges))
 	for _, r := range p.Ranges {
-		fmt.Fprintf(w, "    %s [%d, %d)\n", r.File, r.Start, r.Stop)
+		fmt.Fprintf(w, "    %s/%s [%d, %d)\n", r.Timeline, r.File, r.Start, r.Stop)
 	}
 	for _, s := range p.Skipped {
 		fmt.Fprintf(w, "  skipped:   %s %s %s:%d-%d %s\n", s.GTID, s.Time.Format(time.RFC3339), s.File, s.Start, s.End, shorten(s.Summary(), 120))

@@ -27,7 +27,7 @@ type streamCmd struct {
 }
 
 func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
-	src, err := c.sourceFlags.config(log)
+	srcs, err := c.sourceFlags.configs(log)
 	if err != nil {
 		return err
 	}
@@ -44,7 +44,9 @@ func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if c.Heartbeat <= 0 || c.ReadTimeout < 2*c.Heartbeat {
 		return usageError{errorf("--read-timeout %s must be at least twice --heartbeat %s (and both positive)", c.ReadTimeout, c.Heartbeat)}
 	}
-	src.HeartbeatPeriod, src.ReadTimeout = c.Heartbeat, c.ReadTimeout
+	for i := range srcs {
+		srcs[i].HeartbeatPeriod, srcs[i].ReadTimeout = c.Heartbeat, c.ReadTimeout
+	}
 	if c.UploadConcurrency < 1 || c.UploadConcurrency > 64 {
 		return usageError{errorf("--upload-concurrency %d: use 1 to 64", c.UploadConcurrency)}
 	}
@@ -61,7 +63,7 @@ func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	}
 	a, err := archive.NewArchiver(archive.ArchiverConfig{
 		Cluster:   c.Cluster,
-		Source:    src,
+		Sources:   srcs,
 		StartAt:   c.StartAt,
 		Segmenter: archive.SegmenterConfig{FlushInterval: c.FlushInterval, SegmentSize: int(c.SegmentSize)},
 		Uploader:  archive.UploaderConfig{Concurrency: c.UploadConcurrency, MaxBufferedBytes: int64(c.MaxBuffer)},
@@ -69,6 +71,8 @@ func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		Observer:  metrics,
 		Compact:   c.Compact,
 		Encrypt:   sealer,
+		RecordJoins: joinRecorder(archive.Catalog{Store: store, Layout: archive.Layout{Cluster: c.Cluster}},
+			log.With().Str("cluster", c.Cluster).Logger()),
 	}, store)
 	if err != nil {
 		return usageError{err}

@@ -17,6 +17,8 @@ type Binlog struct {
 	File string // the file name events carry
 	Pos  uint64 // offset of the next event
 	TS   uint32 // timestamp of the next event
+	// ServerID goes in every header (1 when zero); GTID events carry it.
+	ServerID uint32
 }
 
 // New starts a file at offset 4 with a fixed start time.
@@ -33,7 +35,7 @@ func (f *Binlog) Next(t gomysql.EventType, size int) replication.Event {
 	end := f.Pos + uint64(size)
 	binary.LittleEndian.PutUint32(raw[0:], f.TS)
 	raw[4] = byte(t)
-	binary.LittleEndian.PutUint32(raw[5:], 1)
+	binary.LittleEndian.PutUint32(raw[5:], max(f.ServerID, 1))
 	binary.LittleEndian.PutUint32(raw[9:], uint32(size))
 	binary.LittleEndian.PutUint32(raw[13:], uint32(end))
 	for i := replication.HeaderLen; i < size-4; i++ {

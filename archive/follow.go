@@ -1,0 +1,156 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/binarc/binarc/replication"
+)
+
+// errSwitch ends a session when another of the sources has become the
+// writable primary.
+var errSwitch = errors.New("another server is the primary now")
+
+// primaryInfo checks the server to archive and makes it the current
+// source. With one source, that is it (retried while it is down). With
+// several, it is the writable one (read_only=OFF); while none is, binarc
+// waits and says so once.
+func (a *Archiver) primaryInfo(ctx context.Context) (replication.ServerInfo, error) {
+	if len(a.cfg.Sources) == 1 {
+		info, err := untilUp(a, ctx, "primary", func() (replication.ServerInfo, error) { return a.cfg.Source.Preflight(ctx) })
+		if err == nil {
+			a.src = a.cfg.Source
+			a.logPrimary(info)
+		}
+		return info, err
+	}
+	backoff := 250 * time.Millisecond
+	var since time.Time
+	for {
+		src, info, problems := a.findWritable(ctx)
+		if src != nil {
+			if !since.IsZero() {
+				a.log.Info().Dur("waited", time.Since(since).Round(time.Millisecond)).Str("source", src.String()).Msg("a writable primary is back")
+			}
+			if a.src.Addr() != src.Addr() {
+				a.log.Warn().Str("source", src.String()).Uint32("server_id", info.ServerID).Str("was", a.src.String()).Msg("archiving the writable server of the sources (it changed)")
+			} else {
+				a.log.Info().Str("source", src.String()).Uint32("server_id", info.ServerID).Msg("archiving the writable server of the sources")
+			}
+			a.src = *src
+			a.logPrimary(info)
+			return info, nil
+		}
+		if since.IsZero() {
+			since = time.Now()
+			a.log.Warn().Str("sources", strings.Join(problems, "; ")).Msg("no source is writable (read_only=OFF): waiting for one (logged once)")
+		}
+		select {
+		case <-ctx.Done():
+			return replication.ServerInfo{}, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, a.cfg.MaxBackoff, 5*time.Second)
+	}
+}
+
+func (a *Archiver) logPrimary(info replication.ServerInfo) {
+	a.log.Info().Str("source", a.src.String()).Str("version", info.Version).Str("flavor", string(info.Flavor)).
+		Uint32("server_id", info.ServerID).Str("binlog_format", info.BinlogFormat).Str("binlog_checksum", info.BinlogChecksum).
+		Msg("primary checked")
+	if info.BinlogFormat != "ROW" {
+		a.log.Warn().Str("binlog_format", info.BinlogFormat).Msg("binlog_format is not ROW: the archive is exact, but replaying statement-based events is only as deterministic as the statements")
+	}
+}
+
+// findWritable returns the first source that answers and is writable, or
+// nil and what each source said.
+func (a *Archiver) findWritable(ctx context.Context) (*replication.Config, replication.ServerInfo, []string) {
+	var problems []string
+	for i := range a.cfg.Sources {
+		src := &a.cfg.Sources[i]
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		info, err := src.Preflight(cctx)
+		cancel()
+		switch {
+		case err != nil:
+			problems = append(problems, fmt.Sprintf("%s: %v", src.Addr(), err))
+		case info.ReadOnly:
+			problems = append(problems, fmt.Sprintf("%s: read-only (server_id %d)", src.Addr(), info.ServerID))
+		default:
+			return src, info, problems
+		}
+	}
+	return nil, replication.ServerInfo{}, problems
+}
+
+// watchPrimary checks, while a session runs, that the archived server is
+// still the writable one; when it is down or read-only and another source
+// is writable, it ends the session with errSwitch. It never switches while
+// the archived server is writable: two writable servers are the operator's
+// to sort out, and binarc keeps the one it has.
+func (a *Archiver) watchPrimary(ctx context.Context) error {
+	t := time.NewTicker(a.cfg.SwitchCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		info, err := a.src.Preflight(cctx)
+		cancel()
+		if err == nil && !info.ReadOnly {
+			continue
+		}
+		src, other, _ := a.findWritable(ctx)
+		if src == nil || src.Addr() == a.src.Addr() {
+			continue
+		}
+		why := "read-only"
+		if err != nil {
+			why = "down (" + err.Error() + ")"
+		}
+		a.log.Warn().Str("from", a.src.String()).Str("to", src.String()).Uint32("server_id", other.ServerID).
+			Msgf("FAILOVER: the archived primary is %s and %s is writable: switching to it; the new timeline is joined to this one by GTID", why, src.Addr())
+		return errSwitch
+	}
+}
+
+// joinRecorder records the joins between timelines once they are final,
+// trying again every few seconds while one is pending.
+// While one is pending it tries again after 5 s, doubling up to 5 min (an
+// idle new primary may take long to write): each try reads the archive.
+func (a *Archiver) joinRecorder(ctx context.Context) {
+	wait := 5 * time.Second
+	for {
+		pending, err := a.cfg.RecordJoins(ctx)
+		if err != nil && ctx.Err() == nil {
+			a.log.Warn().Err(err).Msg("could not record the join between timelines; trying again later (restores work it out from the archive meanwhile)")
+		}
+		next := min(wait*2, 5*time.Minute)
+		if err == nil && pending == 0 {
+			wait, next = time.Hour, 5*time.Second // until a new timeline kicks it
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.joinKick:
+			wait = 5 * time.Second
+		case <-time.After(wait):
+			wait = next
+		}
+	}
+}
+
+// kickJoins wakes the join recorder (a new timeline may have started).
+func (a *Archiver) kickJoins() {
+	select {
+	case a.joinKick <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,438 @@
+package restore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/replication"
+)
+
+// JoinVersion is the version of join.json this binarc writes.
+const JoinVersion = 1
+
+// Point is a position in one timeline's binlog.
+type Point struct {
+	File   string `json:"file"`
+	Offset uint64 `json:"offset"`
+}
+
+func (p Point) pos() replication.Position {
+	return replication.Position{File: p.File, Offset: p.Offset}
+}
+
+// Join is where a timeline's history meets the previous timeline's: a
+// promotion, a flip between masters, a server that came back as another.
+// It is worked out from the archived binlog by GTID, and recorded once
+// (join.json in the new timeline's folder) when it can no longer change.
+type Join struct {
+	Version  int    `json:"version"`
+	Timeline string `json:"timeline"`
+	Previous string `json:"previous"`
+	// Meet is the last GTID state both histories share (binlog state).
+	Meet string `json:"meet_gtid_state"`
+	// At is the position in Timeline just after the shared history: replay
+	// continues there.
+	At Point `json:"at"`
+	// PreviousEnd is the position in Previous just after its last
+	// transaction the new server has: replay of Previous stops there.
+	PreviousEnd Point `json:"previous_end"`
+	// Lost are Previous's transactions after Meet that the new server
+	// never had (GTID ranges); Errant the new server's transactions
+	// before At that Previous never had.
+	Lost   []string `json:"lost,omitempty"`
+	Errant []string `json:"errant,omitempty"`
+	// SwitchTime is when the new timeline took over: its first own
+	// transaction, or when binarc started it, whichever is earlier.
+	SwitchTime time.Time `json:"switch_time"`
+	// Broken says why no restore crosses this join (no GTIDs, a gap).
+	Broken string `json:"broken,omitempty"`
+	// Final: the join cannot change any more (the new timeline has
+	// archived past the switch, or a gap is found). Only final joins are
+	// recorded.
+	Final bool `json:"-"`
+}
+
+// String is a one-line description for ls and plans.
+func (j *Join) String() string {
+	if j.Broken != "" {
+		return fmt.Sprintf("join %s → %s: BROKEN, no restore crosses it: %s", j.Previous, j.Timeline, j.Broken)
+	}
+	s := fmt.Sprintf("join %s → %s at %s: %s ends at %s:%d, %s continues at %s:%d, shared GTID state %s",
+		j.Previous, j.Timeline, j.SwitchTime.UTC().Format(time.RFC3339), j.Previous, j.PreviousEnd.File, j.PreviousEnd.Offset,
+		j.Timeline, j.At.File, j.At.Offset, orNone(j.Meet))
+	s += "; lost at the switch: " + orNone(strings.Join(j.Lost, ","))
+	s += "; errant: " + orNone(strings.Join(j.Errant, ","))
+	if !j.Final {
+		s += " (provisional: the new timeline has not archived past the switch yet)"
+	}
+	return s
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// LostHas tells whether g was lost at the switch.
+func (j *Join) LostHas(g string) bool { return inGTIDRanges(j.Lost, g) }
+
+// join returns the join of timeline i with timeline i-1: recorded, or
+// worked out now.
+func (h *history) join(i int) (*Join, error) {
+	if j, ok := h.joins[i]; ok {
+		return j, nil
+	}
+	j, err := readJoin(h.ctx, h.c, h.tls[i].Name)
+	if err != nil {
+		return nil, err
+	}
+	if j == nil {
+		if j, err = h.computeJoin(i); err != nil {
+			return nil, err
+		}
+	}
+	h.joins[i] = j
+	return j, nil
+}
+
+// ReadJoin reads the recorded join of timeline tl; nil when none is
+// recorded.
+func ReadJoin(ctx context.Context, c archive.Catalog, tl string) (*Join, error) {
+	return readJoin(ctx, c, tl)
+}
+
+func readJoin(ctx context.Context, c archive.Catalog, tl string) (*Join, error) {
+	data, _, err := objstore.ReadAll(ctx, c.Store, c.Layout.JoinKey(tl))
+	if errors.Is(err, objstore.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", c.Layout.JoinKey(tl), err)
+	}
+	var j Join
+	if err := json.Unmarshal(data, &j); err != nil || j.Version < 1 {
+		return nil, fmt.Errorf("%s is not a readable join record: run binarc verify", c.Layout.JoinKey(tl))
+	}
+	if j.Version > JoinVersion {
+		return nil, fmt.Errorf("%s has version %d, this binarc knows %d: upgrade binarc", c.Layout.JoinKey(tl), j.Version, JoinVersion)
+	}
+	j.Final = true
+	return &j, nil
+}
+
+// computeJoin works out where timeline i meets timeline i-1, by GTID:
+// the new timeline's transactions are read from its start; those the old
+// timeline has (by exact GTID: domain, server and seq_no) are shared, and
+// the point after the last of them is where the histories meet. The scan
+// ends at the first transaction of the new timeline the old never had
+// that is newer than the old timeline's last transaction.
+func (h *history) computeJoin(i int) (*Join, error) {
+	old, nw := h.tls[i-1], h.tls[i]
+	j := &Join{Version: JoinVersion, Timeline: nw.Name, Previous: old.Name}
+	if nw.Info != nil {
+		j.SwitchTime = nw.Info.Created
+	}
+	if len(old.Files) == 0 || len(nw.Files) == 0 {
+		j.Broken = "one of the timelines holds no binlog"
+		return j, nil
+	}
+	lastOld := old.Files[len(old.Files)-1]
+	oldEnd, ok, err := h.startState(lastOld)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		j.Broken = fmt.Sprintf("%s of timeline %s records no GTID state (GTIDs off?): the histories cannot be matched", lastOld.File, old.Name)
+		j.Final = true // the old timeline is over: this cannot change
+		return j, nil
+	}
+	var oldLast time.Time
+	noGTID := false
+	if err := h.scan(lastOld, 0, func(t *Transaction) (bool, error) {
+		oldEnd.Add(t.GTID)
+		noGTID = noGTID || t.GTID == ""
+		oldLast = t.Time
+		return true, nil
+	}); err != nil {
+		return nil, err
+	}
+	for k := len(old.Files) - 1; k >= 0 && oldLast.IsZero(); k-- {
+		oldLast = old.Files[k].LastEventTime // no transaction in the last file
+	}
+	if oldLast.IsZero() {
+		oldLast = time.Unix(1<<40, 0) // no event times at all: do not tell by time
+	}
+	state, ok, err := h.startState(nw.Files[0])
+	if err != nil {
+		return nil, err
+	}
+	if !ok || noGTID {
+		j.Broken = fmt.Sprintf("timeline %s or %s has transactions without GTIDs: the histories cannot be matched (turn GTIDs on)", old.Name, nw.Name)
+		j.Final = true
+		return j, nil
+	}
+	if gap := state.Beyond(oldEnd); len(gap) > 0 {
+		j.Broken = fmt.Sprintf("a gap: the new timeline's binlog starts after transactions the archive never got (%s): they are in neither timeline; restore to after the switch needs a snapshot taken after it",
+			strings.Join(gap, ","))
+		j.Final = true // both ends are fixed
+		return j, nil
+	}
+	at := Point{File: nw.Files[0].File, Offset: replication.MagicLen}
+	atState := state.Clone()
+	var pending, errant []string
+	var firstNew *Transaction
+	shared := 0
+	startEmpty := state.Empty()
+	for _, fs := range nw.Files {
+		err := h.scan(fs, 0, func(t *Transaction) (bool, error) {
+			if t.GTID == "" {
+				return true, nil
+			}
+			state.Add(t.GTID)
+			// Shared: the old timeline has it, and it is no newer than
+			// the old timeline's end (after a RESET MASTER, seq_no
+			// start over: a later transaction is a new one).
+			if oldEnd.Has(t.GTID) && !t.Time.After(oldLast) {
+				shared++
+				errant = append(errant, pending...)
+				pending, firstNew = nil, nil
+				at, atState = Point{File: fs.File, Offset: t.End}, state.Clone()
+				return true, nil
+			}
+			pending = append(pending, t.GTID)
+			if firstNew == nil {
+				firstNew = t
+			}
+			if t.Time.After(oldLast) {
+				j.Final = true
+				return false, nil
+			}
+			return true, nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if j.Final {
+			break
+		}
+	}
+	if shared == 0 && startEmpty {
+		j.Broken = fmt.Sprintf("timeline %s shares no history with %s (no transaction of one is in the other's GTID state): an unrelated server, or a RESET MASTER", nw.Name, old.Name)
+		return j, nil
+	}
+	if firstNew != nil && (j.SwitchTime.IsZero() || firstNew.Time.Before(j.SwitchTime)) {
+		j.SwitchTime = firstNew.Time
+	}
+	j.At, j.Meet, j.Errant = at, atState.String(), gtidRanges(errant)
+	// The old timeline's transactions after the meeting point are lost:
+	// read from the newest of its files that starts inside the shared
+	// history.
+	start := 0
+	for k := len(old.Files) - 1; k >= 0; k-- {
+		st, ok, err := h.startState(old.Files[k])
+		if err != nil {
+			return nil, err
+		}
+		if ok && atState.Contains(st) {
+			start = k
+			break
+		}
+		if k == 0 {
+			j.Broken = fmt.Sprintf("the new server lacks transactions from before the start of timeline %s's archive (its state %s, the new server's %s)", old.Name, st, atState)
+			return j, nil
+		}
+	}
+	j.PreviousEnd = Point{File: old.Files[start].File, Offset: replication.MagicLen}
+	var lost []string
+	for _, fs := range old.Files[start:] {
+		err := h.scan(fs, 0, func(t *Transaction) (bool, error) {
+			if atState.Has(t.GTID) {
+				if len(lost) == 0 {
+					j.PreviousEnd = Point{File: fs.File, Offset: t.End}
+				}
+			} else if t.GTID != "" {
+				lost = append(lost, t.GTID)
+			}
+			return true, nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	j.Lost = gtidRanges(lost)
+	if i < len(h.tls)-1 {
+		j.Final = true // the new timeline is over too: nothing can change
+	}
+	return j, nil
+}
+
+// RecordJoins works out the join of every timeline that follows another
+// and records each that is final and not yet recorded (join.json, a
+// conditional put: recorded once, never changed). It returns the joins
+// still provisional. work is a scratch directory for fetched files.
+func RecordJoins(ctx context.Context, c archive.Catalog, work string) (pending int, recorded []*Join, err error) {
+	if tls, err := c.Timelines(ctx); err != nil || len(tls) < 2 {
+		return 0, nil, err
+	}
+	dir, err := os.MkdirTemp(work, "binarc-join-")
+	if err != nil {
+		return 0, nil, err
+	}
+	defer os.RemoveAll(dir)
+	h, err := newHistory(ctx, c, dir)
+	if err != nil {
+		return 0, nil, err
+	}
+	// A timeline holding no binlog yet (just started) will hold some.
+	pending = len(h.all) - len(h.tls)
+	for i := 1; i < len(h.tls); i++ {
+		if j, err := readJoin(ctx, c, h.tls[i].Name); err != nil || j != nil {
+			if err != nil {
+				return 0, nil, err
+			}
+			continue
+		}
+		j, err := h.computeJoin(i)
+		if err != nil {
+			return 0, nil, err
+		}
+		switch {
+		case !j.Final:
+			pending++
+		default:
+			data, _ := json.MarshalIndent(j, "", "  ")
+			if err := c.PutOnce(ctx, c.Layout.JoinKey(j.Timeline), append(data, '\n')); err != nil {
+				return 0, nil, fmt.Errorf("record the join of timeline %s: %w", j.Timeline, err)
+			}
+			recorded = append(recorded, j)
+		}
+	}
+	return pending, recorded, nil
+}
+
+// Joins returns the join of every timeline with the one before it
+// (recorded or provisional), in the order Catalog.Describe lists the
+// timelines; nil for the first and for timelines holding no binlog.
+func Joins(ctx context.Context, c archive.Catalog, work string) ([]*Join, error) {
+	dir, err := os.MkdirTemp(work, "binarc-join-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	h, err := newHistory(ctx, c, dir)
+	if err != nil {
+		if tls, lerr := c.Timelines(ctx); lerr == nil && len(tls) == 0 {
+			return nil, nil
+		}
+		return nil, err
+	}
+	byName := map[string]*Join{}
+	for i := 1; i < len(h.tls); i++ {
+		j, err := h.join(i)
+		if err != nil {
+			return nil, err
+		}
+		byName[j.Timeline] = j
+	}
+	out := make([]*Join, len(h.all))
+	for i, tl := range h.all {
+		out[i] = byName[tl.Name]
+	}
+	return out, nil
+}
+
+// gtidRanges compacts a list of GTIDs into ranges of consecutive seq_no
+// of one domain and server (MariaDB "0-1-5..9") or one uuid (MySQL
+// "uuid:5-9").
+func gtidRanges(gs []string) []string {
+	var out []string
+	var prefix string
+	var lo, hi uint64
+	flush := func() {
+		if prefix == "" {
+			return
+		}
+		switch {
+		case lo == hi:
+			out = append(out, prefix+strconv.FormatUint(lo, 10))
+		case strings.HasSuffix(prefix, ":"):
+			out = append(out, fmt.Sprintf("%s%d-%d", prefix, lo, hi))
+		default:
+			out = append(out, fmt.Sprintf("%s%d..%d", prefix, lo, hi))
+		}
+	}
+	for _, g := range gs {
+		p, n, ok := splitGTID(g)
+		if !ok {
+			continue
+		}
+		if p == prefix && n == hi+1 {
+			hi = n
+			continue
+		}
+		flush()
+		prefix, lo, hi = p, n, n
+	}
+	flush()
+	return out
+}
+
+// splitGTID splits a GTID into its source prefix ("0-1-", "uuid:") and
+// sequence number.
+func splitGTID(g string) (string, uint64, bool) {
+	i := strings.LastIndexAny(g, "-:")
+	if i < 0 {
+		return "", 0, false
+	}
+	n, err := strconv.ParseUint(g[i+1:], 10, 64)
+	return g[:i+1], n, err == nil
+}
+
+// firstOfRange is the first GTID of a range made by gtidRanges.
+func firstOfRange(r string) string {
+	if first, _, ok := strings.Cut(r, ".."); ok {
+		return first
+	}
+	if i := strings.LastIndex(r, ":"); i >= 0 {
+		lo, _, _ := strings.Cut(r[i+1:], "-")
+		return r[:i+1] + lo
+	}
+	return r
+}
+
+// inGTIDRanges tells whether g is in a list made by gtidRanges.
+func inGTIDRanges(ranges []string, g string) bool {
+	p, n, ok := splitGTID(g)
+	if !ok {
+		return false
+	}
+	for _, r := range ranges {
+		if !strings.HasPrefix(r, p) {
+			continue
+		}
+		rest := r[len(p):]
+		lo, hi, isRange := strings.Cut(rest, "..")
+		if !isRange {
+			lo, hi, isRange = strings.Cut(rest, "-")
+		}
+		if !isRange {
+			hi = lo
+		}
+		a, e1 := strconv.ParseUint(lo, 10, 64)
+		b, e2 := strconv.ParseUint(hi, 10, 64)
+		if e1 == nil && e2 == nil && a <= n && n <= b {
+			return true
+		}
+	}
+	return false
+}
