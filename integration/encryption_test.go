@@ -293,14 +293,15 @@ func TestEncryptionKeyRotation(t *testing.T) {
 		t.Fatalf("new timeline's manifest: %+v", ti)
 	}
 
-	// Restores do not cross timelines (yet): replay the old timeline to
-	// its end with the old key, then the new one from exactly there with
-	// the new key. Together they are the primary's data: no gap.
+	// Replay the old timeline to its end with the old key, then the new
+	// one from exactly there with the new key. Together they are the
+	// primary's data: no gap. (The target holds data and stands at those
+	// coordinates: --force-target.)
 	srv, _ := e.restoreInto(t, "--to", "latest", "--identity", oldKey)
-	from := fmt.Sprintf("%s:%d", ti.Previous.File, ti.Previous.Offset)
+	from := fmt.Sprintf("%s/%s:%d", tls[1], ti.Previous.File, ti.Previous.Offset)
 	second := func(key string) (string, int) {
 		return e.runEnv([]string{"BINARC_TARGET_PASSWORD="}, "restore", "--store", e.store, "--cluster", e.cluster,
-			"--from", from, "--to", "latest", "--target", "mysql://root@"+srv.Addr(), "--identity", key)
+			"--from", from, "--to", "latest", "--target", "mysql://root@"+srv.Addr(), "--force-target", "--identity", key)
 	}
 	if out, code := second(oldKey); code == 0 || !strings.Contains(out, newPub) {
 		t.Errorf("the new timeline with the old key (%d):\n%s", code, tail(out, 3000))
@@ -309,6 +310,23 @@ func TestEncryptionKeyRotation(t *testing.T) {
 		t.Fatalf("the new timeline with the new key (%d):\n%s", code, tail(out, 3000))
 	}
 	compareChecksums(t, "restore across the key rotation", tableChecksums(t, srv), cp.sums)
+
+	// One restore crosses the rotation's join, with an identity file that
+	// holds both keys.
+	both := filepath.Join(t.TempDir(), "both.txt")
+	var keys []byte
+	for _, k := range []string{oldKey, newKey} {
+		b, err := os.ReadFile(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, b...)
+	}
+	if err := os.WriteFile(both, keys, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	one, _ := e.restoreInto(t, "--to", "latest", "--identity", both)
+	compareChecksums(t, "one restore across the key rotation's join", tableChecksums(t, one), cp.sums)
 }
 
 // archivedFrom is archivedState for a timeline that starts at a later file

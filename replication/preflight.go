@@ -92,6 +92,14 @@ func quit(conn *client.Conn) {
 // classify turns a driver error into a ConfigError when it is the operator's
 // to fix, and otherwise prefixes it with the source address.
 func (c Config) classify(err error) error {
+	return c.Classify(err, "primary", grantHint(c.User))
+}
+
+// Classify turns a driver error from a session with the server c names (a
+// "primary", a "server") into a ConfigError when it is the operator's to
+// fix: a refused login, or a missing privilege, with grant as the hint.
+// Other errors are prefixed with the server's role and address.
+func (c Config) Classify(err error, role, grant string) error {
 	if IsConfigError(err) {
 		return err
 	}
@@ -100,17 +108,17 @@ func (c Config) classify(err error) error {
 		switch me.Code {
 		case erAccessDenied:
 			return &ConfigError{
-				Problem: fmt.Sprintf("primary %s refused user %q: access denied (wrong password or no such user@host)", c.Addr(), c.User),
+				Problem: fmt.Sprintf("%s %s refused user %q: access denied (wrong password or no such user@host)", role, c.Addr(), c.User),
 				Hint:    "check the password (BINARC_SOURCE_PASSWORD or --source-password-file) and that the user exists for this client host",
 			}
 		case erSpecificAccessDenied, erDBAccessDenied:
 			return &ConfigError{
-				Problem: fmt.Sprintf("primary %s: user %q lacks a privilege: %s", c.Addr(), c.User, me.Message),
-				Hint:    grantHint(c.User),
+				Problem: fmt.Sprintf("%s %s: user %q lacks a privilege: %s", role, c.Addr(), c.User, me.Message),
+				Hint:    grant,
 			}
 		}
 	}
-	return fmt.Errorf("primary %s: %w", c.Addr(), err)
+	return fmt.Errorf("%s %s: %w", role, c.Addr(), err)
 }
 
 func grantHint(user string) string {

@@ -6,11 +6,10 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/replication"
 	"github.com/binarc/binarc/snapshot"
-	"github.com/go-mysql-org/go-mysql/client"
 )
 
 // systemSchemas hold no user data.
@@ -105,8 +104,9 @@ func archiveSources(ctx context.Context, cat archive.Catalog, plan *RestorePlan)
 
 func readTargetIdentity(ctx context.Context, c ReplayClient) (*targetIdentity, error) {
 	where := net.JoinHostPort(c.Host, strconv.Itoa(int(c.Port)))
-	d := &net.Dialer{Timeout: 10 * time.Second}
-	conn, err := client.ConnectWithDialer(ctx, "tcp", where, c.User, c.Password, "", d.DialContext)
+	// With the target's TLS options (--target-tls), as the replay connects.
+	cfg := replication.Config{Host: c.Host, Port: c.Port, User: c.User, Password: c.Password, TLS: c.TLS}
+	conn, err := cfg.Connect(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("--target %s: connect to check what it is: %w", where, err)
 	}

@@ -2,7 +2,6 @@ package snapshot
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/binarc/binarc/replication"
 	"github.com/go-mysql-org/go-mysql/client"
-	"github.com/go-mysql-org/go-mysql/mysql"
 )
 
 // ServerInfo is what binarc learns about the server it snapshots.
@@ -280,36 +278,11 @@ func (c *conn) startSQLThread() error {
 	return c.exec("START " + c.replicaWord() + " SQL_THREAD")
 }
 
-// MySQL/MariaDB error codes binarc branches on.
-const (
-	erAccessDenied         = 1045
-	erDBAccessDenied       = 1044
-	erSpecificAccessDenied = 1227
-)
-
 // ConfigError is a problem the operator must fix; Hint says how.
 type ConfigError = replication.ConfigError
 
 func classify(cfg replication.Config, err error) error {
-	if replication.IsConfigError(err) {
-		return err
-	}
-	var me *mysql.MyError
-	if errors.As(err, &me) {
-		switch me.Code {
-		case erAccessDenied:
-			return &ConfigError{
-				Problem: fmt.Sprintf("server %s refused user %q: access denied (wrong password or no such user@host)", cfg.Addr(), cfg.User),
-				Hint:    "check the password (BINARC_SOURCE_PASSWORD or --source-password-file) and that the user exists for this client host",
-			}
-		case erSpecificAccessDenied, erDBAccessDenied:
-			return &ConfigError{
-				Problem: fmt.Sprintf("server %s: user %q lacks a privilege: %s", cfg.Addr(), cfg.User, me.Message),
-				Hint:    "grant what the snapshot needs (binarc snapshot --help lists it) and try again",
-			}
-		}
-	}
-	return fmt.Errorf("server %s: %w", cfg.Addr(), err)
+	return cfg.Classify(err, "server", "grant what the snapshot needs (binarc snapshot --help lists it) and try again")
 }
 
 func sortedKeys(m map[string]string) []string {

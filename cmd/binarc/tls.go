@@ -11,11 +11,7 @@ type sourceTLSFlags struct {
 }
 
 func (f sourceTLSFlags) options() (replication.TLSOptions, error) {
-	o := replication.TLSOptions{Mode: replication.TLSMode(f.SourceTLS), CA: f.SourceTLSCA, Cert: f.SourceTLSCert, Key: f.SourceTLSKey, Flag: "--source-tls"}
-	if err := o.Validate(); err != nil {
-		return o, usageError{err}
-	}
-	return o, nil
+	return tlsOptions(replication.TLSOptions{Mode: replication.TLSMode(f.SourceTLS), CA: f.SourceTLSCA, Cert: f.SourceTLSCert, Key: f.SourceTLSKey, Flag: "--source-tls"})
 }
 
 // targetTLSFlags are the same for restore's --target server.
@@ -27,7 +23,11 @@ type targetTLSFlags struct {
 }
 
 func (f targetTLSFlags) options() (replication.TLSOptions, error) {
-	o := replication.TLSOptions{Mode: replication.TLSMode(f.TargetTLS), CA: f.TargetTLSCA, Cert: f.TargetTLSCert, Key: f.TargetTLSKey, Flag: "--target-tls"}
+	return tlsOptions(replication.TLSOptions{Mode: replication.TLSMode(f.TargetTLS), CA: f.TargetTLSCA, Cert: f.TargetTLSCert, Key: f.TargetTLSKey, Flag: "--target-tls"})
+}
+
+// tlsOptions checks o; a bad combination is a usage error.
+func tlsOptions(o replication.TLSOptions) (replication.TLSOptions, error) {
 	if err := o.Validate(); err != nil {
 		return o, usageError{err}
 	}
