@@ -32,7 +32,9 @@ type ArchiverConfig struct {
 	// MaxBackoff caps retries of the primary and the store.
 	MaxBackoff time.Duration
 	// Compact turns each complete file's segments into one object.
-	Compact  bool
+	Compact bool
+	// SemiSync makes binarc a semi-synchronous replica (--semi-sync).
+	SemiSync SemiSyncConfig
 	Log      zerolog.Logger
 	Observer Observer
 }
@@ -57,6 +59,7 @@ type Archiver struct {
 	connected   atomic.Bool
 	disconnects atomic.Uint64
 	leaseHeld   atomic.Bool
+	semi        semiSyncCounters
 }
 
 // NewArchiver checks the configuration; Run does the work.
@@ -84,6 +87,9 @@ func NewArchiver(cfg ArchiverConfig, store objstore.Store) (*Archiver, error) {
 	}
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 30 * time.Second
+	}
+	if err := cfg.SemiSync.validate(); err != nil {
+		return nil, err
 	}
 	if cfg.StartAt == "" {
 		cfg.StartAt = "oldest"
@@ -130,6 +136,9 @@ func (a *Archiver) Status() Status {
 // is flushed and stored, then it returns nil) or a problem the operator
 // must fix (returned). A primary or store that is down is retried.
 func (a *Archiver) Run(ctx context.Context) error {
+	if err := a.startSemiSync(ctx); err != nil {
+		return err
+	}
 	info, err := untilUp(a, ctx, "primary", func() (replication.ServerInfo, error) { return a.cfg.Source.Preflight(ctx) })
 	if err != nil {
 		return err

@@ -118,11 +118,15 @@ func (a *Archiver) session(ctx context.Context, info replication.ServerInfo, lea
 		}
 	}
 	upCfg.BeforeWrite = lease.Ensure
-	up, err := NewUploader(upCfg, a.store, a.layout, durable, a.log, a.cfg.Observer)
+	semi, err := a.newSemiSync(durable) // nil without --semi-sync
 	if err != nil {
 		return err
 	}
-	seg := NewSegmenter(a.cfg.Segmenter, rp.Timeline, rp.Position, up)
+	up, err := NewUploader(upCfg, a.store, a.layout, durable, a.log, semi.observer(a.cfg.Observer))
+	if err != nil {
+		return err
+	}
+	seg := NewSegmenter(a.cfg.Segmenter, rp.Timeline, rp.Position, semi.sink(up))
 	a.mu.Lock()
 	a.up, a.seg = up, seg
 	a.mu.Unlock()
@@ -136,7 +140,7 @@ func (a *Archiver) session(ctx context.Context, info replication.ServerInfo, lea
 	go func() {
 		defer wg.Done()
 		defer close(streamDone)
-		s := &replication.Streamer{Config: a.cfg.Source, Flavor: info.Flavor, Log: a.log, MaxBackoff: a.cfg.MaxBackoff, OnConnect: a.setConnected}
+		s := &replication.Streamer{Config: a.cfg.Source, Flavor: info.Flavor, Log: a.log, MaxBackoff: a.cfg.MaxBackoff, OnConnect: a.setConnected, SemiSync: semi.replica()}
 		errc <- s.Stream(sctx, rp.Position, rp.ExpectFDE, (*handler)(a))
 	}()
 	wg.Add(1)
@@ -156,6 +160,7 @@ func (a *Archiver) session(ctx context.Context, info replication.ServerInfo, lea
 			}
 		}
 	}()
+	semi.start(sctx, &wg, seg, up, errc)
 	if a.cfg.Compact {
 		wg.Add(1)
 		go func() {
@@ -193,7 +198,7 @@ func (a *Archiver) session(ctx context.Context, info replication.ServerInfo, lea
 	<-streamDone
 	a.connected.Store(false)
 	if up.Err() == nil && !errors.Is(result, ErrLeaseLost) {
-		if err := seg.Flush(); err == nil {
+		if err := seg.Flush(); err == nil && semi.flush() == nil {
 			if err := up.Drain(sdctx); err != nil {
 				a.log.Error().Err(err).Msg("stopping with segments not yet stored; they will be archived again on the next start")
 			}

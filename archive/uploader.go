@@ -185,6 +185,14 @@ func (u *Uploader) Durable() Durable {
 	return u.durable
 }
 
+// Pending is the number of segments and file ends submitted and not yet
+// committed: the uploads in flight.
+func (u *Uploader) Pending() int {
+	u.durMu.Lock()
+	defer u.durMu.Unlock()
+	return u.pending
+}
+
 // OldestUnstored is when the oldest byte submitted and not yet durable
 // arrived from the primary; ok is false if every segment is durable.
 func (u *Uploader) OldestUnstored() (t time.Time, ok bool) {

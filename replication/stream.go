@@ -62,6 +62,9 @@ type Streamer struct {
 	MaxBackoff time.Duration
 	// OnConnect is called (if set) each time the stream is (re)established.
 	OnConnect func(connected bool)
+	// SemiSync, if set, registers as a semi-synchronous replica whose
+	// acknowledgements the caller sends.
+	SemiSync *SemiSync
 }
 
 // Stream archives from pos until ctx is cancelled (then it returns nil), the
@@ -138,7 +141,7 @@ func (s *Streamer) streamOnce(ctx context.Context, st *streamState, down *time.T
 		// dump, and the archived file would not match the primary's.
 		dumpFlags |= gomysql.BINLOG_SEND_ANNOTATE_ROWS_EVENT
 	}
-	syncer := gomysql.NewBinlogSyncer(gomysql.BinlogSyncerConfig{
+	syncerCfg := gomysql.BinlogSyncerConfig{
 		ServerID:        cfg.ServerID,
 		Flavor:          string(s.Flavor),
 		Host:            cfg.Host,
@@ -157,7 +160,9 @@ func (s *Streamer) streamOnce(ctx context.Context, st *streamState, down *time.T
 		// A synchronous handler keeps memory bounded by bytes: go-mysql's
 		// channel is bounded by event count, and events reach 1 GiB.
 		SynchronousEventHandler: st,
-	})
+	}
+	s.SemiSync.configure(&syncerCfg)
+	syncer := gomysql.NewBinlogSyncer(syncerCfg)
 	defer syncer.Close()
 
 	st.connected = false

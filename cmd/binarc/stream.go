@@ -21,6 +21,7 @@ type streamCmd struct {
 	ReadTimeout       time.Duration `env:"BINARC_READ_TIMEOUT" default:"15s" help:"Reconnect when nothing, not even a heartbeat, arrived for this long (a network partition)."`
 	Compact           bool          `env:"BINARC_COMPACT" default:"true" negatable:"" help:"Once a binlog file is complete, make its segments one object (--no-compact to keep segments)."`
 
+	semiSyncFlags
 	streamRetention
 }
 
@@ -30,7 +31,12 @@ func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		return err
 	}
 	metrics := newStreamMetrics()
-	stopMetrics, err := c.metricsFlags.serve(log, c.Cluster, metrics.ready, metrics)
+	semiMetrics := newSemiSyncMetrics(metrics)
+	semiSync, err := c.semiSyncFlags.config(semiMetrics)
+	if err != nil {
+		return err
+	}
+	stopMetrics, err := c.metricsFlags.serve(log, c.Cluster, metrics.ready, metrics, semiMetrics)
 	if err != nil {
 		return err
 	}
@@ -55,6 +61,7 @@ func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		Log:       log.With().Str("cluster", c.Cluster).Logger(),
 		Observer:  metrics,
 		Compact:   c.Compact,
+		SemiSync:  semiSync,
 	}, store)
 	if err != nil {
 		return usageError{err}

@@ -1,0 +1,340 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/replication"
+	"github.com/rs/zerolog"
+)
+
+// spool is --semi-sync-durability local: every sealed segment is written
+// to a local directory, crash-safely, before its transactions are
+// acknowledged, and deleted once the store holds it. The layout mirrors
+// the bucket's: <dir>/<timeline>/<binlog-file>/<start>-<end>.zst.
+type spool struct {
+	dir string
+	log zerolog.Logger
+
+	mu    sync.Mutex
+	files []spoolFile // in stream order
+}
+
+type spoolFile struct {
+	timeline, file string
+	start, end     uint64
+	path           string
+}
+
+const spoolTempSuffix = ".tmp"
+
+// openSpool creates the directory if need be, deletes temporary files a
+// crash left behind (never acknowledged: the rename makes a segment
+// count), and lists the segments it holds.
+func openSpool(dir string, log zerolog.Logger) (*spool, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("--spool-dir %s: %w", dir, err)
+	}
+	s := &spool{dir: dir, log: log}
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if strings.HasSuffix(path, spoolTempSuffix) {
+			return os.Remove(path)
+		}
+		rel, _ := filepath.Rel(dir, path)
+		parts := strings.Split(rel, string(filepath.Separator))
+		if len(parts) != 3 {
+			return fmt.Errorf("%s is not a spooled segment (want <timeline>/<binlog-file>/<start>-<end>.zst): is --spool-dir shared with something else?", path)
+		}
+		start, end, perr := ParseSegmentName(parts[2])
+		if perr != nil {
+			return fmt.Errorf("%s is not a spooled segment: %w", path, perr)
+		}
+		s.files = append(s.files, spoolFile{timeline: parts[0], file: parts[1], start: start, end: end, path: path})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("--spool-dir %s: %w", dir, err)
+	}
+	sort.Slice(s.files, func(i, j int) bool {
+		a, b := s.files[i], s.files[j]
+		if a.timeline != b.timeline {
+			return a.timeline < b.timeline
+		}
+		if a.file != b.file {
+			return replication.CompareBinlogNames(a.file, b.file) < 0
+		}
+		return a.start < b.start
+	})
+	return s, nil
+}
+
+// write stores seg durably: temp file, fsync, rename, fsync of the
+// directory (and of new parents).
+func (s *spool) write(seg *Segment) error {
+	dir := filepath.Join(s.dir, seg.Timeline, seg.File)
+	if err := mkdirDurable(s.dir, dir); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	path := filepath.Join(dir, FormatSegmentName(seg.Start, seg.End))
+	tmp := path + spoolTempSuffix
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	_, err = f.Write(seg.Data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("spool: write binlog=%s offset=%d: %w", seg.File, seg.Start, err)
+	}
+	s.mu.Lock()
+	s.files = append(s.files, spoolFile{timeline: seg.Timeline, file: seg.File, start: seg.Start, end: seg.End, path: path})
+	s.mu.Unlock()
+	return nil
+}
+
+// stored drops the spooled segments the store's durable position covers.
+// A crash before the removal only makes the next start look them up.
+func (s *spool) stored(d Durable) {
+	var done []spoolFile
+	s.mu.Lock()
+	kept := s.files[:0]
+	for _, f := range s.files {
+		if f.timeline == d.Timeline && posLE(replication.Position{File: f.file, Offset: f.end}, d.Position) {
+			done = append(done, f)
+		} else {
+			kept = append(kept, f)
+		}
+	}
+	s.files = kept
+	s.mu.Unlock()
+	for _, f := range done {
+		s.remove(f)
+	}
+}
+
+func (s *spool) remove(f spoolFile) {
+	if err := os.Remove(f.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.log.Warn().Err(err).Str("path", f.path).Msg("spool: cannot delete a stored segment; it is checked against the store at the next start")
+		return
+	}
+	// Empty directories go too; failing to is harmless.
+	if os.Remove(filepath.Dir(f.path)) == nil {
+		_ = os.Remove(filepath.Dir(filepath.Dir(f.path)))
+	}
+}
+
+// mkdirDurable creates dir (below root) and fsyncs each new directory's
+// parent, so the entry survives a crash.
+func mkdirDurable(root, dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != root {
+		if err := mkdirDurable(root, parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	return syncDir(parent)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// replaySpool puts what an earlier run spooled, and perhaps acknowledged,
+// into the store, before binarc connects to the primary (which may be gone
+// for good). Segments the store already covers are dropped; the rest must
+// continue the store's durable prefix.
+func (a *Archiver) replaySpool(ctx context.Context) error {
+	sp, err := openSpool(a.cfg.SemiSync.SpoolDir, a.log)
+	if err != nil {
+		return err
+	}
+	if len(sp.files) == 0 {
+		return nil
+	}
+	lease, err := untilUp(a, ctx, "object store", func() (*Lease, error) {
+		return AcquireLease(ctx, a.store, a.layout, "binarc stream (spool replay)", a.cfg.LeaseTTL)
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = lease.Release(rctx)
+	}()
+	uploaded := 0
+	for i := 0; i < len(sp.files); {
+		tl := sp.files[i].timeline
+		j := i
+		for j < len(sp.files) && sp.files[j].timeline == tl {
+			j++
+		}
+		rp, err := untilUp(a, ctx, "object store", func() (*ResumePoint, error) { return findResume(ctx, a.cat, tl, a.log) })
+		if err != nil {
+			return fmt.Errorf("spool replay: timeline %s: %w", tl, err)
+		}
+		at := rp.Position
+		for _, f := range sp.files[i:j] {
+			end := replication.Position{File: f.file, Offset: f.end}
+			switch {
+			case posLE(end, at):
+				sp.remove(f) // the store has it
+				continue
+			case f.file == at.File && f.start == at.Offset,
+				f.start == 0 && replication.CompareBinlogNames(f.file, at.File) > 0 && at.Offset > 0:
+			default:
+				return fmt.Errorf("%w: spooled segment %s does not continue the archive of timeline %s, which ends at %s: the spool and the store disagree; keep the spool directory, run binarc verify and report it", errFatal, f.path, tl, at)
+			}
+			if err := a.replaySegment(ctx, lease, tl, f); err != nil {
+				return err
+			}
+			sp.remove(f)
+			at = end
+			uploaded++
+		}
+		i = j
+	}
+	a.log.Info().Int("segments", uploaded).Str("spool_dir", a.cfg.SemiSync.SpoolDir).Msg("spool replayed into the store")
+	return nil
+}
+
+func (a *Archiver) replaySegment(ctx context.Context, lease *Lease, tl string, f spoolFile) error {
+	data, err := os.ReadFile(f.path)
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	plain, err := decodeSegment(data)
+	if err != nil || uint64(len(plain)) != f.end-f.start {
+		return fmt.Errorf("%w: spooled segment %s is damaged (%v): it was fsynced before use, so the disk is failing; keep it and run binarc verify", errFatal, f.path, err)
+	}
+	key := a.layout.SegmentKey(tl, f.file, f.start, f.end)
+	_, err = untilUp(a, ctx, "object store", func() (struct{}, error) {
+		if err := lease.Ensure(ctx); err != nil {
+			return struct{}{}, err
+		}
+		_, err := a.store.Put(ctx, key, data, objstore.PutOptions{IfAbsent: true})
+		if errors.Is(err, objstore.ErrExist) {
+			got, _, rerr := objstore.ReadAll(ctx, a.store, key)
+			if rerr != nil {
+				return struct{}{}, rerr
+			}
+			if theirs, derr := decodeSegment(got); derr != nil || !bytes.Equal(theirs, plain) {
+				return struct{}{}, fmt.Errorf("%w: %s is in the store with other content than the spooled copy: run binarc verify", errConflict, key)
+			}
+			return struct{}{}, nil
+		}
+		return struct{}{}, err
+	})
+	return err
+}
+
+// mergeSink spools each sealed segment at once (and lets its transactions
+// be acknowledged), but hands the uploader segments merged back to the
+// usual size and age: zstd frames concatenate, so the store sees as many
+// requests as without semi-sync.
+type mergeSink struct {
+	up       *Uploader
+	spool    *spool
+	t        *ackTracker
+	interval time.Duration
+	size     int
+
+	mu   sync.Mutex
+	pend *Segment // spooled, not yet submitted
+}
+
+func (m *mergeSink) SubmitSegment(seg *Segment) error {
+	if err := m.spool.write(seg); err != nil {
+		return err
+	}
+	end := replication.Position{File: seg.File, Offset: seg.End}
+	m.t.sealedTo(end)
+	m.t.advance(end)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p := m.pend; p != nil && (p.File != seg.File || p.End != seg.Start || len(p.Data)+len(seg.Data) > m.size) {
+		if err := m.flushLocked(); err != nil {
+			return err
+		}
+	}
+	if m.pend == nil {
+		m.pend = seg
+	} else {
+		p := m.pend
+		p.Data = append(p.Data, seg.Data...)
+		p.End, p.Events, p.LastTime, p.LastType = seg.End, p.Events+seg.Events, seg.LastTime, seg.LastType
+		if p.FirstGTID == "" {
+			p.FirstGTID = seg.FirstGTID
+		}
+		if seg.LastGTID != "" {
+			p.LastGTID = seg.LastGTID
+		}
+	}
+	if time.Since(m.pend.Received) >= m.interval {
+		return m.flushLocked()
+	}
+	return nil
+}
+
+func (m *mergeSink) SubmitFileEnd(fe FileEnd) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.flushLocked(); err != nil {
+		return err
+	}
+	return m.up.SubmitFileEnd(fe)
+}
+
+// tick submits the merged segment once it is as old as the flush interval.
+func (m *mergeSink) tick() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.pend != nil && time.Since(m.pend.Received) >= m.interval {
+		return m.flushLocked()
+	}
+	return nil
+}
+
+func (m *mergeSink) flushLocked() error {
+	p := m.pend
+	if p == nil {
+		return nil
+	}
+	m.pend = nil
+	return m.up.SubmitSegment(p)
+}
