@@ -304,7 +304,7 @@ func posLE(a, b replication.Position) bool {
 // ackTracker matches the primary's acknowledgement requests with the
 // durable position, and sends the acknowledgements.
 type ackTracker struct {
-	replica  *replication.SemiSync
+	replica  acker
 	counters *semiSyncCounters
 	acked    func(time.Duration)
 	log      zerolog.Logger
@@ -318,6 +318,11 @@ type ackTracker struct {
 	durable  replication.Position // acknowledgements may go up to here
 	sealed   replication.Position // end of what the segmenter has sealed
 	failing  bool                 // the last send failed (logged once)
+}
+
+// acker sends an acknowledgement (*replication.SemiSync).
+type acker interface {
+	Ack(replication.Position) error
 }
 
 type ackRequest struct {
