@@ -1,7 +1,6 @@
 package archive
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -88,6 +87,7 @@ func (c Catalog) storeCompacted(ctx context.Context, key string, segs []SegmentR
 		keys = append(keys, s.Key)
 	}
 	r := &segmentsReader{ctx: ctx, store: c.Store, keys: keys}
+	defer r.Close()
 	var err error
 	if sp, ok := c.Store.(objstore.StreamPutter); ok {
 		// 5 MiB parts: the compactor runs beside the stream, within its
@@ -168,30 +168,53 @@ func (c Catalog) deleteAll(ctx context.Context, segs []SegmentRef) (int, error) 
 }
 
 // segmentsReader reads the segment objects one after the other, as one
-// stream, holding one at a time.
+// stream, straight from the store: a segment is never held whole (16 MiB,
+// twice that while io.ReadAll grows it), which keeps compaction within
+// the archiver's memory bound.
 type segmentsReader struct {
 	ctx   context.Context
 	store objstore.Store
 	keys  []string
-	cur   *bytes.Reader
+	cur   io.ReadCloser // body of keys[0], once opened
 	// missing is the segment that was not there, if that stopped the read.
 	missing string
 }
 
 func (r *segmentsReader) Read(p []byte) (int, error) {
-	for r.cur == nil || r.cur.Len() == 0 {
-		if len(r.keys) == 0 {
-			return 0, io.EOF
+	for {
+		if r.cur == nil {
+			if len(r.keys) == 0 {
+				return 0, io.EOF
+			}
+			rc, _, err := r.store.Get(r.ctx, r.keys[0])
+			if errors.Is(err, objstore.ErrNotExist) {
+				r.missing = r.keys[0]
+			}
+			if err != nil {
+				return 0, fmt.Errorf("read segment %s: %w", r.keys[0], err)
+			}
+			r.cur = rc
 		}
-		data, _, err := objstore.ReadAll(r.ctx, r.store, r.keys[0])
-		if errors.Is(err, objstore.ErrNotExist) {
-			r.missing = r.keys[0]
+		n, err := r.cur.Read(p)
+		if errors.Is(err, io.EOF) {
+			r.cur.Close()
+			r.cur, r.keys = nil, r.keys[1:]
+			err = nil
+			if n == 0 {
+				continue
+			}
 		}
 		if err != nil {
-			return 0, fmt.Errorf("read segment %s: %w", r.keys[0], err)
+			return n, fmt.Errorf("read segment %s: %w", r.keys[0], err)
 		}
-		r.keys = r.keys[1:]
-		r.cur = bytes.NewReader(data)
+		return n, nil
 	}
-	return r.cur.Read(p)
+}
+
+// Close closes the segment being read, if any.
+func (r *segmentsReader) Close() {
+	if r.cur != nil {
+		r.cur.Close()
+		r.cur = nil
+	}
 }

@@ -119,3 +119,27 @@ func TestSpoolIsCrashSafe(t *testing.T) {
 		t.Fatal("a spool directory with a stray file opened without an error")
 	}
 }
+
+func TestChunkBuffer(t *testing.T) {
+	var b chunkBuffer
+	var want []byte
+	for i := 0; i < 5; i++ {
+		p := make([]byte, chunkSize/2+i*1000)
+		for j := range p {
+			p[j] = byte(i + j)
+		}
+		if n, err := b.Write(p); n != len(p) || err != nil {
+			t.Fatalf("write: %d, %v", n, err)
+		}
+		want = append(want, p...)
+	}
+	if got := b.Bytes(); string(got) != string(want) || cap(got) != len(want) {
+		t.Fatalf("Bytes: %d bytes (cap %d), want %d", len(got), cap(got), len(want))
+	}
+	if got := b.Take(); string(got) != string(want) || cap(got) != len(want) {
+		t.Fatalf("Take: %d bytes (cap %d), want %d", len(got), cap(got), len(want))
+	}
+	if len(b.Bytes()) != 0 || len(b.chunks) != 1 {
+		t.Fatalf("after Reset: %d bytes in %d chunks", len(b.Bytes()), len(b.chunks))
+	}
+}

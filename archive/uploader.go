@@ -18,7 +18,8 @@ type UploaderConfig struct {
 	// Concurrency is how many segments compress and upload at once.
 	Concurrency int
 	// MaxBufferedBytes bounds the (compressed) bytes of sealed segments
-	// waiting for or in upload. When it is reached, Submit blocks, which
+	// waiting for, in upload or stored ahead of an earlier one still being
+	// retried (not yet durable). When it is reached, Submit blocks, which
 	// stops the read from the primary: the primary keeps its binlog and
 	// nothing is dropped.
 	MaxBufferedBytes int64
@@ -278,10 +279,6 @@ func (u *Uploader) worker() {
 				}
 				return
 			}
-			u.bytesMu.Lock()
-			u.buffered -= int64(len(it.seg.Data))
-			u.bytesMu.Unlock()
-			u.bytesCond.Broadcast()
 			select {
 			case u.done <- it:
 			case <-u.ctx.Done():
@@ -400,6 +397,13 @@ func (u *Uploader) committer() {
 
 func (u *Uploader) commit(it *item, files map[string][]SegmentInfo) error {
 	if s := it.seg; s != nil {
+		// The buffer counts a segment until it is committed, not just
+		// stored: uploads that finish while an earlier one waits out its
+		// retry backoff are held here, and must not let more in.
+		u.bytesMu.Lock()
+		u.buffered -= int64(len(s.Data))
+		u.bytesMu.Unlock()
+		u.bytesCond.Broadcast()
 		k := s.Timeline + "/" + s.File
 		files[k] = append(files[k], segmentInfo(s, it.stored))
 		d := Durable{Timeline: s.Timeline, Position: replication.Position{File: s.File, Offset: s.End}, EventTime: unixTime(s.LastTime)}

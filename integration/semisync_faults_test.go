@@ -185,3 +185,55 @@ func TestSemiSyncStoreOutageFallback(t *testing.T) {
 		t.Errorf("binarc peak RSS %.1f MiB through the outage, want <= 100 MiB", peak)
 	}
 }
+
+// bulkLoad writes about mib MiB of incompressible binlog (transactions of
+// 512 one-KiB random rows).
+func bulkLoad(t *testing.T, m *testenv.MariaDB, mib int) {
+	t.Helper()
+	m.Exec(t, "CREATE TABLE IF NOT EXISTS zl.bulk (id BIGINT AUTO_INCREMENT PRIMARY KEY, b VARBINARY(1024)) ENGINE=InnoDB")
+	values := strings.TrimSuffix(strings.Repeat("(RANDOM_BYTES(1024)),", 512), ",")
+	stmts := make([]string, 2*mib)
+	for i := range stmts {
+		stmts[i] = "INSERT INTO zl.bulk (b) VALUES " + values
+	}
+	m.Exec(t, stmts...)
+}
+
+// TestOutageMemory holds binarc, with default flags, to 100 MiB of peak
+// RSS through a store outage under a load that fills its buffer, the
+// catch-up after it, and the compaction of the file written meanwhile:
+// with --semi-sync (the primary falls back to asynchronous) and without.
+func TestOutageMemory(t *testing.T) {
+	for _, mode := range []struct {
+		name string
+		args []string
+	}{{"semi-sync", []string{"--semi-sync"}}, {"async", nil}} {
+		t.Run(mode.name, func(t *testing.T) {
+			s3 := testenv.StartS3(t)
+			proxy := startLatencyProxy(t, strings.TrimPrefix(s3.Endpoint, "http://"))
+			e := newRoundEnv(t, s3, "memory", semiSyncPrimary(2*time.Second))
+			args := append([]string{"stream", "--source", e.primary.SourceURL(replUser, ""), "--store", e.store, "--cluster", e.cluster}, mode.args...)
+			p := e.startEnv([]string{"AWS_ENDPOINT_URL_S3=" + proxy.URL()}, args...)
+			p.waitLog(t, "streaming from the primary", time.Minute)
+			if mode.args != nil {
+				waitSemiSyncReplica(t, e.primary)
+			}
+			e.primary.Exec(t, "CREATE DATABASE zl")
+
+			proxy.setDown(true)
+			bulkLoad(t, e.primary, 150) // past --max-buffer 32MiB: binarc stops reading
+			time.Sleep(3 * time.Second)
+			proxy.setDown(false)
+			e.primary.Exec(t, "FLUSH BINARY LOGS")
+			e.waitArchived(3 * time.Minute)
+			e.waitCompacted(3 * time.Minute)
+
+			peak := vmHWM(t, p.cmd.Process.Pid)
+			p.stop(t)
+			t.Logf("%s: binarc peak RSS %.1f MiB through the outage, catch-up and compaction", mode.name, peak)
+			if !raceEnabled && peak > 100 {
+				t.Errorf("binarc peak RSS %.1f MiB, want <= 100 MiB", peak)
+			}
+		})
+	}
+}

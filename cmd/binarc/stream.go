@@ -26,6 +26,7 @@ type streamCmd struct {
 }
 
 func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
+	setStreamMemoryLimit()
 	src, err := c.sourceFlags.config(log)
 	if err != nil {
 		return err
