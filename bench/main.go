@@ -190,7 +190,7 @@ func run(o options) (err error) {
 
 	b := &bench{ctx: ctx, opts: o, cl: &cl, tmp: tmp, binarc: binarc, db: db, s3: s3, replPass: replPass, r: r}
 	rb := &restoreAndBackup{bench: b}
-	phases := []func() error{b.backlog, b.mariadbBinlog, b.catchUp, b.lossWindow, b.semiSync, rb.replay, rb.backupReplica, b.snapshot}
+	phases := []func() error{b.backlog, b.mariadbBinlog, b.catchUp, b.lossWindow, rb.replay, rb.backupReplica, b.snapshot, b.semiSync}
 	if *snapshotOnly {
 		phases = []func() error{b.snapshot} // bench/snapshot.go
 	}
