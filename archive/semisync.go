@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -135,6 +136,9 @@ type semiSync struct {
 	local *mergeSink
 }
 
+// spoolDir is the cluster's own part of --spool-dir.
+func (a *Archiver) spoolDir() string { return filepath.Join(a.cfg.SemiSync.SpoolDir, a.cfg.Cluster) }
+
 // newSemiSync returns nil when semi-sync is off; every method of a nil
 // *semiSync leaves the session as it is without.
 func (a *Archiver) newSemiSync(durable Durable) (*semiSync, error) {
@@ -145,7 +149,7 @@ func (a *Archiver) newSemiSync(durable Durable) (*semiSync, error) {
 	s.repl = &replication.SemiSync{Requested: s.t.request, Dumping: s.t.poke}
 	s.t.replica = s.repl
 	if a.cfg.SemiSync.Durability == DurabilityLocal {
-		sp, err := openSpool(a.cfg.SemiSync.SpoolDir, a.log)
+		sp, err := openSpool(a.spoolDir(), a.log)
 		if err != nil {
 			return nil, err
 		}

@@ -20,7 +20,7 @@ import (
 // spool is --semi-sync-durability local: every sealed segment is written
 // to a local directory, crash-safely, before its transactions are
 // acknowledged, and deleted once the store holds it. The layout mirrors
-// the bucket's: <dir>/<timeline>/<binlog-file>/<start>-<end>.zst.
+// the bucket's: <spool-dir>/<cluster>/<timeline>/<binlog-file>/<start>-<end>.zst.
 type spool struct {
 	dir string
 	log zerolog.Logger
@@ -179,7 +179,7 @@ func syncDir(dir string) error {
 // for good). Segments the store already covers are dropped; the rest must
 // continue the store's durable prefix.
 func (a *Archiver) replaySpool(ctx context.Context) error {
-	sp, err := openSpool(a.cfg.SemiSync.SpoolDir, a.log)
+	sp, err := openSpool(a.spoolDir(), a.log)
 	if err != nil {
 		return err
 	}
@@ -229,7 +229,7 @@ func (a *Archiver) replaySpool(ctx context.Context) error {
 		}
 		i = j
 	}
-	a.log.Info().Int("segments", uploaded).Str("spool_dir", a.cfg.SemiSync.SpoolDir).Msg("spool replayed into the store")
+	a.log.Info().Int("segments", uploaded).Str("spool_dir", sp.dir).Msg("spool replayed into the store")
 	return nil
 }
 

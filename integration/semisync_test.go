@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand"
 	"os"
@@ -219,4 +220,26 @@ func TestSemiSyncPrimaryKilled(t *testing.T) {
 		total += len(acked)
 	}
 	t.Logf("%d acknowledged commits checked", total)
+}
+
+// TestSemiSyncBadInput: semi-sync flags that cannot work are refused at
+// once, with exit status 2 and the fix.
+func TestSemiSyncBadInput(t *testing.T) {
+	base := []string{"stream", "--source", "mysql://binarc@127.0.0.1:1", "--store", t.TempDir(), "--cluster", "c"}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--spool-dir", t.TempDir()}, "only apply with --semi-sync"},
+		{[]string{"--semi-sync-durability", "local"}, "only apply with --semi-sync"},
+		{[]string{"--semi-sync", "--semi-sync-durability", "local"}, "needs --spool-dir"},
+		{[]string{"--semi-sync", "--spool-dir", t.TempDir()}, "only used with --semi-sync-durability local"},
+		{[]string{"--semi-sync", "--semi-sync-durability", "disk"}, `must be one of "store","local"`},
+	} {
+		out, err := exec.Command(binarcPath, append(base, c.args...)...).CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), c.want) {
+			t.Errorf("binarc %v: %v, want exit status 2 and %q in:\n%s", c.args, err, c.want, out)
+		}
+	}
 }
