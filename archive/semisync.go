@@ -133,7 +133,6 @@ type semiSync struct {
 	t     *ackTracker
 	repl  *replication.SemiSync
 	spool *spool // nil unless DurabilityLocal
-	local *mergeSink
 }
 
 // spoolDir is the cluster's own part of --spool-dir.
@@ -181,8 +180,7 @@ func (s *semiSync) sink(up *Uploader) Sink {
 		return up
 	}
 	if s.spool != nil {
-		s.local = &mergeSink{up: up, spool: s.spool, t: s.t, interval: s.a.cfg.Segmenter.FlushInterval, size: s.a.cfg.Segmenter.SegmentSize}
-		return s.local
+		return &spoolSink{up: up, spool: s.spool, t: s.t}
 	}
 	return &storeSink{up: up, t: s.t}
 }
@@ -223,11 +221,6 @@ func (s *semiSync) seal(ctx context.Context, seg *Segmenter, up *Uploader) error
 			return nil
 		case <-s.t.sealc:
 		case <-tick.C:
-			if s.local != nil {
-				if err := s.local.tick(); err != nil {
-					return err
-				}
-			}
 		}
 		if !s.t.needSeal() || (s.spool == nil && up.Pending() >= slots) {
 			continue
@@ -236,16 +229,6 @@ func (s *semiSync) seal(ctx context.Context, seg *Segmenter, up *Uploader) error
 			return err
 		}
 	}
-}
-
-// flush hands the uploader what the spool merged so far (a clean stop).
-func (s *semiSync) flush() error {
-	if s == nil || s.local == nil {
-		return nil
-	}
-	s.local.mu.Lock()
-	defer s.local.mu.Unlock()
-	return s.local.flushLocked()
 }
 
 type semiSyncObserver struct {

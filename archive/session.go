@@ -198,7 +198,7 @@ func (a *Archiver) session(ctx context.Context, info replication.ServerInfo, lea
 	<-streamDone
 	a.connected.Store(false)
 	if up.Err() == nil && !errors.Is(result, ErrLeaseLost) {
-		if err := seg.Flush(); err == nil && semi.flush() == nil {
+		if err := seg.Flush(); err == nil {
 			if err := up.Drain(sdctx); err != nil {
 				a.log.Error().Err(err).Msg("stopping with segments not yet stored; they will be archived again on the next start")
 			}

@@ -263,78 +263,26 @@ func (a *Archiver) replaySegment(ctx context.Context, lease *Lease, tl string, f
 	return err
 }
 
-// mergeSink spools each sealed segment at once (and lets its transactions
-// be acknowledged), but hands the uploader segments merged back to the
-// usual size and age: zstd frames concatenate, so the store sees as many
-// requests as without semi-sync.
-type mergeSink struct {
-	up       *Uploader
-	spool    *spool
-	t        *ackTracker
-	interval time.Duration
-	size     int
-
-	mu   sync.Mutex
-	pend *Segment // spooled, not yet submitted
+// spoolSink spools each sealed segment, lets its transactions be
+// acknowledged, and hands it to the uploader as it is. Segments keep the
+// boundaries they have in the spool: a PUT the previous process had sent
+// before it died may still land after the replay, and it then names the
+// same object as the replayed copy (a conditional put of the same bytes)
+// rather than an overlapping one.
+type spoolSink struct {
+	up    *Uploader
+	spool *spool
+	t     *ackTracker
 }
 
-func (m *mergeSink) SubmitSegment(seg *Segment) error {
-	if err := m.spool.write(seg); err != nil {
+func (s *spoolSink) SubmitSegment(seg *Segment) error {
+	if err := s.spool.write(seg); err != nil {
 		return err
 	}
 	end := replication.Position{File: seg.File, Offset: seg.End}
-	m.t.sealedTo(end)
-	m.t.advance(end)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if p := m.pend; p != nil && (p.File != seg.File || p.End != seg.Start || len(p.Data)+len(seg.Data) > m.size) {
-		if err := m.flushLocked(); err != nil {
-			return err
-		}
-	}
-	if m.pend == nil {
-		m.pend = seg
-	} else {
-		p := m.pend
-		p.Data = append(p.Data, seg.Data...)
-		p.End, p.Events, p.LastTime, p.LastType = seg.End, p.Events+seg.Events, seg.LastTime, seg.LastType
-		if p.FirstGTID == "" {
-			p.FirstGTID = seg.FirstGTID
-		}
-		if seg.LastGTID != "" {
-			p.LastGTID = seg.LastGTID
-		}
-	}
-	if time.Since(m.pend.Received) >= m.interval {
-		return m.flushLocked()
-	}
-	return nil
+	s.t.sealedTo(end)
+	s.t.advance(end)
+	return s.up.SubmitSegment(seg)
 }
 
-func (m *mergeSink) SubmitFileEnd(fe FileEnd) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.flushLocked(); err != nil {
-		return err
-	}
-	return m.up.SubmitFileEnd(fe)
-}
-
-// tick submits the merged segment once it is as old as the flush interval.
-func (m *mergeSink) tick() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.pend != nil && time.Since(m.pend.Received) >= m.interval {
-		return m.flushLocked()
-	}
-	return nil
-}
-
-func (m *mergeSink) flushLocked() error {
-	p := m.pend
-	if p == nil {
-		return nil
-	}
-	m.pend = nil
-	return m.up.SubmitSegment(p)
-}
+func (s *spoolSink) SubmitFileEnd(fe FileEnd) error { return s.up.SubmitFileEnd(fe) }

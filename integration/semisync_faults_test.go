@@ -36,15 +36,15 @@ func spooled(t *testing.T, dir string) []string {
 // killed with SIGKILL mid-run, and the primary with it (its disk deleted),
 // so the spool holds the only copy of the newest acknowledged commits.
 // Restarted, binarc puts the spool into the store before anything else;
-// every acknowledged commit is then in the archive.
+// every acknowledged commit is then in the archive. Ten rounds.
 func TestSemiSyncLocalSpoolArchiverKilled(t *testing.T) {
 	s3 := testenv.StartS3(t)
 	proxy := startLatencyProxy(t, strings.TrimPrefix(s3.Endpoint, "http://"))
-	proxy.setDelay(300 * time.Millisecond)
 	viaProxy := []string{"AWS_ENDPOINT_URL_S3=" + proxy.URL()}
 	rnd := rand.New(rand.NewSource(time.Now().UnixNano()))
 	replayed := 0
-	for round := 0; round < 5; round++ {
+	for round := 0; round < 10; round++ {
+		proxy.setDelay(300 * time.Millisecond)
 		e := newRoundEnv(t, s3, fmt.Sprintf("spool%d", round), semiSyncPrimary(time.Minute))
 		spool := t.TempDir()
 		args := e.streamArgs("--semi-sync", "--semi-sync-durability", "local", "--spool-dir", spool)
@@ -69,6 +69,9 @@ func TestSemiSyncLocalSpoolArchiverKilled(t *testing.T) {
 		left := spooled(t, spool)
 		if len(left) > 0 {
 			replayed++
+			// The store is fast again, but PUTs the dead binarc had sent
+			// still land, late, during the replay.
+			proxy.setDelay(0)
 			p2 := e.startEnv(viaProxy, args...)
 			p2.waitLog(t, "spool replayed into the store", time.Minute)
 			p2.kill() // the primary is gone: it would wait for it forever
