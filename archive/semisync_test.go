@@ -109,8 +109,11 @@ func TestSpoolIsCrashSafe(t *testing.T) {
 	if len(again.files) != 1 || again.files[0].file != "mysql-bin.000010" {
 		t.Fatalf("after the store took file 9, the spool lists %+v", again.files)
 	}
+	if _, err := openSpool(dir, zerolog.Nop()); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := os.Stat(filepath.Join(dir, "tl", "mysql-bin.000009")); !os.IsNotExist(err) {
-		t.Fatalf("the emptied directory of file 9 is still there: %v", err)
+		t.Fatalf("the emptied directory of file 9 is still there after a reopen: %v", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "stray"), nil, 0o600); err != nil {
 		t.Fatal(err)

@@ -67,6 +67,7 @@ func openSpool(dir string, log zerolog.Logger) (*spool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--spool-dir %s: %w", dir, err)
 	}
+	removeEmptyDirs(dir)
 	sort.Slice(s.files, func(i, j int) bool {
 		a, b := s.files[i], s.files[j]
 		if a.timeline != b.timeline {
@@ -139,11 +140,24 @@ func (s *spool) stored(d Durable) {
 func (s *spool) remove(f spoolFile) {
 	if err := os.Remove(f.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		s.log.Warn().Err(err).Str("path", f.path).Msg("spool: cannot delete a stored segment; it is checked against the store at the next start")
-		return
 	}
-	// Empty directories go too; failing to is harmless.
-	if os.Remove(filepath.Dir(f.path)) == nil {
-		_ = os.Remove(filepath.Dir(filepath.Dir(f.path)))
+	// Its directory stays: the writer may be about to use it. Empty ones
+	// go at the next start.
+}
+
+// removeEmptyDirs deletes the empty binlog-file and timeline directories
+// under root (best effort: a leftover is harmless).
+func removeEmptyDirs(root string) {
+	tls, _ := os.ReadDir(root)
+	for _, tl := range tls {
+		if !tl.IsDir() {
+			continue
+		}
+		files, _ := os.ReadDir(filepath.Join(root, tl.Name()))
+		for _, f := range files {
+			_ = os.Remove(filepath.Join(root, tl.Name(), f.Name())) // fails unless empty
+		}
+		_ = os.Remove(filepath.Join(root, tl.Name()))
 	}
 }
 

@@ -182,7 +182,7 @@ func (b *bench) semiSyncMode(name string, args []string, load time.Duration) (Se
 		logf("  metrics of %s: %v", name, err)
 	}
 	if err := bin.stop(syscall.SIGTERM, time.Minute); err != nil {
-		return mode, err
+		return mode, fmt.Errorf("%w; binarc's log ends:\n%s", err, tailFile(logPath, 10))
 	}
 	mode.Commits = len(lat)
 	mode.CommitsPerSec = float64(len(lat)) / elapsed.Seconds()
