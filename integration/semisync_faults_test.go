@@ -240,3 +240,42 @@ func TestOutageMemory(t *testing.T) {
 		})
 	}
 }
+
+// TestSemiSyncConnectionCut cuts binarc's connection to the primary, three
+// times, while clients commit: binarc reconnects as the semi-sync replica
+// and acknowledges on the new connection what it could not on the old, so
+// the primary never gives up waiting (Rpl_semi_sync_master_no_tx stays 0),
+// and every acknowledged commit is archived.
+func TestSemiSyncConnectionCut(t *testing.T) {
+	s3 := testenv.StartS3(t)
+	e := newRoundEnv(t, s3, "cut", semiSyncPrimary(time.Minute))
+	proxy := startProxy(t, e.primary.Addr())
+	args := e.streamArgs("--semi-sync")
+	args[2] = "mysql://" + replUser + "@" + proxy.Addr()
+	p := e.start(args...)
+	waitSemiSyncReplica(t, e.primary)
+	e.primary.Exec(t, "CREATE DATABASE zl", zlTable)
+
+	rows := &ackedRows{}
+	ctx, cancel := context.WithCancel(context.Background())
+	wait := startWriters(ctx, e.primary, 8, 0, rows)
+	for i := 0; i < 3; i++ {
+		time.Sleep(500 * time.Millisecond)
+		proxy.cut()
+	}
+	time.Sleep(time.Second)
+	cancel()
+	wait()
+	if n := statusVar(t, e.primary, "Rpl_semi_sync_master_no_tx"); n != "0" {
+		t.Fatalf("the primary stopped waiting for %s commits: binarc did not acknowledge them after reconnecting", n)
+	}
+	waitSemiSyncReplica(t, e.primary)
+	acked := rows.snapshot()
+	p.kill()
+	crashPrimary(t, e.primary)
+	checkAcked(t, "after three cuts", acked, e.archivedRows())
+	if n := len(logLines(p.out.String(), "reconnected to the primary")); n < 1 {
+		t.Errorf("no reconnect logged")
+	}
+	t.Logf("%d commits acknowledged across three connection cuts", len(acked))
+}
