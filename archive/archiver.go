@@ -48,7 +48,9 @@ type ArchiverConfig struct {
 	// Encrypt, if set, encrypts every segment to its recipients
 	// (--encrypt-to). A timeline is encrypted to one set of recipients
 	// from its start: other recipients start a new timeline.
-	Encrypt  *crypt.Sealer
+	Encrypt *crypt.Sealer
+	// SemiSync makes binarc a semi-synchronous replica (--semi-sync).
+	SemiSync SemiSyncConfig
 	Log      zerolog.Logger
 	Observer Observer
 }
@@ -76,6 +78,7 @@ type Archiver struct {
 	disconnects atomic.Uint64
 	leaseHeld   atomic.Bool
 	heldLease   atomic.Pointer[Lease]
+	semi        semiSyncCounters
 }
 
 // NewArchiver checks the configuration; Run does the work.
@@ -103,6 +106,9 @@ func NewArchiver(cfg ArchiverConfig, store objstore.Store) (*Archiver, error) {
 	}
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 30 * time.Second
+	}
+	if err := cfg.SemiSync.validate(); err != nil {
+		return nil, err
 	}
 	if cfg.StartAt == "" {
 		cfg.StartAt = "oldest"
@@ -161,6 +167,9 @@ func (a *Archiver) HeldLease() *Lease { return a.heldLease.Load() }
 // is flushed and stored, then it returns nil) or a problem the operator
 // must fix (returned). A primary or store that is down is retried.
 func (a *Archiver) Run(ctx context.Context) error {
+	if err := a.startSemiSync(ctx); err != nil {
+		return err
+	}
 	info, err := a.primaryInfo(ctx)
 	if err != nil {
 		return err

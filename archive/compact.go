@@ -2,7 +2,6 @@ package archive
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -91,6 +90,7 @@ func (c Catalog) storeCompacted(ctx context.Context, key string, segs []SegmentR
 		keys = append(keys, s.Key)
 	}
 	r := &segmentsReader{ctx: ctx, store: c.Store, keys: keys}
+	defer r.Close()
 	// 5 MiB parts: the compactor runs beside the stream, within its memory
 	// bound (three parts in memory at most).
 	_, err := c.Store.PutStream(ctx, key, r, objstore.PutOptions{IfAbsent: true, PartSize: 5 << 20})
@@ -171,34 +171,61 @@ func (c Catalog) deleteAll(ctx context.Context, segs []SegmentRef) (int, error) 
 }
 
 // segmentsReader reads the segment objects one after the other, as one
-// stream, holding one at a time.
+// stream, straight from the store: a segment is never held whole (16 MiB,
+// twice that while io.ReadAll grows it), which keeps compaction within
+// the archiver's memory bound.
 type segmentsReader struct {
 	ctx   context.Context
 	store objstore.Store
 	keys  []string
-	cur   *bytes.Reader
+	cur   io.ReadCloser // body of keys[0], once opened
+	body  io.Reader     // cur, bounded by what the segment can be stored as
 	// missing is the segment that was not there, if that stopped the read.
 	missing string
 }
 
+// Read streams the segments one after the other, each read no further
+// than what its range can be stored as (compressed, and sealed when the
+// timeline is encrypted).
 func (r *segmentsReader) Read(p []byte) (int, error) {
-	for r.cur == nil || r.cur.Len() == 0 {
-		if len(r.keys) == 0 {
-			return 0, io.EOF
+	for {
+		if r.cur == nil {
+			if len(r.keys) == 0 {
+				return 0, io.EOF
+			}
+			limit := int64(objstore.MaxSmallObject)
+			if start, end, err := ParseSegmentName(r.keys[0]); err == nil {
+				limit = sealedBound(storedBound(end - start))
+			}
+			rc, _, err := r.store.Get(r.ctx, r.keys[0])
+			if errors.Is(err, objstore.ErrNotExist) {
+				r.missing = r.keys[0]
+			}
+			if err != nil {
+				return 0, fmt.Errorf("read segment %s: %w", r.keys[0], err)
+			}
+			r.cur, r.body = rc, &limitedBody{r: rc, left: limit, limit: limit, key: r.keys[0]}
 		}
-		limit := int64(objstore.MaxSmallObject)
-		if start, end, err := ParseSegmentName(r.keys[0]); err == nil {
-			limit = storedBound(end - start)
-		}
-		data, _, err := objstore.ReadAtMost(r.ctx, r.store, r.keys[0], limit)
-		if errors.Is(err, objstore.ErrNotExist) {
-			r.missing = r.keys[0]
+		n, err := r.body.Read(p)
+		if errors.Is(err, io.EOF) {
+			r.cur.Close()
+			r.cur, r.keys = nil, r.keys[1:]
+			err = nil
+			if n == 0 {
+				continue
+			}
 		}
 		if err != nil {
-			return 0, fmt.Errorf("read segment %s: %w", r.keys[0], err)
+			return n, fmt.Errorf("read segment %s: %w", r.keys[0], err)
 		}
-		r.keys = r.keys[1:]
-		r.cur = bytes.NewReader(data)
+		return n, nil
 	}
-	return r.cur.Read(p)
+}
+
+// Close closes the segment being read, if any.
+func (r *segmentsReader) Close() {
+	if r.cur != nil {
+		r.cur.Close()
+		r.cur = nil
+	}
 }

@@ -95,12 +95,18 @@ func (c Catalog) FileState(ctx context.Context, tl string, ref FileRef) (*FileSt
 
 // Rebuild writes the archived file to w, byte for byte as the primary has
 // it: decompressed segments in offset order, with the format description's
-// in-use flag cleared when the primary closed the file. It fails on a gap.
+// in-use flag cleared when the primary closed the file. It fails on a gap
+// in a complete file.
 // Segments are fetched ahead in parallel.
 func (c Catalog) Rebuild(ctx context.Context, fs *FileState, w io.Writer) (int64, error) {
-	if fs.Gap != nil {
+	if fs.Gap != nil && fs.Complete {
 		return 0, fs.Gap
 	}
+	// An unfinished file is rebuilt up to its first hole: what lies past
+	// it was stored by uploads that ran ahead of one that never finished
+	// (the archiver was killed), was never durable, and goes at the
+	// archiver's next start. After a disaster that took the primary and
+	// the archiver, the prefix is what was acknowledged.
 	if len(fs.Segments) == 0 {
 		return 0, fmt.Errorf("binlog=%s timeline=%s: nothing archived yet", fs.File, fs.Timeline)
 	}

@@ -79,7 +79,7 @@ type Segmenter struct {
 	mu   sync.Mutex
 	cur  *Segment
 	enc  *zstd.Encoder // compresses cur; reused for every segment
-	zbuf bytes.Buffer  // cur's compressed bytes so far
+	zbuf chunkBuffer   // cur's compressed bytes so far
 	file string        // file being cut
 	next uint64        // offset the next event must start at
 
@@ -233,7 +233,7 @@ func (s *Segmenter) sealLocked() error {
 	if err := s.enc.Close(); err != nil {
 		return fmt.Errorf("binlog=%s offset=%d: compress: %w", seg.File, seg.Start, err)
 	}
-	seg.Data = bytes.Clone(s.zbuf.Bytes())
+	seg.Data = s.zbuf.Take() // its chunks go before the segment waits for the uploader
 	if err := s.sink.SubmitSegment(seg); err != nil {
 		return err
 	}

@@ -145,12 +145,16 @@ func (a *Archiver) session(ctx context.Context, info replication.ServerInfo, lea
 		}
 	}
 	upCfg.BeforeWrite = lease.Ensure
-	upCfg.Sealer = a.cfg.Encrypt
-	up, err := NewUploader(upCfg, a.store, a.layout, durable, a.log, a.cfg.Observer)
+	semi, err := a.newSemiSync(durable) // nil without --semi-sync
 	if err != nil {
 		return err
 	}
-	seg := NewSegmenter(a.cfg.Segmenter, rp.Timeline, rp.Position, up)
+	upCfg.Sealer = a.cfg.Encrypt
+	up, err := NewUploader(upCfg, a.store, a.layout, durable, a.log, semi.observer(a.cfg.Observer))
+	if err != nil {
+		return err
+	}
+	seg := NewSegmenter(a.cfg.Segmenter, rp.Timeline, rp.Position, semi.sink(up))
 	a.mu.Lock()
 	a.up, a.seg = up, seg
 	a.mu.Unlock()
@@ -164,7 +168,7 @@ func (a *Archiver) session(ctx context.Context, info replication.ServerInfo, lea
 	go func() {
 		defer wg.Done()
 		defer close(streamDone)
-		s := &replication.Streamer{Config: a.src, Flavor: info.Flavor, Log: a.log, MaxBackoff: a.cfg.MaxBackoff, OnConnect: a.setConnected, ExpectServerID: info.ServerID}
+		s := &replication.Streamer{Config: a.src, Flavor: info.Flavor, Log: a.log, MaxBackoff: a.cfg.MaxBackoff, OnConnect: a.setConnected, ExpectServerID: info.ServerID, SemiSync: semi.replica()}
 		errc <- s.Stream(sctx, rp.Position, rp.ExpectFDE, (*handler)(a))
 	}()
 	wg.Add(1)
@@ -184,6 +188,7 @@ func (a *Archiver) session(ctx context.Context, info replication.ServerInfo, lea
 			}
 		}
 	}()
+	semi.start(sctx, &wg, seg, up, errc)
 	if a.cfg.Compact {
 		wg.Add(1)
 		go func() {

@@ -20,7 +20,8 @@ type UploaderConfig struct {
 	// Concurrency is how many segments compress and upload at once.
 	Concurrency int
 	// MaxBufferedBytes bounds the (compressed) bytes of sealed segments
-	// waiting for or in upload. When it is reached, Submit blocks, which
+	// waiting for, in upload or stored ahead of an earlier one still being
+	// retried (not yet durable). When it is reached, Submit blocks, which
 	// stops the read from the primary: the primary keeps its binlog and
 	// nothing is dropped.
 	MaxBufferedBytes int64
@@ -192,6 +193,14 @@ func (u *Uploader) Durable() Durable {
 	return u.durable
 }
 
+// Pending is the number of segments and file ends submitted and not yet
+// committed: the uploads in flight.
+func (u *Uploader) Pending() int {
+	u.durMu.Lock()
+	defer u.durMu.Unlock()
+	return u.pending
+}
+
 // OldestUnstored is when the oldest byte submitted and not yet durable
 // arrived from the primary; ok is false if every segment is durable.
 func (u *Uploader) OldestUnstored() (t time.Time, ok bool) {
@@ -277,12 +286,8 @@ func (u *Uploader) worker() {
 			}
 			// Stored: only the segment's description is needed from here
 			// on (the committer may hold it until the segments before it
-			// are stored too).
+			// are stored too); the buffer counts it until it is committed.
 			it.seg.Data = nil
-			u.bytesMu.Lock()
-			u.buffered -= it.size
-			u.bytesMu.Unlock()
-			u.bytesCond.Broadcast()
 			select {
 			case u.done <- it:
 			case <-u.ctx.Done():
@@ -415,6 +420,13 @@ func (u *Uploader) committer() {
 
 func (u *Uploader) commit(it *item, files map[string][]SegmentInfo) error {
 	if s := it.seg; s != nil {
+		// The buffer counts a segment until it is committed, not just
+		// stored: uploads that finish while an earlier one waits out its
+		// retry backoff are held here, and must not let more in.
+		u.bytesMu.Lock()
+		u.buffered -= it.size
+		u.bytesMu.Unlock()
+		u.bytesCond.Broadcast()
 		k := s.Timeline + "/" + s.File
 		files[k] = append(files[k], segmentInfo(s, it.stored))
 		d := Durable{Timeline: s.Timeline, Position: replication.Position{File: s.File, Offset: s.End}, EventTime: unixTime(s.LastTime)}

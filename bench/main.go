@@ -195,22 +195,25 @@ func run(o options) (err error) {
 
 	b := &bench{ctx: ctx, opts: o, cl: &cl, tmp: tmp, binarc: binarc, db: db, s3: s3, replPass: replPass, r: r}
 	rb := &restoreAndBackup{bench: b}
-	phases := []func() error{b.backlog, b.mariadbBinlog, b.catchUp, b.lossWindow, rb.replay, rb.backupReplica, b.snapshot}
+	phases := []func() error{b.backlog, b.mariadbBinlog, b.catchUp, b.lossWindow, rb.replay, rb.backupReplica, b.snapshot, b.semiSync}
 	if o.encrypt {
 		// bench/encryption.go: the same catch-up and loss window with
 		// --encrypt-to, beside the plain ones. lossWindow stops the
 		// binarc it timed, so the encrypted one goes first.
-		phases = []func() error{b.backlog, b.mariadbBinlog, b.catchUp, b.catchUpEncrypted, b.lossWindowEncrypted, b.lossWindow, rb.replay, rb.backupReplica, b.snapshot}
+		phases = []func() error{b.backlog, b.mariadbBinlog, b.catchUp, b.catchUpEncrypted, b.lossWindowEncrypted, b.lossWindow, rb.replay, rb.backupReplica, b.snapshot, b.semiSync}
 	}
 	if *snapshotOnly {
 		phases = []func() error{b.snapshot} // bench/snapshot.go
+	}
+	if *semiSyncOnly {
+		phases = []func() error{b.semiSync} // bench/semisync.go
 	}
 	for _, phase := range phases {
 		if err := phase(); err != nil {
 			return err
 		}
 	}
-	if *snapshotOnly {
+	if *snapshotOnly || *semiSyncOnly {
 		return nil
 	}
 

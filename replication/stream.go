@@ -68,6 +68,9 @@ type Streamer struct {
 	// VIP or DNS moved to another server between two connections) breaks
 	// the stream instead of splicing that server's file in.
 	ExpectServerID uint32
+	// SemiSync, if set, registers as a semi-synchronous replica whose
+	// acknowledgements the caller sends.
+	SemiSync *SemiSync
 }
 
 // Stream archives from pos until ctx is cancelled (then it returns nil), the
@@ -139,7 +142,7 @@ func (s *Streamer) streamOnce(ctx context.Context, st *streamState, down *time.T
 	if err != nil {
 		return err
 	}
-	syncer := gomysql.NewBinlogSyncer(gomysql.BinlogSyncerConfig{
+	syncerCfg := gomysql.BinlogSyncerConfig{
 		TLSConfig:       tlsConfig,
 		ServerID:        cfg.ServerID,
 		Flavor:          string(s.Flavor),
@@ -159,7 +162,9 @@ func (s *Streamer) streamOnce(ctx context.Context, st *streamState, down *time.T
 		// A synchronous handler keeps memory bounded by bytes: go-mysql's
 		// channel is bounded by event count, and events reach 1 GiB.
 		SynchronousEventHandler: st,
-	})
+	}
+	s.SemiSync.configure(&syncerCfg)
+	syncer := gomysql.NewBinlogSyncer(syncerCfg)
 	defer syncer.Close()
 
 	st.connected = false

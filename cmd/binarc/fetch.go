@@ -64,6 +64,9 @@ func (c *fetchCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		if err != nil {
 			return err
 		}
+		if st.Gap != nil {
+			log.Warn().Str("file", name).Uint64("durable_bytes", st.Size).Msgf("fetching the file up to its first hole: %v (segments past it were never durable: an upload was unfinished when the archiver stopped)", st.Gap)
+		}
 		n, err := writeFileAtomic(dst, func(f *os.File) (int64, error) { return cat.Rebuild(ctx, st, f) })
 		if err != nil {
 			return fmt.Errorf("fetch %s: %w", name, err)

@@ -23,16 +23,23 @@ type streamCmd struct {
 	encryptFlags
 	storeWriteFlags
 
+	semiSyncFlags
 	streamRetention
 }
 
 func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
+	setStreamMemoryLimit()
 	srcs, err := c.sourceFlags.configs(log)
 	if err != nil {
 		return err
 	}
 	metrics := archive.NewMetrics()
-	stopMetrics, err := c.metricsFlags.serve(log, c.Cluster, metrics.Ready, metrics)
+	semiMetrics := archive.NewSemiSyncMetrics(metrics)
+	semiSync, err := c.semiSyncFlags.config(semiMetrics.Acked)
+	if err != nil {
+		return err
+	}
+	stopMetrics, err := c.metricsFlags.serve(log, c.Cluster, metrics.Ready, metrics, semiMetrics)
 	if err != nil {
 		return err
 	}
@@ -54,6 +61,11 @@ func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if sealer != nil && semiSync.Enabled && semiSync.Durability == archive.DurabilityLocal {
+		// The spool keeps segments as the segmenter cut them and replays
+		// them into the store after a crash: they would arrive unsealed.
+		return usageError{errorf("--semi-sync-durability local does not work with --encrypt-to yet (the spool would replay unencrypted segments): use --semi-sync-durability store")}
+	}
 	if err := c.storeWriteFlags.apply(ctx, store, archive.Layout{Cluster: c.Cluster}); err != nil {
 		return err
 	}
@@ -73,6 +85,7 @@ func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		Encrypt:   sealer,
 		RecordJoins: joinRecorder(archive.Catalog{Store: store, Layout: archive.Layout{Cluster: c.Cluster}},
 			log.With().Str("cluster", c.Cluster).Logger()),
+		SemiSync: semiSync,
 	}, store)
 	if err != nil {
 		return usageError{err}

@@ -1,0 +1,148 @@
+package archive
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/binarc/binarc/replication"
+	"github.com/rs/zerolog"
+)
+
+type fakeAcker struct {
+	mu   sync.Mutex
+	acks []replication.Position
+	fail bool
+}
+
+func (f *fakeAcker) Ack(p replication.Position) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail {
+		return errors.New("connection lost")
+	}
+	f.acks = append(f.acks, p)
+	return nil
+}
+
+func pos(file string, off uint64) replication.Position {
+	return replication.Position{File: file, Offset: off}
+}
+
+func TestAckTrackerAcksOnlyWhatIsDurable(t *testing.T) {
+	var c semiSyncCounters
+	var latencies int
+	tr := newAckTracker(pos("mysql-bin.000001", 4), &c, func(time.Duration) { latencies++ }, zerolog.Nop())
+	f := &fakeAcker{}
+	tr.replica = f
+	tr.request(pos("mysql-bin.000001", 100))
+	tr.request(pos("mysql-bin.000001", 200))
+	tr.request(pos("mysql-bin.000001", 300))
+	tr.send()
+	if len(f.acks) != 0 {
+		t.Fatalf("acknowledged %v before anything was durable", f.acks)
+	}
+	if !tr.needSeal() {
+		t.Fatal("requests not sealed, but needSeal is false")
+	}
+	tr.sealedTo(pos("mysql-bin.000001", 300))
+	if tr.needSeal() {
+		t.Fatal("every request is sealed, but needSeal is true")
+	}
+	// Durable in the middle of the third transaction: one acknowledgement
+	// for the first two, at the second's end.
+	tr.advance(pos("mysql-bin.000001", 250))
+	tr.send()
+	if len(f.acks) != 1 || f.acks[0] != pos("mysql-bin.000001", 200) || c.txns.Load() != 2 || latencies != 2 {
+		t.Fatalf("acks %v, %d transactions, %d latencies; want one at 200 covering 2", f.acks, c.txns.Load(), latencies)
+	}
+	// A lost connection keeps the request until the next one.
+	f.fail = true
+	tr.advance(pos("mysql-bin.000002", 4)) // the next file: everything before is durable
+	tr.send()
+	f.fail = false
+	tr.send()
+	if len(f.acks) != 2 || f.acks[1] != pos("mysql-bin.000001", 300) || c.acks.Load() != 2 || c.txns.Load() != 3 {
+		t.Fatalf("acks %v (counters %d/%d); want the third at 300 once the connection is back", f.acks, c.acks.Load(), c.txns.Load())
+	}
+	tr.send()
+	if len(f.acks) != 2 {
+		t.Fatalf("acknowledged again with nothing new: %v", f.acks)
+	}
+}
+
+func TestSpoolIsCrashSafe(t *testing.T) {
+	dir := t.TempDir()
+	sp, err := openSpool(dir, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs := []*Segment{
+		{Timeline: "tl", File: "mysql-bin.000009", Start: 0, End: 100, Data: []byte("a")},
+		{Timeline: "tl", File: "mysql-bin.000009", Start: 100, End: 250, Data: []byte("b")},
+		{Timeline: "tl", File: "mysql-bin.000010", Start: 0, End: 40, Data: []byte("c")},
+	}
+	for _, s := range segs {
+		if err := sp.write(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A write the crash interrupted: never renamed, never acknowledged.
+	torn := filepath.Join(dir, "tl", "mysql-bin.000010", FormatSegmentName(40, 90)+spoolTempSuffix)
+	if err := os.WriteFile(torn, []byte("half"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	again, err := openSpool(dir, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.files) != 3 || again.files[0].end != 100 || again.files[2].file != "mysql-bin.000010" {
+		t.Fatalf("reopened spool lists %+v", again.files)
+	}
+	if _, err := os.Stat(torn); !os.IsNotExist(err) {
+		t.Fatalf("the torn temporary file is still there: %v", err)
+	}
+	again.stored(Durable{Timeline: "tl", Position: pos("mysql-bin.000009", 250)})
+	if len(again.files) != 1 || again.files[0].file != "mysql-bin.000010" {
+		t.Fatalf("after the store took file 9, the spool lists %+v", again.files)
+	}
+	if _, err := openSpool(dir, zerolog.Nop()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "tl", "mysql-bin.000009")); !os.IsNotExist(err) {
+		t.Fatalf("the emptied directory of file 9 is still there after a reopen: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "stray"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openSpool(dir, zerolog.Nop()); err == nil {
+		t.Fatal("a spool directory with a stray file opened without an error")
+	}
+}
+
+func TestChunkBuffer(t *testing.T) {
+	var b chunkBuffer
+	var want []byte
+	for i := 0; i < 5; i++ {
+		p := make([]byte, chunkSize/2+i*1000)
+		for j := range p {
+			p[j] = byte(i + j)
+		}
+		if n, err := b.Write(p); n != len(p) || err != nil {
+			t.Fatalf("write: %d, %v", n, err)
+		}
+		want = append(want, p...)
+	}
+	if got := b.Bytes(); string(got) != string(want) || cap(got) != len(want) {
+		t.Fatalf("Bytes: %d bytes (cap %d), want %d", len(got), cap(got), len(want))
+	}
+	if got := b.Take(); string(got) != string(want) || cap(got) != len(want) {
+		t.Fatalf("Take: %d bytes (cap %d), want %d", len(got), cap(got), len(want))
+	}
+	if len(b.Bytes()) != 0 || len(b.chunks) != 1 {
+		t.Fatalf("after Reset: %d bytes in %d chunks", len(b.Bytes()), len(b.chunks))
+	}
+}

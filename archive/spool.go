@@ -1,0 +1,302 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/replication"
+	"github.com/rs/zerolog"
+)
+
+// spool is --semi-sync-durability local: every sealed segment is written
+// to a local directory, crash-safely, before its transactions are
+// acknowledged, and deleted once the store holds it. The layout mirrors
+// the bucket's: <spool-dir>/<cluster>/<timeline>/<binlog-file>/<start>-<end>.zst.
+type spool struct {
+	dir string
+	log zerolog.Logger
+
+	mu    sync.Mutex
+	files []spoolFile // in stream order
+}
+
+type spoolFile struct {
+	timeline, file string
+	start, end     uint64
+	path           string
+}
+
+const spoolTempSuffix = ".tmp"
+
+// openSpool creates the directory if need be, deletes temporary files a
+// crash left behind (never acknowledged: the rename makes a segment
+// count), and lists the segments it holds.
+func openSpool(dir string, log zerolog.Logger) (*spool, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("--spool-dir %s: %w", dir, err)
+	}
+	s := &spool{dir: dir, log: log}
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if strings.HasSuffix(path, spoolTempSuffix) {
+			return os.Remove(path)
+		}
+		rel, _ := filepath.Rel(dir, path)
+		parts := strings.Split(rel, string(filepath.Separator))
+		if len(parts) != 3 {
+			return fmt.Errorf("%s is not a spooled segment (want <timeline>/<binlog-file>/<start>-<end>.zst): is --spool-dir shared with something else?", path)
+		}
+		start, end, perr := ParseSegmentName(parts[2])
+		if perr != nil {
+			return fmt.Errorf("%s is not a spooled segment: %w", path, perr)
+		}
+		s.files = append(s.files, spoolFile{timeline: parts[0], file: parts[1], start: start, end: end, path: path})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("--spool-dir %s: %w", dir, err)
+	}
+	removeEmptyDirs(dir)
+	sort.Slice(s.files, func(i, j int) bool {
+		a, b := s.files[i], s.files[j]
+		if a.timeline != b.timeline {
+			return a.timeline < b.timeline
+		}
+		if a.file != b.file {
+			return replication.CompareBinlogNames(a.file, b.file) < 0
+		}
+		return a.start < b.start
+	})
+	return s, nil
+}
+
+// write stores seg durably: temp file, fsync, rename, fsync of the
+// directory (and of new parents).
+func (s *spool) write(seg *Segment) error {
+	dir := filepath.Join(s.dir, seg.Timeline, seg.File)
+	if err := mkdirDurable(s.dir, dir); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	path := filepath.Join(dir, FormatSegmentName(seg.Start, seg.End))
+	tmp := path + spoolTempSuffix
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	_, err = f.Write(seg.Data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("spool: write binlog=%s offset=%d: %w", seg.File, seg.Start, err)
+	}
+	s.mu.Lock()
+	s.files = append(s.files, spoolFile{timeline: seg.Timeline, file: seg.File, start: seg.Start, end: seg.End, path: path})
+	s.mu.Unlock()
+	return nil
+}
+
+// stored drops the spooled segments the store's durable position covers.
+// A crash before the removal only makes the next start look them up.
+func (s *spool) stored(d Durable) {
+	var done []spoolFile
+	s.mu.Lock()
+	kept := s.files[:0]
+	for _, f := range s.files {
+		if f.timeline == d.Timeline && posLE(replication.Position{File: f.file, Offset: f.end}, d.Position) {
+			done = append(done, f)
+		} else {
+			kept = append(kept, f)
+		}
+	}
+	s.files = kept
+	s.mu.Unlock()
+	for _, f := range done {
+		s.remove(f)
+	}
+}
+
+func (s *spool) remove(f spoolFile) {
+	if err := os.Remove(f.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.log.Warn().Err(err).Str("path", f.path).Msg("spool: cannot delete a stored segment; it is checked against the store at the next start")
+	}
+	// Its directory stays: the writer may be about to use it. Empty ones
+	// go at the next start.
+}
+
+// removeEmptyDirs deletes the empty binlog-file and timeline directories
+// under root (best effort: a leftover is harmless).
+func removeEmptyDirs(root string) {
+	tls, _ := os.ReadDir(root)
+	for _, tl := range tls {
+		if !tl.IsDir() {
+			continue
+		}
+		files, _ := os.ReadDir(filepath.Join(root, tl.Name()))
+		for _, f := range files {
+			_ = os.Remove(filepath.Join(root, tl.Name(), f.Name())) // fails unless empty
+		}
+		_ = os.Remove(filepath.Join(root, tl.Name()))
+	}
+}
+
+// mkdirDurable creates dir (below root) and fsyncs each new directory's
+// parent, so the entry survives a crash.
+func mkdirDurable(root, dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != root {
+		if err := mkdirDurable(root, parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	return syncDir(parent)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// replaySpool puts what an earlier run spooled, and perhaps acknowledged,
+// into the store, before binarc connects to the primary (which may be gone
+// for good). Segments the store already covers are dropped; the rest must
+// continue the store's durable prefix.
+func (a *Archiver) replaySpool(ctx context.Context) error {
+	sp, err := openSpool(a.spoolDir(), a.log)
+	if err != nil {
+		return err
+	}
+	if len(sp.files) == 0 {
+		return nil
+	}
+	lease, err := untilUp(a, ctx, "object store", func() (*Lease, error) {
+		return AcquireLease(ctx, a.store, a.layout, "binarc stream (spool replay)", a.cfg.LeaseTTL)
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = lease.Release(rctx)
+	}()
+	uploaded := 0
+	for i := 0; i < len(sp.files); {
+		tl := sp.files[i].timeline
+		j := i
+		for j < len(sp.files) && sp.files[j].timeline == tl {
+			j++
+		}
+		rp, err := untilUp(a, ctx, "object store", func() (*ResumePoint, error) { return findResume(ctx, a.cat, tl, a.log) })
+		if err != nil {
+			return fmt.Errorf("spool replay: timeline %s: %w", tl, err)
+		}
+		at := rp.Position
+		for _, f := range sp.files[i:j] {
+			end := replication.Position{File: f.file, Offset: f.end}
+			switch {
+			case posLE(end, at):
+				sp.remove(f) // the store has it
+				continue
+			case f.file == at.File && f.start == at.Offset,
+				f.start == 0 && replication.CompareBinlogNames(f.file, at.File) > 0 && at.Offset > 0:
+			default:
+				return fmt.Errorf("%w: spooled segment %s does not continue the archive of timeline %s, which ends at %s: the spool and the store disagree; keep the spool directory, run binarc verify and report it", errFatal, f.path, tl, at)
+			}
+			if err := a.replaySegment(ctx, lease, tl, f); err != nil {
+				return err
+			}
+			sp.remove(f)
+			at = end
+			uploaded++
+		}
+		i = j
+	}
+	a.log.Info().Int("segments", uploaded).Str("spool_dir", sp.dir).Msg("spool replayed into the store")
+	return nil
+}
+
+func (a *Archiver) replaySegment(ctx context.Context, lease *Lease, tl string, f spoolFile) error {
+	data, err := os.ReadFile(f.path)
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	plain, err := DecodeSegment(data, f.end-f.start)
+	if err != nil || uint64(len(plain)) != f.end-f.start {
+		return fmt.Errorf("%w: spooled segment %s is damaged (%v): it was fsynced before use, so the disk is failing; keep it and run binarc verify", errFatal, f.path, err)
+	}
+	key := a.layout.SegmentKey(tl, f.file, f.start, f.end)
+	_, err = untilUp(a, ctx, "object store", func() (struct{}, error) {
+		if err := lease.Ensure(ctx); err != nil {
+			return struct{}{}, err
+		}
+		_, err := a.store.Put(ctx, key, data, objstore.PutOptions{IfAbsent: true})
+		if errors.Is(err, objstore.ErrExist) {
+			got, _, rerr := objstore.ReadAtMost(ctx, a.store, key, storedBound(f.end-f.start))
+			if rerr != nil {
+				return struct{}{}, rerr
+			}
+			if theirs, derr := DecodeSegment(got, f.end-f.start); derr != nil || !bytes.Equal(theirs, plain) {
+				return struct{}{}, fmt.Errorf("%w: %s is in the store with other content than the spooled copy: run binarc verify", errConflict, key)
+			}
+			return struct{}{}, nil
+		}
+		return struct{}{}, err
+	})
+	return err
+}
+
+// spoolSink spools each sealed segment, lets its transactions be
+// acknowledged, and hands it to the uploader as it is. Segments keep the
+// boundaries they have in the spool: a PUT the previous process had sent
+// before it died may still land after the replay, and it then names the
+// same object as the replayed copy (a conditional put of the same bytes)
+// rather than an overlapping one.
+type spoolSink struct {
+	up    *Uploader
+	spool *spool
+	t     *ackTracker
+}
+
+func (s *spoolSink) SubmitSegment(seg *Segment) error {
+	if err := s.spool.write(seg); err != nil {
+		return err
+	}
+	end := replication.Position{File: seg.File, Offset: seg.End}
+	s.t.sealedTo(end)
+	s.t.advance(end)
+	return s.up.SubmitSegment(seg)
+}
+
+func (s *spoolSink) SubmitFileEnd(fe FileEnd) error { return s.up.SubmitFileEnd(fe) }

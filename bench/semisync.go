@@ -1,0 +1,377 @@
+package main
+
+// The semi-sync phase: commit latency and throughput of 8 concurrent
+// writers on the primary, with binarc archiving asynchronously, then as the
+// primary's semi-synchronous replica acknowledging after the store
+// (--semi-sync) and after its local spool (--semi-sync-durability local).
+// Each mode runs for the same time, one after the other, against the same
+// primary and S3 server; the primary is told to wait AFTER_SYNC with a 10 s
+// timeout, and any commit it stopped waiting for is reported.
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/binarc/binarc/internal/testenv"
+)
+
+var (
+	semiSyncOnly = flag.Bool("semi-sync", false, "measure only commit latency and throughput with binarc as a semi-sync replica (store and local) against asynchronous, skipping the other phases")
+	semiSyncLoad = flag.Duration("semi-sync-load", 10*time.Second, "duration of each semi-sync mode's load (-quick: 5s)")
+)
+
+const (
+	semiSyncWriters        = 8
+	putProbes              = 200
+	targetSemiSyncExtraMs  = 5
+	targetSemiSyncThruput  = 0.8
+	semiSyncPrimaryTimeout = 10 * time.Second
+)
+
+// SemiSyncMode is one mode's load.
+type SemiSyncMode struct {
+	Name          string  `json:"name"`
+	BinarcArgs    string  `json:"binarc_args"`
+	Commits       int     `json:"commits"`
+	CommitsPerSec float64 `json:"commits_per_second"`
+	P50ms         float64 `json:"commit_p50_ms"`
+	P99ms         float64 `json:"commit_p99_ms"`
+	// NotWaited counts commits the primary did not wait for
+	// (Rpl_semi_sync_master_no_tx): it had fallen back to asynchronous.
+	NotWaited int `json:"not_waited"`
+	// Segments is how many segments binarc stored: the PUTs the mode cost.
+	Segments int `json:"segments_stored"`
+	// AckMeanMs is binarc's mean acknowledgement latency (from the
+	// primary's request to the acknowledgement, its metric), and
+	// UploadMeanMs its mean segment upload time (sealed to stored).
+	AckMeanMs    float64 `json:"binarc_ack_mean_ms"`
+	UploadMeanMs float64 `json:"binarc_upload_mean_ms"`
+	PeakRSSMB    float64 `json:"binarc_peak_rss_mib"`
+}
+
+// SemiSyncResults is the semi-sync measurement, written as JSON beside
+// the other results and printed as its own table.
+type SemiSyncResults struct {
+	Writers     int            `json:"writers"`
+	LoadSeconds float64        `json:"load_seconds"`
+	PutP50ms    float64        `json:"put_p50_ms"`
+	PutP99ms    float64        `json:"put_p99_ms"`
+	Modes       []SemiSyncMode `json:"modes"`
+}
+
+// semiSync is the bench phase.
+func (b *bench) semiSync() error {
+	load := *semiSyncLoad
+	if b.opts.quick && !flagSet("semi-sync-load") {
+		load = 5 * time.Second
+	}
+	res := &SemiSyncResults{Writers: semiSyncWriters, LoadSeconds: load.Seconds()}
+	if err := b.db.Exec(b.ctx, "CREATE DATABASE IF NOT EXISTS bench_ss",
+		"CREATE TABLE IF NOT EXISTS bench_ss.commits (id BIGINT AUTO_INCREMENT PRIMARY KEY, writer INT, note VARCHAR(200)) ENGINE=InnoDB",
+		"SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC",
+		fmt.Sprintf("SET GLOBAL rpl_semi_sync_master_timeout = %d", semiSyncPrimaryTimeout.Milliseconds())); err != nil {
+		return err
+	}
+	var err error
+	if res.PutP50ms, res.PutP99ms, err = b.probePuts(); err != nil {
+		return err
+	}
+	logf("semi-sync: S3 PUT of 8 KiB, %d in a row: p50 %.1f ms, p99 %.1f ms", putProbes, res.PutP50ms, res.PutP99ms)
+	spool := filepath.Join(b.tmp, "spool")
+	for _, m := range []struct{ name, args string }{
+		{"asynchronous", ""},
+		{"semi-sync, store", "--semi-sync"},
+		{"semi-sync, local", "--semi-sync --semi-sync-durability local --spool-dir " + spool},
+	} {
+		mode, err := b.semiSyncMode(m.name, strings.Fields(m.args), load)
+		if err != nil {
+			return fmt.Errorf("semi-sync %s: %w", m.name, err)
+		}
+		logf("  %s: %.0f commits/s, p50 %.1f ms, p99 %.1f ms, %d not waited for, %d segments", mode.Name, mode.CommitsPerSec, mode.P50ms, mode.P99ms, mode.NotWaited, mode.Segments)
+		res.Modes = append(res.Modes, mode)
+	}
+	if err := b.db.Exec(b.ctx, "SET GLOBAL rpl_semi_sync_master_enabled = OFF"); err != nil {
+		return err
+	}
+	res.writeMarkdown(os.Stdout)
+	out := strings.TrimSuffix(b.opts.out, ".json") + "-semisync.json"
+	data, _ := json.MarshalIndent(res, "", "  ")
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(out, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", out, err)
+	}
+	logf("wrote %s", out)
+	return nil
+}
+
+// probePuts times small PUTs to the S3 server, one after the other: the
+// store latency a semi-sync acknowledgement cannot beat.
+func (b *bench) probePuts() (p50, p99 float64, err error) {
+	c := b.s3.Client()
+	body := make([]byte, 8<<10)
+	var lat []time.Duration
+	for i := range putProbes {
+		t0 := time.Now()
+		// Conditional, as binarc's segment PUTs are.
+		_, err := c.PutObject(b.ctx, &s3.PutObjectInput{Bucket: aws.String(b.s3.Bucket), Key: aws.String(fmt.Sprintf("putprobe/%s-%04d", testenv.RandomHex(4), i)),
+			Body: strings.NewReader(string(body)), IfNoneMatch: aws.String("*")})
+		if err != nil {
+			return 0, 0, fmt.Errorf("PUT probe: %w", err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	return ms(percentile(lat, 0.5)), ms(percentile(lat, 0.99)), nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// semiSyncMode runs binarc with args on a cluster of its own, from the
+// primary's current file, and the writers' load against it.
+func (b *bench) semiSyncMode(name string, args []string, load time.Duration) (SemiSyncMode, error) {
+	mode := SemiSyncMode{Name: name, BinarcArgs: strings.Join(args, " ")}
+	semi := len(args) > 0
+	if err := b.db.Exec(b.ctx, "SET GLOBAL rpl_semi_sync_master_enabled = "+map[bool]string{true: "ON", false: "OFF"}[semi]); err != nil {
+		return mode, err
+	}
+	clusterName := "bench-ss-" + testenv.RandomHex(4)
+	logPath := filepath.Join(b.tmp, clusterName+".log")
+	bin, err := startBinarc(b.binarc, clusterName, append([]string{"--start-at", "current", "--metrics-addr", "127.0.0.1:0"}, args...), b.db, b.s3, b.replPass, logPath)
+	if err != nil {
+		return mode, err
+	}
+	b.cl.add(bin.Kill)
+	defer bin.Kill()
+	if err := b.waitSemiSyncReady(bin, logPath, semi); err != nil {
+		return mode, err
+	}
+	before, err := b.statusInt("Rpl_semi_sync_master_no_tx")
+	if err != nil {
+		return mode, err
+	}
+	lat, elapsed, err := b.commitLoad(load)
+	if err != nil {
+		return mode, err
+	}
+	after, err := b.statusInt("Rpl_semi_sync_master_no_tx")
+	if err != nil {
+		return mode, err
+	}
+	if kb, err := memoryKB(bin.Pid(), "VmHWM"); err == nil {
+		mode.PeakRSSMB = float64(kb) / 1024
+	}
+	if m, err := scrapeMetrics(logPath); err == nil {
+		mode.AckMeanMs = mean(m, "binarc_semi_sync_ack_latency_seconds")
+		mode.UploadMeanMs = mean(m, "binarc_upload_latency_seconds")
+	} else {
+		logf("  metrics of %s: %v", name, err)
+	}
+	if err := bin.Stop(syscall.SIGTERM, time.Minute); err != nil {
+		return mode, fmt.Errorf("%w; binarc's log ends:\n%s", err, testenv.TailFile(logPath, 10))
+	}
+	mode.Commits = len(lat)
+	mode.CommitsPerSec = float64(len(lat)) / elapsed.Seconds()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	mode.P50ms, mode.P99ms = ms(percentile(lat, 0.5)), ms(percentile(lat, 0.99))
+	mode.NotWaited = after - before
+	mode.Segments, err = b.countSegments(clusterName)
+	return mode, err
+}
+
+// waitSemiSyncReady waits until binarc streams and, in a semi-sync mode,
+// the primary counts it as its semi-sync replica.
+func (b *bench) waitSemiSyncReady(bin *testenv.Process, logPath string, semi bool) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		ok := countLogLines(logPath, "streaming from the primary") > 0
+		if ok && semi {
+			clients, err := b.statusInt("Rpl_semi_sync_master_clients")
+			if err != nil {
+				return err
+			}
+			ok = clients == 1
+		}
+		if ok {
+			return nil
+		}
+		if bin.Exited() || time.Now().After(deadline) {
+			return fmt.Errorf("binarc did not start streaming (as the semi-sync replica: %v) within a minute; see %s", semi, logPath)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (b *bench) statusInt(name string) (int, error) {
+	conn, err := b.db.Dial(b.ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer testenv.Quit(conn)
+	r, err := conn.Execute("SHOW GLOBAL STATUS LIKE '" + name + "'")
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	v, err := r.GetString(0, 1)
+	if err != nil {
+		return 0, fmt.Errorf("status %s: %w", name, err)
+	}
+	return strconv.Atoi(v)
+}
+
+// commitLoad runs the writers, each committing one-row inserts as fast as
+// it can, for load, and returns every commit's latency.
+func (b *bench) commitLoad(load time.Duration) ([]time.Duration, time.Duration, error) {
+	ctx, cancel := context.WithTimeout(b.ctx, load)
+	defer cancel()
+	var mu sync.Mutex
+	var all []time.Duration
+	errc := make(chan error, semiSyncWriters)
+	start := time.Now()
+	for w := range semiSyncWriters {
+		go func() {
+			conn, err := b.db.Dial(b.ctx)
+			if err != nil {
+				errc <- err
+				return
+			}
+			defer testenv.Quit(conn)
+			var lat []time.Duration
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				r, err := conn.Execute(fmt.Sprintf("INSERT INTO bench_ss.commits (writer, note) VALUES (%d, REPEAT('x', 150))", w))
+				if err != nil {
+					errc <- err
+					return
+				}
+				r.Close()
+				lat = append(lat, time.Since(t0))
+			}
+			mu.Lock()
+			all = append(all, lat...)
+			mu.Unlock()
+			errc <- nil
+		}()
+	}
+	var firstErr error
+	for range semiSyncWriters {
+		if err := <-errc; err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return all, time.Since(start), firstErr
+}
+
+// countSegments lists the segments binarc stored for cluster.
+func (b *bench) countSegments(clusterName string) (int, error) {
+	c := b.s3.Client()
+	n := 0
+	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(b.s3.Bucket), Prefix: aws.String(s3Prefix + "/" + clusterName + "/binlog/")})
+	for p.HasMorePages() {
+		page, err := p.NextPage(b.ctx)
+		if err != nil {
+			return n, err
+		}
+		for _, o := range page.Contents {
+			if strings.HasSuffix(aws.ToString(o.Key), ".zst") && strings.Count(aws.ToString(o.Key), "/") >= 5 {
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
+// scrapeMetrics reads binarc's /metrics at the address it logged, as
+// name -> value for the series without labels but cluster.
+func scrapeMetrics(logPath string) (map[string]float64, error) {
+	data, err := os.ReadFile(logPath)
+	if err != nil {
+		return nil, err
+	}
+	var addr string
+	for _, line := range strings.Split(string(data), "\n") {
+		var l struct {
+			Message string `json:"message"`
+			Addr    string `json:"addr"`
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && strings.HasPrefix(l.Message, "serving metrics") {
+			addr = l.Addr
+		}
+	}
+	if addr == "" {
+		return nil, fmt.Errorf("no metrics address in %s", logPath)
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]float64{}
+	for _, line := range strings.Split(string(body), "\n") {
+		name, rest, ok := strings.Cut(line, "{")
+		if !ok || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(rest, ' ')
+		if v, err := strconv.ParseFloat(rest[i+1:], 64); err == nil && i > 0 && !strings.Contains(rest[:i], ",") {
+			m[name] = v
+		}
+	}
+	return m, nil
+}
+
+// mean is a histogram's mean in milliseconds.
+func mean(m map[string]float64, histogram string) float64 {
+	if n := m[histogram+"_count"]; n > 0 {
+		return 1000 * m[histogram+"_sum"] / n
+	}
+	return 0
+}
+
+// countLogLines counts the occurrences of substr in a log file.
+func countLogLines(path, substr string) int {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	return strings.Count(string(data), substr)
+}
+
+func (r *SemiSyncResults) writeMarkdown(w io.Writer) {
+	fmt.Fprintf(w, "\nSemi-sync: %d writers committing one-row inserts as fast as they can, %.0f s per mode; S3 PUT (8 KiB) p50 %.1f ms, p99 %.1f ms.\n\n",
+		r.Writers, r.LoadSeconds, r.PutP50ms, r.PutP99ms)
+	fmt.Fprintln(w, "| mode | commits/s | commit p50 | commit p99 | target p99 | throughput vs async | target | segments stored | not waited for | binarc ack / upload mean | binarc peak RSS |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
+	var async float64
+	for i, m := range r.Modes {
+		if i == 0 {
+			async = m.CommitsPerSec
+			fmt.Fprintf(w, "| %s | %.0f | %.1f ms | %.1f ms | | | | %d | | – / %.1f ms | %.1f MiB |\n", m.Name, m.CommitsPerSec, m.P50ms, m.P99ms, m.Segments, m.UploadMeanMs, m.PeakRSSMB)
+			continue
+		}
+		ratio := m.CommitsPerSec / async
+		limit := r.PutP99ms + targetSemiSyncExtraMs
+		fmt.Fprintf(w, "| %s | %.0f | %.1f ms | %.1f ms | <= %.1f ms: %s | %.2f | >= %.1f: %s | %d | %d | %.1f / %.1f ms | %.1f MiB |\n", m.Name, m.CommitsPerSec, m.P50ms, m.P99ms,
+			limit, pass(m.P99ms <= limit), ratio, targetSemiSyncThruput, pass(ratio >= targetSemiSyncThruput), m.Segments, m.NotWaited, m.AckMeanMs, m.UploadMeanMs, m.PeakRSSMB)
+	}
+}

@@ -1,0 +1,281 @@
+package integration
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/binarc/binarc/integration/testenv"
+)
+
+// spooled lists the segments in a spool directory.
+func spooled(t *testing.T, dir string) []string {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files = append(files, strings.TrimPrefix(path, dir+"/"))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+// TestSemiSyncLocalSpoolArchiverKilled is --semi-sync-durability local:
+// the store is slow, so acknowledged commits wait in the spool; binarc is
+// killed with SIGKILL mid-run, and the primary with it (its disk deleted),
+// so the spool holds the only copy of the newest acknowledged commits.
+// Restarted, binarc puts the spool into the store before anything else;
+// every acknowledged commit is then in the archive. Ten rounds.
+func TestSemiSyncLocalSpoolArchiverKilled(t *testing.T) {
+	s3 := testenv.StartS3(t)
+	proxy := startLatencyProxy(t, strings.TrimPrefix(s3.Endpoint, "http://"))
+	viaProxy := []string{"AWS_ENDPOINT_URL_S3=" + proxy.URL()}
+	rnd := rand.New(rand.NewSource(time.Now().UnixNano()))
+	replayed := 0
+	for round := 0; round < 10; round++ {
+		proxy.setDelay(300 * time.Millisecond)
+		e := newRoundEnv(t, s3, fmt.Sprintf("spool%d", round), semiSyncPrimary(time.Minute))
+		spool := t.TempDir()
+		args := e.streamArgs("--semi-sync", "--semi-sync-durability", "local", "--spool-dir", spool)
+		p := e.startEnv(viaProxy, args...)
+		waitSemiSyncReplica(t, e.primary)
+		e.primary.Exec(t, "CREATE DATABASE zl", zlTable)
+
+		rows := &ackedRows{}
+		ctx, cancel := context.WithCancel(context.Background())
+		wait := startWriters(ctx, e.primary, 8, 0, rows)
+		killAfter := time.Duration(300+rnd.Intn(1200)) * time.Millisecond
+		time.Sleep(killAfter)
+		p.kill()
+		crashPrimary(t, e.primary)
+		wait()
+		cancel()
+		acked := rows.snapshot()
+		if len(acked) == 0 {
+			t.Fatalf("round %d: no commit was acknowledged in %s", round, killAfter)
+		}
+
+		left := spooled(t, spool)
+		if len(left) > 0 {
+			replayed++
+			// The store is fast again, but PUTs the dead binarc had sent
+			// still land, late, during the replay.
+			proxy.setDelay(0)
+			p2 := e.startEnv(viaProxy, args...)
+			p2.waitLog(t, "spool replayed into the store", time.Minute)
+			p2.kill() // the primary is gone: it would wait for it forever
+			if rest := spooled(t, spool); len(rest) != 0 {
+				t.Fatalf("round %d: the spool still holds %v after its replay", round, rest)
+			}
+		}
+		checkAcked(t, fmt.Sprintf("round %d (binarc killed after %s, %d segments spooled)", round, killAfter, len(left)), acked, e.archivedRows())
+		t.Logf("round %d: killed after %s: %d commits acknowledged, %d segments left in the spool", round, killAfter, len(acked), len(left))
+	}
+	if replayed == 0 {
+		t.Fatal("no round left anything in the spool: the store was not slow enough to test the replay")
+	}
+}
+
+// vmHWM reads a process's peak resident set size from /proc, in MiB.
+func vmHWM(t *testing.T, pid int) float64 {
+	t.Helper()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			if err != nil {
+				t.Fatalf("VmHWM %q: %v", v, err)
+			}
+			return kb / 1024
+		}
+	}
+	t.Fatalf("no VmHWM in /proc/%d/status", pid)
+	return 0
+}
+
+// TestSemiSyncStoreOutageFallback makes the store slow, then unreachable:
+// the primary waits for binarc, gives up after its timeout (2 s) and goes
+// on asynchronously, and the metric says so; once the store is back binarc
+// catches up and the primary waits for it again. The primary is then
+// killed with binarc: every commit acknowledged while semi-sync was on is
+// in the archive. Peak RSS is read from /proc through all of it.
+func TestSemiSyncStoreOutageFallback(t *testing.T) {
+	s3 := testenv.StartS3(t)
+	proxy := startLatencyProxy(t, strings.TrimPrefix(s3.Endpoint, "http://"))
+	proxy.setDelay(50 * time.Millisecond)
+	e := newRoundEnv(t, s3, "outage", semiSyncPrimary(2*time.Second))
+	p := e.startEnv([]string{"AWS_ENDPOINT_URL_S3=" + proxy.URL()}, e.streamArgs("--semi-sync", "--metrics-addr", "127.0.0.1:0")...)
+	sc := newScraper(t, p)
+	waitSemiSyncReplica(t, e.primary)
+	e.primary.Exec(t, "CREATE DATABASE zl", zlTable)
+	status := func(want float64) func(metrics) bool {
+		return func(m metrics) bool {
+			_, known := m[`binarc_semi_sync_primary_status{cluster="outage"}`]
+			return known && m.get("binarc_semi_sync_primary_status") == want
+		}
+	}
+
+	// A slow store: commits wait for it, and are acknowledged.
+	before := &ackedRows{}
+	ctx, cancel := context.WithCancel(context.Background())
+	wait := startWriters(ctx, e.primary, 4, 0, before)
+	time.Sleep(1500 * time.Millisecond)
+	cancel()
+	wait()
+	m := sc.waitFor("semi-sync acknowledgements", func(m metrics) bool {
+		return m.get("binarc_semi_sync_acks_total") > 0 && m.get("binarc_semi_sync_ack_latency_seconds_count") >= float64(len(before.snapshot()))
+	})
+	if !status(1)(m) {
+		t.Fatalf("the primary should be waiting for binarc:\n%s", binarcSeries(m))
+	}
+	if yes, _ := strconv.Atoi(statusVar(t, e.primary, "Rpl_semi_sync_master_yes_tx")); yes < len(before.snapshot()) {
+		t.Fatalf("the primary counts %d semi-sync acknowledged commits, the clients %d", yes, len(before.snapshot()))
+	}
+
+	// The store goes away: the primary waits, then falls back.
+	proxy.setDown(true)
+	during := &ackedRows{}
+	ctx, cancel = context.WithCancel(context.Background())
+	wait = startWriters(ctx, e.primary, 4, 1_000_000_000, during)
+	sc.waitFor("the primary falling back to asynchronous", status(0))
+	if statusVar(t, e.primary, "Rpl_semi_sync_master_status") != "OFF" {
+		t.Fatal("the metric says the primary fell back, the primary does not")
+	}
+	time.Sleep(time.Second)
+	if len(during.snapshot()) == 0 {
+		t.Fatal("no commit went through after the fallback")
+	}
+
+	// The store is back: binarc catches up, the primary waits for it again.
+	proxy.setDown(false)
+	proxy.setDelay(0)
+	sc.waitFor("the primary waiting for binarc again", status(1))
+	cancel()
+	wait()
+	waitSemiSyncReplica(t, e.primary)
+	after := &ackedRows{}
+	ctx, cancel = context.WithCancel(context.Background())
+	wait = startWriters(ctx, e.primary, 4, 2_000_000_000, after)
+	time.Sleep(time.Second)
+
+	peak := vmHWM(t, p.cmd.Process.Pid)
+	p.kill()
+	crashPrimary(t, e.primary)
+	wait()
+	cancel()
+	archived := e.archivedRows()
+	checkAcked(t, "before the outage", before.snapshot(), archived)
+	checkAcked(t, "after the primary waited again", after.snapshot(), archived)
+	t.Logf("acknowledged: %d before the outage, %d during it (asynchronous, not checked), %d after; binarc peak RSS %.1f MiB",
+		len(before.snapshot()), len(during.snapshot()), len(after.snapshot()), peak)
+	if !raceEnabled && peak > 100 {
+		t.Errorf("binarc peak RSS %.1f MiB through the outage, want <= 100 MiB", peak)
+	}
+}
+
+// bulkLoad writes about mib MiB of incompressible binlog (transactions of
+// 512 one-KiB random rows).
+func bulkLoad(t *testing.T, m *testenv.MariaDB, mib int) {
+	t.Helper()
+	m.Exec(t, "CREATE TABLE IF NOT EXISTS zl.bulk (id BIGINT AUTO_INCREMENT PRIMARY KEY, b VARBINARY(1024)) ENGINE=InnoDB")
+	values := strings.TrimSuffix(strings.Repeat("(RANDOM_BYTES(1024)),", 512), ",")
+	stmts := make([]string, 2*mib)
+	for i := range stmts {
+		stmts[i] = "INSERT INTO zl.bulk (b) VALUES " + values
+	}
+	m.Exec(t, stmts...)
+}
+
+// TestOutageMemory holds binarc, with default flags, to 100 MiB of peak
+// RSS through a store outage under a load that fills its buffer, the
+// catch-up after it, and the compaction of the file written meanwhile:
+// with --semi-sync (the primary falls back to asynchronous) and without.
+func TestOutageMemory(t *testing.T) {
+	for _, mode := range []struct {
+		name string
+		args []string
+	}{{"semi-sync", []string{"--semi-sync"}}, {"async", nil}} {
+		t.Run(mode.name, func(t *testing.T) {
+			s3 := testenv.StartS3(t)
+			proxy := startLatencyProxy(t, strings.TrimPrefix(s3.Endpoint, "http://"))
+			e := newRoundEnv(t, s3, "memory", semiSyncPrimary(2*time.Second))
+			args := append([]string{"stream", "--source", e.primary.SourceURL(replUser, ""), "--store", e.store, "--cluster", e.cluster}, mode.args...)
+			p := e.startEnv([]string{"AWS_ENDPOINT_URL_S3=" + proxy.URL()}, args...)
+			p.waitLog(t, "streaming from the primary", time.Minute)
+			if mode.args != nil {
+				waitSemiSyncReplica(t, e.primary)
+			}
+			e.primary.Exec(t, "CREATE DATABASE zl")
+
+			proxy.setDown(true)
+			bulkLoad(t, e.primary, 150) // past --max-buffer 32MiB: binarc stops reading
+			time.Sleep(3 * time.Second)
+			proxy.setDown(false)
+			e.primary.Exec(t, "FLUSH BINARY LOGS")
+			e.waitArchived(3 * time.Minute)
+			e.waitCompacted(3 * time.Minute)
+
+			peak := vmHWM(t, p.cmd.Process.Pid)
+			p.stop(t)
+			t.Logf("%s: binarc peak RSS %.1f MiB through the outage, catch-up and compaction", mode.name, peak)
+			if !raceEnabled && peak > 100 {
+				t.Errorf("binarc peak RSS %.1f MiB, want <= 100 MiB", peak)
+			}
+		})
+	}
+}
+
+// TestSemiSyncConnectionCut cuts binarc's connection to the primary, three
+// times, while clients commit: binarc reconnects as the semi-sync replica
+// and acknowledges on the new connection what it could not on the old, so
+// the primary never gives up waiting (Rpl_semi_sync_master_no_tx stays 0),
+// and every acknowledged commit is archived.
+func TestSemiSyncConnectionCut(t *testing.T) {
+	s3 := testenv.StartS3(t)
+	e := newRoundEnv(t, s3, "cut", semiSyncPrimary(time.Minute))
+	proxy := startProxy(t, e.primary.Addr())
+	args := e.streamArgs("--semi-sync")
+	args[2] = "mysql://" + replUser + "@" + proxy.Addr()
+	p := e.start(args...)
+	waitSemiSyncReplica(t, e.primary)
+	e.primary.Exec(t, "CREATE DATABASE zl", zlTable)
+
+	rows := &ackedRows{}
+	ctx, cancel := context.WithCancel(context.Background())
+	wait := startWriters(ctx, e.primary, 8, 0, rows)
+	for i := 0; i < 3; i++ {
+		time.Sleep(500 * time.Millisecond)
+		proxy.cut()
+	}
+	time.Sleep(time.Second)
+	cancel()
+	wait()
+	if n := statusVar(t, e.primary, "Rpl_semi_sync_master_no_tx"); n != "0" {
+		t.Fatalf("the primary stopped waiting for %s commits: binarc did not acknowledge them after reconnecting", n)
+	}
+	waitSemiSyncReplica(t, e.primary)
+	acked := rows.snapshot()
+	p.kill()
+	crashPrimary(t, e.primary)
+	checkAcked(t, "after three cuts", acked, e.archivedRows())
+	if n := len(logLines(p.out.String(), "reconnected to the primary")); n < 1 {
+		t.Errorf("no reconnect logged")
+	}
+	t.Logf("%d commits acknowledged across three connection cuts", len(acked))
+}
