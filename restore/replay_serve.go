@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/replication"
 	"github.com/binarc/binarc/serve"
 	"github.com/go-mysql-org/go-mysql/client"
@@ -312,6 +313,32 @@ func replayPlan(ctx context.Context, req RestoreRequest, p *Plan, c ReplayClient
 		return Replay(ctx, p, c, tools, req.clientProgress())
 	}
 	return replayThroughServe(ctx, p, c, replayOptions{Threads: req.ReplayThreads, Log: req.Log, Progress: req.Progress})
+}
+
+// replayIntoTarget applies the binlog into the running --target server:
+// through a client session unless serve was asked for. A server whose
+// server_id is the archived primary's would skip every event through its
+// applier, so that is refused.
+func replayIntoTarget(ctx context.Context, req RestoreRequest, cat archive.Catalog, p *Plan, tools ReplayTools) error {
+	if req.Replay != ReplayViaServe {
+		return Replay(ctx, p, *req.Server, tools, req.clientProgress())
+	}
+	conn, err := dialServer(*req.Server)
+	if err != nil {
+		return err
+	}
+	id, err := queryString(conn, "SELECT @@server_id")
+	if err == nil {
+		var ti *archive.TimelineInfo
+		if ti, err = cat.ReadTimeline(ctx, p.Timeline); err == nil && id == strconv.FormatUint(uint64(ti.SourceServerID), 10) {
+			err = fmt.Errorf("--replay serve: the target's server_id %s is the archived primary's, so its replication applier would skip every event; restart it with another --server-id, or use --replay client", id)
+		}
+	}
+	conn.Close()
+	if err != nil {
+		return err
+	}
+	return replayThroughServe(ctx, p, *req.Server, replayOptions{Threads: req.ReplayThreads, Log: req.Log, Progress: req.Progress})
 }
 
 // clientProgress adapts Progress to the client replay's bytes.

@@ -28,7 +28,7 @@ type restoreCmd struct {
 	Snapshot           string   `placeholder:"ID" help:"Start from this snapshot instead of the newest one that fits."`
 	DryRun             bool     `help:"Fetch and check what the restore needs, print the plan, and change nothing."`
 	WorkDir            string   `type:"path" help:"Directory for the fetched binlog files (default: a temporary one, removed afterwards)."`
-	Replay             string   `default:"serve" enum:"serve,client" help:"How --datadir restores apply the binlog: serve (the server replicates it from a private binarc serve, with its own applier) or client (mariadb-binlog | mariadb). --target restores use the client."`
+	Replay             string   `default:"auto" enum:"auto,serve,client" help:"How the binlog is applied: serve (the server replicates it from a private binarc serve, with its own applier), client (mariadb-binlog | mariadb), or auto: serve for --datadir, client for --target."`
 	ReplayThreads      int      `default:"0" placeholder:"N" help:"slave_parallel_threads for --replay serve (optimistic mode); 0 applies serially, the fastest measured on 2 cores (docs/BENCHMARKS.md)."`
 }
 
@@ -39,6 +39,9 @@ func (c *restoreCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	}
 	req := restore.RestoreRequest{Target: target, Skip: c.SkipGTID, Datadir: c.Datadir, SnapshotID: c.Snapshot, DryRun: c.DryRun, Log: log,
 		Replay: c.Replay, ReplayThreads: c.ReplayThreads}
+	if c.Replay == "auto" {
+		req.Replay = "" // the library's default: serve for --datadir, client for --target
+	}
 	switch {
 	case c.Datadir != "" && c.Target != "":
 		return usageError{fmt.Errorf("give --datadir or --target, not both")}
