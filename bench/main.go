@@ -194,12 +194,15 @@ func run(o options) (err error) {
 	if *snapshotOnly {
 		phases = []func() error{b.snapshot} // bench/snapshot.go
 	}
+	if *serveReplayOnly {
+		phases = []func() error{b.serveReplay} // bench/serve_replay.go
+	}
 	for _, phase := range phases {
 		if err := phase(); err != nil {
 			return err
 		}
 	}
-	if *snapshotOnly {
+	if *snapshotOnly || *serveReplayOnly {
 		return nil
 	}
 

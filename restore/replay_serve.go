@@ -309,6 +309,19 @@ func redactPassword(q string) string {
 // replayPlan applies the binlog into the temporary server the way the
 // request asks: through serve (the default) or a client session.
 func replayPlan(ctx context.Context, req RestoreRequest, p *Plan, c ReplayClient, tools ReplayTools) error {
+	// The temporary server's directory is wiped if the restore fails, and
+	// its clean shutdown makes everything durable: an fsync at every
+	// replayed commit buys nothing and costs most of the replay's time on
+	// small transactions (docs/BENCHMARKS.md).
+	conn, err := dialServer(c)
+	if err != nil {
+		return err
+	}
+	_, err = conn.Execute("SET GLOBAL innodb_flush_log_at_trx_commit = 2")
+	conn.Close()
+	if err != nil {
+		return fmt.Errorf("temporary server: SET GLOBAL innodb_flush_log_at_trx_commit = 2: %w", err)
+	}
 	if req.Replay == ReplayViaClient {
 		return Replay(ctx, p, c, tools, req.clientProgress())
 	}
