@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -161,9 +162,9 @@ func (b *bench) serveReplay() error {
 	// per-commit fsync on (innodb_flush_log_at_trx_commit=1, the default)
 	// and off (2, as binarc restore's temporary server runs).
 	for _, flush := range []string{"1", "2"} {
-		order := []string{"plain", "0", "4"}
+		order := []string{"plain", "0", "2", "4"}
 		if flush == "2" {
-			order = []string{"plain", "0", "2", "4", "plain", "0", "2"}
+			order = slices.Concat(order, order, order)
 		}
 		for _, how := range order {
 			t, err := target(n)

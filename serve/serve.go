@@ -159,13 +159,15 @@ func (s *Server) handle(ctx context.Context, srv *server.Server, nc net.Conn) {
 		log.Error().Err(err).Msg("cannot set up the replicas' account")
 		return
 	}
-	c, err := srv.NewCustomizedConn(nc, auth, h)
+	bc := newBufferedConn(nc)
+	c, err := srv.NewCustomizedConn(bc, auth, h)
 	if err != nil {
 		// go-mysql has sent the replica "Access denied" already.
 		log.Warn().Err(err).Msg("replica refused at the handshake")
 		return
 	}
-	h.conn = c
+	h.conn, h.out = c, bc
+	bc.on.Store(true)
 	for {
 		data, err := c.ReadPacket()
 		if err != nil {
@@ -174,7 +176,11 @@ func (s *Server) handle(ctx context.Context, srv *server.Server, nc net.Conn) {
 		if len(data) == 0 {
 			return
 		}
-		if err := h.command(ctx, data); err != nil {
+		err = h.command(ctx, data)
+		if ferr := bc.Flush(); err == nil {
+			err = ferr
+		}
+		if err != nil {
 			if !errors.Is(err, errQuit) && ctx.Err() == nil {
 				log.Info().Err(err).Msg("replica connection closed")
 			}

@@ -22,6 +22,7 @@ type session struct {
 	server.EmptyHandler
 	srv  *Server
 	conn *server.Conn
+	out  *bufferedConn // under conn: Flush before waiting
 	log  zerolog.Logger
 	// vars are the user variables the replica set (@master_heartbeat_period,
 	// @master_binlog_checksum, @slave_connect_state, …), read by the dump.
