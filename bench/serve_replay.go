@@ -36,12 +36,16 @@ var (
 	serveReplayOnly = flag.Bool("serve-replay", false, "measure only restore through binarc serve against mariadb-binlog | mariadb (small transactions and a bulk load), skipping the other phases")
 	serveReplayMiB  = flag.Int("serve-replay-mb", 200, "binlog of small transactions for -serve-replay, in MiB")
 	serveBulkRows   = flag.Int("serve-bulk-rows", 400000, "rows bulk-loaded before the small transactions in -serve-replay")
+	serveFlush      = flag.String("serve-flush", "1,2", "innodb_flush_log_at_trx_commit settings of the targets for the small-transaction runs of -serve-replay")
 )
 
 // serveRun is one timed replay.
 type serveRun struct {
-	Name       string  `json:"name"`
-	Seconds    float64 `json:"seconds"`
+	Name    string  `json:"name"`
+	Seconds float64 `json:"seconds"`
+	// OtherCPU is the CPU time processes outside the bench used meanwhile
+	// (the machine may be shared).
+	OtherCPU   float64 `json:"other_cpu_seconds"`
 	MiBps      float64 `json:"mib_per_second"`
 	PeakRSSMiB float64 `json:"binarc_peak_rss_mib,omitempty"`
 	Equal      bool    `json:"checksums_equal"`
@@ -118,8 +122,11 @@ func (b *bench) serveReplay() error {
 		syscall.Sync()
 		return startEmptyMariaDB(ctx, b.tmp, fmt.Sprintf("serve-replay-%d", i), 100+i, b.cl)
 	}
+	var machine *machineMeter
+	timed := func() { syscall.Sync(); machine = newMachineMeter() }
 	done := func(t *mariaDB, r serveRun, mb float64, check bool) error {
 		r.MiBps = mb / r.Seconds
+		r.OtherCPU = machine.otherSeconds()
 		if check {
 			got, err := tableChecksums(ctx, t)
 			if err != nil {
@@ -127,7 +134,7 @@ func (b *bench) serveReplay() error {
 			}
 			r.Equal = len(checksumDiff(want, got)) == 0
 		}
-		logf("  %-48s %7.2f s %7.1f MiB/s  peak RSS %.0f MiB  checksums equal: %v", r.Name, r.Seconds, r.MiBps, r.PeakRSSMiB, r.Equal)
+		logf("  %-48s %7.2f s %7.1f MiB/s  peak RSS %.0f MiB  checksums equal: %v  other processes %.1f CPU-s", r.Name, r.Seconds, r.MiBps, r.PeakRSSMiB, r.Equal, r.OtherCPU)
 		runs = append(runs, r)
 		t.proc.kill()
 		return os.RemoveAll(t.DataDir)
@@ -144,6 +151,7 @@ func (b *bench) serveReplay() error {
 			return err
 		}
 		r := serveRun{Name: "bulk, flush 2: mariadb-binlog | mariadb"}
+		timed()
 		if serveIt {
 			r, err = b.restoreRun(t, "bulk, flush 2: binarc restore --replay serve", files[0].Name+":4", strings.TrimSpace(bulkGTID[0][0]), "0")
 		} else {
@@ -161,7 +169,7 @@ func (b *bench) serveReplay() error {
 	// Small transactions, onto the bulk-loaded state, with the targets'
 	// per-commit fsync on (innodb_flush_log_at_trx_commit=1, the default)
 	// and off (2, as binarc restore's temporary server runs).
-	for _, flush := range []string{"1", "2"} {
+	for _, flush := range strings.Split(*serveFlush, ",") {
 		order := []string{"plain", "0", "2", "4"}
 		if flush == "2" {
 			order = slices.Concat(order, order, order)
@@ -179,6 +187,7 @@ func (b *bench) serveReplay() error {
 				return err
 			}
 			var r serveRun
+			timed()
 			if how == "plain" {
 				var p plainReplayRun
 				p, err = rb.plainReplay(paths[1:], t)
@@ -194,7 +203,7 @@ func (b *bench) serveReplay() error {
 			}
 		}
 	}
-	fmt.Printf("\n## Restore through serve (%s bulk in 1 file, %s of %d small transactions in %d files)\n\n| run | seconds | MiB/s | binarc peak RSS | CHECKSUM TABLE equal |\n| --- | --- | --- | --- | --- |\n",
+	fmt.Printf("\n## Restore through serve (%s bulk in 1 file, %s of %d small transactions in %d files)\n\n| run | seconds | MiB/s | binarc peak RSS | CHECKSUM TABLE equal | other processes' CPU-s |\n| --- | --- | --- | --- | --- | --- |\n",
 		mib(files[0].Size), mib(totalSize(files[1:])), txs, len(files)-1)
 	for _, r := range runs {
 		rss := "-"
@@ -205,7 +214,7 @@ func (b *bench) serveReplay() error {
 		if strings.HasPrefix(r.Name, "small") || r.Equal {
 			eq = strconv.FormatBool(r.Equal)
 		}
-		fmt.Printf("| %s | %.2f | %.1f | %s | %s |\n", r.Name, r.Seconds, r.MiBps, rss, eq)
+		fmt.Printf("| %s | %.2f | %.1f | %s | %s | %.1f |\n", strings.ReplaceAll(r.Name, "|", "\\|"), r.Seconds, r.MiBps, rss, eq, r.OtherCPU)
 	}
 	return nil
 }

@@ -8,6 +8,15 @@
 // go-mysql's server package does the handshake and authentication and
 // writes result sets; the replication commands are handled here, on the
 // raw packets, the way MariaDB's binlog sender does (sql/sql_repl.cc).
+//
+// A MariaDB 10.11 replica, logged connecting with MASTER_USE_GTID=slave_pos,
+// sends: SELECT UNIX_TIMESTAMP(); SHOW VARIABLES LIKE 'SERVER_ID'; SET
+// @master_heartbeat_period=…; SET @master_binlog_checksum=
+// @@global.binlog_checksum; SELECT @master_binlog_checksum; SET
+// @mariadb_slave_capability=4; SELECT @@GLOBAL.gtid_domain_id; SET
+// @slave_connect_state='…'; SET @slave_gtid_strict_mode=0; SET
+// @slave_gtid_ignore_duplicates=0; then COM_REGISTER_SLAVE and
+// COM_BINLOG_DUMP. By file and position it leaves out the GTID settings.
 package serve
 
 import (
