@@ -29,7 +29,7 @@ type restoreCmd struct {
 	DryRun             bool     `help:"Fetch and check what the restore needs, print the plan, and change nothing."`
 	WorkDir            string   `type:"path" help:"Directory for the fetched binlog files (default: a temporary one, removed afterwards)."`
 	Replay             string   `default:"auto" enum:"auto,serve,client" help:"How the binlog is applied: serve (the server replicates it from a private binarc serve, with its own applier), client (mariadb-binlog | mariadb), or auto: serve for --datadir, client for --target."`
-	ReplayThreads      int      `default:"0" placeholder:"N" help:"slave_parallel_threads for --replay serve (optimistic mode); 0 applies serially, the fastest measured on 2 cores (docs/BENCHMARKS.md)."`
+	ReplayThreads      int      `default:"4" placeholder:"N" help:"slave_parallel_threads for --replay serve (optimistic mode); 0 applies serially. 4 was the fastest measured on 2 cores (docs/BENCHMARKS.md): measure on yours."`
 }
 
 func (c *restoreCmd) Run(ctx context.Context, log zerolog.Logger) error {
