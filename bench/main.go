@@ -208,12 +208,15 @@ func run(o options) (err error) {
 	if *semiSyncOnly {
 		phases = []func() error{b.semiSync} // bench/semisync.go
 	}
+	if *serveReplayOnly {
+		phases = []func() error{b.serveReplay} // bench/serve_replay.go
+	}
 	for _, phase := range phases {
 		if err := phase(); err != nil {
 			return err
 		}
 	}
-	if *snapshotOnly || *semiSyncOnly {
+	if *snapshotOnly || *semiSyncOnly || *serveReplayOnly {
 		return nil
 	}
 

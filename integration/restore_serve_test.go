@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/binarc/binarc/integration/testenv"
 )
 
 // TestRestoreThroughServe: a --datadir restore applies the binlog through
@@ -117,6 +119,33 @@ func TestRebuildReplicaFromArchive(t *testing.T) {
 	st := srv.SlaveStatus(t)
 	if st["Last_IO_Error"] != "" || st["Last_SQL_Error"] != "" || st["Slave_SQL_Running"] != "Yes" || st["Slave_IO_Running"] != "Yes" {
 		t.Errorf("after the switch: IO %s %q, SQL %s %q", st["Slave_IO_Running"], st["Last_IO_Error"], st["Slave_SQL_Running"], st["Last_SQL_Error"])
+	}
+	p.stop(t)
+}
+
+// TestRestoreTargetThroughServe: --replay serve into a running --target
+// server gives the primary's tables; a target whose server_id is the
+// primary's (its applier would skip every event) is refused untouched.
+func TestRestoreTargetThroughServe(t *testing.T) {
+	e := newEnv(t, testenv.MariaDBOptions{MaxBinlogSize: 64 << 10})
+	p := e.start(e.streamArgs()...)
+	if err := writeLoad(context.Background(), e.primary, loadOptions{From: 0, To: 60, FlushAt: 25}); err != nil {
+		t.Fatal(err)
+	}
+	cp := takeCheckpoint(t, e.primary, "end")
+	e.waitArchived(time.Minute)
+	target, out := e.restoreInto(t, "--to", "latest", "--replay", "serve", "--replay-threads", "2")
+	if !strings.Contains(out, "replaying through the server's replication applier") {
+		t.Errorf("--replay serve did not replay through serve:\n%s", out)
+	}
+	compareChecksums(t, "--target --replay serve", tableChecksums(t, target), cp.sums)
+
+	same := testenv.StartMariaDB(t, testenv.MariaDBOptions{ServerID: e.primary.ServerID, NoLogBin: true})
+	out, code := e.runEnv([]string{"BINARC_TARGET_PASSWORD="}, "restore", "--store", e.store, "--cluster", e.cluster,
+		"--from", "mysql-bin.000001:4", "--to", "latest", "--replay", "serve", "--target", "mysql://root@"+same.Addr())
+	expectFailure(t, out, code, "server_id 1 is the archived primary's", "--replay client")
+	if n := same.Query(t, "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = 'app'")[0][0]; n != "0" {
+		t.Errorf("a refused restore changed the target")
 	}
 	p.stop(t)
 }

@@ -281,6 +281,13 @@ func TestServeBadInput(t *testing.T) {
 	if strings.Contains(s.out.String(), servePass) {
 		t.Error("serve logged the password")
 	}
+	// Bad command lines are refused at once.
+	out, code := e.run("serve", "--store", e.store, "--cluster", e.cluster)
+	expectFailure(t, out, code, "no password for replicas", "BINARC_SERVE_PASSWORD")
+	out, code = e.runEnv([]string{"BINARC_SERVE_PASSWORD=" + servePass}, "serve", "--store", e.store, "--cluster", e.cluster, "--follow", "--to", final.gtid)
+	expectFailure(t, out, code, "--follow", "not both")
+	out, code = e.runEnv([]string{"BINARC_SERVE_PASSWORD=" + servePass}, "serve", "--store", e.store, "--cluster", "nothing-here")
+	expectFailure(t, out, code, `cluster "nothing-here" has no archived binlog`)
 	p.stop(t)
 }
 

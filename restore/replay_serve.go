@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/replication"
 	"github.com/binarc/binarc/serve"
 	"github.com/go-mysql-org/go-mysql/client"
@@ -308,10 +309,63 @@ func redactPassword(q string) string {
 // replayPlan applies the binlog into the temporary server the way the
 // request asks: through serve (the default) or a client session.
 func replayPlan(ctx context.Context, req RestoreRequest, p *Plan, c ReplayClient, tools ReplayTools) error {
-	if req.Replay == ReplayViaClient {
+	// The temporary server's directory is wiped if the restore fails, and
+	// its clean shutdown makes everything durable: an fsync at every
+	// replayed commit buys nothing and costs most of the replay's time on
+	// small transactions (docs/BENCHMARKS.md).
+	conn, err := dialServer(c)
+	if err != nil {
+		return err
+	}
+	_, err = conn.Execute("SET GLOBAL innodb_flush_log_at_trx_commit = 2")
+	conn.Close()
+	if err != nil {
+		return fmt.Errorf("temporary server: SET GLOBAL innodb_flush_log_at_trx_commit = 2: %w", err)
+	}
+	if req.Replay == ReplayViaClient || !servable(req, p) {
 		return Replay(ctx, p, c, tools, req.clientProgress())
 	}
 	return replayThroughServe(ctx, p, c, replayOptions{Threads: req.ReplayThreads, Log: req.Log, Progress: req.Progress})
+}
+
+// servable tells whether a plan can be replayed through serve: serve
+// streams the files of one timeline, so a plan that crosses a timeline
+// join (a failover, a flip) is replayed by the client instead, and says so.
+func servable(req RestoreRequest, p *Plan) bool {
+	for _, r := range p.Ranges {
+		if r.Timeline != p.Ranges[0].Timeline {
+			req.Log.Info().Str("from_timeline", p.Ranges[0].Timeline).Str("to_timeline", r.Timeline).
+				Msg("the plan crosses a timeline join, which binarc serve does not stream: replaying with mariadb-binlog | mariadb")
+			return false
+		}
+	}
+	return true
+}
+
+// replayIntoTarget applies the binlog into the running --target server:
+// through a client session unless serve was asked for. A server whose
+// server_id is the archived primary's would skip every event through its
+// applier, so that is refused.
+func replayIntoTarget(ctx context.Context, req RestoreRequest, cat archive.Catalog, p *Plan, tools ReplayTools) error {
+	if req.Replay != ReplayViaServe || !servable(req, p) {
+		return Replay(ctx, p, *req.Server, tools, req.clientProgress())
+	}
+	conn, err := dialServer(*req.Server)
+	if err != nil {
+		return err
+	}
+	id, err := queryString(conn, "SELECT @@server_id")
+	if err == nil {
+		var ti *archive.TimelineInfo
+		if ti, err = cat.ReadTimeline(ctx, p.Timeline); err == nil && id == strconv.FormatUint(uint64(ti.SourceServerID), 10) {
+			err = fmt.Errorf("--replay serve: the target's server_id %s is the archived primary's, so its replication applier would skip every event; restart it with another --server-id, or use --replay client", id)
+		}
+	}
+	conn.Close()
+	if err != nil {
+		return err
+	}
+	return replayThroughServe(ctx, p, *req.Server, replayOptions{Threads: req.ReplayThreads, Log: req.Log, Progress: req.Progress})
 }
 
 // clientProgress adapts Progress to the client replay's bytes.

@@ -47,8 +47,9 @@ type RestoreRequest struct {
 	Log          zerolog.Logger
 	// Progress hears replay progress.
 	Progress func(ProgressInfo)
-	// Replay is how a --datadir restore applies the binlog: ReplayViaServe
-	// (the default) or ReplayViaClient. A --target restore uses the client.
+	// Replay is how the binlog is applied: ReplayViaServe or
+	// ReplayViaClient; empty means serve for a --datadir restore, the client
+	// for a --target one.
 	Replay string
 	// ReplayThreads is slave_parallel_threads for ReplayViaServe.
 	ReplayThreads int
@@ -111,7 +112,7 @@ func Restore(ctx context.Context, req RestoreRequest) (*RestorePlan, error) {
 	}
 	switch {
 	case plan.Snapshot == nil:
-		return plan, Replay(ctx, plan.Binlog, *req.Server, tools, req.clientProgress())
+		return plan, replayIntoTarget(ctx, req, cat, plan.Binlog, tools)
 	case plan.Snapshot.Method == snapshot.Logical:
 		if req.Server == nil {
 			return plan, fmt.Errorf("snapshot %s is logical (a SQL dump): restore it into a running server with --target mysql://USER@HOST:PORT", plan.Snapshot.ID)
@@ -119,7 +120,7 @@ func Restore(ctx context.Context, req RestoreRequest) (*RestorePlan, error) {
 		if err := loadDump(ctx, req, plan.Snapshot, tools); err != nil {
 			return plan, err
 		}
-		return plan, Replay(ctx, plan.Binlog, *req.Server, tools, req.clientProgress())
+		return plan, replayIntoTarget(ctx, req, cat, plan.Binlog, tools)
 	default:
 		if req.Datadir == "" {
 			return plan, fmt.Errorf("snapshot %s is physical: give --datadir DIR (empty) to restore it into", plan.Snapshot.ID)

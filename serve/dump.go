@@ -290,6 +290,9 @@ func (st *streamer) file(ctx context.Context, pos uint64) (bool, error) {
 			err := st.cfg.Source.Read(ctx, f, pos, func(off uint64, h replication.Header, raw []byte) error {
 				return st.event(f.Name, off, h, raw)
 			})
+			if ferr := st.s.out.Flush(); err == nil && ferr != nil {
+				return false, ferr
+			}
 			if errors.Is(err, errReached) {
 				return true, nil
 			}
@@ -317,6 +320,9 @@ func (st *streamer) file(ctx context.Context, pos uint64) (bool, error) {
 // wait polls the source once the stream has caught up, sending
 // heartbeats meanwhile.
 func (st *streamer) wait(ctx context.Context) error {
+	if err := st.s.out.Flush(); err != nil {
+		return err
+	}
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
@@ -480,6 +486,9 @@ func (st *streamer) progress(force bool) {
 // primary does, until the replica leaves or serve stops.
 func (st *streamer) idle(ctx context.Context) error {
 	for {
+		if err := st.s.out.Flush(); err != nil {
+			return err
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -501,7 +510,10 @@ func (st *streamer) heartbeatIfDue() error {
 	if time.Since(st.lastSend) < period {
 		return nil
 	}
-	return st.send(heartbeat(st.cfg.ServerID, st.sent.File, st.sent.Offset, st.crc))
+	if err := st.send(heartbeat(st.cfg.ServerID, st.sent.File, st.sent.Offset, st.crc)); err != nil {
+		return err
+	}
+	return st.s.out.Flush()
 }
 
 // send writes one event packet: an OK byte, then the event.

@@ -8,6 +8,15 @@
 // go-mysql's server package does the handshake and authentication and
 // writes result sets; the replication commands are handled here, on the
 // raw packets, the way MariaDB's binlog sender does (sql/sql_repl.cc).
+//
+// A MariaDB 10.11 replica, logged connecting with MASTER_USE_GTID=slave_pos,
+// sends: SELECT UNIX_TIMESTAMP(); SHOW VARIABLES LIKE 'SERVER_ID'; SET
+// @master_heartbeat_period=…; SET @master_binlog_checksum=
+// @@global.binlog_checksum; SELECT @master_binlog_checksum; SET
+// @mariadb_slave_capability=4; SELECT @@GLOBAL.gtid_domain_id; SET
+// @slave_connect_state='…'; SET @slave_gtid_strict_mode=0; SET
+// @slave_gtid_ignore_duplicates=0; then COM_REGISTER_SLAVE and
+// COM_BINLOG_DUMP. By file and position it leaves out the GTID settings.
 package serve
 
 import (
@@ -159,13 +168,15 @@ func (s *Server) handle(ctx context.Context, srv *server.Server, nc net.Conn) {
 		log.Error().Err(err).Msg("cannot set up the replicas' account")
 		return
 	}
-	c, err := srv.NewCustomizedConn(nc, auth, h)
+	bc := newBufferedConn(nc)
+	c, err := srv.NewCustomizedConn(bc, auth, h)
 	if err != nil {
 		// go-mysql has sent the replica "Access denied" already.
 		log.Warn().Err(err).Msg("replica refused at the handshake")
 		return
 	}
-	h.conn = c
+	h.conn, h.out = c, bc
+	bc.on.Store(true)
 	for {
 		data, err := c.ReadPacket()
 		if err != nil {
@@ -174,7 +185,11 @@ func (s *Server) handle(ctx context.Context, srv *server.Server, nc net.Conn) {
 		if len(data) == 0 {
 			return
 		}
-		if err := h.command(ctx, data); err != nil {
+		err = h.command(ctx, data)
+		if ferr := bc.Flush(); err == nil {
+			err = ferr
+		}
+		if err != nil {
 			if !errors.Is(err, errQuit) && ctx.Err() == nil {
 				log.Info().Err(err).Msg("replica connection closed")
 			}

@@ -22,6 +22,7 @@ type session struct {
 	server.EmptyHandler
 	srv  *Server
 	conn *server.Conn
+	out  *bufferedConn // under conn: Flush before waiting
 	log  zerolog.Logger
 	// vars are the user variables the replica set (@master_heartbeat_period,
 	// @master_binlog_checksum, @slave_connect_state, …), read by the dump.
@@ -173,13 +174,8 @@ func (s *session) global(ctx context.Context, name string) (any, bool) {
 		return "utf8mb4", true
 	case "gtid_strict_mode", "rpl_semi_sync_master_enabled", "read_only":
 		return int64(0), true
-	case "log_bin", "binlog_format":
-		if name == "log_bin" {
-			return int64(1), true
-		}
-		return "ROW", true
-	case "server_uuid":
-		return nil, false
+	case "log_bin":
+		return int64(1), true
 	}
 	return nil, false
 }
@@ -214,10 +210,27 @@ func unquote(s string) string {
 	return strings.NewReplacer(`\'`, `'`, `\"`, `"`, `\\`, `\`, `''`, `'`).Replace(s)
 }
 
+// resultset builds a text result set of strings (and NULLs). It does not
+// use go-mysql's BuildSimpleTextResultset: that takes a Resultset from a
+// pool shared with go-mysql's client in the same process (binarc restore
+// runs both), keeps the pooled Field pointers, and fails with "row types
+// aren't consistent" when an earlier query left a field of another type.
 func resultset(names []string, rows [][]any) (*mysql.Result, error) {
-	rs, err := mysql.BuildSimpleTextResultset(names, rows)
-	if err != nil {
-		return nil, err
+	rs := &mysql.Resultset{Fields: make([]*mysql.Field, len(names)), FieldNames: map[string]int{}}
+	for i, n := range names {
+		rs.Fields[i] = &mysql.Field{Name: []byte(n), Type: mysql.MYSQL_TYPE_VAR_STRING, Charset: 33}
+		rs.FieldNames[n] = i
 	}
-	return mysql.NewResult(rs), nil
+	for _, row := range rows {
+		var b []byte
+		for _, v := range row {
+			if v == nil {
+				b = append(b, 0xfb) // NULL
+				continue
+			}
+			b = append(b, mysql.PutLengthEncodedString([]byte(fmt.Sprint(v)))...)
+		}
+		rs.RowDatas = append(rs.RowDatas, b)
+	}
+	return &mysql.Result{Resultset: rs}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/replication"
@@ -44,6 +45,12 @@ type ArchiveSource struct {
 	Catalog archive.Catalog
 	// Timeline to stream; empty means the newest.
 	Timeline string
+
+	mu sync.Mutex
+	// complete caches complete files, which never change: a following
+	// stream lists the archive every second, and reads only the live
+	// file's state then.
+	complete map[string]File
 }
 
 var _ Source = (*ArchiveSource)(nil)
@@ -75,6 +82,13 @@ func (a *ArchiveSource) Files(ctx context.Context) ([]File, error) {
 	}
 	out := make([]File, 0, len(refs))
 	for _, r := range refs {
+		a.mu.Lock()
+		f, ok := a.complete[tl+"/"+r.Name]
+		a.mu.Unlock()
+		if ok {
+			out = append(out, f)
+			continue
+		}
 		fs, err := a.Catalog.FileState(ctx, tl, r)
 		if err != nil {
 			return nil, err
@@ -82,7 +96,16 @@ func (a *ArchiveSource) Files(ctx context.Context) ([]File, error) {
 		if fs.Gap != nil {
 			return nil, fs.Gap
 		}
-		out = append(out, File{Name: fs.File, Size: fs.Size, Complete: fs.Complete, FirstGTID: fs.FirstGTID, LastGTID: fs.LastGTID})
+		f = File{Name: fs.File, Size: fs.Size, Complete: fs.Complete, FirstGTID: fs.FirstGTID, LastGTID: fs.LastGTID}
+		if f.Complete {
+			a.mu.Lock()
+			if a.complete == nil {
+				a.complete = map[string]File{}
+			}
+			a.complete[tl+"/"+r.Name] = f
+			a.mu.Unlock()
+		}
+		out = append(out, f)
 	}
 	return out, nil
 }

@@ -29,8 +29,8 @@ type restoreCmd struct {
 	identityFlags
 	ForceTarget   bool   `help:"Restore into --target even if it is a server the archive was taken from, or holds user data (as a server given with --from does)."`
 	TargetLogBin  bool   `help:"Replay into --target with its binary log on (default: sql_log_bin=0, so the restore does not reach its replicas)."`
-	Replay        string `default:"serve" enum:"serve,client" help:"How --datadir restores apply the binlog: serve (the server replicates it from a private binarc serve, with its own applier) or client (mariadb-binlog | mariadb). --target restores use the client."`
-	ReplayThreads int    `default:"0" placeholder:"N" help:"slave_parallel_threads for --replay serve (optimistic mode); 0 applies serially, the fastest measured on 2 cores (docs/BENCHMARKS.md)."`
+	Replay        string `default:"auto" enum:"auto,serve,client" help:"How the binlog is applied: serve (the server replicates it from a private binarc serve, with its own applier), client (mariadb-binlog | mariadb), or auto: serve for --datadir, client for --target."`
+	ReplayThreads int    `default:"4" placeholder:"N" help:"slave_parallel_threads for --replay serve (optimistic mode); 0 applies serially. 4 was the fastest measured on 2 cores (docs/BENCHMARKS.md): measure on yours."`
 }
 
 func (c *restoreCmd) Run(ctx context.Context, log zerolog.Logger) error {
@@ -41,6 +41,9 @@ func (c *restoreCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	req := restore.RestoreRequest{Target: target, Skip: c.SkipGTID, Datadir: c.Datadir, SnapshotID: c.Snapshot, DryRun: c.DryRun, Log: log,
 		ForceTarget: c.ForceTarget, TargetLogBin: c.TargetLogBin,
 		Replay: c.Replay, ReplayThreads: c.ReplayThreads, AfterServerUp: testRestoreHold(log)}
+	if c.Replay == "auto" {
+		req.Replay = "" // the library's default: serve for --datadir, client for --target
+	}
 	switch {
 	case c.Datadir != "" && c.Target != "":
 		return usageError{fmt.Errorf("give --datadir or --target, not both")}
