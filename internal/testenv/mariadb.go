@@ -266,6 +266,10 @@ func (m *MariaDB) serverArgs() []string {
 		"--server-id=" + strconv.FormatUint(uint64(m.ServerID), 10),
 		"--pid-file=" + filepath.Join(m.DataDir, "mariadbd.pid"),
 		"--log-error=" + m.errorLog(),
+		// A private tmpdir: in the shared /tmp, a server's internal
+		// temporary tables once collided with another process's files
+		// (Error on delete of '/tmp/#sql-temptable-…').
+		"--tmpdir=" + filepath.Dir(m.Socket),
 		"--max-allowed-packet=1G",
 		"--skip-name-resolve",
 		// The binlog is still write()n at every commit, so Kill loses
