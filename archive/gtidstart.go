@@ -2,9 +2,7 @@ package archive
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 
 	"github.com/binarc/binarc/replication"
 	gomysql "github.com/go-mysql-org/go-mysql/replication"
@@ -23,13 +21,8 @@ func (c Catalog) EndState(ctx context.Context, tl string) (*replication.GTIDStat
 	if err != nil {
 		return nil, false, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	pr, pw := io.Pipe()
-	go func() {
-		_, err := c.Rebuild(ctx, fs, pw)
-		pw.CloseWithError(err)
-	}()
+	pr := c.Stream(ctx, fs)
+	defer pr.Close()
 	st := &replication.GTIDState{}
 	found := false
 	pending := "" // a transaction's GTID, added once the next one begins or the file is complete
@@ -51,7 +44,6 @@ func (c Catalog) EndState(ctx context.Context, tl string) (*replication.GTIDStat
 		}
 		return nil
 	})
-	pr.CloseWithError(errors.New("done"))
 	if err != nil {
 		return nil, false, fmt.Errorf("timeline %s, %s: %w", tl, fs.File, err)
 	}

@@ -266,3 +266,29 @@ func (h *headPatcher) Write(p []byte) (int, error) {
 	h.off += int64(len(p))
 	return h.w.Write(p)
 }
+
+// Stream reads an archived file as Rebuild writes it, without holding it:
+// a pipe from a Rebuild running until the file ends, fails (its error is
+// the reader's) or the reader is closed.
+func (c Catalog) Stream(ctx context.Context, fs *FileState) io.ReadCloser {
+	ctx, cancel := context.WithCancel(ctx)
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := c.Rebuild(ctx, fs, pw)
+		pw.CloseWithError(err)
+	}()
+	return &rebuildStream{PipeReader: pr, cancel: cancel}
+}
+
+type rebuildStream struct {
+	*io.PipeReader
+	cancel context.CancelFunc
+}
+
+// Close stops the rebuild.
+func (r *rebuildStream) Close() error {
+	r.cancel()
+	return r.PipeReader.CloseWithError(errStreamClosed)
+}
+
+var errStreamClosed = errors.New("stream closed by its reader")

@@ -195,16 +195,9 @@ var errStop = errors.New("stop reading")
 // readAll streams a whole file through Rebuild and hands on the events
 // from offset from to size.
 func readAll(ctx context.Context, c archive.Catalog, fs *archive.FileState, from, size uint64, fn func(uint64, replication.Header, []byte) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	pr, pw := io.Pipe()
-	go func() {
-		_, err := c.Rebuild(ctx, fs, pw)
-		pw.CloseWithError(err)
-	}()
-	err := walk(fs.File, pr, 0, from, size, fn)
-	pr.CloseWithError(errStop)
-	return err
+	pr := c.Stream(ctx, fs)
+	defer pr.Close()
+	return walk(fs.File, pr, 0, from, size, fn)
 }
 
 // walk reads events from r (a file from offset start) and hands on those
