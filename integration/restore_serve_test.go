@@ -143,6 +143,12 @@ func TestRestoreTargetThroughServe(t *testing.T) {
 	same := testenv.StartMariaDB(t, testenv.MariaDBOptions{ServerID: e.primary.ServerID, NoLogBin: true})
 	out, code := e.runEnv([]string{"BINARC_TARGET_PASSWORD="}, "restore", "--store", e.store, "--cluster", e.cluster,
 		"--from", "mysql-bin.000001:4", "--to", "latest", "--replay", "serve", "--target", "mysql://root@"+same.Addr())
+	// The archive's own source is refused first, whatever the replay.
+	expectFailure(t, out, code, "has server_id 1, the primary", "--force-target")
+	// Forced past that, serve still refuses: the target's applier would
+	// skip every event carrying its own server_id.
+	out, code = e.runEnv([]string{"BINARC_TARGET_PASSWORD="}, "restore", "--store", e.store, "--cluster", e.cluster,
+		"--from", "mysql-bin.000001:4", "--to", "latest", "--replay", "serve", "--force-target", "--target", "mysql://root@"+same.Addr())
 	expectFailure(t, out, code, "server_id 1 is the archived primary's", "--replay client")
 	if n := same.Query(t, "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = 'app'")[0][0]; n != "0" {
 		t.Errorf("a refused restore changed the target")

@@ -217,9 +217,34 @@ func TestSemiSyncPrimaryKilled(t *testing.T) {
 		archived := e.archivedRows()
 		checkAcked(t, fmt.Sprintf("round %d (killed after %s)", round, killAfter), acked, archived)
 		t.Logf("round %d: killed after %s: %d commits acknowledged, %d rows archived", round, killAfter, len(acked), len(archived))
+		if round == 0 || round == 9 {
+			// And in a restore from the archive, the primary gone.
+			checkAcked(t, fmt.Sprintf("round %d, restored", round), acked, e.restoredRows())
+		}
 		total += len(acked)
 	}
 	t.Logf("%d acknowledged commits checked", total)
+}
+
+// restoredRows restores the whole archive into a new server (the primary
+// is gone) and returns the ids of the rows it holds.
+func (e *env) restoredRows() map[int64]bool {
+	e.t.Helper()
+	target := testenv.StartMariaDB(e.t, testenv.MariaDBOptions{ServerID: 99, NoLogBin: true})
+	out, code := e.runEnv([]string{"BINARC_TARGET_PASSWORD="}, "restore", "--store", e.store, "--cluster", e.cluster,
+		"--from", "mysql-bin.000001:4", "--to", "latest", "--target", "mysql://root@"+target.Addr())
+	if code != 0 {
+		e.t.Fatalf("restore after the crash failed (%d):\n%s", code, out)
+	}
+	ids := map[int64]bool{}
+	for _, r := range target.Query(e.t, "SELECT id FROM zl.acked") {
+		id, err := strconv.ParseInt(r[0], 10, 64)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		ids[id] = true
+	}
+	return ids
 }
 
 // TestSemiSyncBadInput: semi-sync flags that cannot work are refused at

@@ -68,9 +68,13 @@ func replayThroughServe(ctx context.Context, p *Plan, c ReplayClient, o replayOp
 		return err
 	}
 	password := hex.EncodeToString(pw)
+	// The files the ranges replay, all in one timeline's directory
+	// (servable): the plan may have fetched others to find its way.
 	var names []string
-	for _, f := range p.Files {
-		names = append(names, f.File)
+	for _, r := range p.Ranges {
+		if len(names) == 0 || names[len(names)-1] != r.File {
+			names = append(names, r.File)
+		}
 	}
 	var skip []string
 	for _, t := range p.Skipped {
