@@ -67,6 +67,17 @@ func TestVerifyCompactedFile(t *testing.T) {
 		t.Fatalf("leftover segment is not a problem:\n%s", findings(rep))
 	}
 	expect(t, rep, SeverityNote, "left beside the compacted object")
+
+	// A compacted object listed while it is written (some stores list a
+	// partial object), every segment still stored: a note, and the
+	// segments are checked instead.
+	a3 := newVerifyArchive(t)
+	a3.put(a3.layout.CompactedKey(vtl1, "mysql-bin.000001"), nil)
+	rep = a3.verify(VerifyOptions{})
+	if !rep.OK() || rep.Counts.Events != a3.events {
+		t.Fatalf("a compaction in progress is not a problem: %+v\n%s", rep.Counts, findings(rep))
+	}
+	expect(t, rep, SeverityNote, "compaction in progress")
 }
 
 // TestVerifyBesideCompactionAndPrune: a compaction replaces a file's
