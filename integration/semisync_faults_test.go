@@ -52,19 +52,8 @@ func TestSemiSyncLocalSpoolArchiverKilled(t *testing.T) {
 		waitSemiSyncReplica(t, e.primary)
 		e.primary.Exec(t, "CREATE DATABASE zl", zlTable)
 
-		rows := &ackedRows{}
-		ctx, cancel := context.WithCancel(context.Background())
-		wait := startWriters(ctx, e.primary, 8, 0, rows)
 		killAfter := time.Duration(300+rnd.Intn(1200)) * time.Millisecond
-		time.Sleep(killAfter)
-		p.kill()
-		crashPrimary(t, e.primary)
-		wait()
-		cancel()
-		acked := rows.snapshot()
-		if len(acked) == 0 {
-			t.Fatalf("round %d: no commit was acknowledged in %s", round, killAfter)
-		}
+		acked := killDuringWrites(t, e, p, killAfter, round)
 
 		left := spooled(t, spool)
 		if len(left) > 0 {

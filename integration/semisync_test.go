@@ -198,22 +198,8 @@ func TestSemiSyncPrimaryKilled(t *testing.T) {
 		waitSemiSyncReplica(t, e.primary)
 		e.primary.Exec(t, "CREATE DATABASE zl", zlTable)
 
-		rows := &ackedRows{}
-		ctx, cancel := context.WithCancel(context.Background())
-		wait := startWriters(ctx, e.primary, 8, 0, rows)
 		killAfter := time.Duration(200+rnd.Intn(1300)) * time.Millisecond
-		time.Sleep(killAfter)
-		// Both die at once: binarc first, so that what it received and
-		// had not stored cannot reach the store after the primary's death.
-		p.kill()
-		crashPrimary(t, e.primary)
-		wait()
-		cancel()
-
-		acked := rows.snapshot()
-		if len(acked) == 0 {
-			t.Fatalf("round %d: no commit was acknowledged in %s", round, killAfter)
-		}
+		acked := killDuringWrites(t, e, p, killAfter, round)
 		archived := e.archivedRows()
 		checkAcked(t, fmt.Sprintf("round %d (killed after %s)", round, killAfter), acked, archived)
 		t.Logf("round %d: killed after %s: %d commits acknowledged, %d rows archived", round, killAfter, len(acked), len(archived))
@@ -224,6 +210,27 @@ func TestSemiSyncPrimaryKilled(t *testing.T) {
 		total += len(acked)
 	}
 	t.Logf("%d acknowledged commits checked", total)
+}
+
+// killDuringWrites runs 8 clients committing numbered rows, and after
+// killAfter kills binarc and then the primary with SIGKILL (binarc first,
+// so that what it received and had not stored cannot reach the store
+// after the primary's death). It returns the ids the primary acknowledged.
+func killDuringWrites(t *testing.T, e *env, p *proc, killAfter time.Duration, round int) []int64 {
+	t.Helper()
+	rows := &ackedRows{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	wait := startWriters(ctx, e.primary, 8, 0, rows)
+	time.Sleep(killAfter)
+	p.kill()
+	crashPrimary(t, e.primary)
+	wait()
+	acked := rows.snapshot()
+	if len(acked) == 0 {
+		t.Fatalf("round %d: no commit was acknowledged in %s", round, killAfter)
+	}
+	return acked
 }
 
 // restoredRows restores the whole archive into a new server (the primary
