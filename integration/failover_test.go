@@ -123,8 +123,9 @@ func TestFailoverPromotion(t *testing.T) {
 			}
 		}
 	}
-	srv, _ := e.restoreDatadir(t, "--to", "latest")
+	srv, out := e.restoreDatadir(t, "--to", "latest")
 	compareChecksums(t, "restore --to latest", tableChecksums(t, srv), final)
+	replayedThroughServe(t, out)
 
 	// The restarted cluster: the same restores across its join (a sample).
 	main := e.cluster
@@ -272,6 +273,7 @@ func TestMasterMasterFlips(t *testing.T) {
 	}
 	srv, out := snapEnv.restoreDatadir(t, "--to", "latest")
 	compareChecksums(t, "restore --to latest", tableChecksums(t, srv), final)
+	replayedThroughServe(t, out)
 	if strings.Count(out, "  join ") != 3 {
 		t.Errorf("the plan to latest does not cross the three joins:\n%s", out)
 	}
@@ -353,4 +355,17 @@ func TestAddressMovesToAnotherServer(t *testing.T) {
 		t.Fatalf("restore across the join: %s", out)
 	}
 	compareChecksums(t, "restore --from "+tls[0].Name+"/"+first+":4 --to latest", tableChecksums(t, target), tableChecksums(t, r1))
+}
+
+// replayedThroughServe checks a restore's output says its replay went
+// through the server's replication applier, one timeline after the other
+// (at least two).
+func replayedThroughServe(t *testing.T, out string) {
+	t.Helper()
+	if !strings.Contains(out, "replaying through the server's replication applier") || strings.Contains(out, "mariadb-binlog | mariadb") {
+		t.Errorf("the restore did not replay through serve:\n%s", out)
+	}
+	if want := "replaying timeline 2 of"; !strings.Contains(out, want) {
+		t.Errorf("the restore does not say %q:\n%s", want, out)
+	}
 }

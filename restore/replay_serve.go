@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -55,62 +54,120 @@ type replayOptions struct {
 
 // replayThroughServe applies the plan's binlog with the server's own
 // replication applier: a private serve on loopback, with a random password,
-// streams the rebuilt files from p.From to p.Stop (leaving out the skipped
-// transactions); the server replicates through a named connection, is
-// checked to have applied exactly up to the end of the stream, and the
-// connection is removed (RESET SLAVE ALL), so nothing points at binarc.
+// streams the plan's ranges (leaving out the transactions cut out of them);
+// the server replicates through a named connection, is checked to have
+// applied exactly up to the end of the stream, and the connection is
+// removed (RESET SLAVE ALL), so nothing points at binarc. A plan that
+// crosses timeline joins is replayed one timeline after the other, each
+// from its own serve: file names may repeat from one timeline to the next.
 func replayThroughServe(ctx context.Context, p *Plan, c ReplayClient, o replayOptions) error {
 	if len(p.Ranges) == 0 {
 		return nil
-	}
-	pw := make([]byte, 18)
-	if _, err := rand.Read(pw); err != nil {
-		return err
-	}
-	password := hex.EncodeToString(pw)
-	// The files the ranges replay, all in one timeline's directory
-	// (servable): the plan may have fetched others to find its way.
-	var names []string
-	for _, r := range p.Ranges {
-		if len(names) == 0 || names[len(names)-1] != r.File {
-			names = append(names, r.File)
-		}
-	}
-	var skip []string
-	for _, t := range p.Skipped {
-		skip = append(skip, t.GTID)
 	}
 	conn, err := dialServer(c)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	exec := func(q string) error {
-		r, err := conn.Execute(q)
-		if err != nil {
-			return fmt.Errorf("%s: %w", redactPassword(q), err)
-		}
-		r.Close()
-		return nil
-	}
 	sid, err := queryString(conn, "SELECT @@server_id")
 	if err != nil {
 		return err
 	}
 	id, _ := strconv.ParseUint(sid, 10, 32)
+	for _, q := range []string{
+		// --skip-grant-tables keeps the restored users out of the way of
+		// this session; loading the grant tables lets replicated CREATE
+		// USER and GRANT statements run.
+		"FLUSH PRIVILEGES",
+		fmt.Sprintf("SET GLOBAL slave_parallel_threads = %d", o.Threads),
+		"SET GLOBAL slave_parallel_mode = 'optimistic'",
+	} {
+		if err := execQuery(conn, q); err != nil {
+			return fmt.Errorf("prepare the server to replicate from binarc: %w", err)
+		}
+	}
+	groups := byTimeline(p.Ranges)
+	counts := make([]atomic.Pointer[txEnds], len(groups))
+	cctx, stopCount := context.WithCancel(ctx)
+	defer stopCount()
+	go func() {
+		for i, g := range groups {
+			te, err := countTransactions(cctx, g)
+			if err != nil {
+				return
+			}
+			counts[i].Store(te)
+		}
+	}()
+	started := time.Now()
+	o.Log.Info().Int("parallel_threads", o.Threads).Uint64("bytes", p.ReplayBytes).Int("timelines", len(groups)).
+		Msg("replaying through the server's replication applier")
+	var doneBytes, doneTx uint64
+	for i, g := range groups {
+		if len(groups) > 1 {
+			o.Log.Info().Str("timeline", g[0].Timeline).Str("from", fmt.Sprintf("%s:%d", g[0].File, g[0].Start)).
+				Str("to", fmt.Sprintf("%s:%d", g[len(g)-1].File, g[len(g)-1].Stop)).Msgf("replaying timeline %d of %d", i+1, len(groups))
+		}
+		progress := func(at replication.Position, all bool) {
+			if o.Progress == nil {
+				return
+			}
+			pi := ProgressInfo{Bytes: doneBytes + appliedBytes(g, at), TotalBytes: p.ReplayBytes}
+			if all {
+				pi.Bytes = doneBytes + rangeBytes(g)
+			}
+			if total, ok := allCounted(counts); ok {
+				n := counts[i].Load().total()
+				if !all {
+					n = counts[i].Load().applied(at)
+				}
+				pi.Transactions, pi.TotalTransactions = doneTx+n, total
+			}
+			o.Progress(pi)
+		}
+		if err := replayTimeline(ctx, conn, g, uint32(id), o, progress); err != nil {
+			return err
+		}
+		doneBytes += rangeBytes(g)
+		if te := counts[i].Load(); te != nil {
+			doneTx += te.total()
+		}
+	}
+	if p.Last != nil && p.Last.GTID != "" && strings.Count(p.Last.GTID, "-") == 2 {
+		pos, err := queryString(conn, "SELECT @@GLOBAL.gtid_slave_pos")
+		if err != nil {
+			return err
+		}
+		if !containsGTID(pos, p.Last.GTID) {
+			return fmt.Errorf("the server's gtid_slave_pos is %s after the replay; it should hold the last transaction applied, %s", pos, p.Last.GTID)
+		}
+	}
+	o.Log.Info().Dur("took", time.Since(started).Round(time.Millisecond)).Stringer("stopped_at", p.Stop).Msg("replay applied and checked; the replication connection to binarc is removed")
+	return nil
+}
 
+// replayTimeline replays ranges of one timeline through a private serve:
+// the server's connection is pointed at it, waited for until it has
+// applied the last transaction sent, and removed.
+func replayTimeline(ctx context.Context, conn *client.Conn, g []ReplayRange, serverID uint32, o replayOptions, progress func(at replication.Position, all bool)) error {
+	pw := make([]byte, 18)
+	if _, err := rand.Read(pw); err != nil {
+		return err
+	}
+	password := hex.EncodeToString(pw)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
+	last := g[len(g)-1]
 	var mu sync.Mutex
 	var end *replication.Position
 	srv, err := serve.New(serve.Config{
-		Source: &serve.DirSource{Dir: filepath.Dir(p.Ranges[0].Path), Names: names},
+		Source: newRangeSource(g),
 		User:   "binarc_restore", Password: password,
-		ServerID: uint32(id%0xfffffffe) + 1, // anything but the server's own
-		Stop:     serve.Stop{Position: p.Stop}, Skip: skip,
-		Log: o.Log.With().Str("component", "serve").Logger().Level(zerolog.WarnLevel),
+		ServerID: serverID%0xfffffffe + 1, // anything but the server's own
+		Stop:     serve.Stop{Position: replication.Position{File: last.File, Offset: last.Stop}},
+		Log:      o.Log.With().Str("component", "serve").Logger().Level(zerolog.WarnLevel),
 		Reached: func(pos replication.Position) { // the end of the last transaction sent
 			mu.Lock()
 			end = &pos
@@ -128,32 +185,17 @@ func replayThroughServe(ctx context.Context, p *Plan, c ReplayClient, o replayOp
 		stopServe()
 		<-served
 	}()
-
 	port := ln.Addr().(*net.TCPAddr).Port
 	for _, q := range []string{
-		// --skip-grant-tables keeps the restored users out of the way of
-		// this session; loading the grant tables lets replicated CREATE
-		// USER and GRANT statements run.
-		"FLUSH PRIVILEGES",
-		fmt.Sprintf("SET GLOBAL slave_parallel_threads = %d", o.Threads),
 		fmt.Sprintf("CHANGE MASTER '%s' TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER='binarc_restore', MASTER_PASSWORD='%s', MASTER_LOG_FILE='%s', MASTER_LOG_POS=%d, MASTER_USE_GTID=no, MASTER_CONNECT_RETRY=1",
-			serveConnection, port, password, p.From.File, max(p.From.Offset, replication.MagicLen)),
+			serveConnection, port, password, g[0].File, max(g[0].Start, replication.MagicLen)),
 		"SET SESSION default_master_connection = '" + serveConnection + "'",
-		"SET GLOBAL slave_parallel_mode = 'optimistic'",
 		"START SLAVE '" + serveConnection + "'",
 	} {
-		if err := exec(q); err != nil {
+		if err := execQuery(conn, q); err != nil {
 			return fmt.Errorf("point the server at binarc's replication stream: %w", err)
 		}
 	}
-	var ends atomic.Pointer[txEnds]
-	go func() {
-		if te, err := countTransactions(sctx, p); err == nil {
-			ends.Store(te)
-		}
-	}()
-	started := time.Now()
-	o.Log.Info().Int("parallel_threads", o.Threads).Uint64("bytes", p.ReplayBytes).Msg("replaying through the server's replication applier")
 	waitErr := func() error {
 		for {
 			select {
@@ -181,13 +223,7 @@ func replayThroughServe(ctx context.Context, p *Plan, c ReplayClient, o replayOp
 			mu.Lock()
 			e := end
 			mu.Unlock()
-			if o.Progress != nil {
-				pi := ProgressInfo{Bytes: appliedBytes(p, at), TotalBytes: p.ReplayBytes}
-				if te := ends.Load(); te != nil {
-					pi.Transactions, pi.TotalTransactions = te.applied(at)
-				}
-				o.Progress(pi)
-			}
+			progress(at, false)
 			// Positions only move forward, and nothing past the stop is
 			// sent: at the last transaction's end, everything is applied.
 			if e != nil && atOrAfter(at, *e) {
@@ -195,38 +231,41 @@ func replayThroughServe(ctx context.Context, p *Plan, c ReplayClient, o replayOp
 			}
 		}
 	}()
-	stopErr := exec("STOP SLAVE '" + serveConnection + "'")
-	resetErr := exec("RESET SLAVE '" + serveConnection + "' ALL")
+	stopErr := execQuery(conn, "STOP SLAVE '"+serveConnection+"'")
+	resetErr := execQuery(conn, "RESET SLAVE '"+serveConnection+"' ALL")
 	if waitErr != nil {
 		return waitErr
 	}
-	if o.Progress != nil {
-		pi := ProgressInfo{Bytes: p.ReplayBytes, TotalBytes: p.ReplayBytes}
-		if te := ends.Load(); te != nil {
-			pi.Transactions, pi.TotalTransactions = te.before[len(te.before)-1], te.before[len(te.before)-1]
-		}
-		o.Progress(pi)
-	}
+	progress(replication.Position{}, true)
 	if err := errors.Join(stopErr, resetErr); err != nil {
 		return fmt.Errorf("remove the replication connection to binarc: %w", err)
 	}
-	if p.Last != nil && p.Last.GTID != "" && strings.Count(p.Last.GTID, "-") == 2 {
-		pos, err := queryString(conn, "SELECT @@GLOBAL.gtid_slave_pos")
-		if err != nil {
-			return err
-		}
-		if !containsGTID(pos, p.Last.GTID) {
-			return fmt.Errorf("the server's gtid_slave_pos is %s after the replay; it should hold the last transaction applied, %s", pos, p.Last.GTID)
-		}
-	}
-	o.Log.Info().Dur("took", time.Since(started).Round(time.Millisecond)).Stringer("stopped_at", p.Stop).Msg("replay applied and checked; the replication connection to binarc is removed")
 	return nil
 }
 
-// appliedBytes is how many of the plan's bytes lie before at.
-func appliedBytes(p *Plan, at replication.Position) uint64 {
+func execQuery(conn *client.Conn, q string) error {
+	r, err := conn.Execute(q)
+	if err != nil {
+		return fmt.Errorf("%s: %w", redactPassword(q), err)
+	}
+	r.Close()
+	return nil
+}
+
+// rangeBytes is how many bytes the ranges replay.
+func rangeBytes(rs []ReplayRange) uint64 {
 	var n uint64
-	for _, r := range p.Ranges {
+	for _, r := range rs {
+		n += r.Stop - r.Start
+	}
+	return n
+}
+
+// appliedBytes is how many bytes of the ranges (one timeline's) lie
+// before at.
+func appliedBytes(rs []ReplayRange, at replication.Position) uint64 {
+	var n uint64
+	for _, r := range rs {
 		c := replication.CompareBinlogNames(r.File, at.File)
 		switch {
 		case c < 0:
@@ -326,24 +365,10 @@ func replayPlan(ctx context.Context, req RestoreRequest, p *Plan, c ReplayClient
 	if err != nil {
 		return fmt.Errorf("temporary server: SET GLOBAL innodb_flush_log_at_trx_commit = 2: %w", err)
 	}
-	if req.Replay == ReplayViaClient || !servable(req, p) {
+	if req.Replay == ReplayViaClient {
 		return Replay(ctx, p, c, tools, req.clientProgress())
 	}
 	return replayThroughServe(ctx, p, c, replayOptions{Threads: req.ReplayThreads, Log: req.Log, Progress: req.Progress})
-}
-
-// servable tells whether a plan can be replayed through serve: serve
-// streams the files of one timeline, so a plan that crosses a timeline
-// join (a failover, a flip) is replayed by the client instead, and says so.
-func servable(req RestoreRequest, p *Plan) bool {
-	for _, r := range p.Ranges {
-		if r.Timeline != p.Ranges[0].Timeline {
-			req.Log.Info().Str("from_timeline", p.Ranges[0].Timeline).Str("to_timeline", r.Timeline).
-				Msg("the plan crosses a timeline join, which binarc serve does not stream: replaying with mariadb-binlog | mariadb")
-			return false
-		}
-	}
-	return true
 }
 
 // replayIntoTarget applies the binlog into the running --target server:
@@ -351,7 +376,7 @@ func servable(req RestoreRequest, p *Plan) bool {
 // server_id is the archived primary's would skip every event through its
 // applier, so that is refused.
 func replayIntoTarget(ctx context.Context, req RestoreRequest, cat archive.Catalog, p *Plan, tools ReplayTools) error {
-	if req.Replay != ReplayViaServe || !servable(req, p) {
+	if req.Replay != ReplayViaServe {
 		return Replay(ctx, p, *req.Server, tools, req.clientProgress())
 	}
 	conn, err := dialServer(*req.Server)
@@ -359,10 +384,13 @@ func replayIntoTarget(ctx context.Context, req RestoreRequest, cat archive.Catal
 		return err
 	}
 	id, err := queryString(conn, "SELECT @@server_id")
-	if err == nil {
+	for _, st := range p.Steps {
+		if err != nil {
+			break
+		}
 		var ti *archive.TimelineInfo
-		if ti, err = cat.ReadTimeline(ctx, p.Timeline); err == nil && id == strconv.FormatUint(uint64(ti.SourceServerID), 10) {
-			err = fmt.Errorf("--replay serve: the target's server_id %s is the archived primary's, so its replication applier would skip every event; restart it with another --server-id, or use --replay client", id)
+		if ti, err = cat.ReadTimeline(ctx, st.Timeline); err == nil && id == strconv.FormatUint(uint64(ti.SourceServerID), 10) {
+			err = fmt.Errorf("--replay serve: the target's server_id %s is that of the archived primary of timeline %s, so its replication applier would skip its events; restart it with another --server-id, or use --replay client", id, st.Timeline)
 		}
 	}
 	conn.Close()
@@ -388,12 +416,12 @@ type txEnds struct {
 	before []uint64 // transactions in the earlier files
 }
 
-// countTransactions finds the ends of the transactions the plan applies
-// (the skipped ones left out), for progress.
-func countTransactions(ctx context.Context, p *Plan) (*txEnds, error) {
+// countTransactions finds the ends of the transactions the ranges (of one
+// timeline) apply, the cut ones left out, for progress.
+func countTransactions(ctx context.Context, rs []ReplayRange) (*txEnds, error) {
 	te := &txEnds{}
 	var total uint64
-	for _, r := range p.Ranges {
+	for _, r := range rs {
 		f, err := os.Open(r.Path)
 		if err != nil {
 			return nil, err
@@ -419,17 +447,33 @@ func countTransactions(ctx context.Context, p *Plan) (*txEnds, error) {
 	return te, nil
 }
 
-// applied is how many transactions end at or before at, and the total.
-func (te *txEnds) applied(at replication.Position) (uint64, uint64) {
-	total := te.before[len(te.before)-1]
+// allCounted is the number of transactions of all the ranges, once every
+// timeline's are counted.
+func allCounted(counts []atomic.Pointer[txEnds]) (uint64, bool) {
+	var n uint64
+	for i := range counts {
+		te := counts[i].Load()
+		if te == nil {
+			return 0, false
+		}
+		n += te.total()
+	}
+	return n, true
+}
+
+// total is how many transactions the ranges apply.
+func (te *txEnds) total() uint64 { return te.before[len(te.before)-1] }
+
+// applied is how many transactions end at or before at.
+func (te *txEnds) applied(at replication.Position) uint64 {
 	for i, f := range te.files[:len(te.files)-1] {
 		c := replication.CompareBinlogNames(f, at.File)
 		if c > 0 {
-			return te.before[i], total
+			return te.before[i]
 		}
 		if c == 0 {
-			return te.before[i] + uint64(sort.Search(len(te.ends[i]), func(j int) bool { return te.ends[i][j] > at.Offset })), total
+			return te.before[i] + uint64(sort.Search(len(te.ends[i]), func(j int) bool { return te.ends[i][j] > at.Offset }))
 		}
 	}
-	return total, total
+	return te.total()
 }

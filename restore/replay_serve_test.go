@@ -1,19 +1,26 @@
 package restore
 
 import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 
+	"github.com/binarc/binarc/internal/binlogtest"
 	"github.com/binarc/binarc/replication"
+	"github.com/binarc/binarc/serve"
+	gomysql "github.com/go-mysql-org/go-mysql/replication"
 )
 
 // TestAppliedCounts: bytes and transactions applied at a replica's
 // position, across files and around a skipped range.
 func TestAppliedCounts(t *testing.T) {
-	p := &Plan{Ranges: []ReplayRange{
+	rs := []ReplayRange{
 		{File: "b.000001", Start: 100, Stop: 500},
 		{File: "b.000002", Start: 4, Stop: 200}, // a skipped transaction [200,300)
 		{File: "b.000002", Start: 300, Stop: 400},
-	}}
+	}
 	te := &txEnds{files: []string{"b.000001", "b.000002", ""}, ends: [][]uint64{{300, 500}, {200, 400}}, before: []uint64{0, 2, 4}}
 	for _, c := range []struct {
 		at        replication.Position
@@ -26,16 +33,73 @@ func TestAppliedCounts(t *testing.T) {
 		{replication.Position{File: "b.000002", Offset: 400}, 696, 4},
 		{replication.Position{File: "b.000003", Offset: 4}, 696, 4},
 	} {
-		if got := appliedBytes(p, c.at); got != c.bytes {
+		if got := appliedBytes(rs, c.at); got != c.bytes {
 			t.Errorf("appliedBytes(%s) = %d, want %d", c.at, got, c.bytes)
 		}
-		if got, total := te.applied(c.at); got != c.tx || total != 4 {
-			t.Errorf("applied(%s) = %d of %d, want %d of 4", c.at, got, total, c.tx)
+		if got := te.applied(c.at); got != c.tx || te.total() != 4 {
+			t.Errorf("applied(%s) = %d of %d, want %d of 4", c.at, got, te.total(), c.tx)
 		}
+	}
+	if rangeBytes(rs) != 696 {
+		t.Errorf("rangeBytes = %d, want 696", rangeBytes(rs))
 	}
 	if !atOrAfter(replication.Position{File: "b.000002", Offset: 4}, replication.Position{File: "b.000001", Offset: 900}) ||
 		atOrAfter(replication.Position{File: "b.000001", Offset: 4}, replication.Position{File: "b.000001", Offset: 900}) ||
 		!atOrAfter(replication.Position{File: "b.000001", Offset: 4}, replication.Position{}) {
 		t.Error("atOrAfter")
+	}
+}
+
+// TestRangeSource: serve is handed the events of the ranges only (the
+// head of the file too, which serve reads for the format description),
+// nothing between two ranges of a file and nothing after the last; plans
+// are split by timeline even when file names repeat.
+func TestRangeSource(t *testing.T) {
+	dir := t.TempDir()
+	b := binlogtest.New("b.000001")
+	data := append([]byte(nil), replication.Magic...)
+	var starts []uint64
+	add := func(ev replication.Event) { starts = append(starts, ev.Start); data = append(data, ev.Raw...) }
+	add(b.Next(gomysql.FORMAT_DESCRIPTION_EVENT, 100))
+	for i := 0; i < 5; i++ {
+		add(b.NextBody(gomysql.QUERY_EVENT, binlogtest.QueryBody("INSERT")))
+	}
+	path := filepath.Join(dir, "b.000001")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Serve events 1..4, without event 2 (cut out), from event 1.
+	rs := []ReplayRange{
+		{Timeline: "t1", File: "b.000001", Path: path, Start: starts[1], Stop: starts[2]},
+		{Timeline: "t1", File: "b.000001", Path: path, Start: starts[3], Stop: starts[5]},
+	}
+	src := newRangeSource(rs)
+	files, err := src.Files(context.Background())
+	if err != nil || len(files) != 1 || files[0].Size != starts[5] || !files[0].Complete {
+		t.Fatalf("Files = %+v, %v", files, err)
+	}
+	read := func(from uint64) []uint64 {
+		var got []uint64
+		err := src.Read(context.Background(), files[0], from, func(off uint64, _ replication.Header, _ []byte) error {
+			got = append(got, off)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got, want := read(starts[1]), []uint64{starts[1], starts[3], starts[4]}; !slices.Equal(got, want) {
+		t.Errorf("read from the first range: %v, want %v", got, want)
+	}
+	if got, want := read(4), []uint64{starts[0], starts[1], starts[3], starts[4]}; !slices.Equal(got, want) {
+		t.Errorf("read from the head: %v, want %v", got, want)
+	}
+	if err := src.Read(context.Background(), serve.File{Name: "b.000009", Size: 100}, 4, nil); err == nil {
+		t.Error("a file outside the plan was read")
+	}
+	g := byTimeline([]ReplayRange{{Timeline: "t1", File: "b.000001"}, {Timeline: "t1", File: "b.000002"}, {Timeline: "t2", File: "b.000001"}})
+	if len(g) != 2 || len(g[0]) != 2 || len(g[1]) != 1 || g[1][0].Timeline != "t2" {
+		t.Errorf("byTimeline = %+v", g)
 	}
 }
