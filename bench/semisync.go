@@ -104,6 +104,15 @@ func (b *bench) semiSync() error {
 		logf("  %s: %.0f commits/s, p50 %.1f ms, p99 %.1f ms, %d not waited for, %d segments", mode.Name, mode.CommitsPerSec, mode.P50ms, mode.P99ms, mode.NotWaited, mode.Segments)
 		res.Modes = append(res.Modes, mode)
 	}
+	// The reference: MariaDB's own replica as the only semi-sync replica,
+	// acknowledging on receipt (no store, no upload): what semi-sync costs
+	// on this machine whoever acknowledges.
+	mode, err := b.semiSyncReplicaMode(load)
+	if err != nil {
+		return fmt.Errorf("semi-sync reference replica: %w", err)
+	}
+	logf("  %s: %.0f commits/s, p50 %.1f ms, p99 %.1f ms, %d not waited for", mode.Name, mode.CommitsPerSec, mode.P50ms, mode.P99ms, mode.NotWaited)
+	res.Modes = append(res.Modes, mode)
 	if err := b.db.Exec(b.ctx, "SET GLOBAL rpl_semi_sync_master_enabled = OFF"); err != nil {
 		return err
 	}
@@ -192,6 +201,58 @@ func (b *bench) semiSyncMode(name string, args []string, load time.Duration) (Se
 	mode.NotWaited = after - before
 	mode.Segments, err = b.countSegments(clusterName)
 	return mode, err
+}
+
+// semiSyncReplicaMode runs the writers' load with a MariaDB replica as the
+// primary's only semi-sync replica (binarc not running): MariaDB's own
+// acknowledgement, sent once the event is in the replica's relay log.
+func (b *bench) semiSyncReplicaMode(load time.Duration) (SemiSyncMode, error) {
+	mode := SemiSyncMode{Name: "semi-sync, a MariaDB replica (reference, no binarc)"}
+	r, err := testenv.LaunchReplica(b.ctx, filepath.Join(b.tmp, "semisync-replica"), b.db, testenv.ReplicaOptions{ServerID: 77})
+	if err != nil {
+		return mode, err
+	}
+	b.cl.add(func() { r.Close() })
+	defer r.Close()
+	if err := r.WaitCaughtUp(b.ctx, b.db, 5*time.Minute); err != nil {
+		return mode, err
+	}
+	if err := r.Exec(b.ctx, "SET GLOBAL rpl_semi_sync_slave_enabled = ON", "STOP SLAVE IO_THREAD", "START SLAVE IO_THREAD"); err != nil {
+		return mode, err
+	}
+	if err := b.db.Exec(b.ctx, "SET GLOBAL rpl_semi_sync_master_enabled = ON"); err != nil {
+		return mode, err
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		n, err := b.statusInt("Rpl_semi_sync_master_clients")
+		if err != nil {
+			return mode, err
+		}
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return mode, fmt.Errorf("the replica did not register as semi-sync within a minute (Rpl_semi_sync_master_clients %d)", n)
+		}
+	}
+	before, err := b.statusInt("Rpl_semi_sync_master_no_tx")
+	if err != nil {
+		return mode, err
+	}
+	lat, elapsed, err := b.commitLoad(load)
+	if err != nil {
+		return mode, err
+	}
+	after, err := b.statusInt("Rpl_semi_sync_master_no_tx")
+	if err != nil {
+		return mode, err
+	}
+	mode.Commits = len(lat)
+	mode.CommitsPerSec = float64(len(lat)) / elapsed.Seconds()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	mode.P50ms, mode.P99ms = ms(percentile(lat, 0.5)), ms(percentile(lat, 0.99))
+	mode.NotWaited = after - before
+	return mode, nil
 }
 
 // waitSemiSyncReady waits until binarc streams and, in a semi-sync mode,
@@ -357,6 +418,9 @@ func countLogLines(path, substr string) int {
 	return strings.Count(string(data), substr)
 }
 
+// reference tells whether the mode is MariaDB's own replica, not binarc.
+func (m SemiSyncMode) reference() bool { return strings.Contains(m.Name, "reference") }
+
 func (r *SemiSyncResults) writeMarkdown(w io.Writer) {
 	fmt.Fprintf(w, "\nSemi-sync: %d writers committing one-row inserts as fast as they can, %.0f s per mode; S3 PUT (8 KiB) p50 %.1f ms, p99 %.1f ms.\n\n",
 		r.Writers, r.LoadSeconds, r.PutP50ms, r.PutP99ms)
@@ -371,7 +435,22 @@ func (r *SemiSyncResults) writeMarkdown(w io.Writer) {
 		}
 		ratio := m.CommitsPerSec / async
 		limit := r.PutP99ms + targetSemiSyncExtraMs
+		if m.reference() {
+			fmt.Fprintf(w, "| %s | %.0f | %.1f ms | %.1f ms | | %.2f | | – | %d | – | – |\n", m.Name, m.CommitsPerSec, m.P50ms, m.P99ms, ratio, m.NotWaited)
+			continue
+		}
 		fmt.Fprintf(w, "| %s | %.0f | %.1f ms | %.1f ms | <= %.1f ms: %s | %.2f | >= %.1f: %s | %d | %d | %.1f / %.1f ms | %.1f MiB |\n", m.Name, m.CommitsPerSec, m.P50ms, m.P99ms,
 			limit, pass(m.P99ms <= limit), ratio, targetSemiSyncThruput, pass(ratio >= targetSemiSyncThruput), m.Segments, m.NotWaited, m.AckMeanMs, m.UploadMeanMs, m.PeakRSSMB)
+	}
+	for _, ref := range r.Modes {
+		if !ref.reference() || ref.CommitsPerSec == 0 {
+			continue
+		}
+		fmt.Fprintln(w)
+		for _, m := range r.Modes[1:] {
+			if !m.reference() {
+				fmt.Fprintf(w, "- %s: %.2f× the commits/s of MariaDB's own semi-sync replica\n", m.Name, m.CommitsPerSec/ref.CommitsPerSec)
+			}
+		}
 	}
 }

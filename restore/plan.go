@@ -72,6 +72,8 @@ type Plan struct {
 	Files       []*archive.FileState
 	StoredBytes int64  // compressed bytes fetched
 	ReplayBytes uint64 // binlog bytes replayed
+	// tally counts the transactions replayed, for progress.
+	tally txTally
 }
 
 // ErrOutsideWindow means the target is not restorable from the archive.
@@ -183,6 +185,7 @@ func PlanBinlog(ctx context.Context, c archive.Catalog, req PlanRequest) (*Plan,
 				} else {
 					applied.Add(t.GTID)
 					p.Last = t
+					p.tally.add(fs.Timeline, fs.File, t.End)
 				}
 				stops[si] = replication.Position{File: fs.File, Offset: t.End}
 				if req.Target.Kind == TargetGTID && t.GTID == req.Target.GTID {

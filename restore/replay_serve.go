@@ -7,12 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/binarc/binarc/archive"
@@ -87,18 +84,6 @@ func replayThroughServe(ctx context.Context, p *Plan, c ReplayClient, o replayOp
 		}
 	}
 	groups := byTimeline(p.Ranges)
-	counts := make([]atomic.Pointer[txEnds], len(groups))
-	cctx, stopCount := context.WithCancel(ctx)
-	defer stopCount()
-	go func() {
-		for i, g := range groups {
-			te, err := countTransactions(cctx, g)
-			if err != nil {
-				return
-			}
-			counts[i].Store(te)
-		}
-	}()
 	started := time.Now()
 	o.Log.Info().Int("parallel_threads", o.Threads).Uint64("bytes", p.ReplayBytes).Int("timelines", len(groups)).
 		Msg("replaying through the server's replication applier")
@@ -116,22 +101,19 @@ func replayThroughServe(ctx context.Context, p *Plan, c ReplayClient, o replayOp
 			if all {
 				pi.Bytes = doneBytes + rangeBytes(g)
 			}
-			if total, ok := allCounted(counts); ok {
-				n := counts[i].Load().total()
-				if !all {
-					n = counts[i].Load().applied(at)
-				}
-				pi.Transactions, pi.TotalTransactions = doneTx+n, total
+			tl := g[0].Timeline
+			n := p.tally.total(tl)
+			if !all {
+				n = p.tally.applied(tl, at)
 			}
+			pi.Transactions, pi.TotalTransactions = doneTx+n, p.tally.total("")
 			o.Progress(pi)
 		}
 		if err := replayTimeline(ctx, conn, g, uint32(id), o, progress); err != nil {
 			return err
 		}
 		doneBytes += rangeBytes(g)
-		if te := counts[i].Load(); te != nil {
-			doneTx += te.total()
-		}
+		doneTx += p.tally.total(g[0].Timeline)
 	}
 	if p.Last != nil && p.Last.GTID != "" && strings.Count(p.Last.GTID, "-") == 2 {
 		pos, err := queryString(conn, "SELECT @@GLOBAL.gtid_slave_pos")
@@ -406,74 +388,4 @@ func (req RestoreRequest) clientProgress() func(done, total uint64) {
 		return nil
 	}
 	return func(done, total uint64) { req.Progress(ProgressInfo{Bytes: done, TotalBytes: total}) }
-}
-
-// txEnds are where the plan's transactions end, file by file in plan
-// order, to count those applied at a position.
-type txEnds struct {
-	files  []string
-	ends   [][]uint64
-	before []uint64 // transactions in the earlier files
-}
-
-// countTransactions finds the ends of the transactions the ranges (of one
-// timeline) apply, the cut ones left out, for progress.
-func countTransactions(ctx context.Context, rs []ReplayRange) (*txEnds, error) {
-	te := &txEnds{}
-	var total uint64
-	for _, r := range rs {
-		f, err := os.Open(r.Path)
-		if err != nil {
-			return nil, err
-		}
-		if len(te.files) == 0 || te.files[len(te.files)-1] != r.File {
-			te.files, te.ends, te.before = append(te.files, r.File), append(te.ends, nil), append(te.before, total)
-		}
-		i := len(te.files) - 1
-		err = scanFile(r.File, f, r.Start, func(t *Transaction) (bool, error) {
-			if t.End > r.Stop {
-				return false, nil
-			}
-			te.ends[i] = append(te.ends[i], t.End)
-			total++
-			return true, ctx.Err()
-		})
-		f.Close()
-		if err != nil {
-			return nil, err
-		}
-	}
-	te.files, te.before = append(te.files, ""), append(te.before, total)
-	return te, nil
-}
-
-// allCounted is the number of transactions of all the ranges, once every
-// timeline's are counted.
-func allCounted(counts []atomic.Pointer[txEnds]) (uint64, bool) {
-	var n uint64
-	for i := range counts {
-		te := counts[i].Load()
-		if te == nil {
-			return 0, false
-		}
-		n += te.total()
-	}
-	return n, true
-}
-
-// total is how many transactions the ranges apply.
-func (te *txEnds) total() uint64 { return te.before[len(te.before)-1] }
-
-// applied is how many transactions end at or before at.
-func (te *txEnds) applied(at replication.Position) uint64 {
-	for i, f := range te.files[:len(te.files)-1] {
-		c := replication.CompareBinlogNames(f, at.File)
-		if c > 0 {
-			return te.before[i]
-		}
-		if c == 0 {
-			return te.before[i] + uint64(sort.Search(len(te.ends[i]), func(j int) bool { return te.ends[i][j] > at.Offset }))
-		}
-	}
-	return te.total()
 }

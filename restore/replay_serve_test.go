@@ -21,23 +21,19 @@ func TestAppliedCounts(t *testing.T) {
 		{File: "b.000002", Start: 4, Stop: 200}, // a skipped transaction [200,300)
 		{File: "b.000002", Start: 300, Stop: 400},
 	}
-	te := &txEnds{files: []string{"b.000001", "b.000002", ""}, ends: [][]uint64{{300, 500}, {200, 400}}, before: []uint64{0, 2, 4}}
 	for _, c := range []struct {
-		at        replication.Position
-		bytes, tx uint64
+		at    replication.Position
+		bytes uint64
 	}{
-		{replication.Position{File: "b.000001", Offset: 100}, 0, 0},
-		{replication.Position{File: "b.000001", Offset: 300}, 200, 1},
-		{replication.Position{File: "b.000002", Offset: 4}, 400, 2},
-		{replication.Position{File: "b.000002", Offset: 250}, 596, 3},
-		{replication.Position{File: "b.000002", Offset: 400}, 696, 4},
-		{replication.Position{File: "b.000003", Offset: 4}, 696, 4},
+		{replication.Position{File: "b.000001", Offset: 100}, 0},
+		{replication.Position{File: "b.000001", Offset: 300}, 200},
+		{replication.Position{File: "b.000002", Offset: 4}, 400},
+		{replication.Position{File: "b.000002", Offset: 250}, 596},
+		{replication.Position{File: "b.000002", Offset: 400}, 696},
+		{replication.Position{File: "b.000003", Offset: 4}, 696},
 	} {
 		if got := appliedBytes(rs, c.at); got != c.bytes {
 			t.Errorf("appliedBytes(%s) = %d, want %d", c.at, got, c.bytes)
-		}
-		if got := te.applied(c.at); got != c.tx || te.total() != 4 {
-			t.Errorf("applied(%s) = %d of %d, want %d of 4", c.at, got, te.total(), c.tx)
 		}
 	}
 	if rangeBytes(rs) != 696 {
@@ -47,6 +43,40 @@ func TestAppliedCounts(t *testing.T) {
 		atOrAfter(replication.Position{File: "b.000001", Offset: 4}, replication.Position{File: "b.000001", Offset: 900}) ||
 		!atOrAfter(replication.Position{File: "b.000001", Offset: 4}, replication.Position{}) {
 		t.Error("atOrAfter")
+	}
+}
+
+// TestTxTally: transactions applied at a replica's position, counted to
+// within markEvery, per timeline even when file names repeat.
+func TestTxTally(t *testing.T) {
+	var tt txTally
+	for i := range 1000 {
+		tt.add("t1", "b.000001", uint64(100+i*10)) // ends 100..10090
+	}
+	for i := range 300 {
+		tt.add("t1", "b.000002", uint64(100+i*10))
+	}
+	for i := range 10 {
+		tt.add("t2", "b.000001", uint64(100+i*10))
+	}
+	if tt.total("t1") != 1300 || tt.total("t2") != 10 || tt.total("") != 1310 {
+		t.Errorf("totals %d %d %d", tt.total("t1"), tt.total("t2"), tt.total(""))
+	}
+	for _, c := range []struct {
+		tl       string
+		at       replication.Position
+		min, max uint64
+	}{
+		{"t1", replication.Position{File: "b.000001", Offset: 4}, 0, 0},
+		{"t1", replication.Position{File: "b.000001", Offset: 5000}, 491 - markEvery, 491},
+		{"t1", replication.Position{File: "b.000002", Offset: 4}, 1000, 1000},
+		{"t1", replication.Position{File: "b.000002", Offset: 100000}, 1300 - markEvery, 1300},
+		{"t1", replication.Position{File: "b.000003", Offset: 4}, 1300, 1300},
+		{"t2", replication.Position{File: "b.000001", Offset: 100000}, 0, 10},
+	} {
+		if got := tt.applied(c.tl, c.at); got < c.min || got > c.max {
+			t.Errorf("applied(%s, %s) = %d, want %d..%d", c.tl, c.at, got, c.min, c.max)
+		}
 	}
 }
 
