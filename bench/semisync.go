@@ -50,6 +50,11 @@ type SemiSyncMode struct {
 	CommitsPerSec float64 `json:"commits_per_second"`
 	P50ms         float64 `json:"commit_p50_ms"`
 	P99ms         float64 `json:"commit_p99_ms"`
+	MeanMs        float64 `json:"commit_mean_ms"`
+	// PrimaryTxWaitMs is the primary's own view: its mean wait per
+	// commit that waited (Rpl_semi_sync_master_tx_wait_time / _tx_waits).
+	PrimaryTxWaitMs float64 `json:"primary_tx_wait_ms"`
+	MaxMs         float64 `json:"commit_max_ms"`
 	// NotWaited counts commits the primary did not wait for
 	// (Rpl_semi_sync_master_no_tx): it had fallen back to asynchronous.
 	NotWaited int `json:"not_waited"`
@@ -101,7 +106,7 @@ func (b *bench) semiSync() error {
 		if err != nil {
 			return fmt.Errorf("semi-sync %s: %w", m.name, err)
 		}
-		logf("  %s: %.0f commits/s, p50 %.1f ms, p99 %.1f ms, %d not waited for, %d segments", mode.Name, mode.CommitsPerSec, mode.P50ms, mode.P99ms, mode.NotWaited, mode.Segments)
+		logf("  %s: %.0f commits/s, p50 %.1f ms, p99 %.1f ms, mean %.2f ms, max %.0f ms, %d not waited for, %d segments; the primary waited %.2f ms per commit", mode.Name, mode.CommitsPerSec, mode.P50ms, mode.P99ms, mode.MeanMs, mode.MaxMs, mode.NotWaited, mode.Segments, mode.PrimaryTxWaitMs)
 		res.Modes = append(res.Modes, mode)
 	}
 	// The reference: MariaDB's own replica as the only semi-sync replica,
@@ -111,7 +116,7 @@ func (b *bench) semiSync() error {
 	if err != nil {
 		return fmt.Errorf("semi-sync reference replica: %w", err)
 	}
-	logf("  %s: %.0f commits/s, p50 %.1f ms, p99 %.1f ms, %d not waited for", mode.Name, mode.CommitsPerSec, mode.P50ms, mode.P99ms, mode.NotWaited)
+	logf("  %s: %.0f commits/s, p50 %.1f ms, p99 %.1f ms, mean %.2f ms, max %.0f ms, %d not waited for; the primary waited %.2f ms per commit", mode.Name, mode.CommitsPerSec, mode.P50ms, mode.P99ms, mode.MeanMs, mode.MaxMs, mode.NotWaited, mode.PrimaryTxWaitMs)
 	res.Modes = append(res.Modes, mode)
 	if err := b.db.Exec(b.ctx, "SET GLOBAL rpl_semi_sync_master_enabled = OFF"); err != nil {
 		return err
@@ -146,7 +151,7 @@ func (b *bench) probePuts() (p50, p99 float64, err error) {
 		lat = append(lat, time.Since(t0))
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	return ms(percentile(lat, 0.5)), ms(percentile(lat, 0.99)), nil
+	return ms(percentile(lat, 50)), ms(percentile(lat, 99)), nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -170,16 +175,7 @@ func (b *bench) semiSyncMode(name string, args []string, load time.Duration) (Se
 	if err := b.waitSemiSyncReady(bin, logPath, semi); err != nil {
 		return mode, err
 	}
-	before, err := b.statusInt("Rpl_semi_sync_master_no_tx")
-	if err != nil {
-		return mode, err
-	}
-	lat, elapsed, err := b.commitLoad(load)
-	if err != nil {
-		return mode, err
-	}
-	after, err := b.statusInt("Rpl_semi_sync_master_no_tx")
-	if err != nil {
+	if err := b.measureLoad(&mode, load); err != nil {
 		return mode, err
 	}
 	if kb, err := memoryKB(bin.Pid(), "VmHWM"); err == nil {
@@ -194,13 +190,9 @@ func (b *bench) semiSyncMode(name string, args []string, load time.Duration) (Se
 	if err := bin.Stop(syscall.SIGTERM, time.Minute); err != nil {
 		return mode, fmt.Errorf("%w; binarc's log ends:\n%s", err, testenv.TailFile(logPath, 10))
 	}
-	mode.Commits = len(lat)
-	mode.CommitsPerSec = float64(len(lat)) / elapsed.Seconds()
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	mode.P50ms, mode.P99ms = ms(percentile(lat, 0.5)), ms(percentile(lat, 0.99))
-	mode.NotWaited = after - before
-	mode.Segments, err = b.countSegments(clusterName)
-	return mode, err
+	var err2 error
+	mode.Segments, err2 = b.countSegments(clusterName)
+	return mode, err2
 }
 
 // semiSyncReplicaMode runs the writers' load with a MariaDB replica as the
@@ -228,30 +220,24 @@ func (b *bench) semiSyncReplicaMode(load time.Duration) (SemiSyncMode, error) {
 		if err != nil {
 			return mode, err
 		}
-		if n == 1 {
+		if on, err := b.statusString("Rpl_semi_sync_master_status"); err != nil {
+			return mode, err
+		} else if n == 1 && on == "ON" {
 			break
+		} else if n == 1 {
+			// The primary turns semi-sync on at a commit once the
+			// replica has caught up.
+			if err := b.db.Exec(b.ctx, "INSERT INTO bench_ss.commits (writer, note) VALUES (-1, 'warm-up')"); err != nil {
+				return mode, err
+			}
 		}
 		if time.Now().After(deadline) {
-			return mode, fmt.Errorf("the replica did not register as semi-sync within a minute (Rpl_semi_sync_master_clients %d)", n)
+			return mode, fmt.Errorf("the replica did not become the primary's active semi-sync replica within a minute (Rpl_semi_sync_master_clients %d)", n)
 		}
 	}
-	before, err := b.statusInt("Rpl_semi_sync_master_no_tx")
-	if err != nil {
+	if err := b.measureLoad(&mode, load); err != nil {
 		return mode, err
 	}
-	lat, elapsed, err := b.commitLoad(load)
-	if err != nil {
-		return mode, err
-	}
-	after, err := b.statusInt("Rpl_semi_sync_master_no_tx")
-	if err != nil {
-		return mode, err
-	}
-	mode.Commits = len(lat)
-	mode.CommitsPerSec = float64(len(lat)) / elapsed.Seconds()
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	mode.P50ms, mode.P99ms = ms(percentile(lat, 0.5)), ms(percentile(lat, 0.99))
-	mode.NotWaited = after - before
 	return mode, nil
 }
 
@@ -279,21 +265,29 @@ func (b *bench) waitSemiSyncReady(bin *testenv.Process, logPath string, semi boo
 }
 
 func (b *bench) statusInt(name string) (int, error) {
-	conn, err := b.db.Dial(b.ctx)
+	v, err := b.statusString(name)
 	if err != nil {
 		return 0, err
+	}
+	return strconv.Atoi(v)
+}
+
+func (b *bench) statusString(name string) (string, error) {
+	conn, err := b.db.Dial(b.ctx)
+	if err != nil {
+		return "", err
 	}
 	defer testenv.Quit(conn)
 	r, err := conn.Execute("SHOW GLOBAL STATUS LIKE '" + name + "'")
 	if err != nil {
-		return 0, err
+		return "", err
 	}
 	defer r.Close()
 	v, err := r.GetString(0, 1)
 	if err != nil {
-		return 0, fmt.Errorf("status %s: %w", name, err)
+		return "", fmt.Errorf("status %s: %w", name, err)
 	}
-	return strconv.Atoi(v)
+	return strings.Clone(v), nil
 }
 
 // commitLoad runs the writers, each committing one-row inserts as fast as
@@ -418,28 +412,88 @@ func countLogLines(path, substr string) int {
 	return strings.Count(string(data), substr)
 }
 
+// primaryWaits reads the primary's cumulative semi-sync wait counters.
+func (b *bench) primaryWaits() (txTime, txWaits int, err error) {
+	for _, v := range []struct {
+		name string
+		dst  *int
+	}{{"Rpl_semi_sync_master_tx_wait_time", &txTime}, {"Rpl_semi_sync_master_tx_waits", &txWaits}} {
+		if *v.dst, err = b.statusInt(v.name); err != nil {
+			return
+		}
+	}
+	return
+}
+
+// measureLoad runs the writers' load and fills the mode's commit figures
+// and the primary's waits.
+func (b *bench) measureLoad(mode *SemiSyncMode, load time.Duration) error {
+	before, err := b.statusInt("Rpl_semi_sync_master_no_tx")
+	if err != nil {
+		return err
+	}
+	t0, w0, err := b.primaryWaits()
+	if err != nil {
+		return err
+	}
+	lat, elapsed, err := b.commitLoad(load)
+	if err != nil {
+		return err
+	}
+	after, err := b.statusInt("Rpl_semi_sync_master_no_tx")
+	if err != nil {
+		return err
+	}
+	t1, w1, err := b.primaryWaits()
+	if err != nil {
+		return err
+	}
+	if w1 > w0 {
+		mode.PrimaryTxWaitMs = float64(t1-t0) / float64(w1-w0) / 1000
+	}
+	mode.Commits = len(lat)
+	mode.CommitsPerSec = float64(len(lat)) / elapsed.Seconds()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	mode.setLatency(lat)
+	mode.NotWaited = after - before
+	return nil
+}
+
+// setLatency fills the latency figures from the commits' latencies,
+// sorted.
+func (m *SemiSyncMode) setLatency(sorted []time.Duration) {
+	m.P50ms, m.P99ms = ms(percentile(sorted, 50)), ms(percentile(sorted, 99))
+	if len(sorted) > 0 {
+		var sum time.Duration
+		for _, d := range sorted {
+			sum += d
+		}
+		m.MeanMs, m.MaxMs = ms(sum/time.Duration(len(sorted))), ms(sorted[len(sorted)-1])
+	}
+}
+
 // reference tells whether the mode is MariaDB's own replica, not binarc.
 func (m SemiSyncMode) reference() bool { return strings.Contains(m.Name, "reference") }
 
 func (r *SemiSyncResults) writeMarkdown(w io.Writer) {
 	fmt.Fprintf(w, "\nSemi-sync: %d writers committing one-row inserts as fast as they can, %.0f s per mode; S3 PUT (8 KiB) p50 %.1f ms, p99 %.1f ms.\n\n",
 		r.Writers, r.LoadSeconds, r.PutP50ms, r.PutP99ms)
-	fmt.Fprintln(w, "| mode | commits/s | commit p50 | commit p99 | target p99 | throughput vs async | target | segments stored | not waited for | binarc ack / upload mean | binarc peak RSS |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| mode | commits/s | commit p50 | commit p99 | mean / max | primary waited per commit | target p99 | throughput vs async | target | segments stored | not waited for | binarc ack / upload mean | binarc peak RSS |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	var async float64
 	for i, m := range r.Modes {
 		if i == 0 {
 			async = m.CommitsPerSec
-			fmt.Fprintf(w, "| %s | %.0f | %.1f ms | %.1f ms | | | | %d | | – / %.1f ms | %.1f MiB |\n", m.Name, m.CommitsPerSec, m.P50ms, m.P99ms, m.Segments, m.UploadMeanMs, m.PeakRSSMB)
+			fmt.Fprintf(w, "| %s | %.0f | %.1f ms | %.1f ms | %.1f / %.0f ms | – | | | | %d | | – / %.1f ms | %.1f MiB |\n", m.Name, m.CommitsPerSec, m.P50ms, m.P99ms, m.MeanMs, m.MaxMs, m.Segments, m.UploadMeanMs, m.PeakRSSMB)
 			continue
 		}
 		ratio := m.CommitsPerSec / async
 		limit := r.PutP99ms + targetSemiSyncExtraMs
 		if m.reference() {
-			fmt.Fprintf(w, "| %s | %.0f | %.1f ms | %.1f ms | | %.2f | | – | %d | – | – |\n", m.Name, m.CommitsPerSec, m.P50ms, m.P99ms, ratio, m.NotWaited)
+			fmt.Fprintf(w, "| %s | %.0f | %.1f ms | %.1f ms | %.1f / %.0f ms | %.2f ms | | %.2f | | – | %d | – | – |\n", m.Name, m.CommitsPerSec, m.P50ms, m.P99ms, m.MeanMs, m.MaxMs, m.PrimaryTxWaitMs, ratio, m.NotWaited)
 			continue
 		}
-		fmt.Fprintf(w, "| %s | %.0f | %.1f ms | %.1f ms | <= %.1f ms: %s | %.2f | >= %.1f: %s | %d | %d | %.1f / %.1f ms | %.1f MiB |\n", m.Name, m.CommitsPerSec, m.P50ms, m.P99ms,
+		fmt.Fprintf(w, "| %s | %.0f | %.1f ms | %.1f ms | %.1f / %.0f ms | %.2f ms | <= %.1f ms: %s | %.2f | >= %.1f: %s | %d | %d | %.1f / %.1f ms | %.1f MiB |\n", m.Name, m.CommitsPerSec, m.P50ms, m.P99ms, m.MeanMs, m.MaxMs, m.PrimaryTxWaitMs,
 			limit, pass(m.P99ms <= limit), ratio, targetSemiSyncThruput, pass(ratio >= targetSemiSyncThruput), m.Segments, m.NotWaited, m.AckMeanMs, m.UploadMeanMs, m.PeakRSSMB)
 	}
 	for _, ref := range r.Modes {
