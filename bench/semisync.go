@@ -54,7 +54,7 @@ type SemiSyncMode struct {
 	// PrimaryTxWaitMs is the primary's own view: its mean wait per
 	// commit that waited (Rpl_semi_sync_master_tx_wait_time / _tx_waits).
 	PrimaryTxWaitMs float64 `json:"primary_tx_wait_ms"`
-	MaxMs         float64 `json:"commit_max_ms"`
+	MaxMs           float64 `json:"commit_max_ms"`
 	// NotWaited counts commits the primary did not wait for
 	// (Rpl_semi_sync_master_no_tx): it had fallen back to asynchronous.
 	NotWaited int `json:"not_waited"`
