@@ -264,6 +264,7 @@ func TestMasterMasterFlips(t *testing.T) {
 	load(b, 340, 350)
 	e.waitArchived(time.Minute)
 	final := tableChecksums(t, b)
+	finalGTID := lastGTID(b.Query(t, "SELECT @@gtid_binlog_pos")[0][0])
 
 	snapEnv := &snapEnv{env: e, replica: b}
 	for _, cp := range cps {
@@ -285,6 +286,14 @@ func TestMasterMasterFlips(t *testing.T) {
 	if maps.Equal(tableChecksums(t, skipped), final) {
 		t.Errorf("restore --to latest --skip-gtid %s has every table as with it", cps[1].gtid)
 	}
+	// binarc serve streams across the three joins: a server restored to
+	// the first checkpoint (on A, before the flips) replicates from it by
+	// GTID and ends with every table as B has them now.
+	behind, _ := snapEnv.restoreDatadir(t, "--to", cps[0].gtid)
+	_, port := e.startServe(t)
+	replicateFrom(t, behind, port, servePass, "MASTER_USE_GTID=slave_pos")
+	waitGTID(t, behind, finalGTID, time.Minute)
+	compareChecksums(t, "a replica of binarc serve from before the flips", tableChecksums(t, behind), final)
 	if strings.Count(out, "  join ") != 3 {
 		t.Errorf("the plan to latest does not cross the three joins:\n%s", out)
 	}

@@ -13,10 +13,14 @@ type ArchiveOptions struct {
 	Config
 	Catalog archive.Catalog
 	Listen  string
+	// Joins, if set, lets streams cross from one timeline to the next
+	// (ArchiveSource.Joins).
+	Joins func(ctx context.Context) ([]*Join, error)
 }
 
-// ServeArchive serves the newest timeline of the archive on o.Listen until
-// ctx is done. A zero ServerID takes the archived primary's own.
+// ServeArchive serves the archive on o.Listen until ctx is done: the
+// newest timeline, and with o.Joins the timelines joined to it before. A
+// zero ServerID takes the newest archived primary's own.
 func ServeArchive(ctx context.Context, o ArchiveOptions) error {
 	tls, err := o.Catalog.Timelines(ctx)
 	if err != nil {
@@ -32,7 +36,7 @@ func ServeArchive(ctx context.Context, o ArchiveOptions) error {
 		}
 		o.ServerID = ti.SourceServerID
 	}
-	o.Source = &ArchiveSource{Catalog: o.Catalog}
+	o.Source = &ArchiveSource{Catalog: o.Catalog, Joins: o.Joins}
 	srv, err := New(o.Config)
 	if err != nil {
 		return err

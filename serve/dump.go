@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/binarc/binarc/internal/progress"
@@ -35,8 +36,11 @@ type streamer struct {
 	skipping bool
 	skip     map[string]bool
 	// end is where a stream with no other stop ends: the last archived
-	// transaction boundary when the dump began.
-	end      *replication.Position
+	// transaction boundary when the dump began; stopAt is Stop.Position
+	// in the stream's files (a name may repeat across timelines).
+	end      *streamPos
+	stopAt   *streamPos
+	named    bool                 // the replica asked for a file by name
 	sent     replication.Position // end of the last event sent (or read)
 	lastTx   replication.Position // end of the last transaction sent
 	lastSend time.Time
@@ -44,6 +48,13 @@ type streamer struct {
 	prog     ProgressInfo
 	progAt   time.Time
 	logged   *progress.Reporter
+}
+
+// streamPos is a position in the stream's list of files: file names may
+// repeat across timeline joins, list indexes do not.
+type streamPos struct {
+	idx int
+	off uint64
 }
 
 // dumpError is a refusal the replica shows in Last_IO_Error; MariaDB's
@@ -115,14 +126,20 @@ func (st *streamer) start(ctx context.Context, file string, pos uint64) (uint64,
 	if file == "" {
 		st.idx = 0
 	} else {
+		st.named = true
 		st.idx = -1
+		var on []string
 		for i, f := range files {
 			if f.Name == file {
 				st.idx = i
+				on = append(on, f.Timeline)
 			}
 		}
 		if st.idx < 0 {
 			return 0, dumpError("binlog %s is not in the archive, which holds %s to %s", file, files[0].Name, files[len(files)-1].Name)
+		}
+		if len(on) > 1 {
+			return 0, dumpError("binlog %s is on %d timelines of the archive (%s): a failover or a flip between masters reused its name, so a file and position do not say which; replicate by GTID (MASTER_USE_GTID=slave_pos)", file, len(on), strings.Join(on, ", "))
 		}
 	}
 	f := files[st.idx]
@@ -147,6 +164,9 @@ func (st *streamer) startGTID(ctx context.Context, state string) (uint64, error)
 	for i := len(st.files) - 1; i >= 0; i-- {
 		h, err := readHead(ctx, st.cfg.Source, st.files[i])
 		if err != nil {
+			return 0, err
+		}
+		if err := h.enteredAt(st.files[i]); err != nil {
 			return 0, err
 		}
 		if !h.HasList {
@@ -205,8 +225,17 @@ func listString(h *fileHead) string {
 // last transaction boundary archived, so that no half transaction is sent.
 func (st *streamer) prepareStop(ctx context.Context) error {
 	stop := st.cfg.Stop
-	if stop.Position.File != "" && replication.CompareBinlogNames(stop.Position.File, st.files[st.idx].Name) < 0 {
-		return dumpError("the stop position %s is before the replica's start in %s", stop.Position, st.files[st.idx].Name)
+	if stop.Position.File != "" {
+		// The first file of that name from the replica's start on; a
+		// name before it in binlog order is refused.
+		for i := st.idx; i < len(st.files) && st.stopAt == nil; i++ {
+			if st.files[i].Name == stop.Position.File {
+				st.stopAt = &streamPos{idx: i, off: stop.Position.Offset}
+			}
+		}
+		if st.stopAt == nil && replication.CompareBinlogNames(stop.Position.File, st.files[st.idx].Name) < 0 {
+			return dumpError("the stop position %s is before the replica's start in %s", stop.Position, st.files[st.idx].Name)
+		}
 	}
 	if st.cfg.Follow || !stop.IsZero() {
 		return nil
@@ -231,7 +260,7 @@ func (st *streamer) prepareStop(ctx context.Context) error {
 			return err
 		}
 		if end > 0 {
-			st.end = &replication.Position{File: f.Name, Offset: end}
+			st.end = &streamPos{idx: i, off: end}
 			return nil
 		}
 	}
@@ -244,6 +273,7 @@ func (st *streamer) srv() *Server { return st.s.srv }
 // idles with heartbeats until the replica leaves.
 func (st *streamer) run(ctx context.Context, startPos uint64) error {
 	pos := startPos
+	first := st.idx
 	midFile := startPos > replication.MagicLen
 	for {
 		f := st.files[st.idx]
@@ -254,11 +284,22 @@ func (st *streamer) run(ctx context.Context, startPos uint64) error {
 		if err != nil {
 			return err
 		}
+		// A file named by the replica is streamed from where it asked.
+		entered := pos == replication.MagicLen && !(st.named && st.idx == first)
+		if entered {
+			if err := head.enteredAt(f); err != nil {
+				return err
+			}
+		}
 		st.crc = replication.HasChecksum(head.FDE)
 		st.grp.crc = st.crc
 		st.state = map[uint32]gtidEntry{}
 		for _, e := range head.List {
-			st.state[e.Domain] = e
+			// A binlog state may hold a domain once per server: the
+			// position in it is the newest.
+			if cur, ok := st.state[e.Domain]; !ok || e.Seq > cur.Seq {
+				st.state[e.Domain] = e
+			}
 		}
 		if err := st.send(formatDescription(head.FDE, midFile, midFile || len(st.gtid) > 0)); err != nil {
 			return err
@@ -266,6 +307,11 @@ func (st *streamer) run(ctx context.Context, startPos uint64) error {
 		midFile = false
 		if pos == replication.MagicLen {
 			pos = head.End
+		}
+		if entered {
+			// After a timeline join, the new server's file is entered
+			// where the shared history ends.
+			pos = max(pos, f.Start)
 		}
 		st.sent = replication.Position{File: f.Name, Offset: pos}
 		reached, err := st.file(ctx, pos)
@@ -336,14 +382,20 @@ func (st *streamer) wait(ctx context.Context) error {
 		st.s.log.Warn().Err(err).Msg("reading the archive failed; retrying")
 		return nil
 	}
-	name := st.files[st.idx].Name
+	cur := st.files[st.idx]
 	for i, f := range files {
-		if f.Name == name {
+		if f.Name == cur.Name && f.Timeline == cur.Timeline {
+			if f.Complete && f.Size < st.sent.Offset {
+				// A join recorded meanwhile ends this timeline before
+				// what the replica already has.
+				return dumpError("the replica has binlog of timeline %s up to %s:%d, past where the next timeline takes over (%s:%d): those transactions were lost at the switch and the replica holds them; rebuild it (binarc restore) and replicate again",
+					cur.Timeline, cur.Name, st.sent.Offset, f.Name, f.Size)
+			}
 			st.files, st.idx = files, i
 			return nil
 		}
 	}
-	return dumpError("binlog %s is no longer in the archive (pruned while streamed)", name)
+	return dumpError("binlog %s is no longer in the archive (pruned while streamed)", cur.Name)
 }
 
 // event handles one archived event: stop, skip, or send.
@@ -390,7 +442,7 @@ func (st *streamer) event(file string, off uint64, h replication.Header, raw []b
 		st.skipping = false
 		st.progress(false)
 		stop := st.cfg.Stop
-		if (stop.GTID != "" && stop.GTID == st.grp.GTID) || (stop.Position.File == file && stop.Position.Offset == end) {
+		if (stop.GTID != "" && stop.GTID == st.grp.GTID) || (st.stopAt != nil && st.stopAt.idx == st.idx && st.stopAt.off == end) {
 			st.reach()
 			return errReached
 		}
@@ -406,14 +458,13 @@ func (st *streamer) stopBefore(file string, off uint64, h replication.Header) er
 		st.reach()
 		return errReached
 	}
-	for _, p := range []*replication.Position{&stop.Position, st.end} {
-		if p == nil || p.File == "" {
+	for _, p := range []*streamPos{st.stopAt, st.end} {
+		if p == nil {
 			continue
 		}
-		c := replication.CompareBinlogNames(file, p.File)
-		if c > 0 || (c == 0 && off >= p.Offset) {
+		if st.idx > p.idx || (st.idx == p.idx && off >= p.off) {
 			if st.grp.open && !st.skipping {
-				return dumpError("the stop position %s is inside a transaction (it began at %s:%d): stop at its start or its end", p, file, st.grp.Start)
+				return dumpError("the stop position %s:%d is inside a transaction (it began at %s:%d): stop at its start or its end", st.files[p.idx].Name, p.off, file, st.grp.Start)
 			}
 			st.reach()
 			return errReached

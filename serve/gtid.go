@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -85,6 +86,30 @@ func readHead(ctx context.Context, src Source, f File) (*fileHead, error) {
 		return nil, fmt.Errorf("binlog=%s: no format description archived yet", f.Name)
 	}
 	return h, nil
+}
+
+// enteredAt makes the head of a file the stream enters after a timeline
+// join (f.Start past the head) say the GTID state where it is entered:
+// what came before it, the previous timeline streamed.
+func (h *fileHead) enteredAt(f File) error {
+	if f.Start <= h.End || f.StartState == "" {
+		return nil
+	}
+	// A binlog state, like a Gtid_list: one GTID per domain and server.
+	var list []gtidEntry
+	for _, part := range strings.Split(f.StartState, ",") {
+		if strings.TrimSpace(part) == "" {
+			continue
+		}
+		g, err := parseGTID(part)
+		if err != nil {
+			return fmt.Errorf("binlog=%s timeline=%s: GTID state at the join %q: %q is %w", f.Name, f.Timeline, f.StartState, part, err)
+		}
+		list = append(list, g)
+	}
+	sort.SliceStable(list, func(i, j int) bool { return list[i].Domain < list[j].Domain })
+	h.List, h.HasList = list, true
+	return nil
 }
 
 // startsBefore tells whether a file whose Gtid_list is list starts at or

@@ -15,7 +15,15 @@ import (
 
 // File is one binlog file a Source can stream.
 type File struct {
-	Name string
+	// Timeline is the archive's timeline the file is on: a source that
+	// streams across timeline joins may list two files of one name.
+	Timeline string
+	Name     string
+	// Start, when past the file's head, is where the stream enters the
+	// file after a timeline join (what lies before it the previous
+	// timeline held), and StartState the GTID state there.
+	Start      uint64
+	StartState string
 	// Size is how many bytes of it are there to read now.
 	Size uint64
 	// Complete: no byte will be added to the file.
@@ -43,14 +51,19 @@ var ErrNotBoundary = errors.New("not an event boundary")
 // events is sent.
 type ArchiveSource struct {
 	Catalog archive.Catalog
-	// Timeline to stream; empty means the newest.
+	// Timeline to stream; empty means the newest, or with Joins every
+	// timeline joined to the newest.
 	Timeline string
+	// Joins, if set, says where each timeline takes over from the one
+	// before it (the restore package works it out from the archive).
+	Joins func(ctx context.Context) ([]*Join, error)
 
 	mu sync.Mutex
 	// complete caches complete files, which never change: a following
 	// stream lists the archive every second, and reads only the live
 	// file's state then.
 	complete map[string]File
+	chain    chainCache
 }
 
 var _ Source = (*ArchiveSource)(nil)
@@ -69,13 +82,22 @@ func (a *ArchiveSource) timeline(ctx context.Context) (string, error) {
 	return tls[len(tls)-1], nil
 }
 
-// Files lists the timeline's files. Only the last one is read beyond its
-// listing when it is not complete.
+// Files lists the timeline's files, or, with Joins, the files of the
+// timelines joined to one another (chain.go).
 func (a *ArchiveSource) Files(ctx context.Context) ([]File, error) {
+	if a.Joins != nil && a.Timeline == "" {
+		return a.chainFiles(ctx)
+	}
 	tl, err := a.timeline(ctx)
 	if err != nil {
 		return nil, err
 	}
+	return a.timelineFiles(ctx, tl)
+}
+
+// timelineFiles lists one timeline's files. Only the last one is read
+// beyond its listing when it is not complete.
+func (a *ArchiveSource) timelineFiles(ctx context.Context, tl string) ([]File, error) {
 	refs, err := a.Catalog.Files(ctx, tl)
 	if err != nil {
 		return nil, err
@@ -96,7 +118,7 @@ func (a *ArchiveSource) Files(ctx context.Context) ([]File, error) {
 		if fs.Gap != nil {
 			return nil, fs.Gap
 		}
-		f = File{Name: fs.File, Size: fs.Size, Complete: fs.Complete, FirstGTID: fs.FirstGTID, LastGTID: fs.LastGTID}
+		f = File{Timeline: tl, Name: fs.File, Size: fs.Size, Complete: fs.Complete, FirstGTID: fs.FirstGTID, LastGTID: fs.LastGTID}
 		if f.Complete {
 			a.mu.Lock()
 			if a.complete == nil {
@@ -111,9 +133,12 @@ func (a *ArchiveSource) Files(ctx context.Context) ([]File, error) {
 }
 
 func (a *ArchiveSource) Read(ctx context.Context, f File, from uint64, fn func(uint64, replication.Header, []byte) error) error {
-	tl, err := a.timeline(ctx)
-	if err != nil {
-		return err
+	tl := f.Timeline
+	if tl == "" {
+		var err error
+		if tl, err = a.timeline(ctx); err != nil {
+			return err
+		}
 	}
 	ref, err := a.ref(ctx, tl, f.Name)
 	if err != nil {

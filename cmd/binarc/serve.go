@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/replication"
 	"github.com/binarc/binarc/restore"
 	"github.com/binarc/binarc/serve"
 	"github.com/rs/zerolog"
@@ -21,6 +22,7 @@ type serveCmd struct {
 	To           string   `placeholder:"TARGET" help:"Stop every stream here, at a transaction boundary: a time with its zone, a binlog position, a GTID (inclusive), or latest (the default without --follow)."`
 	SkipGTID     []string `name:"skip-gtid" placeholder:"GTID" help:"Leave out this transaction (repeatable)."`
 	Follow       bool     `help:"Keep streaming new segments as the archive grows (a replica catching up before it is switched to the primary)."`
+	identityFlags
 }
 
 func (c *serveCmd) Run(ctx context.Context, log zerolog.Logger) error {
@@ -55,10 +57,34 @@ func (c *serveCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
+	cat := archive.Catalog{Store: store, Layout: layout}
+	if cat.Opener, err = c.identityFlags.opener(log); err != nil {
+		return err
+	}
 	return serve.ServeArchive(ctx, serve.ArchiveOptions{
-		Catalog: archive.Catalog{Store: store, Layout: layout},
+		Catalog: cat,
 		Listen:  c.Listen,
+		Joins:   func(ctx context.Context) ([]*serve.Join, error) { return serveJoins(ctx, cat) },
 		Config: serve.Config{User: c.User, Password: password, ServerID: c.ServerID, Stop: stop, Skip: c.SkipGTID,
 			Follow: c.Follow, Log: log},
 	})
+}
+
+// serveJoins is the joins between the archive's timelines, for serve to
+// stream across failovers and flips.
+func serveJoins(ctx context.Context, cat archive.Catalog) ([]*serve.Join, error) {
+	js, err := restore.Joins(ctx, cat, os.TempDir())
+	if err != nil {
+		return nil, err
+	}
+	var out []*serve.Join
+	for _, j := range js {
+		if j == nil {
+			continue
+		}
+		out = append(out, &serve.Join{Timeline: j.Timeline, Previous: j.Previous, Meet: j.Meet, Broken: j.Broken, Final: j.Final,
+			PreviousEnd: replication.Position{File: j.PreviousEnd.File, Offset: j.PreviousEnd.Offset},
+			At:          replication.Position{File: j.At.File, Offset: j.At.Offset}})
+	}
+	return out, nil
 }
