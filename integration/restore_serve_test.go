@@ -149,7 +149,7 @@ func TestRestoreTargetThroughServe(t *testing.T) {
 	// skip every event carrying its own server_id.
 	out, code = e.runEnv([]string{"BINARC_TARGET_PASSWORD="}, "restore", "--store", e.store, "--cluster", e.cluster,
 		"--from", "mysql-bin.000001:4", "--to", "latest", "--replay", "serve", "--force-target", "--target", "mysql://root@"+same.Addr())
-	expectFailure(t, out, code, "server_id 1 is the archived primary's", "--replay client")
+	expectFailure(t, out, code, "server_id 1 is that of the archived primary of timeline", "--replay client")
 	if n := same.Query(t, "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = 'app'")[0][0]; n != "0" {
 		t.Errorf("a refused restore changed the target")
 	}

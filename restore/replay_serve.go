@@ -205,10 +205,11 @@ func replayTimeline(ctx context.Context, conn *client.Conn, g []ReplayRange, ser
 			mu.Lock()
 			e := end
 			mu.Unlock()
-			progress(at, false)
 			// Positions only move forward, and nothing past the stop is
 			// sent: at the last transaction's end, everything is applied.
-			if e != nil && atOrAfter(at, *e) {
+			done := e != nil && atOrAfter(at, *e)
+			progress(at, done)
+			if done {
 				return nil
 			}
 		}
@@ -218,7 +219,6 @@ func replayTimeline(ctx context.Context, conn *client.Conn, g []ReplayRange, ser
 	if waitErr != nil {
 		return waitErr
 	}
-	progress(replication.Position{}, true)
 	if err := errors.Join(stopErr, resetErr); err != nil {
 		return fmt.Errorf("remove the replication connection to binarc: %w", err)
 	}
