@@ -68,6 +68,22 @@ func TestRestoreFromSnapshot(t *testing.T) {
 		}
 	}
 
+	// A second snapshot after every checkpoint: a restore to a position
+	// between the two starts from the newer one, its binlog fetched while
+	// the snapshot is restored; the archive cannot reach back from there,
+	// so the directory is emptied and the older snapshot restores it.
+	first := e.newest().ID
+	e.replica.WaitCaughtUp(t, e.primary, time.Minute)
+	if out, code := e.run(e.snapshotArgs(physUser)...); code != 0 {
+		t.Fatalf("second snapshot failed:\n%s", out)
+	}
+	second := e.newest().ID
+	srv, out := e.restoreDatadir(t, "--to", cps[1].position)
+	compareChecksums(t, "restore --to "+cps[1].position+" with a newer snapshot after it", tableChecksums(t, srv), cps[1].sums)
+	if !strings.Contains(out, `"snapshot":"`+second+`"`) || !strings.Contains(out, "snapshot:  "+first+" ") || second == first {
+		t.Errorf("the restore did not try %s first, then restore from %s:\n%s", second, first, out)
+	}
+
 	// Before the first snapshot: refused, with the snapshots named, and the
 	// data directory never created.
 	dir := filepath.Join(t.TempDir(), "never")
@@ -87,9 +103,35 @@ func TestRestoreFromSnapshot(t *testing.T) {
 		t.Errorf("a dry run created %s", dir)
 	}
 	out, _ = e.run("ls", "--store", e.store, "--cluster", e.cluster)
-	if !strings.Contains(out, "restorable (any second in):") || !strings.Contains(out, "from snapshot "+e.newest().ID) {
+	if !strings.Contains(out, "restorable (any second in):") || !strings.Contains(out, "from snapshot "+first) {
 		t.Errorf("ls does not show the restorable window:\n%s", out)
 	}
+
+	// A corrupt segment, found while the snapshot is being restored: the
+	// restore fails naming it, and the directory it had begun is removed.
+	tls, err := e.catalog().Describe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := tls[len(tls)-1].Files
+	live := files[len(files)-1]
+	if live.Complete || len(live.Segments) == 0 {
+		t.Fatalf("want a live file with segments, have %+v", live)
+	}
+	seg := live.Segments[len(live.Segments)-1]
+	orig := e.get(seg.Key)
+	flipped := append([]byte(nil), orig...)
+	flipped[len(flipped)/2] ^= 0x40
+	e.put(seg.Key, flipped)
+	dir = filepath.Join(reachableTempDir(t), "corrupt")
+	out, code = e.run("restore", "--store", e.store, "--cluster", e.cluster, "--datadir", dir, "--to", "latest")
+	if code == 0 || !strings.Contains(out, seg.Key) {
+		t.Errorf("restore with a corrupt segment: exit %d, want it named:\n%s", code, out)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("the failed restore left %s", dir)
+	}
+	e.put(seg.Key, orig)
 	p.stop(t)
 }
 

@@ -60,6 +60,10 @@ type RestoreRequest struct {
 	PlanOut func(*RestorePlan)
 	// Opener decrypts an encrypted archive (--identity); nil for none.
 	Opener *crypt.Opener
+
+	// passedOver are snapshots already tried (restoreOverlapped), with
+	// why they cannot start the restore.
+	passedOver map[string]string
 }
 
 // RestorePlan is what a restore will do.
@@ -83,6 +87,11 @@ func Restore(ctx context.Context, req RestoreRequest) (*RestorePlan, error) {
 		}
 	}
 	work := req.WorkDir
+	if req.Datadir != "" && req.From == nil && req.Server == nil && !req.DryRun {
+		if plan, err, done := restoreOverlapped(ctx, cat, &req); done {
+			return plan, err
+		}
+	}
 	plan, err := choose(ctx, cat, req, filepath.Join(work, "binlog"))
 	if err != nil {
 		return nil, err
@@ -125,7 +134,7 @@ func Restore(ctx context.Context, req RestoreRequest) (*RestorePlan, error) {
 		if req.Datadir == "" {
 			return plan, fmt.Errorf("snapshot %s is physical: give --datadir DIR (empty) to restore it into", plan.Snapshot.ID)
 		}
-		return plan, restorePhysical(ctx, req, plan, tools)
+		return plan, restorePhysical(ctx, req, plan.Snapshot, func() (*Plan, error) { return plan.Binlog, nil }, tools)
 	}
 }
 
@@ -155,6 +164,10 @@ func choose(ctx context.Context, cat archive.Catalog, req RestoreRequest, binlog
 			continue
 		}
 		m := e.Manifest
+		if why, ok := req.passedOver[e.ID]; ok {
+			tried = append(tried, why)
+			continue
+		}
 		ok, err := before(m, req.Target)
 		if err != nil {
 			tried = append(tried, fmt.Sprintf("%s (%v)", m.ID, err))

@@ -14,8 +14,12 @@ import (
 // it, starts a temporary server on it (socket only, no networking, no
 // binary log, no replication), replays the binlog into it, and stops it
 // cleanly, leaving the directory ready for a server to start on.
-func restorePhysical(ctx context.Context, req RestoreRequest, plan *RestorePlan, tools ReplayTools) (err error) {
-	m := plan.Snapshot
+//
+// binlog returns the binlog plan; it is called once the snapshot is
+// prepared, so the plan's fetch may run meanwhile (restoreOverlapped). Its
+// error fails the restore (and empties the directory) before the server
+// starts: nothing is replayed before the whole plan is fetched and checked.
+func restorePhysical(ctx context.Context, req RestoreRequest, m *snapshot.Manifest, binlog func() (*Plan, error), tools ReplayTools) (err error) {
 	log := req.Log
 	sb, err := NewSandbox()
 	if err != nil {
@@ -56,6 +60,10 @@ func restorePhysical(ctx context.Context, req RestoreRequest, plan *RestorePlan,
 		return fmt.Errorf("--datadir: give it to the %s user: %w", sb.User, err)
 	}
 	if err := prepareSnapshot(ctx, sb, req.Store, m, req.Opener, dir, pt, log); err != nil {
+		return err
+	}
+	bp, err := binlog()
+	if err != nil {
 		return err
 	}
 
@@ -106,7 +114,7 @@ func restorePhysical(ctx context.Context, req RestoreRequest, plan *RestorePlan,
 		// our connection; loading the grant tables again lets the replayed
 		// CREATE USER and GRANT statements run.
 		Preamble: "FLUSH PRIVILEGES;"}
-	if err := replayPlan(ctx, req, plan.Binlog, client, tools); err != nil {
+	if err := replayPlan(ctx, req, bp, client, tools); err != nil {
 		return err
 	}
 	stopped = true
@@ -114,7 +122,7 @@ func restorePhysical(ctx context.Context, req RestoreRequest, plan *RestorePlan,
 		return fmt.Errorf("stop the temporary server: %w", err)
 	}
 	os.Remove(errLog)
-	log.Info().Str("datadir", dir).Str("owner", sb.User).Stringer("stopped_at", plan.Binlog.Stop).
+	log.Info().Str("datadir", dir).Str("owner", sb.User).Stringer("stopped_at", bp.Stop).
 		Msg("restore done: the data directory is ready, owned by the server's user; start a server on it with --skip-slave-start (it holds the source's replication settings)")
 	return nil
 }

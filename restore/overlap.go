@@ -1,0 +1,93 @@
+package restore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/replication"
+	"github.com/binarc/binarc/snapshot"
+)
+
+// restoreOverlapped is a physical restore whose binlog is fetched and
+// checked while the snapshot is downloaded, extracted and prepared, instead
+// of before: the restore takes the longer of the two, then the replay. It
+// starts with the snapshot choose would try first (the newest complete one
+// at or before the target); nothing is replayed before the whole plan is
+// fetched and checked, and a failed plan fails the restore and empties the
+// directory, as any failure after the extraction does. When the archive
+// does not reach the target from that snapshot (ErrOutsideWindow), done is
+// false and the usual choice goes on with the older ones.
+func restoreOverlapped(ctx context.Context, cat archive.Catalog, req *RestoreRequest) (plan *RestorePlan, err error, done bool) {
+	entries, err := snapshot.List(ctx, req.Store, req.Layout)
+	if err != nil {
+		return nil, nil, false // the usual path says why
+	}
+	var m *snapshot.Manifest
+	for i := len(entries) - 1; i >= 0 && m == nil; i-- {
+		e := entries[i]
+		if !e.Complete || (req.SnapshotID != "" && e.ID != req.SnapshotID) {
+			continue
+		}
+		if ok, err := before(e.Manifest, req.Target); err == nil && ok {
+			m = e.Manifest
+		}
+	}
+	if m == nil || m.Method == snapshot.Logical {
+		return nil, nil, false
+	}
+	tools, err := FindReplayTools()
+	if err != nil {
+		return nil, err, true
+	}
+	binlogDir := filepath.Join(req.WorkDir, "binlog")
+	if err := os.MkdirAll(binlogDir, 0o700); err != nil {
+		return nil, err, true
+	}
+	type result struct {
+		bp  *Plan
+		err error
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	res := make(chan result, 1)
+	from := replication.Position{File: m.Coordinates.File, Offset: m.Coordinates.Pos}
+	go func() {
+		bp, err := PlanBinlog(pctx, cat, PlanRequest{From: from, FromServerID: m.BinlogServerID(), FromServerUUID: m.BinlogServerUUID(),
+			FromState: m.DataGTIDState(), Target: req.Target, Skip: req.Skip, WorkDir: binlogDir})
+		if err != nil {
+			cancel() // the snapshot's download and prepare stop too
+		}
+		res <- result{bp, err}
+	}()
+	var got *result
+	wait := func() (*Plan, error) {
+		if got == nil {
+			r := <-res
+			got = &r
+			if r.err == nil && req.PlanOut != nil {
+				req.PlanOut(&RestorePlan{Snapshot: m, Binlog: r.bp})
+			}
+		}
+		return got.bp, got.err
+	}
+	req.Log.Info().Str("snapshot", m.ID).Msg("fetching and checking the archived binlog while the snapshot is restored")
+	err = restorePhysical(pctx, *req, m, wait, tools)
+	// A plan that fails says so before a local failure would, as when the
+	// plan came first: the archive's refusal is the one to fix first.
+	bp, perr := wait()
+	if perr != nil && (err == nil || !errors.Is(perr, context.Canceled)) {
+		if errors.Is(perr, ErrOutsideWindow) && ctx.Err() == nil {
+			if req.passedOver == nil {
+				req.passedOver = map[string]string{}
+			}
+			req.passedOver[m.ID] = fmt.Sprintf("%s (at %s: %v)", m.ID, from, firstLine(perr))
+			return nil, nil, false
+		}
+		return &RestorePlan{Snapshot: m}, perr, true
+	}
+	return &RestorePlan{Snapshot: m, Binlog: bp}, err, true
+}
