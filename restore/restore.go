@@ -77,8 +77,9 @@ var ErrNoSnapshot = errors.New("no snapshot to restore from")
 
 // Restore plans and runs a restore: the newest complete snapshot from
 // which the archived binlog reaches the target, then the binlog up to it.
-// Everything is fetched and checked before anything is written; a refused
-// restore writes nothing to the data directory.
+// Everything is fetched and checked before anything is replayed; a
+// refused restore leaves nothing in the data directory (a --datadir
+// restore prepares the snapshot while the binlog is fetched: overlap.go).
 func Restore(ctx context.Context, req RestoreRequest) (*RestorePlan, error) {
 	cat := archive.Catalog{Store: req.Store, Layout: req.Layout, Opener: req.Opener}
 	if req.Datadir != "" {
