@@ -21,8 +21,9 @@ type Segment struct {
 	Start    uint64
 	End      uint64
 	// Data is the file's bytes [Start,End) as one zstd frame: events are
-	// compressed as they arrive, so only compressed bytes wait in memory.
-	Data      []byte
+	// compressed as they arrive, so only compressed bytes wait in memory,
+	// in pieces (Chunks).
+	Data      Chunks
 	Events    int
 	FirstTime uint32 // event header timestamps
 	LastTime  uint32
@@ -233,7 +234,7 @@ func (s *Segmenter) sealLocked() error {
 	if err := s.enc.Close(); err != nil {
 		return fmt.Errorf("binlog=%s offset=%d: compress: %w", seg.File, seg.Start, err)
 	}
-	seg.Data = s.zbuf.Take() // its chunks go before the segment waits for the uploader
+	seg.Data = s.zbuf.Take() // its chunks, as they are
 	if err := s.sink.SubmitSegment(seg); err != nil {
 		return err
 	}

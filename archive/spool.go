@@ -94,7 +94,11 @@ func (s *spool) write(seg *Segment) error {
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
-	_, err = f.Write(seg.Data)
+	for _, b := range seg.Data {
+		if _, err = f.Write(b); err != nil {
+			break
+		}
+	}
 	if err == nil {
 		err = f.Sync()
 	}
