@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/binarc/binarc/archive/objstore"
@@ -304,3 +305,7 @@ func (s *spoolSink) SubmitSegment(seg *Segment) error {
 }
 
 func (s *spoolSink) SubmitFileEnd(fe FileEnd) error { return s.up.SubmitFileEnd(fe) }
+
+func (s *spoolSink) WaitRoom(held *atomic.Int64, n int64) error { return s.up.WaitRoom(held, n) }
+
+func (s *spoolSink) HasRoom(held, n int64) bool { return s.up.HasRoom(held, n) }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/binarc/binarc/archive/crypt"
@@ -21,7 +22,8 @@ type UploaderConfig struct {
 	Concurrency int
 	// MaxBufferedBytes bounds the (compressed) bytes of sealed segments
 	// waiting for, in upload or stored ahead of an earlier one still being
-	// retried (not yet durable). When it is reached, Submit blocks, which
+	// retried (not yet durable), with those of the segment being filled
+	// (see WaitRoom). When it is reached, the segmenter waits, which
 	// stops the read from the primary: the primary keeps its binlog and
 	// nothing is dropped.
 	MaxBufferedBytes int64
@@ -157,6 +159,36 @@ func (u *Uploader) SubmitSegment(s *Segment) error {
 	case <-u.ctx.Done():
 		return u.stoppedErr()
 	}
+}
+
+// WaitRoom blocks until the buffer has room for n more bytes beside the
+// held bytes of the segment being filled (the segmenter's count, which
+// only its sealing lowers: it moves them into the buffer), or the uploader
+// stops. The segment being filled is held to the bound too: otherwise,
+// with the buffer full, a whole segment more (16 MiB) is filled, sealed
+// and waits beside it. A segment larger than the whole budget still goes,
+// alone.
+func (u *Uploader) WaitRoom(held *atomic.Int64, n int64) error {
+	u.bytesMu.Lock()
+	for !u.hasRoomLocked(held.Load(), n) && u.ctx.Err() == nil {
+		u.bytesCond.Wait()
+	}
+	u.bytesMu.Unlock()
+	if u.ctx.Err() != nil {
+		return u.stoppedErr()
+	}
+	return nil
+}
+
+// HasRoom tells whether WaitRoom would return at once.
+func (u *Uploader) HasRoom(held, n int64) bool {
+	u.bytesMu.Lock()
+	defer u.bytesMu.Unlock()
+	return u.hasRoomLocked(held, n)
+}
+
+func (u *Uploader) hasRoomLocked(held, n int64) bool {
+	return u.buffered == 0 || u.buffered+held+n <= u.cfg.MaxBufferedBytes
 }
 
 // SubmitFileEnd queues the marker that a file is complete.
