@@ -1,15 +1,53 @@
 package archive
 
+import "bytes"
+
+// Chunks holds bytes in pieces of at most chunkSize: a segment's
+// compressed bytes, from the segmenter to the store, are never copied
+// into one array. A 16 MiB segment would be 16 MiB more at every seal
+// (the pieces and the copy), and each one a 16 MiB run of contiguous
+// pages the heap must find, all of which the archiver's memory bound
+// cannot afford.
+type Chunks [][]byte
+
+// Len is the number of bytes held.
+func (c Chunks) Len() int {
+	n := 0
+	for _, b := range c {
+		n += len(b)
+	}
+	return n
+}
+
+// Bytes returns a copy of the bytes, in one array.
+func (c Chunks) Bytes() []byte {
+	return bytes.Join(c, nil)
+}
+
+// Equal tells whether the bytes held are b.
+func (c Chunks) Equal(b []byte) bool {
+	if c.Len() != len(b) {
+		return false
+	}
+	for _, p := range c {
+		if !bytes.Equal(p, b[:len(p)]) {
+			return false
+		}
+		b = b[len(p):]
+	}
+	return true
+}
+
+const chunkSize = 1 << 20
+
 // chunkBuffer holds the compressed bytes of the segment being filled in
 // chunks of a fixed size. Growing it never copies: a bytes.Buffer doubles,
 // and holds the old and the new array at once (48 MiB for a 16 MiB
 // segment), which the archiver's memory bound cannot afford.
 type chunkBuffer struct {
-	chunks [][]byte
+	chunks Chunks
 	n      int
 }
-
-const chunkSize = 1 << 20
 
 func (b *chunkBuffer) Write(p []byte) (int, error) {
 	written := len(p)
@@ -26,26 +64,17 @@ func (b *chunkBuffer) Write(p []byte) (int, error) {
 	return written, nil
 }
 
-// Bytes returns a copy of the contents, of exactly their size.
-func (b *chunkBuffer) Bytes() []byte {
-	out := make([]byte, 0, b.n)
-	for _, c := range b.chunks {
-		out = append(out, c...)
+// Take returns the contents and empties the buffer. The full chunks are
+// handed over as they are; the last, partly filled one is copied to an
+// array of its size, so what the caller holds is what it counts, and the
+// chunk stays for the next segment.
+func (b *chunkBuffer) Take() Chunks {
+	out := b.chunks
+	b.chunks, b.n = nil, 0
+	if k := len(out) - 1; k >= 0 && len(out[k]) < chunkSize {
+		b.chunks = append(b.chunks, out[k][:0])
+		out[k] = bytes.Clone(out[k])
 	}
-	return out
-}
-
-// Take returns a copy of the contents, of exactly their size, and empties
-// the buffer; the chunks after the first are let go as they are copied.
-func (b *chunkBuffer) Take() []byte {
-	out := make([]byte, 0, b.n)
-	for i, c := range b.chunks {
-		out = append(out, c...)
-		if i > 0 {
-			b.chunks[i] = nil
-		}
-	}
-	b.Reset()
 	return out
 }
 

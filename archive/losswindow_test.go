@@ -139,27 +139,25 @@ func TestLossWindowFollowsTheOldestUndurableByte(t *testing.T) {
 }
 
 // TestLossWindowDuringBackpressure fills the upload buffer while the store
-// is down: the seal blocks inside the segmenter with its lock held, and
-// LossWindow must still answer, counting the blocked segment.
+// is down: the next event waits for buffer room, without the segmenter's
+// lock (a flush still goes through), and LossWindow must still answer,
+// counting from the segment the store holds.
 func TestLossWindowDuringBackpressure(t *testing.T) {
 	r := newLossRig(t, 1) // any second segment waits for the first
 	a := r.a
 	r.event(t, gomysql.FORMAT_DESCRIPTION_EVENT, 120)
 	must(t, a.seg.Flush()) // first segment: uploading, held
 	r.advance(time.Second)
-	r.event(t, gomysql.QUERY_EVENT, 300) // second segment, received at +1s
 	blocked := make(chan error, 1)
-	go func() { blocked <- a.seg.Flush() }() // waits for buffer room
-	// Until the flush holds the segmenter's lock, waiting for room.
-	for a.seg.mu.TryLock() {
-		a.seg.mu.Unlock()
-		time.Sleep(5 * time.Millisecond)
-	}
+	go func() { blocked <- (*handler)(a).Event(r.b.Next(gomysql.QUERY_EVENT, 300)) }() // waits for buffer room
+	time.Sleep(50 * time.Millisecond)
 	select {
 	case err := <-blocked:
-		t.Fatalf("flush returned (%v) while the buffer was full", err)
+		t.Fatalf("event added (%v) while the buffer was full", err)
 	default:
 	}
+	flushed := make(chan error, 1)
+	go func() { flushed <- a.seg.Flush() }()
 	done := make(chan time.Duration, 1)
 	go func() { done <- a.LossWindow(r.advance(5 * time.Second)) }()
 	select {
@@ -170,8 +168,15 @@ func TestLossWindowDuringBackpressure(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("LossWindow blocked behind a segmenter waiting for buffer room")
 	}
+	select {
+	case err := <-flushed:
+		must(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("a flush blocked behind an event waiting for buffer room")
+	}
 	r.release()
 	must(t, <-blocked)
+	must(t, a.seg.Flush())
 	drain(t, a.up)
 	if got := a.LossWindow(r.now()); got != 0 {
 		t.Fatalf("after the outage: loss window %s, want 0", got)

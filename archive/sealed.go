@@ -64,33 +64,26 @@ type segmentFacts struct {
 	FDE  []byte `json:"fde,omitempty"`  // the format description, at Start 0
 }
 
-// sealSegment encrypts a segment's zstd bytes as the object key,
-// appending to dst.
-func sealSegment(dst []byte, s *crypt.Sealer, key string, seg *Segment) ([]byte, error) {
+// sealSegment encrypts a segment's zstd bytes as the object key, into
+// chunks of its own.
+func sealSegment(s *crypt.Sealer, key string, seg *Segment) (Chunks, error) {
 	facts := segmentFacts{SegmentInfo: segmentInfo(seg, 0), Next: seg.Next, FDE: seg.FDE}
-	return s.SealAppend(dst, key, facts, seg.Data)
-}
-
-// sealBuffers holds a few buffers of sealed segments between uploads: a
-// fresh buffer per segment costs as much CPU to allocate and zero as the
-// encryption itself. A channel, not a sync.Pool, so that the idle ones are
-// bounded (two segments' worth) and the stream's memory stays bounded.
-var sealBuffers = make(chan []byte, 2)
-
-func getSealBuffer() []byte {
-	select {
-	case b := <-sealBuffers:
-		return b[:0]
-	default:
-		return nil
+	var out chunkBuffer
+	w, err := s.SealStream(&out, key, facts)
+	if err == nil {
+		for _, b := range seg.Data {
+			if _, err = w.Write(b); err != nil {
+				break
+			}
+		}
 	}
-}
-
-func putSealBuffer(b []byte) {
-	select {
-	case sealBuffers <- b:
-	default:
+	if err == nil {
+		err = w.Close()
 	}
+	if err != nil {
+		return nil, err
+	}
+	return out.Take(), nil
 }
 
 // openObject returns the zstd bytes of a stored data object, opening it

@@ -21,8 +21,9 @@ type Segment struct {
 	Start    uint64
 	End      uint64
 	// Data is the file's bytes [Start,End) as one zstd frame: events are
-	// compressed as they arrive, so only compressed bytes wait in memory.
-	Data      []byte
+	// compressed as they arrive, so only compressed bytes wait in memory,
+	// in pieces (Chunks).
+	Data      Chunks
 	Events    int
 	FirstTime uint32 // event header timestamps
 	LastTime  uint32
@@ -57,6 +58,25 @@ type Sink interface {
 	SubmitFileEnd(FileEnd) error
 }
 
+// roomWaiter is a Sink whose buffer is bounded (the Uploader's
+// WaitRoom): the segmenter waits for room before it adds an event, so the
+// segment being filled counts against the bound.
+type roomWaiter interface {
+	HasRoom(held, n int64) bool
+	WaitRoom(held *atomic.Int64, n int64) error
+}
+
+// encoderPending bounds what the segment's encoder holds and has not
+// written yet: one block (128 KiB) and the frame's end.
+const encoderPending = 128<<10 + 1<<10
+
+// eventBound bounds what an event of n bytes adds to a segment's
+// compressed bytes: incompressible data is stored in raw blocks of at
+// most 128 KiB, 3 bytes of header each.
+func eventBound(n int) int64 {
+	return int64(n) + int64(n)>>10 + 64
+}
+
 // SegmenterConfig holds the cut rules.
 type SegmenterConfig struct {
 	// FlushInterval seals a segment this long after its first event.
@@ -73,6 +93,7 @@ type SegmenterConfig struct {
 type Segmenter struct {
 	cfg      SegmenterConfig
 	sink     Sink
+	room     roomWaiter // sink, when its buffer is bounded
 	timeline string
 	now      func() time.Time
 
@@ -87,6 +108,9 @@ type Segmenter struct {
 	// (unix ns, 0: none). Atomic: the loss window reads it while a seal
 	// blocks on a full upload buffer with mu held.
 	unsent atomic.Int64
+	// held bounds the compressed bytes of the segment being filled, for
+	// the sink's WaitRoom (atomic: read while the segmenter waits).
+	held atomic.Int64
 }
 
 // newSegmentEncoder makes the streaming encoder of the segment being
@@ -104,11 +128,19 @@ func newSegmentEncoder() *zstd.Encoder {
 // NewSegmenter cuts for timeline tl, resuming at pos (Offset 0 or 4 means
 // the file's start).
 func NewSegmenter(cfg SegmenterConfig, tl string, pos replication.Position, sink Sink) *Segmenter {
-	return &Segmenter{cfg: cfg, sink: sink, timeline: tl, now: time.Now, file: pos.File, next: pos.Offset, enc: newSegmentEncoder()}
+	room, _ := sink.(roomWaiter)
+	return &Segmenter{cfg: cfg, sink: sink, room: room, timeline: tl, now: time.Now, file: pos.File, next: pos.Offset, enc: newSegmentEncoder()}
 }
 
-// Add appends one event. Its bytes are copied.
+// Add appends one event. Its bytes are copied. It waits, without holding
+// the segment (a flush may seal it meanwhile), while the sink's buffer has
+// no room for the event.
 func (s *Segmenter) Add(ev replication.Event) error {
+	if s.room != nil {
+		if err := s.waitRoom(eventBound(len(ev.Raw))); err != nil {
+			return err
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if ev.File != s.file {
@@ -167,10 +199,28 @@ func (s *Segmenter) Add(ev replication.Event) error {
 		c.LastGTID = ev.GTID
 	}
 	s.next = ev.End
+	s.held.Store(int64(s.zbuf.n) + encoderPending)
 	if c.End-c.Start >= uint64(s.cfg.SegmentSize) {
 		return s.sealLocked()
 	}
 	return nil
+}
+
+// waitRoom waits until the sink's buffer has room for n more bytes. The
+// segment being filled is sealed first: it counts against the bound
+// sealed or not, and sealed it uploads beside the others while the event
+// waits, so a catch-up keeps its uploads going in parallel.
+func (s *Segmenter) waitRoom(n int64) error {
+	if s.room.HasRoom(s.held.Load(), n) {
+		return nil
+	}
+	s.mu.Lock()
+	err := s.sealLocked()
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.room.WaitRoom(&s.held, n)
 }
 
 // FileDone seals the current segment and marks file complete.
@@ -233,10 +283,11 @@ func (s *Segmenter) sealLocked() error {
 	if err := s.enc.Close(); err != nil {
 		return fmt.Errorf("binlog=%s offset=%d: compress: %w", seg.File, seg.Start, err)
 	}
-	seg.Data = s.zbuf.Take() // its chunks go before the segment waits for the uploader
+	seg.Data = s.zbuf.Take() // its chunks, as they are
 	if err := s.sink.SubmitSegment(seg); err != nil {
 		return err
 	}
 	s.unsent.Store(0)
+	s.held.Store(0) // in the sink's buffer now
 	return nil
 }

@@ -143,7 +143,7 @@ func TestSegmenterRefusesGapsAndRepeats(t *testing.T) {
 // plain decompresses a sealed segment, checking zstd's content checksum.
 func plain(t *testing.T, s *Segment) []byte {
 	t.Helper()
-	data, err := DecodeSegment(s.Data, s.End-s.Start)
+	data, err := DecodeSegment(s.Data.Bytes(), s.End-s.Start)
 	if err != nil {
 		t.Fatalf("segment [%d,%d) does not decompress: %v", s.Start, s.End, err)
 	}

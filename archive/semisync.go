@@ -273,6 +273,10 @@ func (s *storeSink) SubmitSegment(seg *Segment) error {
 
 func (s *storeSink) SubmitFileEnd(fe FileEnd) error { return s.up.SubmitFileEnd(fe) }
 
+func (s *storeSink) WaitRoom(held *atomic.Int64, n int64) error { return s.up.WaitRoom(held, n) }
+
+func (s *storeSink) HasRoom(held, n int64) bool { return s.up.HasRoom(held, n) }
+
 func poke(c chan struct{}) {
 	select {
 	case c <- struct{}{}:

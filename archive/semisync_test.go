@@ -81,9 +81,9 @@ func TestSpoolIsCrashSafe(t *testing.T) {
 		t.Fatal(err)
 	}
 	segs := []*Segment{
-		{Timeline: "tl", File: "mysql-bin.000009", Start: 0, End: 100, Data: []byte("a")},
-		{Timeline: "tl", File: "mysql-bin.000009", Start: 100, End: 250, Data: []byte("b")},
-		{Timeline: "tl", File: "mysql-bin.000010", Start: 0, End: 40, Data: []byte("c")},
+		{Timeline: "tl", File: "mysql-bin.000009", Start: 0, End: 100, Data: Chunks{[]byte("a")}},
+		{Timeline: "tl", File: "mysql-bin.000009", Start: 100, End: 250, Data: Chunks{[]byte("b")}},
+		{Timeline: "tl", File: "mysql-bin.000010", Start: 0, End: 40, Data: Chunks{[]byte("c")}},
 	}
 	for _, s := range segs {
 		if err := sp.write(s); err != nil {
@@ -120,29 +120,5 @@ func TestSpoolIsCrashSafe(t *testing.T) {
 	}
 	if _, err := openSpool(dir, zerolog.Nop()); err == nil {
 		t.Fatal("a spool directory with a stray file opened without an error")
-	}
-}
-
-func TestChunkBuffer(t *testing.T) {
-	var b chunkBuffer
-	var want []byte
-	for i := 0; i < 5; i++ {
-		p := make([]byte, chunkSize/2+i*1000)
-		for j := range p {
-			p[j] = byte(i + j)
-		}
-		if n, err := b.Write(p); n != len(p) || err != nil {
-			t.Fatalf("write: %d, %v", n, err)
-		}
-		want = append(want, p...)
-	}
-	if got := b.Bytes(); string(got) != string(want) || cap(got) != len(want) {
-		t.Fatalf("Bytes: %d bytes (cap %d), want %d", len(got), cap(got), len(want))
-	}
-	if got := b.Take(); string(got) != string(want) || cap(got) != len(want) {
-		t.Fatalf("Take: %d bytes (cap %d), want %d", len(got), cap(got), len(want))
-	}
-	if len(b.Bytes()) != 0 || len(b.chunks) != 1 {
-		t.Fatalf("after Reset: %d bytes in %d chunks", len(b.Bytes()), len(b.chunks))
 	}
 }

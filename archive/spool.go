@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/binarc/binarc/archive/objstore"
@@ -94,7 +95,11 @@ func (s *spool) write(seg *Segment) error {
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
-	_, err = f.Write(seg.Data)
+	for _, b := range seg.Data {
+		if _, err = f.Write(b); err != nil {
+			break
+		}
+	}
 	if err == nil {
 		err = f.Sync()
 	}
@@ -300,3 +305,7 @@ func (s *spoolSink) SubmitSegment(seg *Segment) error {
 }
 
 func (s *spoolSink) SubmitFileEnd(fe FileEnd) error { return s.up.SubmitFileEnd(fe) }
+
+func (s *spoolSink) WaitRoom(held *atomic.Int64, n int64) error { return s.up.WaitRoom(held, n) }
+
+func (s *spoolSink) HasRoom(held, n int64) bool { return s.up.HasRoom(held, n) }

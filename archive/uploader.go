@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/binarc/binarc/archive/crypt"
@@ -21,7 +22,8 @@ type UploaderConfig struct {
 	Concurrency int
 	// MaxBufferedBytes bounds the (compressed) bytes of sealed segments
 	// waiting for, in upload or stored ahead of an earlier one still being
-	// retried (not yet durable). When it is reached, Submit blocks, which
+	// retried (not yet durable), with those of the segment being filled
+	// (see WaitRoom). When it is reached, the segmenter waits, which
 	// stops the read from the primary: the primary keeps its binlog and
 	// nothing is dropped.
 	MaxBufferedBytes int64
@@ -64,7 +66,7 @@ type Observer interface {
 type item struct {
 	seq     uint64
 	seg     *Segment
-	size    int64 // len(seg.Data) when submitted: what it holds of the buffer
+	size    int64 // seg.Data.Len() when submitted: what it holds of the buffer
 	fileEnd *FileEnd
 	stored  int64
 	sealed  time.Time
@@ -139,7 +141,7 @@ func NewUploader(cfg UploaderConfig, store objstore.Store, layout Layout, durabl
 
 // SubmitSegment queues a sealed segment, blocking while the buffer is full.
 func (u *Uploader) SubmitSegment(s *Segment) error {
-	size := int64(len(s.Data))
+	size := int64(s.Data.Len())
 	u.bytesMu.Lock()
 	// A segment larger than the whole budget still goes, alone.
 	for u.buffered > 0 && u.buffered+size > u.cfg.MaxBufferedBytes && u.ctx.Err() == nil {
@@ -157,6 +159,36 @@ func (u *Uploader) SubmitSegment(s *Segment) error {
 	case <-u.ctx.Done():
 		return u.stoppedErr()
 	}
+}
+
+// WaitRoom blocks until the buffer has room for n more bytes beside the
+// held bytes of the segment being filled (the segmenter's count, which
+// only its sealing lowers: it moves them into the buffer), or the uploader
+// stops. The segment being filled is held to the bound too: otherwise,
+// with the buffer full, a whole segment more (16 MiB) is filled, sealed
+// and waits beside it. A segment larger than the whole budget still goes,
+// alone.
+func (u *Uploader) WaitRoom(held *atomic.Int64, n int64) error {
+	u.bytesMu.Lock()
+	for !u.hasRoomLocked(held.Load(), n) && u.ctx.Err() == nil {
+		u.bytesCond.Wait()
+	}
+	u.bytesMu.Unlock()
+	if u.ctx.Err() != nil {
+		return u.stoppedErr()
+	}
+	return nil
+}
+
+// HasRoom tells whether WaitRoom would return at once.
+func (u *Uploader) HasRoom(held, n int64) bool {
+	u.bytesMu.Lock()
+	defer u.bytesMu.Unlock()
+	return u.hasRoomLocked(held, n)
+}
+
+func (u *Uploader) hasRoomLocked(held, n int64) bool {
+	return u.buffered == 0 || u.buffered+held+n <= u.cfg.MaxBufferedBytes
 }
 
 // SubmitFileEnd queues the marker that a file is complete.
@@ -284,10 +316,6 @@ func (u *Uploader) worker() {
 				}
 				return
 			}
-			// Stored: only the segment's description is needed from here
-			// on (the committer may hold it until the segments before it
-			// are stored too); the buffer counts it until it is committed.
-			it.seg.Data = nil
 			select {
 			case u.done <- it:
 			case <-u.ctx.Done():
@@ -307,18 +335,14 @@ func (u *Uploader) upload(it *item) error {
 	data := s.Data
 	if u.cfg.Sealer != nil {
 		// Sealed once: a retry stores the same bytes, so finding them
-		// stored by a lost earlier attempt is recognised. The buffer goes
-		// back to the pool once the store has the object (stores do not
-		// keep the slice they are given).
-		sealed, err := sealSegment(getSealBuffer(), u.cfg.Sealer, key, s)
+		// stored by a lost earlier attempt is recognised.
+		sealed, err := sealSegment(u.cfg.Sealer, key, s)
 		if err != nil {
 			return fmt.Errorf("%w: binlog=%s offset=%d: %v", errFatal, s.File, s.Start, err)
 		}
-		defer putSealBuffer(sealed)
-		data = sealed
-		s.Data = nil // the sealed copy is what is stored from here on
+		s.Data, data = sealed, sealed // the sealed copy is what is stored from here on
 	}
-	it.stored = int64(len(data))
+	it.stored = int64(data.Len())
 	b := retry.Backoff{Initial: 100 * time.Millisecond, Max: u.cfg.MaxBackoff}
 	for attempt := 1; ; attempt++ {
 		err := u.beforeWrite()
@@ -326,7 +350,7 @@ func (u *Uploader) upload(it *item) error {
 			return err
 		}
 		if err == nil {
-			_, err = u.store.Put(u.ctx, key, data, objstore.PutOptions{IfAbsent: true})
+			_, err = objstore.PutBuffers(u.ctx, u.store, key, data, objstore.PutOptions{IfAbsent: true})
 		}
 		if errors.Is(err, objstore.ErrExist) {
 			err = u.checkSame(key, data)
@@ -336,6 +360,10 @@ func (u *Uploader) upload(it *item) error {
 		}
 		if err == nil {
 			u.outage.OK()
+			// Stored: only the segment's description is needed from here
+			// on (the committer may hold it until the segments before it
+			// are stored too); the buffer counts it until it is committed.
+			s.Data = nil
 			if u.obs != nil {
 				u.obs.SegmentStored(UploadStats{Segment: s, Stored: it.stored, Latency: time.Since(it.sealed), Attempts: attempt})
 			}
@@ -366,7 +394,7 @@ var errConflict = errors.New("conflict")
 
 func isTransient(err error) bool { return !errors.Is(err, errConflict) }
 
-func (u *Uploader) checkSame(key string, ours []byte) error {
+func (u *Uploader) checkSame(key string, ours Chunks) error {
 	start, end, err := ParseSegmentName(key)
 	if err != nil {
 		return err
@@ -375,12 +403,12 @@ func (u *Uploader) checkSame(key string, ours []byte) error {
 	if err != nil {
 		return err
 	}
-	if bytes.Equal(got, ours) {
+	if ours.Equal(got) {
 		return nil
 	}
 	// Another process may have compressed the same bytes differently.
 	theirs, err1 := DecodeSegment(got, end-start)
-	want, err2 := DecodeSegment(ours, end-start)
+	want, err2 := DecodeSegment(ours.Bytes(), end-start)
 	if err1 == nil && err2 == nil && bytes.Equal(theirs, want) {
 		return nil
 	}

@@ -3,6 +3,7 @@ package archive
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -119,6 +120,80 @@ func TestUploaderOutageBackpressure(t *testing.T) {
 	must(t, err)
 	if ix.Size != b.Pos || !ix.Closed || ix.Next != "mysql-bin.000002" {
 		t.Fatalf("index: size %d (want %d) closed %v next %q", ix.Size, b.Pos, ix.Closed, ix.Next)
+	}
+}
+
+// TestUploaderBufferHoldsTheSegmentBeingFilled keeps the store down under
+// incompressible events: what is held, the sealed segments and the one
+// being filled, stays within MaxBufferedBytes (give or take the block the
+// encoder holds): the segmenter waits before it fills a segment past the
+// bound, rather than sealing one more that waits beside the full buffer.
+func TestUploaderBufferHoldsTheSegmentBeingFilled(t *testing.T) {
+	mem := objstore.NewMemory()
+	store := objstore.NewFaulty(mem)
+	var down atomic.Bool
+	down.Store(true)
+	store.SetHook(func(op, key string) error {
+		if down.Load() && op == objstore.OpPut {
+			return errors.New("injected: store unavailable")
+		}
+		return nil
+	})
+	const maxBuffer = 1 << 20
+	seg, up := newPipeline(t, store, UploaderConfig{Concurrency: 2, MaxBufferedBytes: maxBuffer, MaxBackoff: 20 * time.Millisecond}, 384<<10)
+	b := binlogtest.New("mysql-bin.000001")
+	rnd := rand.New(rand.NewPCG(1, 2))
+	var produced atomic.Int64
+	done := make(chan error, 1)
+	go func() {
+		err := seg.Add(b.Next(gomysql.FORMAT_DESCRIPTION_EVENT, 120))
+		for i := 0; err == nil && i < 400; i++ {
+			body := make([]byte, 8<<10)
+			for j := range body {
+				body[j] = byte(rnd.Uint32())
+			}
+			err = seg.Add(b.NextBody(gomysql.WRITE_ROWS_EVENTv1, body))
+			produced.Add(1)
+		}
+		if err == nil {
+			err = seg.Flush()
+		}
+		done <- err
+	}()
+	for last := int64(-1); produced.Load() != last; time.Sleep(200 * time.Millisecond) {
+		last = produced.Load()
+	}
+	up.bytesMu.Lock()
+	buffered := up.buffered
+	up.bytesMu.Unlock()
+	filling := int64(-1)
+	for i := 0; i < 100 && filling < 0; i++ {
+		if seg.mu.TryLock() {
+			filling = int64(seg.zbuf.n)
+			seg.mu.Unlock()
+		} else {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if filling < 0 {
+		t.Fatal("the segmenter is stuck with its lock held: a sealed segment waits for room beside the full buffer")
+	}
+	if n := produced.Load(); n >= 400 {
+		t.Fatal("the producer was never blocked while the store was down")
+	}
+	if buffered+filling > maxBuffer+encoderPending || buffered+filling < maxBuffer/2 {
+		t.Fatalf("store down: %d bytes sealed and %d in the segment being filled, want at most %d in all", buffered, filling, maxBuffer+encoderPending)
+	}
+	down.Store(false)
+	select {
+	case err := <-done:
+		must(t, err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("producer still blocked after the store came back")
+	}
+	drain(t, up)
+	if d := up.Durable(); d.Position.Offset != b.Pos {
+		t.Fatalf("durable %v, want end %d", d.Position, b.Pos)
 	}
 }
 

@@ -50,6 +50,36 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// plainBinarc is binarc built without the race detector, for the tests
+// that bound its memory: the race detector's shadow memory multiplies
+// binarc's RSS. Built on first use, beside binarcPath, when the tests run
+// with -race (make test); otherwise binarcPath is that binary.
+var plainBinarc struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+func plainBinarcPath(t *testing.T) string {
+	t.Helper()
+	if !raceEnabled {
+		return binarcPath
+	}
+	plainBinarc.once.Do(func() {
+		path := filepath.Join(filepath.Dir(binarcPath), "binarc-norace")
+		out, err := exec.Command("go", "build", "-tags", "binarc_testhooks", "-o", path, "../cmd/binarc").CombinedOutput()
+		if err != nil {
+			plainBinarc.err = fmt.Errorf("%v:\n%s", err, out)
+			return
+		}
+		plainBinarc.path = path
+	})
+	if plainBinarc.err != nil {
+		t.Fatalf("building binarc without the race detector: %v", plainBinarc.err)
+	}
+	return plainBinarc.path
+}
+
 const (
 	replUser = "binarc"
 	replPass = "s3cret-Pa55"
@@ -113,7 +143,13 @@ func (e *env) start(args ...string) *proc {
 // defaults.
 func (e *env) startEnv(extraEnv []string, args ...string) *proc {
 	e.t.Helper()
-	cmd := exec.Command(binarcPath, args...)
+	return e.startBinary(binarcPath, extraEnv, args...)
+}
+
+// startBinary is startEnv running the binarc binary at path.
+func (e *env) startBinary(path string, extraEnv []string, args ...string) *proc {
+	e.t.Helper()
+	cmd := exec.Command(path, args...)
 	cmd.Env = append(e.binarcEnv(), extraEnv...)
 	p := &proc{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out

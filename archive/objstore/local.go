@@ -87,6 +87,15 @@ func (l *Local) Put(ctx context.Context, key string, data []byte, opts PutOption
 	return l.put(ctx, "put", key, bytes.NewReader(data), opts)
 }
 
+// PutBuffers is Put of the concatenation of bufs, written from them as
+// they are (see objstore.PutBuffers).
+func (l *Local) PutBuffers(ctx context.Context, key string, bufs [][]byte, opts PutOptions) (ObjectInfo, error) {
+	if opts.IfAbsent && opts.IfMatch != "" {
+		return ObjectInfo{}, fmt.Errorf("local: put %s: IfAbsent and IfMatch are mutually exclusive", key)
+	}
+	return l.put(ctx, "put", key, NewBuffersReader(bufs), opts)
+}
+
 // put is Put and PutStream: it copies r into a fsynced temp file beside the
 // final name, then, under the store's lock, links it into place (IfAbsent:
 // link(2) fails atomically when the name is taken, which rename(2) would

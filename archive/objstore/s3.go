@@ -174,14 +174,26 @@ func (s *S3) CheckBucket(ctx context.Context) error {
 // Put uploads data with a single PutObject. IfAbsent sends If-None-Match: *
 // and IfMatch sends If-Match, which S3 evaluates atomically.
 func (s *S3) Put(ctx context.Context, key string, data []byte, opts PutOptions) (ObjectInfo, error) {
+	return s.put(ctx, key, bytes.NewReader(data), int64(len(data)), opts)
+}
+
+// PutBuffers is Put of the concatenation of bufs, sent from them as they
+// are (see objstore.PutBuffers).
+func (s *S3) PutBuffers(ctx context.Context, key string, bufs [][]byte, opts PutOptions) (ObjectInfo, error) {
+	r := NewBuffersReader(bufs)
+	return s.put(ctx, key, r, r.Size(), opts)
+}
+
+// put is Put of the size bytes of body, which the SDK rewinds to retry.
+func (s *S3) put(ctx context.Context, key string, body io.ReadSeeker, size int64, opts PutOptions) (ObjectInfo, error) {
 	if opts.IfAbsent && opts.IfMatch != "" {
 		return ObjectInfo{}, fmt.Errorf("s3: put %s: IfAbsent and IfMatch are mutually exclusive", key)
 	}
 	in := &s3.PutObjectInput{
 		Bucket:        aws.String(s.bucket),
 		Key:           aws.String(s.prefix + key),
-		Body:          bytes.NewReader(data),
-		ContentLength: aws.Int64(int64(len(data))),
+		Body:          body,
+		ContentLength: aws.Int64(size),
 	}
 	if opts.IfAbsent {
 		in.IfNoneMatch = aws.String("*")
@@ -209,7 +221,7 @@ func (s *S3) Put(ctx context.Context, key string, data []byte, opts PutOptions) 
 		}
 		return ObjectInfo{}, fmt.Errorf("s3: put %s: %w", key, s.wrapBucketError(err))
 	}
-	return ObjectInfo{Key: key, Size: int64(len(data)), ETag: aws.ToString(out.ETag), ModTime: time.Now()}, nil
+	return ObjectInfo{Key: key, Size: size, ETag: aws.ToString(out.ETag), ModTime: time.Now()}, nil
 }
 
 // Get opens the object with GetObject. The caller closes the body.

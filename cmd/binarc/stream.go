@@ -16,7 +16,7 @@ type streamCmd struct {
 	SegmentSize       byteSize      `env:"BINARC_SEGMENT_SIZE" default:"16MiB" help:"Seal a segment at this size (a larger single event makes a larger segment)."`
 	StartAt           string        `env:"BINARC_START_AT" default:"oldest" help:"Where a new archive starts: oldest (every binlog the primary still has), current, or a binlog file name."`
 	UploadConcurrency int           `env:"BINARC_UPLOAD_CONCURRENCY" default:"4" help:"Segments compressed and uploaded at once."`
-	MaxBuffer         byteSize      `env:"BINARC_MAX_BUFFER" default:"32MiB" help:"Compressed segments held in memory while the store is slow; past it, binarc stops reading from the primary (which keeps its binlog)."`
+	MaxBuffer         byteSize      `env:"BINARC_MAX_BUFFER" default:"32MiB" help:"Compressed segments held in memory while the store is slow, the one being filled included; past it, binarc stops reading from the primary (which keeps its binlog)."`
 	Heartbeat         time.Duration `env:"BINARC_HEARTBEAT" default:"1s" help:"Ask the primary for a heartbeat after this much idle time, to tell an idle primary from a dead link."`
 	ReadTimeout       time.Duration `env:"BINARC_READ_TIMEOUT" default:"15s" help:"Reconnect when nothing, not even a heartbeat, arrived for this long (a network partition)."`
 	Compact           bool          `env:"BINARC_COMPACT" default:"true" negatable:"" help:"Once a binlog file is complete, make its segments one object (--no-compact to keep segments)."`

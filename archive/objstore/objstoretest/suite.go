@@ -30,6 +30,7 @@ func Run(t *testing.T, newStore func(t *testing.T) objstore.Store) {
 		{"Overwrite", testOverwrite},
 		{"GetMissing", testGetMissing},
 		{"IfAbsent", testIfAbsent},
+		{"PutBuffers", testPutBuffers},
 		{"IfAbsentConcurrent", testIfAbsentConcurrent},
 		{"IfMatch", testIfMatch},
 		{"IfMatchConcurrent", testIfMatchConcurrent},
@@ -117,6 +118,31 @@ func testIfAbsent(t *testing.T, s objstore.Store) {
 	}
 	if got, _ := mustGet(t, s, "lease"); string(got) != "first" {
 		t.Errorf("after refused IfAbsent Put, content = %q, want %q", got, "first")
+	}
+}
+
+// testPutBuffers stores an object given in pieces (objstore.PutBuffers),
+// of which some are empty, and honours IfAbsent.
+func testPutBuffers(t *testing.T, s objstore.Store) {
+	ctx := t.Context()
+	big := make([]byte, 3<<20+17)
+	if _, err := rand.Read(big); err != nil {
+		t.Fatal(err)
+	}
+	bufs := [][]byte{big[:1<<20], nil, big[1<<20 : 3<<20], big[3<<20:]}
+	info, err := objstore.PutBuffers(ctx, s, "segs/one", bufs, objstore.PutOptions{IfAbsent: true})
+	if err != nil {
+		t.Fatalf("PutBuffers: %v", err)
+	}
+	if info.Size != int64(len(big)) {
+		t.Errorf("PutBuffers info size %d, want %d", info.Size, len(big))
+	}
+	if got, _ := mustGet(t, s, "segs/one"); !bytes.Equal(got, big) {
+		t.Errorf("Get after PutBuffers: %d bytes, not the %d put", len(got), len(big))
+	}
+	_, err = objstore.PutBuffers(ctx, s, "segs/one", [][]byte{[]byte("other")}, objstore.PutOptions{IfAbsent: true})
+	if !errors.Is(err, objstore.ErrExist) {
+		t.Fatalf("second IfAbsent PutBuffers = %v, want ErrExist", err)
 	}
 }
 
