@@ -17,8 +17,19 @@ import (
 // 56 MiB leaves the collector room and RSS under 80 MiB.
 const streamMemoryLimit = 56 << 20
 
-func setStreamMemoryLimit() {
+// restoreMemoryLimit is the same for binarc restore and the serve inside
+// it, held to 150 MiB of RSS: its largest live set is the fetch's
+// prefetch of decoded segments (a few times --segment-size), and without a
+// limit the heap's headroom varied its peak from 100 to 158 MiB from one
+// run to the next on the same restore (docs/BENCHMARKS.md).
+const restoreMemoryLimit = 96 << 20
+
+func setStreamMemoryLimit() { setMemoryLimit(streamMemoryLimit) }
+
+func setRestoreMemoryLimit() { setMemoryLimit(restoreMemoryLimit) }
+
+func setMemoryLimit(n int64) {
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(streamMemoryLimit)
+		debug.SetMemoryLimit(n)
 	}
 }

@@ -33,6 +33,7 @@ type restoreCmd struct {
 }
 
 func (c *restoreCmd) Run(ctx context.Context, log zerolog.Logger) error {
+	setRestoreMemoryLimit()
 	target, err := restore.ParseTarget(c.To)
 	if err != nil {
 		return usageError{err}
