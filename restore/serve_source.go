@@ -2,37 +2,37 @@ package restore
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"os"
+	"path/filepath"
 
 	"github.com/binarc/binarc/replication"
 	"github.com/binarc/binarc/serve"
 )
 
 // rangeSource is what the private serve of a restore streams: the ranges
-// of a plan on one timeline, from the rebuilt files. The transactions cut
-// out of the ranges (skipped with --skip-gtid, or already applied after a
-// join) are left out by position, so a GTID that occurs on two timelines
-// is left out only where the plan says.
+// of a plan on one timeline, from the rebuilt files (a serve.DirSource).
+// The transactions cut out of the ranges (skipped with --skip-gtid, or
+// already applied after a join) are left out by position, so a GTID that
+// occurs on two timelines is left out only where the plan says.
 type rangeSource struct {
+	dir   serve.DirSource
 	files []rangeFile
 }
 
 type rangeFile struct {
-	name, path string
-	ranges     []ReplayRange // of this file, in order
+	name   string
+	ranges []ReplayRange // of this file, in order
 }
 
 var _ serve.Source = (*rangeSource)(nil)
 
-// newRangeSource serves rs, which must all be on one timeline.
+// newRangeSource serves rs, which must all be on one timeline (its files
+// in one directory).
 func newRangeSource(rs []ReplayRange) *rangeSource {
-	s := &rangeSource{}
+	s := &rangeSource{dir: serve.DirSource{Dir: filepath.Dir(rs[0].Path)}}
 	for _, r := range rs {
 		if n := len(s.files); n == 0 || s.files[n-1].name != r.File {
-			s.files = append(s.files, rangeFile{name: r.File, path: r.Path})
+			s.files = append(s.files, rangeFile{name: r.File})
 		}
 		f := &s.files[len(s.files)-1]
 		f.ranges = append(f.ranges, r)
@@ -61,48 +61,16 @@ func (s *rangeSource) Read(ctx context.Context, f serve.File, from uint64, fn fu
 	if rf == nil {
 		return fmt.Errorf("binlog=%s: not in the restore's plan", f.Name)
 	}
-	from = max(from, replication.MagicLen)
-	fh, err := os.Open(rf.path)
-	if err != nil {
-		return err
-	}
-	defer fh.Close()
-	if _, err := fh.Seek(int64(from), io.SeekStart); err != nil {
-		return err
-	}
 	next := 0 // the range at or after the current event
-	err = replication.ReadEvents(&ctxReader{ctx: ctx, r: fh}, from, func(off uint64, h replication.Header, raw []byte) error {
-		if off >= f.Size {
-			return errStopRead
-		}
+	return s.dir.Read(ctx, f, from, func(off uint64, h replication.Header, raw []byte) error {
 		for next < len(rf.ranges) && off >= rf.ranges[next].Stop {
 			next++
 		}
-		if next < len(rf.ranges) && off < rf.ranges[next].Start && next > 0 {
+		if next > 0 && next < len(rf.ranges) && off < rf.ranges[next].Start {
 			return nil // between two ranges: a transaction cut out
 		}
 		return fn(off, h, raw)
 	})
-	if errors.Is(err, errStopRead) {
-		return nil
-	}
-	return err
-}
-
-// errStopRead ends a read at the end of what is served.
-var errStopRead = errors.New("end of the served range")
-
-// ctxReader stops reading once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // byTimeline splits ranges into runs on one timeline, in plan order.
