@@ -3,12 +3,10 @@ package restore
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/binarc/binarc/archive"
-	"github.com/binarc/binarc/replication"
 	"github.com/binarc/binarc/snapshot"
 )
 
@@ -28,12 +26,8 @@ func restoreOverlapped(ctx context.Context, cat archive.Catalog, req *RestoreReq
 	}
 	var m *snapshot.Manifest
 	for i := len(entries) - 1; i >= 0 && m == nil; i-- {
-		e := entries[i]
-		if !e.Complete || (req.SnapshotID != "" && e.ID != req.SnapshotID) {
-			continue
-		}
-		if ok, err := before(e.Manifest, req.Target); err == nil && ok {
-			m = e.Manifest
+		if ok, _ := req.candidate(entries[i]); ok {
+			m = entries[i].Manifest
 		}
 	}
 	if m == nil || m.Method == snapshot.Logical {
@@ -54,10 +48,10 @@ func restoreOverlapped(ctx context.Context, cat archive.Catalog, req *RestoreReq
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	res := make(chan result, 1)
-	from := replication.Position{File: m.Coordinates.File, Offset: m.Coordinates.Pos}
+	pr := snapshotPlanRequest(m)
+	pr.Target, pr.Skip, pr.WorkDir = req.Target, req.Skip, binlogDir
 	go func() {
-		bp, err := PlanBinlog(pctx, cat, PlanRequest{From: from, FromServerID: m.BinlogServerID(), FromServerUUID: m.BinlogServerUUID(),
-			FromState: m.DataGTIDState(), Target: req.Target, Skip: req.Skip, WorkDir: binlogDir})
+		bp, err := PlanBinlog(pctx, cat, pr)
 		if err != nil {
 			cancel() // the snapshot's download and prepare stop too
 		}
@@ -84,7 +78,7 @@ func restoreOverlapped(ctx context.Context, cat archive.Catalog, req *RestoreReq
 			if req.passedOver == nil {
 				req.passedOver = map[string]string{}
 			}
-			req.passedOver[m.ID] = fmt.Sprintf("%s (at %s: %v)", m.ID, from, firstLine(perr))
+			req.passedOver[m.ID] = passedOver(m, perr)
 			return nil, nil, false
 		}
 		return &RestorePlan{Snapshot: m}, perr, true

@@ -160,28 +160,17 @@ func choose(ctx context.Context, cat archive.Catalog, req RestoreRequest, binlog
 	}
 	var tried []string
 	for i := len(entries) - 1; i >= 0; i-- {
-		e := entries[i]
-		if !e.Complete || (req.SnapshotID != "" && e.ID != req.SnapshotID) {
-			continue
-		}
-		m := e.Manifest
-		if why, ok := req.passedOver[e.ID]; ok {
-			tried = append(tried, why)
-			continue
-		}
-		ok, err := before(m, req.Target)
-		if err != nil {
-			tried = append(tried, fmt.Sprintf("%s (%v)", m.ID, err))
-			continue
-		}
+		ok, why := req.candidate(entries[i])
 		if !ok {
-			tried = append(tried, fmt.Sprintf("%s (taken %s: after the target)", m.ID, m.Started.Format(time.RFC3339)))
+			if why != "" {
+				tried = append(tried, why)
+			}
 			continue
 		}
-		from := replication.Position{File: m.Coordinates.File, Offset: m.Coordinates.Pos}
-		bp, err := planFrom(PlanRequest{From: from, FromServerID: m.BinlogServerID(), FromServerUUID: m.BinlogServerUUID(), FromState: m.DataGTIDState()})
+		m := entries[i].Manifest
+		bp, err := planFrom(snapshotPlanRequest(m))
 		if errors.Is(err, ErrOutsideWindow) {
-			tried = append(tried, fmt.Sprintf("%s (at %s: %v)", m.ID, from, firstLine(err)))
+			tried = append(tried, passedOver(m, err))
 			continue
 		}
 		if err != nil {
@@ -203,6 +192,40 @@ func choose(ctx context.Context, cat archive.Catalog, req RestoreRequest, binlog
 		}
 	}
 	return nil, fmt.Errorf("%w for %s: %s%s\nsnapshots: %s", ErrNoSnapshot, req.Target, msg, window, listIDs(entries))
+}
+
+// candidate tells whether snapshot entry e may start the restore, before
+// its binlog is planned, and if not why (empty when it is not one to
+// mention: incomplete, or not the --snapshot asked for).
+func (req RestoreRequest) candidate(e snapshot.Entry) (bool, string) {
+	if !e.Complete || (req.SnapshotID != "" && e.ID != req.SnapshotID) {
+		return false, ""
+	}
+	m := e.Manifest
+	if why, ok := req.passedOver[e.ID]; ok {
+		return false, why
+	}
+	ok, err := before(m, req.Target)
+	if err != nil {
+		return false, fmt.Sprintf("%s (%v)", m.ID, err)
+	}
+	if !ok {
+		return false, fmt.Sprintf("%s (taken %s: after the target)", m.ID, m.Started.Format(time.RFC3339))
+	}
+	return true, ""
+}
+
+// snapshotPlanRequest is the binlog plan from snapshot m's coordinates
+// (the caller adds the target, the skips and the work directory).
+func snapshotPlanRequest(m *snapshot.Manifest) PlanRequest {
+	return PlanRequest{From: replication.Position{File: m.Coordinates.File, Offset: m.Coordinates.Pos},
+		FromServerID: m.BinlogServerID(), FromServerUUID: m.BinlogServerUUID(), FromState: m.DataGTIDState()}
+}
+
+// passedOver says why snapshot m cannot start the restore: the archive
+// does not reach the target from it (err).
+func passedOver(m *snapshot.Manifest, err error) string {
+	return fmt.Sprintf("%s (at %s: %v)", m.ID, snapshotPlanRequest(m).From, firstLine(err))
 }
 
 // before tells whether a snapshot can start a restore to target: its data
