@@ -3,7 +3,6 @@ package serve
 import (
 	"context"
 	"encoding/binary"
-	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -43,20 +42,10 @@ func TestDumpAcrossTimelines(t *testing.T) {
 		{Timeline: "t1", Name: name, Size: cut, Complete: true},
 		{Timeline: "t2", Name: name, Size: evs[len(evs)-1].End, Complete: true, Start: cut, StartState: "0-1-1"},
 	}}
-	srv, err := New(Config{Source: src, User: "u", Password: "p", ServerID: 9, Log: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go srv.Serve(ctx, ln)
+	addr := startServer(t, Config{Source: src, User: "u", Password: "p", ServerID: 9, Log: zerolog.Nop()})
 
 	dump := func(state, file string) (seqs []uint64, refusal string) {
-		c, err := client.Connect(ln.Addr().String(), "u", "p", "")
+		c, err := client.Connect(addr, "u", "p", "")
 		if err != nil {
 			t.Fatal(err)
 		}

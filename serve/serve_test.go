@@ -98,24 +98,14 @@ func TestDumpSkipsAndStops(t *testing.T) {
 	name, evs := testFile(t, dir)
 	stop := replication.Position{File: name, Offset: evs[7].End} // after the DDL 0-1-2
 	reached := make(chan replication.Position, 1)
-	srv, err := New(Config{Source: &DirSource{Dir: dir, Names: []string{name}}, User: "u", Password: "p", ServerID: 9,
+	addr := startServer(t, Config{Source: &DirSource{Dir: dir, Names: []string{name}}, User: "u", Password: "p", ServerID: 9,
 		Stop: Stop{Position: stop}, Skip: []string{"0-1-1"}, Log: zerolog.Nop(),
 		Reached: func(p replication.Position) { reached <- p }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go srv.Serve(ctx, ln)
 
-	if _, err := client.Connect(ln.Addr().String(), "u", "wrong", ""); err == nil || !strings.Contains(err.Error(), "Access denied") {
+	if _, err := client.Connect(addr, "u", "wrong", ""); err == nil || !strings.Contains(err.Error(), "Access denied") {
 		t.Errorf("wrong password: %v", err)
 	}
-	c, err := client.Connect(ln.Addr().String(), "u", "p", "")
+	c, err := client.Connect(addr, "u", "p", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,4 +157,22 @@ func TestDumpSkipsAndStops(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Error("Reached not called")
 	}
+}
+
+// startServer serves cfg on a loopback port until the test ends and
+// returns its address.
+func startServer(t *testing.T, cfg Config) string {
+	t.Helper()
+	srv, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go srv.Serve(ctx, ln)
+	return ln.Addr().String()
 }
