@@ -66,13 +66,12 @@ func TestUploaderDurableInOrder(t *testing.T) {
 	}
 }
 
-// TestUploaderOutageBackpressure fails every PUT for a while: the
-// pipeline must block the producer once its buffer is full, drop nothing,
-// and store everything once the store is back, ending with the index.
-func TestUploaderOutageBackpressure(t *testing.T) {
+// downStore is a memory store behind a Faulty one whose PUTs fail while
+// down is set (it starts set).
+func downStore() (*objstore.Memory, *objstore.Faulty, *atomic.Bool) {
 	mem := objstore.NewMemory()
 	store := objstore.NewFaulty(mem)
-	var down atomic.Bool
+	down := &atomic.Bool{}
 	down.Store(true)
 	store.SetHook(func(op, key string) error {
 		if down.Load() && op == objstore.OpPut {
@@ -80,6 +79,14 @@ func TestUploaderOutageBackpressure(t *testing.T) {
 		}
 		return nil
 	})
+	return mem, store, down
+}
+
+// TestUploaderOutageBackpressure fails every PUT for a while: the
+// pipeline must block the producer once its buffer is full, drop nothing,
+// and store everything once the store is back, ending with the index.
+func TestUploaderOutageBackpressure(t *testing.T) {
+	mem, store, down := downStore()
 	seg, up := newPipeline(t, store, UploaderConfig{Concurrency: 2, MaxBufferedBytes: 16 << 10, MaxBackoff: 20 * time.Millisecond}, 4096)
 	b := binlogtest.New("mysql-bin.000001")
 	var produced atomic.Int64
@@ -129,16 +136,7 @@ func TestUploaderOutageBackpressure(t *testing.T) {
 // encoder holds): the segmenter waits before it fills a segment past the
 // bound, rather than sealing one more that waits beside the full buffer.
 func TestUploaderBufferHoldsTheSegmentBeingFilled(t *testing.T) {
-	mem := objstore.NewMemory()
-	store := objstore.NewFaulty(mem)
-	var down atomic.Bool
-	down.Store(true)
-	store.SetHook(func(op, key string) error {
-		if down.Load() && op == objstore.OpPut {
-			return errors.New("injected: store unavailable")
-		}
-		return nil
-	})
+	_, store, down := downStore()
 	const maxBuffer = 1 << 20
 	seg, up := newPipeline(t, store, UploaderConfig{Concurrency: 2, MaxBufferedBytes: maxBuffer, MaxBackoff: 20 * time.Millisecond}, 384<<10)
 	b := binlogtest.New("mysql-bin.000001")
