@@ -32,19 +32,32 @@ func (g gtidEntry) String() string { return fmt.Sprintf("%d-%d-%d", g.Domain, g.
 // parseState reads a replica's GTID position (@slave_connect_state): a
 // list of GTIDs, at most one per domain.
 func parseState(s string) (map[uint32]gtidEntry, error) {
+	list, err := parseGTIDs(s)
+	if err != nil {
+		return nil, fmt.Errorf("GTID position %w", err)
+	}
 	out := map[uint32]gtidEntry{}
+	for _, g := range list {
+		if _, dup := out[g.Domain]; dup {
+			return nil, fmt.Errorf("GTID position %q names domain %d twice", s, g.Domain)
+		}
+		out[g.Domain] = g
+	}
+	return out, nil
+}
+
+// parseGTIDs reads a comma-separated list of GTIDs.
+func parseGTIDs(s string) ([]gtidEntry, error) {
+	var out []gtidEntry
 	for _, part := range strings.Split(s, ",") {
 		if strings.TrimSpace(part) == "" {
 			continue
 		}
 		g, err := parseGTID(part)
 		if err != nil {
-			return nil, fmt.Errorf("GTID position %q: %q is %w", s, part, err)
+			return nil, fmt.Errorf("%q: %q is %w", s, part, err)
 		}
-		if _, dup := out[g.Domain]; dup {
-			return nil, fmt.Errorf("GTID position %q names domain %d twice", s, g.Domain)
-		}
-		out[g.Domain] = g
+		out = append(out, g)
 	}
 	return out, nil
 }
@@ -96,16 +109,9 @@ func (h *fileHead) enteredAt(f File) error {
 		return nil
 	}
 	// A binlog state, like a Gtid_list: one GTID per domain and server.
-	var list []gtidEntry
-	for _, part := range strings.Split(f.StartState, ",") {
-		if strings.TrimSpace(part) == "" {
-			continue
-		}
-		g, err := parseGTID(part)
-		if err != nil {
-			return fmt.Errorf("binlog=%s timeline=%s: GTID state at the join %q: %q is %w", f.Name, f.Timeline, f.StartState, part, err)
-		}
-		list = append(list, g)
+	list, err := parseGTIDs(f.StartState)
+	if err != nil {
+		return fmt.Errorf("binlog=%s timeline=%s: GTID state at the join %w", f.Name, f.Timeline, err)
 	}
 	sort.SliceStable(list, func(i, j int) bool { return list[i].Domain < list[j].Domain })
 	h.List, h.HasList = list, true
