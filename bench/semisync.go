@@ -190,9 +190,8 @@ func (b *bench) semiSyncMode(name string, args []string, load time.Duration) (Se
 	if err := bin.Stop(syscall.SIGTERM, time.Minute); err != nil {
 		return mode, fmt.Errorf("%w; binarc's log ends:\n%s", err, testenv.TailFile(logPath, 10))
 	}
-	var err2 error
-	mode.Segments, err2 = b.countSegments(clusterName)
-	return mode, err2
+	mode.Segments, err = b.countSegments(clusterName)
+	return mode, err
 }
 
 // semiSyncReplicaMode runs the writers' load with a MariaDB replica as the
@@ -215,53 +214,66 @@ func (b *bench) semiSyncReplicaMode(load time.Duration) (SemiSyncMode, error) {
 	if err := b.db.Exec(b.ctx, "SET GLOBAL rpl_semi_sync_master_enabled = ON"); err != nil {
 		return mode, err
 	}
+	if err := b.waitSemiSyncActive(func() error { return nil }); err != nil {
+		return mode, fmt.Errorf("the replica: %w", err)
+	}
+	return mode, b.measureLoad(&mode, load)
+}
+
+// waitSemiSyncActive waits until the primary has one semi-sync replica
+// and waits for it (Rpl_semi_sync_master_status ON), which it turns on at
+// a commit once the replica has caught up: a warm-up commit is made
+// meanwhile. alive says whether the replica is still there.
+func (b *bench) waitSemiSyncActive(alive func() error) error {
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		if err := alive(); err != nil {
+			return err
+		}
 		n, err := b.statusInt("Rpl_semi_sync_master_clients")
 		if err != nil {
-			return mode, err
+			return err
 		}
-		if on, err := b.statusString("Rpl_semi_sync_master_status"); err != nil {
-			return mode, err
-		} else if n == 1 && on == "ON" {
-			break
-		} else if n == 1 {
-			// The primary turns semi-sync on at a commit once the
-			// replica has caught up.
+		on, err := b.statusString("Rpl_semi_sync_master_status")
+		if err != nil {
+			return err
+		}
+		if n == 1 && on == "ON" {
+			return nil
+		}
+		if n == 1 {
 			if err := b.db.Exec(b.ctx, "INSERT INTO bench_ss.commits (writer, note) VALUES (-1, 'warm-up')"); err != nil {
-				return mode, err
+				return err
 			}
 		}
 		if time.Now().After(deadline) {
-			return mode, fmt.Errorf("the replica did not become the primary's active semi-sync replica within a minute (Rpl_semi_sync_master_clients %d)", n)
+			return fmt.Errorf("not the primary's active semi-sync replica within a minute (Rpl_semi_sync_master_clients %d, status %s)", n, on)
 		}
 	}
-	if err := b.measureLoad(&mode, load); err != nil {
-		return mode, err
-	}
-	return mode, nil
 }
 
 // waitSemiSyncReady waits until binarc streams and, in a semi-sync mode,
-// the primary counts it as its semi-sync replica.
+// the primary waits for it, as for the reference replica.
 func (b *bench) waitSemiSyncReady(bin *testenv.Process, logPath string, semi bool) error {
 	deadline := time.Now().Add(time.Minute)
-	for {
-		ok := countLogLines(logPath, "streaming from the primary") > 0
-		if ok && semi {
-			clients, err := b.statusInt("Rpl_semi_sync_master_clients")
-			if err != nil {
-				return err
-			}
-			ok = clients == 1
-		}
-		if ok {
-			return nil
-		}
+	for countLogLines(logPath, "streaming from the primary") == 0 {
 		if bin.Exited() || time.Now().After(deadline) {
-			return fmt.Errorf("binarc did not start streaming (as the semi-sync replica: %v) within a minute; see %s", semi, logPath)
+			return fmt.Errorf("binarc did not start streaming within a minute; see %s", logPath)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	if !semi {
+		return nil
+	}
+	err := b.waitSemiSyncActive(func() error {
+		if bin.Exited() {
+			return fmt.Errorf("binarc exited; see %s", logPath)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("binarc: %w", err)
+	}
+	return nil
 }
 
 func (b *bench) statusInt(name string) (int, error) {
