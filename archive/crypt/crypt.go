@@ -123,13 +123,7 @@ func SameRecipients(a, b []string) bool {
 // Seal encrypts payload as the object name, with meta (marshalled to JSON,
 // nil for none) in the clear header.
 func (s *Sealer) Seal(name string, meta any, payload []byte) ([]byte, error) {
-	return s.SealAppend(make([]byte, 0, SealedSize(len(payload))), name, meta, payload)
-}
-
-// SealAppend is Seal appending the object to dst, which a caller reuses
-// to spare the allocation (and the zeroing) of a buffer per object.
-func (s *Sealer) SealAppend(dst []byte, name string, meta any, payload []byte) ([]byte, error) {
-	w := &appendWriter{b: dst}
+	w := &appendWriter{b: make([]byte, 0, SealedSize(len(payload)))}
 	sw, err := s.SealStream(w, name, meta)
 	if err != nil {
 		return nil, err

@@ -227,19 +227,3 @@ func BenchmarkSeal(b *testing.B) {
 		}
 	}
 }
-
-// BenchmarkSealAppend is BenchmarkSeal into a reused buffer, as the
-// uploader does.
-func BenchmarkSealAppend(b *testing.B) {
-	s := sealer(b, newKey(b), newKey(b))
-	payload := make([]byte, 4<<20)
-	_, _ = rand.Read(payload)
-	b.SetBytes(int64(len(payload)))
-	buf := make([]byte, 0, SealedSize(len(payload)))
-	for b.Loop() {
-		var err error
-		if buf, err = s.SealAppend(buf[:0], "k", nil, payload); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
