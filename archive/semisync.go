@@ -180,9 +180,9 @@ func (s *semiSync) sink(up *Uploader) Sink {
 		return up
 	}
 	if s.spool != nil {
-		return &spoolSink{up: up, spool: s.spool, t: s.t}
+		return &spoolSink{Uploader: up, spool: s.spool, t: s.t}
 	}
-	return &storeSink{up: up, t: s.t}
+	return &storeSink{Uploader: up, t: s.t}
 }
 
 // start runs the acknowledgement sender and the sealer until ctx ends.
@@ -260,22 +260,22 @@ func (o *semiSyncObserver) UploadRetry(err error) {
 	}
 }
 
+// Both semi-sync sinks hold the segment being filled to --max-buffer.
+var (
+	_ roomWaiter = (*storeSink)(nil)
+	_ roomWaiter = (*spoolSink)(nil)
+)
+
 // storeSink notes how far segments were sealed.
 type storeSink struct {
-	up *Uploader
-	t  *ackTracker
+	*Uploader // its SubmitFileEnd, WaitRoom and HasRoom as they are
+	t         *ackTracker
 }
 
 func (s *storeSink) SubmitSegment(seg *Segment) error {
 	s.t.sealedTo(replication.Position{File: seg.File, Offset: seg.End})
-	return s.up.SubmitSegment(seg)
+	return s.Uploader.SubmitSegment(seg)
 }
-
-func (s *storeSink) SubmitFileEnd(fe FileEnd) error { return s.up.SubmitFileEnd(fe) }
-
-func (s *storeSink) WaitRoom(held *atomic.Int64, n int64) error { return s.up.WaitRoom(held, n) }
-
-func (s *storeSink) HasRoom(held, n int64) bool { return s.up.HasRoom(held, n) }
 
 func poke(c chan struct{}) {
 	select {

@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/binarc/binarc/archive/objstore"
@@ -289,9 +288,9 @@ func (a *Archiver) replaySegment(ctx context.Context, lease *Lease, tl string, f
 // same object as the replayed copy (a conditional put of the same bytes)
 // rather than an overlapping one.
 type spoolSink struct {
-	up    *Uploader
-	spool *spool
-	t     *ackTracker
+	*Uploader // its SubmitFileEnd, WaitRoom and HasRoom as they are
+	spool     *spool
+	t         *ackTracker
 }
 
 func (s *spoolSink) SubmitSegment(seg *Segment) error {
@@ -301,11 +300,5 @@ func (s *spoolSink) SubmitSegment(seg *Segment) error {
 	end := replication.Position{File: seg.File, Offset: seg.End}
 	s.t.sealedTo(end)
 	s.t.advance(end)
-	return s.up.SubmitSegment(seg)
+	return s.Uploader.SubmitSegment(seg)
 }
-
-func (s *spoolSink) SubmitFileEnd(fe FileEnd) error { return s.up.SubmitFileEnd(fe) }
-
-func (s *spoolSink) WaitRoom(held *atomic.Int64, n int64) error { return s.up.WaitRoom(held, n) }
-
-func (s *spoolSink) HasRoom(held, n int64) bool { return s.up.HasRoom(held, n) }
