@@ -19,6 +19,7 @@ import (
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/integration/testenv"
+	core "github.com/binarc/binarc/internal/testenv"
 	"github.com/binarc/binarc/replication"
 	"github.com/klauspost/compress/zstd"
 )
@@ -28,9 +29,7 @@ import (
 func reachableTempDir(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	for _, p := range []string{dir, filepath.Dir(dir)} {
-		noErr(t, os.Chmod(p, 0o755))
-	}
+	noErr(t, core.OpenToOthers(dir))
 	return dir
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/internal/testenv"
 	"github.com/binarc/binarc/internal/xbstreamtest"
 	"github.com/binarc/binarc/snapshot"
 	"github.com/binarc/binarc/snapshot/snapshottest"
@@ -22,10 +23,8 @@ import (
 func reachableDir(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	for _, p := range []string{dir, filepath.Dir(dir)} {
-		if err := os.Chmod(p, 0o755); err != nil {
-			t.Fatal(err)
-		}
+	if err := testenv.OpenToOthers(dir); err != nil {
+		t.Fatal(err)
 	}
 	return dir
 }

@@ -285,3 +285,15 @@ func TailFile(path string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// OpenToOthers lets other users reach dir, a test's temporary directory
+// (t.TempDir makes it and its parent 0700): the unprivileged user a
+// restore runs its programs as (mysql) must.
+func OpenToOthers(dir string) error {
+	for _, p := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(p, 0o755); err != nil {
+			return err
+		}
+	}
+	return nil
+}
