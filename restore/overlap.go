@@ -3,8 +3,7 @@ package restore
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
+	"sync"
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/snapshot"
@@ -19,7 +18,7 @@ import (
 // directory, as any failure after the extraction does. When the archive
 // does not reach the target from that snapshot (ErrOutsideWindow), done is
 // false and the usual choice goes on with the older ones.
-func restoreOverlapped(ctx context.Context, cat archive.Catalog, req *RestoreRequest) (plan *RestorePlan, err error, done bool) {
+func restoreOverlapped(ctx context.Context, cat archive.Catalog, req *RestoreRequest, binlogDir string) (plan *RestorePlan, err error, done bool) {
 	entries, err := snapshot.List(ctx, req.Store, req.Layout)
 	if err != nil {
 		return nil, nil, false // the usual path says why
@@ -37,42 +36,31 @@ func restoreOverlapped(ctx context.Context, cat archive.Catalog, req *RestoreReq
 	if err != nil {
 		return nil, err, true
 	}
-	binlogDir := filepath.Join(req.WorkDir, "binlog")
-	if err := os.MkdirAll(binlogDir, 0o700); err != nil {
-		return nil, err, true
-	}
-	type result struct {
-		bp  *Plan
-		err error
-	}
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	res := make(chan result, 1)
+	var bp *Plan
+	var perr error
+	planned := make(chan struct{})
 	pr := snapshotPlanRequest(m)
 	pr.Target, pr.Skip, pr.WorkDir = req.Target, req.Skip, binlogDir
 	go func() {
-		bp, err := PlanBinlog(pctx, cat, pr)
-		if err != nil {
+		defer close(planned)
+		if bp, perr = PlanBinlog(pctx, cat, pr); perr != nil {
 			cancel() // the snapshot's download and prepare stop too
 		}
-		res <- result{bp, err}
 	}()
-	var got *result
-	wait := func() (*Plan, error) {
-		if got == nil {
-			r := <-res
-			got = &r
-			if r.err == nil && req.PlanOut != nil {
-				req.PlanOut(&RestorePlan{Snapshot: m, Binlog: r.bp})
-			}
+	wait := sync.OnceValues(func() (*Plan, error) {
+		<-planned
+		if perr == nil && req.PlanOut != nil {
+			req.PlanOut(&RestorePlan{Snapshot: m, Binlog: bp})
 		}
-		return got.bp, got.err
-	}
+		return bp, perr
+	})
 	req.Log.Info().Str("snapshot", m.ID).Msg("fetching and checking the archived binlog while the snapshot is restored")
 	err = restorePhysical(pctx, *req, m, wait, tools)
 	// A plan that fails says so before a local failure would, as when the
 	// plan came first: the archive's refusal is the one to fix first.
-	bp, perr := wait()
+	wait()
 	if perr != nil && (err == nil || !errors.Is(perr, context.Canceled)) {
 		if errors.Is(perr, ErrOutsideWindow) && ctx.Err() == nil {
 			if req.passedOver == nil {

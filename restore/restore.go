@@ -87,13 +87,16 @@ func Restore(ctx context.Context, req RestoreRequest) (*RestorePlan, error) {
 			return nil, err
 		}
 	}
-	work := req.WorkDir
+	binlogDir := filepath.Join(req.WorkDir, "binlog")
+	if err := os.MkdirAll(binlogDir, 0o700); err != nil {
+		return nil, err
+	}
 	if req.Datadir != "" && req.From == nil && req.Server == nil && !req.DryRun {
-		if plan, err, done := restoreOverlapped(ctx, cat, &req); done {
+		if plan, err, done := restoreOverlapped(ctx, cat, &req, binlogDir); done {
 			return plan, err
 		}
 	}
-	plan, err := choose(ctx, cat, req, filepath.Join(work, "binlog"))
+	plan, err := choose(ctx, cat, req, binlogDir)
 	if err != nil {
 		return nil, err
 	}
@@ -143,9 +146,6 @@ func Restore(ctx context.Context, req RestoreRequest) (*RestorePlan, error) {
 // Snapshots are tried newest first; one that is after the target, or whose
 // coordinates the archive does not reach the target from, is passed over.
 func choose(ctx context.Context, cat archive.Catalog, req RestoreRequest, binlogDir string) (*RestorePlan, error) {
-	if err := os.MkdirAll(binlogDir, 0o700); err != nil {
-		return nil, err
-	}
 	planFrom := func(pr PlanRequest) (*Plan, error) {
 		pr.Target, pr.Skip, pr.WorkDir = req.Target, req.Skip, binlogDir
 		return PlanBinlog(ctx, cat, pr)
