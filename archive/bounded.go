@@ -31,9 +31,9 @@ const MaxDecoderWindow = 16 << 20
 // expected size: a zstd bomb or a damaged object.
 var ErrOversize = errors.New("decodes to more than its expected size")
 
-// storedBound is the largest a zstd object of n raw bytes can be: zstd's
+// StoredBound is the largest a zstd object of n raw bytes can be: zstd's
 // own bound (n + n/256 + a little per frame), with room to spare.
-func storedBound(n uint64) int64 {
+func StoredBound(n uint64) int64 {
 	return int64(n + n/128 + 1<<17)
 }
 

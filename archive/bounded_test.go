@@ -28,7 +28,7 @@ func zstdBomb(t testing.TB) []byte {
 func plainTimeline(t testing.TB, s objstore.Store, l Layout, tl string) {
 	t.Helper()
 	ti := &TimelineInfo{Version: LayoutVersionPlain, Timeline: tl, StartFile: "mysql-bin.000001", SourceServerID: 1, Reason: "new archive"}
-	if _, err := s.Put(context.Background(), l.TimelineKey(tl), marshalJSON(ti), objstore.PutOptions{}); err != nil {
+	if _, err := s.Put(context.Background(), l.TimelineKey(tl), MarshalJSON(ti), objstore.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -193,7 +193,7 @@ func (c Catalog) ReadSegment(ctx context.Context, key string) ([]byte, error) {
 	if end-start > MaxSegmentSize {
 		return nil, fmt.Errorf("segment %s is corrupt: its range of %d bytes is larger than any segment binarc writes (%d)", key, end-start, uint64(MaxSegmentSize))
 	}
-	data, _, err := objstore.ReadAtMost(ctx, c.Store, key, sealedBound(storedBound(end-start)))
+	data, _, err := objstore.ReadAtMost(ctx, c.Store, key, sealedBound(StoredBound(end-start)))
 	if err != nil {
 		return nil, fmt.Errorf("read segment %s: %w", key, err)
 	}
@@ -216,10 +216,10 @@ func (c Catalog) readJSON(ctx context.Context, key string, v any) error {
 	return nil
 }
 
-// putOnce writes a small JSON object that must never change once written:
+// PutOnce writes a small JSON object that must never change once written:
 // if the key already holds the same bytes, that is success (a retry of our
 // own write); other content is a conflict.
-func putOnce(ctx context.Context, store objstore.Store, key string, data []byte) error {
+func PutOnce(ctx context.Context, store objstore.Store, key string, data []byte) error {
 	_, err := store.Put(ctx, key, data, objstore.PutOptions{IfAbsent: true})
 	if !errors.Is(err, objstore.ErrExist) {
 		return err
@@ -231,26 +231,26 @@ func putOnce(ctx context.Context, store objstore.Store, key string, data []byte)
 	if bytes.Equal(got, data) {
 		return nil
 	}
-	return fmt.Errorf("%w: %s already exists with other content", errConflict, key)
+	return fmt.Errorf("%w: %s already exists with other content", ErrConflict, key)
 }
 
 // PutOnce writes a small object that never changes once written (a
 // conditional put): the same content already there is success, other
 // content a conflict.
 func (c Catalog) PutOnce(ctx context.Context, key string, data []byte) error {
-	return putOnce(ctx, c.Store, key, data)
+	return PutOnce(ctx, c.Store, key, data)
 }
 
 // segmentInfoFromStore describes a stored segment.
 func (c Catalog) segmentInfoFromStore(ctx context.Context, ref SegmentRef) (SegmentInfo, error) {
-	f, err := c.readSegmentFacts(ctx, ref)
+	f, err := c.ReadSegmentFacts(ctx, ref)
 	return f.SegmentInfo, err
 }
 
-// writeFileIndex writes the index of a complete file. known are the
+// WriteFileIndex writes the index of a complete file. known are the
 // segments the caller stored itself, the tail of the file; the ones before
 // them are read back from the store.
-func writeFileIndex(ctx context.Context, store objstore.Store, layout Layout, tl, file, next string, known []SegmentInfo) error {
+func WriteFileIndex(ctx context.Context, store objstore.Store, layout Layout, tl, file, next string, known []SegmentInfo) error {
 	c := Catalog{Store: store, Layout: layout}
 	var head []SegmentInfo
 	if len(known) == 0 || known[0].Start != 0 {
@@ -275,9 +275,9 @@ func writeFileIndex(ctx context.Context, store objstore.Store, layout Layout, tl
 	}
 	ix := newFileIndex(tl, file, next, append(head, known...))
 	if err := ix.validate(); err != nil {
-		return fmt.Errorf("%w: cannot index %s/%s: %v", errConflict, tl, file, err)
+		return fmt.Errorf("%w: cannot index %s/%s: %v", ErrConflict, tl, file, err)
 	}
-	return putOnce(ctx, store, layout.IndexKey(tl, file), marshalJSON(ix))
+	return PutOnce(ctx, store, layout.IndexKey(tl, file), MarshalJSON(ix))
 }
 
 // CheckLayoutVersion refuses to change an archive written by a newer
@@ -291,13 +291,13 @@ func (c Catalog) CheckLayoutVersion(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read %s: %w", c.Layout.LayoutKey(), err)
 	}
-	_, err = checkLayoutInfo(c.Layout, data)
+	_, err = CheckLayoutInfo(c.Layout, data)
 	return err
 }
 
-// checkLayoutInfo reads layout.json and refuses a layout this binarc does
+// CheckLayoutInfo reads layout.json and refuses a layout this binarc does
 // not know.
-func checkLayoutInfo(l Layout, data []byte) (LayoutInfo, error) {
+func CheckLayoutInfo(l Layout, data []byte) (LayoutInfo, error) {
 	var li LayoutInfo
 	if err := json.Unmarshal(data, &li); err != nil || li.Version == 0 {
 		return li, fmt.Errorf("%s is not a binarc layout file; is --store pointing at something else?", l.LayoutKey())

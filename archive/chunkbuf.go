@@ -40,16 +40,16 @@ func (c Chunks) Equal(b []byte) bool {
 
 const chunkSize = 1 << 20
 
-// chunkBuffer holds the compressed bytes of the segment being filled in
+// ChunkBuffer holds the compressed bytes of the segment being filled in
 // chunks of a fixed size. Growing it never copies: a bytes.Buffer doubles,
 // and holds the old and the new array at once (48 MiB for a 16 MiB
 // segment), which the archiver's memory bound cannot afford.
-type chunkBuffer struct {
+type ChunkBuffer struct {
 	chunks Chunks
 	n      int
 }
 
-func (b *chunkBuffer) Write(p []byte) (int, error) {
+func (b *ChunkBuffer) Write(p []byte) (int, error) {
 	written := len(p)
 	for len(p) > 0 {
 		if len(b.chunks) == 0 || len(b.chunks[len(b.chunks)-1]) == chunkSize {
@@ -68,7 +68,7 @@ func (b *chunkBuffer) Write(p []byte) (int, error) {
 // handed over as they are; the last, partly filled one is copied to an
 // array of its size, so what the caller holds is what it counts, and the
 // chunk stays for the next segment.
-func (b *chunkBuffer) Take() Chunks {
+func (b *ChunkBuffer) Take() Chunks {
 	out := b.chunks
 	b.chunks, b.n = nil, 0
 	if k := len(out) - 1; k >= 0 && len(out[k]) < chunkSize {
@@ -79,7 +79,7 @@ func (b *chunkBuffer) Take() Chunks {
 }
 
 // Reset empties the buffer, keeping only its first chunk.
-func (b *chunkBuffer) Reset() {
+func (b *ChunkBuffer) Reset() {
 	if len(b.chunks) > 0 {
 		b.chunks[0] = b.chunks[0][:0]
 		clear(b.chunks[1:])
@@ -87,3 +87,6 @@ func (b *chunkBuffer) Reset() {
 	}
 	b.n = 0
 }
+
+// Size is how many bytes the buffer holds.
+func (b *ChunkBuffer) Size() int { return b.n }

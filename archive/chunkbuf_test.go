@@ -9,7 +9,7 @@ import (
 // of the last one of its size (not a pooled chunk), and keeps that chunk for the next
 // segment.
 func TestChunkBuffer(t *testing.T) {
-	var b chunkBuffer
+	var b ChunkBuffer
 	var want []byte
 	for i := 0; i < 5; i++ {
 		p := make([]byte, chunkSize/2+i*1000)

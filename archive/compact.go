@@ -123,11 +123,11 @@ func (c Catalog) checkCompacted(ctx context.Context, key string, ix *FileIndex, 
 	defer rc.Close()
 	// Bounded: at most what ix.Size bytes compress to (sealed, when they
 	// are) is read, at most ix.Size bytes decoded.
-	limit := sealedBound(storedBound(ix.Size))
+	limit := sealedBound(StoredBound(ix.Size))
 	src := bufio.NewReaderSize(&limitedBody{r: rc, left: limit, limit: limit, key: key}, 64<<10)
 	if head, _ := src.Peek(len(crypt.Magic)); crypt.IsSealed(head) {
 		if err := checkSealedCompacted(src, segs); err != nil {
-			return 0, fmt.Errorf("%w: compacted object %s is not the file's sealed segments: %v; the segments are kept", errConflict, key, err)
+			return 0, fmt.Errorf("%w: compacted object %s is not the file's sealed segments: %v; the segments are kept", ErrConflict, key, err)
 		}
 		return info.Size, nil
 	}
@@ -137,7 +137,7 @@ func (c Catalog) checkCompacted(ctx context.Context, key string, ix *FileIndex, 
 	}
 	defer dec.Close()
 	if _, err := copyExactly(io.Discard, dec, ix.Size); err != nil {
-		return 0, fmt.Errorf("%w: compacted object %s is not the file: %w; the segments are kept", errConflict, key, err)
+		return 0, fmt.Errorf("%w: compacted object %s is not the file: %w; the segments are kept", ErrConflict, key, err)
 	}
 	return info.Size, nil
 }
@@ -195,7 +195,7 @@ func (r *segmentsReader) Read(p []byte) (int, error) {
 			}
 			limit := int64(objstore.MaxSmallObject)
 			if start, end, err := ParseSegmentName(r.keys[0]); err == nil {
-				limit = sealedBound(storedBound(end - start))
+				limit = sealedBound(StoredBound(end - start))
 			}
 			rc, _, err := r.store.Get(r.ctx, r.keys[0])
 			if errors.Is(err, objstore.ErrNotExist) {

@@ -3,6 +3,7 @@ package archive
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/binarc/binarc/replication"
@@ -54,16 +55,16 @@ type SegmentInfo struct {
 	StartGTIDState *string `json:"start_gtid_state,omitempty"`
 }
 
-func segmentInfo(s *Segment, stored int64) SegmentInfo {
+func SegmentInfoOf(s *Segment, stored int64) SegmentInfo {
 	return SegmentInfo{
 		Start: s.Start, End: s.End, StoredSize: stored, Events: s.Events,
-		FirstEventTime: unixTime(s.FirstTime), LastEventTime: unixTime(s.LastTime),
+		FirstEventTime: UnixTime(s.FirstTime), LastEventTime: UnixTime(s.LastTime),
 		FirstGTID: s.FirstGTID, LastGTID: s.LastGTID, LastEventType: uint8(s.LastType),
 		StartGTIDState: s.StartState,
 	}
 }
 
-func unixTime(sec uint32) time.Time {
+func UnixTime(sec uint32) time.Time {
 	if sec == 0 {
 		return time.Time{}
 	}
@@ -112,10 +113,29 @@ func (ix *FileIndex) validate() error {
 	return nil
 }
 
-func marshalJSON(v any) []byte {
+func MarshalJSON(v any) []byte {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		panic(fmt.Sprintf("archive: marshal %T: %v", v, err)) // only our own plain structs
 	}
 	return append(b, '\n')
+}
+
+// NextFile is the file after a complete one: the one its ROTATE named, or
+// else (a file ended by a STOP event at shutdown) the next sequence number,
+// which is what the server opens at its next start.
+func NextFile(ix *FileIndex) string {
+	if ix.Next != "" {
+		return ix.Next
+	}
+	base, seq, ok := replication.SplitBinlogName(ix.File)
+	if !ok {
+		return ix.File
+	}
+	width := len(ix.File) - len(base) - 1
+	s := strconv.FormatUint(seq+1, 10)
+	for len(s) < width {
+		s = "0" + s
+	}
+	return base + "." + s
 }

@@ -177,7 +177,7 @@ func TestCheckLayoutVersion(t *testing.T) {
 		t.Fatalf("no archive yet: %v", err)
 	}
 	for v, ok := range map[int]bool{LayoutVersion: true, LayoutVersion + 1: false} {
-		if _, err := s.Put(ctx, c.Layout.LayoutKey(), marshalJSON(LayoutInfo{Version: v}), objstore.PutOptions{}); err != nil {
+		if _, err := s.Put(ctx, c.Layout.LayoutKey(), MarshalJSON(LayoutInfo{Version: v}), objstore.PutOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		if err := c.CheckLayoutVersion(ctx); (err == nil) != ok {

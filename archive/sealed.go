@@ -54,21 +54,21 @@ func sameEncryption(e *Encryption, s *crypt.Sealer) bool {
 	return crypt.SameRecipients(e.Recipients, s.Recipients())
 }
 
-// segmentFacts is what a writer needs to know of a stored segment. A sealed
+// SegmentFacts is what a writer needs to know of a stored segment. A sealed
 // segment carries it in its clear header (nothing there that the key and
 // the index do not already show, but the format description); a plain one
 // is decoded.
-type segmentFacts struct {
+type SegmentFacts struct {
 	SegmentInfo
 	Next string `json:"next,omitempty"` // the file a ROTATE in it names
 	FDE  []byte `json:"fde,omitempty"`  // the format description, at Start 0
 }
 
-// sealSegment encrypts a segment's zstd bytes as the object key, into
+// SealSegment encrypts a segment's zstd bytes as the object key, into
 // chunks of its own.
-func sealSegment(s *crypt.Sealer, key string, seg *Segment) (Chunks, error) {
-	facts := segmentFacts{SegmentInfo: segmentInfo(seg, 0), Next: seg.Next, FDE: seg.FDE}
-	var out chunkBuffer
+func SealSegment(s *crypt.Sealer, key string, seg *Segment) (Chunks, error) {
+	facts := SegmentFacts{SegmentInfo: SegmentInfoOf(seg, 0), Next: seg.Next, FDE: seg.FDE}
+	var out ChunkBuffer
 	w, err := s.SealStream(&out, key, facts)
 	if err == nil {
 		for _, b := range seg.Data {
@@ -96,32 +96,32 @@ func (c Catalog) openObject(key string, data []byte) ([]byte, error) {
 	return z, err
 }
 
-// readSegmentFacts describes a stored segment: decoded when it is plain,
+// ReadSegmentFacts describes a stored segment: decoded when it is plain,
 // from its clear header when it is sealed. Describing an archive (ls, the
 // restore planner's choice of timeline, resume) needs no secret key; the
 // header is authenticated with the contents when they are read.
-func (c Catalog) readSegmentFacts(ctx context.Context, ref SegmentRef) (segmentFacts, error) {
+func (c Catalog) ReadSegmentFacts(ctx context.Context, ref SegmentRef) (SegmentFacts, error) {
 	if ref.End < ref.Start || ref.End-ref.Start > MaxSegmentSize {
-		return segmentFacts{}, fmt.Errorf("segment %s is corrupt: its range is not one binarc writes", ref.Key)
+		return SegmentFacts{}, fmt.Errorf("segment %s is corrupt: its range is not one binarc writes", ref.Key)
 	}
-	data, _, err := objstore.ReadAtMost(ctx, c.Store, ref.Key, sealedBound(storedBound(ref.End-ref.Start)))
+	data, _, err := objstore.ReadAtMost(ctx, c.Store, ref.Key, sealedBound(StoredBound(ref.End-ref.Start)))
 	if err != nil {
-		return segmentFacts{}, fmt.Errorf("read segment %s: %w", ref.Key, err)
+		return SegmentFacts{}, fmt.Errorf("read segment %s: %w", ref.Key, err)
 	}
 	if crypt.IsSealed(data) {
 		return sealedFacts(data, ref)
 	}
 	plain, err := c.decodeSegmentObject(ref.Key, data)
 	if err != nil {
-		return segmentFacts{}, err
+		return SegmentFacts{}, err
 	}
-	f := segmentFacts{SegmentInfo: SegmentInfo{Start: ref.Start, End: ref.End, StoredSize: ref.StoredSize}}
+	f := SegmentFacts{SegmentInfo: SegmentInfo{Start: ref.Start, End: ref.End, StoredSize: ref.StoredSize}}
 	err = replication.Events(plain, ref.Start, func(off uint64, h replication.Header, raw []byte) error {
 		if f.Events == 0 {
-			f.FirstEventTime = unixTime(h.Timestamp)
+			f.FirstEventTime = UnixTime(h.Timestamp)
 		}
 		f.Events++
-		f.LastEventTime, f.LastEventType = unixTime(h.Timestamp), uint8(h.Type)
+		f.LastEventTime, f.LastEventType = UnixTime(h.Timestamp), uint8(h.Type)
 		if g := replication.ParseGTID(raw); g != "" {
 			if f.FirstGTID == "" {
 				f.FirstGTID = g
@@ -142,21 +142,21 @@ func (c Catalog) readSegmentFacts(ctx context.Context, ref SegmentRef) (segmentF
 		return nil
 	})
 	if err != nil {
-		return segmentFacts{}, fmt.Errorf("segment %s: %w", ref.Key, err)
+		return SegmentFacts{}, fmt.Errorf("segment %s: %w", ref.Key, err)
 	}
 	return f, nil
 }
 
 // sealedFacts reads a sealed segment's clear header, unauthenticated: no
 // more trusted than the clear-text index it stands in for.
-func sealedFacts(data []byte, ref SegmentRef) (segmentFacts, error) {
+func sealedFacts(data []byte, ref SegmentRef) (SegmentFacts, error) {
 	h, _, err := crypt.ReadHeader(bytes.NewReader(data))
 	if err != nil {
-		return segmentFacts{}, fmt.Errorf("segment %s: %w", ref.Key, err)
+		return SegmentFacts{}, fmt.Errorf("segment %s: %w", ref.Key, err)
 	}
-	var f segmentFacts
+	var f SegmentFacts
 	if h.Name != ref.Key || json.Unmarshal(h.Meta, &f) != nil || f.Start != ref.Start || f.End != ref.End {
-		return segmentFacts{}, fmt.Errorf("segment %s: %w: it was sealed as %s (objects swapped or copied in the bucket)", ref.Key, crypt.ErrTampered, h.Name)
+		return SegmentFacts{}, fmt.Errorf("segment %s: %w: it was sealed as %s (objects swapped or copied in the bucket)", ref.Key, crypt.ErrTampered, h.Name)
 	}
 	f.StoredSize = ref.StoredSize
 	return f, nil
@@ -268,11 +268,11 @@ func (p *sealedParts) Read(b []byte) (int, error) {
 	}
 }
 
-// checkTimelineEncryption decides whether this writer may continue
+// CheckTimelineEncryption decides whether this writer may continue
 // timeline ti: an encrypted timeline needs the same recipients; other ones
 // (or encryption where there was none) start a new timeline, which ok=false
 // says; no recipients on an encrypted timeline is refused.
-func checkTimelineEncryption(ti *TimelineInfo, s *crypt.Sealer) (ok bool, err error) {
+func CheckTimelineEncryption(ti *TimelineInfo, s *crypt.Sealer) (ok bool, err error) {
 	if sameEncryption(ti.Encryption, s) {
 		return true, nil
 	}
@@ -285,18 +285,18 @@ func checkTimelineEncryption(ti *TimelineInfo, s *crypt.Sealer) (ok bool, err er
 	return false, nil
 }
 
-// encryptionChange is the reason a timeline starts because the recipients
+// EncryptionChange is the reason a timeline starts because the recipients
 // changed.
-func encryptionChange(old *Encryption, s *crypt.Sealer) string {
+func EncryptionChange(old *Encryption, s *crypt.Sealer) string {
 	if old == nil {
 		return fmt.Sprintf("encryption starts: recipients %v", s.Recipients())
 	}
 	return fmt.Sprintf("encryption recipients changed from %v to %v (key rotation)", old.Recipients, s.Recipients())
 }
 
-// upgradeLayout marks an archive version 2 once it holds an encrypted
+// UpgradeLayout marks an archive version 2 once it holds an encrypted
 // timeline, so that a binarc that cannot read it refuses to write to it.
-func upgradeLayout(ctx context.Context, store objstore.Store, layout Layout) error {
+func UpgradeLayout(ctx context.Context, store objstore.Store, layout Layout) error {
 	for range 3 {
 		data, info, err := objstore.ReadSmall(ctx, store, layout.LayoutKey())
 		if err != nil {
@@ -304,18 +304,18 @@ func upgradeLayout(ctx context.Context, store objstore.Store, layout Layout) err
 		}
 		var li LayoutInfo
 		if err := json.Unmarshal(data, &li); err != nil {
-			return fmt.Errorf("%w: %s is not a binarc layout file", errFatal, layout.LayoutKey())
+			return fmt.Errorf("%w: %s is not a binarc layout file", ErrFatal, layout.LayoutKey())
 		}
 		if li.Version >= LayoutVersionEncrypted {
 			return nil
 		}
-		_, err = store.Put(ctx, layout.LayoutKey(), marshalJSON(LayoutInfo{Version: LayoutVersionEncrypted}), objstore.PutOptions{IfMatch: info.ETag})
+		_, err = store.Put(ctx, layout.LayoutKey(), MarshalJSON(LayoutInfo{Version: LayoutVersionEncrypted}), objstore.PutOptions{IfMatch: info.ETag})
 		if !errors.Is(err, objstore.ErrPrecondition) {
 			return err
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return fmt.Errorf("%w: %s keeps changing", errConflict, layout.LayoutKey())
+	return fmt.Errorf("%w: %s keeps changing", ErrConflict, layout.LayoutKey())
 }
 
 // LatestEncryption is the encryption of the cluster's newest timeline: nil

@@ -15,6 +15,7 @@ import (
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/lease"
 	"github.com/binarc/binarc/replication"
 	"github.com/binarc/binarc/restore"
 	"github.com/binarc/binarc/retention"
@@ -236,9 +237,9 @@ func TestPruneKeepsTheWindow(t *testing.T) {
 		{s4, s4.Started.Add(500 * time.Millisecond), false},
 	}
 	for _, st := range steps {
-		var lease *archive.Lease
+		var held *lease.Lease
 		if st.holdLease {
-			if lease, err = archive.AcquireLeaseAt(ctx, e.objStore(), e.layout().SnapshotLeaseKey(), e.cluster, "binarc snapshot", time.Minute); err != nil {
+			if held, err = lease.AcquireAt(ctx, e.objStore(), e.layout().SnapshotLeaseKey(), e.cluster, "binarc snapshot", time.Minute); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -247,11 +248,11 @@ func TestPruneKeepsTheWindow(t *testing.T) {
 			t.Fatalf("prune with base %s (%d):\n%s", st.base.ID, code, out)
 		}
 		t.Logf("prune, window from %s:\n%s", st.cutoff.Format(time.RFC3339Nano), out)
-		if lease != nil {
+		if held != nil {
 			if !strings.Contains(out, "holds the snapshot lease") {
 				t.Errorf("the failed snapshot's reason does not name the lease:\n%s", out)
 			}
-			if err := lease.Release(ctx); err != nil {
+			if err := held.Release(ctx); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/lease"
 	"github.com/binarc/binarc/snapshot"
 	"github.com/rs/zerolog"
 )
@@ -35,7 +36,7 @@ type PruneRequest struct {
 	// StreamLease is the stream's lease, handed over by binarc stream: it
 	// prunes as the cluster's writer, so Prune first makes sure the lease
 	// is still held (renewing it), and does nothing if it is not.
-	StreamLease *archive.Lease
+	StreamLease *lease.Lease
 	Log         zerolog.Logger
 }
 
@@ -88,7 +89,7 @@ func Prune(ctx context.Context, req PruneRequest) (*PruneResult, error) {
 		if command == "" {
 			command = "binarc prune"
 		}
-		lease, err := archive.AcquireLeaseAt(ctx, req.Store, req.Layout.PruneLeaseKey(), req.Layout.Cluster, command, PruneLeaseTTL)
+		lease, err := lease.AcquireAt(ctx, req.Store, req.Layout.PruneLeaseKey(), req.Layout.Cluster, command, PruneLeaseTTL)
 		if err != nil {
 			return nil, err
 		}
@@ -185,7 +186,7 @@ func LoadPruneState(ctx context.Context, store objstore.Store, layout archive.La
 	}
 	// The lease is judged by the real clock, whatever now the prune was
 	// given: it is about who runs at this moment.
-	st.SnapshotJob, err = archive.ReadLease(ctx, store, layout.SnapshotLeaseKey(), time.Now())
+	st.SnapshotJob, err = lease.Read(ctx, store, layout.SnapshotLeaseKey(), time.Now())
 	return st, err
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/lease"
 	"github.com/binarc/binarc/snapshot"
 )
 
@@ -144,7 +145,7 @@ func TestPruneDeletesExactlyWhatTheWindowDoesNotNeed(t *testing.T) {
 		t.Fatalf("left after the prune:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	// The lease is released.
-	if li, _ := archive.ReadLease(ctx, s, l.PruneLeaseKey(), time.Now()); li != nil {
+	if li, _ := lease.Read(ctx, s, l.PruneLeaseKey(), time.Now()); li != nil {
 		t.Errorf("prune lease still held: %+v", li)
 	}
 	// Pruning again finds nothing more to do.
@@ -232,11 +233,11 @@ func TestPruneLeases(t *testing.T) {
 	pruneArchive(t, s, l)
 	req := PruneRequest{Store: s, Layout: l, Keep: 30 * 24 * time.Hour, Now: day(45)}
 	// Another prune runs, on another host.
-	holder, _ := json.Marshal(archive.LeaseInfo{ID: "x", Host: "elsewhere", PID: 1, Command: "binarc prune", Expires: time.Now().Add(time.Minute)})
+	holder, _ := json.Marshal(lease.Info{ID: "x", Host: "elsewhere", PID: 1, Command: "binarc prune", Expires: time.Now().Add(time.Minute)})
 	if _, err := s.Put(ctx, l.PruneLeaseKey(), holder, objstore.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	var held *archive.LeaseHeldError
+	var held *lease.HeldError
 	if _, err := Prune(ctx, req); !errors.As(err, &held) {
 		t.Fatalf("prune beside another: %v", err)
 	}
@@ -248,11 +249,11 @@ func TestPruneLeases(t *testing.T) {
 	s.Delete(ctx, l.PruneLeaseKey())
 	// Run by the stream, it needs the stream's lease, handed over: one
 	// another writer took over meanwhile is refused.
-	streamLease, err := archive.AcquireLease(ctx, s, l, "binarc stream", time.Minute)
+	streamLease, err := lease.Acquire(ctx, s, l, "binarc stream", time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, _ := json.Marshal(archive.LeaseInfo{ID: "y", Host: "elsewhere", PID: 1, Command: "binarc stream", Expires: time.Now().Add(time.Minute)})
+	other, _ := json.Marshal(lease.Info{ID: "y", Host: "elsewhere", PID: 1, Command: "binarc stream", Expires: time.Now().Add(time.Minute)})
 	if _, err := s.Put(ctx, l.LeaseKey(), other, objstore.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +262,7 @@ func TestPruneLeases(t *testing.T) {
 		t.Fatalf("stream prune under a lease taken over: %v", err)
 	}
 	s.Delete(ctx, l.LeaseKey())
-	if req.StreamLease, err = archive.AcquireLease(ctx, s, l, "binarc stream", time.Minute); err != nil {
+	if req.StreamLease, err = lease.Acquire(ctx, s, l, "binarc stream", time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if res, err := Prune(ctx, req); err != nil || len(res.TimelinesDeleted) != 1 {

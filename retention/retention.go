@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/lease"
 	"github.com/binarc/binarc/replication"
 	"github.com/binarc/binarc/snapshot"
 )
@@ -96,7 +97,7 @@ type PruneState struct {
 	Snapshots []snapshot.Entry
 	// SnapshotJob is the live holder of the snapshot lease, nil if none:
 	// an incomplete snapshot may be its work in progress.
-	SnapshotJob *archive.LeaseInfo
+	SnapshotJob *lease.Info
 }
 
 // SnapshotDecision is what a prune does with one snapshot.

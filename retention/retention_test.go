@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/lease"
 	"github.com/binarc/binarc/replication"
 	"github.com/binarc/binarc/snapshot"
 )
@@ -218,7 +219,7 @@ func TestPlanPruneIncompleteSnapshots(t *testing.T) {
 		t.Errorf("a recent incomplete snapshot, maybe running, was deleted")
 	}
 	// A snapshot job holds the lease: no incomplete snapshot goes.
-	st.SnapshotJob = &archive.LeaseInfo{Command: "binarc snapshot", Host: "h", PID: 7, Expires: now.Add(time.Minute)}
+	st.SnapshotJob = &lease.Info{Command: "binarc snapshot", Host: "h", PID: 7, Expires: now.Add(time.Minute)}
 	p = PlanPrune(st, 30*24*time.Hour, now)
 	snaps, _, _ = outcome(p)
 	for _, e := range []snapshot.Entry{old, dayOld, recent} {

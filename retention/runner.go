@@ -8,6 +8,7 @@ import (
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/lease"
 	"github.com/rs/zerolog"
 )
 
@@ -28,7 +29,17 @@ type Runner struct {
 // lease: first once the archiver has found its durable position (so the
 // prune does not race its start-up reads), then every interval. Pruning
 // stops when the archiver does; Run's error is returned.
-func (r Runner) BesideArchiver(ctx context.Context, a *archive.Archiver, interval time.Duration) error {
+// Archiver is what BesideArchiver needs of binarc stream's archiver
+// (stream.Archiver): retention does not import the write path.
+type Archiver interface {
+	Run(ctx context.Context) error
+	// HeldLease is the single-writer lease while Run holds it, else nil.
+	HeldLease() *lease.Lease
+	// Resumed tells whether Run has found its durable position.
+	Resumed() bool
+}
+
+func (r Runner) BesideArchiver(ctx context.Context, a Archiver, interval time.Duration) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -36,7 +47,7 @@ func (r Runner) BesideArchiver(ctx context.Context, a *archive.Archiver, interva
 		defer wg.Done()
 		for {
 			lease := a.HeldLease()
-			if lease != nil && a.Status().Durable.Timeline != "" {
+			if lease != nil && a.Resumed() {
 				r.Once(ctx, lease)
 				if !sleep(ctx, interval) {
 					return
@@ -67,7 +78,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 
 // Once prunes now; streamLease, when not nil, is the stream's lease the
 // prune runs under.
-func (r Runner) Once(ctx context.Context, streamLease *archive.Lease) {
+func (r Runner) Once(ctx context.Context, streamLease *lease.Lease) {
 	req := PruneRequest{Store: r.Store, Layout: r.Layout, Keep: r.Keep, Command: r.Command, StreamLease: streamLease}
 	if r.Now != nil {
 		req.Now = r.Now()
@@ -76,7 +87,7 @@ func (r Runner) Once(ctx context.Context, streamLease *archive.Lease) {
 	log = log.With().Str("cluster", req.Layout.Cluster).Str("keep", FormatKeep(req.Keep)).Logger()
 	req.Log = log
 	res, err := Prune(ctx, req)
-	var held *archive.LeaseHeldError
+	var held *lease.HeldError
 	switch {
 	case ctx.Err() != nil:
 		return

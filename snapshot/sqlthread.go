@@ -6,8 +6,7 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/binarc/binarc/archive"
-
+	"github.com/binarc/binarc/lease"
 	"github.com/binarc/binarc/replication"
 	"github.com/rs/zerolog"
 )
@@ -22,7 +21,7 @@ type sqlThread struct {
 	status ReplicaStatus // with the SQL thread stopped
 	// lease is the snapshot lease: it records that binarc stopped the
 	// thread, so that the successor of a binarc that died starts it.
-	lease *archive.Lease
+	lease *lease.Lease
 
 	mu        sync.Mutex
 	stopped   bool // binarc stopped it, so binarc must start it

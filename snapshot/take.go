@@ -11,6 +11,7 @@ import (
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/crypt"
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/lease"
 	"github.com/binarc/binarc/replication"
 	"github.com/rs/zerolog"
 )
@@ -232,8 +233,8 @@ func preflight(ctx context.Context, cfg Config) (*conn, tool, *ReplicaStatus, er
 // that snapshots which died left behind: holding the lease, any upload
 // under the snapshot folder is such a leftover. release gives the lease
 // back.
-func holdLease(ctx context.Context, cfg Config) (context.Context, *archive.Lease, func(), error) {
-	lease, err := archive.AcquireLeaseAt(ctx, cfg.Store, cfg.Layout.SnapshotLeaseKey(), cfg.Layout.Cluster, "binarc snapshot", LeaseTTL)
+func holdLease(ctx context.Context, cfg Config) (context.Context, *lease.Lease, func(), error) {
+	lease, err := lease.AcquireAt(ctx, cfg.Store, cfg.Layout.SnapshotLeaseKey(), cfg.Layout.Cluster, "binarc snapshot", LeaseTTL)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/internal/binlogtest"
 	"github.com/binarc/binarc/replication"
+	"github.com/binarc/binarc/stream"
 	gomysql "github.com/go-mysql-org/go-mysql/replication"
 	"github.com/klauspost/compress/zstd"
 	"github.com/rs/zerolog"
@@ -55,10 +56,10 @@ func (a *verifyArchive) timeline(tl, start string, prev *archive.TimelineEnd) {
 // live when live is set, else it ends with a ROTATE too.
 func (a *verifyArchive) stream(tl string, first, last int, live bool) {
 	a.t.Helper()
-	up, err := archive.NewUploader(archive.UploaderConfig{Concurrency: 3, MaxBufferedBytes: 1 << 20}, a.mem, a.layout, archive.Durable{Timeline: tl}, zerolog.Nop(), nil)
+	up, err := stream.NewUploader(stream.UploaderConfig{Concurrency: 3, MaxBufferedBytes: 1 << 20}, a.mem, a.layout, stream.Durable{Timeline: tl}, zerolog.Nop(), nil)
 	must(a.t, err)
 	defer up.Close()
-	seg := archive.NewSegmenter(archive.SegmenterConfig{FlushInterval: time.Hour, SegmentSize: 4096}, tl, replication.Position{File: binlogName(first)}, up)
+	seg := stream.NewSegmenter(stream.SegmenterConfig{FlushInterval: time.Hour, SegmentSize: 4096}, tl, replication.Position{File: binlogName(first)}, up)
 	for n := first; n <= last; n++ {
 		b := binlogtest.New(binlogName(n))
 		must(a.t, seg.Add(withFormatDescription(b.Next(gomysql.FORMAT_DESCRIPTION_EVENT, 120))))
@@ -188,7 +189,7 @@ func putJSON(t *testing.T, store objstore.Store, key string, v any) {
 	must(t, err)
 }
 
-func drain(t *testing.T, up *archive.Uploader) {
+func drain(t *testing.T, up *stream.Uploader) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -10,6 +10,7 @@ import (
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/retention"
+	"github.com/binarc/binarc/stream"
 	"github.com/rs/zerolog"
 )
 
@@ -78,7 +79,7 @@ type streamRetention struct {
 }
 
 // run runs the archiver and, with --keep, prunes beside it.
-func (r streamRetention) run(ctx context.Context, log zerolog.Logger, store objstore.Store, cluster string, a *archive.Archiver) error {
+func (r streamRetention) run(ctx context.Context, log zerolog.Logger, store objstore.Store, cluster string, a *stream.Archiver) error {
 	if r.Keep == 0 {
 		return a.Run(ctx)
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/stream"
 	"github.com/rs/zerolog"
 )
 
@@ -33,8 +34,8 @@ func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	metrics := archive.NewMetrics()
-	semiMetrics := archive.NewSemiSyncMetrics(metrics)
+	metrics := stream.NewMetrics()
+	semiMetrics := stream.NewSemiSyncMetrics(metrics)
 	semiSync, err := c.semiSyncFlags.config(semiMetrics.Acked)
 	if err != nil {
 		return err
@@ -61,7 +62,7 @@ func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if sealer != nil && semiSync.Enabled && semiSync.Durability == archive.DurabilityLocal {
+	if sealer != nil && semiSync.Enabled && semiSync.Durability == stream.DurabilityLocal {
 		// The spool keeps segments as the segmenter cut them and replays
 		// them into the store after a crash: they would arrive unsealed.
 		return usageError{errorf("--semi-sync-durability local does not work with --encrypt-to yet (the spool would replay unencrypted segments): use --semi-sync-durability store")}
@@ -73,12 +74,12 @@ func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		log.Info().Int("object_lock_days", c.ObjectLockDays).Msg("Object Lock: not compacting (a complete file's segments cannot be deleted while locked)")
 		c.Compact = false
 	}
-	a, err := archive.NewArchiver(archive.ArchiverConfig{
+	a, err := stream.NewArchiver(stream.ArchiverConfig{
 		Cluster:   c.Cluster,
 		Sources:   srcs,
 		StartAt:   c.StartAt,
-		Segmenter: archive.SegmenterConfig{FlushInterval: c.FlushInterval, SegmentSize: int(c.SegmentSize)},
-		Uploader:  archive.UploaderConfig{Concurrency: c.UploadConcurrency, MaxBufferedBytes: int64(c.MaxBuffer)},
+		Segmenter: stream.SegmenterConfig{FlushInterval: c.FlushInterval, SegmentSize: int(c.SegmentSize)},
+		Uploader:  stream.UploaderConfig{Concurrency: c.UploadConcurrency, MaxBufferedBytes: int64(c.MaxBuffer)},
 		Log:       log.With().Str("cluster", c.Cluster).Logger(),
 		Observer:  metrics,
 		Compact:   c.Compact,

@@ -3,7 +3,7 @@ package main
 import (
 	"time"
 
-	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/stream"
 )
 
 // semiSyncFlags are binarc stream's zero-loss mode.
@@ -13,12 +13,12 @@ type semiSyncFlags struct {
 	SpoolDir           string `env:"BINARC_SPOOL_DIR" type:"path" placeholder:"DIR" help:"Local directory for --semi-sync-durability local, on a disk that survives a restart of binarc."`
 }
 
-func (f semiSyncFlags) config(acked func(time.Duration)) (archive.SemiSyncConfig, error) {
-	if !f.SemiSync && (f.SpoolDir != "" || f.SemiSyncDurability != archive.DurabilityStore) {
-		return archive.SemiSyncConfig{}, usageError{errorf("--semi-sync-durability and --spool-dir only apply with --semi-sync")}
+func (f semiSyncFlags) config(acked func(time.Duration)) (stream.SemiSyncConfig, error) {
+	if !f.SemiSync && (f.SpoolDir != "" || f.SemiSyncDurability != stream.DurabilityStore) {
+		return stream.SemiSyncConfig{}, usageError{errorf("--semi-sync-durability and --spool-dir only apply with --semi-sync")}
 	}
-	if f.SemiSync && f.SemiSyncDurability == archive.DurabilityStore && f.SpoolDir != "" {
-		return archive.SemiSyncConfig{}, usageError{errorf("--spool-dir is only used with --semi-sync-durability local")}
+	if f.SemiSync && f.SemiSyncDurability == stream.DurabilityStore && f.SpoolDir != "" {
+		return stream.SemiSyncConfig{}, usageError{errorf("--spool-dir is only used with --semi-sync-durability local")}
 	}
-	return archive.SemiSyncConfig{Enabled: f.SemiSync, Durability: f.SemiSyncDurability, SpoolDir: f.SpoolDir, Acked: acked}, nil
+	return stream.SemiSyncConfig{Enabled: f.SemiSync, Durability: f.SemiSyncDurability, SpoolDir: f.SpoolDir, Acked: acked}, nil
 }

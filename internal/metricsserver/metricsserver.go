@@ -1,6 +1,6 @@
 // Package metricsserver serves a long-running command's Prometheus
 // metrics, /healthz and /readyz over HTTP. It knows nothing of what is
-// measured: the collectors live with what they measure (archive.Metrics,
+// measured: the collectors live with what they measure (stream.Metrics,
 // snapshot.Metrics).
 package metricsserver
 

@@ -1,4 +1,4 @@
-package archive
+package stream
 
 import (
 	"bytes"
@@ -10,12 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/rs/zerolog"
 )
 
 // rebuildAll returns every file of the timeline as binlog fetch writes it.
-func rebuildAll(t *testing.T, cat Catalog) map[string][]byte {
+func rebuildAll(t *testing.T, cat archive.Catalog) map[string][]byte {
 	t.Helper()
 	ctx := context.Background()
 	files, err := cat.Files(ctx, "tl")
@@ -35,7 +36,7 @@ func rebuildAll(t *testing.T, cat Catalog) map[string][]byte {
 func TestCompact(t *testing.T) {
 	mem, _, _ := buildArchive(t)
 	ctx := context.Background()
-	cat := Catalog{Store: mem, Layout: Layout{Cluster: "c"}}
+	cat := archive.Catalog{Store: mem, Layout: archive.Layout{Cluster: "c"}}
 	before := rebuildAll(t, cat)
 	nsegs := len(segmentKeys(t, cat, "mysql-bin.000001"))
 
@@ -60,7 +61,7 @@ func TestCompact(t *testing.T) {
 		t.Fatalf("resume at %v after compaction", rp.Position)
 	}
 	// The live file is not compacted.
-	if _, err := cat.Compact(ctx, "tl", "mysql-bin.000002"); !errors.Is(err, ErrNotCompactable) {
+	if _, err := cat.Compact(ctx, "tl", "mysql-bin.000002"); !errors.Is(err, archive.ErrNotCompactable) {
 		t.Fatalf("compacting a live file: %v", err)
 	}
 	// Compacting again is harmless.
@@ -78,7 +79,7 @@ func TestCompactStoppedAtEachStep(t *testing.T) {
 			mem, _, _ := buildArchive(t)
 			ctx := context.Background()
 			f := objstore.NewFaulty(mem)
-			cat := Catalog{Store: f, Layout: Layout{Cluster: "c"}}
+			cat := archive.Catalog{Store: f, Layout: archive.Layout{Cluster: "c"}}
 			before := rebuildAll(t, cat)
 			compacted := cat.Layout.CompactedKey("tl", "mysql-bin.000001")
 			var deletes atomic.Int32
@@ -117,7 +118,7 @@ func TestCompactStoppedAtEachStep(t *testing.T) {
 func TestCompactRefusesDamagedObject(t *testing.T) {
 	mem, _, _ := buildArchive(t)
 	ctx := context.Background()
-	cat := Catalog{Store: mem, Layout: Layout{Cluster: "c"}}
+	cat := archive.Catalog{Store: mem, Layout: archive.Layout{Cluster: "c"}}
 	_, err := mem.Put(ctx, cat.Layout.CompactedKey("tl", "mysql-bin.000001"), []byte("not zstd"), objstore.PutOptions{})
 	must(t, err)
 	n := len(segmentKeys(t, cat, "mysql-bin.000001"))
@@ -147,7 +148,7 @@ func TestRebuildDuringCompaction(t *testing.T) {
 	mem, _, _ := buildArchive(t)
 	ctx := context.Background()
 	f := objstore.NewFaulty(mem)
-	cat := Catalog{Store: f, Layout: Layout{Cluster: "c"}}
+	cat := archive.Catalog{Store: f, Layout: archive.Layout{Cluster: "c"}}
 	want := rebuildAll(t, cat)["mysql-bin.000001"]
 	files, err := cat.Files(ctx, "tl")
 	must(t, err)
@@ -161,7 +162,7 @@ func TestRebuildDuringCompaction(t *testing.T) {
 	f.SetHook(func(op, key string) error {
 		if op == objstore.OpGet && strings.Contains(key, "/mysql-bin.000001/") && reads.Add(1) == 2 {
 			f.SetHook(nil)
-			if _, err := (Catalog{Store: mem, Layout: cat.Layout}).Compact(ctx, "tl", "mysql-bin.000001"); err != nil {
+			if _, err := (archive.Catalog{Store: mem, Layout: cat.Layout}).Compact(ctx, "tl", "mysql-bin.000001"); err != nil {
 				t.Errorf("compact: %v", err)
 			}
 			return objstore.ErrNotExist
@@ -205,7 +206,7 @@ func (r ctxBlockedReader) Read([]byte) (int, error) {
 func TestRebuildCompactedWhileReadKeepsCancellation(t *testing.T) {
 	mem, _, _ := buildArchive(t)
 	ctx := context.Background()
-	cat := Catalog{Store: mem, Layout: Layout{Cluster: "c"}}
+	cat := archive.Catalog{Store: mem, Layout: archive.Layout{Cluster: "c"}}
 	files, err := cat.Files(ctx, "tl")
 	must(t, err)
 	fs, err := cat.FileState(ctx, "tl", files[0])
@@ -217,7 +218,7 @@ func TestRebuildCompactedWhileReadKeepsCancellation(t *testing.T) {
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		_, err := Catalog{Store: blockingCompacted{mem, cat.Layout.CompactedKey("tl", fs.File)}, Layout: cat.Layout}.Rebuild(rctx, fs, io.Discard)
+		_, err := archive.Catalog{Store: blockingCompacted{mem, cat.Layout.CompactedKey("tl", fs.File)}, Layout: cat.Layout}.Rebuild(rctx, fs, io.Discard)
 		done <- err
 	}()
 	time.Sleep(100 * time.Millisecond)
@@ -239,7 +240,7 @@ func TestCompactOrphanDeleteFailure(t *testing.T) {
 	mem, _, _ := buildArchive(t)
 	ctx := context.Background()
 	f := objstore.NewFaulty(mem)
-	cat := Catalog{Store: f, Layout: Layout{Cluster: "c"}}
+	cat := archive.Catalog{Store: f, Layout: archive.Layout{Cluster: "c"}}
 	const file = "mysql-bin.000001"
 	key := cat.Layout.CompactedKey("tl", file)
 	f.SetHook(func(op, k string) error {
@@ -253,7 +254,7 @@ func TestCompactOrphanDeleteFailure(t *testing.T) {
 		return nil
 	})
 	_, err := cat.Compact(ctx, "tl", file)
-	if !errors.Is(err, ErrNotCompactable) || !strings.Contains(err.Error(), "could not be deleted") || !strings.Contains(err.Error(), "store down") {
+	if !errors.Is(err, archive.ErrNotCompactable) || !strings.Contains(err.Error(), "could not be deleted") || !strings.Contains(err.Error(), "store down") {
 		t.Fatalf("Compact = %v; want the failed orphan delete named", err)
 	}
 }

@@ -1,4 +1,4 @@
-package archive
+package stream
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/internal/binlogtest"
 	"github.com/binarc/binarc/replication"
@@ -20,7 +21,7 @@ import (
 // archiveEvents runs events through a Segmenter and an Uploader into store.
 func newPipeline(t *testing.T, store objstore.Store, cfg UploaderConfig, segSize int) (*Segmenter, *Uploader) {
 	t.Helper()
-	layout := Layout{Cluster: "c"}
+	layout := archive.Layout{Cluster: "c"}
 	up, err := NewUploader(cfg, store, layout, Durable{Timeline: "tl"}, zerolog.Nop(), nil)
 	must(t, err)
 	t.Cleanup(func() { up.Close() })
@@ -122,7 +123,7 @@ func TestUploaderOutageBackpressure(t *testing.T) {
 		t.Fatal("producer still blocked after the store came back")
 	}
 	drain(t, up)
-	cat := Catalog{Store: mem, Layout: Layout{Cluster: "c"}}
+	cat := archive.Catalog{Store: mem, Layout: archive.Layout{Cluster: "c"}}
 	ix, err := cat.ReadIndex(context.Background(), "tl", "mysql-bin.000001")
 	must(t, err)
 	if ix.Size != b.Pos || !ix.Closed || ix.Next != "mysql-bin.000002" {
@@ -167,7 +168,7 @@ func TestUploaderBufferHoldsTheSegmentBeingFilled(t *testing.T) {
 	filling := int64(-1)
 	for i := 0; i < 100 && filling < 0; i++ {
 		if seg.mu.TryLock() {
-			filling = int64(seg.zbuf.n)
+			filling = int64(seg.zbuf.Size())
 			seg.mu.Unlock()
 		} else {
 			time.Sleep(10 * time.Millisecond)
@@ -199,7 +200,7 @@ func TestUploaderBufferHoldsTheSegmentBeingFilled(t *testing.T) {
 // another writer; the uploader must stop rather than overwrite it.
 func TestUploaderConflict(t *testing.T) {
 	mem := objstore.NewMemory()
-	layout := Layout{Cluster: "c"}
+	layout := archive.Layout{Cluster: "c"}
 	b := binlogtest.New("mysql-bin.000001")
 	fde := b.Next(gomysql.FORMAT_DESCRIPTION_EVENT, 120)
 	key := layout.SegmentKey("tl", "mysql-bin.000001", 0, fde.End)

@@ -1,4 +1,4 @@
-package archive
+package lease
 
 import (
 	"os"
@@ -8,16 +8,16 @@ import (
 )
 
 // selfIdentity describes this process for a lease.
-func selfIdentity(command string) LeaseInfo {
+func selfIdentity(command string) Info {
 	host, _ := os.Hostname()
 	pid := os.Getpid()
-	return LeaseInfo{Host: host, PID: pid, Command: command, BootID: bootID(), PIDNamespace: pidNamespace(), Started: processStart(pid)}
+	return Info{Host: host, PID: pid, Command: command, BootID: bootID(), PIDNamespace: pidNamespace(), Started: processStart(pid)}
 }
 
 // sameProcessSpace tells whether holder's pid can be looked up here: the
 // same host, the same boot of the same kernel, the same pid namespace.
 // Two containers with one host name, each pid 1, are not.
-func sameProcessSpace(holder, self LeaseInfo) bool {
+func sameProcessSpace(holder, self Info) bool {
 	return holder.Host == self.Host && holder.BootID != "" && holder.BootID == self.BootID &&
 		holder.PIDNamespace == self.PIDNamespace
 }
@@ -26,7 +26,7 @@ func sameProcessSpace(holder, self LeaseInfo) bool {
 // process space where its pid means something: its pid exists and was
 // started when the holder says. Our own process counts as gone (a lease
 // it held before is taken back).
-func processAlive(holder, self LeaseInfo) bool {
+func processAlive(holder, self Info) bool {
 	if holder.PID <= 0 {
 		return false
 	}

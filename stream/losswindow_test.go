@@ -1,4 +1,4 @@
-package archive
+package stream
 
 import (
 	"strings"
@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/internal/binlogtest"
 	"github.com/binarc/binarc/replication"
@@ -68,7 +69,7 @@ func newLossRig(t *testing.T, maxBuffer int64) *lossRig {
 		}
 		return nil
 	})
-	up, err := NewUploader(UploaderConfig{Concurrency: 2, MaxBufferedBytes: maxBuffer}, store, Layout{Cluster: "c"}, Durable{Timeline: "tl"}, zerolog.Nop(), nil)
+	up, err := NewUploader(UploaderConfig{Concurrency: 2, MaxBufferedBytes: maxBuffer}, store, archive.Layout{Cluster: "c"}, Durable{Timeline: "tl"}, zerolog.Nop(), nil)
 	must(t, err)
 	t.Cleanup(func() { r.release(); up.Close() })
 	seg := NewSegmenter(SegmenterConfig{FlushInterval: time.Hour, SegmentSize: 1 << 20}, "tl", replication.Position{File: "mysql-bin.000001"}, up)

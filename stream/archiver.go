@@ -1,4 +1,4 @@
-package archive
+package stream
 
 import (
 	"context"
@@ -8,9 +8,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/crypt"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/internal/retry"
+	"github.com/binarc/binarc/lease"
 	"github.com/binarc/binarc/replication"
 	"github.com/rs/zerolog"
 )
@@ -59,11 +61,11 @@ type ArchiverConfig struct {
 type Archiver struct {
 	cfg    ArchiverConfig
 	store  objstore.Store
-	layout Layout
-	cat    Catalog
+	layout archive.Layout
+	cat    archive.Catalog
 	log    zerolog.Logger
 
-	lease    *Lease
+	lease    *lease.Lease
 	src      replication.Config // the server archived now
 	joinKick chan struct{}
 	mu       sync.Mutex
@@ -77,19 +79,19 @@ type Archiver struct {
 	connected   atomic.Bool
 	disconnects atomic.Uint64
 	leaseHeld   atomic.Bool
-	heldLease   atomic.Pointer[Lease]
+	heldLease   atomic.Pointer[lease.Lease]
 	semi        semiSyncCounters
 }
 
 // NewArchiver checks the configuration; Run does the work.
 func NewArchiver(cfg ArchiverConfig, store objstore.Store) (*Archiver, error) {
-	if err := ValidateName("cluster", cfg.Cluster); err != nil {
+	if err := archive.ValidateName("cluster", cfg.Cluster); err != nil {
 		return nil, fmt.Errorf("--cluster: %w", err)
 	}
 	if cfg.Segmenter.FlushInterval <= 0 || cfg.Segmenter.FlushInterval > time.Hour {
 		return nil, fmt.Errorf("--flush-interval %s: must be between 1ms and 1h", cfg.Segmenter.FlushInterval)
 	}
-	if cfg.Segmenter.SegmentSize < 4096 || cfg.Segmenter.SegmentSize > MaxSegmentSize-replication.MaxEventSize {
+	if cfg.Segmenter.SegmentSize < 4096 || cfg.Segmenter.SegmentSize > archive.MaxSegmentSize-replication.MaxEventSize {
 		return nil, fmt.Errorf("--segment-size %d: must be between 4 KiB and 1 GiB", cfg.Segmenter.SegmentSize)
 	}
 	if cfg.Uploader.MaxBufferedBytes <= 0 {
@@ -120,8 +122,8 @@ func NewArchiver(cfg ArchiverConfig, store objstore.Store) (*Archiver, error) {
 	if cfg.SwitchCheck <= 0 {
 		cfg.SwitchCheck = 2 * time.Second
 	}
-	layout := Layout{Cluster: cfg.Cluster}
-	return &Archiver{cfg: cfg, store: store, layout: layout, cat: Catalog{Store: store, Layout: layout}, log: cfg.Log, src: cfg.Source, joinKick: make(chan struct{}, 1)}, nil
+	layout := archive.Layout{Cluster: cfg.Cluster}
+	return &Archiver{cfg: cfg, store: store, layout: layout, cat: archive.Catalog{Store: store, Layout: layout}, log: cfg.Log, src: cfg.Source, joinKick: make(chan struct{}, 1)}, nil
 }
 
 // Status is a snapshot of the archiver's progress.
@@ -161,7 +163,7 @@ func (a *Archiver) Status() Status {
 // HeldLease is the single-writer lease while Run holds it, else nil. Jobs
 // that write beside the archiver under its lease (a prune by binarc stream)
 // take it from here.
-func (a *Archiver) HeldLease() *Lease { return a.heldLease.Load() }
+func (a *Archiver) HeldLease() *lease.Lease { return a.heldLease.Load() }
 
 // Run archives until ctx is cancelled (a clean stop: everything received
 // is flushed and stored, then it returns nil) or a problem the operator
@@ -174,8 +176,8 @@ func (a *Archiver) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	lease, err := untilUp(a, ctx, "object store", func() (*Lease, error) {
-		return AcquireLease(ctx, a.store, a.layout, "binarc stream", a.cfg.LeaseTTL)
+	lease, err := untilUp(a, ctx, "object store", func() (*lease.Lease, error) {
+		return lease.Acquire(ctx, a.store, a.layout, "binarc stream", a.cfg.LeaseTTL)
 	})
 	if err != nil {
 		return err
@@ -224,7 +226,7 @@ func (a *Archiver) Run(ctx context.Context) error {
 			if info.ServerID != rp.Info.SourceServerID {
 				continue // resume starts the new server's timeline
 			}
-			if _, err := a.startTimeline(ctx, info, be.Reason, &TimelineEnd{Timeline: rp.Timeline, File: end.Position.File, Offset: end.Position.Offset}); err != nil {
+			if _, err := a.startTimeline(ctx, info, be.Reason, &archive.TimelineEnd{Timeline: rp.Timeline, File: end.Position.File, Offset: end.Position.Offset}); err != nil {
 				return err
 			}
 		default:
@@ -242,26 +244,18 @@ func untilUp[T any](a *Archiver, ctx context.Context, what string, fn func() (T,
 
 // permanent tells the errors no retry of the primary or the store can fix.
 func permanent(err error) bool {
-	var lh *LeaseHeldError
-	return replication.IsConfigError(err) || errors.As(err, &lh) || errors.Is(err, errConflict) || errors.Is(err, errFatal) || errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrStoreIgnoresConditions)
-}
-
-// errFatal marks archive states no retry can fix.
-var errFatal = errors.New("archive needs attention")
-
-// LayoutInfo is layout.json: the version of the layout an archive is written in.
-type LayoutInfo struct {
-	Version int `json:"version"`
+	var lh *lease.HeldError
+	return replication.IsConfigError(err) || errors.As(err, &lh) || errors.Is(err, archive.ErrConflict) || errors.Is(err, archive.ErrFatal) || errors.Is(err, lease.ErrLost) || errors.Is(err, archive.ErrStoreIgnoresConditions)
 }
 
 // checkLayout records the layout version on a new archive and refuses an
 // archive written by a newer binarc.
 func (a *Archiver) checkLayout(ctx context.Context) error {
-	version := LayoutVersionPlain
+	version := archive.LayoutVersionPlain
 	if a.cfg.Encrypt != nil {
-		version = LayoutVersionEncrypted
+		version = archive.LayoutVersionEncrypted
 	}
-	data := marshalJSON(LayoutInfo{Version: version})
+	data := archive.MarshalJSON(archive.LayoutInfo{Version: version})
 	_, err := a.store.Put(ctx, a.layout.LayoutKey(), data, objstore.PutOptions{IfAbsent: true})
 	if err == nil {
 		return nil
@@ -273,12 +267,16 @@ func (a *Archiver) checkLayout(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read %s: %w", a.layout.LayoutKey(), err)
 	}
-	li, err := checkLayoutInfo(a.layout, got)
+	li, err := archive.CheckLayoutInfo(a.layout, got)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errFatal, err)
+		return fmt.Errorf("%w: %v", archive.ErrFatal, err)
 	}
-	if a.cfg.Encrypt != nil && li.Version < LayoutVersionEncrypted {
-		return upgradeLayout(ctx, a.store, a.layout)
+	if a.cfg.Encrypt != nil && li.Version < archive.LayoutVersionEncrypted {
+		return archive.UpgradeLayout(ctx, a.store, a.layout)
 	}
 	return nil
 }
+
+// Resumed tells whether Run has found its durable position (retention's
+// prune waits for it before its first run).
+func (a *Archiver) Resumed() bool { return a.Status().Durable.Timeline != "" }

@@ -1,11 +1,11 @@
-package archive
+package stream
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/replication"
 	gomysql "github.com/go-mysql-org/go-mysql/replication"
@@ -15,7 +15,7 @@ import (
 // ResumePoint is where an archiver continues a timeline.
 type ResumePoint struct {
 	Timeline string
-	Info     *TimelineInfo
+	Info     *archive.TimelineInfo
 	// Position is the durable position to stream from. Offset 0 means the
 	// start of the file (nothing of it archived yet).
 	Position replication.Position
@@ -37,7 +37,7 @@ type ResumePoint struct {
 // uploads that ran ahead of an earlier one that never finished: they were
 // never durable, and they are deleted so the stream can cut that range
 // afresh.
-func findResume(ctx context.Context, cat Catalog, tl string, log zerolog.Logger) (*ResumePoint, error) {
+func findResume(ctx context.Context, cat archive.Catalog, tl string, log zerolog.Logger) (*ResumePoint, error) {
 	ti, err := cat.ReadTimeline(ctx, tl)
 	if err != nil {
 		return nil, fmt.Errorf("timeline %s has no readable manifest (%w): run binarc verify", tl, err)
@@ -47,7 +47,7 @@ func findResume(ctx context.Context, cat Catalog, tl string, log zerolog.Logger)
 	if err != nil {
 		return nil, err
 	}
-	var orphans []SegmentRef
+	var orphans []archive.SegmentRef
 	done := false // the durable prefix ended; everything after is orphaned
 	for _, f := range files {
 		if done {
@@ -69,7 +69,7 @@ func findResume(ctx context.Context, cat Catalog, tl string, log zerolog.Logger)
 			if err != nil {
 				return nil, err
 			}
-			rp.Position = replication.Position{File: NextFile(ix), Offset: 0}
+			rp.Position = replication.Position{File: archive.NextFile(ix), Offset: 0}
 			rp.Durable = Durable{Timeline: tl, Position: replication.Position{File: f.Name, Offset: ix.Size}, EventTime: ix.LastEventTime}
 			rp.ExpectFDE = nil
 			continue
@@ -92,7 +92,7 @@ func findResume(ctx context.Context, cat Catalog, tl string, log zerolog.Logger)
 			done = true
 			continue
 		}
-		last, err := cat.readSegmentFacts(ctx, segs[n-1])
+		last, err := cat.ReadSegmentFacts(ctx, segs[n-1])
 		if err != nil {
 			return nil, err
 		}
@@ -104,19 +104,19 @@ func findResume(ctx context.Context, cat Catalog, tl string, log zerolog.Logger)
 				next = last.Next
 			}
 			log.Info().Str("timeline", tl).Str("binlog", f.Name).Msg("file is complete but was not indexed (archiver stopped in between): writing its index")
-			if err := writeFileIndex(ctx, cat.Store, cat.Layout, tl, f.Name, next, nil); err != nil {
+			if err := archive.WriteFileIndex(ctx, cat.Store, cat.Layout, tl, f.Name, next, nil); err != nil {
 				return nil, err
 			}
 			ix, err := cat.ReadIndex(ctx, tl, f.Name)
 			if err != nil {
 				return nil, err
 			}
-			rp.Position = replication.Position{File: NextFile(ix), Offset: 0}
+			rp.Position = replication.Position{File: archive.NextFile(ix), Offset: 0}
 			rp.ExpectFDE = nil
 			continue
 		}
 		rp.Position = replication.Position{File: f.Name, Offset: end}
-		first, err := cat.readSegmentFacts(ctx, segs[0])
+		first, err := cat.ReadSegmentFacts(ctx, segs[0])
 		if err != nil {
 			return nil, err
 		}
@@ -129,48 +129,11 @@ func findResume(ctx context.Context, cat Catalog, tl string, log zerolog.Logger)
 		log.Warn().Str("key", o.Key).Msg("deleting a segment stored past a hole in the archive (never durable; will be archived again)")
 		err := cat.Store.Delete(ctx, o.Key)
 		if errors.Is(err, objstore.ErrLocked) {
-			return nil, fmt.Errorf("%w: segment %s was stored past a hole (never durable) and must go before the stream resumes, but %v: delete it with s3:BypassGovernanceRetention (governance mode), or wait", errFatal, o.Key, err)
+			return nil, fmt.Errorf("%w: segment %s was stored past a hole (never durable) and must go before the stream resumes, but %v: delete it with s3:BypassGovernanceRetention (governance mode), or wait", archive.ErrFatal, o.Key, err)
 		}
 		if err != nil && !errors.Is(err, objstore.ErrNotExist) {
 			return nil, fmt.Errorf("delete orphan segment %s: %w", o.Key, err)
 		}
 	}
 	return rp, nil
-}
-
-// NextFile is the file after a complete one: the one its ROTATE named, or
-// else (a file ended by a STOP event at shutdown) the next sequence number,
-// which is what the server opens at its next start.
-func NextFile(ix *FileIndex) string {
-	if ix.Next != "" {
-		return ix.Next
-	}
-	base, seq, ok := replication.SplitBinlogName(ix.File)
-	if !ok {
-		return ix.File
-	}
-	width := len(ix.File) - len(base) - 1
-	s := strconv.FormatUint(seq+1, 10)
-	for len(s) < width {
-		s = "0" + s
-	}
-	return base + "." + s
-}
-
-// RotateTarget reads the next file's name from the ROTATE event that ends
-// a segment: position (8 bytes) then the name, then a 4-byte CRC32 when the
-// file has checksums.
-func RotateTarget(plain []byte, start uint64) string {
-	var name string
-	_ = replication.Events(plain, start, func(_ uint64, h replication.Header, raw []byte) error {
-		if h.Type == gomysql.ROTATE_EVENT && len(raw) > replication.HeaderLen+8 {
-			body := raw[replication.HeaderLen+8:]
-			if replication.HasChecksum(raw) {
-				body = body[:len(body)-4]
-			}
-			name = string(body)
-		}
-		return nil
-	})
-	return name
 }

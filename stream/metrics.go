@@ -1,4 +1,4 @@
-package archive
+package stream
 
 import (
 	"errors"
@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/replication"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -151,7 +152,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		if !d.EventTime.IsZero() {
 			gauge(descDurableTime, float64(d.EventTime.Unix()))
 		}
-		if seq, _, err := ParseTimeline(d.Timeline); err == nil {
+		if seq, _, err := archive.ParseTimeline(d.Timeline); err == nil {
 			gauge(descTimeline, float64(seq))
 		}
 	}

@@ -1,4 +1,4 @@
-package archive
+package stream
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/lease"
 	"github.com/binarc/binarc/replication"
 )
 
@@ -28,18 +30,18 @@ func (a *Archiver) resume(ctx context.Context, info replication.ServerInfo) (*Re
 	if err != nil {
 		return nil, err
 	}
-	if ok, err := checkTimelineEncryption(rp.Info, a.cfg.Encrypt); err != nil {
+	if ok, err := archive.CheckTimelineEncryption(rp.Info, a.cfg.Encrypt); err != nil {
 		return nil, err
 	} else if !ok {
-		reason := encryptionChange(rp.Info.Encryption, a.cfg.Encrypt)
+		reason := archive.EncryptionChange(rp.Info.Encryption, a.cfg.Encrypt)
 		a.log.Warn().Str("timeline", tl).Msg(reason + ": starting a new timeline, joined where this one ends")
-		end := TimelineEnd{Timeline: tl, File: rp.Durable.Position.File, Offset: rp.Durable.Position.Offset}
+		end := archive.TimelineEnd{Timeline: tl, File: rp.Durable.Position.File, Offset: rp.Durable.Position.Offset}
 		return a.startTimelineFrom(ctx, info, reason, &end, end.File)
 	}
 	if rp.Info.SourceServerID != info.ServerID {
 		reason := fmt.Sprintf("the primary is another server (server_id %d, was %d): a failover or a new primary", info.ServerID, rp.Info.SourceServerID)
 		a.log.Error().Str("timeline", tl).Msg("ARCHIVE BREAK: " + reason + "; starting a new timeline")
-		return a.startTimeline(ctx, info, reason, &TimelineEnd{Timeline: tl, File: rp.Durable.Position.File, Offset: rp.Durable.Position.Offset})
+		return a.startTimeline(ctx, info, reason, &archive.TimelineEnd{Timeline: tl, File: rp.Durable.Position.File, Offset: rp.Durable.Position.Offset})
 	}
 	a.log.Info().Str("timeline", tl).Stringer("resume_at", rp.Position).Msg("resuming the archive from its durable position")
 	return rp, nil
@@ -48,14 +50,14 @@ func (a *Archiver) resume(ctx context.Context, info replication.ServerInfo) (*Re
 // startTimeline writes the manifest of a new timeline and returns where it
 // starts. A new archive starts where --start-at says; a timeline after
 // another starts where the archived GTID state says (startByGTID).
-func (a *Archiver) startTimeline(ctx context.Context, info replication.ServerInfo, reason string, prev *TimelineEnd) (*ResumePoint, error) {
+func (a *Archiver) startTimeline(ctx context.Context, info replication.ServerInfo, reason string, prev *archive.TimelineEnd) (*ResumePoint, error) {
 	return a.startTimelineFrom(ctx, info, reason, prev, "")
 }
 
 // startTimelineFrom is startTimeline starting at binlog file from when the
 // primary still has it: the file the previous timeline ended in, when the
 // same server continues under new encryption keys.
-func (a *Archiver) startTimelineFrom(ctx context.Context, info replication.ServerInfo, reason string, prev *TimelineEnd, from string) (*ResumePoint, error) {
+func (a *Archiver) startTimelineFrom(ctx context.Context, info replication.ServerInfo, reason string, prev *archive.TimelineEnd, from string) (*ResumePoint, error) {
 	logs, err := a.src.BinaryLogs(ctx)
 	if err != nil {
 		return nil, err
@@ -97,23 +99,23 @@ func (a *Archiver) startTimelineFrom(ctx context.Context, info replication.Serve
 		return nil, err
 	}
 	if len(tls) > 0 {
-		last, _, _ := ParseTimeline(tls[len(tls)-1])
+		last, _, _ := archive.ParseTimeline(tls[len(tls)-1])
 		seq = last + 1
 	}
-	tl := FormatTimeline(seq, time.Now())
-	version := LayoutVersionPlain
+	tl := archive.FormatTimeline(seq, time.Now())
+	version := archive.LayoutVersionPlain
 	if a.cfg.Encrypt != nil {
-		version = LayoutVersionEncrypted
+		version = archive.LayoutVersionEncrypted
 	}
-	ti := &TimelineInfo{
+	ti := &archive.TimelineInfo{
 		Version: version, Timeline: tl, Created: time.Now().UTC(), Reason: reason, StartFile: start,
 		SourceAddr: a.src.Addr(), SourceServerID: info.ServerID, SourceServerUUID: info.ServerUUID, SourceVersion: info.Version, SourceFlavor: string(info.Flavor),
-		Previous: prev, StartGTIDState: a.fileStartState(ctx, start), Encryption: EncryptionOf(a.cfg.Encrypt),
+		Previous: prev, StartGTIDState: a.fileStartState(ctx, start), Encryption: archive.EncryptionOf(a.cfg.Encrypt),
 	}
 	if err := a.lease.Ensure(ctx); err != nil {
 		return nil, err
 	}
-	if err := putOnce(ctx, a.store, a.layout.TimelineKey(tl), marshalJSON(ti)); err != nil {
+	if err := archive.PutOnce(ctx, a.store, a.layout.TimelineKey(tl), archive.MarshalJSON(ti)); err != nil {
 		return nil, fmt.Errorf("create timeline %s: %w", tl, err)
 	}
 	a.log.Info().Str("timeline", tl).Str("start_file", start).Str("reason", reason).Msg("started timeline")
@@ -123,28 +125,28 @@ func (a *Archiver) startTimelineFrom(ctx context.Context, info replication.Serve
 // session streams one timeline from rp until ctx ends, the stream breaks,
 // or something fails. On return, everything received has been flushed and
 // stored, unless the store kept failing for ShutdownTimeout.
-func (a *Archiver) session(ctx context.Context, info replication.ServerInfo, lease *Lease, rp *ResumePoint) error {
+func (a *Archiver) session(ctx context.Context, info replication.ServerInfo, held *lease.Lease, rp *ResumePoint) error {
 	durable := rp.Durable
 	if durable.Timeline == "" {
 		durable = Durable{Timeline: rp.Timeline, Position: rp.Position}
 	}
-	compactQ := make(chan FileRef, 4096)
+	compactQ := make(chan archive.FileRef, 4096)
 	upCfg := a.cfg.Uploader
 	if a.cfg.Compact {
 		upCfg.FileIndexed = func(tl, file string) {
 			select {
-			case compactQ <- FileRef{Name: file}:
+			case compactQ <- archive.FileRef{Name: file}:
 			default: // compacted at the next start
 			}
 		}
 		for _, f := range rp.Uncompacted {
 			select {
-			case compactQ <- FileRef{Name: f}:
+			case compactQ <- archive.FileRef{Name: f}:
 			default: // the rest at a later start
 			}
 		}
 	}
-	upCfg.BeforeWrite = lease.Ensure
+	upCfg.BeforeWrite = held.Ensure
 	semi, err := a.newSemiSync(durable) // nil without --semi-sync
 	if err != nil {
 		return err
@@ -193,7 +195,7 @@ func (a *Archiver) session(ctx context.Context, info replication.ServerInfo, lea
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a.compactor(sctx, rp.Timeline, compactQ, lease)
+			a.compactor(sctx, rp.Timeline, compactQ, held)
 		}()
 	}
 	if len(a.cfg.Sources) > 1 {
@@ -234,7 +236,7 @@ func (a *Archiver) session(ctx context.Context, info replication.ServerInfo, lea
 	}()
 	<-streamDone
 	a.connected.Store(false)
-	if up.Err() == nil && !errors.Is(result, ErrLeaseLost) {
+	if up.Err() == nil && !errors.Is(result, lease.ErrLost) {
 		if err := seg.Flush(); err == nil {
 			if err := up.Drain(sdctx); err != nil {
 				a.log.Error().Err(err).Msg("stopping with segments not yet stored; they will be archived again on the next start")
@@ -285,9 +287,9 @@ func (h *handler) Heartbeat(pos replication.Position) {
 // while the archive is caught up with the primary, so that a catch-up runs
 // at full speed and within its memory bound. A failure is logged and left
 // for the next start: the segments stay readable.
-func (a *Archiver) compactor(ctx context.Context, tl string, q <-chan FileRef, lease *Lease) {
+func (a *Archiver) compactor(ctx context.Context, tl string, q <-chan archive.FileRef, held *lease.Lease) {
 	for {
-		var f FileRef
+		var f archive.FileRef
 		select {
 		case <-ctx.Done():
 			return
@@ -300,12 +302,12 @@ func (a *Archiver) compactor(ctx context.Context, tl string, q <-chan FileRef, l
 			case <-time.After(time.Second):
 			}
 		}
-		if err := lease.Ensure(ctx); err != nil {
+		if err := held.Ensure(ctx); err != nil {
 			a.log.Warn().Err(err).Str("binlog", f.Name).Msg("compaction skipped: the lease could not be renewed")
 			continue
 		}
 		res, err := a.cat.Compact(ctx, tl, f.Name)
-		if errors.Is(err, ErrNotCompactable) {
+		if errors.Is(err, archive.ErrNotCompactable) {
 			a.log.Debug().Err(err).Str("binlog", f.Name).Msg("not compacted")
 			continue
 		}

@@ -1,4 +1,4 @@
-package archive
+package lease
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
 )
 
@@ -24,18 +25,18 @@ func (c carelessStore) Put(ctx context.Context, key string, data []byte, _ objst
 // naming the store and the risk; the probe object is removed either way.
 func TestConditionalWritesProbe(t *testing.T) {
 	ctx := context.Background()
-	layout := Layout{Cluster: "c"}
+	layout := archive.Layout{Cluster: "c"}
 	mem := objstore.NewMemory()
-	l, err := AcquireLease(ctx, mem, layout, "binarc stream", time.Minute)
+	l, err := Acquire(ctx, mem, layout, "binarc stream", time.Minute)
 	if err != nil {
 		t.Fatalf("an honest store: %v", err)
 	}
 	must(t, l.Release(ctx))
 
 	careless := objstore.NewMemory()
-	_, err = AcquireLease(ctx, carelessStore{careless}, layout, "binarc stream", time.Minute)
-	if !errors.Is(err, ErrStoreIgnoresConditions) || !strings.Contains(err.Error(), "overwritten") || !strings.Contains(err.Error(), careless.String()) {
-		t.Fatalf("a store ignoring conditions: %v; want ErrStoreIgnoresConditions naming the store and the risk", err)
+	_, err = Acquire(ctx, carelessStore{careless}, layout, "binarc stream", time.Minute)
+	if !errors.Is(err, archive.ErrStoreIgnoresConditions) || !strings.Contains(err.Error(), "overwritten") || !strings.Contains(err.Error(), careless.String()) {
+		t.Fatalf("a store ignoring conditions: %v; want archive.ErrStoreIgnoresConditions naming the store and the risk", err)
 	}
 	for _, s := range []*objstore.Memory{mem, careless} {
 		ents, _ := s.List(ctx, layout.Root())
@@ -57,9 +58,9 @@ func TestConditionalWritesProbe(t *testing.T) {
 // another time is dead, and its lease taken over.
 func TestLeaseIdentity(t *testing.T) {
 	ctx := context.Background()
-	layout := Layout{Cluster: "c"}
+	layout := archive.Layout{Cluster: "c"}
 	clk := &clock{time.Now()}
-	for name, pair := range map[string][2]LeaseInfo{
+	for name, pair := range map[string][2]Info{
 		"different boot ids": {
 			{Host: "app", PID: 1, BootID: "boot-a", PIDNamespace: "pid:[1]", Started: 100},
 			{Host: "app", PID: 1, BootID: "boot-b", PIDNamespace: "pid:[1]", Started: 100}},
@@ -71,10 +72,10 @@ func TestLeaseIdentity(t *testing.T) {
 			{Host: "app", PID: 1}},
 	} {
 		store := objstore.NewMemory()
-		_, err := acquireLease(ctx, store, layout.LeaseKey(), layout.Cluster, pair[0], time.Hour, clk.now)
+		_, err := acquire(ctx, store, layout.LeaseKey(), layout.Cluster, pair[0], time.Hour, clk.now)
 		must(t, err)
-		var held *LeaseHeldError
-		if _, err := acquireLease(ctx, store, layout.LeaseKey(), layout.Cluster, pair[1], time.Hour, clk.now); !errors.As(err, &held) {
+		var held *HeldError
+		if _, err := acquire(ctx, store, layout.LeaseKey(), layout.Cluster, pair[1], time.Hour, clk.now); !errors.As(err, &held) {
 			t.Fatalf("%s: the second lease: %v; want it refused", name, err)
 		}
 	}
@@ -83,23 +84,30 @@ func TestLeaseIdentity(t *testing.T) {
 	self := selfIdentity("binarc stream")
 	ppid := os.Getppid()
 	store := objstore.NewMemory()
-	dead := LeaseInfo{Host: self.Host, PID: ppid, BootID: self.BootID, PIDNamespace: self.PIDNamespace, Started: processStart(ppid) + 1}
-	_, err := acquireLease(ctx, store, layout.LeaseKey(), layout.Cluster, dead, time.Hour, clk.now)
+	dead := Info{Host: self.Host, PID: ppid, BootID: self.BootID, PIDNamespace: self.PIDNamespace, Started: processStart(ppid) + 1}
+	_, err := acquire(ctx, store, layout.LeaseKey(), layout.Cluster, dead, time.Hour, clk.now)
 	must(t, err)
-	if _, err := acquireLease(ctx, store, layout.LeaseKey(), layout.Cluster, self, time.Hour, clk.now); err != nil {
+	if _, err := acquire(ctx, store, layout.LeaseKey(), layout.Cluster, self, time.Hour, clk.now); err != nil {
 		t.Fatalf("a holder whose pid was reused: %v; want it taken over", err)
 	}
 	// Our parent, recorded with its true start time: alive.
 	store = objstore.NewMemory()
 	alive := dead
 	alive.Started = processStart(ppid)
-	_, err = acquireLease(ctx, store, layout.LeaseKey(), layout.Cluster, alive, time.Hour, clk.now)
+	_, err = acquire(ctx, store, layout.LeaseKey(), layout.Cluster, alive, time.Hour, clk.now)
 	must(t, err)
-	var held *LeaseHeldError
-	if _, err := acquireLease(ctx, store, layout.LeaseKey(), layout.Cluster, self, time.Hour, clk.now); !errors.As(err, &held) {
+	var held *HeldError
+	if _, err := acquire(ctx, store, layout.LeaseKey(), layout.Cluster, self, time.Hour, clk.now); !errors.As(err, &held) {
 		t.Fatalf("a live holder in this process space: %v; want it refused", err)
 	}
 	if self.BootID == "" || self.Started == 0 || self.PIDNamespace == "" {
 		t.Fatalf("self identity incomplete: %+v", self)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

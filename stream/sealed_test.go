@@ -1,4 +1,4 @@
-package archive
+package stream
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"filippo.io/age"
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/crypt"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/replication"
@@ -53,7 +54,7 @@ func allObjects(t *testing.T, s objstore.Store, prefix string) map[string][]byte
 	return out
 }
 
-func rebuildErr(cat Catalog, file string) ([]byte, error) {
+func rebuildErr(cat archive.Catalog, file string) ([]byte, error) {
 	ctx := context.Background()
 	files, err := cat.Files(ctx, "tl")
 	if err != nil {
@@ -82,8 +83,8 @@ func TestSealedArchive(t *testing.T) {
 	daily, recovery := ageKey(t), ageKey(t)
 	plainMem, _, _ := buildArchive(t)
 	mem, ends, fde2 := buildArchiveSealed(t, sealerFor(t, daily, recovery))
-	want := rebuildAll(t, Catalog{Store: plainMem, Layout: Layout{Cluster: "c"}})
-	writer := Catalog{Store: mem, Layout: Layout{Cluster: "c"}}
+	want := rebuildAll(t, archive.Catalog{Store: plainMem, Layout: archive.Layout{Cluster: "c"}})
+	writer := archive.Catalog{Store: mem, Layout: archive.Layout{Cluster: "c"}}
 
 	clear := want["mysql-bin.000001"][300:364]
 	for key, data := range allObjects(t, mem, "") {
@@ -95,7 +96,7 @@ func TestSealedArchive(t *testing.T) {
 		}
 	}
 	for _, id := range []*age.X25519Identity{daily, recovery} {
-		got := rebuildAll(t, Catalog{Store: mem, Layout: Layout{Cluster: "c"}, Opener: crypt.NewOpener(id)})
+		got := rebuildAll(t, archive.Catalog{Store: mem, Layout: archive.Layout{Cluster: "c"}, Opener: crypt.NewOpener(id)})
 		for f, b := range want {
 			if !bytes.Equal(got[f], b) {
 				t.Fatalf("%s rebuilt differently from the encrypted archive", f)
@@ -112,7 +113,7 @@ func TestSealedArchive(t *testing.T) {
 	if rp.Position != (replication.Position{File: "mysql-bin.000002", Offset: ends[1]}) || !bytes.Equal(rp.ExpectFDE, fde2) {
 		t.Fatalf("resume at %v (fde %v)", rp.Position, rp.ExpectFDE != nil)
 	}
-	plainIx, err := Catalog{Store: plainMem, Layout: writer.Layout}.ReadIndex(ctx, "tl", "mysql-bin.000001")
+	plainIx, err := archive.Catalog{Store: plainMem, Layout: writer.Layout}.ReadIndex(ctx, "tl", "mysql-bin.000001")
 	must(t, err)
 	ix, err := writer.ReadIndex(ctx, "tl", "mysql-bin.000001")
 	must(t, err)
@@ -126,7 +127,7 @@ func TestSealedArchive(t *testing.T) {
 	if res.SegmentsDeleted == 0 {
 		t.Fatalf("compact: %+v", res)
 	}
-	got := rebuildAll(t, Catalog{Store: mem, Layout: Layout{Cluster: "c"}, Opener: crypt.NewOpener(recovery)})
+	got := rebuildAll(t, archive.Catalog{Store: mem, Layout: archive.Layout{Cluster: "c"}, Opener: crypt.NewOpener(recovery)})
 	if !bytes.Equal(got["mysql-bin.000001"], want["mysql-bin.000001"]) {
 		t.Fatal("compacted encrypted file rebuilt differently")
 	}
@@ -137,11 +138,11 @@ func TestSealedArchive(t *testing.T) {
 func TestSealedArchiveRefuses(t *testing.T) {
 	key, other := ageKey(t), ageKey(t)
 	ctx := context.Background()
-	layout := Layout{Cluster: "c"}
+	layout := archive.Layout{Cluster: "c"}
 	fresh := func(compact bool) *objstore.Memory {
 		mem, _, _ := buildArchiveSealed(t, sealerFor(t, key))
 		if compact {
-			_, err := Catalog{Store: mem, Layout: layout}.Compact(ctx, "tl", "mysql-bin.000001")
+			_, err := archive.Catalog{Store: mem, Layout: layout}.Compact(ctx, "tl", "mysql-bin.000001")
 			must(t, err)
 		}
 		return mem
@@ -152,14 +153,14 @@ func TestSealedArchiveRefuses(t *testing.T) {
 		_, err = mem.Put(ctx, key, f(bytes.Clone(data)), objstore.PutOptions{})
 		must(t, err)
 	}
-	segs := func(mem *objstore.Memory) []SegmentRef {
-		refs, err := Catalog{Store: mem, Layout: layout}.Segments(ctx, "tl", "mysql-bin.000001")
+	segs := func(mem *objstore.Memory) []archive.SegmentRef {
+		refs, err := archive.Catalog{Store: mem, Layout: layout}.Segments(ctx, "tl", "mysql-bin.000001")
 		must(t, err)
 		return refs
 	}
 	compacted := layout.CompactedKey("tl", "mysql-bin.000001")
 	plainMem, _, _ := buildArchive(t)
-	want := rebuildAll(t, Catalog{Store: plainMem, Layout: layout})["mysql-bin.000001"]
+	want := rebuildAll(t, archive.Catalog{Store: plainMem, Layout: layout})["mysql-bin.000001"]
 	cases := []struct {
 		name    string
 		compact bool
@@ -204,7 +205,7 @@ func TestSealedArchiveRefuses(t *testing.T) {
 			if c.damage != nil {
 				c.damage(mem)
 			}
-			got, err := rebuildErr(Catalog{Store: mem, Layout: layout, Opener: c.opener}, "mysql-bin.000001")
+			got, err := rebuildErr(archive.Catalog{Store: mem, Layout: layout, Opener: c.opener}, "mysql-bin.000001")
 			if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.says) {
 				t.Fatalf("err = %v, want %v saying %q", err, c.want, c.says)
 			}
@@ -223,18 +224,18 @@ func TestSealedArchiveRefuses(t *testing.T) {
 // may not continue an encrypted timeline; other recipients start a new one.
 func TestWriterRefusesPlainOnEncryptedTimeline(t *testing.T) {
 	a, b := ageKey(t), ageKey(t)
-	ti := &TimelineInfo{Timeline: "tl", Encryption: EncryptionOf(sealerFor(t, a))}
-	_, err := checkTimelineEncryption(ti, nil)
+	ti := &archive.TimelineInfo{Timeline: "tl", Encryption: archive.EncryptionOf(sealerFor(t, a))}
+	_, err := archive.CheckTimelineEncryption(ti, nil)
 	if !replication.IsConfigError(err) || !strings.Contains(err.Error(), a.Recipient().String()) || !strings.Contains(err.Error(), "--encrypt-to") {
 		t.Fatalf("plain writer on an encrypted timeline: %v", err)
 	}
-	if ok, err := checkTimelineEncryption(ti, sealerFor(t, a)); !ok || err != nil {
+	if ok, err := archive.CheckTimelineEncryption(ti, sealerFor(t, a)); !ok || err != nil {
 		t.Fatalf("same recipients: %v %v", ok, err)
 	}
-	if ok, err := checkTimelineEncryption(ti, sealerFor(t, a, b)); ok || err != nil {
+	if ok, err := archive.CheckTimelineEncryption(ti, sealerFor(t, a, b)); ok || err != nil {
 		t.Fatalf("new recipients must start a timeline: %v %v", ok, err)
 	}
-	if ok, err := checkTimelineEncryption(&TimelineInfo{}, sealerFor(t, a)); ok || err != nil {
+	if ok, err := archive.CheckTimelineEncryption(&archive.TimelineInfo{}, sealerFor(t, a)); ok || err != nil {
 		t.Fatalf("encryption on a plain timeline must start a timeline: %v %v", ok, err)
 	}
 }
@@ -245,13 +246,13 @@ func TestWriterRefusesPlainOnEncryptedTimeline(t *testing.T) {
 func TestPlainObjectInEncryptedTimeline(t *testing.T) {
 	key := ageKey(t)
 	ctx := context.Background()
-	layout := Layout{Cluster: "c"}
+	layout := archive.Layout{Cluster: "c"}
 	plainMem, _, _ := buildArchive(t)
 	for _, compact := range []bool{false, true} {
 		mem, _, _ := buildArchiveSealed(t, sealerFor(t, key))
 		for _, m := range []*objstore.Memory{plainMem, mem} {
 			if compact {
-				if _, err := (Catalog{Store: m, Layout: layout}).Compact(ctx, "tl", "mysql-bin.000001"); err != nil && !errors.Is(err, ErrNotCompactable) {
+				if _, err := (archive.Catalog{Store: m, Layout: layout}).Compact(ctx, "tl", "mysql-bin.000001"); err != nil && !errors.Is(err, archive.ErrNotCompactable) {
 					t.Fatal(err)
 				}
 			}
@@ -264,7 +265,7 @@ func TestPlainObjectInEncryptedTimeline(t *testing.T) {
 				}
 			}
 		}
-		_, err := rebuildErr(Catalog{Store: mem, Layout: layout, Opener: crypt.NewOpener(key)}, "mysql-bin.000001")
+		_, err := rebuildErr(archive.Catalog{Store: mem, Layout: layout, Opener: crypt.NewOpener(key)}, "mysql-bin.000001")
 		if !errors.Is(err, crypt.ErrTampered) || !strings.Contains(err.Error(), "not encrypted") {
 			t.Fatalf("compacted=%v: a clear-text object in an encrypted timeline: %v", compact, err)
 		}

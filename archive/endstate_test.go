@@ -6,10 +6,11 @@ import (
 	"encoding/binary"
 	"testing"
 
+	gomysql "github.com/go-mysql-org/go-mysql/replication"
+
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/internal/binlogtest"
 	"github.com/binarc/binarc/replication"
-	gomysql "github.com/go-mysql-org/go-mysql/replication"
 	"github.com/klauspost/compress/zstd"
 )
 

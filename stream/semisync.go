@@ -1,4 +1,4 @@
-package archive
+package stream
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/replication"
 	"github.com/rs/zerolog"
 )
@@ -272,7 +273,7 @@ type storeSink struct {
 	t         *ackTracker
 }
 
-func (s *storeSink) SubmitSegment(seg *Segment) error {
+func (s *storeSink) SubmitSegment(seg *archive.Segment) error {
 	s.t.sealedTo(replication.Position{File: seg.File, Offset: seg.End})
 	return s.Uploader.SubmitSegment(seg)
 }

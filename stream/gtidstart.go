@@ -1,57 +1,11 @@
-package archive
+package stream
 
 import (
 	"context"
-	"fmt"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/replication"
-	gomysql "github.com/go-mysql-org/go-mysql/replication"
 )
-
-// EndState reads the GTID state at the durable end of timeline tl: the
-// state at the start of its last file (its Gtid_list or Previous_gtids
-// event) and every transaction archived whole after it. ok is false when
-// the file records no state (GTIDs off).
-func (c Catalog) EndState(ctx context.Context, tl string) (*replication.GTIDState, bool, error) {
-	files, err := c.Files(ctx, tl)
-	if err != nil || len(files) == 0 {
-		return nil, false, err
-	}
-	fs, err := c.FileState(ctx, tl, files[len(files)-1])
-	if err != nil {
-		return nil, false, err
-	}
-	pr := c.Stream(ctx, fs)
-	defer pr.Close()
-	st := &replication.GTIDState{}
-	found := false
-	pending := "" // a transaction's GTID, added once the next one begins or the file is complete
-	err = replication.ReadEvents(pr, 0, func(_ uint64, h replication.Header, raw []byte) error {
-		switch h.Type {
-		case gomysql.MARIADB_GTID_LIST_EVENT, gomysql.PREVIOUS_GTIDS_EVENT:
-			s, err := replication.EventStartState(raw)
-			if err != nil {
-				return err
-			}
-			st.AddState(s)
-			found = true
-		case gomysql.MARIADB_GTID_EVENT, gomysql.GTID_EVENT:
-			st.Add(pending)
-			pending = replication.ParseGTID(raw)
-		case gomysql.XID_EVENT:
-			st.Add(pending)
-			pending = ""
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, false, fmt.Errorf("timeline %s, %s: %w", tl, fs.File, err)
-	}
-	if fs.Complete {
-		st.Add(pending)
-	}
-	return st, found, nil
-}
 
 // startByGTID chooses where a timeline that follows prev starts on the
 // new server: the newest of its binlog files whose starting GTID state the
@@ -59,7 +13,7 @@ func (c Catalog) EndState(ctx context.Context, tl string) (*replication.GTIDStat
 // and what the archive has is not fetched again. Without GTID states it is
 // the oldest file.
 // It records the previous timeline's end state in prev.
-func (a *Archiver) startByGTID(ctx context.Context, prev *TimelineEnd, logs []replication.BinlogFile) string {
+func (a *Archiver) startByGTID(ctx context.Context, prev *archive.TimelineEnd, logs []replication.BinlogFile) string {
 	oldest := logs[0].Name
 	end, ok, err := a.cat.EndState(ctx, prev.Timeline)
 	if err != nil || !ok {

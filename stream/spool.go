@@ -1,4 +1,4 @@
-package archive
+package stream
 
 import (
 	"bytes"
@@ -12,7 +12,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/lease"
 	"github.com/binarc/binarc/replication"
 	"github.com/rs/zerolog"
 )
@@ -57,7 +59,7 @@ func openSpool(dir string, log zerolog.Logger) (*spool, error) {
 		if len(parts) != 3 {
 			return fmt.Errorf("%s is not a spooled segment (want <timeline>/<binlog-file>/<start>-<end>.zst): is --spool-dir shared with something else?", path)
 		}
-		start, end, perr := ParseSegmentName(parts[2])
+		start, end, perr := archive.ParseSegmentName(parts[2])
 		if perr != nil {
 			return fmt.Errorf("%s is not a spooled segment: %w", path, perr)
 		}
@@ -83,12 +85,12 @@ func openSpool(dir string, log zerolog.Logger) (*spool, error) {
 
 // write stores seg durably: temp file, fsync, rename, fsync of the
 // directory (and of new parents).
-func (s *spool) write(seg *Segment) error {
+func (s *spool) write(seg *archive.Segment) error {
 	dir := filepath.Join(s.dir, seg.Timeline, seg.File)
 	if err := mkdirDurable(s.dir, dir); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
-	path := filepath.Join(dir, FormatSegmentName(seg.Start, seg.End))
+	path := filepath.Join(dir, archive.FormatSegmentName(seg.Start, seg.End))
 	tmp := path + spoolTempSuffix
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -204,8 +206,8 @@ func (a *Archiver) replaySpool(ctx context.Context) error {
 	if len(sp.files) == 0 {
 		return nil
 	}
-	lease, err := untilUp(a, ctx, "object store", func() (*Lease, error) {
-		return AcquireLease(ctx, a.store, a.layout, "binarc stream (spool replay)", a.cfg.LeaseTTL)
+	lease, err := untilUp(a, ctx, "object store", func() (*lease.Lease, error) {
+		return lease.Acquire(ctx, a.store, a.layout, "binarc stream (spool replay)", a.cfg.LeaseTTL)
 	})
 	if err != nil {
 		return err
@@ -236,7 +238,7 @@ func (a *Archiver) replaySpool(ctx context.Context) error {
 			case f.file == at.File && f.start == at.Offset,
 				f.start == 0 && replication.CompareBinlogNames(f.file, at.File) > 0 && at.Offset > 0:
 			default:
-				return fmt.Errorf("%w: spooled segment %s does not continue the archive of timeline %s, which ends at %s: the spool and the store disagree; keep the spool directory, run binarc verify and report it", errFatal, f.path, tl, at)
+				return fmt.Errorf("%w: spooled segment %s does not continue the archive of timeline %s, which ends at %s: the spool and the store disagree; keep the spool directory, run binarc verify and report it", archive.ErrFatal, f.path, tl, at)
 			}
 			if err := a.replaySegment(ctx, lease, tl, f); err != nil {
 				return err
@@ -251,14 +253,14 @@ func (a *Archiver) replaySpool(ctx context.Context) error {
 	return nil
 }
 
-func (a *Archiver) replaySegment(ctx context.Context, lease *Lease, tl string, f spoolFile) error {
+func (a *Archiver) replaySegment(ctx context.Context, lease *lease.Lease, tl string, f spoolFile) error {
 	data, err := os.ReadFile(f.path)
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
-	plain, err := DecodeSegment(data, f.end-f.start)
+	plain, err := archive.DecodeSegment(data, f.end-f.start)
 	if err != nil || uint64(len(plain)) != f.end-f.start {
-		return fmt.Errorf("%w: spooled segment %s is damaged (%v): it was fsynced before use, so the disk is failing; keep it and run binarc verify", errFatal, f.path, err)
+		return fmt.Errorf("%w: spooled segment %s is damaged (%v): it was fsynced before use, so the disk is failing; keep it and run binarc verify", archive.ErrFatal, f.path, err)
 	}
 	key := a.layout.SegmentKey(tl, f.file, f.start, f.end)
 	_, err = untilUp(a, ctx, "object store", func() (struct{}, error) {
@@ -267,12 +269,12 @@ func (a *Archiver) replaySegment(ctx context.Context, lease *Lease, tl string, f
 		}
 		_, err := a.store.Put(ctx, key, data, objstore.PutOptions{IfAbsent: true})
 		if errors.Is(err, objstore.ErrExist) {
-			got, _, rerr := objstore.ReadAtMost(ctx, a.store, key, storedBound(f.end-f.start))
+			got, _, rerr := objstore.ReadAtMost(ctx, a.store, key, archive.StoredBound(f.end-f.start))
 			if rerr != nil {
 				return struct{}{}, rerr
 			}
-			if theirs, derr := DecodeSegment(got, f.end-f.start); derr != nil || !bytes.Equal(theirs, plain) {
-				return struct{}{}, fmt.Errorf("%w: %s is in the store with other content than the spooled copy: run binarc verify", errConflict, key)
+			if theirs, derr := archive.DecodeSegment(got, f.end-f.start); derr != nil || !bytes.Equal(theirs, plain) {
+				return struct{}{}, fmt.Errorf("%w: %s is in the store with other content than the spooled copy: run binarc verify", archive.ErrConflict, key)
 			}
 			return struct{}{}, nil
 		}
@@ -293,7 +295,7 @@ type spoolSink struct {
 	t         *ackTracker
 }
 
-func (s *spoolSink) SubmitSegment(seg *Segment) error {
+func (s *spoolSink) SubmitSegment(seg *archive.Segment) error {
 	if err := s.spool.write(seg); err != nil {
 		return err
 	}

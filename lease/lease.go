@@ -1,4 +1,4 @@
-package archive
+package lease
 
 import (
 	"context"
@@ -10,12 +10,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
 )
 
-// LeaseInfo is the content of the lease object: who writes the cluster's
+// Info is the content of the lease object: who writes the cluster's
 // archive, until when.
-type LeaseInfo struct {
+type Info struct {
 	ID   string `json:"id"`
 	Host string `json:"host"`
 	PID  int    `json:"pid"`
@@ -34,23 +35,23 @@ type LeaseInfo struct {
 	Expires time.Time `json:"expires"`
 }
 
-// ErrLeaseHeld is returned when another live writer holds the lease.
-var ErrLeaseHeld = errors.New("the cluster's archive is held by another writer")
+// ErrHeld is returned when another live writer holds the lease.
+var ErrHeld = errors.New("the cluster's archive is held by another writer")
 
-// LeaseHeldError names the holder and what to do.
-type LeaseHeldError struct {
+// HeldError names the holder and what to do.
+type HeldError struct {
 	Cluster string
-	Holder  LeaseInfo
+	Holder  Info
 }
 
-func (e *LeaseHeldError) Error() string {
+func (e *HeldError) Error() string {
 	return fmt.Sprintf("cluster %q: another %s is already running on host %s (pid %d), lease renewed %s ago, expires in %s: "+
 		"stop that process first; if it died without releasing the lease, wait for the lease to expire",
 		e.Cluster, e.Holder.Command, e.Holder.Host, e.Holder.PID,
 		time.Since(e.Holder.Renewed).Round(time.Second), time.Until(e.Holder.Expires).Round(time.Second))
 }
 
-func (e *LeaseHeldError) Unwrap() error { return ErrLeaseHeld }
+func (e *HeldError) Unwrap() error { return ErrHeld }
 
 // Lease keeps a single writer per cluster. It is an object created with a
 // conditional put and renewed with compare-and-swap on its ETag, so of two
@@ -67,36 +68,36 @@ type Lease struct {
 	key     string
 	cluster string
 	ttl     time.Duration
-	info    LeaseInfo
+	info    Info
 	etag    string
 	now     func() time.Time
 	// previous is the holder this lease was taken over from, if any.
-	previous *LeaseInfo
+	previous *Info
 }
 
-// AcquireLease takes the cluster's lease for command ("stream", "prune", …).
-func AcquireLease(ctx context.Context, store objstore.Store, layout Layout, command string, ttl time.Duration) (*Lease, error) {
-	return AcquireLeaseAt(ctx, store, layout.LeaseKey(), layout.Cluster, command, ttl)
+// Acquire takes the cluster's lease for command ("stream", "prune", …).
+func Acquire(ctx context.Context, store objstore.Store, layout archive.Layout, command string, ttl time.Duration) (*Lease, error) {
+	return AcquireAt(ctx, store, layout.LeaseKey(), layout.Cluster, command, ttl)
 }
 
-// AcquireLeaseAt takes the lease object at key, for jobs that must not run
+// AcquireAt takes the lease object at key, for jobs that must not run
 // twice at once but may run beside the stream (the snapshot job's
-// Layout.SnapshotLeaseKey).
-func AcquireLeaseAt(ctx context.Context, store objstore.Store, key, cluster, command string, ttl time.Duration) (*Lease, error) {
-	if err := CheckConditionalWrites(ctx, store, key); err != nil {
+// archive.Layout.SnapshotLeaseKey).
+func AcquireAt(ctx context.Context, store objstore.Store, key, cluster, command string, ttl time.Duration) (*Lease, error) {
+	if err := archive.CheckConditionalWrites(ctx, store, key); err != nil {
 		return nil, err
 	}
-	return acquireLease(ctx, store, key, cluster, selfIdentity(command), ttl, time.Now)
+	return acquire(ctx, store, key, cluster, selfIdentity(command), ttl, time.Now)
 }
 
-func acquireLease(ctx context.Context, store objstore.Store, key, cluster string, owner LeaseInfo, ttl time.Duration, now func() time.Time) (*Lease, error) {
+func acquire(ctx context.Context, store objstore.Store, key, cluster string, owner Info, ttl time.Duration, now func() time.Time) (*Lease, error) {
 	var idb [8]byte
 	_, _ = rand.Read(idb[:])
 	owner.ID = hex.EncodeToString(idb[:])
 	l := &Lease{store: store, key: key, cluster: cluster, ttl: ttl, now: now, info: owner}
 	for attempt := 0; attempt < 5; attempt++ {
 		l.stamp()
-		info, err := store.Put(ctx, l.key, marshalJSON(l.info), objstore.PutOptions{IfAbsent: true})
+		info, err := store.Put(ctx, l.key, archive.MarshalJSON(l.info), objstore.PutOptions{IfAbsent: true})
 		if err == nil {
 			l.etag = info.ETag
 			return l, nil
@@ -111,15 +112,15 @@ func acquireLease(ctx context.Context, store objstore.Store, key, cluster string
 		if err != nil {
 			return nil, fmt.Errorf("read lease %s: %w", l.key, err)
 		}
-		var holder LeaseInfo
+		var holder Info
 		if err := json.Unmarshal(data, &holder); err != nil {
-			holder = LeaseInfo{} // unreadable: treat as expired
+			holder = Info{} // unreadable: treat as expired
 		}
 		if !l.stale(holder) {
-			return nil, &LeaseHeldError{Cluster: l.cluster, Holder: holder}
+			return nil, &HeldError{Cluster: l.cluster, Holder: holder}
 		}
 		l.stamp()
-		info, err = store.Put(ctx, l.key, marshalJSON(l.info), objstore.PutOptions{IfMatch: cur.ETag})
+		info, err = store.Put(ctx, l.key, archive.MarshalJSON(l.info), objstore.PutOptions{IfMatch: cur.ETag})
 		if err == nil {
 			l.etag = info.ETag
 			l.previous = &holder
@@ -140,20 +141,20 @@ func (l *Lease) stamp() {
 }
 
 // stale tells whether the holder can no longer be writing.
-func (l *Lease) stale(h LeaseInfo) bool {
+func (l *Lease) stale(h Info) bool {
 	if h.ID == "" || l.now().After(h.Expires) {
 		return true
 	}
 	return sameProcessSpace(h, l.info) && !processAlive(h, l.info)
 }
 
-// Renew extends the lease. ErrLeaseLost means another writer took it: the
+// Renew extends the lease. ErrLost means another writer took it: the
 // caller must stop writing at once.
 func (l *Lease) Renew(ctx context.Context) error {
 	l.stamp()
-	info, err := l.store.Put(ctx, l.key, marshalJSON(l.info), objstore.PutOptions{IfMatch: l.etag})
+	info, err := l.store.Put(ctx, l.key, archive.MarshalJSON(l.info), objstore.PutOptions{IfMatch: l.etag})
 	if errors.Is(err, objstore.ErrPrecondition) || errors.Is(err, objstore.ErrNotExist) {
-		return fmt.Errorf("%w: lease %s was taken over by another writer", ErrLeaseLost, l.key)
+		return fmt.Errorf("%w: lease %s was taken over by another writer", ErrLost, l.key)
 	}
 	if err != nil {
 		return fmt.Errorf("renew lease %s: %w", l.key, err)
@@ -162,15 +163,15 @@ func (l *Lease) Renew(ctx context.Context) error {
 	return nil
 }
 
-// ErrLeaseLost means the lease is no longer ours.
-var ErrLeaseLost = errors.New("lease lost")
+// ErrLost means the lease is no longer ours.
+var ErrLost = errors.New("lease lost")
 
 // Release gives the lease up, if it is still ours.
 func (l *Lease) Release(ctx context.Context) error {
 	// Expire it in place rather than delete it: a conditional put keeps us
 	// from releasing a lease another writer took in the meantime.
 	l.info.Expires = l.now().UTC().Add(-time.Second)
-	_, err := l.store.Put(ctx, l.key, marshalJSON(l.info), objstore.PutOptions{IfMatch: l.etag})
+	_, err := l.store.Put(ctx, l.key, archive.MarshalJSON(l.info), objstore.PutOptions{IfMatch: l.etag})
 	if errors.Is(err, objstore.ErrPrecondition) {
 		return nil
 	}
@@ -180,7 +181,7 @@ func (l *Lease) Release(ctx context.Context) error {
 // Ensure makes sure the lease is fresh before a write: it renews it when
 // more than a third of its TTL has passed since the last renewal. Writers
 // call it before every write; an idle writer therefore makes no request at
-// all, and its lease lapses. ErrLeaseLost means another writer took it
+// all, and its lease lapses. ErrLost means another writer took it
 // over meanwhile: the caller must stop writing.
 func (l *Lease) Ensure(ctx context.Context) error {
 	l.mu.Lock()
@@ -194,7 +195,7 @@ func (l *Lease) Ensure(ctx context.Context) error {
 
 // Confirm renews the lease now, whatever its age: the proof, before a job
 // that relies on it (a prune run beside the archiver), that it is still
-// ours. ErrLeaseLost means another writer took it over.
+// ours. ErrLost means another writer took it over.
 func (l *Lease) Confirm(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -202,7 +203,7 @@ func (l *Lease) Confirm(ctx context.Context) error {
 		return l.lost
 	}
 	err := l.Renew(ctx)
-	if errors.Is(err, ErrLeaseLost) {
+	if errors.Is(err, ErrLost) {
 		l.lost = err
 	}
 	return err
@@ -210,7 +211,7 @@ func (l *Lease) Confirm(ctx context.Context) error {
 
 // Keep renews the lease every ttl/3 until ctx ends, for jobs that write
 // all the time they run (a snapshot). It returns the error that made it
-// give up: ErrLeaseLost, or renewals failing until expiry.
+// give up: ErrLost, or renewals failing until expiry.
 func (l *Lease) Keep(ctx context.Context) error {
 	t := time.NewTicker(l.ttl / 3)
 	defer t.Stop()
@@ -227,18 +228,18 @@ func (l *Lease) Keep(ctx context.Context) error {
 		switch {
 		case err == nil:
 			lastOK = l.now()
-		case errors.Is(err, ErrLeaseLost):
+		case errors.Is(err, ErrLost):
 			return err
 		case l.now().Sub(lastOK) > l.ttl*9/10:
-			return fmt.Errorf("%w: could not renew it for %s (last error: %v)", ErrLeaseLost, l.now().Sub(lastOK).Round(time.Second), err)
+			return fmt.Errorf("%w: could not renew it for %s (last error: %v)", ErrLost, l.now().Sub(lastOK).Round(time.Second), err)
 		}
 	}
 }
 
-// ReadLease reads the lease object at key. It returns nil when there is
+// Read reads the lease object at key. It returns nil when there is
 // none, or when it has expired by now (the holder is gone, or released
 // it).
-func ReadLease(ctx context.Context, store objstore.Store, key string, now time.Time) (*LeaseInfo, error) {
+func Read(ctx context.Context, store objstore.Store, key string, now time.Time) (*Info, error) {
 	data, _, err := objstore.ReadSmall(ctx, store, key)
 	if errors.Is(err, objstore.ErrNotExist) {
 		return nil, nil
@@ -246,7 +247,7 @@ func ReadLease(ctx context.Context, store objstore.Store, key string, now time.T
 	if err != nil {
 		return nil, fmt.Errorf("read lease %s: %w", key, err)
 	}
-	var li LeaseInfo
+	var li Info
 	if err := json.Unmarshal(data, &li); err != nil || li.ID == "" || !li.Expires.After(now) {
 		return nil, nil
 	}

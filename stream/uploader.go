@@ -1,4 +1,4 @@
-package archive
+package stream
 
 import (
 	"bytes"
@@ -9,9 +9,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/crypt"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/internal/retry"
+	"github.com/binarc/binarc/lease"
 	"github.com/binarc/binarc/replication"
 	"github.com/rs/zerolog"
 )
@@ -33,7 +35,7 @@ type UploaderConfig struct {
 	// must not block.
 	FileIndexed func(timeline, file string)
 	// BeforeWrite, if set, runs before every write to the store (the
-	// lease's Ensure). An error matching ErrLeaseLost stops the uploader;
+	// lease's Ensure). An error matching lease.ErrLost stops the uploader;
 	// others are retried like a failed write.
 	BeforeWrite func(context.Context) error
 	// Sealer, if set, encrypts every segment before it is stored.
@@ -50,7 +52,7 @@ type Durable struct {
 
 // UploadStats are reported to the observer after each stored segment.
 type UploadStats struct {
-	Segment  *Segment
+	Segment  *archive.Segment
 	Stored   int64         // compressed bytes
 	Latency  time.Duration // seal to stored
 	Attempts int
@@ -65,7 +67,7 @@ type Observer interface {
 
 type item struct {
 	seq     uint64
-	seg     *Segment
+	seg     *archive.Segment
 	size    int64 // seg.Data.Len() when submitted: what it holds of the buffer
 	fileEnd *FileEnd
 	stored  int64
@@ -78,7 +80,7 @@ type item struct {
 type Uploader struct {
 	cfg    UploaderConfig
 	store  objstore.Store
-	layout Layout
+	layout archive.Layout
 	log    zerolog.Logger
 	obs    Observer
 
@@ -109,7 +111,7 @@ type Uploader struct {
 }
 
 // NewUploader starts the workers. durable is where the archive stands now.
-func NewUploader(cfg UploaderConfig, store objstore.Store, layout Layout, durable Durable, log zerolog.Logger, obs Observer) (*Uploader, error) {
+func NewUploader(cfg UploaderConfig, store objstore.Store, layout archive.Layout, durable Durable, log zerolog.Logger, obs Observer) (*Uploader, error) {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 4
 	}
@@ -140,7 +142,7 @@ func NewUploader(cfg UploaderConfig, store objstore.Store, layout Layout, durabl
 }
 
 // SubmitSegment queues a sealed segment, blocking while the buffer is full.
-func (u *Uploader) SubmitSegment(s *Segment) error {
+func (u *Uploader) SubmitSegment(s *archive.Segment) error {
 	size := int64(s.Data.Len())
 	u.bytesMu.Lock()
 	// A segment larger than the whole budget still goes, alone.
@@ -336,9 +338,9 @@ func (u *Uploader) upload(it *item) error {
 	if u.cfg.Sealer != nil {
 		// Sealed once: a retry stores the same bytes, so finding them
 		// stored by a lost earlier attempt is recognised.
-		sealed, err := sealSegment(u.cfg.Sealer, key, s)
+		sealed, err := archive.SealSegment(u.cfg.Sealer, key, s)
 		if err != nil {
-			return fmt.Errorf("%w: binlog=%s offset=%d: %v", errFatal, s.File, s.Start, err)
+			return fmt.Errorf("%w: binlog=%s offset=%d: %v", archive.ErrFatal, s.File, s.Start, err)
 		}
 		s.Data, data = sealed, sealed // the sealed copy is what is stored from here on
 	}
@@ -346,7 +348,7 @@ func (u *Uploader) upload(it *item) error {
 	b := retry.Backoff{Initial: 100 * time.Millisecond, Max: u.cfg.MaxBackoff}
 	for attempt := 1; ; attempt++ {
 		err := u.beforeWrite()
-		if errors.Is(err, ErrLeaseLost) {
+		if errors.Is(err, lease.ErrLost) {
 			return err
 		}
 		if err == nil {
@@ -389,17 +391,14 @@ func (u *Uploader) beforeWrite() error {
 	return u.cfg.BeforeWrite(u.ctx)
 }
 
-// errConflict marks an object that exists with other content than ours.
-var errConflict = errors.New("conflict")
+func isTransient(err error) bool { return !errors.Is(err, archive.ErrConflict) }
 
-func isTransient(err error) bool { return !errors.Is(err, errConflict) }
-
-func (u *Uploader) checkSame(key string, ours Chunks) error {
-	start, end, err := ParseSegmentName(key)
+func (u *Uploader) checkSame(key string, ours archive.Chunks) error {
+	start, end, err := archive.ParseSegmentName(key)
 	if err != nil {
 		return err
 	}
-	got, _, err := objstore.ReadAtMost(u.ctx, u.store, key, storedBound(end-start))
+	got, _, err := objstore.ReadAtMost(u.ctx, u.store, key, archive.StoredBound(end-start))
 	if err != nil {
 		return err
 	}
@@ -407,12 +406,12 @@ func (u *Uploader) checkSame(key string, ours Chunks) error {
 		return nil
 	}
 	// Another process may have compressed the same bytes differently.
-	theirs, err1 := DecodeSegment(got, end-start)
-	want, err2 := DecodeSegment(ours.Bytes(), end-start)
+	theirs, err1 := archive.DecodeSegment(got, end-start)
+	want, err2 := archive.DecodeSegment(ours.Bytes(), end-start)
 	if err1 == nil && err2 == nil && bytes.Equal(theirs, want) {
 		return nil
 	}
-	return fmt.Errorf("%w: segment %s already exists with different content: another archiver is writing this cluster, or the archive was changed by hand; stop and run binarc verify", errConflict, key)
+	return fmt.Errorf("%w: segment %s already exists with different content: another archiver is writing this cluster, or the archive was changed by hand; stop and run binarc verify", archive.ErrConflict, key)
 }
 
 // committer advances the durable position in sequence order and writes
@@ -421,7 +420,7 @@ func (u *Uploader) committer() {
 	defer u.wg.Done()
 	pending := map[uint64]*item{}
 	var next uint64
-	files := map[string][]SegmentInfo{} // segments of files not yet indexed
+	files := map[string][]archive.SegmentInfo{} // segments of files not yet indexed
 	for {
 		select {
 		case <-u.ctx.Done():
@@ -446,7 +445,7 @@ func (u *Uploader) committer() {
 	}
 }
 
-func (u *Uploader) commit(it *item, files map[string][]SegmentInfo) error {
+func (u *Uploader) commit(it *item, files map[string][]archive.SegmentInfo) error {
 	if s := it.seg; s != nil {
 		// The buffer counts a segment until it is committed, not just
 		// stored: uploads that finish while an earlier one waits out its
@@ -456,8 +455,8 @@ func (u *Uploader) commit(it *item, files map[string][]SegmentInfo) error {
 		u.bytesMu.Unlock()
 		u.bytesCond.Broadcast()
 		k := s.Timeline + "/" + s.File
-		files[k] = append(files[k], segmentInfo(s, it.stored))
-		d := Durable{Timeline: s.Timeline, Position: replication.Position{File: s.File, Offset: s.End}, EventTime: unixTime(s.LastTime)}
+		files[k] = append(files[k], archive.SegmentInfoOf(s, it.stored))
+		d := Durable{Timeline: s.Timeline, Position: replication.Position{File: s.File, Offset: s.End}, EventTime: archive.UnixTime(s.LastTime)}
 		u.setDurable(d, s.Received)
 		return nil
 	}
@@ -496,14 +495,14 @@ func (u *Uploader) setDurable(d Durable, received time.Time) {
 // writeIndex stores the index of a complete file. segs holds the segments
 // this process stored; when the file was begun by an earlier process, the
 // rest are read back from the store.
-func (u *Uploader) writeIndex(fe *FileEnd, segs []SegmentInfo) error {
+func (u *Uploader) writeIndex(fe *FileEnd, segs []archive.SegmentInfo) error {
 	_, err := retry.Do(u.ctx, retry.Backoff{Initial: 100 * time.Millisecond, Max: u.cfg.MaxBackoff}, u.outage,
-		func(err error) bool { return errors.Is(err, ErrLeaseLost) || errors.Is(err, errConflict) },
+		func(err error) bool { return errors.Is(err, lease.ErrLost) || errors.Is(err, archive.ErrConflict) },
 		func() (struct{}, error) {
 			if err := u.beforeWrite(); err != nil {
 				return struct{}{}, err
 			}
-			return struct{}{}, writeFileIndex(u.ctx, u.store, u.layout, fe.Timeline, fe.File, fe.Next, segs)
+			return struct{}{}, archive.WriteFileIndex(u.ctx, u.store, u.layout, fe.Timeline, fe.File, fe.Next, segs)
 		})
 	return err
 }

@@ -1,4 +1,4 @@
-package archive
+package stream
 
 import (
 	"bytes"
@@ -7,41 +7,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/replication"
 	gomysql "github.com/go-mysql-org/go-mysql/replication"
 	"github.com/klauspost/compress/zstd"
 )
-
-// Segment is a sealed, contiguous byte range [Start,End) of one binlog
-// file, cut at event boundaries. The segment at Start 0 begins with the
-// binlog magic.
-type Segment struct {
-	Timeline string
-	File     string
-	Start    uint64
-	End      uint64
-	// Data is the file's bytes [Start,End) as one zstd frame: events are
-	// compressed as they arrive, so only compressed bytes wait in memory,
-	// in pieces (Chunks).
-	Data      Chunks
-	Events    int
-	FirstTime uint32 // event header timestamps
-	LastTime  uint32
-	FirstGTID string
-	LastGTID  string
-	LastType  gomysql.EventType // type of the last event
-	// Next is the file a ROTATE event in the segment names, and FDE the
-	// format description of a segment at Start 0: an encrypted segment
-	// carries them in its clear header for a writer that cannot decrypt.
-	Next string
-	FDE  []byte
-	// StartState is the GTID state at the start of the file (its
-	// Gtid_list or Previous_gtids event), when this segment holds it.
-	StartState *string
-	// Received is when the segment's first event arrived from the primary:
-	// the loss window of the segment is measured from it.
-	Received time.Time
-}
 
 // FileEnd marks that File is complete: every byte of it is in the segments
 // submitted before this marker, and the stream went on to Next.
@@ -54,7 +24,7 @@ type FileEnd struct {
 // Sink takes sealed segments and file-end markers, in order. It may block
 // (backpressure); it fails only when the archive must stop.
 type Sink interface {
-	SubmitSegment(*Segment) error
+	SubmitSegment(*archive.Segment) error
 	SubmitFileEnd(FileEnd) error
 }
 
@@ -98,11 +68,11 @@ type Segmenter struct {
 	now      func() time.Time
 
 	mu   sync.Mutex
-	cur  *Segment
-	enc  *zstd.Encoder // compresses cur; reused for every segment
-	zbuf chunkBuffer   // cur's compressed bytes so far
-	file string        // file being cut
-	next uint64        // offset the next event must start at
+	cur  *archive.Segment
+	enc  *zstd.Encoder       // compresses cur; reused for every segment
+	zbuf archive.ChunkBuffer // cur's compressed bytes so far
+	file string              // file being cut
+	next uint64              // offset the next event must start at
 
 	// unsent is when the oldest byte not yet handed to the sink arrived
 	// (unix ns, 0: none). Atomic: the loss window reads it while a seal
@@ -161,7 +131,7 @@ func (s *Segmenter) Add(ev replication.Event) error {
 		}
 	}
 	if s.cur == nil {
-		s.cur = &Segment{Timeline: s.timeline, File: ev.File, Start: ev.Start, End: ev.Start, Received: s.now(), FirstTime: ev.Timestamp}
+		s.cur = &archive.Segment{Timeline: s.timeline, File: ev.File, Start: ev.Start, End: ev.Start, Received: s.now(), FirstTime: ev.Timestamp}
 		s.unsent.Store(s.cur.Received.UnixNano())
 		s.zbuf.Reset()
 		s.enc.Reset(&s.zbuf)
@@ -182,7 +152,7 @@ func (s *Segmenter) Add(ev replication.Event) error {
 	c.LastType = ev.Type
 	switch {
 	case ev.Type == gomysql.ROTATE_EVENT:
-		c.Next = RotateTarget(ev.Raw, ev.Start)
+		c.Next = archive.RotateTarget(ev.Raw, ev.Start)
 	case ev.Type == gomysql.FORMAT_DESCRIPTION_EVENT && ev.Start == replication.MagicLen:
 		c.FDE = bytes.Clone(ev.Raw)
 	}
@@ -199,7 +169,7 @@ func (s *Segmenter) Add(ev replication.Event) error {
 		c.LastGTID = ev.GTID
 	}
 	s.next = ev.End
-	s.held.Store(int64(s.zbuf.n) + encoderPending)
+	s.held.Store(int64(s.zbuf.Size()) + encoderPending)
 	if c.End-c.Start >= uint64(s.cfg.SegmentSize) {
 		return s.sealLocked()
 	}

@@ -1,4 +1,4 @@
-package archive
+package lease
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 
 // Previous is the lease's earlier holder, gone (expired, released or
 // dead), when this lease was taken over from it; nil when there was none.
-func (l *Lease) Previous() *LeaseInfo {
+func (l *Lease) Previous() *Info {
 	return l.previous
 }
 

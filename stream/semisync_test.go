@@ -1,4 +1,4 @@
-package archive
+package stream
 
 import (
 	"errors"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/replication"
 	"github.com/rs/zerolog"
 )
@@ -80,10 +81,10 @@ func TestSpoolIsCrashSafe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	segs := []*Segment{
-		{Timeline: "tl", File: "mysql-bin.000009", Start: 0, End: 100, Data: Chunks{[]byte("a")}},
-		{Timeline: "tl", File: "mysql-bin.000009", Start: 100, End: 250, Data: Chunks{[]byte("b")}},
-		{Timeline: "tl", File: "mysql-bin.000010", Start: 0, End: 40, Data: Chunks{[]byte("c")}},
+	segs := []*archive.Segment{
+		{Timeline: "tl", File: "mysql-bin.000009", Start: 0, End: 100, Data: archive.Chunks{[]byte("a")}},
+		{Timeline: "tl", File: "mysql-bin.000009", Start: 100, End: 250, Data: archive.Chunks{[]byte("b")}},
+		{Timeline: "tl", File: "mysql-bin.000010", Start: 0, End: 40, Data: archive.Chunks{[]byte("c")}},
 	}
 	for _, s := range segs {
 		if err := sp.write(s); err != nil {
@@ -91,7 +92,7 @@ func TestSpoolIsCrashSafe(t *testing.T) {
 		}
 	}
 	// A write the crash interrupted: never renamed, never acknowledged.
-	torn := filepath.Join(dir, "tl", "mysql-bin.000010", FormatSegmentName(40, 90)+spoolTempSuffix)
+	torn := filepath.Join(dir, "tl", "mysql-bin.000010", archive.FormatSegmentName(40, 90)+spoolTempSuffix)
 	if err := os.WriteFile(torn, []byte("half"), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,11 @@
-package archive
+package stream
 
 import (
 	"bytes"
 	"context"
 	"testing"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/crypt"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/internal/binlogtest"
@@ -25,7 +26,7 @@ func buildArchiveSealed(t *testing.T, sealer *crypt.Sealer) (*objstore.Memory, [
 	t.Helper()
 	mem := objstore.NewMemory()
 	ctx := context.Background()
-	must(t, putOnce(ctx, mem, Layout{Cluster: "c"}.TimelineKey("tl"), marshalJSON(&TimelineInfo{Timeline: "tl", StartFile: "mysql-bin.000001", SourceServerID: 1, Encryption: EncryptionOf(sealer)})))
+	must(t, archive.PutOnce(ctx, mem, archive.Layout{Cluster: "c"}.TimelineKey("tl"), archive.MarshalJSON(&archive.TimelineInfo{Timeline: "tl", StartFile: "mysql-bin.000001", SourceServerID: 1, Encryption: archive.EncryptionOf(sealer)})))
 	seg, up := newPipeline(t, mem, UploaderConfig{Concurrency: 3, MaxBufferedBytes: 1 << 20, Sealer: sealer}, 4096)
 	b1 := binlogtest.New("mysql-bin.000001")
 	must(t, seg.Add(b1.Next(gomysql.FORMAT_DESCRIPTION_EVENT, 120)))
@@ -45,7 +46,7 @@ func buildArchiveSealed(t *testing.T, sealer *crypt.Sealer) (*objstore.Memory, [
 	return mem, []uint64{b1.Pos, b2.Pos}, fde2.Raw
 }
 
-func segmentKeys(t *testing.T, cat Catalog, file string) []SegmentRef {
+func segmentKeys(t *testing.T, cat archive.Catalog, file string) []archive.SegmentRef {
 	t.Helper()
 	refs, err := cat.Segments(context.Background(), "tl", file)
 	must(t, err)
@@ -54,7 +55,7 @@ func segmentKeys(t *testing.T, cat Catalog, file string) []SegmentRef {
 
 func TestResumeAtDurableEnd(t *testing.T) {
 	mem, ends, fde2 := buildArchive(t)
-	cat := Catalog{Store: mem, Layout: Layout{Cluster: "c"}}
+	cat := archive.Catalog{Store: mem, Layout: archive.Layout{Cluster: "c"}}
 	rp, err := findResume(context.Background(), cat, "tl", zerolog.Nop())
 	must(t, err)
 	want := replication.Position{File: "mysql-bin.000002", Offset: ends[1]}
@@ -72,7 +73,7 @@ func TestResumeAtDurableEnd(t *testing.T) {
 func TestResumeAfterHole(t *testing.T) {
 	mem, _, _ := buildArchive(t)
 	ctx := context.Background()
-	cat := Catalog{Store: mem, Layout: Layout{Cluster: "c"}}
+	cat := archive.Catalog{Store: mem, Layout: archive.Layout{Cluster: "c"}}
 	segs := segmentKeys(t, cat, "mysql-bin.000002")
 	if len(segs) < 3 {
 		t.Fatalf("want several segments, got %d", len(segs))
@@ -94,8 +95,8 @@ func TestResumeAfterHole(t *testing.T) {
 func TestResumeIndexesCompleteFile(t *testing.T) {
 	mem, ends, _ := buildArchive(t)
 	ctx := context.Background()
-	layout := Layout{Cluster: "c"}
-	cat := Catalog{Store: mem, Layout: layout}
+	layout := archive.Layout{Cluster: "c"}
+	cat := archive.Catalog{Store: mem, Layout: layout}
 	must(t, mem.Delete(ctx, layout.IndexKey("tl", "mysql-bin.000001")))
 	rp, err := findResume(ctx, cat, "tl", zerolog.Nop())
 	must(t, err)
@@ -117,8 +118,8 @@ func TestResumeIndexesCompleteFile(t *testing.T) {
 func TestResumeIncompleteEarlierFile(t *testing.T) {
 	mem, _, _ := buildArchive(t)
 	ctx := context.Background()
-	layout := Layout{Cluster: "c"}
-	cat := Catalog{Store: mem, Layout: layout}
+	layout := archive.Layout{Cluster: "c"}
+	cat := archive.Catalog{Store: mem, Layout: layout}
 	must(t, mem.Delete(ctx, layout.IndexKey("tl", "mysql-bin.000001")))
 	segs := segmentKeys(t, cat, "mysql-bin.000001")
 	last := segs[len(segs)-1]
@@ -136,11 +137,11 @@ func TestResumeIncompleteEarlierFile(t *testing.T) {
 func TestRebuildSetsInUseFlagOnlyForOpenFiles(t *testing.T) {
 	mem, _, _ := buildArchive(t)
 	ctx := context.Background()
-	cat := Catalog{Store: mem, Layout: Layout{Cluster: "c"}}
+	cat := archive.Catalog{Store: mem, Layout: archive.Layout{Cluster: "c"}}
 	for file, wantFlag := range map[string]byte{"mysql-bin.000001": 0, "mysql-bin.000002": 1} {
 		files, err := cat.Files(ctx, "tl")
 		must(t, err)
-		var ref FileRef
+		var ref archive.FileRef
 		for _, f := range files {
 			if f.Name == file {
 				ref = f
@@ -161,13 +162,13 @@ func TestRebuildSetsInUseFlagOnlyForOpenFiles(t *testing.T) {
 }
 
 func TestNextFileAfterStop(t *testing.T) {
-	if got := NextFile(&FileIndex{File: "mysql-bin.000009"}); got != "mysql-bin.000010" {
+	if got := archive.NextFile(&archive.FileIndex{File: "mysql-bin.000009"}); got != "mysql-bin.000010" {
 		t.Fatal(got)
 	}
-	if got := NextFile(&FileIndex{File: "b.999999"}); got != "b.1000000" {
+	if got := archive.NextFile(&archive.FileIndex{File: "b.999999"}); got != "b.1000000" {
 		t.Fatal(got)
 	}
-	if got := NextFile(&FileIndex{File: "x.000001", Next: "x.000007"}); got != "x.000007" {
+	if got := archive.NextFile(&archive.FileIndex{File: "x.000001", Next: "x.000007"}); got != "x.000007" {
 		t.Fatal(got)
 	}
 }

@@ -1,10 +1,11 @@
-package archive
+package stream
 
 import (
 	"bytes"
 	"testing"
 	"time"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/internal/binlogtest"
 	"github.com/binarc/binarc/replication"
 	gomysql "github.com/go-mysql-org/go-mysql/replication"
@@ -141,9 +142,9 @@ func TestSegmenterRefusesGapsAndRepeats(t *testing.T) {
 }
 
 // plain decompresses a sealed segment, checking zstd's content checksum.
-func plain(t *testing.T, s *Segment) []byte {
+func plain(t *testing.T, s *archive.Segment) []byte {
 	t.Helper()
-	data, err := DecodeSegment(s.Data.Bytes(), s.End-s.Start)
+	data, err := archive.DecodeSegment(s.Data.Bytes(), s.End-s.Start)
 	if err != nil {
 		t.Fatalf("segment [%d,%d) does not decompress: %v", s.Start, s.End, err)
 	}

@@ -1,0 +1,114 @@
+package lease
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/archive/objstore"
+)
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func TestLeaseSingleWriter(t *testing.T) {
+	ctx := context.Background()
+	store := objstore.NewMemory()
+	layout := archive.Layout{Cluster: "c"}
+	clk := &clock{time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	a, err := acquire(ctx, store, layout.LeaseKey(), layout.Cluster, Info{Host: "host-a", PID: 10, Command: "binarc stream"}, 30*time.Second, clk.now)
+	must(t, err)
+
+	// Another host while the lease is fresh: refused, naming the holder.
+	_, err = acquire(ctx, store, layout.LeaseKey(), layout.Cluster, Info{Host: "host-b", PID: 20}, 30*time.Second, clk.now)
+	var held *HeldError
+	if !errors.As(err, &held) || held.Holder.Host != "host-a" || !errors.Is(err, ErrHeld) {
+		t.Fatalf("second writer: %v", err)
+	}
+	// Renewal keeps it fresh.
+	clk.t = clk.t.Add(20 * time.Second)
+	must(t, a.Renew(ctx))
+	clk.t = clk.t.Add(20 * time.Second)
+	if _, err := acquire(ctx, store, layout.LeaseKey(), layout.Cluster, Info{Host: "host-b", PID: 20}, 30*time.Second, clk.now); !errors.As(err, &held) {
+		t.Fatalf("renewed lease taken over: %v", err)
+	}
+	// Expired: taken over, and the old holder learns it lost the lease.
+	clk.t = clk.t.Add(31 * time.Second)
+	b, err := acquire(ctx, store, layout.LeaseKey(), layout.Cluster, Info{Host: "host-b", PID: 20}, 30*time.Second, clk.now)
+	must(t, err)
+	if err := a.Renew(ctx); !errors.Is(err, ErrLost) {
+		t.Fatalf("old holder renewing after takeover: %v", err)
+	}
+	// The old holder's release must not free the new holder's lease.
+	must(t, a.Release(ctx))
+	if _, err := acquire(ctx, store, layout.LeaseKey(), layout.Cluster, Info{Host: "host-c", PID: 30}, 30*time.Second, clk.now); !errors.As(err, &held) {
+		t.Fatalf("stale release freed the new lease: %v", err)
+	}
+	// A clean release lets the next writer in at once.
+	must(t, b.Release(ctx))
+	if _, err := acquire(ctx, store, layout.LeaseKey(), layout.Cluster, Info{Host: "host-c", PID: 30}, 30*time.Second, clk.now); err != nil {
+		t.Fatalf("after release: %v", err)
+	}
+}
+
+func TestLeaseDeadHolderOnThisHost(t *testing.T) {
+	ctx := context.Background()
+	store := objstore.NewMemory()
+	layout := archive.Layout{Cluster: "c"}
+	clk := &clock{time.Now()}
+	// A holder on this host whose pid no longer exists (killed with -9):
+	// taken over at once, without waiting for expiry.
+	self := selfIdentity("binarc stream")
+	_, err := acquire(ctx, store, layout.LeaseKey(), layout.Cluster, Info{Host: "same", PID: 1 << 30, BootID: self.BootID, PIDNamespace: self.PIDNamespace}, time.Hour, clk.now)
+	must(t, err)
+	if _, err := acquire(ctx, store, layout.LeaseKey(), layout.Cluster, Info{Host: "same", PID: 1 << 29, BootID: self.BootID, PIDNamespace: self.PIDNamespace}, time.Hour, clk.now); err != nil {
+		t.Fatalf("dead holder on this host not recognised: %v", err)
+	}
+}
+
+// TestSnapshotLeaseBesideStreamLease: the snapshot job's lease is its own
+// object, so it is taken while the stream holds the cluster's lease, and a
+// second snapshot job is refused.
+func TestSnapshotLeaseBesideStreamLease(t *testing.T) {
+	ctx := t.Context()
+	store := objstore.NewMemory()
+	layout := archive.Layout{Cluster: "c"}
+	if _, err := Acquire(ctx, store, layout, "binarc stream", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AcquireAt(ctx, store, layout.SnapshotLeaseKey(), layout.Cluster, "binarc snapshot", time.Minute); err != nil {
+		t.Fatalf("snapshot lease refused while the stream holds its own: %v", err)
+	}
+	clk := &clock{time.Now()}
+	_, err := acquire(ctx, store, layout.SnapshotLeaseKey(), layout.Cluster, Info{Host: "other-host", PID: 7}, time.Minute, clk.now)
+	var held *HeldError
+	if !errors.As(err, &held) || held.Holder.Command != "binarc snapshot" {
+		t.Fatalf("second snapshot lease = %v, want HeldError naming binarc snapshot", err)
+	}
+}
+
+func TestReadLease(t *testing.T) {
+	ctx := context.Background()
+	s := objstore.NewMemory()
+	l := archive.Layout{Cluster: "c"}
+	now := time.Now()
+	if li, err := Read(ctx, s, l.LeaseKey(), now); li != nil || err != nil {
+		t.Fatalf("no lease: %v %v", li, err)
+	}
+	put := func(li Info) {
+		if _, err := s.Put(ctx, l.LeaseKey(), archive.MarshalJSON(li), objstore.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(Info{ID: "a", Host: "h", PID: 7, Command: "binarc stream", Expires: now.Add(time.Minute)})
+	if li, err := Read(ctx, s, l.LeaseKey(), now); li == nil || li.ID != "a" || err != nil {
+		t.Fatalf("live lease: %+v %v", li, err)
+	}
+	put(Info{ID: "c", Host: "h", PID: 7, Expires: now.Add(-time.Second)})
+	if li, _ := Read(ctx, s, l.LeaseKey(), now); li != nil {
+		t.Fatalf("expired lease read as held: %+v", li)
+	}
+}
