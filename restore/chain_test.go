@@ -134,7 +134,7 @@ func promotionArchive(t *testing.T) (archive.Catalog, *fakeFile, *fakeFile) {
 
 func TestJoinLostAndErrant(t *testing.T) {
 	cat, a, b := promotionArchive(t)
-	joins, err := Joins(context.Background(), cat, t.TempDir())
+	joins, err := archive.Joins(context.Background(), cat, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,13 +156,13 @@ func TestJoinLostAndErrant(t *testing.T) {
 		t.Fatalf("meet state %s", j.Meet)
 	}
 	// Recorded once; a second record changes nothing.
-	if _, rec, err := RecordJoins(context.Background(), cat, t.TempDir()); err != nil || len(rec) != 1 {
+	if _, rec, err := archive.RecordJoins(context.Background(), cat, t.TempDir()); err != nil || len(rec) != 1 {
 		t.Fatalf("record: %v, %d recorded", err, len(rec))
 	}
-	if _, rec, err := RecordJoins(context.Background(), cat, t.TempDir()); err != nil || len(rec) != 0 {
+	if _, rec, err := archive.RecordJoins(context.Background(), cat, t.TempDir()); err != nil || len(rec) != 0 {
 		t.Fatalf("second record: %v, %d recorded", err, len(rec))
 	}
-	if got, err := readJoin(context.Background(), cat, ctl2); err != nil || got == nil || strings.Join(got.Lost, ",") != "0-1-4..5" {
+	if got, err := archive.ReadJoin(context.Background(), cat, ctl2); err != nil || got == nil || strings.Join(got.Lost, ",") != "0-1-4..5" {
 		t.Fatalf("recorded join: %v %+v", err, got)
 	}
 }
@@ -293,7 +293,7 @@ func TestJoinNoSharedHistory(t *testing.T) {
 	b.tx("0-1-2", at(201))
 	b.store(t, mem, l, ctl2)
 	cat := archive.Catalog{Store: mem, Layout: l}
-	joins, err := Joins(context.Background(), cat, t.TempDir())
+	joins, err := archive.Joins(context.Background(), cat, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,20 +327,5 @@ func TestPlanByServerUUID(t *testing.T) {
 	req.FromServerUUID = ""
 	if _, err := PlanBinlog(context.Background(), cat, req); err == nil || !strings.Contains(err.Error(), "ambiguous") {
 		t.Fatalf("without the uuid: want ambiguous, got %v", err)
-	}
-}
-
-func TestGTIDRanges(t *testing.T) {
-	r := gtidRanges([]string{"0-1-4", "0-1-5", "0-1-6", "0-2-9", "0-1-8", "3e11fa47-71ca-11e1-9e33-c80aa9429562:7", "3e11fa47-71ca-11e1-9e33-c80aa9429562:8"})
-	if got := strings.Join(r, ","); got != "0-1-4..6,0-2-9,0-1-8,3e11fa47-71ca-11e1-9e33-c80aa9429562:7-8" {
-		t.Fatalf("ranges %s", got)
-	}
-	for g, want := range map[string]bool{"0-1-5": true, "0-1-7": false, "0-2-9": true, "0-11-5": false, "3e11fa47-71ca-11e1-9e33-c80aa9429562:8": true, "3e11fa47-71ca-11e1-9e33-c80aa9429562:9": false} {
-		if inGTIDRanges(r, g) != want {
-			t.Errorf("%s in %v: want %v", g, r, want)
-		}
-	}
-	if firstOfRange("0-1-4..6") != "0-1-4" || firstOfRange("3e11fa47-71ca-11e1-9e33-c80aa9429562:7-8") != "3e11fa47-71ca-11e1-9e33-c80aa9429562:7" {
-		t.Error("firstOfRange")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/replication"
 )
 
@@ -15,31 +16,31 @@ import (
 // no timeline was archived from is found by its GTID state.
 func (h *history) locate(req PlanRequest, fromState *replication.GTIDState) (int, replication.Position, bool, error) {
 	if req.Timeline != "" {
-		i := h.index(req.Timeline)
+		i := h.Index(req.Timeline)
 		if i < 0 {
-			return 0, req.From, false, fmt.Errorf("%w: no timeline %s in cluster %q (it has %s)", ErrOutsideWindow, req.Timeline, h.c.Layout.Cluster, h.names())
+			return 0, req.From, false, fmt.Errorf("%w: no timeline %s in cluster %q (it has %s)", ErrOutsideWindow, req.Timeline, h.Catalog.Layout.Cluster, h.names())
 		}
-		if h.filesFrom(i, req.From.File) == nil {
-			return 0, req.From, false, fmt.Errorf("%w: binlog %s is not in the archive of timeline %s\n%s", ErrOutsideWindow, req.From.File, req.Timeline, DescribeWindow(h.tls[i]))
+		if h.FilesFrom(i, req.From.File) == nil {
+			return 0, req.From, false, fmt.Errorf("%w: binlog %s is not in the archive of timeline %s\n%s", ErrOutsideWindow, req.From.File, req.Timeline, DescribeWindow(h.Timelines[i]))
 		}
 		return i, req.From, false, nil
 	}
 	var cands []int
-	for i, tl := range h.tls {
+	for i, tl := range h.Timelines {
 		if req.FromServerID != 0 && (tl.Info == nil || tl.Info.SourceServerID != req.FromServerID) {
 			continue
 		}
 		if req.FromServerUUID != "" && tl.Info != nil && tl.Info.SourceServerUUID != "" && !strings.EqualFold(tl.Info.SourceServerUUID, req.FromServerUUID) {
 			continue // MySQL: the same server_id on another server
 		}
-		if fs := h.filesFrom(i, req.From.File); fs != nil && fs[0].Size >= req.From.Offset {
+		if fs := h.FilesFrom(i, req.From.File); fs != nil && fs[0].Size >= req.From.Offset {
 			cands = append(cands, i)
 		}
 	}
 	if len(cands) > 1 && !fromState.Empty() {
 		var match []int
 		for _, i := range cands {
-			st, ok, err := h.stateAt(h.filesFrom(i, req.From.File)[0], req.From.Offset)
+			st, ok, err := h.StateAt(h.FilesFrom(i, req.From.File)[0], req.From.Offset)
 			if err != nil {
 				return 0, req.From, false, err
 			}
@@ -60,7 +61,7 @@ func (h *history) locate(req PlanRequest, fromState *replication.GTIDState) (int
 	case len(cands) > 1:
 		var names []string
 		for _, i := range cands {
-			names = append(names, h.tls[i].Name+"/"+req.From.String())
+			names = append(names, h.Timelines[i].Name+"/"+req.From.String())
 		}
 		return 0, req.From, false, fmt.Errorf("%w: %s is ambiguous: %d timelines hold a binlog of that name (%s); name the timeline (TIMELINE/FILE:POS) or the snapshot", ErrOutsideWindow, req.From, len(cands), strings.Join(names, ", "))
 	}
@@ -78,7 +79,7 @@ func (h *history) locate(req PlanRequest, fromState *replication.GTIDState) (int
 		who = fmt.Sprintf(" archived from server_id %d", req.FromServerID)
 	}
 	var b strings.Builder
-	for _, tl := range h.tls {
+	for _, tl := range h.Timelines {
 		b.WriteString("\n" + DescribeWindow(tl))
 	}
 	state := ""
@@ -92,14 +93,14 @@ func (h *history) locate(req PlanRequest, fromState *replication.GTIDState) (int
 // the newest timeline with a file whose starting state it covers, at the
 // first transaction after that it does not have.
 func (h *history) locateByGTID(st *replication.GTIDState) (int, replication.Position, bool, error) {
-	for i := len(h.tls) - 1; i >= 0; i-- {
-		files := h.tls[i].Files
+	for i := len(h.Timelines) - 1; i >= 0; i-- {
+		files := h.Timelines[i].Files
 		for k := len(files) - 1; k >= 0; k-- {
 			fs := files[k]
 			if fs.Gap != nil {
 				continue
 			}
-			start, ok, err := h.startState(fs)
+			start, ok, err := h.StartState(fs)
 			if err != nil {
 				return 0, replication.Position{}, false, err
 			}
@@ -110,7 +111,7 @@ func (h *history) locateByGTID(st *replication.GTIDState) (int, replication.Posi
 			// from here on.
 			for _, f := range files[k:] {
 				var at *replication.Position
-				err := h.scan(f, 0, func(t *Transaction) (bool, error) {
+				err := h.Scan(f, 0, func(t *archive.Transaction) (bool, error) {
 					if t.GTID != "" && !st.Covers(t.GTID) {
 						at = &replication.Position{File: f.File, Offset: t.Start}
 						return false, nil
@@ -136,24 +137,24 @@ func (h *history) locateByGTID(st *replication.GTIDState) (int, replication.Posi
 // for latest, the newest; for a time, the newest that had taken over
 // before it; for a GTID, the one it was written on, or lost from.
 func (h *history) targetTimeline(j int, t Target) (int, error) {
-	last := len(h.tls) - 1
+	last := len(h.Timelines) - 1
 	switch t.Kind {
 	case TargetPosition:
 		if t.Timeline != "" {
-			i := h.index(t.Timeline)
+			i := h.Index(t.Timeline)
 			if i < 0 {
-				return 0, fmt.Errorf("--to %s/%s: no timeline %s in cluster %q (it has %s)", t.Timeline, t.Position, t.Timeline, h.c.Layout.Cluster, h.names())
+				return 0, fmt.Errorf("--to %s/%s: no timeline %s in cluster %q (it has %s)", t.Timeline, t.Position, t.Timeline, h.Catalog.Layout.Cluster, h.names())
 			}
 			if i < j {
-				return 0, fmt.Errorf("%w: --to %s/%s is on a timeline before the one the restore starts on (%s)", ErrOutsideWindow, t.Timeline, t.Position, h.tls[j].Name)
+				return 0, fmt.Errorf("%w: --to %s/%s is on a timeline before the one the restore starts on (%s)", ErrOutsideWindow, t.Timeline, t.Position, h.Timelines[j].Name)
 			}
 			return i, nil
 		}
 		var cands []string
 		k := -1
-		for i := range h.tls {
-			if h.filesFrom(i, t.Position.File) != nil {
-				cands = append(cands, h.tls[i].Name+"/"+t.Position.String())
+		for i := range h.Timelines {
+			if h.FilesFrom(i, t.Position.File) != nil {
+				cands = append(cands, h.Timelines[i].Name+"/"+t.Position.String())
 				k = i
 			}
 		}
@@ -163,13 +164,13 @@ func (h *history) targetTimeline(j int, t Target) (int, error) {
 		case len(cands) > 1:
 			return 0, fmt.Errorf("--to %s is ambiguous: %d timelines hold a binlog of that name (%s); give one as --to TIMELINE/FILE:POS", t.Position, len(cands), strings.Join(cands, ", "))
 		case k < j:
-			return 0, fmt.Errorf("%w: --to %s is on timeline %s, before the one the restore starts on (%s)", ErrOutsideWindow, t.Position, h.tls[k].Name, h.tls[j].Name)
+			return 0, fmt.Errorf("%w: --to %s is on timeline %s, before the one the restore starts on (%s)", ErrOutsideWindow, t.Position, h.Timelines[k].Name, h.Timelines[j].Name)
 		}
 		return k, nil
 	case TargetTime:
 		k := j
 		for i := j + 1; i <= last; i++ {
-			jn, err := h.join(i)
+			jn, err := h.Join(i)
 			if err != nil {
 				return 0, err
 			}
@@ -182,7 +183,7 @@ func (h *history) targetTimeline(j int, t Target) (int, error) {
 		return k, nil
 	case TargetGTID:
 		for i := j + 1; i <= last; i++ {
-			jn, err := h.join(i)
+			jn, err := h.Join(i)
 			if err != nil {
 				return 0, err
 			}
@@ -196,7 +197,7 @@ func (h *history) targetTimeline(j int, t Target) (int, error) {
 
 func (h *history) names() string {
 	var n []string
-	for _, tl := range h.tls {
+	for _, tl := range h.Timelines {
 		n = append(n, tl.Name)
 	}
 	return strings.Join(n, ", ")

@@ -2,9 +2,7 @@ package restore
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -59,16 +57,16 @@ type Plan struct {
 	// Stop is where replay ends on Timeline: everything before it is
 	// applied.
 	Stop replication.Position
-	// Steps is the chain, one per timeline; Joins the joins it crosses.
+	// Steps is the chain, one per timeline; archive.Joins the joins it crosses.
 	Steps   []Step
-	Joins   []*Join
+	Joins   []*archive.Join
 	Ranges  []ReplayRange
-	Skipped []*Transaction
+	Skipped []*archive.Transaction
 	// Applied are transactions left out because the data already had
 	// them (by GTID) when replay reached them after a join.
-	Applied []*Transaction
+	Applied []*archive.Transaction
 	// Last is the last transaction applied, if any.
-	Last        *Transaction
+	Last        *archive.Transaction
 	Files       []*archive.FileState
 	StoredBytes int64  // compressed bytes fetched
 	ReplayBytes uint64 // binlog bytes replayed
@@ -77,7 +75,7 @@ type Plan struct {
 }
 
 // ErrOutsideWindow means the target is not restorable from the archive.
-var ErrOutsideWindow = errors.New("restore target outside the restorable window")
+var ErrOutsideWindow = archive.ErrOutsideWindow
 
 // PlanBinlog fetches the archived binlog from req.From onwards into
 // req.WorkDir and returns the ranges to replay to the target. A target on
@@ -91,7 +89,7 @@ func PlanBinlog(ctx context.Context, c archive.Catalog, req PlanRequest) (*Plan,
 	if err != nil {
 		return nil, err
 	}
-	skip := map[string]*Transaction{}
+	skip := map[string]*archive.Transaction{}
 	for _, g := range req.Skip {
 		if !IsGTID(g) {
 			return nil, fmt.Errorf("--skip-gtid %q is not a GTID (0-1-2345 or uuid:n)", g)
@@ -110,7 +108,7 @@ func PlanBinlog(ctx context.Context, c archive.Catalog, req PlanRequest) (*Plan,
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Timeline: h.tls[k].Name, FromTimeline: h.tls[j].Name, From: from, Target: req.Target}
+	p := &Plan{Timeline: h.Timelines[k].Name, FromTimeline: h.Timelines[j].Name, From: from, Target: req.Target}
 	steps, joins, err := h.chain(j, k, from, fromState, req.Target)
 	if err != nil {
 		return nil, err
@@ -119,13 +117,13 @@ func PlanBinlog(ctx context.Context, c archive.Catalog, req PlanRequest) (*Plan,
 	applied := fromState.Clone()
 	found := false
 	var lastTime time.Time
-	var cut []*Transaction // skipped or already applied: left out of the ranges
+	var cut []*archive.Transaction // skipped or already applied: left out of the ranges
 	stopStep := len(steps) - 1
 	stops := make([]replication.Position, len(steps))
 	for si := 0; si < len(steps) && !found; si++ {
 		st := steps[si]
-		tl := h.tls[st.tl]
-		files := h.filesFrom(st.tl, st.from.File)
+		tl := h.Timelines[st.tl]
+		files := h.FilesFrom(st.tl, st.from.File)
 		if files == nil {
 			return nil, fmt.Errorf("%w: binlog %s is not in the archive of timeline %s\n%s", ErrOutsideWindow, st.from.File, tl.Name, DescribeWindow(tl))
 		}
@@ -145,11 +143,11 @@ func PlanBinlog(ctx context.Context, c archive.Catalog, req PlanRequest) (*Plan,
 					return nil, fmt.Errorf("%w: %s is past the end of the archived %s of timeline %s (%d bytes)\n%s", ErrOutsideWindow, st.from, fs.File, tl.Name, fs.Size, DescribeWindow(tl))
 				}
 			}
-			if _, err := h.fetch(fs); err != nil {
+			if _, err := h.Fetch(fs); err != nil {
 				return nil, err
 			}
 			reachedEnd := false
-			err := h.scan(fs, off, func(t *Transaction) (bool, error) {
+			err := h.Scan(fs, off, func(t *archive.Transaction) (bool, error) {
 				if !st.open && fs.File == st.to.File && t.Start >= st.to.Offset {
 					reachedEnd = true
 					return false, nil
@@ -218,31 +216,31 @@ func PlanBinlog(ctx context.Context, c archive.Catalog, req PlanRequest) (*Plan,
 		switch req.Target.Kind {
 		case TargetLatest:
 		case TargetTime:
-			if k == len(h.tls)-1 {
+			if k == len(h.Timelines)-1 {
 				return nil, fmt.Errorf("%w: %s is after the newest archived transaction (%s); to restore everything archived, use --to latest\n%s",
-					ErrOutsideWindow, req.Target, lastTime.Format(time.RFC3339), DescribeWindow(h.tls[k]))
+					ErrOutsideWindow, req.Target, lastTime.Format(time.RFC3339), DescribeWindow(h.Timelines[k]))
 			}
 			// The target is before the next timeline took over: all of
 			// this one up to its end.
 		case TargetGTID:
-			return nil, fmt.Errorf("%w: GTID %s is not in the archive after %s/%s\n%s", ErrOutsideWindow, req.Target.GTID, p.FromTimeline, req.From, DescribeWindow(h.tls[k]))
+			return nil, fmt.Errorf("%w: GTID %s is not in the archive after %s/%s\n%s", ErrOutsideWindow, req.Target.GTID, p.FromTimeline, req.From, DescribeWindow(h.Timelines[k]))
 		case TargetPosition:
-			return nil, fmt.Errorf("%w: %s/%s is not a transaction boundary in the archive after %s/%s\n%s", ErrOutsideWindow, h.tls[k].Name, req.Target.Position, p.FromTimeline, req.From, DescribeWindow(h.tls[k]))
+			return nil, fmt.Errorf("%w: %s/%s is not a transaction boundary in the archive after %s/%s\n%s", ErrOutsideWindow, h.Timelines[k].Name, req.Target.Position, p.FromTimeline, req.From, DescribeWindow(h.Timelines[k]))
 		}
 	}
 	for g, t := range skip {
 		if t == nil {
-			return nil, fmt.Errorf("--skip-gtid %s: no such transaction between %s/%s and %s/%s", g, p.FromTimeline, req.From, h.tls[steps[stopStep].tl].Name, stops[stopStep])
+			return nil, fmt.Errorf("--skip-gtid %s: no such transaction between %s/%s and %s/%s", g, p.FromTimeline, req.From, h.Timelines[steps[stopStep].tl].Name, stops[stopStep])
 		}
 	}
 	steps = steps[:stopStep+1]
 	for i, st := range steps {
-		p.Steps = append(p.Steps, Step{Timeline: h.tls[st.tl].Name, From: st.from, To: stops[i]})
+		p.Steps = append(p.Steps, Step{Timeline: h.Timelines[st.tl].Name, From: st.from, To: stops[i]})
 	}
 	p.Joins = p.Joins[:stopStep]
 	last := p.Steps[len(p.Steps)-1]
 	p.Timeline, p.Stop = last.Timeline, last.To
-	p.Files = h.order
+	p.Files = h.Fetched()
 	for _, fs := range p.Files {
 		for _, s := range fs.Segments {
 			p.StoredBytes += s.StoredSize
@@ -267,30 +265,30 @@ type step struct {
 // each timeline up to where the next one's history meets it, the next
 // from just after that point. It refuses a join no restore crosses, and a
 // start that already holds transactions lost at a switch it crosses.
-func (h *history) chain(j, k int, from replication.Position, fromState *replication.GTIDState, target Target) ([]step, []*Join, error) {
+func (h *history) chain(j, k int, from replication.Position, fromState *replication.GTIDState, target Target) ([]step, []*archive.Join, error) {
 	steps := []step{{tl: j, from: from, open: true}}
-	var joins []*Join
+	var joins []*archive.Join
 	for i := j + 1; i <= k; i++ {
-		jn, err := h.join(i)
+		jn, err := h.Join(i)
 		if err != nil {
 			return nil, nil, err
 		}
 		if jn.Broken != "" {
-			return nil, nil, fmt.Errorf("%w: %s is on timeline %s, and no restore crosses from %s: %s", ErrOutsideWindow, target, h.tls[k].Name, jn.Previous, jn)
+			return nil, nil, fmt.Errorf("%w: %s is on timeline %s, and no restore crosses from %s: %s", ErrOutsideWindow, target, h.Timelines[k].Name, jn.Previous, jn)
 		}
 		last := &steps[len(steps)-1]
-		end := jn.PreviousEnd.pos()
-		if comparePoints(last.from, end) > 0 {
+		end := jn.PreviousEnd.Pos()
+		if archive.ComparePoints(last.from, end) > 0 {
 			return nil, nil, fmt.Errorf("%w: the restore starts at %s/%s, after the point where timeline %s meets %s (%s/%s): the data holds transactions lost at that switch (%s); restore from an earlier snapshot",
-				ErrOutsideWindow, h.tls[last.tl].Name, last.from, jn.Timeline, jn.Previous, jn.Previous, end, strings.Join(jn.Lost, ","))
+				ErrOutsideWindow, h.Timelines[last.tl].Name, last.from, jn.Timeline, jn.Previous, jn.Previous, end, strings.Join(jn.Lost, ","))
 		}
 		for _, g := range jn.Lost {
-			if fromState.Has(firstOfRange(g)) {
+			if fromState.Has(archive.FirstOfRange(g)) {
 				return nil, nil, fmt.Errorf("%w: the snapshot's data holds %s, lost at the switch to timeline %s: restore from an earlier snapshot", ErrOutsideWindow, g, jn.Timeline)
 			}
 		}
 		last.to, last.open = end, false
-		steps = append(steps, step{tl: i, from: jn.At.pos(), open: true})
+		steps = append(steps, step{tl: i, from: jn.At.Pos(), open: true})
 		joins = append(joins, jn)
 	}
 	return steps, joins, nil
@@ -298,16 +296,16 @@ func (h *history) chain(j, k int, from replication.Position, fromState *replicat
 
 // ranges lists the byte ranges of the steps, leaving out the cut
 // transactions.
-func (h *history) ranges(steps []Step, cut []*Transaction) []ReplayRange {
+func (h *history) ranges(steps []Step, cut []*archive.Transaction) []ReplayRange {
 	var out []ReplayRange
 	add := func(fs *archive.FileState, start, stop uint64) {
 		start = max(start, replication.MagicLen)
 		if stop > start {
-			out = append(out, ReplayRange{Timeline: fs.Timeline, File: fs.File, Path: h.path(fs), Start: start, Stop: stop})
+			out = append(out, ReplayRange{Timeline: fs.Timeline, File: fs.File, Path: h.Path(fs), Start: start, Stop: stop})
 		}
 	}
 	for _, st := range steps {
-		for _, fs := range h.filesFrom(h.index(st.Timeline), st.From.File) {
+		for _, fs := range h.FilesFrom(h.Index(st.Timeline), st.From.File) {
 			if replication.CompareBinlogNames(fs.File, st.To.File) > 0 {
 				break
 			}
@@ -344,25 +342,4 @@ func DescribeWindow(tl *archive.TimelineState) string {
 		}
 	}
 	return s
-}
-
-// rebuildTo writes the archived file to path (through a temporary file).
-func rebuildTo(ctx context.Context, c archive.Catalog, fs *archive.FileState, path string) error {
-	tmp := path + ".part"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = c.Rebuild(ctx, fs, f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("fetch %s: %w", fs.File, err)
-	}
-	return nil
 }

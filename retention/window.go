@@ -7,7 +7,6 @@ import (
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/replication"
-	"github.com/binarc/binarc/restore"
 	"github.com/binarc/binarc/snapshot"
 )
 
@@ -25,7 +24,7 @@ type Window struct {
 	ToTimeline string `json:"to_timeline,omitempty"`
 	ToPosition string `json:"to_position"`
 	// Joins are the joins the window crosses, with what each lost.
-	Joins []*restore.Join `json:"joins,omitempty"`
+	Joins []*archive.Join `json:"joins,omitempty"`
 	// CutShort says why the window ends before the archive does (a gap, a
 	// join no restore crosses).
 	CutShort string `json:"cut_short,omitempty"`
@@ -41,7 +40,7 @@ func Windows(tls []*archive.TimelineState, snaps []snapshot.Entry) []Window {
 // timeline with a usable snapshot not already inside an earlier window,
 // across every join that connects (joins[i] joins timeline i to i-1; nil
 // entries, or a nil slice, connect nothing).
-func WindowsAcross(tls []*archive.TimelineState, snaps []snapshot.Entry, joins []*restore.Join) []Window {
+func WindowsAcross(tls []*archive.TimelineState, snaps []snapshot.Entry, joins []*archive.Join) []Window {
 	var out []Window
 	covered := -1
 	for i, tl := range tls {
@@ -72,7 +71,7 @@ func WindowsAcross(tls []*archive.TimelineState, snaps []snapshot.Entry, joins [
 			if k == i {
 				files = files[start:]
 			} else {
-				var j *restore.Join
+				var j *archive.Join
 				if k < len(joins) {
 					j = joins[k]
 				}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/binarc/binarc/archive"
-	"github.com/binarc/binarc/restore"
 	"github.com/binarc/binarc/snapshot"
 )
 
@@ -71,10 +70,10 @@ func TestWindowsAcrossJoins(t *testing.T) {
 		t.Fatalf("windows %+v: want one on timeline 2", ws)
 	}
 	// A snapshot of server 1's binlog and a join: one window across it.
-	join := &restore.Join{Timeline: "000002-b", Previous: "000001-a", At: restore.Point{File: "mysql-bin.000001", Offset: 300},
+	join := &archive.Join{Timeline: "000002-b", Previous: "000001-a", At: archive.Point{File: "mysql-bin.000001", Offset: 300},
 		Lost: []string{"0-1-5..9"}, SwitchTime: t0.Add(3 * time.Hour), Final: true}
 	snaps := []snapshot.Entry{snap("s1", 1, t0.Add(10*time.Minute)), snap("s2", 2, t0.Add(3*time.Hour))}
-	ws = WindowsAcross(tls, snaps, []*restore.Join{nil, join})
+	ws = WindowsAcross(tls, snaps, []*archive.Join{nil, join})
 	if len(ws) != 1 || ws[0].FromSnapshot != "s1" || ws[0].ToTimeline != "000002-b" || !ws[0].To.Equal(t0.Add(5*time.Hour)) ||
 		ws[0].ToPosition != "000002-b/mysql-bin.000002:800" || !strings.Contains(ws[0].String(), "0-1-5..9") {
 		t.Fatalf("windows %+v: want one from s1 across the join to timeline 2's end, lost range shown", ws)
@@ -83,7 +82,7 @@ func TestWindowsAcrossJoins(t *testing.T) {
 	// own.
 	broken := *join
 	broken.Broken = "no GTIDs"
-	ws = WindowsAcross(tls, snaps, []*restore.Join{nil, &broken})
+	ws = WindowsAcross(tls, snaps, []*archive.Join{nil, &broken})
 	if len(ws) != 2 || !strings.Contains(ws[0].CutShort, "no GTIDs") || ws[1].FromSnapshot != "s2" {
 		t.Fatalf("windows %+v: want two, the first cut short by the broken join", ws)
 	}

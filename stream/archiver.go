@@ -29,9 +29,9 @@ type ArchiverConfig struct {
 	// the archived one is still the writable one (default 2s).
 	SwitchCheck time.Duration
 	// RecordJoins, when set, records the joins between timelines that
-	// are final (restore.RecordJoins); it is run after a new timeline
+	// are final (archive.RecordJoins); it is run after a new timeline
 	// starts until none is pending.
-	RecordJoins func(ctx context.Context) (pending int, err error)
+	RecordJoins bool
 	// StartAt chooses where a new archive begins: "oldest" (default: the
 	// oldest binlog the primary still has), "current" (the file it writes
 	// now), or a binlog file name. Whole files are archived from offset 0,
@@ -197,7 +197,7 @@ func (a *Archiver) Run(ctx context.Context) error {
 	if err := a.checkLayout(ctx); err != nil {
 		return err
 	}
-	if a.cfg.RecordJoins != nil {
+	if a.cfg.RecordJoins {
 		go a.joinRecorder(ctx)
 	}
 	for {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/replication"
 )
 
@@ -128,7 +130,7 @@ func (a *Archiver) watchPrimary(ctx context.Context) error {
 func (a *Archiver) joinRecorder(ctx context.Context) {
 	wait := 5 * time.Second
 	for {
-		pending, err := a.cfg.RecordJoins(ctx)
+		pending, err := a.recordJoins(ctx)
 		if err != nil && ctx.Err() == nil {
 			a.log.Warn().Err(err).Msg("could not record the join between timelines; trying again later (restores work it out from the archive meanwhile)")
 		}
@@ -145,6 +147,17 @@ func (a *Archiver) joinRecorder(ctx context.Context) {
 			wait = next
 		}
 	}
+}
+
+// recordJoins records the joins that are final (archive.RecordJoins) and
+// logs each; it returns how many are still provisional.
+func (a *Archiver) recordJoins(ctx context.Context) (int, error) {
+	pending, recorded, err := archive.RecordJoins(ctx, a.cat, os.TempDir())
+	for _, j := range recorded {
+		a.log.Info().Str("timeline", j.Timeline).Str("previous", j.Previous).Strs("lost", j.Lost).Strs("errant", j.Errant).
+			Time("switch_time", j.SwitchTime).Msg("recorded the join between timelines: " + j.String())
+	}
+	return pending, err
 }
 
 // kickJoins wakes the join recorder (a new timeline may have started).

@@ -11,7 +11,6 @@ import (
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/replication"
-	"github.com/binarc/binarc/restore"
 )
 
 // timelines checks every timeline: its manifest, how it follows the one
@@ -90,7 +89,7 @@ func (v *verifier) timeline(ctx context.Context, names []string, infos []*archiv
 func (v *verifier) checkJoin(ctx context.Context, names []string, i int) {
 	tl := names[i]
 	at := Finding{Timeline: tl, Key: v.c.Layout.JoinKey(tl)}
-	j, err := restore.ReadJoin(ctx, v.c, tl)
+	j, err := archive.ReadJoin(ctx, v.c, tl)
 	switch {
 	case err != nil:
 		v.problem(at, "cannot read the join: %v", err)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/restore"
 	"github.com/rs/zerolog"
 )
@@ -53,7 +54,7 @@ func (c *eventsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		if (!to.IsZero() && fs.FirstEventTime.After(to)) || (!from.IsZero() && !fs.LastEventTime.IsZero() && fs.LastEventTime.Before(from)) {
 			continue
 		}
-		err = restore.Transactions(ctx, cat, fs, func(t *restore.Transaction) bool {
+		err = archive.Transactions(ctx, cat, fs, func(t *archive.Transaction) bool {
 			if (!from.IsZero() && t.Time.Before(from)) || (!to.IsZero() && t.Time.After(to)) {
 				return true
 			}

@@ -12,7 +12,6 @@ import (
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/replication"
-	"github.com/binarc/binarc/restore"
 	"github.com/binarc/binarc/retention"
 	"github.com/binarc/binarc/snapshot"
 	"github.com/rs/zerolog"
@@ -75,7 +74,7 @@ func (c *lsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 			Lag       *archive.Lag             `json:"lag,omitempty"`
 			Snapshots []snapshot.Entry         `json:"snapshots"`
 			Windows   []retention.Window       `json:"restorable"`
-			Joins     []*restore.Join          `json:"joins,omitempty"`
+			Joins     []*archive.Join          `json:"joins,omitempty"`
 		}{c.Cluster, tls, lag, snaps, windows, joins})
 	}
 	printCatalog(os.Stdout, c.Cluster, tls, lag)
@@ -111,11 +110,11 @@ func fmtTime(t time.Time) string {
 
 // lsJoins works out the joins between timelines (recorded, or from the
 // archived binlog); nil when there is one timeline or they cannot be read.
-func lsJoins(ctx context.Context, log zerolog.Logger, cat archive.Catalog, tls []*archive.TimelineState) []*restore.Join {
+func lsJoins(ctx context.Context, log zerolog.Logger, cat archive.Catalog, tls []*archive.TimelineState) []*archive.Join {
 	if len(tls) < 2 {
 		return nil
 	}
-	joins, err := restore.Joins(ctx, cat, os.TempDir())
+	joins, err := archive.Joins(ctx, cat, os.TempDir())
 	if err != nil {
 		log.Warn().Err(err).Msg("could not work out the joins between timelines; windows end at each timeline's end")
 		return nil

@@ -7,12 +7,11 @@ import (
 	"text/tabwriter"
 
 	"github.com/binarc/binarc/archive"
-	"github.com/binarc/binarc/restore"
 	"github.com/binarc/binarc/retention"
 )
 
 // printWindows says which times can be restored, and what breaks them.
-func printWindows(w io.Writer, tls []*archive.TimelineState, windows []retention.Window, joins []*restore.Join) {
+func printWindows(w io.Writer, tls []*archive.TimelineState, windows []retention.Window, joins []*archive.Join) {
 	fmt.Fprintln(w, "\nrestorable (any second in):")
 	if len(windows) == 0 {
 		fmt.Fprintln(w, "  nothing yet: a restore needs a complete snapshot whose coordinates are in the archive (binarc snapshot)")

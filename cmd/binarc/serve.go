@@ -73,7 +73,7 @@ func (c *serveCmd) Run(ctx context.Context, log zerolog.Logger) error {
 // serveJoins is the joins between the archive's timelines, for serve to
 // stream across failovers and flips.
 func serveJoins(ctx context.Context, cat archive.Catalog) ([]*serve.Join, error) {
-	js, err := restore.Joins(ctx, cat, os.TempDir())
+	js, err := archive.Joins(ctx, cat, os.TempDir())
 	if err != nil {
 		return nil, err
 	}

@@ -75,18 +75,17 @@ func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		c.Compact = false
 	}
 	a, err := stream.NewArchiver(stream.ArchiverConfig{
-		Cluster:   c.Cluster,
-		Sources:   srcs,
-		StartAt:   c.StartAt,
-		Segmenter: stream.SegmenterConfig{FlushInterval: c.FlushInterval, SegmentSize: int(c.SegmentSize)},
-		Uploader:  stream.UploaderConfig{Concurrency: c.UploadConcurrency, MaxBufferedBytes: int64(c.MaxBuffer)},
-		Log:       log.With().Str("cluster", c.Cluster).Logger(),
-		Observer:  metrics,
-		Compact:   c.Compact,
-		Encrypt:   sealer,
-		RecordJoins: joinRecorder(archive.Catalog{Store: store, Layout: archive.Layout{Cluster: c.Cluster}},
-			log.With().Str("cluster", c.Cluster).Logger()),
-		SemiSync: semiSync,
+		Cluster:     c.Cluster,
+		Sources:     srcs,
+		StartAt:     c.StartAt,
+		Segmenter:   stream.SegmenterConfig{FlushInterval: c.FlushInterval, SegmentSize: int(c.SegmentSize)},
+		Uploader:    stream.UploaderConfig{Concurrency: c.UploadConcurrency, MaxBufferedBytes: int64(c.MaxBuffer)},
+		Log:         log.With().Str("cluster", c.Cluster).Logger(),
+		Observer:    metrics,
+		Compact:     c.Compact,
+		Encrypt:     sealer,
+		RecordJoins: true,
+		SemiSync:    semiSync,
 	}, store)
 	if err != nil {
 		return usageError{err}

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 
-	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/replication"
-	"github.com/binarc/binarc/restore"
 	"github.com/rs/zerolog"
 )
 
@@ -40,16 +37,4 @@ func (f sourceFlags) configs(log zerolog.Logger) ([]replication.Config, error) {
 		cfgs[i].Password, cfgs[i].ServerID = c.Password, c.ServerID
 	}
 	return cfgs, nil
-}
-
-// joinRecorder records the joins between timelines as they become final.
-func joinRecorder(cat archive.Catalog, log zerolog.Logger) func(ctx context.Context) (int, error) {
-	return func(ctx context.Context) (int, error) {
-		pending, recorded, err := restore.RecordJoins(ctx, cat, os.TempDir())
-		for _, j := range recorded {
-			log.Info().Str("timeline", j.Timeline).Str("previous", j.Previous).Strs("lost", j.Lost).Strs("errant", j.Errant).
-				Time("switch_time", j.SwitchTime).Msg("recorded the join between timelines: " + j.String())
-		}
-		return pending, err
-	}
 }

@@ -1,4 +1,4 @@
-package restore
+package archive
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/replication"
 )
@@ -24,7 +23,7 @@ type Point struct {
 	Offset uint64 `json:"offset"`
 }
 
-func (p Point) pos() replication.Position {
+func (p Point) Pos() replication.Position {
 	return replication.Position{File: p.File, Offset: p.Offset}
 }
 
@@ -88,11 +87,11 @@ func (j *Join) LostHas(g string) bool { return inGTIDRanges(j.Lost, g) }
 
 // join returns the join of timeline i with timeline i-1: recorded, or
 // worked out now.
-func (h *history) join(i int) (*Join, error) {
+func (h *History) Join(i int) (*Join, error) {
 	if j, ok := h.joins[i]; ok {
 		return j, nil
 	}
-	j, err := readJoin(h.ctx, h.c, h.tls[i].Name)
+	j, err := readJoin(h.ctx, h.Catalog, h.Timelines[i].Name)
 	if err != nil {
 		return nil, err
 	}
@@ -107,12 +106,12 @@ func (h *history) join(i int) (*Join, error) {
 
 // ReadJoin reads the recorded join of timeline tl; nil when none is
 // recorded.
-func ReadJoin(ctx context.Context, c archive.Catalog, tl string) (*Join, error) {
+func ReadJoin(ctx context.Context, c Catalog, tl string) (*Join, error) {
 	return readJoin(ctx, c, tl)
 }
 
-func readJoin(ctx context.Context, c archive.Catalog, tl string) (*Join, error) {
-	data, _, err := objstore.ReadAll(ctx, c.Store, c.Layout.JoinKey(tl))
+func readJoin(ctx context.Context, c Catalog, tl string) (*Join, error) {
+	data, _, err := objstore.ReadSmall(ctx, c.Store, c.Layout.JoinKey(tl))
 	if errors.Is(err, objstore.ErrNotExist) {
 		return nil, nil
 	}
@@ -120,8 +119,11 @@ func readJoin(ctx context.Context, c archive.Catalog, tl string) (*Join, error) 
 		return nil, fmt.Errorf("read %s: %w", c.Layout.JoinKey(tl), err)
 	}
 	var j Join
-	if err := json.Unmarshal(data, &j); err != nil || j.Version < 1 {
-		return nil, fmt.Errorf("%s is not a readable join record: run binarc verify", c.Layout.JoinKey(tl))
+	if err := json.Unmarshal(data, &j); err != nil {
+		return nil, fmt.Errorf("%s is not a readable join record (%v): run binarc verify", c.Layout.JoinKey(tl), err)
+	}
+	if j.Version < 1 {
+		return nil, fmt.Errorf("%s is not a readable join record (no version): run binarc verify", c.Layout.JoinKey(tl))
 	}
 	if j.Version > JoinVersion {
 		return nil, fmt.Errorf("%s has version %d, this binarc knows %d: upgrade binarc", c.Layout.JoinKey(tl), j.Version, JoinVersion)
@@ -136,8 +138,8 @@ func readJoin(ctx context.Context, c archive.Catalog, tl string) (*Join, error) 
 // the point after the last of them is where the histories meet. The scan
 // ends at the first transaction of the new timeline the old never had
 // that is newer than the old timeline's last transaction.
-func (h *history) computeJoin(i int) (*Join, error) {
-	old, nw := h.tls[i-1], h.tls[i]
+func (h *History) computeJoin(i int) (*Join, error) {
+	old, nw := h.Timelines[i-1], h.Timelines[i]
 	j := &Join{Version: JoinVersion, Timeline: nw.Name, Previous: old.Name}
 	if nw.Info != nil {
 		j.SwitchTime = nw.Info.Created
@@ -147,7 +149,7 @@ func (h *history) computeJoin(i int) (*Join, error) {
 		return j, nil
 	}
 	lastOld := old.Files[len(old.Files)-1]
-	oldEnd, ok, err := h.startState(lastOld)
+	oldEnd, ok, err := h.StartState(lastOld)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +160,7 @@ func (h *history) computeJoin(i int) (*Join, error) {
 	}
 	var oldLast time.Time
 	noGTID := false
-	if err := h.scan(lastOld, 0, func(t *Transaction) (bool, error) {
+	if err := h.Scan(lastOld, 0, func(t *Transaction) (bool, error) {
 		oldEnd.Add(t.GTID)
 		noGTID = noGTID || t.GTID == ""
 		oldLast = t.Time
@@ -172,7 +174,7 @@ func (h *history) computeJoin(i int) (*Join, error) {
 	if oldLast.IsZero() {
 		oldLast = time.Unix(1<<40, 0) // no event times at all: do not tell by time
 	}
-	state, ok, err := h.startState(nw.Files[0])
+	state, ok, err := h.StartState(nw.Files[0])
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +196,7 @@ func (h *history) computeJoin(i int) (*Join, error) {
 	shared := 0
 	startEmpty := state.Empty()
 	for _, fs := range nw.Files {
-		err := h.scan(fs, 0, func(t *Transaction) (bool, error) {
+		err := h.Scan(fs, 0, func(t *Transaction) (bool, error) {
 			if t.GTID == "" {
 				return true, nil
 			}
@@ -239,7 +241,7 @@ func (h *history) computeJoin(i int) (*Join, error) {
 	// history.
 	start := 0
 	for k := len(old.Files) - 1; k >= 0; k-- {
-		st, ok, err := h.startState(old.Files[k])
+		st, ok, err := h.StartState(old.Files[k])
 		if err != nil {
 			return nil, err
 		}
@@ -255,7 +257,7 @@ func (h *history) computeJoin(i int) (*Join, error) {
 	j.PreviousEnd = Point{File: old.Files[start].File, Offset: replication.MagicLen}
 	var lost []string
 	for _, fs := range old.Files[start:] {
-		err := h.scan(fs, 0, func(t *Transaction) (bool, error) {
+		err := h.Scan(fs, 0, func(t *Transaction) (bool, error) {
 			if atState.Has(t.GTID) {
 				if len(lost) == 0 {
 					j.PreviousEnd = Point{File: fs.File, Offset: t.End}
@@ -270,7 +272,7 @@ func (h *history) computeJoin(i int) (*Join, error) {
 		}
 	}
 	j.Lost = gtidRanges(lost)
-	if i < len(h.tls)-1 {
+	if i < len(h.Timelines)-1 {
 		j.Final = true // the new timeline is over too: nothing can change
 	}
 	return j, nil
@@ -280,7 +282,7 @@ func (h *history) computeJoin(i int) (*Join, error) {
 // and records each that is final and not yet recorded (join.json, a
 // conditional put: recorded once, never changed). It returns the joins
 // still provisional. work is a scratch directory for fetched files.
-func RecordJoins(ctx context.Context, c archive.Catalog, work string) (pending int, recorded []*Join, err error) {
+func RecordJoins(ctx context.Context, c Catalog, work string) (pending int, recorded []*Join, err error) {
 	if tls, err := c.Timelines(ctx); err != nil || len(tls) < 2 {
 		return 0, nil, err
 	}
@@ -289,14 +291,14 @@ func RecordJoins(ctx context.Context, c archive.Catalog, work string) (pending i
 		return 0, nil, err
 	}
 	defer os.RemoveAll(dir)
-	h, err := newHistory(ctx, c, dir)
+	h, err := NewHistory(ctx, c, dir)
 	if err != nil {
 		return 0, nil, err
 	}
 	// A timeline holding no binlog yet (just started) will hold some.
-	pending = len(h.all) - len(h.tls)
-	for i := 1; i < len(h.tls); i++ {
-		if j, err := readJoin(ctx, c, h.tls[i].Name); err != nil || j != nil {
+	pending = len(h.All) - len(h.Timelines)
+	for i := 1; i < len(h.Timelines); i++ {
+		if j, err := readJoin(ctx, c, h.Timelines[i].Name); err != nil || j != nil {
 			if err != nil {
 				return 0, nil, err
 			}
@@ -323,13 +325,13 @@ func RecordJoins(ctx context.Context, c archive.Catalog, work string) (pending i
 // Joins returns the join of every timeline with the one before it
 // (recorded or provisional), in the order Catalog.Describe lists the
 // timelines; nil for the first and for timelines holding no binlog.
-func Joins(ctx context.Context, c archive.Catalog, work string) ([]*Join, error) {
+func Joins(ctx context.Context, c Catalog, work string) ([]*Join, error) {
 	dir, err := os.MkdirTemp(work, "binarc-join-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	h, err := newHistory(ctx, c, dir)
+	h, err := NewHistory(ctx, c, dir)
 	if err != nil {
 		if tls, lerr := c.Timelines(ctx); lerr == nil && len(tls) == 0 {
 			return nil, nil
@@ -337,15 +339,15 @@ func Joins(ctx context.Context, c archive.Catalog, work string) ([]*Join, error)
 		return nil, err
 	}
 	byName := map[string]*Join{}
-	for i := 1; i < len(h.tls); i++ {
-		j, err := h.join(i)
+	for i := 1; i < len(h.Timelines); i++ {
+		j, err := h.Join(i)
 		if err != nil {
 			return nil, err
 		}
 		byName[j.Timeline] = j
 	}
-	out := make([]*Join, len(h.all))
-	for i, tl := range h.all {
+	out := make([]*Join, len(h.All))
+	for i, tl := range h.All {
 		out[i] = byName[tl.Name]
 	}
 	return out, nil
@@ -398,8 +400,8 @@ func splitGTID(g string) (string, uint64, bool) {
 	return g[:i+1], n, err == nil
 }
 
-// firstOfRange is the first GTID of a range made by gtidRanges.
-func firstOfRange(r string) string {
+// FirstOfRange is the first GTID of a range made by gtidRanges.
+func FirstOfRange(r string) string {
 	if first, _, ok := strings.Cut(r, ".."); ok {
 		return first
 	}

@@ -1,4 +1,4 @@
-package restore
+package archive
 
 import (
 	"bytes"
@@ -12,7 +12,6 @@ import (
 
 	"github.com/binarc/binarc/internal/redact"
 
-	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/replication"
 	gomysql "github.com/go-mysql-org/go-mysql/replication"
 )
@@ -58,7 +57,7 @@ var errStopScan = errors.New("stop scanning")
 // with each complete transaction until fn says stop. checksums says whether
 // the file's events end with a CRC32; its format description says so, and
 // a scan from offset 0 reads it there. An event group still open at the end
-// is not reported: it is not committed in the archive. Memory is one event.
+// is not reported: it is not committed in the  Memory is one event.
 func scanTransactions(file string, r io.Reader, from uint64, checksums bool, fn func(*Transaction) (bool, error)) error {
 	if from < replication.MagicLen {
 		from = 0
@@ -231,7 +230,7 @@ func contains(list []string, s string) bool {
 
 // Transactions streams an archived file and calls fn with each committed
 // transaction in it, in order, until fn returns false.
-func Transactions(ctx context.Context, c archive.Catalog, fs *archive.FileState, fn func(*Transaction) bool) error {
+func Transactions(ctx context.Context, c Catalog, fs *FileState, fn func(*Transaction) bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pr, pw := io.Pipe()

@@ -1,0 +1,50 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/binarc/binarc/archive/objstore"
+)
+
+func TestGTIDRanges(t *testing.T) {
+	r := gtidRanges([]string{"0-1-4", "0-1-5", "0-1-6", "0-2-9", "0-1-8", "3e11fa47-71ca-11e1-9e33-c80aa9429562:7", "3e11fa47-71ca-11e1-9e33-c80aa9429562:8"})
+	if got := strings.Join(r, ","); got != "0-1-4..6,0-2-9,0-1-8,3e11fa47-71ca-11e1-9e33-c80aa9429562:7-8" {
+		t.Fatalf("ranges %s", got)
+	}
+	for g, want := range map[string]bool{"0-1-5": true, "0-1-7": false, "0-2-9": true, "0-11-5": false, "3e11fa47-71ca-11e1-9e33-c80aa9429562:8": true, "3e11fa47-71ca-11e1-9e33-c80aa9429562:9": false} {
+		if inGTIDRanges(r, g) != want {
+			t.Errorf("%s in %v: want %v", g, r, want)
+		}
+	}
+	if FirstOfRange("0-1-4..6") != "0-1-4" || FirstOfRange("3e11fa47-71ca-11e1-9e33-c80aa9429562:7-8") != "3e11fa47-71ca-11e1-9e33-c80aa9429562:7" {
+		t.Error("FirstOfRange")
+	}
+}
+
+// TestReadJoinBounded: join.json is read like every other small object,
+// bounded (a huge object is refused, not read into memory) and a record
+// that does not parse names the object and why.
+func TestReadJoinBounded(t *testing.T) {
+	ctx := context.Background()
+	mem := objstore.NewMemory()
+	c := Catalog{Store: mem, Layout: Layout{Cluster: "c"}}
+	const tl = "000002-20260101T000000Z"
+	key := c.Layout.JoinKey(tl)
+	huge := append(append([]byte(`{"version":1,"timeline":"`), bytes.Repeat([]byte("x"), objstore.MaxSmallObject)...), `"}`...)
+	if _, err := mem.Put(ctx, key, huge, objstore.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadJoin(ctx, c, tl); err == nil || !strings.Contains(err.Error(), key) {
+		t.Fatalf("a join record over the small-object bound: %v, want refused naming %s", err, key)
+	}
+	if _, err := mem.Put(ctx, key, []byte(`{"version":`), objstore.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ReadJoin(ctx, c, tl)
+	if err == nil || !strings.Contains(err.Error(), key) || !strings.Contains(err.Error(), "unexpected end of JSON") {
+		t.Fatalf("a truncated join record: %v, want the object and the parse error", err)
+	}
+}
