@@ -22,7 +22,7 @@ export BINARC_CACHE
 STATICCHECK := $(BINARC_CACHE)/bin/staticcheck
 
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
-GO_TEST_FLAGS ?= -race -count=1 -timeout 25m
+GO_TEST_FLAGS ?= -race -count=1 -timeout 25m -parallel 3
 # go test's full output is kept here; its package lines are repeated at the
 # end, so the closing ok/FAIL lines show even after long test logs.
 TEST_LOG := bin/go-test.log

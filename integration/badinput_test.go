@@ -29,6 +29,7 @@ func expectFailure(t *testing.T, out string, code int, want ...string) {
 }
 
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, testenv.MariaDBOptions{})
 	t.Run("wrong password", func(t *testing.T) {
 		out, code := e.runEnv([]string{"BINARC_SOURCE_PASSWORD=wrong-Pa55"}, e.streamArgs()...)
@@ -92,6 +93,7 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestLogBinOff(t *testing.T) {
+	t.Parallel()
 	p := testenv.StartMariaDB(t, testenv.MariaDBOptions{NoLogBin: true})
 	p.CreateReplicationUser(t, replUser, replPass)
 	e := &env{t: t, primary: p, s3: testenv.StartS3(t), cluster: "main"}
@@ -103,6 +105,7 @@ func TestLogBinOff(t *testing.T) {
 // TestSecondArchiverRefused runs two archivers at one cluster: the second
 // must refuse with a message naming the first, and the first must go on.
 func TestSecondArchiverRefused(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, testenv.MariaDBOptions{})
 	first := e.start(e.streamArgs()...)
 	e.primary.Exec(t, "CREATE DATABASE one")
@@ -131,6 +134,7 @@ func TestSecondArchiverRefused(t *testing.T) {
 // is not bad input. The archiver says so once, retries, and archives
 // everything once the primary is up.
 func TestUnreachablePrimary(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, testenv.MariaDBOptions{})
 	e.primary.Exec(t, "CREATE DATABASE before_outage")
 	e.primary.Stop(t)

@@ -95,6 +95,7 @@ func (c *s3Counter) snapshot() map[string]int {
 // while the primary is idle no request at all (heartbeats keep the
 // primary connection alive; nothing reaches the bucket).
 func TestRequestCost(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, testenv.MariaDBOptions{MaxBinlogSize: 64 << 10})
 	counter := startS3Counter(t, strings.TrimPrefix(e.s3.Endpoint, "http://"))
 	p := e.startEnv([]string{"AWS_ENDPOINT_URL_S3=http://" + counter.ln.Addr().String()}, e.streamArgs()...)

@@ -48,6 +48,7 @@ var demoIdentical = regexp.MustCompile(`(?m)^identical: all \d+ tables equal the
 // must exit 0 and say "identical". With the DROP replayed instead, the
 // same script must fail: its comparison is what decides.
 func TestDemo(t *testing.T) {
+	t.Parallel()
 	out, code := runDemo(t)
 	if code != 0 || !demoIdentical.MatchString(out) {
 		t.Fatalf("demo.sh exited %d without the identical line:\n%s", code, out)

@@ -83,6 +83,7 @@ func binlogContains(t *testing.T, files []string, needle []byte) bool {
 // object flipped, truncated or swapped with another, is refused with an
 // error that says why, and writes nothing.
 func TestEncryptedArchiveRoundTrip(t *testing.T) {
+	t.Parallel()
 	e := newSnapEnv(t)
 	ctx := context.Background()
 	daily, dailyPub := ageKeyFile(t, "daily")
@@ -248,6 +249,7 @@ func objPut(t *testing.T, cat archive.Catalog, key string, data []byte) {
 // the two leave no gap; each side opens with its own key only, and a
 // reader with the other one is told which key it needs.
 func TestEncryptionKeyRotation(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, testenv.MariaDBOptions{})
 	ctx := context.Background()
 	oldKey, oldPub := ageKeyFile(t, "old")

@@ -32,6 +32,7 @@ func multiSource(servers ...*testenv.MariaDB) string {
 // the switch are in the restores before it and in none after it. The plan
 // and binarc ls name the lost GTIDs; the join is recorded once.
 func TestFailoverPromotion(t *testing.T) {
+	t.Parallel()
 	e := newSnapEnv(t) // A = e.primary (server_id 1), R2 = e.replica (2)
 	a, r2 := e.primary, e.replica
 	r1 := testenv.StartReplica(t, a, testenv.ReplicaOptions{ServerID: 3})
@@ -195,6 +196,7 @@ func lostRange(t *testing.T, before, after string) string {
 // is restored by time and by GTID from the one snapshot, and latest;
 // binarc ls shows one window across the three joins.
 func TestMasterMasterFlips(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, testenv.MariaDBOptions{ServerID: 1, ExtraArgs: []string{"--log-slave-updates=ON", "--relay-log=relay-bin", "--skip-slave-start"}})
 	a := e.primary
 	a.Exec(t,
@@ -327,6 +329,7 @@ func TestMasterMasterFlips(t *testing.T) {
 // equals the new primary; a bare file name both timelines hold is refused
 // as ambiguous.
 func TestAddressMovesToAnotherServer(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, testenv.MariaDBOptions{ServerID: 1})
 	a := e.primary
 	r1 := testenv.StartReplica(t, a, testenv.ReplicaOptions{ServerID: 3})

@@ -13,6 +13,7 @@ import (
 // archiver holds what it has, stops reading when its buffer is full,
 // retries, and stores everything once the store is back.
 func TestStoreOutage(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, testenv.MariaDBOptions{MaxBinlogSize: 256 << 10})
 	ctx := context.Background()
 	p := e.start(e.streamArgs("--max-buffer", "512KiB")...)
@@ -46,6 +47,7 @@ func TestStoreOutage(t *testing.T) {
 // TestStoreDownAtStart starts the archiver while the S3 server is down:
 // a store that cannot be reached is waited for, not bad input.
 func TestStoreDownAtStart(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, testenv.MariaDBOptions{})
 	e.primary.Exec(t, "CREATE DATABASE written_before")
 	e.s3.Stop()
@@ -68,6 +70,7 @@ func TestStoreDownAtStart(t *testing.T) {
 // noticed at once, the second by the read timeout; both resume without a
 // gap or a repeated byte.
 func TestConnectionCutAndPartition(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, testenv.MariaDBOptions{})
 	ctx := context.Background()
 	proxy := startProxy(t, e.primary.Addr())

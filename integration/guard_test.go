@@ -14,6 +14,7 @@ import (
 // --from); nothing is changed on any of them. With --force-target the restore is done, and
 // with sql_log_bin=0 the target's binary log does not move.
 func TestRestoreGuardsTarget(t *testing.T) {
+	t.Parallel()
 	e := newSnapEnv(t)
 	p := e.start(e.streamArgs()...)
 	p.waitLog(t, "streaming from the primary", time.Minute)

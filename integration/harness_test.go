@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/binarc/binarc/archive"
-	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/integration/testenv"
 	"github.com/binarc/binarc/replication"
 	gomysql "github.com/go-mysql-org/go-mysql/replication"
@@ -247,11 +246,7 @@ func (e *env) streamArgs(extra ...string) []string {
 // catalog opens the archive in-process to watch it.
 func (e *env) catalog() archive.Catalog {
 	e.t.Helper()
-	for _, kv := range e.s3.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		e.t.Setenv(k, v)
-	}
-	st, err := objstore.Open(context.Background(), e.store)
+	st, err := e.s3.OpenStore(context.Background(), e.store)
 	if err != nil {
 		e.t.Fatal(err)
 	}

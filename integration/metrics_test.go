@@ -23,6 +23,7 @@ import (
 // opens while data cannot be stored and closes once it is, and
 // primary_connected and /readyz follow the primary.
 func TestMetricsDuringStream(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, testenv.MariaDBOptions{MaxBinlogSize: 256 << 10})
 	ctx := context.Background()
 	p := e.start(e.streamArgs("--metrics-addr", "127.0.0.1:0")...)
@@ -115,6 +116,7 @@ func TestMetricsDuringStream(t *testing.T) {
 // down: the endpoints answer at once, alive but not ready, and turn ready
 // once the store is back. A malformed address is bad input.
 func TestMetricsBeforeTheStore(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, testenv.MariaDBOptions{})
 	out, code := e.run(e.streamArgs("--metrics-addr", "9187")...)
 	if code != 2 || !strings.Contains(out, "--metrics-addr") {
@@ -141,6 +143,7 @@ func TestMetricsBeforeTheStore(t *testing.T) {
 // describe the newest snapshot already stored; then a failed run is
 // counted and a successful one replaces the last success.
 func TestSnapshotMetrics(t *testing.T) {
+	t.Parallel()
 	e := newSnapEnv(t)
 	e.seed(0)
 	if out, code := e.run(e.snapshotArgs(logUser, "--method", "logical")...); code != 0 {

@@ -21,6 +21,7 @@ import (
 // snapshot keeps them, saying until when, and succeeds. A bucket without
 // Object Lock is refused up front.
 func TestObjectLock(t *testing.T) {
+	t.Parallel()
 	e := newSnapEnv(t)
 	ctx := context.Background()
 	plainStore := e.store

@@ -31,6 +31,7 @@ func (e *snapEnv) restoreDatadir(t *testing.T, args ...string) (*testenv.MariaDB
 // started on it has every table's checksum equal to the primary's at the
 // checkpoint. A target before the snapshot is refused without writing.
 func TestRestoreFromSnapshot(t *testing.T) {
+	t.Parallel()
 	e := newSnapEnv(t)
 	ctx := context.Background()
 	p := e.start(e.streamArgs()...)
@@ -138,6 +139,7 @@ func TestRestoreFromSnapshot(t *testing.T) {
 // TestRestoreDetectsDamagedArchive: a flipped byte in a segment, or a
 // missing segment, is found and named before anything is replayed.
 func TestRestoreDetectsDamagedArchive(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, testenv.MariaDBOptions{})
 	// The test damages a segment of a complete file: keep them segmented.
 	p := e.start(e.streamArgs("--no-compact")...)

@@ -82,6 +82,7 @@ func (e *env) checkContiguous(upTo string) {
 // newest snapshot's file on; and after a kill -9 the stream resumes the
 // pruned timeline.
 func TestPruneRacingStream(t *testing.T) {
+	t.Parallel()
 	e := newSnapEnv(t)
 	p := e.start(e.streamArgs()...)
 	load := e.startRotatingLoad(0)
@@ -157,6 +158,7 @@ func TestPruneRacingStream(t *testing.T) {
 // every snapshot taken here, what is left in the end is the newest
 // snapshot and the binlog from its file on.
 func TestKeepOnStreamAndSnapshot(t *testing.T) {
+	t.Parallel()
 	e := newSnapEnv(t)
 	// A keep of 1h at now+2h: the window starts an hour from now.
 	future := time.Now().Add(2 * time.Hour).UTC().Format(time.RFC3339)

@@ -105,6 +105,7 @@ type target struct {
 // prune with no base change nothing; an incomplete snapshot survives while
 // the snapshot lease is held. The stream then resumes the pruned timeline.
 func TestPruneKeepsTheWindow(t *testing.T) {
+	t.Parallel()
 	e := newSnapEnv(t)
 	ctx := context.Background()
 	p := e.start(e.streamArgs()...)

@@ -18,6 +18,7 @@ import (
 // client replay (--replay client) and the primary; afterwards no
 // replication connection or file points at binarc.
 func TestRestoreThroughServe(t *testing.T) {
+	t.Parallel()
 	e := newSnapEnv(t)
 	ctx := context.Background()
 	p := e.start(e.streamArgs()...)
@@ -80,6 +81,7 @@ func TestRestoreThroughServe(t *testing.T) {
 // serve --follow while the primary writes on, switch it to the primary by
 // GTID, and it replicates on without error or gap.
 func TestRebuildReplicaFromArchive(t *testing.T) {
+	t.Parallel()
 	e := newSnapEnv(t)
 	ctx := context.Background()
 	p := e.start(e.streamArgs()...)
@@ -127,6 +129,7 @@ func TestRebuildReplicaFromArchive(t *testing.T) {
 // server gives the primary's tables; a target whose server_id is the
 // primary's (its applier would skip every event) is refused untouched.
 func TestRestoreTargetThroughServe(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, testenv.MariaDBOptions{MaxBinlogSize: 64 << 10})
 	p := e.start(e.streamArgs()...)
 	if err := writeLoad(context.Background(), e.primary, loadOptions{From: 0, To: 60, FlushAt: 25}); err != nil {

@@ -65,6 +65,7 @@ func (e *env) restoreInto(t *testing.T, args ...string) (*testenv.MariaDB, strin
 // time, by position and by GTID, across rotations and an archiver kill,
 // and compares every table's checksum with the primary's at that point.
 func TestPointInTimeRestore(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, testenv.MariaDBOptions{MaxBinlogSize: 64 << 10})
 	ctx := context.Background()
 	p := e.start(e.streamArgs()...)
@@ -103,6 +104,7 @@ func TestPointInTimeRestore(t *testing.T) {
 // finds it with binlog events and restores everything but it, by
 // --skip-gtid and by time.
 func TestRestoreAroundDropTable(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, testenv.MariaDBOptions{})
 	ctx := context.Background()
 	p := e.start(e.streamArgs()...)
@@ -152,6 +154,7 @@ func TestRestoreAroundDropTable(t *testing.T) {
 // TestRestoreRefusesOutsideWindow: targets the archive cannot reach are
 // refused with the window in the message, and nothing is replayed.
 func TestRestoreRefusesOutsideWindow(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, testenv.MariaDBOptions{})
 	p := e.start(e.streamArgs()...)
 	e.primary.Exec(t, "CREATE DATABASE app", "CREATE TABLE app.t (x INT PRIMARY KEY)", "INSERT INTO app.t VALUES (1)")

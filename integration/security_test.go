@@ -205,6 +205,7 @@ func (w *procWatch) done() ([]string, []string) {
 // compacted file: ls, binlog fetch, verify and restore fail clearly with a
 // peak RSS under 200 MiB, writing nothing past the expected size.
 func TestRestoreSandbox(t *testing.T) {
+	t.Parallel()
 	e := newSnapEnv(t)
 	mysqlUser, err := user.Lookup("mysql")
 	noErr(t, err)

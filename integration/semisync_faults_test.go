@@ -38,6 +38,7 @@ func spooled(t *testing.T, dir string) []string {
 // Restarted, binarc puts the spool into the store before anything else;
 // every acknowledged commit is then in the archive. Ten rounds.
 func TestSemiSyncLocalSpoolArchiverKilled(t *testing.T) {
+	t.Parallel()
 	s3 := testenv.StartS3(t)
 	proxy := startLatencyProxy(t, strings.TrimPrefix(s3.Endpoint, "http://"))
 	viaProxy := []string{"AWS_ENDPOINT_URL_S3=" + proxy.URL()}
@@ -105,6 +106,7 @@ func vmHWM(t *testing.T, pid int) float64 {
 // killed with binarc: every commit acknowledged while semi-sync was on is
 // in the archive. Peak RSS is read from /proc through all of it.
 func TestSemiSyncStoreOutageFallback(t *testing.T) {
+	t.Parallel()
 	s3 := testenv.StartS3(t)
 	proxy := startLatencyProxy(t, strings.TrimPrefix(s3.Endpoint, "http://"))
 	proxy.setDelay(50 * time.Millisecond)
@@ -199,6 +201,7 @@ func bulkLoad(t *testing.T, m *testenv.MariaDB, mib int) {
 // holds in make test too (go test -race), where the other tests' binarc
 // has the race detector's memory on top.
 func TestOutageMemory(t *testing.T) {
+	t.Parallel()
 	bin := plainBinarcPath(t)
 	for _, mode := range []struct {
 		name string
@@ -240,6 +243,7 @@ func TestOutageMemory(t *testing.T) {
 // the primary never gives up waiting (Rpl_semi_sync_master_no_tx stays 0),
 // and every acknowledged commit is archived.
 func TestSemiSyncConnectionCut(t *testing.T) {
+	t.Parallel()
 	s3 := testenv.StartS3(t)
 	e := newRoundEnv(t, s3, "cut", semiSyncPrimary(time.Minute))
 	proxy := startProxy(t, e.primary.Addr())

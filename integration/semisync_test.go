@@ -189,6 +189,7 @@ func crashPrimary(t *testing.T, m *testenv.MariaDB) {
 // under concurrent commits and its disk deleted; every commit it
 // acknowledged is in the archive. Ten rounds, on one S3 server.
 func TestSemiSyncPrimaryKilled(t *testing.T) {
+	t.Parallel()
 	s3 := testenv.StartS3(t)
 	rnd := rand.New(rand.NewSource(time.Now().UnixNano()))
 	total := 0
@@ -257,6 +258,7 @@ func (e *env) restoredRows() map[int64]bool {
 // TestSemiSyncBadInput: semi-sync flags that cannot work are refused at
 // once, with exit status 2 and the fix.
 func TestSemiSyncBadInput(t *testing.T) {
+	t.Parallel()
 	base := []string{"stream", "--source", "mysql://binarc@127.0.0.1:1", "--store", t.TempDir(), "--cluster", "c"}
 	for _, c := range []struct {
 		args []string

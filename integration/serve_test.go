@@ -112,6 +112,7 @@ func serveLoad(t *testing.T, e *env) []checkpoint {
 // there, resume from the middle of a file with a new serve, and end with
 // every table's CHECKSUM TABLE equal to the primary's.
 func TestServeToCheckpoints(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, testenv.MariaDBOptions{MaxBinlogSize: 64 << 10})
 	p := e.start(e.streamArgs()...)
 	cps := serveLoad(t, e)
@@ -152,6 +153,7 @@ func TestServeToCheckpoints(t *testing.T) {
 // TestServeSkipGTID: a replica of binarc serve --skip-gtid gets every
 // transaction but the DROP TABLE.
 func TestServeSkipGTID(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, testenv.MariaDBOptions{MaxBinlogSize: 64 << 10})
 	p := e.start(e.streamArgs()...)
 	if err := writeLoad(context.Background(), e.primary, loadOptions{From: 0, To: 60, FlushAt: 25}); err != nil {
@@ -184,6 +186,7 @@ func TestServeSkipGTID(t *testing.T) {
 // rotates), catches up, is switched to the primary by GTID, and
 // replicates on without error or gap.
 func TestServeFollowThenSwitch(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, testenv.MariaDBOptions{MaxBinlogSize: 64 << 10})
 	ctx := context.Background()
 	p := e.start(e.streamArgs()...)
@@ -231,6 +234,7 @@ func TestServeFollowThenSwitch(t *testing.T) {
 // not hold, a checksum setting binarc cannot serve: each replica gets a
 // clear error (in Last_IO_Error), and serve goes on serving a good one.
 func TestServeBadInput(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, testenv.MariaDBOptions{MaxBinlogSize: 64 << 10})
 	p := e.start(e.streamArgs()...)
 	if err := writeLoad(context.Background(), e.primary, loadOptions{From: 0, To: 40, FlushAt: 25}); err != nil {

@@ -20,6 +20,7 @@ import (
 // multipart upload is left, what was stored before is untouched, and the
 // replica's SQL thread runs.
 func TestSnapshotFaults(t *testing.T) {
+	t.Parallel()
 	e := newSnapEnv(t)
 	// 40 MiB that zstd cannot shrink: the upload spans several parts.
 	e.seed(40)
@@ -146,6 +147,7 @@ func (e *snapEnv) waitUpload(p *proc) {
 // TestSnapshotBadInput: each mistake fails at once, says what to do, shows
 // no password, and leaves the replica replicating.
 func TestSnapshotBadInput(t *testing.T) {
+	t.Parallel()
 	e := newSnapEnv(t)
 	e.primary.Exec(t,
 		"CREATE USER 'weak'@'127.0.0.1' IDENTIFIED BY '"+replPass+"'",
@@ -225,6 +227,7 @@ func TestSnapshotBadInput(t *testing.T) {
 // (the tool fails) is logged and the next one runs; SIGTERM stops it
 // cleanly.
 func TestSnapshotSchedule(t *testing.T) {
+	t.Parallel()
 	e := newSnapEnv(t)
 	// A stand-in that fails its first backup and runs the real mariabackup
 	// after that: $BINARC_MARIABACKUP only says where the tool is.

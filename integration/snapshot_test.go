@@ -351,6 +351,7 @@ func compareChecksums(t *testing.T, what string, got, want map[string]string) {
 // each must equal, table by table, a second replica stopped at the
 // snapshot's recorded coordinates.
 func TestSnapshotOfReplicaRestores(t *testing.T) {
+	t.Parallel()
 	e := newSnapEnv(t)
 	// Started now, it replicates nothing until told where to stop.
 	stopped := testenv.StartReplica(t, e.primary, testenv.ReplicaOptions{ServerID: 3, FromStart: true})
@@ -448,6 +449,7 @@ func TestSnapshotOfReplicaRestores(t *testing.T) {
 // --allow-primary: the coordinates come from mariabackup's stream and from
 // the dump, and equal the primary's own position when nothing writes.
 func TestSnapshotOfPrimary(t *testing.T) {
+	t.Parallel()
 	e := newSnapEnv(t)
 	if err := writeLoad(context.Background(), e.primary, loadOptions{From: 0, To: 50}); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 // started by the next snapshot, which finds the note in the lease it
 // takes over.
 func TestSnapshotKeepsStoppedSQLThread(t *testing.T) {
+	t.Parallel()
 	e := newSnapEnv(t)
 	e.primary.Exec(t, "CREATE DATABASE app", "CREATE TABLE app.t (id INT PRIMARY KEY) ENGINE=InnoDB", "INSERT INTO app.t VALUES (1)")
 	e.replica.WaitCaughtUp(t, e.primary, time.Minute)

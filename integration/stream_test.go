@@ -14,6 +14,7 @@ import (
 // by size and a row event over 16 MiB, then rebuilds every file with
 // binarc binlog fetch: each must equal the primary's own file.
 func TestStreamByteForByte(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, testenv.MariaDBOptions{MaxBinlogSize: 256 << 10})
 	ctx := context.Background()
 	// History written before the archiver starts: a new archive begins at
@@ -47,6 +48,7 @@ func TestStreamByteForByte(t *testing.T) {
 // and SIGKILL) under it: the archive must still equal the primary's files,
 // nothing missing and nothing twice.
 func TestStreamSurvivesKillsAndPrimaryRestart(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, testenv.MariaDBOptions{MaxBinlogSize: 128 << 10})
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(1, 2))

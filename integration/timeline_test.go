@@ -14,6 +14,7 @@ import (
 // across the hole but start a new timeline, loudly, that records where the
 // old one ended.
 func TestPurgedBinlogsStartNewTimeline(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, testenv.MariaDBOptions{})
 	ctx := context.Background()
 	p := e.start(e.streamArgs()...)
@@ -64,6 +65,7 @@ func TestPurgedBinlogsStartNewTimeline(t *testing.T) {
 // promoted replica has another server_id): a new timeline, never a
 // continuation of the old one.
 func TestFailoverStartsNewTimeline(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, testenv.MariaDBOptions{ServerID: 1})
 	p := e.start(e.streamArgs()...)
 	e.primary.Exec(t, "CREATE DATABASE old_primary")

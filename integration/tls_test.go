@@ -100,6 +100,7 @@ func writePEM(t *testing.T, path, typ string, der []byte) {
 // replays over TLS into a target whose user REQUIRE SSL, and is refused
 // when another CA signed the target's certificate.
 func TestSourceTLS(t *testing.T) {
+	t.Parallel()
 	ca := newTestCA(t, "binarc-test-ca")
 	otherCA := newTestCA(t, "some-other-ca")
 	cert, key := ca.issue(t, "localhost")

@@ -26,6 +26,7 @@ import (
 // names the damage with its coordinates. Beside a running archiver that
 // rotates and compacts files, it finds nothing wrong.
 func TestVerifyArchive(t *testing.T) {
+	t.Parallel()
 	e := newSnapEnv(t)
 	ctx := context.Background()
 	// Segments stay segments until the compaction part at the end.
@@ -235,6 +236,7 @@ func noErr(t *testing.T, err error) {
 // carry no CRC32 (the format description still does, and says so): a
 // clean archive is still clean.
 func TestVerifyArchiveWithoutChecksums(t *testing.T) {
+	t.Parallel()
 	e := &snapEnv{env: newEnv(t, testenv.MariaDBOptions{MaxBinlogSize: 64 << 10, ExtraArgs: []string{"--binlog-checksum=NONE"}})}
 	if got := e.primary.Query(t, "SELECT @@GLOBAL.binlog_checksum")[0][0]; got != "NONE" {
 		t.Fatalf("binlog_checksum is %s", got)

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/binarc/binarc/archive/objstore"
 )
 
 // versitygwVersion is the S3 server binarc is tested against; scripts/deps.sh
@@ -227,4 +228,25 @@ func versitygwEnv() []string {
 		env = append(env, kv)
 	}
 	return env
+}
+
+// OpenStore opens a store URL of this server ("s3://BUCKET/PREFIX") with
+// its credentials given directly, not through the environment, so tests
+// that each run their own server can run in parallel. Other URLs are
+// opened as binarc opens them.
+func (s *S3Server) OpenStore(ctx context.Context, storeURL string) (objstore.Store, error) {
+	rest, ok := strings.CutPrefix(storeURL, "s3://")
+	if !ok {
+		return objstore.Open(ctx, storeURL)
+	}
+	bucket, prefix, _ := strings.Cut(rest, "/")
+	st, err := objstore.NewS3(ctx, objstore.S3Config{Bucket: bucket, Prefix: strings.Trim(prefix, "/"),
+		Endpoint: s.Endpoint, Region: s.Region, PathStyle: true, Credentials: s.Credentials()})
+	if err != nil {
+		return nil, err
+	}
+	if err := st.CheckBucket(ctx); err != nil {
+		return nil, err
+	}
+	return st, nil
 }
