@@ -126,30 +126,9 @@ func run(o options) (err error) {
 	}()
 	var cl cleanups
 	defer cl.run()
-	// SIGINT or SIGTERM cancels the run, whose cleanups kill the servers; a
-	// second signal, or a run that does not stop within 20 s, runs the
-	// cleanups here and exits.
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	finished := make(chan struct{})
 	defer close(finished)
-	go func() {
-		select {
-		case <-sigs:
-		case <-finished:
-			return
-		}
-		logf("interrupted: stopping")
-		cancel()
-		select {
-		case <-sigs:
-		case <-time.After(20 * time.Second):
-		case <-finished:
-			return
-		}
-		cl.run()
-		os.Exit(130)
-	}()
+	go onSignal(cancel, &cl, finished)
 
 	tmp, err := os.MkdirTemp("", "binarc-bench-")
 	if err != nil {
@@ -159,58 +138,20 @@ func run(o options) (err error) {
 
 	r := newResults(o)
 
-	binarc := o.binarc
-	if binarc == "" {
-		binarc = filepath.Join(tmp, "binarc")
-		logf("building binarc")
-		// -buildvcs=auto overrides a GOFLAGS=-buildvcs=false, so the report
-		// can name the revision measured.
-		build := exec.CommandContext(ctx, "go", "build", "-buildvcs=auto", "-o", binarc, "github.com/binarc/binarc/cmd/binarc")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("go build ./cmd/binarc: %w", err)
-		}
-	}
-
-	r.Config.BinarcRevision = revision(binarc)
-
-	logf("starting versitygw and mariadbd under %s", tmp)
-	s3, err := startS3(ctx, tmp, &cl)
+	binarc, err := buildBinarc(ctx, o.binarc, tmp)
 	if err != nil {
 		return err
 	}
-	db, err := startMariaDB(ctx, tmp, int64(o.maxBinlogMiB)*mebi, &cl)
+	r.Config.BinarcRevision = revision(binarc)
+
+	s3, db, replPass, err := startServers(ctx, o, tmp, &cl)
 	if err != nil {
 		return err
 	}
 	r.Machine.MariaDBVersion = db.Version
-	replPass := "bench-" + testenv.RandomHex(8)
-	for _, host := range []string{"127.0.0.1", "localhost"} {
-		account := fmt.Sprintf("'%s'@'%s'", replUser, host)
-		if err := db.Exec(ctx, "CREATE USER "+account+" IDENTIFIED BY '"+replPass+"'",
-			"GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO "+account); err != nil {
-			return err
-		}
-	}
-
 	b := &bench{ctx: ctx, opts: o, cl: &cl, tmp: tmp, binarc: binarc, db: db, s3: s3, replPass: replPass, r: r}
 	rb := &restoreAndBackup{bench: b}
-	phases := []func() error{b.backlog, b.mariadbBinlog, b.catchUp, b.lossWindow, rb.replay, rb.backupReplica, b.snapshot, b.semiSync}
-	if o.encrypt {
-		// bench/encryption.go: the same catch-up and loss window with
-		// --encrypt-to, beside the plain ones. lossWindow stops the
-		// binarc it timed, so the encrypted one goes first.
-		phases = []func() error{b.backlog, b.mariadbBinlog, b.catchUp, b.catchUpEncrypted, b.lossWindowEncrypted, b.lossWindow, rb.replay, rb.backupReplica, b.snapshot, b.semiSync}
-	}
-	if *snapshotOnly {
-		phases = []func() error{b.snapshot} // bench/snapshot.go
-	}
-	if *semiSyncOnly {
-		phases = []func() error{b.semiSync} // bench/semisync.go
-	}
-	if *serveReplayOnly {
-		phases = []func() error{b.serveReplay} // bench/serve_replay.go
-	}
+	phases := b.phases(o, rb)
 	for _, phase := range phases {
 		if err := phase(); err != nil {
 			return err
@@ -228,4 +169,87 @@ func run(o options) (err error) {
 	}
 	logf("wrote %s", o.out)
 	return nil
+}
+
+// onSignal: SIGINT or SIGTERM cancels the run, whose cleanups kill the
+// servers; a second signal, or a run that does not stop within 20 s, runs
+// the cleanups here and exits. It returns when finished is closed.
+func onSignal(cancel context.CancelFunc, cl *cleanups, finished <-chan struct{}) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	select {
+	case <-sigs:
+	case <-finished:
+		return
+	}
+	logf("interrupted: stopping")
+	cancel()
+	select {
+	case <-sigs:
+	case <-time.After(20 * time.Second):
+	case <-finished:
+		return
+	}
+	cl.run()
+	os.Exit(130)
+}
+
+// buildBinarc returns the binarc to measure: the one given, or one built
+// into tmp.
+func buildBinarc(ctx context.Context, given, tmp string) (string, error) {
+	if given != "" {
+		return given, nil
+	}
+	binarc := filepath.Join(tmp, "binarc")
+	logf("building binarc")
+	// -buildvcs=auto overrides a GOFLAGS=-buildvcs=false, so the report
+	// can name the revision measured.
+	build := exec.CommandContext(ctx, "go", "build", "-buildvcs=auto", "-o", binarc, "github.com/binarc/binarc/cmd/binarc")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/binarc: %w", err)
+	}
+	return binarc, nil
+}
+
+// startServers starts versitygw and the primary under tmp, with the
+// replication user binarc connects as; it returns that user's password.
+func startServers(ctx context.Context, o options, tmp string, cl *cleanups) (*testenv.S3Server, *testenv.MariaDB, string, error) {
+	logf("starting versitygw and mariadbd under %s", tmp)
+	s3, err := startS3(ctx, tmp, cl)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	db, err := startMariaDB(ctx, tmp, int64(o.maxBinlogMiB)*mebi, cl)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	replPass := "bench-" + testenv.RandomHex(8)
+	for _, host := range []string{"127.0.0.1", "localhost"} {
+		account := fmt.Sprintf("'%s'@'%s'", replUser, host)
+		if err := db.Exec(ctx, "CREATE USER "+account+" IDENTIFIED BY '"+replPass+"'",
+			"GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO "+account); err != nil {
+			return nil, nil, "", err
+		}
+	}
+	return s3, db, replPass, nil
+}
+
+// phases are the bench's measurements, in order, for the flags given.
+func (b *bench) phases(o options, rb *restoreAndBackup) []func() error {
+	switch {
+	case *snapshotOnly:
+		return []func() error{b.snapshot} // bench/snapshot.go
+	case *semiSyncOnly:
+		return []func() error{b.semiSync} // bench/semisync.go
+	case *serveReplayOnly:
+		return []func() error{b.serveReplay} // bench/serve_replay.go
+	case o.encrypt:
+		// bench/encryption.go: the same catch-up and loss window with
+		// --encrypt-to, beside the plain ones. lossWindow stops the
+		// binarc it timed, so the encrypted one goes first.
+		return []func() error{b.backlog, b.mariadbBinlog, b.catchUp, b.catchUpEncrypted, b.lossWindowEncrypted, b.lossWindow, rb.replay, rb.backupReplica, b.snapshot, b.semiSync}
+	}
+	return []func() error{b.backlog, b.mariadbBinlog, b.catchUp, b.lossWindow, rb.replay, rb.backupReplica, b.snapshot, b.semiSync}
 }

@@ -14,7 +14,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -343,98 +342,6 @@ func (b *bench) commitLoad(load time.Duration) ([]time.Duration, time.Duration, 
 		}
 	}
 	return all, time.Since(start), firstErr
-}
-
-// countSegments lists the segments binarc stored for cluster.
-func (b *bench) countSegments(clusterName string) (int, error) {
-	c := b.s3.Client()
-	n := 0
-	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(b.s3.Bucket), Prefix: aws.String(s3Prefix + "/" + clusterName + "/binlog/")})
-	for p.HasMorePages() {
-		page, err := p.NextPage(b.ctx)
-		if err != nil {
-			return n, err
-		}
-		for _, o := range page.Contents {
-			if strings.HasSuffix(aws.ToString(o.Key), ".zst") && strings.Count(aws.ToString(o.Key), "/") >= 5 {
-				n++
-			}
-		}
-	}
-	return n, nil
-}
-
-// scrapeMetrics reads binarc's /metrics at the address it logged, as
-// name -> value for the series without labels but cluster.
-func scrapeMetrics(logPath string) (map[string]float64, error) {
-	data, err := os.ReadFile(logPath)
-	if err != nil {
-		return nil, err
-	}
-	var addr string
-	for _, line := range strings.Split(string(data), "\n") {
-		var l struct {
-			Message string `json:"message"`
-			Addr    string `json:"addr"`
-		}
-		if json.Unmarshal([]byte(line), &l) == nil && strings.HasPrefix(l.Message, "serving metrics") {
-			addr = l.Addr
-		}
-	}
-	if addr == "" {
-		return nil, fmt.Errorf("no metrics address in %s", logPath)
-	}
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	m := map[string]float64{}
-	for _, line := range strings.Split(string(body), "\n") {
-		name, rest, ok := strings.Cut(line, "{")
-		if !ok || strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(rest, ' ')
-		if v, err := strconv.ParseFloat(rest[i+1:], 64); err == nil && i > 0 && !strings.Contains(rest[:i], ",") {
-			m[name] = v
-		}
-	}
-	return m, nil
-}
-
-// mean is a histogram's mean in milliseconds.
-func mean(m map[string]float64, histogram string) float64 {
-	if n := m[histogram+"_count"]; n > 0 {
-		return 1000 * m[histogram+"_sum"] / n
-	}
-	return 0
-}
-
-// countLogLines counts the occurrences of substr in a log file.
-func countLogLines(path, substr string) int {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	return strings.Count(string(data), substr)
-}
-
-// primaryWaits reads the primary's cumulative semi-sync wait counters.
-func (b *bench) primaryWaits() (txTime, txWaits int, err error) {
-	for _, v := range []struct {
-		name string
-		dst  *int
-	}{{"Rpl_semi_sync_master_tx_wait_time", &txTime}, {"Rpl_semi_sync_master_tx_waits", &txWaits}} {
-		if *v.dst, err = b.statusInt(v.name); err != nil {
-			return
-		}
-	}
-	return
 }
 
 // measureLoad runs the writers' load and fills the mode's commit figures

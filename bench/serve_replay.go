@@ -54,7 +54,44 @@ type serveRun struct {
 
 // serveReplay runs the whole measurement and prints its table.
 func (b *bench) serveReplay() error {
-	ctx := b.ctx
+	sr := &serveReplayRuns{bench: b, rb: &restoreAndBackup{bench: b}}
+	if err := sr.prepare(); err != nil {
+		return err
+	}
+	if err := sr.bulk(); err != nil {
+		return err
+	}
+	// Small transactions, onto the bulk-loaded state, with the targets'
+	// per-commit fsync on (innodb_flush_log_at_trx_commit=1, the default)
+	// and off (2, as binarc restore's temporary server runs).
+	for _, flush := range strings.Split(*serveFlush, ",") {
+		if err := sr.small(flush); err != nil {
+			return err
+		}
+	}
+	sr.print()
+	return nil
+}
+
+// serveReplayRuns is the state of the serve replay bench: the archived
+// binlog, copies of its files, the primary's checksums and the runs so far.
+type serveReplayRuns struct {
+	*bench
+	rb       *restoreAndBackup
+	bulkGTID string
+	txs      int64
+	files    []binlogFile
+	paths    []string
+	want     map[string]string
+	runs     []serveRun
+	n        int
+	machine  *machineMeter
+}
+
+// prepare loads the bulk rows and the small transactions into the
+// primary, waits until binarc archived them, and copies the files.
+func (sr *serveReplayRuns) prepare() error {
+	b, ctx := sr.bench, sr.ctx
 	if err := b.db.Exec(ctx, "CREATE DATABASE sb",
 		"CREATE TABLE sb.sbtest1 (id INT NOT NULL PRIMARY KEY, k INT NOT NULL DEFAULT 0, c CHAR(120) NOT NULL DEFAULT '', pad CHAR(60) NOT NULL DEFAULT '', KEY k_1 (k)) ENGINE=InnoDB"); err != nil {
 		return err
@@ -68,34 +105,17 @@ func (b *bench) serveReplay() error {
 		return err
 	}
 	b.cl.add(b.bin.Kill)
-
 	rows := *serveBulkRows
-	logf("serve replay: bulk-loading %d rows", rows)
-	for from := 1; from <= rows; from += 1000 {
-		var vals []string
-		for id := from; id < from+1000 && id <= rows; id++ {
-			vals = append(vals, fmt.Sprintf("(%d,%d,'%s','%s')", id, rand.IntN(rows), sbString(120), sbString(60)))
-		}
-		if err := b.db.Exec(ctx, "INSERT INTO sb.sbtest1 (id, k, c, pad) VALUES "+strings.Join(vals, ",")); err != nil {
-			return err
-		}
-	}
-	bulkGTID, err := b.db.Query(ctx, "SELECT @@gtid_binlog_pos")
-	if err != nil {
-		return err
-	}
-	if err := b.db.Exec(ctx, "FLUSH BINARY LOGS"); err != nil {
+	if err := sr.bulkLoad(rows); err != nil {
 		return err
 	}
 	logf("serve replay: small transactions until %d MiB of binlog", *serveReplayMiB)
 	started := time.Now()
-	txs, err := b.smallTransactions(ctx, rows, uint64(*serveReplayMiB)*mebi)
-	if err != nil {
+	if sr.txs, err = b.smallTransactions(ctx, rows, uint64(*serveReplayMiB)*mebi); err != nil {
 		return err
 	}
-	logf("serve replay: %d transactions in %.0f s", txs, time.Since(started).Seconds())
-	files, err := settledBinaryLogs(ctx, b.db)
-	if err != nil {
+	logf("serve replay: %d transactions in %.0f s", sr.txs, time.Since(started).Seconds())
+	if sr.files, err = settledBinaryLogs(ctx, b.db); err != nil {
 		return err
 	}
 	died := func() error {
@@ -104,109 +124,142 @@ func (b *bench) serveReplay() error {
 		}
 		return nil
 	}
-	if _, err := b.watch.waitArchived(ctx, files, time.Now(), 10*time.Minute, died); err != nil {
+	if _, err := b.watch.waitArchived(ctx, sr.files, time.Now(), 10*time.Minute, died); err != nil {
 		return err
 	}
-	want, err := tableChecksums(ctx, b.db)
-	if err != nil {
+	if sr.want, err = tableChecksums(ctx, b.db); err != nil {
 		return err
 	}
-	paths, err := copyBinlogs(b.db.DataDir, filepath.Join(b.tmp, "serve-copy"), files)
-	if err != nil {
-		return err
-	}
-	bulkMiB := float64(files[0].Size) / mebi
-	smallMiB := float64(totalSize(files[1:])) / mebi
-	rb := &restoreAndBackup{bench: b}
-	var runs []serveRun
-	target := func(i int) (*testenv.MariaDB, error) {
-		syscall.Sync()
-		return startEmptyMariaDB(ctx, b.tmp, fmt.Sprintf("serve-replay-%d", i), uint32(100+i), b.cl)
-	}
-	var machine *machineMeter
-	timed := func() { syscall.Sync(); machine = newMachineMeter() }
-	done := func(t *testenv.MariaDB, r serveRun, mb float64, check bool) error {
-		r.MiBps = mb / r.Seconds
-		r.OtherCPU = machine.otherSeconds()
-		if check {
-			got, err := tableChecksums(ctx, t)
-			if err != nil {
-				return err
-			}
-			r.Equal = len(checksumDiff(want, got)) == 0
+	sr.paths, err = copyBinlogs(b.db.DataDir, filepath.Join(b.tmp, "serve-copy"), sr.files)
+	return err
+}
+
+// bulkLoad inserts rows in transactions of 1000 and rotates the binlog,
+// so that the bulk is the first file.
+func (sr *serveReplayRuns) bulkLoad(rows int) error {
+	ctx := sr.ctx
+	logf("serve replay: bulk-loading %d rows", rows)
+	for from := 1; from <= rows; from += 1000 {
+		var vals []string
+		for id := from; id < from+1000 && id <= rows; id++ {
+			vals = append(vals, fmt.Sprintf("(%d,%d,'%s','%s')", id, rand.IntN(rows), sbString(120), sbString(60)))
 		}
-		logf("  %-48s %7.2f s %7.1f MiB/s  peak RSS %.0f MiB  checksums equal: %v  other processes %.1f CPU-s", r.Name, r.Seconds, r.MiBps, r.PeakRSSMiB, r.Equal, r.OtherCPU)
-		runs = append(runs, r)
-		_ = t.Kill()
-		return os.RemoveAll(t.DataDir)
+		if err := sr.db.Exec(ctx, "INSERT INTO sb.sbtest1 (id, k, c, pad) VALUES "+strings.Join(vals, ",")); err != nil {
+			return err
+		}
 	}
-	n := 0
-	// Bulk: the first file, from its start.
-	for _, serveIt := range []bool{false, true, false, true} {
-		t, err := target(n)
-		n++
+	bulkGTID, err := sr.db.Query(ctx, "SELECT @@gtid_binlog_pos")
+	if err != nil {
+		return err
+	}
+	sr.bulkGTID = strings.TrimSpace(bulkGTID[0][0])
+	return sr.db.Exec(ctx, "FLUSH BINARY LOGS")
+}
+
+// target starts the next empty restore target.
+func (sr *serveReplayRuns) target() (*testenv.MariaDB, error) {
+	syscall.Sync()
+	i := sr.n
+	sr.n++
+	return startEmptyMariaDB(sr.ctx, sr.tmp, fmt.Sprintf("serve-replay-%d", i), uint32(100+i), sr.cl)
+}
+
+// timed starts measuring a run.
+func (sr *serveReplayRuns) timed() { syscall.Sync(); sr.machine = newMachineMeter() }
+
+// done records run r into t of mb MiB, compares t's checksums with the
+// primary's when check, and removes t.
+func (sr *serveReplayRuns) done(t *testenv.MariaDB, r serveRun, mb float64, check bool) error {
+	r.MiBps = mb / r.Seconds
+	r.OtherCPU = sr.machine.otherSeconds()
+	if check {
+		got, err := tableChecksums(sr.ctx, t)
 		if err != nil {
 			return err
 		}
-		if err := t.Exec(ctx, "SET GLOBAL innodb_flush_log_at_trx_commit = 2"); err != nil {
+		r.Equal = len(checksumDiff(sr.want, got)) == 0
+	}
+	logf("  %-48s %7.2f s %7.1f MiB/s  peak RSS %.0f MiB  checksums equal: %v  other processes %.1f CPU-s", r.Name, r.Seconds, r.MiBps, r.PeakRSSMiB, r.Equal, r.OtherCPU)
+	sr.runs = append(sr.runs, r)
+	_ = t.Kill()
+	return os.RemoveAll(t.DataDir)
+}
+
+// bulk replays the first file, from its start, alternating the plain
+// replay and binarc's.
+func (sr *serveReplayRuns) bulk() error {
+	bulkMiB := float64(sr.files[0].Size) / mebi
+	for _, serveIt := range []bool{false, true, false, true} {
+		t, err := sr.target()
+		if err != nil {
+			return err
+		}
+		if err := t.Exec(sr.ctx, "SET GLOBAL innodb_flush_log_at_trx_commit = 2"); err != nil {
 			return err
 		}
 		r := serveRun{Name: "bulk, flush 2: mariadb-binlog | mariadb"}
-		timed()
+		sr.timed()
 		if serveIt {
-			r, err = b.restoreRun(t, "bulk, flush 2: binarc restore --replay serve", files[0].Name+":4", strings.TrimSpace(bulkGTID[0][0]), "0")
+			r, err = sr.restoreRun(t, "bulk, flush 2: binarc restore --replay serve", sr.files[0].Name+":4", sr.bulkGTID, "0")
 		} else {
 			var p plainReplayRun
-			p, err = rb.plainReplay(paths[:1], t)
+			p, err = sr.rb.plainReplay(sr.paths[:1], t)
 			r.Seconds = p.Seconds
 		}
 		if err != nil {
 			return err
 		}
-		if err := done(t, r, bulkMiB, false); err != nil { // the small transactions are not there
+		if err := sr.done(t, r, bulkMiB, false); err != nil { // the small transactions are not there
 			return err
 		}
 	}
-	// Small transactions, onto the bulk-loaded state, with the targets'
-	// per-commit fsync on (innodb_flush_log_at_trx_commit=1, the default)
-	// and off (2, as binarc restore's temporary server runs).
-	for _, flush := range strings.Split(*serveFlush, ",") {
-		order := []string{"plain", "0", "2", "4"}
-		if flush == "2" {
-			order = slices.Concat(order, order, order)
+	return nil
+}
+
+// small replays the small transactions onto the bulk-loaded state with
+// the target's innodb_flush_log_at_trx_commit at flush.
+func (sr *serveReplayRuns) small(flush string) error {
+	smallMiB := float64(totalSize(sr.files[1:])) / mebi
+	order := []string{"plain", "0", "2", "4"}
+	if flush == "2" {
+		order = slices.Concat(order, order, order)
+	}
+	for _, how := range order {
+		t, err := sr.target()
+		if err != nil {
+			return err
 		}
-		for _, how := range order {
-			t, err := target(n)
-			n++
-			if err != nil {
-				return err
-			}
-			if _, err := rb.plainReplay(paths[:1], t); err != nil {
-				return err
-			}
-			if err := t.Exec(ctx, "SET GLOBAL innodb_flush_log_at_trx_commit = "+flush); err != nil {
-				return err
-			}
-			var r serveRun
-			timed()
-			if how == "plain" {
-				var p plainReplayRun
-				p, err = rb.plainReplay(paths[1:], t)
-				r = serveRun{Name: "small, flush " + flush + ": mariadb-binlog | mariadb", Seconds: p.Seconds}
-			} else {
-				r, err = b.restoreRun(t, "small, flush "+flush+": binarc restore --replay serve, threads "+how, files[1].Name+":4", "latest", how)
-			}
-			if err != nil {
-				return err
-			}
-			if err := done(t, r, smallMiB, true); err != nil {
-				return err
-			}
+		if _, err := sr.rb.plainReplay(sr.paths[:1], t); err != nil {
+			return err
+		}
+		if err := t.Exec(sr.ctx, "SET GLOBAL innodb_flush_log_at_trx_commit = "+flush); err != nil {
+			return err
+		}
+		var r serveRun
+		sr.timed()
+		if how == "plain" {
+			var p plainReplayRun
+			p, err = sr.rb.plainReplay(sr.paths[1:], t)
+			r = serveRun{Name: "small, flush " + flush + ": mariadb-binlog | mariadb", Seconds: p.Seconds}
+		} else {
+			r, err = sr.restoreRun(t, "small, flush "+flush+": binarc restore --replay serve, threads "+how, sr.files[1].Name+":4", "latest", how)
+		}
+		if err != nil {
+			return err
+		}
+		if err := sr.done(t, r, smallMiB, true); err != nil {
+			return err
 		}
 	}
+	return nil
+}
+
+// print writes the runs as a Markdown table.
+func (sr *serveReplayRuns) print() {
+	files := sr.files
 	fmt.Printf("\n## Restore through serve (%s bulk in 1 file, %s of %d small transactions in %d files)\n\n| run | seconds | MiB/s | binarc peak RSS | CHECKSUM TABLE equal | other processes' CPU-s |\n| --- | --- | --- | --- | --- | --- |\n",
-		mib(files[0].Size), mib(totalSize(files[1:])), txs, len(files)-1)
-	for _, r := range runs {
+		mib(files[0].Size), mib(totalSize(files[1:])), sr.txs, len(files)-1)
+	for _, r := range sr.runs {
 		rss := "-"
 		if r.PeakRSSMiB > 0 {
 			rss = fmt.Sprintf("%.0f MiB", r.PeakRSSMiB)
@@ -217,7 +270,6 @@ func (b *bench) serveReplay() error {
 		}
 		fmt.Printf("| %s | %.2f | %.1f | %s | %s | %.1f |\n", strings.ReplaceAll(r.Name, "|", "\\|"), r.Seconds, r.MiBps, rss, eq, r.OtherCPU)
 	}
-	return nil
 }
 
 // restoreRun times binarc restore --replay serve into a running target.

@@ -76,25 +76,8 @@ func Take(ctx context.Context, cfg Config) (*Manifest, error) {
 	}
 	defer release()
 
-	started := time.Now().UTC()
-	id := archive.FormatSnapshotID(started, string(cfg.Method))
-	m := &Manifest{
-		Version:        manifestVersionPlain,
-		ID:             id,
-		Method:         cfg.Method,
-		Flavor:         string(c.info.Flavor),
-		ServerVersion:  c.info.Version,
-		SourceAddr:     cfg.Source.Addr(),
-		SourceServerID: c.info.ServerID,
-		Started:        started,
-		DataKey:        cfg.Layout.SnapshotDataKey(id, dataName(cfg.Method)),
-		Tool:           t.Name,
-		ToolVersion:    t.Version,
-		Encryption:     archive.EncryptionOf(cfg.Encrypt),
-	}
-	if cfg.Encrypt != nil {
-		m.Version = ManifestVersion
-	}
+	m := newManifest(cfg, c, t, time.Now().UTC())
+	id := m.ID
 	log = log.With().Str("snapshot", id).Logger()
 
 	r := &sqlThread{cfg: cfg.Source, conn: c, log: log, lease: lease}
@@ -104,18 +87,9 @@ func Take(ctx context.Context, cfg Config) (*Manifest, error) {
 		}
 	}()
 	if replica {
-		if err := r.stop(ctx, st); err != nil {
+		if err := r.stopAndRecord(ctx, st, m); err != nil {
 			return nil, err
 		}
-		m.MasterServerID, m.MasterServerUUID = r.status.MasterServerID, r.status.MasterUUID
-		m.Coordinates = Coordinates{File: r.status.MasterFile, Pos: r.status.ExecPos, From: "replica"}
-		if m.Coordinates.GTIDSet, err = c.gtidPosition(); err != nil {
-			return nil, err
-		}
-		if m.ServerGTID, err = c.serverGTID(); err != nil {
-			return nil, err
-		}
-		log.Info().Str("coordinates", m.Coordinates.String()).Msg("replica SQL thread stopped; coordinates recorded")
 	}
 	if cfg.AfterStop != nil {
 		cfg.AfterStop(ctx)
@@ -179,6 +153,48 @@ func Take(ctx context.Context, cfg Config) (*Manifest, error) {
 	log.Info().Str("coordinates", m.Coordinates.String()).Int64("raw_bytes", m.RawSize).Int64("stored_bytes", m.StoredSize).
 		Dur("took", m.Finished.Sub(m.Started).Round(time.Millisecond)).Msg("snapshot complete")
 	return m, nil
+}
+
+// newManifest starts the manifest of a snapshot begun at started.
+func newManifest(cfg Config, c *conn, t tool, started time.Time) *Manifest {
+	id := archive.FormatSnapshotID(started, string(cfg.Method))
+	m := &Manifest{
+		Version:        manifestVersionPlain,
+		ID:             id,
+		Method:         cfg.Method,
+		Flavor:         string(c.info.Flavor),
+		ServerVersion:  c.info.Version,
+		SourceAddr:     cfg.Source.Addr(),
+		SourceServerID: c.info.ServerID,
+		Started:        started,
+		DataKey:        cfg.Layout.SnapshotDataKey(id, dataName(cfg.Method)),
+		Tool:           t.Name,
+		ToolVersion:    t.Version,
+		Encryption:     archive.EncryptionOf(cfg.Encrypt),
+	}
+	if cfg.Encrypt != nil {
+		m.Version = ManifestVersion
+	}
+	return m
+}
+
+// stopAndRecord stops the replica's SQL thread and records in m where it
+// stopped: the primary's coordinates, its GTID position and the replica's.
+func (r *sqlThread) stopAndRecord(ctx context.Context, st *ReplicaStatus, m *Manifest) error {
+	if err := r.stop(ctx, st); err != nil {
+		return err
+	}
+	var err error
+	m.MasterServerID, m.MasterServerUUID = r.status.MasterServerID, r.status.MasterUUID
+	m.Coordinates = Coordinates{File: r.status.MasterFile, Pos: r.status.ExecPos, From: "replica"}
+	if m.Coordinates.GTIDSet, err = r.conn.gtidPosition(); err != nil {
+		return err
+	}
+	if m.ServerGTID, err = r.conn.serverGTID(); err != nil {
+		return err
+	}
+	r.log.Info().Str("coordinates", m.Coordinates.String()).Msg("replica SQL thread stopped; coordinates recorded")
+	return nil
 }
 
 // preflight checks everything that can be checked before the replica is

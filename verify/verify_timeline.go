@@ -318,19 +318,27 @@ func (v *verifier) files(ctx context.Context, tl string, ti *archive.TimelineInf
 		}
 		prev, prevName = res, name
 	}
+	v.afterDurable(tl, newest, end, durableEnd, hole, past)
+	return nil
+}
+
+// afterDurable reports what the timeline holds past the end of its run
+// of stored bytes (durableEnd, where hole says why it stops): a hole with
+// segments after it in the newest timeline, leftovers in an older one, and
+// an end the next timeline's manifest names beyond it.
+func (v *verifier) afterDurable(tl string, newest bool, end *archive.TimelineEnd, durableEnd replication.Position, hole Finding, past []archive.SegmentRef) {
 	if end != nil && end.File != "" && comparePositions(durableEnd, replication.Position{File: end.File, Offset: end.Offset}) < 0 {
 		v.problem(Finding{Timeline: tl, File: end.File, Offset: &end.Offset}, "the next timeline's manifest says this one ended at %s:%d, but its archive runs without a gap only to %s:%d", end.File, end.Offset, orNone(durableEnd.File), durableEnd.Offset)
 	}
 	if len(past) == 0 {
-		return nil
+		return
 	}
 	last := past[len(past)-1]
 	if newest {
 		v.problem(hole, "%s, but the archive holds %s after it (through %s): a hole in the archive, and restores stop before it. A stopped archiver deletes the segments past the hole when it resumes and archives the range again if the primary still has it", hole.Message, segmentCount(len(past)), last.Key)
-		return nil
+		return
 	}
 	v.note(hole, "%s; the archive holds %s after it (through %s), leftovers from before the timeline ended: not part of the archive", hole.Message, segmentCount(len(past)), last.Key)
-	return nil
 }
 
 func segmentCount(n int) string {
