@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -80,6 +81,12 @@ func openS3(ctx context.Context, u *url.URL, shown string) (Store, error) {
 	if u.User != nil {
 		return nil, fmt.Errorf("store URL %q: credentials do not go in the URL; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or AWS_PROFILE", shown)
 	}
+	if err := ValidateBucketName(u.Host); err != nil {
+		return nil, fmt.Errorf("store URL %q: %w", shown, err)
+	}
+	if err := ValidatePrefix(u.Path); err != nil {
+		return nil, fmt.Errorf("store URL %q: %w", shown, err)
+	}
 	cfg := S3Config{Bucket: u.Host, Prefix: strings.Trim(u.Path, "/")}
 	for name, values := range u.Query() {
 		if len(values) != 1 {
@@ -141,4 +148,55 @@ func isURLScheme(s string) bool {
 		}
 	}
 	return true
+}
+
+// ValidateBucketName checks an S3 bucket name against S3's naming rules
+// (3 to 63 lowercase letters, digits, dots and hyphens, starting and
+// ending with a letter or digit, no "..", not an IP address) before it
+// reaches a request: a name such as ".." would otherwise become part of
+// a request path.
+func ValidateBucketName(name string) error {
+	const rule = "S3 bucket names are 3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit"
+	if len(name) < 3 || len(name) > 63 {
+		return fmt.Errorf("bucket name %q has %d characters: %s", name, len(name), rule)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
+			return fmt.Errorf("bucket name %q holds %q: %s", name, string(c), rule)
+		}
+	}
+	if !isAlnum(name[0]) || !isAlnum(name[len(name)-1]) || strings.Contains(name, "..") {
+		return fmt.Errorf("bucket name %q: %s, with no \"..\"", name, rule)
+	}
+	if ip := net.ParseIP(name); ip != nil {
+		return fmt.Errorf("bucket name %q is an IP address: %s", name, rule)
+	}
+	return nil
+}
+
+func isAlnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
+
+// ValidatePrefix checks the key prefix of a store URL: path segments
+// that are not empty, "." or "..", and no control characters, so that
+// every key binarc makes stays below the prefix it was given.
+func ValidatePrefix(p string) error {
+	trimmed := strings.Trim(p, "/")
+	if trimmed == "" {
+		return nil
+	}
+	if len(trimmed) > 512 {
+		return fmt.Errorf("prefix of %d characters: keep it under 512 (keys are appended to it)", len(trimmed))
+	}
+	for _, seg := range strings.Split(trimmed, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return fmt.Errorf("prefix %q holds an empty, \".\" or \"..\" path segment: name a plain folder such as s3://BUCKET/binarc/prod", trimmed)
+		}
+		for _, r := range seg {
+			if r < 0x20 || r == 0x7f || r == '\\' {
+				return fmt.Errorf("prefix %q holds a control character or backslash: name a plain folder such as s3://BUCKET/binarc/prod", trimmed)
+			}
+		}
+	}
+	return nil
 }
