@@ -67,7 +67,8 @@ func pruneArchive(t *testing.T, s objstore.Store, l archive.Layout) []snapshot.E
 	}
 	snaps := exampleState().Snapshots
 	for _, e := range snaps {
-		e.Manifest.Version, e.Manifest.DataKey, e.Manifest.SHA256 = 1, l.SnapshotDataKey(e.ID, archive.SnapshotDataPhysical), "00"
+		e.Manifest.Version, e.Manifest.DataKey, e.Manifest.SHA256 = 1, l.SnapshotDataKey(e.ID, archive.SnapshotDataPhysical), strings.Repeat("0", 64)
+		e.Manifest.StoredSize = int64(len("backup"))
 		put(e.Manifest.DataKey, []byte("backup"))
 		put(l.SnapshotManifestKey(e.ID), snapshot.MarshalManifest(e.Manifest))
 	}

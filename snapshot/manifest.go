@@ -12,9 +12,11 @@ package snapshot
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/replication"
 )
 
 // ManifestVersion is the newest manifest format this binarc reads and
@@ -184,5 +186,44 @@ func UnmarshalManifest(b []byte) (*Manifest, error) {
 	if _, err := ParseMethod(string(m.Method)); err != nil {
 		return nil, fmt.Errorf("manifest: %w", err)
 	}
+	if err := m.check(); err != nil {
+		return nil, fmt.Errorf("manifest of snapshot %q: %w: the manifest is damaged or was not written by binarc; take a new snapshot", m.ID, err)
+	}
 	return &m, nil
+}
+
+// maxSnapshotSize bounds the sizes a manifest may claim (1 PiB): a
+// larger one is not a real snapshot, and its arithmetic could overflow.
+const maxSnapshotSize = 1 << 50
+
+// check refuses a manifest whose fields cannot be a snapshot binarc took:
+// nothing read from the bucket is trusted, and a restore or verify must
+// not be the first to trip over an impossible size, digest, data key or
+// GTID set. It parses the GTID sets as restore does.
+func (m *Manifest) check() error {
+	if _, _, err := archive.ParseSnapshotID(m.ID); err != nil {
+		return err
+	}
+	if want := "/" + m.ID + "/" + dataName(m.Method); !strings.HasSuffix("/"+m.DataKey, want) || strings.Contains(m.DataKey, "..") {
+		return fmt.Errorf("data_key %q is not this snapshot's data object (want a key ending in %s)", m.DataKey, want[1:])
+	}
+	if m.RawSize < 0 || m.RawSize > maxSnapshotSize || m.StoredSize <= 0 || m.StoredSize > maxSnapshotSize {
+		return fmt.Errorf("sizes raw %d and stored %d are not those of a snapshot (0 to 2^50 bytes, the stored object not empty)", m.RawSize, m.StoredSize)
+	}
+	if len(m.SHA256) != 64 || strings.Trim(m.SHA256, "0123456789abcdef") != "" {
+		return fmt.Errorf("sha256 %q is not 64 lowercase hexadecimal digits", m.SHA256)
+	}
+	c := m.Coordinates
+	if _, _, ok := replication.SplitBinlogName(c.File); !ok || c.Pos < replication.MagicLen {
+		return fmt.Errorf("coordinates %q:%d are not a binlog position (a file name ending in a number, an offset of at least %d)", c.File, c.Pos, replication.MagicLen)
+	}
+	for name, set := range map[string]string{"coordinates gtid_set": c.GTIDSet, "the GTID state of its data": m.DataGTIDState()} {
+		if _, err := replication.ParseGTIDState(set); err != nil {
+			return fmt.Errorf("%s %q: %w", name, set, err)
+		}
+	}
+	if !m.Finished.IsZero() && m.Finished.Before(m.Started) {
+		return fmt.Errorf("finished %s before it started %s", m.Finished.Format(time.RFC3339), m.Started.Format(time.RFC3339))
+	}
+	return nil
 }

@@ -264,3 +264,48 @@ func TestOptionValue(t *testing.T) {
 		}
 	}
 }
+
+// TestManifestSanity: a manifest from the bucket whose fields cannot be a
+// snapshot binarc took is refused when parsed, naming the field, so that
+// restore --dry-run and verify never call it sound (the GTID set parsed
+// as restore parses it).
+func TestManifestSanity(t *testing.T) {
+	good := func() *Manifest {
+		return &Manifest{
+			Version: ManifestVersion, ID: "20261125T031500Z-physical", Method: Physical, Flavor: "mariadb",
+			Coordinates: Coordinates{File: "mysql-bin.000002", Pos: 4711, GTIDSet: "0-1-77", From: "replica"},
+			Started:     time.Date(2026, 11, 25, 3, 15, 0, 0, time.UTC), Finished: time.Date(2026, 11, 25, 3, 20, 0, 0, time.UTC),
+			DataKey: "main/snapshot/20261125T031500Z-physical/backup.xbstream.zst", RawSize: 100, StoredSize: 40,
+			SHA256: strings.Repeat("ab", 32),
+		}
+	}
+	if _, err := UnmarshalManifest(MarshalManifest(good())); err != nil {
+		t.Fatalf("a sound manifest: %v", err)
+	}
+	for name, c := range map[string]struct {
+		change func(*Manifest)
+		want   string
+	}{
+		"negative raw size":     {func(m *Manifest) { m.RawSize = -1 }, "sizes raw -1"},
+		"2^62 stored size":      {func(m *Manifest) { m.StoredSize = 1 << 62 }, "stored 4611686018427387904"},
+		"empty stored object":   {func(m *Manifest) { m.StoredSize = 0 }, "stored 0"},
+		"short digest":          {func(m *Manifest) { m.SHA256 = "abc" }, `sha256 "abc"`},
+		"uppercase digest":      {func(m *Manifest) { m.SHA256 = strings.Repeat("AB", 32) }, "64 lowercase hexadecimal"},
+		"another snapshot data": {func(m *Manifest) { m.DataKey = "main/snapshot/20261001T000000Z-physical/backup.xbstream.zst" }, "data_key"},
+		"data key climbing out": {func(m *Manifest) { m.DataKey = "../../20261125T031500Z-physical/backup.xbstream.zst" }, "data_key"},
+		"logical name physical": {func(m *Manifest) { m.DataKey = "main/snapshot/20261125T031500Z-physical/dump.sql.zst" }, "backup.xbstream.zst"},
+		"bad id":                {func(m *Manifest) { m.ID = "yesterday" }, "not a snapshot id"},
+		"bad gtid_set":          {func(m *Manifest) { m.Coordinates.GTIDSet = "0-1-x" }, `gtid_set "0-1-x"`},
+		"bad server gtid":       {func(m *Manifest) { m.ServerGTID = &ServerGTID{CurrentPos: "zz"} }, `"zz"`},
+		"position 0":            {func(m *Manifest) { m.Coordinates.Pos = 0 }, "not a binlog position"},
+		"no file":               {func(m *Manifest) { m.Coordinates.File = "" }, "not a binlog position"},
+		"finished first":        {func(m *Manifest) { m.Finished = m.Started.Add(-time.Hour) }, "before it started"},
+	} {
+		m := good()
+		c.change(m)
+		_, err := UnmarshalManifest(MarshalManifest(m))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want a refusal naming %q", name, err, c.want)
+		}
+	}
+}
