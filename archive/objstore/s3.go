@@ -284,14 +284,30 @@ func (s *S3) List(ctx context.Context, prefix string) ([]Entry, error) {
 	return entries, nil
 }
 
-// Delete removes the object with DeleteObject; S3 answers 204 for a missing
-// key as well.
+// Delete removes the object. It first reads the object's head: an object
+// under Object Lock (a retention in the future, or a legal hold) is
+// refused with a LockedError and no delete is sent, because on a
+// versioned bucket (every Object Lock bucket is) a DeleteObject without a
+// version id succeeds by hiding the locked data under a delete marker,
+// which is not what prune means and which the operator must then undo.
+// An unlocked object is deleted by its version id when it has one, so
+// that the data goes and no marker is left. A missing key is no error.
 func (s *S3) Delete(ctx context.Context, key string) error {
-	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{
-		Bucket: aws.String(s.bucket),
-		Key:    aws.String(s.prefix + key),
-	})
+	head, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.prefix + key)})
 	if err != nil {
+		if code, status := apiError(err); code == "NotFound" || code == "NoSuchKey" || status == 404 {
+			return nil
+		}
+		return fmt.Errorf("s3: delete %s: read its head first: %w", key, s.wrapBucketError(err))
+	}
+	if lerr := lockOf(key, head); lerr != nil {
+		return fmt.Errorf("s3: delete: %w", lerr)
+	}
+	in := &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.prefix + key)}
+	if v := aws.ToString(head.VersionId); v != "" && v != "null" {
+		in.VersionId = aws.String(v)
+	}
+	if _, err := s.client.DeleteObject(ctx, in); err != nil {
 		if code, _ := apiError(err); code == "NoSuchKey" {
 			return nil
 		}

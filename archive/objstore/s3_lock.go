@@ -146,6 +146,15 @@ func (s *S3) lockedError(ctx context.Context, key string) error {
 	if err != nil {
 		return nil
 	}
+	if lerr := lockOf(key, out); lerr != nil {
+		return lerr
+	}
+	return nil
+}
+
+// lockOf is the LockedError of an object whose head is out, or nil when
+// nothing holds it.
+func lockOf(key string, out *s3.HeadObjectOutput) error {
 	if out.ObjectLockLegalHoldStatus == types.ObjectLockLegalHoldStatusOn {
 		return &LockedError{Key: key, LegalHold: true}
 	}
