@@ -10,6 +10,7 @@ import (
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/internal/redact"
 )
 
 // Severity says whether a finding makes the archive unsound.
@@ -53,9 +54,11 @@ func (f Finding) String() string {
 	add("snapshot", f.Snapshot)
 	add("key", f.Key)
 	if b.Len() == 0 {
-		return f.Message
+		return redact.Control(f.Message)
 	}
-	return strings.TrimSuffix(b.String(), " ") + ": " + f.Message
+	// Keys and names come from the bucket: a terminal must not get their
+	// escape sequences (--json keeps them, escaped by JSON).
+	return redact.Control(strings.TrimSuffix(b.String(), " ") + ": " + f.Message)
 }
 
 // VerifyCounts says how much Verify read.

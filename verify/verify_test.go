@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -307,4 +308,21 @@ func TestVerifyIndexAgainstStore(t *testing.T) {
 		t.Fatalf("an extra segment is no problem:\n%s", findings(rep))
 	}
 	expect(t, rep, SeverityNote, "not in the file's index")
+}
+
+// TestFindingStringEscapes: a finding printed as text shows the control
+// characters of a key or name from the bucket as \xNN, never raw (a key
+// holding a terminal escape sequence could rewrite the screen).
+func TestFindingStringEscapes(t *testing.T) {
+	f := Finding{Timeline: "tl", Key: "c/binlog/x\x1b[2J\x1b[31mfake OK\r", Message: "stray object\x07"}
+	got := f.String()
+	if strings.ContainsAny(got, "\x1b\r\x07") {
+		t.Fatalf("raw control characters printed: %q", got)
+	}
+	if !strings.Contains(got, `x\x1b[2J\x1b[31mfake OK\x0d`) || !strings.Contains(got, `stray object\x07`) {
+		t.Fatalf("escaped finding %q lacks the escaped key or message", got)
+	}
+	if got := (Finding{Message: "only\x1b"}).String(); got != `only\x1b` {
+		t.Fatalf("a finding without coordinates: %q", got)
+	}
 }
