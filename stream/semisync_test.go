@@ -1,15 +1,19 @@
 package stream
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/internal/binlogtest"
 	"github.com/binarc/binarc/replication"
+	gomysql "github.com/go-mysql-org/go-mysql/replication"
 	"github.com/rs/zerolog"
 )
 
@@ -121,5 +125,46 @@ func TestSpoolIsCrashSafe(t *testing.T) {
 	}
 	if _, err := openSpool(dir, zerolog.Nop()); err == nil {
 		t.Fatal("a spool directory with a stray file opened without an error")
+	}
+}
+
+// TestSpoolReplayChecksEvents: before a spooled segment goes into the
+// archive its events are checked as verify checks them in the store:
+// whole events, each ending where its log_pos says, each CRC32 valid when
+// the file has checksums. A spool changed on disk (one byte of an event,
+// the zstd frame re-made so it still decodes) is refused, naming where.
+func TestSpoolReplayChecksEvents(t *testing.T) {
+	b := binlogtest.New("mysql-bin.000003")
+	var file []byte
+	file = append(file, replication.Magic...)
+	fde := b.Next(gomysql.FORMAT_DESCRIPTION_EVENT, 100)
+	file = append(file, fde.Raw...)
+	segStart := uint64(len(file))
+	for range 3 {
+		file = append(file, b.NextBody(gomysql.QUERY_EVENT, binlogtest.QueryBody("INSERT INTO t VALUES (1)")).Raw...)
+	}
+	if got := firstEvent(file); !bytes.Equal(got, fde.Raw) {
+		t.Fatalf("firstEvent: %x, want the format description", got)
+	}
+	seg := file[segStart:]
+	if err := checkSpooledEvents(seg, segStart, true); err != nil {
+		t.Fatalf("a sound segment: %v", err)
+	}
+	if err := checkSpooledEvents(file, 0, true); err != nil {
+		t.Fatalf("a sound segment from offset 0: %v", err)
+	}
+	flipped := bytes.Clone(seg)
+	flipped[len(flipped)-10] ^= 1
+	if err := checkSpooledEvents(flipped, segStart, true); err == nil || !strings.Contains(err.Error(), "CRC32 mismatch") {
+		t.Errorf("a changed byte: %v, want a CRC32 mismatch", err)
+	}
+	if err := checkSpooledEvents(flipped, segStart, false); err != nil {
+		t.Errorf("a file without checksums cannot tell a changed byte: %v", err)
+	}
+	if err := checkSpooledEvents(seg, segStart+1, true); err == nil || !strings.Contains(err.Error(), "log_pos") {
+		t.Errorf("a segment out of place: %v, want a log_pos mismatch", err)
+	}
+	if err := checkSpooledEvents(seg[:len(seg)-3], segStart, true); err == nil {
+		t.Error("a truncated event accepted")
 	}
 }

@@ -240,7 +240,11 @@ func (a *Archiver) replaySpool(ctx context.Context) error {
 			default:
 				return fmt.Errorf("%w: spooled segment %s does not continue the archive of timeline %s, which ends at %s: the spool and the store disagree; keep the spool directory, run binarc verify and report it", archive.ErrFatal, f.path, tl, at)
 			}
-			if err := a.replaySegment(ctx, lease, tl, f); err != nil {
+			checksums, err := a.fileChecksums(ctx, tl, f.file, sp.files[i:j])
+			if err != nil {
+				return err
+			}
+			if err := a.replaySegment(ctx, lease, tl, f, checksums); err != nil {
 				return err
 			}
 			sp.remove(f)
@@ -253,14 +257,20 @@ func (a *Archiver) replaySpool(ctx context.Context) error {
 	return nil
 }
 
-func (a *Archiver) replaySegment(ctx context.Context, lease *lease.Lease, tl string, f spoolFile) error {
+func (a *Archiver) replaySegment(ctx context.Context, lease *lease.Lease, tl string, f spoolFile, checksums bool) error {
 	data, err := os.ReadFile(f.path)
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
 	plain, err := archive.DecodeSegment(data, f.end-f.start)
-	if err != nil || uint64(len(plain)) != f.end-f.start {
-		return fmt.Errorf("%w: spooled segment %s is damaged (%v): it was fsynced before use, so the disk is failing; keep it and run binarc verify", archive.ErrFatal, f.path, err)
+	if err == nil && uint64(len(plain)) != f.end-f.start {
+		err = fmt.Errorf("%d bytes, its name says %d", len(plain), f.end-f.start)
+	}
+	if err == nil {
+		err = checkSpooledEvents(plain, f.start, checksums)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: spooled segment %s is damaged (%v): it was fsynced before use, so the disk is failing or the file was changed; keep it and run binarc verify", archive.ErrFatal, f.path, err)
 	}
 	key := a.layout.SegmentKey(tl, f.file, f.start, f.end)
 	_, err = untilUp(a, ctx, "object store", func() (struct{}, error) {
@@ -281,6 +291,69 @@ func (a *Archiver) replaySegment(ctx context.Context, lease *lease.Lease, tl str
 		return struct{}{}, err
 	})
 	return err
+}
+
+// checkSpooledEvents checks what a spooled segment holds before it goes
+// into the archive, as verify would check it there: whole events from its
+// start to its end, each ending where its log_pos says (modulo 2^32), and
+// a valid CRC32 on each when the file has checksums.
+func checkSpooledEvents(plain []byte, start uint64, checksums bool) error {
+	return replication.Events(plain, start, func(off uint64, h replication.Header, raw []byte) error {
+		end := off + uint64(len(raw))
+		if h.LogPos != uint32(end) {
+			return fmt.Errorf("%s event at offset %d has log_pos %d, want %d", h.Type, off, h.LogPos, uint32(end))
+		}
+		if checksums && !replication.HasChecksum(raw) {
+			return fmt.Errorf("CRC32 mismatch in the %s event at offset %d", h.Type, off)
+		}
+		return nil
+	})
+}
+
+// fileChecksums tells whether file's events carry a CRC32, from its
+// format description: in the spool (files, the segment at offset 0) or
+// else in the store's first segment of the file.
+func (a *Archiver) fileChecksums(ctx context.Context, tl, file string, files []spoolFile) (bool, error) {
+	var fde []byte
+	for _, f := range files {
+		if f.file != file || f.start != 0 {
+			continue
+		}
+		data, err := os.ReadFile(f.path)
+		if err != nil {
+			return false, fmt.Errorf("spool: %w", err)
+		}
+		plain, err := archive.DecodeSegment(data, f.end)
+		if err != nil {
+			return false, fmt.Errorf("%w: spooled segment %s is damaged (%v); keep it and run binarc verify", archive.ErrFatal, f.path, err)
+		}
+		fde = firstEvent(plain)
+	}
+	if fde == nil {
+		refs, err := untilUp(a, ctx, "object store", func() ([]archive.SegmentRef, error) { return a.cat.Segments(ctx, tl, file) })
+		if err != nil {
+			return false, err
+		}
+		if len(refs) == 0 || refs[0].Start != 0 {
+			return false, fmt.Errorf("%w: the spool continues %s of timeline %s, but neither the spool nor the store holds its start: keep the spool directory and run binarc verify", archive.ErrFatal, file, tl)
+		}
+		facts, err := untilUp(a, ctx, "object store", func() (archive.SegmentFacts, error) { return a.cat.ReadSegmentFacts(ctx, refs[0]) })
+		if err != nil {
+			return false, err
+		}
+		fde = facts.FDE
+	}
+	return len(fde) > 0 && replication.HasChecksum(fde), nil
+}
+
+// firstEvent is the event after the magic of a file's first bytes.
+func firstEvent(plain []byte) []byte {
+	var first []byte
+	_ = replication.Events(plain, 0, func(_ uint64, _ replication.Header, raw []byte) error {
+		first = raw
+		return errors.New("stop")
+	})
+	return first
 }
 
 // spoolSink spools each sealed segment, lets its transactions be
