@@ -354,8 +354,8 @@ func TestAddressMovesToAnotherServer(t *testing.T) {
 	if err := writeLoad(ctx, r1, loadOptions{From: 100, To: 130}); err != nil {
 		t.Fatal(err)
 	}
-	vip.retarget(r1.Addr())
-	vip.cut()
+	vip.Retarget(r1.Addr())
+	vip.Cut()
 	e.primary = r1
 	if err := writeLoad(ctx, r1, loadOptions{From: 130, To: 150, FlushAt: 10}); err != nil {
 		t.Fatal(err)

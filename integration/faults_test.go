@@ -82,13 +82,13 @@ func TestConnectionCutAndPartition(t *testing.T) {
 	}
 	e.waitArchived(time.Minute)
 
-	proxy.cut()
+	proxy.Cut()
 	if err := writeLoad(ctx, e.primary, loadOptions{From: 50, To: 100, FlushAt: 30}); err != nil {
 		t.Fatal(err)
 	}
 	e.waitArchived(time.Minute)
 
-	proxy.freeze()
+	proxy.Freeze()
 	if err := writeLoad(ctx, e.primary, loadOptions{From: 100, To: 150}); err != nil {
 		t.Fatal(err)
 	}

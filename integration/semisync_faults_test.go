@@ -40,12 +40,12 @@ func spooled(t *testing.T, dir string) []string {
 func TestSemiSyncLocalSpoolArchiverKilled(t *testing.T) {
 	t.Parallel()
 	s3 := testenv.StartS3(t)
-	proxy := startLatencyProxy(t, strings.TrimPrefix(s3.Endpoint, "http://"))
+	proxy := startProxy(t, strings.TrimPrefix(s3.Endpoint, "http://"))
 	viaProxy := []string{"AWS_ENDPOINT_URL_S3=" + proxy.URL()}
 	rnd := rand.New(rand.NewSource(time.Now().UnixNano()))
 	replayed := 0
 	for round := 0; round < 10; round++ {
-		proxy.setDelay(300 * time.Millisecond)
+		proxy.SetLatency(300*time.Millisecond, 0)
 		e := newRoundEnv(t, s3, fmt.Sprintf("spool%d", round), semiSyncPrimary(time.Minute))
 		spool := t.TempDir()
 		args := e.streamArgs("--semi-sync", "--semi-sync-durability", "local", "--spool-dir", spool)
@@ -61,7 +61,7 @@ func TestSemiSyncLocalSpoolArchiverKilled(t *testing.T) {
 			replayed++
 			// The store is fast again, but PUTs the dead binarc had sent
 			// still land, late, during the replay.
-			proxy.setDelay(0)
+			proxy.SetLatency(0, 0)
 			p2 := e.startEnv(viaProxy, args...)
 			p2.waitLog(t, "spool replayed into the store", time.Minute)
 			p2.kill() // the primary is gone: it would wait for it forever
@@ -108,8 +108,8 @@ func vmHWM(t *testing.T, pid int) float64 {
 func TestSemiSyncStoreOutageFallback(t *testing.T) {
 	t.Parallel()
 	s3 := testenv.StartS3(t)
-	proxy := startLatencyProxy(t, strings.TrimPrefix(s3.Endpoint, "http://"))
-	proxy.setDelay(50 * time.Millisecond)
+	proxy := startProxy(t, strings.TrimPrefix(s3.Endpoint, "http://"))
+	proxy.SetLatency(50*time.Millisecond, 0)
 	e := newRoundEnv(t, s3, "outage", semiSyncPrimary(2*time.Second))
 	p := e.startEnv([]string{"AWS_ENDPOINT_URL_S3=" + proxy.URL()}, e.streamArgs("--semi-sync", "--metrics-addr", "127.0.0.1:0")...)
 	sc := newScraper(t, p)
@@ -140,7 +140,7 @@ func TestSemiSyncStoreOutageFallback(t *testing.T) {
 	}
 
 	// The store goes away: the primary waits, then falls back.
-	proxy.setDown(true)
+	proxy.SetDown(true)
 	during := &ackedRows{}
 	ctx, cancel = context.WithCancel(context.Background())
 	wait = startWriters(ctx, e.primary, 4, 1_000_000_000, during)
@@ -154,8 +154,8 @@ func TestSemiSyncStoreOutageFallback(t *testing.T) {
 	}
 
 	// The store is back: binarc catches up, the primary waits for it again.
-	proxy.setDown(false)
-	proxy.setDelay(0)
+	proxy.SetDown(false)
+	proxy.SetLatency(0, 0)
 	sc.waitFor("the primary waiting for binarc again", status(1))
 	cancel()
 	wait()
@@ -209,7 +209,7 @@ func TestOutageMemory(t *testing.T) {
 	}{{"semi-sync", []string{"--semi-sync"}}, {"async", nil}} {
 		t.Run(mode.name, func(t *testing.T) {
 			s3 := testenv.StartS3(t)
-			proxy := startLatencyProxy(t, strings.TrimPrefix(s3.Endpoint, "http://"))
+			proxy := startProxy(t, strings.TrimPrefix(s3.Endpoint, "http://"))
 			e := newRoundEnv(t, s3, "memory", semiSyncPrimary(2*time.Second))
 			args := append([]string{"stream", "--source", e.primary.SourceURL(replUser, ""), "--store", e.store, "--cluster", e.cluster}, mode.args...)
 			p := e.startBinary(bin, []string{"AWS_ENDPOINT_URL_S3=" + proxy.URL()}, args...)
@@ -219,10 +219,10 @@ func TestOutageMemory(t *testing.T) {
 			}
 			e.primary.Exec(t, "CREATE DATABASE zl")
 
-			proxy.setDown(true)
+			proxy.SetDown(true)
 			bulkLoad(t, e.primary, 150) // past --max-buffer 32MiB: binarc stops reading
 			time.Sleep(3 * time.Second)
-			proxy.setDown(false)
+			proxy.SetDown(false)
 			e.primary.Exec(t, "FLUSH BINARY LOGS")
 			e.waitArchived(3 * time.Minute)
 			e.waitCompacted(3 * time.Minute)
@@ -258,7 +258,7 @@ func TestSemiSyncConnectionCut(t *testing.T) {
 	wait := startWriters(ctx, e.primary, 8, 0, rows)
 	for i := 0; i < 3; i++ {
 		time.Sleep(500 * time.Millisecond)
-		proxy.cut()
+		proxy.Cut()
 	}
 	time.Sleep(time.Second)
 	cancel()
