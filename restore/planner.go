@@ -3,6 +3,8 @@ package restore
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/binarc/binarc/archive"
@@ -310,13 +312,19 @@ func (pl *planner) checkTarget() error {
 	return nil
 }
 
-// checkSkips refuses a --skip-gtid the walk did not meet before the end
-// of step last.
+// checkSkips refuses the --skip-gtids the walk did not meet before the
+// end of step last, naming each in the order given (not the skip map's,
+// which varies run to run).
 func (pl *planner) checkSkips(last int) error {
-	for g, t := range pl.skip {
-		if t == nil {
-			return fmt.Errorf("--skip-gtid %s: no such transaction between %s/%s and %s/%s", g, pl.plan.FromTimeline, pl.req.From, pl.h.Timelines[pl.steps[last].tl].Name, pl.stops[last])
+	var missing []string
+	for _, g := range pl.req.Skip {
+		if t, ok := pl.skip[g]; ok && t == nil && !slices.Contains(missing, g) {
+			missing = append(missing, g)
 		}
 	}
-	return nil
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("--skip-gtid %s: no such transaction between %s/%s and %s/%s", strings.Join(missing, ", "),
+		pl.plan.FromTimeline, pl.req.From, pl.h.Timelines[pl.steps[last].tl].Name, pl.stops[last])
 }
