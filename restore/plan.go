@@ -85,172 +85,19 @@ var ErrOutsideWindow = archive.ErrOutsideWindow
 // Every segment it needs is downloaded and checked before anything is
 // replayed.
 func PlanBinlog(ctx context.Context, c archive.Catalog, req PlanRequest) (*Plan, error) {
-	h, err := newHistory(ctx, c, req.WorkDir)
+	pl, err := newPlanner(ctx, c, req)
 	if err != nil {
 		return nil, err
 	}
-	skip := map[string]*archive.Transaction{}
-	for _, g := range req.Skip {
-		if !IsGTID(g) {
-			return nil, fmt.Errorf("--skip-gtid %q is not a GTID (0-1-2345 or uuid:n)", g)
+	for si := range pl.steps {
+		if err := pl.walkStep(si); err != nil {
+			return nil, err
 		}
-		skip[g] = nil
-	}
-	fromState, err := replication.ParseGTIDState(req.FromState)
-	if err != nil {
-		return nil, err
-	}
-	j, from, byGTID, err := h.locate(req, fromState)
-	if err != nil {
-		return nil, err
-	}
-	k, err := h.targetTimeline(j, req.Target)
-	if err != nil {
-		return nil, err
-	}
-	p := &Plan{Timeline: h.Timelines[k].Name, FromTimeline: h.Timelines[j].Name, From: from, Target: req.Target}
-	steps, joins, err := h.chain(j, k, from, fromState, req.Target)
-	if err != nil {
-		return nil, err
-	}
-	p.Joins = joins
-	applied := fromState.Clone()
-	found := false
-	var lastTime time.Time
-	var cut []*archive.Transaction // skipped or already applied: left out of the ranges
-	stopStep := len(steps) - 1
-	stops := make([]replication.Position, len(steps))
-	for si := 0; si < len(steps) && !found; si++ {
-		st := steps[si]
-		tl := h.Timelines[st.tl]
-		files := h.FilesFrom(st.tl, st.from.File)
-		if files == nil {
-			return nil, fmt.Errorf("%w: binlog %s is not in the archive of timeline %s\n%s", ErrOutsideWindow, st.from.File, tl.Name, DescribeWindow(tl))
-		}
-		stops[si] = st.from
-		onTarget := st.tl == k && si == len(steps)-1
-		for fi, fs := range files {
-			if !st.open && replication.CompareBinlogNames(fs.File, st.to.File) > 0 {
-				break
-			}
-			if fs.Gap != nil {
-				return nil, fmt.Errorf("%w: %v\n%s", ErrOutsideWindow, fs.Gap, DescribeWindow(tl))
-			}
-			off := uint64(0)
-			if fi == 0 {
-				off = st.from.Offset
-				if off > fs.Size {
-					return nil, fmt.Errorf("%w: %s is past the end of the archived %s of timeline %s (%d bytes)\n%s", ErrOutsideWindow, st.from, fs.File, tl.Name, fs.Size, DescribeWindow(tl))
-				}
-			}
-			if _, err := h.Fetch(fs); err != nil {
-				return nil, err
-			}
-			reachedEnd := false
-			err := h.Scan(fs, off, func(t *archive.Transaction) (bool, error) {
-				if !st.open && fs.File == st.to.File && t.Start >= st.to.Offset {
-					reachedEnd = true
-					return false, nil
-				}
-				if t.Time.After(lastTime) {
-					lastTime = t.Time
-				}
-				switch req.Target.Kind {
-				case TargetTime:
-					if !t.Time.Before(req.Target.Time) {
-						stops[si], found = replication.Position{File: fs.File, Offset: t.Start}, true
-						return false, nil
-					}
-				case TargetPosition:
-					if onTarget && fs.File == req.Target.Position.File {
-						tp := req.Target.Position.Offset
-						if t.Start == tp {
-							stops[si], found = req.Target.Position, true
-							return false, nil
-						}
-						if t.Start < tp && tp < t.End {
-							return false, fmt.Errorf("--to %s is inside a transaction (%s:%d-%d, GTID %s): use its start or its end", req.Target.Position, fs.File, t.Start, t.End, t.GTID)
-						}
-					}
-				}
-				if _, ok := skip[t.GTID]; ok && t.GTID != "" {
-					skip[t.GTID] = t
-					p.Skipped = append(p.Skipped, t)
-					cut = append(cut, t)
-				} else if t.GTID != "" && (si > 0 && applied.Has(t.GTID) || byGTID && fromState.Covers(t.GTID)) {
-					p.Applied = append(p.Applied, t)
-					cut = append(cut, t)
-				} else {
-					applied.Add(t.GTID)
-					p.Last = t
-					p.tally.add(fs.Timeline, fs.File, t.End)
-				}
-				stops[si] = replication.Position{File: fs.File, Offset: t.End}
-				if req.Target.Kind == TargetGTID && t.GTID == req.Target.GTID {
-					found = true
-					return false, nil
-				}
-				if req.Target.Kind == TargetPosition && onTarget && fs.File == req.Target.Position.File && t.End == req.Target.Position.Offset {
-					found = true
-					return false, nil
-				}
-				return true, nil
-			})
-			if err != nil {
-				return nil, err
-			}
-			if found {
-				stopStep = si
-				break
-			}
-			if reachedEnd {
-				stops[si] = st.to
-				break
-			}
-		}
-		if !st.open && !found {
-			stops[si] = st.to
+		if pl.found() {
+			break
 		}
 	}
-	if !found {
-		switch req.Target.Kind {
-		case TargetLatest:
-		case TargetTime:
-			if k == len(h.Timelines)-1 {
-				return nil, fmt.Errorf("%w: %s is after the newest archived transaction (%s); to restore everything archived, use --to latest\n%s",
-					ErrOutsideWindow, req.Target, lastTime.Format(time.RFC3339), DescribeWindow(h.Timelines[k]))
-			}
-			// The target is before the next timeline took over: all of
-			// this one up to its end.
-		case TargetGTID:
-			return nil, fmt.Errorf("%w: GTID %s is not in the archive after %s/%s\n%s", ErrOutsideWindow, req.Target.GTID, p.FromTimeline, req.From, DescribeWindow(h.Timelines[k]))
-		case TargetPosition:
-			return nil, fmt.Errorf("%w: %s/%s is not a transaction boundary in the archive after %s/%s\n%s", ErrOutsideWindow, h.Timelines[k].Name, req.Target.Position, p.FromTimeline, req.From, DescribeWindow(h.Timelines[k]))
-		}
-	}
-	for g, t := range skip {
-		if t == nil {
-			return nil, fmt.Errorf("--skip-gtid %s: no such transaction between %s/%s and %s/%s", g, p.FromTimeline, req.From, h.Timelines[steps[stopStep].tl].Name, stops[stopStep])
-		}
-	}
-	steps = steps[:stopStep+1]
-	for i, st := range steps {
-		p.Steps = append(p.Steps, Step{Timeline: h.Timelines[st.tl].Name, From: st.from, To: stops[i]})
-	}
-	p.Joins = p.Joins[:stopStep]
-	last := p.Steps[len(p.Steps)-1]
-	p.Timeline, p.Stop = last.Timeline, last.To
-	p.Files = h.Fetched()
-	for _, fs := range p.Files {
-		for _, s := range fs.Segments {
-			p.StoredBytes += s.StoredSize
-		}
-	}
-	p.Ranges = h.ranges(p.Steps, cut)
-	for _, r := range p.Ranges {
-		p.ReplayBytes += r.Stop - r.Start
-	}
-	return p, nil
+	return pl.finish()
 }
 
 // step is the part of one timeline a plan reads: from from to to, or to

@@ -1,0 +1,226 @@
+package archive
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/binarc/binarc/replication"
+)
+
+// computeJoin works out where timeline i meets timeline i-1, by GTID:
+// the new timeline's transactions are read from its start; those the old
+// timeline has (by exact GTID: domain, server and seq_no) are shared, and
+// the point after the last of them is where the histories meet. The scan
+// ends at the first transaction of the new timeline the old never had
+// that is newer than the old timeline's last transaction.
+func (h *History) computeJoin(i int) (*Join, error) {
+	old, nw := h.Timelines[i-1], h.Timelines[i]
+	s := &joinScan{h: h, old: old, nw: nw, newIsLast: i == len(h.Timelines)-1,
+		j: &Join{Version: JoinVersion, Timeline: nw.Name, Previous: old.Name}}
+	if nw.Info != nil {
+		s.j.SwitchTime = nw.Info.Created
+	}
+	if len(old.Files) == 0 || len(nw.Files) == 0 {
+		s.j.Broken = "one of the timelines holds no binlog"
+		return s.j, nil
+	}
+	// Each phase reads what the next needs, or finds the join broken.
+	for _, phase := range []func() error{s.readOldEnd, s.readNewStart, s.scanNew, s.meet, s.findLost} {
+		if err := phase(); err != nil {
+			return nil, err
+		}
+		if s.j.Broken != "" {
+			return s.j, nil
+		}
+	}
+	if !s.newIsLast {
+		s.j.Final = true // the new timeline is over too: nothing can change
+	}
+	return s.j, nil
+}
+
+// joinScan is the work of computeJoin: the join it fills in, and what it
+// has read of the old timeline's end and the new timeline's start.
+type joinScan struct {
+	h       *History
+	old, nw *TimelineState
+	// newIsLast: the new timeline is the newest, still being archived.
+	newIsLast bool
+	j         *Join
+
+	// oldEnd is the GTID state at the end of the old timeline; oldLast
+	// the time of its last transaction (far in the future when the old
+	// timeline has no event times); oldNoGTID says its last file has a
+	// transaction without a GTID.
+	oldEnd    *replication.GTIDState
+	oldLast   time.Time
+	oldNoGTID bool
+	// state is the new timeline's GTID state as far as scanned;
+	// startEmpty says it started empty (no Gtid_list before the first
+	// transaction).
+	state      *replication.GTIDState
+	startEmpty bool
+	// at and atState: just after the last shared transaction, where the
+	// histories meet so far.
+	at      Point
+	atState *replication.GTIDState
+	// pending are the new timeline's own transactions since the last
+	// shared one: errant if a shared one follows. errant are those
+	// confirmed; firstNew the first pending one; shared counts the
+	// shared transactions.
+	pending, errant []string
+	firstNew        *Transaction
+	shared          int
+}
+
+// readOldEnd reads the old timeline's last file: the GTID state at its
+// end and the time of its last transaction.
+func (s *joinScan) readOldEnd() error {
+	lastOld := s.old.Files[len(s.old.Files)-1]
+	oldEnd, ok, err := s.h.StartState(lastOld)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		s.j.Broken = fmt.Sprintf("%s of timeline %s records no GTID state (GTIDs off?): the histories cannot be matched", lastOld.File, s.old.Name)
+		s.j.Final = true // the old timeline is over: this cannot change
+		return nil
+	}
+	if err := s.h.Scan(lastOld, 0, func(t *Transaction) (bool, error) {
+		oldEnd.Add(t.GTID)
+		s.oldNoGTID = s.oldNoGTID || t.GTID == ""
+		s.oldLast = t.Time
+		return true, nil
+	}); err != nil {
+		return err
+	}
+	s.oldEnd = oldEnd
+	for k := len(s.old.Files) - 1; k >= 0 && s.oldLast.IsZero(); k-- {
+		s.oldLast = s.old.Files[k].LastEventTime // no transaction in the last file
+	}
+	if s.oldLast.IsZero() {
+		s.oldLast = time.Unix(1<<40, 0) // no event times at all: do not tell by time
+	}
+	return nil
+}
+
+// readNewStart reads the GTID state at the start of the new timeline,
+// and refuses a start after transactions the old timeline never had.
+func (s *joinScan) readNewStart() error {
+	state, ok, err := s.h.StartState(s.nw.Files[0])
+	if err != nil {
+		return err
+	}
+	if !ok || s.oldNoGTID {
+		s.j.Broken = fmt.Sprintf("timeline %s or %s has transactions without GTIDs: the histories cannot be matched (turn GTIDs on)", s.old.Name, s.nw.Name)
+		s.j.Final = true
+		return nil
+	}
+	if gap := state.Beyond(s.oldEnd); len(gap) > 0 {
+		s.j.Broken = fmt.Sprintf("a gap: the new timeline's binlog starts after transactions the archive never got (%s): they are in neither timeline; restore to after the switch needs a snapshot taken after it",
+			strings.Join(gap, ","))
+		s.j.Final = true // both ends are fixed
+		return nil
+	}
+	s.state, s.startEmpty = state, state.Empty()
+	s.at, s.atState = Point{File: s.nw.Files[0].File, Offset: replication.MagicLen}, state.Clone()
+	return nil
+}
+
+// scanNew reads the new timeline from its start up to its first own
+// transaction newer than the old timeline's end (which makes the join
+// final), or to its end.
+func (s *joinScan) scanNew() error {
+	for _, fs := range s.nw.Files {
+		if err := s.h.Scan(fs, 0, func(t *Transaction) (bool, error) {
+			return s.visitNew(fs, t), nil
+		}); err != nil {
+			return err
+		}
+		if s.j.Final {
+			break
+		}
+	}
+	return nil
+}
+
+// visitNew takes transaction t of the new timeline's file fs, and tells
+// whether to read on.
+func (s *joinScan) visitNew(fs *FileState, t *Transaction) bool {
+	if t.GTID == "" {
+		return true
+	}
+	s.state.Add(t.GTID)
+	// Shared: the old timeline has it, and it is no newer than the old
+	// timeline's end (after a RESET MASTER, seq_no start over: a later
+	// transaction is a new one).
+	if s.oldEnd.Has(t.GTID) && !t.Time.After(s.oldLast) {
+		s.shared++
+		s.errant = append(s.errant, s.pending...)
+		s.pending, s.firstNew = nil, nil
+		s.at, s.atState = Point{File: fs.File, Offset: t.End}, s.state.Clone()
+		return true
+	}
+	s.pending = append(s.pending, t.GTID)
+	if s.firstNew == nil {
+		s.firstNew = t
+	}
+	if t.Time.After(s.oldLast) {
+		s.j.Final = true
+		return false
+	}
+	return true
+}
+
+// meet records where the histories meet, when they share any: the point,
+// the shared state, the errant transactions, and the switch time (the
+// new server's first own transaction, if before the timeline's start).
+func (s *joinScan) meet() error {
+	if s.shared == 0 && s.startEmpty {
+		s.j.Broken = fmt.Sprintf("timeline %s shares no history with %s (no transaction of one is in the other's GTID state): an unrelated server, or a RESET MASTER", s.nw.Name, s.old.Name)
+		return nil
+	}
+	if s.firstNew != nil && (s.j.SwitchTime.IsZero() || s.firstNew.Time.Before(s.j.SwitchTime)) {
+		s.j.SwitchTime = s.firstNew.Time
+	}
+	s.j.At, s.j.Meet, s.j.Errant = s.at, s.atState.String(), gtidRanges(s.errant)
+	return nil
+}
+
+// findLost reads the old timeline's transactions after the meeting
+// point, which are lost, from the newest of its files that starts inside
+// the shared history; PreviousEnd is just after the last one before them.
+func (s *joinScan) findLost() error {
+	start := -1
+	for k := len(s.old.Files) - 1; k >= 0 && start < 0; k-- {
+		st, ok, err := s.h.StartState(s.old.Files[k])
+		if err != nil {
+			return err
+		}
+		if ok && s.atState.Contains(st) {
+			start = k
+		} else if k == 0 {
+			s.j.Broken = fmt.Sprintf("the new server lacks transactions from before the start of timeline %s's archive (its state %s, the new server's %s)", s.old.Name, st, s.atState)
+			return nil
+		}
+	}
+	s.j.PreviousEnd = Point{File: s.old.Files[start].File, Offset: replication.MagicLen}
+	var lost []string
+	for _, fs := range s.old.Files[start:] {
+		if err := s.h.Scan(fs, 0, func(t *Transaction) (bool, error) {
+			if s.atState.Has(t.GTID) {
+				if len(lost) == 0 {
+					s.j.PreviousEnd = Point{File: fs.File, Offset: t.End}
+				}
+			} else if t.GTID != "" {
+				lost = append(lost, t.GTID)
+			}
+			return true, nil
+		}); err != nil {
+			return err
+		}
+	}
+	s.j.Lost = gtidRanges(lost)
+	return nil
+}

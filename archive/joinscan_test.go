@@ -1,0 +1,176 @@
+package archive
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/internal/binlogtest"
+	"github.com/klauspost/compress/zstd"
+)
+
+var joinT0 = time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+
+func joinAt(sec int) time.Time { return joinT0.Add(time.Duration(sec) * time.Second) }
+
+// fileSpec is one binlog file of a test timeline: its name, the GTID
+// state its Gtid_list holds (none when noState), and its transactions as
+// "GTID@second" ("-@second": without a GTID).
+type fileSpec struct {
+	name    string
+	start   []string
+	noState bool
+	txs     string
+}
+
+// joinTimelines stores timelines made of specs, the i-th created at
+// created[i] seconds, and returns the built files of each.
+func joinTimelines(t *testing.T, specs [][]fileSpec, created []int) (Catalog, []string, [][]*binlogtest.File) {
+	t.Helper()
+	ctx := context.Background()
+	mem := objstore.NewMemory()
+	c := Catalog{Store: mem, Layout: Layout{Cluster: "c"}}
+	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderCRC(true))
+	var names []string
+	built := make([][]*binlogtest.File, len(specs))
+	for i, files := range specs {
+		tl := FormatTimeline(i+1, joinAt(created[i]))
+		names = append(names, tl)
+		info, _ := json.Marshal(TimelineInfo{Version: 1, Timeline: tl, Created: joinAt(created[i]), StartFile: files[0].name, SourceServerID: uint32(i + 1), Reason: "test"})
+		if _, err := mem.Put(ctx, c.Layout.TimelineKey(tl), info, objstore.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		for _, spec := range files {
+			f := binlogtest.NewFile(spec.name, spec.start...)
+			if spec.noState {
+				f = binlogtest.NewFileNoState(spec.name)
+			}
+			for _, tx := range strings.Fields(spec.txs) {
+				g, sec, _ := strings.Cut(tx, "@")
+				n, err := strconv.Atoi(sec)
+				if err != nil {
+					t.Fatalf("transaction %q: %v", tx, err)
+				}
+				if g == "-" {
+					f.TxNoGTID(joinAt(n))
+				} else {
+					f.Tx(g, joinAt(n))
+				}
+			}
+			key := c.Layout.SegmentKey(tl, spec.name, 0, uint64(len(f.Bytes())))
+			if _, err := mem.Put(ctx, key, enc.EncodeAll(f.Bytes(), nil), objstore.PutOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			built[i] = append(built[i], f)
+		}
+	}
+	return c, names, built
+}
+
+// endOf is the point just past GTID g's transaction in files.
+func endOf(t *testing.T, files []*binlogtest.File, g string) Point {
+	t.Helper()
+	for _, f := range files {
+		if end, ok := f.Ends[g]; ok {
+			return Point{File: f.File, Offset: end}
+		}
+	}
+	t.Fatalf("no transaction %s", g)
+	return Point{}
+}
+
+// TestComputeJoin: where a timeline meets the previous one, for every
+// shape of switch, and why a join no restore crosses is broken.
+func TestComputeJoin(t *testing.T) {
+	old5 := []fileSpec{{name: "a-bin.000001", txs: "0-1-1@100 0-1-2@101 0-1-3@102 0-1-4@103 0-1-5@104"}}
+	cases := []struct {
+		name    string
+		specs   [][]fileSpec
+		created []int
+		// want: the join of the second timeline. at and previousEnd
+		// name the GTID the point is just past ("" when broken).
+		broken             string
+		final              bool
+		lost, errant, meet string
+		at, previousEnd    string
+		switchAt           int
+	}{
+		{name: "promotion with lost and errant transactions", created: []int{0, 110},
+			specs: [][]fileSpec{old5, {{name: "b-bin.000001", txs: "0-1-1@100 0-9-7@100 0-1-2@101 0-1-3@102 0-2-6@120 0-2-7@121"}}},
+			final: true, lost: "0-1-4..5", errant: "0-9-7", meet: "0-1-3,0-9-7", at: "0-1-3", previousEnd: "0-1-3", switchAt: 110},
+		{name: "provisional while the new timeline has written nothing of its own", created: []int{0, 110},
+			specs: [][]fileSpec{old5, {{name: "b-bin.000001", txs: "0-1-1@100 0-1-2@101 0-1-3@102"}}},
+			final: false, lost: "0-1-4..5", meet: "0-1-3", at: "0-1-3", previousEnd: "0-1-3", switchAt: 110},
+		{name: "final once a later timeline follows", created: []int{0, 110, 200},
+			specs: [][]fileSpec{old5, {{name: "b-bin.000001", txs: "0-1-1@100 0-1-2@101 0-1-3@102"}}, {{name: "c-bin.000001", txs: "0-1-1@100 0-1-2@101 0-1-3@102 0-3-4@210"}}},
+			final: true, lost: "0-1-4..5", meet: "0-1-3", at: "0-1-3", previousEnd: "0-1-3", switchAt: 110},
+		{name: "switch time is the new server's first own transaction when earlier", created: []int{0, 300},
+			specs: [][]fileSpec{old5, {{name: "b-bin.000001", txs: "0-1-1@100 0-1-2@101 0-1-3@102 0-1-4@103 0-1-5@104 0-2-6@120"}}},
+			final: true, meet: "0-1-5", at: "0-1-5", previousEnd: "0-1-5", switchAt: 120},
+		{name: "lost across the old timeline's files", created: []int{0, 110},
+			specs: [][]fileSpec{
+				{{name: "a-bin.000001", txs: "0-1-1@100 0-1-2@101 0-1-3@102"}, {name: "a-bin.000002", start: []string{"0-1-3"}, txs: "0-1-4@103 0-1-5@104 0-1-6@105"}},
+				{{name: "b-bin.000001", txs: "0-1-1@100 0-1-2@101 0-1-3@102 0-1-4@103 0-2-5@120"}}},
+			final: true, lost: "0-1-5..6", meet: "0-1-4", at: "0-1-4", previousEnd: "0-1-4", switchAt: 110},
+		{name: "meeting point in the new timeline's second file", created: []int{0, 110},
+			specs: [][]fileSpec{old5, {{name: "b-bin.000001", txs: "0-1-1@100 0-1-2@101"}, {name: "b-bin.000002", start: []string{"0-1-2"}, txs: "0-1-3@102 0-2-4@120"}}},
+			final: true, lost: "0-1-4..5", meet: "0-1-3", at: "0-1-3", previousEnd: "0-1-3", switchAt: 110},
+		{name: "new timeline starting inside the shared history", created: []int{0, 110},
+			specs: [][]fileSpec{old5, {{name: "b-bin.000004", start: []string{"0-1-2"}, txs: "0-1-3@102 0-1-4@103 0-2-5@120"}}},
+			final: true, lost: "0-1-5", meet: "0-1-4", at: "0-1-4", previousEnd: "0-1-4", switchAt: 110},
+		{name: "gap between the timelines", created: []int{0, 110},
+			specs:  [][]fileSpec{{{name: "a-bin.000001", txs: "0-1-1@100 0-1-2@101"}}, {{name: "b-bin.000005", start: []string{"0-1-6"}, txs: "0-1-7@120"}}},
+			broken: "a gap: the new timeline's binlog starts after transactions the archive never got (0-1-3..6)", final: true},
+		{name: "no shared history (RESET MASTER: the same GTIDs, later)", created: []int{0, 150},
+			specs:  [][]fileSpec{{{name: "a-bin.000001", txs: "0-1-1@100 0-1-2@101 0-1-3@102"}}, {{name: "a-bin.000001", txs: "0-1-1@200 0-1-2@201"}}},
+			broken: "shares no history", final: true},
+		{name: "old timeline without a GTID state", created: []int{0, 110},
+			specs:  [][]fileSpec{{{name: "a-bin.000001", noState: true, txs: "0-1-1@100"}}, {{name: "b-bin.000001", txs: "0-1-1@100 0-2-2@120"}}},
+			broken: "records no GTID state", final: true},
+		{name: "old timeline with a transaction without GTID", created: []int{0, 110},
+			specs:  [][]fileSpec{{{name: "a-bin.000001", txs: "0-1-1@100 -@101"}}, {{name: "b-bin.000001", txs: "0-1-1@100 0-2-2@120"}}},
+			broken: "has transactions without GTIDs", final: true},
+		{name: "new timeline without a GTID state", created: []int{0, 110},
+			specs:  [][]fileSpec{{{name: "a-bin.000001", txs: "0-1-1@100"}}, {{name: "b-bin.000001", noState: true, txs: "0-1-1@100 0-2-2@120"}}},
+			broken: "has transactions without GTIDs", final: true},
+		{name: "new server lacks what came before the old archive", created: []int{0, 110},
+			specs:  [][]fileSpec{{{name: "a-bin.000003", start: []string{"0-1-10", "0-2-5"}, txs: "0-1-11@100 0-1-12@101"}}, {{name: "b-bin.000001", start: []string{"0-1-10"}, txs: "0-1-11@100 0-3-12@120"}}},
+			broken: "the new server lacks transactions from before the start of timeline", final: true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cat, names, files := joinTimelines(t, c.specs, c.created)
+			h, err := NewHistory(context.Background(), cat, t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			j, err := h.computeJoin(1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if j.Timeline != names[1] || j.Previous != names[0] || j.Version != JoinVersion {
+				t.Fatalf("join %s ← %s (version %d), want %s ← %s", j.Timeline, j.Previous, j.Version, names[1], names[0])
+			}
+			if !strings.Contains(j.Broken, c.broken) || (c.broken == "") != (j.Broken == "") || j.Final != c.final {
+				t.Fatalf("broken %q final %v, want broken %q final %v", j.Broken, j.Final, c.broken, c.final)
+			}
+			if c.broken != "" {
+				return
+			}
+			got := strings.Join([]string{strings.Join(j.Lost, ","), strings.Join(j.Errant, ","), j.Meet}, " | ")
+			if want := strings.Join([]string{c.lost, c.errant, c.meet}, " | "); got != want {
+				t.Fatalf("lost | errant | meet = %s, want %s", got, want)
+			}
+			if at, prev := endOf(t, files[1], c.at), endOf(t, files[0], c.previousEnd); j.At != at || j.PreviousEnd != prev {
+				t.Fatalf("at %v previous end %v, want %v %v", j.At, j.PreviousEnd, at, prev)
+			}
+			if !j.SwitchTime.Equal(joinAt(c.switchAt)) {
+				t.Fatalf("switch time %s, want %s", j.SwitchTime, joinAt(c.switchAt))
+			}
+		})
+	}
+}

@@ -1,0 +1,96 @@
+package binlogtest
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/binarc/binarc/replication"
+	gomysql "github.com/go-mysql-org/go-mysql/replication"
+)
+
+// File builds a whole MariaDB binlog file in memory: the magic, a format
+// description, a Gtid_list with the GTID state at its start (unless
+// made with NewFileNoState), then the transactions added with Tx.
+type File struct {
+	*Binlog
+	buf bytes.Buffer
+	// Starts maps a GTID to the offset of its GTID event, Ends to the
+	// offset just past its transaction.
+	Starts, Ends map[string]uint64
+}
+
+// NewFile starts a file whose Gtid_list holds start (MariaDB GTIDs,
+// the last of each domain and server).
+func NewFile(name string, start ...string) *File {
+	f := NewFileNoState(name)
+	body := binary.LittleEndian.AppendUint32(nil, uint32(len(start)))
+	for _, g := range start {
+		d, s, n := mustMariaGTID(g)
+		body = binary.LittleEndian.AppendUint32(body, d)
+		body = binary.LittleEndian.AppendUint32(body, s)
+		body = binary.LittleEndian.AppendUint64(body, n)
+	}
+	f.add(f.NextBody(gomysql.MARIADB_GTID_LIST_EVENT, body))
+	return f
+}
+
+// NewFileNoState starts a file without a Gtid_list: a server with GTIDs
+// off, or one too old to write it.
+func NewFileNoState(name string) *File {
+	f := &File{Binlog: New(name), Starts: map[string]uint64{}, Ends: map[string]uint64{}}
+	f.buf.Write(replication.Magic)
+	f.add(f.NextBody(gomysql.FORMAT_DESCRIPTION_EVENT, make([]byte, 80)))
+	return f
+}
+
+func (f *File) add(ev replication.Event) { f.buf.Write(ev.Raw) }
+
+// Tx appends a transaction with MariaDB GTID d-s-n (GTID, BEGIN, a row
+// event, XID) at time ts.
+func (f *File) Tx(g string, ts time.Time) {
+	d, s, n := mustMariaGTID(g)
+	f.ServerID = s
+	body := MariaGTIDBody(n, 0)
+	binary.LittleEndian.PutUint32(body[8:], d)
+	f.Starts[g] = f.Pos
+	f.TS = uint32(ts.Unix())
+	f.add(f.NextBody(gomysql.MARIADB_GTID_EVENT, body))
+	f.body(ts)
+	f.Ends[g] = f.Pos
+}
+
+// TxNoGTID appends a transaction without a GTID event (BEGIN, a row
+// event, XID) at time ts, as a server with GTIDs off writes it.
+func (f *File) TxNoGTID(ts time.Time) {
+	f.body(ts)
+}
+
+func (f *File) body(ts time.Time) {
+	f.TS = uint32(ts.Unix())
+	f.add(f.NextBody(gomysql.QUERY_EVENT, QueryBody("BEGIN")))
+	f.TS = uint32(ts.Unix())
+	f.add(f.Next(gomysql.WRITE_ROWS_EVENTv1, 60))
+	f.TS = uint32(ts.Unix())
+	f.add(f.Next(gomysql.XID_EVENT, 31))
+}
+
+// Bytes is the file so far.
+func (f *File) Bytes() []byte { return f.buf.Bytes() }
+
+func mustMariaGTID(g string) (domain, server uint32, seq uint64) {
+	p := strings.Split(g, "-")
+	if len(p) != 3 {
+		panic(fmt.Sprintf("binlogtest: %q is not a MariaDB GTID", g))
+	}
+	d, e1 := strconv.ParseUint(p[0], 10, 32)
+	s, e2 := strconv.ParseUint(p[1], 10, 32)
+	n, e3 := strconv.ParseUint(p[2], 10, 64)
+	if e1 != nil || e2 != nil || e3 != nil {
+		panic(fmt.Sprintf("binlogtest: %q is not a MariaDB GTID", g))
+	}
+	return uint32(d), uint32(s), n
+}
