@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/internal/procfs"
 )
 
 // carelessStore is a store that ignores conditions on puts, as some
@@ -83,7 +84,7 @@ func TestLeaseIdentity(t *testing.T) {
 	self := selfIdentity("binarc stream")
 	ppid := os.Getppid()
 	store := objstore.NewMemory()
-	dead := LeaseInfo{Host: self.Host, PID: ppid, BootID: self.BootID, PIDNamespace: self.PIDNamespace, Started: processStart(ppid) + 1}
+	dead := LeaseInfo{Host: self.Host, PID: ppid, BootID: self.BootID, PIDNamespace: self.PIDNamespace, Started: procfs.StartTime(ppid) + 1}
 	_, err := acquireLease(ctx, store, layout.LeaseKey(), layout.Cluster, dead, time.Hour, clk.now)
 	must(t, err)
 	if _, err := acquireLease(ctx, store, layout.LeaseKey(), layout.Cluster, self, time.Hour, clk.now); err != nil {
@@ -92,7 +93,7 @@ func TestLeaseIdentity(t *testing.T) {
 	// Our parent, recorded with its true start time: alive.
 	store = objstore.NewMemory()
 	alive := dead
-	alive.Started = processStart(ppid)
+	alive.Started = procfs.StartTime(ppid)
 	_, err = acquireLease(ctx, store, layout.LeaseKey(), layout.Cluster, alive, time.Hour, clk.now)
 	must(t, err)
 	var held *LeaseHeldError
