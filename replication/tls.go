@@ -163,7 +163,7 @@ func (c Config) TLSConfig(ctx context.Context) (*tls.Config, error) {
 		return nil, fmt.Errorf("primary %s: %w", c.Addr(), err)
 	}
 	if !offers {
-		c.Log.Warn().Str("server", c.Addr()).Msgf("the server answered without TLS: this connection is in clear (%s preferred; use %s required or verify-full to refuse a server without TLS)", c.TLS.flag(), c.TLS.flag())
+		c.Log.Warn().Str("server", c.Addr()).Msgf("the server answered without TLS: this connection is in clear (%s preferred); enable TLS on the server, use %s required or verify-full to refuse a server without TLS, or %s disable to connect in clear without this warning", c.TLS.flag(), c.TLS.flag(), c.TLS.flag())
 		return nil, nil
 	}
 	tlsOffered.Store(c.Addr(), true)
