@@ -129,6 +129,19 @@ func lineValue(text, prefix string) (string, bool) {
 	return "", false
 }
 
+// Cmdline returns a process's command line, one string per argument
+// (empty for a kernel thread or a zombie).
+func Cmdline(pid int) ([]string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) == 0 {
+		return nil, nil
+	}
+	return strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00"), nil
+}
+
 // PIDs lists the processes in /proc.
 func PIDs() ([]int, error) {
 	ents, err := os.ReadDir("/proc")

@@ -81,6 +81,10 @@ func TestSelf(t *testing.T) {
 	if _, err := StatusField(pid, "NoSuchField"); err == nil || !strings.Contains(err.Error(), "no NoSuchField") {
 		t.Errorf("a missing field: %v", err)
 	}
+	args, err := Cmdline(pid)
+	if err != nil || len(args) != len(os.Args) || args[len(args)-1] != os.Args[len(os.Args)-1] {
+		t.Errorf("Cmdline = %q, %v; want %q", args, err, os.Args)
+	}
 	pids, err := PIDs()
 	if err != nil || !slices.Contains(pids, pid) {
 		t.Errorf("PIDs lacks %d: %v", pid, err)
