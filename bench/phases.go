@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/binarc/binarc/internal/procfs"
 	"github.com/binarc/binarc/internal/testenv"
 )
 
@@ -177,7 +178,7 @@ func (b *bench) catchUp() error {
 	if err != nil {
 		return err
 	}
-	hwm, err := memoryKB(b.bin.Pid(), "VmHWM")
+	hwm, err := procfs.StatusKB(b.bin.Pid(), "VmHWM")
 	if err != nil {
 		return err
 	}
@@ -296,7 +297,7 @@ func (b *bench) lossWindow() error {
 	l.BinarcCPUPercent = 100 * (cpu1 - cpu0).Seconds() / elapsed.Seconds()
 	logf("loss window: p50 %.0f ms, p99 %.0f ms, max %.0f ms", l.P50ms, l.P99ms, l.Maxms)
 
-	hwm, err := memoryKB(b.bin.Pid(), "VmHWM")
+	hwm, err := procfs.StatusKB(b.bin.Pid(), "VmHWM")
 	if err != nil {
 		return err
 	}

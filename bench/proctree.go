@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/binarc/binarc/internal/procfs"
 	"github.com/binarc/binarc/internal/testenv"
 )
 
@@ -49,23 +49,19 @@ func watchTreeCPU(root int, every time.Duration) *treeCPU {
 }
 
 func (t *treeCPU) sample() {
-	ents, err := os.ReadDir("/proc")
+	pids, err := procfs.PIDs()
 	if err != nil {
 		return
 	}
 	parent := map[int]int{}
 	stats := map[int]procSample{}
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		st, err := readProcStat(pid)
+	for _, pid := range pids {
+		st, err := procfs.ReadStat(pid)
 		if err != nil {
 			continue // exited since the listing
 		}
-		parent[pid] = st.ppid
-		stats[pid] = procSample{name: st.name, cpu: st.cpu}
+		parent[pid] = st.PPID
+		stats[pid] = procSample{name: st.Comm, cpu: st.CPU()}
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -91,45 +87,6 @@ func (t *treeCPU) finish() map[string]float64 {
 		out[s.name] += s.cpu.Seconds()
 	}
 	return out
-}
-
-// procStat is what the bench reads from /proc/PID/stat.
-type procStat struct {
-	name string
-	ppid int
-	// cpu is the process's utime+stime; childCPU is that of the children
-	// it has waited for (cutime+cstime).
-	cpu, childCPU time.Duration
-}
-
-func readProcStat(pid int) (procStat, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return procStat{}, err
-	}
-	s := string(b)
-	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-	if open < 0 || end < open || end+2 > len(s) {
-		return procStat{}, fmt.Errorf("/proc/%d/stat: no comm", pid)
-	}
-	f := strings.Fields(s[end+2:])
-	// f[0] is field 3 (state): ppid is field 4, utime, stime, cutime and
-	// cstime 14 to 17.
-	if len(f) < 15 {
-		return procStat{}, fmt.Errorf("/proc/%d/stat: too few fields", pid)
-	}
-	ppid, err := strconv.Atoi(f[1])
-	if err != nil {
-		return procStat{}, fmt.Errorf("/proc/%d/stat: bad ppid", pid)
-	}
-	var ticks [4]uint64
-	for i := range ticks {
-		if ticks[i], err = strconv.ParseUint(f[11+i], 10, 64); err != nil {
-			return procStat{}, fmt.Errorf("/proc/%d/stat: bad CPU times", pid)
-		}
-	}
-	d := func(t uint64) time.Duration { return time.Duration(t) * time.Second / clockTicks }
-	return procStat{name: s[open+1 : end], ppid: ppid, cpu: d(ticks[0] + ticks[1]), childCPU: d(ticks[2] + ticks[3])}, nil
 }
 
 // rusageSeconds is the user+system CPU time of an exited command and of

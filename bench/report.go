@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	"github.com/binarc/binarc/internal/procfs"
 )
 
 // Results is what one run measured; it is written as JSON and printed as a
@@ -104,8 +106,8 @@ type lossWindowResult struct {
 func newResults(o options) *Results {
 	r := &Results{}
 	r.Machine.NumCPU = runtime.NumCPU()
-	r.Machine.CPUModel = cpuModel()
-	r.Machine.Kernel = kernelRelease()
+	r.Machine.CPUModel = procfs.CPUModel()
+	r.Machine.Kernel = procfs.KernelRelease()
 	r.Machine.GoVersion = runtime.Version()
 	r.Config.Quick = o.quick
 	r.Config.BacklogMiB = o.backlogMiB

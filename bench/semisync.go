@@ -25,6 +25,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/binarc/binarc/internal/procfs"
 	"github.com/binarc/binarc/internal/testenv"
 )
 
@@ -177,7 +178,7 @@ func (b *bench) semiSyncMode(name string, args []string, load time.Duration) (Se
 	if err := b.measureLoad(&mode, load); err != nil {
 		return mode, err
 	}
-	if kb, err := memoryKB(bin.Pid(), "VmHWM"); err == nil {
+	if kb, err := procfs.StatusKB(bin.Pid(), "VmHWM"); err == nil {
 		mode.PeakRSSMB = float64(kb) / 1024
 	}
 	if m, err := scrapeMetrics(logPath); err == nil {

@@ -5,10 +5,10 @@ import (
 	"math"
 	"os"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/binarc/binarc/internal/procfs"
 )
 
 // sampleSet holds the sampled commits of the steady load, shared by the
@@ -86,44 +86,10 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 
-// clockTicks is USER_HZ, the unit of /proc/PID/stat times: fixed at 100 on
-// Linux whatever the kernel's HZ (sysconf(_SC_CLK_TCK) needs cgo).
-const clockTicks = 100
-
-// cpuTime is a process's utime+stime from /proc/PID/stat.
+// cpuTime is a process's utime+stime.
 func cpuTime(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// comm (field 2) is in parentheses and may hold spaces: split after it.
-	s := string(b)
-	rest := s[strings.LastIndexByte(s, ')')+2:]
-	f := strings.Fields(rest)
-	// rest starts at field 3 (state); utime and stime are fields 14 and 15.
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
-	}
-	ut, err1 := strconv.ParseUint(f[11], 10, 64)
-	st, err2 := strconv.ParseUint(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: bad utime/stime", pid)
-	}
-	return time.Duration(ut+st) * time.Second / clockTicks, nil
-}
-
-// memoryKB reads a field such as VmHWM or VmRSS from /proc/PID/status, in KiB.
-func memoryKB(pid int, field string) (uint64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			return strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("/proc/%d/status: no %s", pid, field)
+	st, err := procfs.ReadStat(pid)
+	return st.CPU(), err
 }
 
 // cpuMeter measures the CPU time processes use between start and stop.
@@ -149,24 +115,6 @@ func (m *cpuMeter) used() map[string]float64 {
 		}
 	}
 	return out
-}
-
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return ""
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "model name"); ok {
-			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
-		}
-	}
-	return ""
-}
-
-func kernelRelease() string {
-	b, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-	return strings.TrimSpace(string(b))
 }
 
 const mebi = 1 << 20

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"math/rand"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/binarc/binarc/integration/testenv"
+	"github.com/binarc/binarc/internal/procfs"
 )
 
 // spooled lists the segments in a spool directory.
@@ -80,23 +80,11 @@ func TestSemiSyncLocalSpoolArchiverKilled(t *testing.T) {
 // vmHWM reads a process's peak resident set size from /proc, in MiB.
 func vmHWM(t *testing.T, pid int) float64 {
 	t.Helper()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	kb, err := procfs.StatusKB(pid, "VmHWM")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
-			if err != nil {
-				t.Fatalf("VmHWM %q: %v", v, err)
-			}
-			return kb / 1024
-		}
-	}
-	t.Fatalf("no VmHWM in /proc/%d/status", pid)
-	return 0
+	return float64(kb) / 1024
 }
 
 // TestSemiSyncStoreOutageFallback makes the store slow, then unreachable:

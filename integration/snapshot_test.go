@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -19,6 +20,7 @@ import (
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/integration/testenv"
+	"github.com/binarc/binarc/internal/procfs"
 	"github.com/binarc/binarc/snapshot"
 	"github.com/klauspost/compress/zstd"
 )
@@ -100,28 +102,13 @@ func (w *writer) stop(t *testing.T) {
 // childPID returns the pid of a child of parent named name whose command
 // line has arg (binarc also runs the tools with --version), or 0.
 func childPID(parent int, name, arg string) int {
-	des, _ := os.ReadDir("/proc")
-	for _, de := range des {
-		pid, err := strconv.Atoi(de.Name())
-		if err != nil {
+	pids, _ := procfs.PIDs()
+	for _, pid := range pids {
+		st, err := procfs.ReadStat(pid)
+		if err != nil || st.Comm != name || st.PPID != parent {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join("/proc", de.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...
-		s := string(b)
-		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || end < 0 || s[open+1:end] != name {
-			continue
-		}
-		f := strings.Fields(s[end+1:])
-		if len(f) < 2 || f[1] != strconv.Itoa(parent) {
-			continue
-		}
-		cmdline, _ := os.ReadFile(filepath.Join("/proc", de.Name(), "cmdline"))
-		if bytes.Contains(cmdline, []byte("\x00"+arg+"\x00")) {
+		if args, _ := procfs.Cmdline(pid); len(args) > 1 && slices.Contains(args[1:], arg) {
 			return pid
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/internal/procfs"
 )
 
 // carelessStore is a store that ignores conditions on puts, as some
@@ -84,7 +85,7 @@ func TestLeaseIdentity(t *testing.T) {
 	self := selfIdentity("binarc stream")
 	ppid := os.Getppid()
 	store := objstore.NewMemory()
-	dead := Info{Host: self.Host, PID: ppid, BootID: self.BootID, PIDNamespace: self.PIDNamespace, Started: processStart(ppid) + 1}
+	dead := Info{Host: self.Host, PID: ppid, BootID: self.BootID, PIDNamespace: self.PIDNamespace, Started: procfs.StartTime(ppid) + 1}
 	_, err := acquire(ctx, store, layout.LeaseKey(), layout.Cluster, dead, time.Hour, clk.now)
 	must(t, err)
 	if _, err := acquire(ctx, store, layout.LeaseKey(), layout.Cluster, self, time.Hour, clk.now); err != nil {
@@ -93,7 +94,7 @@ func TestLeaseIdentity(t *testing.T) {
 	// Our parent, recorded with its true start time: alive.
 	store = objstore.NewMemory()
 	alive := dead
-	alive.Started = processStart(ppid)
+	alive.Started = procfs.StartTime(ppid)
 	_, err = acquire(ctx, store, layout.LeaseKey(), layout.Cluster, alive, time.Hour, clk.now)
 	must(t, err)
 	var held *HeldError

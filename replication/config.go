@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/binarc/binarc/internal/redact"
+	"github.com/rs/zerolog"
 )
 
 // Config says where the primary is and how to register with it.
@@ -28,6 +29,9 @@ type Config struct {
 	ReadTimeout time.Duration
 	// TLS says whether and how the connection is encrypted.
 	TLS TLSOptions
+	// Log receives warnings about connections to this server (a server
+	// answering without TLS in preferred mode); the zero Logger drops them.
+	Log zerolog.Logger
 }
 
 // DefaultServerID is the server_id binarc registers with unless told

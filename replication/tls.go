@@ -146,30 +146,39 @@ func verifyChain(raw [][]byte, roots *x509.CertPool) error {
 }
 
 // TLSConfig is the tls.Config for a connection to c; nil means plain. In
-// preferred mode it asks the server first whether it offers TLS.
+// preferred mode it asks the server first whether it offers TLS, each
+// time until the server has said yes once: a "no" is never remembered, so
+// a path that stripped TLS from one answer does not keep every later
+// connection in clear, and each "no" is logged as a warning.
 func (c Config) TLSConfig(ctx context.Context) (*tls.Config, error) {
 	cfg, err := c.TLS.config(c.Host)
 	if err != nil || cfg == nil || c.TLS.mode() != TLSPreferred {
 		return cfg, err
 	}
-	offers, known := tlsOffered.Load(c.Addr())
-	if !known {
-		o, err := offersTLS(ctx, c.Addr())
-		if err != nil {
-			return nil, fmt.Errorf("primary %s: %w", c.Addr(), err)
-		}
-		offers, _ = tlsOffered.LoadOrStore(c.Addr(), o)
+	if _, yes := tlsOffered.Load(c.Addr()); yes {
+		return cfg, nil
 	}
-	if !offers.(bool) {
+	offers, err := offersTLS(ctx, c.Addr())
+	if err != nil {
+		return nil, fmt.Errorf("primary %s: %w", c.Addr(), err)
+	}
+	if !offers {
+		c.Log.Warn().Str("server", c.Addr()).Msgf("the server answered without TLS: this connection is in clear (%s preferred); enable TLS on the server, use %s required or verify-full to refuse a server without TLS, or %s disable to connect in clear without this warning", c.TLS.flag(), c.TLS.flag(), c.TLS.flag())
 		return nil, nil
 	}
+	tlsOffered.Store(c.Addr(), true)
 	return cfg, nil
 }
 
-// tlsOffered remembers, per server address, whether it offers TLS: asked
-// once per process, since the question is a connection the server counts
-// as aborted (a successful one after it clears the count).
+// tlsOffered holds the addresses of servers that offered TLS: asked once
+// per process, since the question is a connection the server counts as
+// aborted (a successful one after it clears the count). Only a yes is
+// kept; a server that no longer offers TLS is forgotten (classifyTLS).
 var tlsOffered sync.Map
+
+// errTLSGone says a preferred-mode server that offered TLS before no
+// longer does; the next connection asks it afresh.
+var errTLSGone = errors.New("no longer offers TLS")
 
 // offersTLS reads a server's greeting and tells whether it offers TLS
 // (CLIENT_SSL in its capability flags).
@@ -205,8 +214,18 @@ func offersTLS(ctx context.Context, addr string) (bool, error) {
 	return caps&clientSSL != 0, nil
 }
 
-// Connect opens a client session to c with its TLS options.
+// Connect opens a client session to c with its TLS options. A
+// preferred-mode server that offered TLS before and no longer does is
+// asked afresh once (it is then connected in clear, with a warning).
 func (c Config) Connect(ctx context.Context) (*client.Conn, error) {
+	conn, err := c.connectOnce(ctx)
+	if errors.Is(err, errTLSGone) {
+		conn, err = c.connectOnce(ctx)
+	}
+	return conn, err
+}
+
+func (c Config) connectOnce(ctx context.Context) (*client.Conn, error) {
 	tc, err := c.TLSConfig(ctx)
 	if err != nil {
 		return nil, err
@@ -234,6 +253,9 @@ func (c Config) classifyTLS(err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case strings.Contains(err.Error(), "does not support TLS") && c.TLS.mode() == TLSPreferred:
+		tlsOffered.Delete(c.Addr())
+		return fmt.Errorf("server %s: %w (%v)", c.Addr(), errTLSGone, err)
 	case strings.Contains(err.Error(), "does not support TLS"):
 		return &ConfigError{
 			Problem: fmt.Sprintf("server %s does not offer TLS, and %s is %s", c.Addr(), flag, c.TLS.mode()),

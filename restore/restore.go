@@ -13,6 +13,7 @@ import (
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/crypt"
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/internal/progs"
 	"github.com/binarc/binarc/replication"
 	"github.com/binarc/binarc/snapshot"
 	"github.com/rs/zerolog"
@@ -285,24 +286,13 @@ func checkEmptyDir(dir string) error {
 	return nil
 }
 
-// findBinary finds a server program on PATH or in /usr/sbin, /usr/bin.
+// findBinary finds a server program on $PATH or in /usr/sbin, /usr/bin.
 func findBinary(pkg string, names ...string) (string, error) {
-	for _, n := range names {
-		if p, err := exec.LookPath(n); err == nil {
-			return p, nil
-		}
-		for _, dir := range []string{"/usr/sbin", "/usr/bin"} {
-			if p := filepath.Join(dir, n); isExecutable(p) {
-				return p, nil
-			}
-		}
+	p, err := progs.Find(names...)
+	if err != nil {
+		return "", fmt.Errorf("%w: install the Debian package %s", err, pkg)
 	}
-	return "", fmt.Errorf("%s not found: install the Debian package %s", strings.Join(names, " or "), pkg)
-}
-
-func isExecutable(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
+	return p, nil
 }
 
 // runLogged runs a command and returns its error with the tail of its

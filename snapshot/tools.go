@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/binarc/binarc/internal/progs"
 	"github.com/binarc/binarc/replication"
 )
 
@@ -62,22 +63,14 @@ func (e *ToolMissingError) Error() string {
 // variable's path if set (to pick one build among several), else $PATH.
 func findTool(ctx context.Context, flavor replication.Flavor, method Method) (tool, error) {
 	c := toolFor(flavor, method)
-	var path string
-	if p := os.Getenv(c.env); p != "" {
-		if _, err := exec.LookPath(p); err != nil {
-			return tool{}, fmt.Errorf("$%s=%s: %w", c.env, p, err)
-		}
-		path = p
-	} else {
-		for _, name := range c.names {
-			if p, err := exec.LookPath(name); err == nil {
-				path = p
-				break
-			}
-		}
+	path, err := progs.Override(c.env)
+	if err != nil {
+		return tool{}, err
 	}
 	if path == "" {
-		return tool{}, &ToolMissingError{Names: c.names, Package: c.pkg, Purpose: c.purpose}
+		if path, err = progs.OnPath(c.names...); err != nil {
+			return tool{}, &ToolMissingError{Names: c.names, Package: c.pkg, Purpose: c.purpose}
+		}
 	}
 	t := tool{Name: c.names[0], Path: path}
 	vctx, cancel := context.WithTimeout(ctx, 10*time.Second)

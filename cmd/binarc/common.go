@@ -70,33 +70,34 @@ func (f storeFlags) openRetrying(ctx context.Context, log zerolog.Logger) (objst
 }
 
 // sourceFlags say how to reach the primary. The password is best given
-// through the environment or a file, so it never shows in ps.
+// through a file or the environment, so it never shows in ps; the file wins
+// over BINARC_SOURCE_PASSWORD, which wins over the URL.
 type sourceFlags struct {
 	Source             string `env:"BINARC_SOURCE" placeholder:"URL" help:"The primary: mysql://USER@HOST:PORT; binarc stream also takes several, mysql://USER@HOST1:PORT1,HOST2:PORT2, and archives the writable one (put the password in BINARC_SOURCE_PASSWORD or --source-password-file, not here)."`
-	SourcePasswordFile string `env:"BINARC_SOURCE_PASSWORD_FILE" type:"path" placeholder:"FILE" help:"File holding the primary's password (first line)."`
+	SourcePasswordFile string `env:"BINARC_SOURCE_PASSWORD_FILE" type:"path" placeholder:"FILE" help:"File holding the primary's password (first line); it wins over BINARC_SOURCE_PASSWORD, which wins over a password in the URL."`
 	ServerID           uint32 `env:"BINARC_SERVER_ID" default:"4207" help:"server_id binarc registers with; unique in the cluster."`
 	sourceTLSFlags
 }
 
-// config parses the source. The password comes, in order of preference,
-// from BINARC_SOURCE_PASSWORD, the password file, or the URL.
+// sources is what the flags say about the source servers; the password
+// is taken, in order of preference, from --source-password-file, then
+// BINARC_SOURCE_PASSWORD, then the URL (replication.PasswordFrom).
+func (f sourceFlags) sources(log zerolog.Logger) replication.Sources {
+	env, envSet := os.LookupEnv("BINARC_SOURCE_PASSWORD")
+	return replication.Sources{
+		URL:      f.Source,
+		Password: replication.PasswordFrom{File: f.SourcePasswordFile, FileFlag: "--source-password-file", Env: env, EnvSet: envSet},
+		ServerID: f.ServerID,
+		TLS:      f.sourceTLSFlags.options(),
+		Log:      log,
+	}
+}
+
+// config parses a source that names one server.
 func (f sourceFlags) config(log zerolog.Logger) (replication.Config, error) {
-	cfg, err := replication.ParseSourceURL(f.Source)
+	cfg, err := f.sources(log).ParseOne()
 	if err != nil {
-		return cfg, usageError{fmt.Errorf("--source: %w", err)}
-	}
-	if cfg.Password != "" {
-		log.Warn().Msg("the source URL carries a password, which shows in ps and shell history: prefer BINARC_SOURCE_PASSWORD or --source-password-file")
-	}
-	if cfg.Password, err = password(cfg.Password, "BINARC_SOURCE_PASSWORD", f.SourcePasswordFile, "--source-password-file"); err != nil {
-		return cfg, err
-	}
-	if f.ServerID == 0 {
-		return cfg, usageError{fmt.Errorf("--server-id 0: a replica needs a non-zero server id")}
-	}
-	cfg.ServerID = f.ServerID
-	if cfg.TLS, err = f.sourceTLSFlags.options(); err != nil {
-		return cfg, err
+		return cfg, usageError{err}
 	}
 	return cfg, nil
 }

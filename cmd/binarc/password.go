@@ -1,25 +1,19 @@
 package main
 
 import (
-	"fmt"
 	"os"
-	"strings"
+
+	"github.com/binarc/binarc/replication"
 )
 
-// password picks a server's password, in order of preference: the file
-// (first line; flag names it in errors), the environment variable env, or
-// what the URL carried. Neither the file's path nor its content is logged.
+// password picks a server's password by replication.PasswordFrom's order:
+// the file (first line; flag names it in errors), the environment variable
+// env, or what the URL carried.
 func password(fromURL, env, file, flag string) (string, error) {
-	p := fromURL
-	if v, ok := os.LookupEnv(env); ok {
-		p = v
-	}
-	if file != "" {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", usageError{fmt.Errorf("%s: %w", flag, err)}
-		}
-		p = strings.TrimRight(strings.SplitN(string(b), "\n", 2)[0], "\r")
+	v, set := os.LookupEnv(env)
+	p, err := replication.PasswordFrom{File: file, FileFlag: flag, Env: v, EnvSet: set}.Pick(fromURL)
+	if err != nil {
+		return "", usageError{err}
 	}
 	return p, nil
 }

@@ -6,9 +6,9 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
+	"github.com/binarc/binarc/internal/procfs"
 	"github.com/rs/zerolog"
 )
 
@@ -77,13 +77,7 @@ func testReportPeakRSS() {
 	if path == "" {
 		return
 	}
-	st, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return
-	}
-	for _, line := range strings.Split(string(st), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			_ = os.WriteFile(path, []byte(strings.TrimSpace(v)+"\n"), 0o600)
-		}
+	if v, err := procfs.StatusField(os.Getpid(), "VmHWM"); err == nil {
+		_ = os.WriteFile(path, []byte(v+"\n"), 0o600)
 	}
 }

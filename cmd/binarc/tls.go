@@ -10,8 +10,9 @@ type sourceTLSFlags struct {
 	SourceTLSKey  string `name:"source-tls-key" env:"BINARC_SOURCE_TLS_KEY" type:"path" placeholder:"FILE" help:"Its private key (PEM)."`
 }
 
-func (f sourceTLSFlags) options() (replication.TLSOptions, error) {
-	return tlsOptions(replication.TLSOptions{Mode: replication.TLSMode(f.SourceTLS), CA: f.SourceTLSCA, Cert: f.SourceTLSCert, Key: f.SourceTLSKey, Flag: "--source-tls"})
+// options are the flags as given; replication.Sources checks them.
+func (f sourceTLSFlags) options() replication.TLSOptions {
+	return replication.TLSOptions{Mode: replication.TLSMode(f.SourceTLS), CA: f.SourceTLSCA, Cert: f.SourceTLSCert, Key: f.SourceTLSKey, Flag: "--source-tls"}
 }
 
 // targetTLSFlags are the same for restore's --target server.

@@ -31,6 +31,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/binarc/binarc/internal/progs"
 )
 
 // handedOut remembers the ports FreePort returned, so two servers started by
@@ -105,19 +107,11 @@ func waitReady(ctx context.Context, proc *Process, timeout time.Duration, ready 
 // user's $PATH). Names are tried in order, so list the preferred one first:
 // BinaryPath("mariadbd", "mysqld").
 func BinaryPath(names ...string) (string, error) {
-	for _, name := range names {
-		if p, err := exec.LookPath(name); err == nil {
-			return p, nil
-		}
-		for _, dir := range []string{"/usr/sbin", "/usr/bin"} {
-			p := filepath.Join(dir, name)
-			if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-				return p, nil
-			}
-		}
+	p, err := progs.Find(names...)
+	if err != nil {
+		return "", fmt.Errorf("%w: run scripts/deps.sh (make deps)", err)
 	}
-	return "", fmt.Errorf("none of %s found on $PATH, in /usr/sbin or /usr/bin: run scripts/deps.sh (make deps)",
-		strings.Join(names, ", "))
+	return p, nil
 }
 
 // Process is one run of a program, reaped in the background. The zero value

@@ -5,10 +5,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/binarc/binarc/internal/procfs"
 )
 
 func TestCacheDir(t *testing.T) {
@@ -68,23 +71,23 @@ func TestProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var childPid string
-	for deadline := time.Now().Add(10 * time.Second); childPid == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	var childPid int
+	for deadline := time.Now().Add(10 * time.Second); childPid == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		b, _ := os.ReadFile(filepath.Join(dir, "pid"))
-		childPid = strings.TrimSpace(string(b))
+		childPid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 	}
-	if childPid == "" {
+	if childPid == 0 {
 		t.Fatal("the shell did not report its child's pid")
 	}
 	p.Kill()
 	<-p.Done()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		st, err := os.ReadFile("/proc/" + childPid + "/stat")
-		if err != nil || strings.Contains(string(st), ") Z ") {
+		st, err := procfs.ReadStat(childPid)
+		if err != nil || st.State == 'Z' {
 			break // gone, or a zombie waiting for init
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the forked child %s outlived Kill", childPid)
+			t.Fatalf("the forked child %d outlived Kill", childPid)
 		}
 	}
 }
