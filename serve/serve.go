@@ -190,6 +190,7 @@ func (s *Server) handle(ctx context.Context, srv *server.Server, nc net.Conn) {
 		s.failed.event(&log, zerolog.WarnLevel).Err(err).Msg("replica refused at the handshake")
 		return
 	}
+	log.Debug().Bool("tls", s.cfg.TLS != nil).Msg("replica logged in")
 	h.conn, h.out = c, bc
 	for {
 		// Between commands the client is idle; a dump sends, and is not

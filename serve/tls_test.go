@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/binary"
 	"encoding/pem"
 	"math/big"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/rs/zerolog"
 )
 
@@ -197,5 +199,38 @@ func TestCheckListen(t *testing.T) {
 		if err != nil && c.addr != "no-port" && (!strings.Contains(err.Error(), "--tls-cert") || !strings.Contains(err.Error(), "--insecure-listen")) {
 			t.Errorf("%s: the error names neither fix: %v", c.addr, err)
 		}
+	}
+}
+
+// TestLargePacketOverTLSCloses: the packet limit holds above TLS too: a
+// client that completes TLS and then announces 16 MiB is closed without
+// serve reading it.
+func TestLargePacketOverTLSCloses(t *testing.T) {
+	pki := newTestPKI(t)
+	cert, key := pki.issue(t, "server", x509.ExtKeyUsageServerAuth)
+	cfg, err := TLSFiles{Cert: cert, Key: key}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := startServer(t, Config{Source: &DirSource{Dir: t.TempDir()}, User: "u", Password: "p", ServerID: 9, Log: zerolog.Nop(), TLS: cfg})
+	c := dialFrom(t, addr, "127.0.0.1")
+	greeting(t, c)
+	req := make([]byte, sslRequestLen)
+	binary.LittleEndian.PutUint32(req, mysql.CLIENT_PROTOCOL_41|mysql.CLIENT_SECURE_CONNECTION|mysql.CLIENT_SSL)
+	if _, err := c.Write(append(header(sslRequestLen, 1), req...)); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(pki.CA)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(b)
+	tc := tls.Client(c, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+	if err := tc.Handshake(); err != nil {
+		t.Fatalf("TLS: %v", err)
+	}
+	if _, err := tc.Write(header(1<<24-1, 2)); err != nil {
+		t.Fatal(err)
+	}
+	if got := waitClosedByServe(t, tc, "16 MiB announced over TLS"); !strings.Contains(string(got), "too large") {
+		t.Errorf("serve's answer to a 16 MiB packet over TLS: %q", got)
 	}
 }
