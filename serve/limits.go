@@ -2,6 +2,7 @@ package serve
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -43,6 +44,12 @@ var DefaultLimits = Limits{
 	MaxPreAuthPacket:      64 << 10,
 	MaxConnections:        64,
 	MaxConnectionsPerHost: 8,
+}
+
+// Check refuses negative limits, naming binarc serve's flag.
+func (l Limits) Check() error {
+	_, err := l.withDefaults()
+	return err
 }
 
 // withDefaults fills zero fields from DefaultLimits and refuses negative
@@ -95,7 +102,7 @@ func newConnTable(lim Limits) *connTable {
 
 // errShuttingDown is admit's answer for a connection accepted after
 // close: it is closed unserved.
-var errShuttingDown = fmt.Errorf("serve is shutting down")
+var errShuttingDown = errors.New("serve is shutting down")
 
 // admit registers nc, or says why it is refused.
 func (t *connTable) admit(nc net.Conn) error {

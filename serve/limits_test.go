@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -255,5 +256,59 @@ func TestHostKey(t *testing.T) {
 		if got := hostKey(a); got != want {
 			t.Errorf("%s: %s, want %s", addr, got, want)
 		}
+	}
+}
+
+// scriptedListener returns its errors, then its connection, then
+// blocks until closed.
+type scriptedListener struct {
+	net.Listener
+	errs   []error
+	conn   net.Conn
+	closed chan struct{}
+}
+
+func (l *scriptedListener) Accept() (net.Conn, error) {
+	if len(l.errs) > 0 {
+		err := l.errs[0]
+		l.errs = l.errs[1:]
+		return nil, err
+	}
+	if c := l.conn; c != nil {
+		l.conn = nil
+		return c, nil
+	}
+	<-l.closed
+	return nil, net.ErrClosed
+}
+
+func (l *scriptedListener) Close() error { close(l.closed); return nil }
+
+// TestAcceptOutOfDescriptors: running out of file descriptors, or a
+// connection aborted before Accept, does not end serve: the next client
+// is served. Another Accept error does end it.
+func TestAcceptOutOfDescriptors(t *testing.T) {
+	c, s := tcpPair(t)
+	srv, err := New(Config{Source: &DirSource{Dir: t.TempDir()}, User: "u", Password: "p", ServerID: 9, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ln := &scriptedListener{errs: []error{syscall.EMFILE, syscall.ENFILE, syscall.ECONNABORTED}, conn: s, closed: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	if g := greeting(t, c); len(g) == 0 || g[0] != 10 {
+		t.Fatalf("after EMFILE, ENFILE and ECONNABORTED: %q, want a handshake", g)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+
+	boom := errors.New("boom")
+	srv, _ = New(Config{Source: &DirSource{Dir: t.TempDir()}, User: "u", Password: "p", ServerID: 9, Log: zerolog.Nop()})
+	if err := srv.Serve(context.Background(), &scriptedListener{errs: []error{boom}, closed: make(chan struct{})}); !errors.Is(err, boom) {
+		t.Errorf("Serve after another Accept error: %v", err)
 	}
 }

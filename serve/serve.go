@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/binarc/binarc/replication"
@@ -143,11 +144,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer stop()
 	srv := server.NewServer(Version, mysql.DEFAULT_COLLATION_ID, mysql.AUTH_NATIVE_PASSWORD, nil, s.cfg.TLS)
 	var err error
+	var pause time.Duration
 	for {
 		var nc net.Conn
 		nc, err = ln.Accept()
-		if err != nil {
+		if pause, err = s.acceptFailed(ctx, err, pause); err != nil {
 			break
+		}
+		if nc == nil {
+			continue
 		}
 		if err := s.conns.admit(nc); err != nil {
 			s.refuse(nc, err)
@@ -168,6 +173,27 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return nil
 	}
 	return err
+}
+
+// acceptFailed sorts an Accept error: nil goes on; running out of file
+// descriptors, or a connection aborted before it was accepted, waits a
+// little (longer each time, up to a second) and goes on, as net/http
+// does, instead of ending serve; anything else ends it. It returns the
+// next pause.
+func (s *Server) acceptFailed(ctx context.Context, err error, pause time.Duration) (time.Duration, error) {
+	if err == nil {
+		return 0, nil
+	}
+	if ctx.Err() != nil || !(errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ECONNABORTED)) {
+		return 0, err
+	}
+	pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+	s.refused.event(&s.cfg.Log, zerolog.WarnLevel).Err(err).Dur("retry_in", pause).Msg("accepting a connection failed")
+	select {
+	case <-ctx.Done():
+	case <-time.After(pause):
+	}
+	return pause, nil
 }
 
 // refuse closes a connection admit refused, with "Too many connections"

@@ -44,6 +44,9 @@ type serveNetFlags struct {
 func (f serveNetFlags) config(listen string) (*tls.Config, serve.Limits, error) {
 	lim := serve.Limits{HandshakeTimeout: f.HandshakeTimeout, IdleTimeout: f.IdleTimeout,
 		MaxConnections: f.MaxConnections, MaxConnectionsPerHost: f.MaxConnectionsPerHost}
+	if err := lim.Check(); err != nil {
+		return nil, lim, usageError{err}
+	}
 	files := serve.TLSFiles{Cert: f.TLSCert, Key: f.TLSKey, ClientCA: f.TLSClientCA}
 	if err := serve.CheckListen(listen, !files.IsZero(), f.InsecureListen); err != nil {
 		return nil, lim, usageError{err}
