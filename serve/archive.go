@@ -13,6 +13,9 @@ type ArchiveOptions struct {
 	Config
 	Catalog archive.Catalog
 	Listen  string
+	// InsecureListen allows a non-loopback Listen without Config.TLS
+	// (CheckListen).
+	InsecureListen bool
 	// Joins, if set, lets streams cross from one timeline to the next
 	// (ArchiveSource.Joins).
 	Joins func(ctx context.Context) ([]*Join, error)
@@ -22,6 +25,9 @@ type ArchiveOptions struct {
 // newest timeline, and with o.Joins the timelines joined to it before. A
 // zero ServerID takes the newest archived primary's own.
 func ServeArchive(ctx context.Context, o ArchiveOptions) error {
+	if err := CheckListen(o.Listen, o.TLS != nil, o.InsecureListen); err != nil {
+		return err
+	}
 	tls, err := o.Catalog.Timelines(ctx)
 	if err != nil {
 		return err
@@ -46,6 +52,6 @@ func ServeArchive(ctx context.Context, o ArchiveOptions) error {
 		return fmt.Errorf("--listen %s: %w", o.Listen, err)
 	}
 	o.Log.Info().Str("listen", ln.Addr().String()).Str("timeline", tls[len(tls)-1]).Uint32("server_id", o.ServerID).
-		Bool("follow", o.Follow).Msg("serving the archive to replicas")
+		Bool("follow", o.Follow).Bool("tls", o.TLS != nil).Bool("client_certificates", o.TLS != nil && o.TLS.ClientCAs != nil).Msg("serving the archive to replicas")
 	return srv.Serve(ctx, ln)
 }

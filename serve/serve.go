@@ -21,10 +21,12 @@ package serve
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/binarc/binarc/replication"
@@ -63,6 +65,12 @@ type Config struct {
 	Reached func(replication.Position)
 	// Progress, if set, hears the bytes and transactions sent.
 	Progress func(ProgressInfo)
+	// TLS, if set, is required of every client: one that does not ask
+	// for TLS is refused before it sends its login (TLSFiles.Config).
+	TLS *tls.Config
+	// Limits bound connections before login and outside dumps; zero
+	// fields take DefaultLimits.
+	Limits Limits
 }
 
 // ProgressInfo is how far a stream has got.
@@ -87,10 +95,11 @@ func (s Stop) IsZero() bool { return s.Time.IsZero() && s.Position.File == "" &&
 
 // Server serves replicas.
 type Server struct {
-	cfg  Config
-	mu   sync.Mutex
-	conn map[net.Conn]struct{}
-	wg   sync.WaitGroup
+	cfg     Config
+	conns   *connTable
+	wg      sync.WaitGroup
+	refused logLimiter // connections over a limit
+	failed  logLimiter // handshakes that failed
 }
 
 // New checks the configuration.
@@ -112,39 +121,48 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("--skip-gtid %q: %w", g, err)
 		}
 	}
-	return &Server{cfg: cfg, conn: map[net.Conn]struct{}{}}, nil
+	lim, err := cfg.Limits.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	cfg.Limits = lim
+	return &Server{cfg: cfg, conns: newConnTable(lim),
+		refused: logLimiter{every: 10 * time.Second}, failed: logLimiter{every: 10 * time.Second}}, nil
 }
 
 // Serve accepts replicas on ln until ctx is done, each in its own
-// goroutine; a failed connection never stops the others.
+// goroutine; a failed connection never stops the others. Connections
+// beyond the limits, and any accepted while shutting down, are closed
+// unserved.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() {
+		// The table first: a connection Accept returns from here on is
+		// refused, even one that raced the listener's close.
+		s.conns.closeAll()
 		ln.Close()
-		s.mu.Lock()
-		for c := range s.conn {
-			c.Close()
-		}
-		s.mu.Unlock()
 	})
 	defer stop()
-	srv := server.NewServer(Version, mysql.DEFAULT_COLLATION_ID, mysql.AUTH_NATIVE_PASSWORD, nil, nil)
+	srv := server.NewServer(Version, mysql.DEFAULT_COLLATION_ID, mysql.AUTH_NATIVE_PASSWORD, nil, s.cfg.TLS)
 	var err error
+	var pause time.Duration
 	for {
 		var nc net.Conn
 		nc, err = ln.Accept()
-		if err != nil {
+		if pause, err = s.acceptFailed(ctx, err, pause); err != nil {
 			break
 		}
-		s.mu.Lock()
-		s.conn[nc] = struct{}{}
-		s.mu.Unlock()
+		if nc == nil {
+			continue
+		}
+		if err := s.conns.admit(nc); err != nil {
+			s.refuse(nc, err)
+			continue
+		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			defer func() {
-				s.mu.Lock()
-				delete(s.conn, nc)
-				s.mu.Unlock()
+				s.conns.release(nc)
 				nc.Close()
 			}()
 			s.handle(ctx, srv, nc)
@@ -157,34 +175,58 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
+// acceptFailed sorts an Accept error: nil goes on; running out of file
+// descriptors, or a connection aborted before it was accepted, waits a
+// little (longer each time, up to a second) and goes on, as net/http
+// does, instead of ending serve; anything else ends it. It returns the
+// next pause.
+func (s *Server) acceptFailed(ctx context.Context, err error, pause time.Duration) (time.Duration, error) {
+	if err == nil {
+		return 0, nil
+	}
+	if ctx.Err() != nil || !(errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ECONNABORTED)) {
+		return 0, err
+	}
+	pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+	s.refused.event(&s.cfg.Log, zerolog.WarnLevel).Err(err).Dur("retry_in", pause).Msg("accepting a connection failed")
+	select {
+	case <-ctx.Done():
+	case <-time.After(pause):
+	}
+	return pause, nil
+}
+
+// refuse closes a connection admit refused, with "Too many connections"
+// when it is over a limit.
+func (s *Server) refuse(nc net.Conn, why error) {
+	if errors.Is(why, errShuttingDown) {
+		nc.Close()
+		return
+	}
+	s.refused.event(&s.cfg.Log, zerolog.WarnLevel).Str("client", nc.RemoteAddr().String()).Err(why).Msg("connection refused")
+	refuse(nc, mysql.ER_CON_COUNT_ERROR, "08004", "Too many connections")
+}
+
 // handle runs one client connection: handshake, then commands.
 func (s *Server) handle(ctx context.Context, srv *server.Server, nc net.Conn) {
 	log := s.cfg.Log.With().Str("replica", nc.RemoteAddr().String()).Logger()
 	h := &session{srv: s, vars: map[string]any{}, log: log}
-	// go-mysql's in-memory handler defaults to caching_sha2_password,
-	// which MariaDB replicas do not have: the account is native.
-	auth := server.NewInMemoryAuthenticationHandler(mysql.AUTH_NATIVE_PASSWORD)
-	if err := auth.AddUser(s.cfg.User, s.cfg.Password); err != nil {
-		log.Error().Err(err).Msg("cannot set up the replicas' account")
-		return
-	}
-	bc := newBufferedConn(nc)
-	c, err := srv.NewCustomizedConn(bc, auth, h)
+	c, bc, err := s.login(srv, nc, h)
 	if err != nil {
-		// go-mysql has sent the replica "Access denied" already.
-		log.Warn().Err(err).Msg("replica refused at the handshake")
+		s.failed.event(&log, zerolog.WarnLevel).Err(err).Msg("replica refused at the handshake")
 		return
 	}
+	log.Debug().Bool("tls", s.cfg.TLS != nil).Msg("replica logged in")
 	h.conn, h.out = c, bc
-	bc.on.Store(true)
 	for {
+		// Between commands the client is idle; a dump sends, and is not
+		// timed.
+		_ = nc.SetReadDeadline(time.Now().Add(s.cfg.Limits.IdleTimeout))
 		data, err := c.ReadPacket()
-		if err != nil {
+		if err != nil || len(data) == 0 {
 			return
 		}
-		if len(data) == 0 {
-			return
-		}
+		_ = nc.SetReadDeadline(time.Time{})
 		err = h.command(ctx, data)
 		if ferr := bc.Flush(); err == nil {
 			err = ferr
@@ -197,6 +239,29 @@ func (s *Server) handle(ctx context.Context, srv *server.Server, nc net.Conn) {
 		}
 		c.ResetSequence()
 	}
+}
+
+// login runs the handshake behind the guard, within the handshake
+// deadline: TLS if configured, then the one account's password.
+func (s *Server) login(srv *server.Server, nc net.Conn, h *session) (*server.Conn, *bufferedConn, error) {
+	// go-mysql's in-memory handler defaults to caching_sha2_password,
+	// which MariaDB replicas do not have: the account is native.
+	auth := server.NewInMemoryAuthenticationHandler(mysql.AUTH_NATIVE_PASSWORD)
+	if err := auth.AddUser(s.cfg.User, s.cfg.Password); err != nil {
+		return nil, nil, fmt.Errorf("set up the replicas' account: %w", err)
+	}
+	_ = nc.SetDeadline(time.Now().Add(s.cfg.Limits.HandshakeTimeout))
+	g := newGuardConn(nc, s.cfg.TLS, s.cfg.Limits.MaxPreAuthPacket)
+	bc := newBufferedConn(g)
+	c, err := srv.NewCustomizedConn(bc, auth, h)
+	if err != nil {
+		// go-mysql has sent the replica "Access denied" already.
+		return nil, nil, err
+	}
+	g.open()
+	_ = nc.SetDeadline(time.Time{})
+	bc.start()
+	return c, bc, nil
 }
 
 // newestHead reads the head of the newest archived file: its checksum

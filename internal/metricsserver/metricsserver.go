@@ -24,8 +24,8 @@ var ErrBadAddr = errors.New("bad metrics address")
 
 // Serve registers cs under a cluster label and serves /metrics, /healthz
 // (200 while the process runs) and /readyz (200 when ready returns nil,
-// else 503 and its reason) until stop is called. With no address it does
-// nothing.
+// else 503 and a short status: see readiness) until stop is called. With
+// no address it does nothing.
 func Serve(addr string, log zerolog.Logger, cluster string, ready func() error, cs ...prometheus.Collector) (stop func(), err error) {
 	if addr == "" {
 		return func() {}, nil
@@ -42,14 +42,7 @@ func Serve(addr string, log zerolog.Logger, cluster string, ready func() error, 
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if err := ready(); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintln(w, "not ready:", err)
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
+	mux.Handle("/readyz", &readiness{ready: ready, log: log, logEvery: 30 * time.Second})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--metrics-addr %s: %w", addr, err)
