@@ -238,16 +238,26 @@ func replayTimeline(ctx context.Context, conn sqlSession, g []ReplayRange, serve
 	return nil
 }
 
-// pointAt creates the server's connection to rs and starts it.
+// pointAt creates the server's connection to rs and starts it. If a
+// step after CHANGE MASTER fails (START SLAVE on a misconfigured server),
+// the connection is removed again: left behind, it would point at a serve
+// that is gone, with a password nobody knows.
 func pointAt(conn sqlSession, first ReplayRange, rs *replaySource) error {
+	changeMaster := fmt.Sprintf("CHANGE MASTER '%s' TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER='binarc_restore', MASTER_PASSWORD='%s', MASTER_LOG_FILE='%s', MASTER_LOG_POS=%d, MASTER_USE_GTID=no, MASTER_CONNECT_RETRY=1",
+		serveConnection, rs.port, rs.password, first.File, max(first.Start, replication.MagicLen))
+	if err := execQuery(conn, changeMaster); err != nil {
+		return fmt.Errorf("point the server at binarc's replication stream: %w", err)
+	}
 	for _, q := range []string{
-		fmt.Sprintf("CHANGE MASTER '%s' TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER='binarc_restore', MASTER_PASSWORD='%s', MASTER_LOG_FILE='%s', MASTER_LOG_POS=%d, MASTER_USE_GTID=no, MASTER_CONNECT_RETRY=1",
-			serveConnection, rs.port, rs.password, first.File, max(first.Start, replication.MagicLen)),
 		"SET SESSION default_master_connection = '" + serveConnection + "'",
 		"START SLAVE '" + serveConnection + "'",
 	} {
 		if err := execQuery(conn, q); err != nil {
-			return fmt.Errorf("point the server at binarc's replication stream: %w", err)
+			err = fmt.Errorf("point the server at binarc's replication stream: %w", err)
+			if rerr := execQuery(conn, "RESET SLAVE '"+serveConnection+"' ALL"); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("and remove the connection again: %w", rerr))
+			}
+			return err
 		}
 	}
 	return nil

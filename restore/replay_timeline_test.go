@@ -116,3 +116,21 @@ func TestReplayTimelineCancelledWhileServeStops(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayTimelineStartFails: when START SLAVE fails (a misconfigured
+// server), the connection CHANGE MASTER made is removed, so nothing on the
+// server points at binarc's stopped serve.
+func TestReplayTimelineStartFails(t *testing.T) {
+	f := &fakeSession{fail: "START SLAVE"}
+	err := replayTimelineGuarded(t, t.Context(), f, oneRange(t))
+	if err == nil || !strings.Contains(err.Error(), "START SLAVE") {
+		t.Fatalf("replayTimeline: %v, want the START SLAVE error", err)
+	}
+	s := f.statements()
+	if want := "RESET SLAVE '" + serveConnection + "' ALL"; s[len(s)-1] != want {
+		t.Fatalf("statements after a failed START SLAVE: %q; want the last to be %s", s, want)
+	}
+	if pw := regexp.MustCompile(`MASTER_PASSWORD='([0-9a-f]+)'`).FindStringSubmatch(s[0]); pw == nil || strings.Contains(err.Error(), pw[1]) {
+		t.Fatalf("the error holds the password, or none was sent: %v", err)
+	}
+}
