@@ -354,13 +354,40 @@ func (c Catalog) EncryptedTimelines(ctx context.Context) (map[string][]string, e
 
 // timelineEncrypted caches, per store and timeline manifest, whether the
 // timeline is encrypted: manifests never change once written.
-var timelineEncrypted sync.Map
+var timelineEncrypted = encryptedCache{m: map[timelineCacheKey]bool{}}
+
+// timelineCacheMax bounds timelineEncrypted: its keys hold their stores,
+// and a long-running process (serve, the prune runner) may open many.
+const timelineCacheMax = 1024
 
 // timelineCacheKey names a timeline manifest in one store (stores are
 // pointers: the same store, the same key).
 type timelineCacheKey struct {
 	store objstore.Store
 	key   string
+}
+
+// encryptedCache is a map of at most timelineCacheMax entries; when full,
+// it starts again empty: a miss costs one small read of a manifest.
+type encryptedCache struct {
+	mu sync.Mutex
+	m  map[timelineCacheKey]bool
+}
+
+func (c *encryptedCache) load(k timelineCacheKey) (enc, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	enc, ok = c.m[k]
+	return enc, ok
+}
+
+func (c *encryptedCache) store(k timelineCacheKey, enc bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= timelineCacheMax {
+		clear(c.m)
+	}
+	c.m[k] = enc
 }
 
 // checkPlainAllowed refuses a clear-text data object in a timeline whose
@@ -373,15 +400,16 @@ func (c Catalog) checkPlainAllowed(ctx context.Context, key string) error {
 		return nil
 	}
 	cacheKey := timelineCacheKey{store: c.Store, key: c.Layout.TimelineKey(tl)}
-	enc, known := timelineEncrypted.Load(cacheKey)
+	enc, known := timelineEncrypted.load(cacheKey)
 	if !known {
 		ti, err := c.ReadTimeline(ctx, tl)
 		if err != nil {
 			return fmt.Errorf("%s: %w", key, err)
 		}
-		enc, _ = timelineEncrypted.LoadOrStore(cacheKey, ti.Encryption != nil)
+		enc = ti.Encryption != nil
+		timelineEncrypted.store(cacheKey, enc)
 	}
-	if enc.(bool) {
+	if enc {
 		return fmt.Errorf("%s: %w: it is not encrypted, but timeline %s is: an object was put in place of an encrypted one", key, crypt.ErrTampered, tl)
 	}
 	return nil

@@ -62,8 +62,10 @@ func (e *HeldError) Unwrap() error { return ErrHeld }
 // with ours: hosts that share a cluster keep their clocks in step (NTP);
 // a skew shortens or lengthens the wait by as much.
 type Lease struct {
-	mu      sync.Mutex // serialises Ensure
-	lost    error      // set once the lease was taken over
+	// mu guards lost, info and etag: the holder renews and releases the
+	// lease while the prune runner confirms it from its own goroutine.
+	mu      sync.Mutex
+	lost    error // set once the lease was taken over or released
 	store   objstore.Store
 	key     string
 	cluster string
@@ -151,6 +153,13 @@ func (l *Lease) stale(h Info) bool {
 // Renew extends the lease. ErrLost means another writer took it: the
 // caller must stop writing at once.
 func (l *Lease) Renew(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.renew(ctx)
+}
+
+// renew is Renew with l.mu held.
+func (l *Lease) renew(ctx context.Context) error {
 	l.stamp()
 	info, err := l.store.Put(ctx, l.key, archive.MarshalJSON(l.info), objstore.PutOptions{IfMatch: l.etag})
 	if errors.Is(err, objstore.ErrPrecondition) || errors.Is(err, objstore.ErrNotExist) {
@@ -167,12 +176,18 @@ func (l *Lease) Renew(ctx context.Context) error {
 var ErrLost = errors.New("lease lost")
 
 // Release gives the lease up, if it is still ours.
+// It holds l.mu: the stream releases its lease on SIGTERM while the prune
+// runner may be confirming it. Once released, Confirm and Ensure return
+// ErrLost without writing.
 func (l *Lease) Release(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	// Expire it in place rather than delete it: a conditional put keeps us
 	// from releasing a lease another writer took in the meantime.
 	l.info.Expires = l.now().UTC().Add(-time.Second)
 	_, err := l.store.Put(ctx, l.key, archive.MarshalJSON(l.info), objstore.PutOptions{IfMatch: l.etag})
-	if errors.Is(err, objstore.ErrPrecondition) {
+	if err == nil || errors.Is(err, objstore.ErrPrecondition) {
+		l.lost = fmt.Errorf("%w: lease %s was released", ErrLost, l.key)
 		return nil
 	}
 	return err
@@ -202,7 +217,7 @@ func (l *Lease) Confirm(ctx context.Context) error {
 	if l.lost != nil {
 		return l.lost
 	}
-	err := l.Renew(ctx)
+	err := l.renew(ctx)
 	if errors.Is(err, ErrLost) {
 		l.lost = err
 	}
@@ -222,9 +237,7 @@ func (l *Lease) Keep(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
-		l.mu.Lock()
 		err := l.Renew(ctx)
-		l.mu.Unlock()
 		switch {
 		case err == nil:
 			lastOK = l.now()

@@ -24,5 +24,5 @@ func (l *Lease) SetStopped(ctx context.Context, stopped []string) error {
 		return nil
 	}
 	l.info.Stopped = stopped
-	return l.Renew(ctx)
+	return l.renew(ctx)
 }

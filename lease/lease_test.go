@@ -112,3 +112,30 @@ func TestReadLease(t *testing.T) {
 		t.Fatalf("expired lease read as held: %+v", li)
 	}
 }
+
+// TestLeaseReleaseBesideConfirm: binarc stream releases its lease on
+// SIGTERM while the prune runner may be inside Confirm on the same lease;
+// under -race, the two must not touch the lease's state at once.
+func TestLeaseReleaseBesideConfirm(t *testing.T) {
+	ctx := t.Context()
+	store := objstore.NewMemory()
+	layout := archive.Layout{Cluster: "c"}
+	l, err := acquire(ctx, store, layout.LeaseKey(), layout.Cluster, Info{Host: "a", PID: 1, Command: "binarc stream"}, time.Minute, time.Now)
+	must(t, err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 50 {
+			_ = l.Confirm(ctx) // ErrLost once released: the lease is no longer ours
+		}
+	}()
+	must(t, l.Release(ctx))
+	<-done
+	// A Confirm after the release must not bring the lease back.
+	if li, err := Read(ctx, store, layout.LeaseKey(), time.Now()); err != nil || li != nil {
+		t.Fatalf("after Release beside Confirm, the lease reads %+v, %v; want released", li, err)
+	}
+	if err := l.Confirm(ctx); !errors.Is(err, ErrLost) {
+		t.Fatalf("Confirm after Release: %v, want ErrLost", err)
+	}
+}

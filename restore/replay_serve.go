@@ -16,6 +16,7 @@ import (
 	"github.com/binarc/binarc/replication"
 	"github.com/binarc/binarc/serve"
 	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/rs/zerolog"
 )
 
@@ -128,92 +129,104 @@ func replayThroughServe(ctx context.Context, p *Plan, c ReplayClient, o replayOp
 	return nil
 }
 
-// replayTimeline replays ranges of one timeline through a private serve:
-// the server's connection is pointed at it, waited for until it has
-// applied the last transaction sent, and removed.
-func replayTimeline(ctx context.Context, conn *client.Conn, g []ReplayRange, serverID uint32, o replayOptions, progress func(at replication.Position, all bool)) error {
+// sqlSession is the part of a SQL session the replay drives: a
+// *client.Conn to the server, or a recording fake in tests.
+type sqlSession interface {
+	Execute(command string, args ...any) (*mysql.Result, error)
+}
+
+// replaySource is a private serve on loopback streaming one timeline's
+// ranges to the server, with a random password.
+type replaySource struct {
+	port     int
+	password string
+	stop     context.CancelFunc
+	// done is closed once Serve has returned, with its result in err:
+	// a closed channel can be waited on by the replay and by close alike
+	// (a channel holding Serve's one result is received once only).
+	done chan struct{}
+	err  error
+
+	mu  sync.Mutex
+	end *replication.Position // the end of the last transaction sent
+}
+
+// startReplaySource starts the private serve for ranges g.
+func startReplaySource(ctx context.Context, g []ReplayRange, serverID uint32, log zerolog.Logger) (*replaySource, error) {
 	pw := make([]byte, 18)
 	if _, err := rand.Read(pw); err != nil {
-		return err
+		return nil, err
 	}
-	password := hex.EncodeToString(pw)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return err
+		return nil, err
 	}
+	rs := &replaySource{password: hex.EncodeToString(pw), port: ln.Addr().(*net.TCPAddr).Port, done: make(chan struct{})}
 	last := g[len(g)-1]
-	var mu sync.Mutex
-	var end *replication.Position
 	srv, err := serve.New(serve.Config{
 		Source: newRangeSource(g),
-		User:   "binarc_restore", Password: password,
+		User:   "binarc_restore", Password: rs.password,
 		ServerID: serverID%0xfffffffe + 1, // anything but the server's own
 		Stop:     serve.Stop{Position: replication.Position{File: last.File, Offset: last.Stop}},
-		Log:      o.Log.With().Str("component", "serve").Logger().Level(zerolog.WarnLevel),
-		Reached: func(pos replication.Position) { // the end of the last transaction sent
-			mu.Lock()
-			end = &pos
-			mu.Unlock()
+		Log:      log.With().Str("component", "serve").Logger().Level(zerolog.WarnLevel),
+		Reached: func(pos replication.Position) {
+			rs.mu.Lock()
+			rs.end = &pos
+			rs.mu.Unlock()
 		},
 	})
 	if err != nil {
 		ln.Close()
+		return nil, err
+	}
+	sctx, stop := context.WithCancel(ctx)
+	rs.stop = stop
+	go func() {
+		defer close(rs.done)
+		rs.err = srv.Serve(sctx, ln)
+	}()
+	return rs, nil
+}
+
+// sentEnd is the end of the last transaction sent, nil before it is.
+func (rs *replaySource) sentEnd() *replication.Position {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.end
+}
+
+// close stops the serve and waits for it; it may be called after the
+// serve stopped by itself.
+func (rs *replaySource) close() {
+	rs.stop()
+	<-rs.done
+}
+
+// stopped is why the serve stopped before the replay was applied: the
+// replay's cancellation when that stopped it, else Serve's error.
+func (rs *replaySource) stopped(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
 		return err
 	}
-	sctx, stopServe := context.WithCancel(ctx)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(sctx, ln) }()
-	defer func() {
-		stopServe()
-		<-served
-	}()
-	port := ln.Addr().(*net.TCPAddr).Port
-	for _, q := range []string{
-		fmt.Sprintf("CHANGE MASTER '%s' TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER='binarc_restore', MASTER_PASSWORD='%s', MASTER_LOG_FILE='%s', MASTER_LOG_POS=%d, MASTER_USE_GTID=no, MASTER_CONNECT_RETRY=1",
-			serveConnection, port, password, g[0].File, max(g[0].Start, replication.MagicLen)),
-		"SET SESSION default_master_connection = '" + serveConnection + "'",
-		"START SLAVE '" + serveConnection + "'",
-	} {
-		if err := execQuery(conn, q); err != nil {
-			return fmt.Errorf("point the server at binarc's replication stream: %w", err)
-		}
+	if rs.err == nil {
+		return errors.New("binarc's replication stream ended before the server applied it")
 	}
-	waitErr := func() error {
-		for {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case err := <-served:
-				return fmt.Errorf("binarc's replication stream stopped: %v", err)
-			case <-time.After(200 * time.Millisecond):
-			}
-			st, err := slaveStatus(conn)
-			if err != nil {
-				return err
-			}
-			if e := st["Last_SQL_Error"]; e != "" {
-				return fmt.Errorf("the server failed to apply the binlog at %s:%s: %s", st["Relay_Master_Log_File"], st["Exec_Master_Log_Pos"], e)
-			}
-			if e := st["Last_IO_Error"]; e != "" && st["Slave_IO_Running"] != "Yes" && st["Slave_IO_Running"] != "Connecting" {
-				return fmt.Errorf("the server's replication from binarc failed: %s", e)
-			}
-			if st["Slave_SQL_Running"] == "No" {
-				return fmt.Errorf("the server's SQL thread stopped at %s:%s", st["Relay_Master_Log_File"], st["Exec_Master_Log_Pos"])
-			}
-			execPos, _ := strconv.ParseUint(st["Exec_Master_Log_Pos"], 10, 64)
-			at := replication.Position{File: st["Relay_Master_Log_File"], Offset: execPos}
-			mu.Lock()
-			e := end
-			mu.Unlock()
-			// Positions only move forward, and nothing past the stop is
-			// sent: at the last transaction's end, everything is applied.
-			done := e != nil && atOrAfter(at, *e)
-			progress(at, done)
-			if done {
-				return nil
-			}
-		}
-	}()
+	return fmt.Errorf("binarc's replication stream stopped: %w", rs.err)
+}
+
+// replayTimeline replays ranges of one timeline through a private serve:
+// the server's connection is pointed at it, waited for until it has
+// applied the last transaction sent, and removed.
+func replayTimeline(ctx context.Context, conn sqlSession, g []ReplayRange, serverID uint32, o replayOptions, progress func(at replication.Position, all bool)) error {
+	rs, err := startReplaySource(ctx, g, serverID, o.Log)
+	if err != nil {
+		return err
+	}
+	defer rs.close()
+	if err := pointAt(conn, g[0], rs); err != nil {
+		return err
+	}
+	waitErr := waitApplied(ctx, conn, rs, progress)
 	stopErr := execQuery(conn, "STOP SLAVE '"+serveConnection+"'")
 	resetErr := execQuery(conn, "RESET SLAVE '"+serveConnection+"' ALL")
 	if waitErr != nil {
@@ -225,7 +238,69 @@ func replayTimeline(ctx context.Context, conn *client.Conn, g []ReplayRange, ser
 	return nil
 }
 
-func execQuery(conn *client.Conn, q string) error {
+// pointAt creates the server's connection to rs and starts it. If a
+// step after CHANGE MASTER fails (START SLAVE on a misconfigured server),
+// the connection is removed again: left behind, it would point at a serve
+// that is gone, with a password nobody knows.
+func pointAt(conn sqlSession, first ReplayRange, rs *replaySource) error {
+	changeMaster := fmt.Sprintf("CHANGE MASTER '%s' TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER='binarc_restore', MASTER_PASSWORD='%s', MASTER_LOG_FILE='%s', MASTER_LOG_POS=%d, MASTER_USE_GTID=no, MASTER_CONNECT_RETRY=1",
+		serveConnection, rs.port, rs.password, first.File, max(first.Start, replication.MagicLen))
+	if err := execQuery(conn, changeMaster); err != nil {
+		return fmt.Errorf("point the server at binarc's replication stream: %w", err)
+	}
+	for _, q := range []string{
+		"SET SESSION default_master_connection = '" + serveConnection + "'",
+		"START SLAVE '" + serveConnection + "'",
+	} {
+		if err := execQuery(conn, q); err != nil {
+			err = fmt.Errorf("point the server at binarc's replication stream: %w", err)
+			if rerr := execQuery(conn, "RESET SLAVE '"+serveConnection+"' ALL"); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("and remove the connection again: %w", rerr))
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// waitApplied polls the server's connection to binarc until it has
+// applied the last transaction rs sent, or fails.
+func waitApplied(ctx context.Context, conn sqlSession, rs *replaySource, progress func(at replication.Position, all bool)) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-rs.done:
+			return rs.stopped(ctx)
+		case <-time.After(200 * time.Millisecond):
+		}
+		st, err := slaveStatus(conn)
+		if err != nil {
+			return err
+		}
+		if e := st["Last_SQL_Error"]; e != "" {
+			return fmt.Errorf("the server failed to apply the binlog at %s:%s: %s", st["Relay_Master_Log_File"], st["Exec_Master_Log_Pos"], e)
+		}
+		if e := st["Last_IO_Error"]; e != "" && st["Slave_IO_Running"] != "Yes" && st["Slave_IO_Running"] != "Connecting" {
+			return fmt.Errorf("the server's replication from binarc failed: %s", e)
+		}
+		if st["Slave_SQL_Running"] == "No" {
+			return fmt.Errorf("the server's SQL thread stopped at %s:%s", st["Relay_Master_Log_File"], st["Exec_Master_Log_Pos"])
+		}
+		execPos, _ := strconv.ParseUint(st["Exec_Master_Log_Pos"], 10, 64)
+		at := replication.Position{File: st["Relay_Master_Log_File"], Offset: execPos}
+		// Positions only move forward, and nothing past the stop is
+		// sent: at the last transaction's end, everything is applied.
+		e := rs.sentEnd()
+		done := e != nil && atOrAfter(at, *e)
+		progress(at, done)
+		if done {
+			return nil
+		}
+	}
+}
+
+func execQuery(conn sqlSession, q string) error {
 	r, err := conn.Execute(q)
 	if err != nil {
 		return fmt.Errorf("%s: %w", redactPassword(q), err)
@@ -304,7 +379,7 @@ func queryString(conn *client.Conn, q string) (string, error) {
 }
 
 // slaveStatus is SHOW SLAVE STATUS of binarc's connection.
-func slaveStatus(conn *client.Conn) (map[string]string, error) {
+func slaveStatus(conn sqlSession) (map[string]string, error) {
 	r, err := conn.Execute("SHOW SLAVE '" + serveConnection + "' STATUS")
 	if err != nil {
 		return nil, fmt.Errorf("SHOW SLAVE STATUS: %w", err)

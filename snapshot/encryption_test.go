@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"filippo.io/age"
 	"github.com/binarc/binarc/archive"
@@ -86,5 +87,36 @@ func TestEncryptedSnapshotData(t *testing.T) {
 	}
 	if _, err := read(crypt.NewOpener(key)); !errors.Is(err, crypt.ErrTampered) {
 		t.Fatalf("clear-text object in place of an encrypted one: %v", err)
+	}
+}
+
+// TestPipelineEncoderFails: when the compressor cannot be made, the backup
+// tool is killed (it would otherwise hold the server's backup locks,
+// blocked on a full pipe) and the upload ends without an object.
+func TestPipelineEncoderFails(t *testing.T) {
+	mem := objstore.NewMemory()
+	p := &pipeline{cmd: exec.Command("yes"), zstdOptions: []zstd.EOption{zstd.WithWindowSize(3)}}
+	exited := false
+	p.onExit = func() { exited = true }
+	res := make(chan error, 1)
+	go func() {
+		_, err := p.run(t.Context(), mem, "c/snapshots/x/data.zst")
+		res <- err
+	}()
+	var err error
+	select {
+	case err = <-res:
+	case <-time.After(30 * time.Second): // a guard against the hang, not a timing
+		_ = p.cmd.Process.Kill()
+		t.Fatal("the pipeline hangs when the zstd encoder cannot be made")
+	}
+	if err == nil || !strings.Contains(err.Error(), "zstd") {
+		t.Fatalf("run: %v, want the encoder's error", err)
+	}
+	if p.cmd.ProcessState == nil || !exited {
+		t.Fatal("the backup tool was not killed and waited for")
+	}
+	if _, _, err := objstore.ReadAll(t.Context(), mem, "c/snapshots/x/data.zst"); !errors.Is(err, objstore.ErrNotExist) {
+		t.Fatalf("an object was stored: %v", err)
 	}
 }

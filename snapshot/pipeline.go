@@ -45,6 +45,9 @@ type pipeline struct {
 	sealer *crypt.Sealer // encrypts after zstd; nil for none
 	sniff  io.Writer     // sees the raw output; nil for none
 	onExit func()        // called once the tool has exited, before the upload ends
+	// zstdOptions are added to the encoder's own; nil in binarc (tests
+	// pass an invalid one to make the encoder fail).
+	zstdOptions []zstd.EOption
 }
 
 // stderrTail keeps the last lines a tool wrote to stderr, for the error
@@ -147,17 +150,15 @@ func (p *pipeline) compress(stdout io.Reader, pw *io.PipeWriter, raw *countWrite
 	if p.sealer != nil {
 		sealed, err := p.sealer.SealStream(pw, key, nil)
 		if err != nil {
-			_ = p.cmd.Process.Kill()
-			_ = p.cmd.Wait()
-			pw.CloseWithError(err)
-			return err
+			return p.abort(pw, fmt.Errorf("encrypt %s output: %w", name, err))
 		}
 		out = sealed
 	}
-	enc, err := zstd.NewWriter(out, zstd.WithEncoderCRC(true),
-		zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(encoderConcurrency()))
+	opts := append([]zstd.EOption{zstd.WithEncoderCRC(true),
+		zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(encoderConcurrency())}, p.zstdOptions...)
+	enc, err := zstd.NewWriter(out, opts...)
 	if err != nil {
-		return err
+		return p.abort(pw, fmt.Errorf("compress %s output: zstd: %w", name, err))
 	}
 	dst := io.Writer(enc)
 	if p.sniff != nil {
@@ -197,6 +198,20 @@ func (p *pipeline) compress(stdout io.Reader, pw *io.PipeWriter, raw *countWrite
 		return nil
 	}
 	return pw.Close()
+}
+
+// abort ends a pipeline that cannot start compressing: the tool is killed
+// and waited for (left alone it blocks on a full pipe, holding the
+// server's backup locks), and the upload ends with err, so the store
+// keeps no object.
+func (p *pipeline) abort(pw *io.PipeWriter, err error) error {
+	_ = p.cmd.Process.Kill()
+	_ = p.cmd.Wait()
+	if p.onExit != nil {
+		p.onExit()
+	}
+	pw.CloseWithError(err)
+	return err
 }
 
 // encoderConcurrency leaves half the cores to the backup tool and the

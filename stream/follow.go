@@ -10,6 +10,7 @@ import (
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/replication"
+	"github.com/go-mysql-org/go-mysql/mysql"
 )
 
 // errSwitch ends a session when another of the sources has become the
@@ -19,7 +20,8 @@ var errSwitch = errors.New("another server is the primary now")
 // primaryInfo checks the server to archive and makes it the current
 // source. With one source, that is it (retried while it is down). With
 // several, it is the writable one (read_only=OFF); while none is, binarc
-// waits and says so once.
+// waits and says so once, unless a source refuses binarc's login or grant:
+// that is the operator's to fix, as it is with one source, and fails at once.
 func (a *Archiver) primaryInfo(ctx context.Context) (replication.ServerInfo, error) {
 	if len(a.cfg.Sources) == 1 {
 		info, err := untilUp(a, ctx, "primary", func() (replication.ServerInfo, error) { return a.cfg.Source.Preflight(ctx) })
@@ -32,7 +34,10 @@ func (a *Archiver) primaryInfo(ctx context.Context) (replication.ServerInfo, err
 	backoff := 250 * time.Millisecond
 	var since time.Time
 	for {
-		src, info, problems := a.findWritable(ctx)
+		src, info, problems, err := a.findWritable(ctx)
+		if err != nil {
+			return replication.ServerInfo{}, err
+		}
 		if src != nil {
 			if !since.IsZero() {
 				a.log.Info().Dur("waited", time.Since(since).Round(time.Millisecond)).Str("source", src.String()).Msg("a writable primary is back")
@@ -69,8 +74,9 @@ func (a *Archiver) logPrimary(info replication.ServerInfo) {
 }
 
 // findWritable returns the first source that answers and is writable, or
-// nil and what each source said.
-func (a *Archiver) findWritable(ctx context.Context) (*replication.Config, replication.ServerInfo, []string) {
+// nil and what each source said; err is the first permanent problem of a
+// source (permanentSourceError), which no wait fixes.
+func (a *Archiver) findWritable(ctx context.Context) (*replication.Config, replication.ServerInfo, []string, error) {
 	var problems []string
 	for i := range a.cfg.Sources {
 		src := &a.cfg.Sources[i]
@@ -78,15 +84,35 @@ func (a *Archiver) findWritable(ctx context.Context) (*replication.Config, repli
 		info, err := src.Preflight(cctx)
 		cancel()
 		switch {
+		case permanentSourceError(err):
+			if !replication.IsConfigError(err) {
+				err = fmt.Errorf("source %s: %w", src.Addr(), err)
+			}
+			return nil, replication.ServerInfo{}, problems, err
 		case err != nil:
 			problems = append(problems, fmt.Sprintf("%s: %v", src.Addr(), err))
 		case info.ReadOnly:
 			problems = append(problems, fmt.Sprintf("%s: read-only (server_id %d)", src.Addr(), info.ServerID))
 		default:
-			return src, info, problems
+			return src, info, problems, nil
 		}
 	}
-	return nil, replication.ServerInfo{}, problems
+	return nil, replication.ServerInfo{}, problems, nil
+}
+
+// permanentSourceError tells whether a source's error is one no wait
+// fixes: a problem the operator must fix (replication.ConfigError, which
+// names the server), or a refused login or missing grant the driver
+// reported as it is (MySQL errors 1045, 1044, 1227).
+func permanentSourceError(err error) bool {
+	if err == nil {
+		return false
+	}
+	if replication.IsConfigError(err) {
+		return true
+	}
+	var me *mysql.MyError
+	return errors.As(err, &me) && (me.Code == mysql.ER_ACCESS_DENIED_ERROR || me.Code == mysql.ER_DBACCESS_DENIED_ERROR || me.Code == mysql.ER_SPECIFIC_ACCESS_DENIED_ERROR)
 }
 
 // watchPrimary checks, while a session runs, that the archived server is
@@ -109,7 +135,9 @@ func (a *Archiver) watchPrimary(ctx context.Context) error {
 		if err == nil && !info.ReadOnly {
 			continue
 		}
-		src, other, _ := a.findWritable(ctx)
+		// A permanent problem of another source does not end a session
+		// that runs: it fails the next start, when it matters.
+		src, other, _, _ := a.findWritable(ctx)
 		if src == nil || src.Addr() == a.src.Addr() {
 			continue
 		}

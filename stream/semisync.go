@@ -12,6 +12,7 @@ import (
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/replication"
 	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
 )
 
 // Durability levels of --semi-sync-durability: what must hold a
@@ -186,22 +187,17 @@ func (s *semiSync) sink(up *Uploader) Sink {
 	return &storeSink{Uploader: up, t: s.t}
 }
 
-// start runs the acknowledgement sender and the sealer until ctx ends.
-func (s *semiSync) start(ctx context.Context, wg *sync.WaitGroup, seg *Segmenter, up *Uploader, errc chan<- error) {
+// start runs the acknowledgement sender and the sealer in g until ctx
+// ends; the sealer's error ends the session.
+func (s *semiSync) start(ctx context.Context, g *errgroup.Group, seg *Segmenter, up *Uploader) {
 	if s == nil {
 		return
 	}
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
+	g.Go(func() error {
 		s.t.run(ctx)
-	}()
-	go func() {
-		defer wg.Done()
-		if err := s.seal(ctx, seg, up); err != nil {
-			errc <- err
-		}
-	}()
+		return nil
+	})
+	g.Go(func() error { return s.seal(ctx, seg, up) })
 }
 
 // seal is group commit: a segment is sealed as soon as a transaction the

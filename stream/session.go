@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/lease"
 	"github.com/binarc/binarc/replication"
+	"golang.org/x/sync/errgroup"
 )
 
 // resume finds where to continue: the newest timeline's durable position,
@@ -161,70 +161,59 @@ func (a *Archiver) session(ctx context.Context, info replication.ServerInfo, hel
 	a.up, a.seg = up, seg
 	a.mu.Unlock()
 
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errc := make(chan error, 4)
-	var wg sync.WaitGroup
+	// The session's goroutines run in one errgroup: the first error ends
+	// them all (it cancels gctx) and is the session's result.
+	g, gctx := errgroup.WithContext(ctx)
 	streamDone := make(chan struct{})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	g.Go(func() error {
 		defer close(streamDone)
 		s := &replication.Streamer{Config: a.src, Flavor: info.Flavor, Log: a.log, MaxBackoff: a.cfg.MaxBackoff, OnConnect: a.setConnected, ExpectServerID: info.ServerID, SemiSync: semi.replica()}
-		errc <- s.Stream(sctx, rp.Position, rp.ExpectFDE, (*handler)(a))
-	}()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(max(a.cfg.Segmenter.FlushInterval/10, time.Millisecond))
-		defer t.Stop()
-		for {
-			select {
-			case <-sctx.Done():
-				return
-			case <-t.C:
-				if err := seg.Tick(); err != nil {
-					errc <- err
-					return
-				}
-			}
-		}
-	}()
-	semi.start(sctx, &wg, seg, up, errc)
+		return s.Stream(gctx, rp.Position, rp.ExpectFDE, (*handler)(a))
+	})
+	g.Go(func() error { return tickSegments(gctx, seg, a.cfg.Segmenter.FlushInterval) })
+	semi.start(gctx, g, seg, up)
 	if a.cfg.Compact {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			a.compactor(sctx, rp.Timeline, compactQ, held)
-		}()
+		g.Go(func() error {
+			a.compactor(gctx, rp.Timeline, compactQ, held)
+			return nil
+		})
 	}
 	if len(a.cfg.Sources) > 1 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := a.watchPrimary(sctx); err != nil {
-				errc <- err
-			}
-		}()
+		g.Go(func() error { return a.watchPrimary(gctx) })
 	}
-	go func() {
+	g.Go(func() error {
 		select {
 		case <-up.Done():
-			errc <- up.Err()
-		case <-sctx.Done():
+			return up.stoppedErr()
+		case <-gctx.Done():
+			return nil
 		}
-	}()
+	})
 
+	<-gctx.Done()
+	// The first goroutine's error, unless the caller stopped the
+	// session first (then it ends cleanly).
 	var result error
-	select {
-	case <-ctx.Done():
-	case result = <-errc:
+	if cause := context.Cause(gctx); ctx.Err() == nil || cause != context.Cause(ctx) {
+		result = cause
 	}
-	cancel()
 
-	// Flush what was received: it is contiguous and checked. If the store
-	// stays down past the timeout, stop anyway; the next start resumes
-	// from the durable position.
+	a.flushSession(up, seg, streamDone, result)
+	_ = g.Wait() // the errors after the first are the shutdown's
+	if err := up.Close(); err != nil && result == nil && ctx.Err() == nil {
+		result = err
+	}
+	d := up.Durable()
+	a.log.Info().Str("timeline", d.Timeline).Stringer("durable", d.Position).Msg("archive session ended")
+	return result
+}
+
+// flushSession stores what a session received once its stream stopped
+// (streamDone): it is contiguous and checked. If the store stays down past
+// ShutdownTimeout, it stops anyway; the next start resumes from the
+// durable position. Nothing is flushed after the uploader failed or the
+// lease was lost (result).
+func (a *Archiver) flushSession(up *Uploader, seg *Segmenter, streamDone <-chan struct{}, result error) {
 	sdctx, sdcancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer sdcancel()
 	go func() {
@@ -243,13 +232,23 @@ func (a *Archiver) session(ctx context.Context, info replication.ServerInfo, hel
 			}
 		}
 	}
-	wg.Wait()
-	if err := up.Close(); err != nil && result == nil && ctx.Err() == nil {
-		result = err
+}
+
+// tickSegments lets the segmenter cut a segment on time (a tenth of the
+// flush interval apart) until ctx ends or a cut fails.
+func tickSegments(ctx context.Context, seg *Segmenter, flushInterval time.Duration) error {
+	t := time.NewTicker(max(flushInterval/10, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := seg.Tick(); err != nil {
+				return err
+			}
+		}
 	}
-	d := up.Durable()
-	a.log.Info().Str("timeline", d.Timeline).Stringer("durable", d.Position).Msg("archive session ended")
-	return result
 }
 
 // setConnected is the Streamer's OnConnect: false once per outage.

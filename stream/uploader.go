@@ -273,6 +273,16 @@ func (u *Uploader) fail(err error) {
 		u.err = err
 	}
 	u.errMu.Unlock()
+	u.stop()
+}
+
+// stop cancels the uploader and wakes every waiter for room. Both happen
+// under bytesMu: a waiter checks u.ctx and goes to sleep under it, so a
+// cancel and Broadcast between its check and its Wait (a lost wake-up)
+// cannot happen; without the lock, only a later Broadcast (Close's) woke it.
+func (u *Uploader) stop() {
+	u.bytesMu.Lock()
+	defer u.bytesMu.Unlock()
 	u.cancel()
 	u.bytesCond.Broadcast()
 }
@@ -296,8 +306,7 @@ func (u *Uploader) Drain(ctx context.Context) error {
 // Close stops the workers. Pending uploads are abandoned: call Drain first
 // for a clean stop. It returns the error that stopped the uploader, if any.
 func (u *Uploader) Close() error {
-	u.cancel()
-	u.bytesCond.Broadcast()
+	u.stop()
 	u.wg.Wait()
 	return u.Err()
 }

@@ -242,3 +242,46 @@ func TestUploaderSameObjectIsFine(t *testing.T) {
 		t.Fatal(up2.Err())
 	}
 }
+
+// TestUploaderFailWakesAWaiterAboutToSleep: a waiter for room (WaitRoom,
+// SubmitSegment) checks u.ctx under bytesMu, then sleeps on bytesCond. A
+// failure landing between the two must still wake it: the test holds
+// bytesMu as such a waiter does after its check, lets fail run, then
+// sleeps as the waiter would. Nothing else broadcasts (no Close), so a
+// wake-up lost there leaves it asleep.
+func TestUploaderFailWakesAWaiterAboutToSleep(t *testing.T) {
+	up, err := NewUploader(UploaderConfig{Concurrency: 1, MaxBufferedBytes: 1}, objstore.NewMemory(), archive.Layout{Cluster: "c"}, Durable{Timeline: "tl"}, zerolog.Nop(), nil)
+	must(t, err)
+	up.bytesMu.Lock()
+	if up.ctx.Err() != nil {
+		t.Fatal("uploader stopped at start")
+	}
+	failed := make(chan struct{})
+	go func() {
+		up.fail(errors.New("injected"))
+		close(failed)
+	}()
+	// Give fail the chance to run while the waiter is between its check
+	// and its sleep (under the fix it waits for bytesMu instead).
+	select {
+	case <-failed:
+	case <-time.After(200 * time.Millisecond):
+	}
+	var lost atomic.Bool
+	guard := time.AfterFunc(30*time.Second, func() { // a guard against sleeping forever
+		lost.Store(true)
+		up.bytesMu.Lock()
+		up.bytesCond.Broadcast()
+		up.bytesMu.Unlock()
+	})
+	up.bytesCond.Wait() // as the waiter: releases bytesMu while asleep
+	up.bytesMu.Unlock()
+	guard.Stop()
+	if lost.Load() {
+		t.Fatal("a failure between a waiter's check and its sleep did not wake it")
+	}
+	<-failed
+	if err := up.Close(); err == nil || err.Error() != "injected" {
+		t.Fatalf("Close: %v, want the injected failure", err)
+	}
+}
