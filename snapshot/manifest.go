@@ -217,9 +217,9 @@ func (m *Manifest) check() error {
 	if _, _, ok := replication.SplitBinlogName(c.File); !ok || c.Pos < replication.MagicLen {
 		return fmt.Errorf("coordinates %q:%d are not a binlog position (a file name ending in a number, an offset of at least %d)", c.File, c.Pos, replication.MagicLen)
 	}
-	for name, set := range map[string]string{"coordinates gtid_set": c.GTIDSet, "the GTID state of its data": m.DataGTIDState()} {
-		if _, err := replication.ParseGTIDState(set); err != nil {
-			return fmt.Errorf("%s %q: %w", name, set, err)
+	for _, g := range []struct{ name, set string }{{"coordinates gtid_set", c.GTIDSet}, {"the GTID state of its data", m.DataGTIDState()}} {
+		if _, err := replication.ParseGTIDState(g.set); err != nil {
+			return fmt.Errorf("%s %q: %w", g.name, g.set, err)
 		}
 	}
 	if !m.Finished.IsZero() && m.Finished.Before(m.Started) {
