@@ -1,0 +1,135 @@
+package restore
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+)
+
+// clientSession is one mariadb client replaying into a server, confined:
+// it runs as the sandbox user in the jail and reads only what binarc gives
+// it (its option file, and the files of the binlog's own LOAD DATA).
+type clientSession struct {
+	client   *exec.Cmd
+	defaults string   // the option file: user, password, socket or host
+	loadDir  string   // mariadb-binlog --local-load: a LOAD DATA's files
+	binlogs  []string // the plan's binlog files
+}
+
+// newClientSession prepares the client for a replay of p (nil: a SQL
+// dump). The client has LOAD DATA LOCAL off (--local-infile=0), so a
+// statement in the archive cannot make it read a host file, unless the
+// plan's binlog holds LOAD DATA events (Begin_load_query and
+// Execute_load_query, written for a LOAD DATA run with binlog_format
+// STATEMENT or MIXED): mariadb-binlog turns those into LOAD DATA LOCAL
+// INFILE of files it writes into loadDir, which the client must read.
+// Then the jail is what keeps the rest of the host from it: the other
+// users' data is hidden, and the client is not root.
+func newClientSession(ctx context.Context, c ReplayClient, tools ReplayTools, p *Plan) (cs *clientSession, err error) {
+	sb := tools.Sandbox
+	if sb == nil {
+		return nil, errors.New("replay: no sandbox to run the client programs in")
+	}
+	cs = &clientSession{}
+	defer func() {
+		if err != nil {
+			cs.close()
+		}
+	}()
+	if cs.defaults, err = writeClientDefaults(c); err != nil {
+		return nil, err
+	}
+	if err := sb.Give(cs.defaults); err != nil {
+		return nil, fmt.Errorf("give the client's option file to the %s user: %w", sb.User, err)
+	}
+	localInfile := "--local-infile=0"
+	if p != nil {
+		if cs.loadDir, err = os.MkdirTemp("", "binarc-load-"); err != nil {
+			return nil, err
+		}
+		give := []string{cs.loadDir}
+		for _, r := range p.Ranges {
+			cs.binlogs = append(cs.binlogs, r.Path)
+			give = append(give, r.Path, filepath.Dir(r.Path))
+		}
+		if err := sb.Give(give...); err != nil {
+			return nil, fmt.Errorf("give the binlog files to the %s user: %w", sb.User, err)
+		}
+		loads, err := planHasLoadData(p)
+		if err != nil {
+			return nil, err
+		}
+		if loads {
+			localInfile = "--local-infile=1"
+		}
+	}
+	// --defaults-file must come first; binary mode because row events are
+	// BINLOG '…' statements; a packet as large as the biggest row event.
+	cs.client = sb.Command(ctx, Paths{Read: []string{cs.defaults, cs.loadDir}}, tools.Client,
+		"--defaults-file="+cs.defaults, localInfile, "--binary-mode", "--max-allowed-packet=1073741824")
+	return cs, nil
+}
+
+func (cs *clientSession) close() {
+	if cs.defaults != "" {
+		os.Remove(cs.defaults)
+	}
+	if cs.loadDir != "" {
+		os.RemoveAll(cs.loadDir)
+	}
+}
+
+// Binlog event types that carry a LOAD DATA's file (log_event.h).
+const (
+	loadEvent             = 6
+	createFileEvent       = 8
+	newLoadEvent          = 12
+	beginLoadQueryEvent   = 17
+	executeLoadQueryEvent = 18
+)
+
+// planHasLoadData tells whether the plan's ranges hold a LOAD DATA's
+// file events, reading only the event headers.
+func planHasLoadData(p *Plan) (bool, error) {
+	for _, r := range p.Ranges {
+		found, err := fileHasLoadData(r.Path, max(r.Start, 4), r.Stop)
+		if err != nil || found {
+			return found, err
+		}
+	}
+	return false, nil
+}
+
+func fileHasLoadData(path string, start, stop uint64) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	var h [19]byte
+	for off := uint64(4); off < stop; {
+		if _, err := f.ReadAt(h[:], int64(off)); err != nil {
+			if errors.Is(err, io.EOF) {
+				return false, nil
+			}
+			return false, fmt.Errorf("%s at %d: %w", filepath.Base(path), off, err)
+		}
+		size := uint64(binary.LittleEndian.Uint32(h[9:13]))
+		if size < 19 {
+			return false, fmt.Errorf("%s at %d: event length %d", filepath.Base(path), off, size)
+		}
+		switch h[4] {
+		case loadEvent, createFileEvent, newLoadEvent, beginLoadQueryEvent, executeLoadQueryEvent:
+			if off >= start {
+				return true, nil
+			}
+		}
+		off += size
+	}
+	return false, nil
+}
