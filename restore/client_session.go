@@ -44,7 +44,7 @@ func newClientSession(ctx context.Context, c ReplayClient, tools ReplayTools, p 
 	if cs.defaults, err = writeClientDefaults(c); err != nil {
 		return nil, err
 	}
-	if err := sb.Give(cs.defaults); err != nil {
+	if err := sb.ShareRead(cs.defaults); err != nil {
 		return nil, fmt.Errorf("give the client's option file to the %s user: %w", sb.User, err)
 	}
 	localInfile := "--local-infile=0"
@@ -52,13 +52,17 @@ func newClientSession(ctx context.Context, c ReplayClient, tools ReplayTools, p 
 		if cs.loadDir, err = os.MkdirTemp("", "binarc-load-"); err != nil {
 			return nil, err
 		}
-		give := []string{cs.loadDir}
+		if err := sb.Give(cs.loadDir); err != nil {
+			return nil, err
+		}
+		// WorkDir/binlog/TIMELINE/FILE: the directories, then the files.
+		var share []string
 		for _, r := range p.Ranges {
 			cs.binlogs = append(cs.binlogs, r.Path)
-			give = append(give, r.Path, filepath.Dir(r.Path))
+			share = append(share, filepath.Dir(filepath.Dir(r.Path)), filepath.Dir(r.Path), r.Path)
 		}
-		if err := sb.Give(give...); err != nil {
-			return nil, fmt.Errorf("give the binlog files to the %s user: %w", sb.User, err)
+		if err := sb.ShareRead(share...); err != nil {
+			return nil, fmt.Errorf("let the %s user read the binlog files: %w", sb.User, err)
 		}
 		loads, err := planHasLoadData(p)
 		if err != nil {

@@ -193,8 +193,15 @@ func optionValue(s string) string {
 	return `"` + r.Replace(s) + `"`
 }
 
+// lastLines is the last n lines of s that hold more than blanks (the
+// client echoes a failed statement, which may end in padding).
 func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(s), "\n") {
+		if strings.TrimSpace(l) != "" {
+			lines = append(lines, strings.TrimRight(l, " \t"))
+		}
+	}
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}

@@ -119,14 +119,41 @@ func (s *Sandbox) Command(ctx context.Context, paths Paths, name string, args ..
 	return cmd
 }
 
-// Give makes the files the sandbox user's, so a program running as it
-// can read them (binarc's 0600 files).
+// Give makes the files or directories the sandbox user's: a confined
+// program writes in them.
 func (s *Sandbox) Give(paths ...string) error {
 	if !s.Switch {
 		return nil
 	}
 	for _, p := range paths {
 		if err := os.Lchown(p, int(s.UID), int(s.GID)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ShareRead lets the sandbox user read the files, and pass through the
+// directories, and nothing more: they move to its group (files 0640,
+// directories 0710) and stay binarc's, so a program running as that user
+// cannot change what binarc fetched and checked.
+func (s *Sandbox) ShareRead(paths ...string) error {
+	if !s.Switch {
+		return nil
+	}
+	for _, p := range paths {
+		st, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		mode := os.FileMode(0o640)
+		if st.IsDir() {
+			mode = 0o710
+		}
+		if err := os.Lchown(p, -1, int(s.GID)); err != nil {
+			return err
+		}
+		if err := os.Chmod(p, mode); err != nil {
 			return err
 		}
 	}
