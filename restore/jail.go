@@ -16,7 +16,9 @@ import (
 // The jail: every program a restore runs on bucket content (the temporary
 // mariadbd, mbstream, mariabackup, mariadb-binlog, the mariadb client)
 // starts in a mount namespace of its own, set up by binarc itself: binarc
-// starts `binarc __jail SPEC PROGRAM ARGS…` with CLONE_NEWNS; that process,
+// starts `binarc __jail` with CLONE_NEWNS and the program, its arguments
+// and the jail's paths in BINARC_JAIL (so no process shows the program's
+// command line while it is still root); that process,
 // still root but alone in its namespace, makes every mount of the host
 // read-only except the restore's own directories, hides the directories
 // that hold other people's data (a production server's datadir, /root,
@@ -29,13 +31,19 @@ import (
 // program in it: main dispatches it to RunJail before parsing flags.
 const JailCommand = "__jail"
 
+// jailEnv holds the jailSpec, as JSON, for `binarc __jail`.
+const jailEnv = "BINARC_JAIL"
+
 // jailHidden are the directories a jail hides (when they exist and hold
 // nothing the program needs): other servers' data, home directories and
 // logs, which the sandbox user may be able to read on the host.
 var jailHidden = []string{"/root", "/home", "/var/lib/mysql", "/var/log", "/run/mysqld", "/srv"}
 
-// jailSpec is what a jail allows, passed to `binarc __jail` as JSON.
+// jailSpec is what a jail allows and what it runs, passed to
+// `binarc __jail` as JSON.
 type jailSpec struct {
+	// Argv is the program and its arguments.
+	Argv     []string
 	UID, GID uint32
 	// Writable are the directories the program may change.
 	Writable []string
@@ -54,9 +62,10 @@ var ErrNoJail = errors.New("no jail for the restore's programs")
 func (s *Sandbox) jailCommand(ctx context.Context, spec jailSpec, name string, args ...string) *exec.Cmd {
 	spec.UID, spec.GID = s.UID, s.GID
 	spec.Needed = append(spec.Needed, name)
+	spec.Argv = append([]string{name}, args...)
 	b, _ := json.Marshal(spec) // strings and numbers only: cannot fail
-	cmd := exec.CommandContext(ctx, s.exe, append([]string{JailCommand, string(b), name}, args...)...)
-	cmd.Env = CleanEnv()
+	cmd := exec.CommandContext(ctx, s.exe, JailCommand)
+	cmd.Env = append(CleanEnv(), jailEnv+"="+string(b))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Cloneflags: syscall.CLONE_NEWNS}
 	return cmd
 }
@@ -80,21 +89,19 @@ func (s *Sandbox) probeJail() error {
 	return nil
 }
 
-// RunJail is `binarc __jail SPEC PROGRAM ARGS…`: it confines this process
-// (alone in its mount namespace) as SPEC says and execs PROGRAM. It
-// returns only on failure, with the exit status to use; the message goes
-// to stderr, which binarc reads as the program's.
-func RunJail(args []string) int {
-	if len(args) < 2 {
-		fmt.Fprintln(os.Stderr, "binarc __jail: internal subcommand: SPEC PROGRAM [ARGS…]")
-		return 2
-	}
+// RunJail is `binarc __jail`: it confines this process (alone in its
+// mount namespace) as the spec in BINARC_JAIL says and execs its program,
+// without that variable. It returns only on failure, with the exit status
+// to use; the message goes to stderr, which binarc reads as the
+// program's.
+func RunJail() int {
 	runtime.LockOSThread() // no_new_privs and the exec on one thread
 	var spec jailSpec
-	if err := json.Unmarshal([]byte(args[0]), &spec); err != nil {
-		fmt.Fprintf(os.Stderr, "binarc __jail: bad spec: %v\n", err)
+	if err := json.Unmarshal([]byte(os.Getenv(jailEnv)), &spec); err != nil || (len(spec.Argv) == 0 && !spec.Probe) {
+		fmt.Fprintf(os.Stderr, "binarc __jail: an internal subcommand, run by binarc restore: bad %s (%v)\n", jailEnv, err)
 		return 2
 	}
+	os.Unsetenv(jailEnv)
 	if err := enterJail(spec); err != nil {
 		fmt.Fprintf(os.Stderr, "binarc jail: %v\n", err)
 		return 126
@@ -102,8 +109,8 @@ func RunJail(args []string) int {
 	if spec.Probe {
 		return 0
 	}
-	err := syscall.Exec(args[1], args[1:], os.Environ())
-	fmt.Fprintf(os.Stderr, "binarc jail: exec %s: %v\n", args[1], err)
+	err := syscall.Exec(spec.Argv[0], spec.Argv, os.Environ())
+	fmt.Fprintf(os.Stderr, "binarc jail: exec %s: %v\n", spec.Argv[0], err)
 	return 127
 }
 

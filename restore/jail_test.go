@@ -18,7 +18,7 @@ import (
 // the sandbox re-executes os.Executable() with JailCommand.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == JailCommand {
-		os.Exit(RunJail(os.Args[2:]))
+		os.Exit(RunJail())
 	}
 	os.Exit(m.Run())
 }

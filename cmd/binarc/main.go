@@ -57,7 +57,7 @@ func (e usageError) Unwrap() error { return e.error }
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == restore.JailCommand {
 		// A restore's confined program: set up its jail and exec it.
-		os.Exit(restore.RunJail(os.Args[2:]))
+		os.Exit(restore.RunJail())
 	}
 	code := run(os.Args[1:])
 	testReportPeakRSS()
