@@ -74,7 +74,13 @@ func newClientSession(ctx context.Context, c ReplayClient, tools ReplayTools, p 
 	}
 	// --defaults-file must come first; binary mode because row events are
 	// BINLOG '…' statements; a packet as large as the biggest row event.
-	cs.client = sb.Command(ctx, Paths{Read: []string{cs.defaults, cs.loadDir}}, tools.Client,
+	// On a socket (the temporary server), no network; over TCP, the
+	// host's, to reach the --target.
+	paths := Paths{Read: []string{cs.defaults}, HostNetwork: c.Socket == ""}
+	if cs.loadDir != "" {
+		paths.Read = append(paths.Read, cs.loadDir)
+	}
+	cs.client = sb.Command(ctx, paths, tools.Client,
 		"--defaults-file="+cs.defaults, localInfile, "--binary-mode", "--max-allowed-packet=1073741824")
 	return cs, nil
 }

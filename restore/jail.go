@@ -50,6 +50,9 @@ type jailSpec struct {
 	// Needed are paths the program reads: a hidden directory holding one
 	// stays (read-only).
 	Needed []string
+	// HostNetwork keeps the host's network; otherwise the program gets a
+	// namespace with only a loopback (jail_net.go).
+	HostNetwork bool `json:",omitempty"`
 	// Probe sets the jail up and exits 0 without running anything.
 	Probe bool `json:",omitempty"`
 }
@@ -67,6 +70,9 @@ func (s *Sandbox) jailCommand(ctx context.Context, spec jailSpec, name string, a
 	cmd := exec.CommandContext(ctx, s.exe, JailCommand)
 	cmd.Env = append(CleanEnv(), jailEnv+"="+string(b))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Cloneflags: syscall.CLONE_NEWNS}
+	if !spec.HostNetwork {
+		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWNET
+	}
 	return cmd
 }
 

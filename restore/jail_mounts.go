@@ -43,6 +43,11 @@ func enterJail(spec jailSpec) error {
 	if err := hideDirs(spec); err != nil {
 		return err
 	}
+	if !spec.HostNetwork {
+		if err := loopbackUp(); err != nil {
+			return err
+		}
+	}
 	return dropPrivileges(spec.UID, spec.GID)
 }
 

@@ -26,7 +26,8 @@ func TestMain(m *testing.M) {
 // TestJailConfines runs a shell in the jail, as root would for a restore:
 // it writes in its writable directory and nowhere else (a directory open
 // to everyone on the host stays untouched), runs as the sandbox user with
-// no_new_privs, does not see /root, and its mounts never reach the host.
+// no_new_privs, does not see /root, has no network but its own loopback,
+// and its mounts never reach the host.
 func TestJailConfines(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the jail needs root")
@@ -55,7 +56,8 @@ func TestJailConfines(t *testing.T) {
 	defer os.Remove(secret)
 	script := `touch "$1/ok"; touch "$2/bad" 2>/dev/null && echo wrote-outside; touch /tmp/binarc-jail-bad 2>/dev/null && echo wrote-tmp
 ls -a /root | grep -q binarc-jail-test && echo sees-root
-grep NoNewPrivs /proc/self/status; echo uid=$(id -u)`
+grep NoNewPrivs /proc/self/status; echo uid=$(id -u)
+echo ifaces=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\n' ,)`
 	cmd := sb.Command(context.Background(), Paths{Writable: []string{inside}}, "/bin/sh", "-c", script, "sh", inside, outside)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -66,6 +68,9 @@ grep NoNewPrivs /proc/self/status; echo uid=$(id -u)`
 		if strings.Contains(s, bad) {
 			t.Errorf("jailed shell: %s:\n%s", bad, s)
 		}
+	}
+	if !strings.Contains(s, "ifaces=lo,\n") {
+		t.Errorf("the jailed shell sees network interfaces besides its own loopback:\n%s", s)
 	}
 	if !strings.Contains(s, "NoNewPrivs:\t1") {
 		t.Errorf("jailed shell without no_new_privs:\n%s", s)

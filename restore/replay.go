@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -56,6 +57,10 @@ type ReplayClient struct {
 	Preamble string
 	// TLS is how the client connects over TCP (--target-tls).
 	TLS replication.TLSOptions
+	// listen opens the listener of the private serve the server
+	// replicates from: nil for loopback in binarc's own network
+	// namespace; in the jailed server's otherwise (jail_net.go).
+	listen func() (net.Listener, error)
 }
 
 // Replay applies the plan's ranges to the server in one client session:

@@ -47,6 +47,8 @@ type replayOptions struct {
 	Threads  int
 	Log      zerolog.Logger
 	Progress func(ProgressInfo)
+	// listen opens the private serve's listener (ReplayClient.listen).
+	listen func() (net.Listener, error)
 }
 
 // replayThroughServe applies the plan's binlog with the server's own
@@ -61,6 +63,7 @@ func replayThroughServe(ctx context.Context, p *Plan, c ReplayClient, o replayOp
 	if len(p.Ranges) == 0 {
 		return nil
 	}
+	o.listen = c.listen
 	conn, err := dialServer(c)
 	if err != nil {
 		return err
@@ -137,7 +140,7 @@ func replayTimeline(ctx context.Context, conn *client.Conn, g []ReplayRange, ser
 		return err
 	}
 	password := hex.EncodeToString(pw)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := o.listenLoopback()
 	if err != nil {
 		return err
 	}

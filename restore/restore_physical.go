@@ -3,6 +3,7 @@ package restore
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -120,6 +121,12 @@ func restorePhysical(ctx context.Context, req RestoreRequest, m *snapshot.Manife
 		// our connection; loading the grant tables again lets the replayed
 		// CREATE USER and GRANT statements run.
 		Preamble: "FLUSH PRIVILEGES;"}
+	if sb.Jailed {
+		// The server has only its own loopback: binarc's serve listens
+		// there.
+		pid := server.cmd.Process.Pid
+		client.listen = func() (net.Listener, error) { return listenInNetns(pid) }
+	}
 	if err := replayPlan(ctx, req, bp, client, tools); err != nil {
 		return err
 	}

@@ -97,6 +97,9 @@ func newSandbox(userName string) (*Sandbox, error) {
 type Paths struct {
 	Writable []string
 	Read     []string
+	// HostNetwork keeps the host's network in the jail: for the client
+	// into a --target, which may be anywhere.
+	HostNetwork bool
 }
 
 // Command is exec.CommandContext for a program that reads bucket
@@ -104,7 +107,7 @@ type Paths struct {
 // clean environment, killed if binarc dies.
 func (s *Sandbox) Command(ctx context.Context, paths Paths, name string, args ...string) *exec.Cmd {
 	if s.Jailed {
-		return s.jailCommand(ctx, jailSpec{Writable: paths.Writable, Needed: paths.Read}, name, args...)
+		return s.jailCommand(ctx, jailSpec{Writable: paths.Writable, Needed: paths.Read, HostNetwork: paths.HostNetwork}, name, args...)
 	}
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = CleanEnv()
