@@ -177,6 +177,7 @@ func TestRestoreJailDatadir(t *testing.T) {
 		t.Fatalf("mysql.plugin holds %s rows on the restored server", n)
 	}
 	t.Logf("jailed restore done: app.loaded %v, no plugin, nothing in %s", a.loaded, a.outside)
+	checkJailedServer(t, e, filepath.Join(root, "held"), a.skips("PLANT-LOCAL", "PLANT-GLFILE", "PLANT-SONAME"))
 
 	// Without the jail, the same archive writes outside.
 	out, _ = restore("d", "--no-jail")
@@ -188,6 +189,64 @@ func TestRestoreJailDatadir(t *testing.T) {
 		t.Fatalf("--no-jail: the planted general log was not written outside (%v): the test could not have failed:\n%s", err, tail(out, 3000))
 	}
 	t.Logf("--no-jail: the planted general log landed outside (%d bytes)", len(log))
+}
+
+// checkJailedServer holds a restore with its temporary server up and
+// reads, from /proc, what the server lives in: its own mount and network
+// namespaces (only a loopback), the host's root read-only, /var/lib/mysql
+// hidden, no_new_privs, the mysql user.
+func checkJailedServer(t *testing.T, e *snapEnv, dir string, skips []string) {
+	t.Helper()
+	args := append([]string{"restore", "--store", e.store, "--cluster", e.cluster, "--datadir", dir, "--to", "latest"}, skips...)
+	hp := e.startEnv([]string{"BINARC_TEST_RESTORE_HOLD=2m"}, args...)
+	defer hp.kill()
+	hp.waitLog(t, "BINARC_TEST_RESTORE_HOLD", 2*time.Minute)
+	pids := serverPids(dir)
+	if len(pids) == 0 {
+		t.Fatal("no temporary server found in /proc while the restore holds")
+	}
+	pid := pids[0]
+	mysqlUID, _, _ := mysqlIDs()
+	if uid := procField(pid, "Uid:"); uid != fmt.Sprint(mysqlUID) {
+		t.Fatalf("the temporary server runs as uid %s", uid)
+	}
+	if nnp := procField(pid, "NoNewPrivs:"); nnp != "1" {
+		t.Fatalf("the temporary server has NoNewPrivs %q", nnp)
+	}
+	for _, ns := range []string{"mnt", "net"} {
+		theirs, err1 := os.Readlink(filepath.Join("/proc", pid, "ns", ns))
+		ours, err2 := os.Readlink("/proc/self/ns/" + ns)
+		if err1 != nil || err2 != nil || theirs == ours {
+			t.Fatalf("the temporary server shares binarc's %s namespace (%s, %v %v)", ns, theirs, err1, err2)
+		}
+	}
+	dev, err := os.ReadFile(filepath.Join("/proc", pid, "net", "dev"))
+	noErr(t, err)
+	if lines := strings.Split(strings.TrimSpace(string(dev)), "\n"); len(lines) != 3 || !strings.HasPrefix(strings.TrimSpace(lines[2]), "lo:") {
+		t.Fatalf("the temporary server sees these network interfaces:\n%s", dev)
+	}
+	mi, err := os.ReadFile(filepath.Join("/proc", pid, "mountinfo"))
+	noErr(t, err)
+	var rootRO, hidden, dataRW bool
+	for _, line := range strings.Split(string(mi), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 {
+			continue
+		}
+		ro := strings.Split(f[5], ",")[0] == "ro"
+		switch f[4] {
+		case "/":
+			rootRO = ro
+		case "/var/lib/mysql":
+			hidden = ro && strings.Contains(line, " - tmpfs ")
+		case dir:
+			dataRW = !ro
+		}
+	}
+	if !rootRO || !hidden || !dataRW {
+		t.Fatalf("the temporary server's mounts: / read-only %v, /var/lib/mysql hidden %v, %s writable %v:\n%s", rootRO, hidden, dir, dataRW, mi)
+	}
+	t.Logf("temporary server (pid %s): mysql, no_new_privs, own mount and network namespaces (lo only), / read-only, /var/lib/mysql hidden", pid)
 }
 
 // TestRestoreJailTarget restores the forged archive into a running
@@ -215,6 +274,9 @@ func TestRestoreJailTarget(t *testing.T) {
 	out, code := restore(jailed)
 	if got := loot(jailed); strings.Contains(got, "jail-secret") {
 		t.Fatalf("the jailed restore copied %s into the target: %q", a.secret, got)
+	}
+	if f := a.outsideFiles(t); len(f) > 0 {
+		t.Fatalf("the jailed restore wrote outside its directories: %v", f)
 	}
 	if code == 0 || !strings.Contains(out, a.secret) {
 		t.Fatalf("jailed restore exited %d; want a failure naming %s:\n%s", code, a.secret, tail(out, 3000))

@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
+
+	"github.com/rs/zerolog"
 )
 
 // The jail: every program a restore runs on bucket content (the temporary
@@ -102,21 +104,22 @@ func (s *Sandbox) probeJail() error {
 // program's.
 func RunJail() int {
 	runtime.LockOSThread() // no_new_privs and the exec on one thread
+	log := zerolog.New(os.Stderr).With().Str("component", "jail").Logger()
 	var spec jailSpec
 	if err := json.Unmarshal([]byte(os.Getenv(jailEnv)), &spec); err != nil || (len(spec.Argv) == 0 && !spec.Probe) {
-		fmt.Fprintf(os.Stderr, "binarc __jail: an internal subcommand, run by binarc restore: bad %s (%v)\n", jailEnv, err)
+		log.Error().Err(err).Msgf("binarc __jail is an internal subcommand, run by binarc restore: bad %s", jailEnv)
 		return 2
 	}
 	os.Unsetenv(jailEnv)
 	if err := enterJail(spec); err != nil {
-		fmt.Fprintf(os.Stderr, "binarc jail: %v\n", err)
+		log.Error().Err(err).Msg("cannot set up the jail")
 		return 126
 	}
 	if spec.Probe {
 		return 0
 	}
 	err := syscall.Exec(spec.Argv[0], spec.Argv, os.Environ())
-	fmt.Fprintf(os.Stderr, "binarc jail: exec %s: %v\n", spec.Argv[0], err)
+	log.Error().Err(err).Str("program", spec.Argv[0]).Msg("exec in the jail")
 	return 127
 }
 
