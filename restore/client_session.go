@@ -1,6 +1,7 @@
 package restore
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -121,9 +122,15 @@ func fileHasLoadData(path string, start, stop uint64) (bool, error) {
 		return false, err
 	}
 	defer f.Close()
+	// Headers only, in one sequential read: events carry their length,
+	// and a file may be gigabytes.
+	r := bufio.NewReaderSize(f, 256<<10)
+	if _, err := r.Discard(4); err != nil {
+		return false, nil
+	}
 	var h [19]byte
 	for off := uint64(4); off < stop; {
-		if _, err := f.ReadAt(h[:], int64(off)); err != nil {
+		if _, err := io.ReadFull(r, h[:]); err != nil {
 			if errors.Is(err, io.EOF) {
 				return false, nil
 			}
@@ -138,6 +145,9 @@ func fileHasLoadData(path string, start, stop uint64) (bool, error) {
 			if off >= start {
 				return true, nil
 			}
+		}
+		if _, err := r.Discard(int(size - 19)); err != nil {
+			return false, nil // a cut last event: mariadb-binlog reports it
 		}
 		off += size
 	}
