@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+
+	"github.com/binarc/binarc/replication"
 )
 
 // clientSession is one mariadb client replaying into a server, confined:
@@ -18,6 +20,7 @@ import (
 type clientSession struct {
 	client   *exec.Cmd
 	defaults string   // the option file: user, password, socket or host
+	tlsDir   string   // copies of the TLS files, readable by the sandbox user
 	loadDir  string   // mariadb-binlog --local-load: a LOAD DATA's files
 	binlogs  []string // the plan's binlog files
 }
@@ -42,6 +45,9 @@ func newClientSession(ctx context.Context, c ReplayClient, tools ReplayTools, p 
 			cs.close()
 		}
 	}()
+	if c.TLS, cs.tlsDir, err = shareTLSFiles(sb, c.TLS); err != nil {
+		return nil, err
+	}
 	if cs.defaults, err = writeClientDefaults(c); err != nil {
 		return nil, err
 	}
@@ -77,16 +83,50 @@ func newClientSession(ctx context.Context, c ReplayClient, tools ReplayTools, p 
 	// BINLOG '…' statements; a packet as large as the biggest row event.
 	// On a socket (the temporary server), no network; over TCP, the
 	// host's, to reach the --target.
-	paths := Paths{Read: []string{cs.defaults}, HostNetwork: c.Socket == ""}
-	if cs.loadDir != "" {
-		paths.Read = append(paths.Read, cs.loadDir)
-	}
+	paths := Paths{Read: []string{cs.defaults, cs.tlsDir, cs.loadDir}, HostNetwork: c.Socket == ""}
 	cs.client = sb.Command(ctx, paths, tools.Client,
 		"--defaults-file="+cs.defaults, localInfile, "--binary-mode", "--max-allowed-packet=1073741824")
 	return cs, nil
 }
 
+// shareTLSFiles copies the --target-tls files (a CA, a client certificate
+// and key, often root's alone) into a private directory the sandbox user
+// may read, and returns the options pointing at the copies.
+func shareTLSFiles(sb *Sandbox, o replication.TLSOptions) (replication.TLSOptions, string, error) {
+	if !sb.Switch || (o.CA == "" && o.Cert == "" && o.Key == "") {
+		return o, "", nil
+	}
+	dir, err := os.MkdirTemp("", "binarc-tls-")
+	if err != nil {
+		return o, "", err
+	}
+	share := []string{dir}
+	for name, p := range map[string]*string{"ca.pem": &o.CA, "cert.pem": &o.Cert, "key.pem": &o.Key} {
+		if *p == "" {
+			continue
+		}
+		b, err := os.ReadFile(*p)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, name), b, 0o600)
+		}
+		if err != nil {
+			os.RemoveAll(dir)
+			return o, "", fmt.Errorf("%s: %w", o.Flag, err)
+		}
+		*p = filepath.Join(dir, name)
+		share = append(share, *p)
+	}
+	if err := sb.ShareRead(share...); err != nil {
+		os.RemoveAll(dir)
+		return o, "", err
+	}
+	return o, dir, nil
+}
+
 func (cs *clientSession) close() {
+	if cs.tlsDir != "" {
+		os.RemoveAll(cs.tlsDir)
+	}
 	if cs.defaults != "" {
 		os.Remove(cs.defaults)
 	}

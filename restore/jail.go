@@ -66,7 +66,13 @@ var ErrNoJail = errors.New("no jail for the restore's programs")
 // mount namespace.
 func (s *Sandbox) jailCommand(ctx context.Context, spec jailSpec, name string, args ...string) *exec.Cmd {
 	spec.UID, spec.GID = s.UID, s.GID
-	spec.Needed = append(spec.Needed, name)
+	var needed []string
+	for _, p := range append(spec.Needed, name) {
+		if p != "" {
+			needed = append(needed, p)
+		}
+	}
+	spec.Needed = needed
 	spec.Argv = append([]string{name}, args...)
 	b, _ := json.Marshal(spec) // strings and numbers only: cannot fail
 	cmd := exec.CommandContext(ctx, s.exe, JailCommand)

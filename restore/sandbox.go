@@ -82,7 +82,7 @@ func newSandbox(userName string) (*Sandbox, error) {
 	u, err := user.Lookup(userName)
 	if err != nil {
 		return nil, fmt.Errorf("binarc restore runs as root, and there is no %q user to run the temporary server, mbstream and mariabackup as: "+
-			"the restored data comes from the bucket and is not run as root; install mariadb-server (it creates the user), create one (useradd --system %s), or run binarc restore as an unprivileged user", userName, userName)
+			"the restored data comes from the bucket and is not run as root; install mariadb-server (it creates the user), create one (useradd --system %s), or run binarc restore as an unprivileged user with --no-jail", userName, userName)
 	}
 	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
 	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
