@@ -3,8 +3,10 @@ package integration
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -292,4 +294,48 @@ func TestRestoreJailTarget(t *testing.T) {
 		t.Fatalf("--no-jail: the planted LOAD DATA LOCAL did not reach %s (loot %q): the test could not have failed:\n%s", a.secret, got, tail(out, 2000))
 	}
 	t.Logf("--no-jail: the planted LOAD DATA LOCAL copied %s into the target", a.secret)
+}
+
+// TestRestoreRefusesWithoutJail: binarc run by a user that cannot make a
+// mount namespace refuses to restore, naming root and --no-jail, before
+// it reads the archive; with --no-jail it goes on (and fails on the empty
+// store instead), warning.
+func TestRestoreRefusesWithoutJail(t *testing.T) {
+	t.Parallel()
+	uid, gid, ok := mysqlIDs()
+	if !ok || os.Geteuid() != 0 {
+		t.Skip("needs root and a mysql user to run binarc as")
+	}
+	store := reachableTempDir(t)
+	noErr(t, os.Chmod(store, 0o777))
+	// A copy the mysql user can run: the test build sits in a 0700 dir.
+	bin := filepath.Join(reachableTempDir(t), "binarc")
+	b, err := os.ReadFile(binarcPath)
+	noErr(t, err)
+	noErr(t, os.WriteFile(bin, b, 0o755))
+	run := func(extra ...string) string {
+		args := append([]string{"restore", "--store", store, "--cluster", "c", "--to", "latest",
+			"--datadir", filepath.Join(store, "data"), "--work-dir", filepath.Join(store, "work")}, extra...)
+		cmd := exec.Command(bin, args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+		out, err := cmd.CombinedOutput()
+		if _, exited := err.(*exec.ExitError); !exited {
+			t.Fatalf("restore %v as mysql: %v; want a failure exit:\n%s", extra, err, out)
+		}
+		return string(out)
+	}
+	out := run()
+	for _, want := range []string{"root", "--no-jail"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("restore without a jail: the refusal does not name %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "no snapshot") {
+		t.Fatalf("restore without a jail read the archive before refusing:\n%s", out)
+	}
+	t.Logf("refused: %s", lastLine(out))
+	out = run("--no-jail")
+	if !strings.Contains(out, `"level":"warn"`) || !strings.Contains(out, "--no-jail") || !strings.Contains(out, "no snapshot") {
+		t.Fatalf("restore --no-jail: want a warning, then the archive's own refusal:\n%s", out)
+	}
 }
