@@ -19,6 +19,15 @@ import (
 // user, for good (no_new_privs: no setuid program gives root back), and
 // asks again to die with binarc (a change of credentials clears that).
 func enterJail(spec jailSpec) error {
+	// Mount points are real paths: a --datadir reached through a symbolic
+	// link is bound, and kept writable, where it really is.
+	for _, paths := range [][]string{spec.Writable, spec.Needed} {
+		for i, p := range paths {
+			if real, err := filepath.EvalSymlinks(p); err == nil {
+				paths[i] = real
+			}
+		}
+	}
 	// Nothing done here may reach the host's namespace.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make the mounts private (is this a new mount namespace?): %w", err)

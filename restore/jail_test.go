@@ -58,7 +58,12 @@ func TestJailConfines(t *testing.T) {
 ls -a /root | grep -q binarc-jail-test && echo sees-root
 grep NoNewPrivs /proc/self/status; echo uid=$(id -u)
 echo ifaces=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\n' ,)`
-	cmd := sb.Command(context.Background(), Paths{Writable: []string{inside}}, "/bin/sh", "-c", script, "sh", inside, outside)
+	// Named through a symbolic link, as a --datadir may be.
+	link := filepath.Join(root, "link")
+	if err := os.Symlink(inside, link); err != nil {
+		t.Fatal(err)
+	}
+	cmd := sb.Command(context.Background(), Paths{Writable: []string{link}}, "/bin/sh", "-c", script, "sh", inside, outside)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("jailed shell: %v: %s", err, out)
