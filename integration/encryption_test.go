@@ -141,7 +141,9 @@ func TestEncryptedArchiveRoundTrip(t *testing.T) {
 	}
 	refused := func(what string, args []string, want ...string) {
 		t.Helper()
-		dir := filepath.Join(t.TempDir(), "never")
+		// Reachable by the mysql user: an unreachable --datadir is refused
+		// first, before the archive is read.
+		dir := filepath.Join(reachableTempDir(t), "never")
 		out, code := e.run(restoreArgs(dir, args...)...)
 		if code == 0 {
 			t.Fatalf("%s: restore succeeded:\n%s", what, out)

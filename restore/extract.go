@@ -32,7 +32,7 @@ func prepareSnapshot(ctx context.Context, sb *Sandbox, store objstore.Store, m *
 	if err != nil {
 		return err
 	}
-	extract := sb.Command(ctx, pt.mbstream, "-x", "-C", dir)
+	extract := sb.Command(ctx, Paths{Writable: []string{dir}}, pt.mbstream, "-x", "-C", dir)
 	extract.Stdin = data
 	err = runLogged(extract)
 	if err == nil {
@@ -44,7 +44,7 @@ func prepareSnapshot(ctx context.Context, sb *Sandbox, store objstore.Store, m *
 		return fmt.Errorf("extract snapshot %s: %w", m.ID, err)
 	}
 	log.Info().Dur("took", time.Since(started).Round(time.Millisecond)).Msg("snapshot extracted and its digest checked; preparing it (mariabackup --prepare)")
-	if err := runLogged(sb.Command(ctx, pt.backup, "--prepare", "--target-dir="+dir)); err != nil {
+	if err := runLogged(sb.Command(ctx, Paths{Writable: []string{dir}}, pt.backup, "--prepare", "--target-dir="+dir, "--tmpdir="+dir)); err != nil {
 		return fmt.Errorf("prepare snapshot %s: %w", m.ID, err)
 	}
 	return nil

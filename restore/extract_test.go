@@ -38,7 +38,7 @@ func TestPrepareSnapshotChecksDigest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sb, err := NewSandbox()
+	sb, err := NewSandbox(SandboxOptions{NoJail: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,11 +109,11 @@ func TestPrepareSnapshotChecksDigest(t *testing.T) {
 func TestSandboxEnvironment(t *testing.T) {
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "aws-secret-in-env")
 	t.Setenv("BINARC_SOURCE_PASSWORD", "binarc-secret-in-env")
-	sb, err := NewSandbox()
+	sb, err := NewSandbox(SandboxOptions{NoJail: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := sb.Command(context.Background(), "/bin/sh", "-c", "env; echo uid=$(id -u); grep SigBlk /proc/self/status >/dev/null").CombinedOutput()
+	out, err := sb.Command(context.Background(), Paths{}, "/bin/sh", "-c", "env; echo uid=$(id -u); grep SigBlk /proc/self/status >/dev/null").CombinedOutput()
 	if err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
@@ -124,16 +124,12 @@ func TestSandboxEnvironment(t *testing.T) {
 	if strings.Contains(s, "uid=0\n") {
 		t.Fatalf("the sandboxed program runs as root:\n%s", s)
 	}
-	cmd := sb.Command(context.Background(), "/bin/true")
+	cmd := sb.Command(context.Background(), Paths{}, "/bin/true")
 	if cmd.SysProcAttr == nil || cmd.SysProcAttr.Pdeathsig == 0 {
 		t.Fatal("no parent-death signal")
 	}
 	if os.Geteuid() == 0 && (cmd.SysProcAttr.Credential == nil || cmd.SysProcAttr.Credential.Uid == 0) {
 		t.Fatal("as root, the sandboxed program keeps root's credentials")
-	}
-	cl := ClientCommand(context.Background(), "/bin/true")
-	if cl.SysProcAttr == nil || cl.SysProcAttr.Pdeathsig == 0 || strings.Contains(strings.Join(cl.Env, " "), "secret") {
-		t.Fatal("the client programs are not confined")
 	}
 }
 

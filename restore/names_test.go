@@ -28,7 +28,7 @@ func TestManifestDotDot(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, dry := range []bool{true, false} {
-		root := t.TempDir()
+		root := reachableDir(t)
 		work := filepath.Join(root, "work")
 		datadir := filepath.Join(root, "data")
 		if err := os.Mkdir(work, 0o700); err != nil {

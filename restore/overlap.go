@@ -36,6 +36,7 @@ func restoreOverlapped(ctx context.Context, cat archive.Catalog, req *RestoreReq
 	if err != nil {
 		return nil, err, true
 	}
+	tools.Sandbox = req.sandbox
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var bp *Plan

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -18,6 +19,8 @@ import (
 type ReplayTools struct {
 	Binlog string // mariadb-binlog or mysqlbinlog
 	Client string // mariadb or mysql
+	// Sandbox runs them: they read bucket content.
+	Sandbox *Sandbox
 }
 
 // FindReplayTools looks for the client programs on PATH (MariaDB names
@@ -54,6 +57,10 @@ type ReplayClient struct {
 	Preamble string
 	// TLS is how the client connects over TCP (--target-tls).
 	TLS replication.TLSOptions
+	// listen opens the listener of the private serve the server
+	// replicates from: nil for loopback in binarc's own network
+	// namespace; in the jailed server's otherwise (jail_net.go).
+	listen func() (net.Listener, error)
 }
 
 // Replay applies the plan's ranges to the server in one client session:
@@ -64,14 +71,12 @@ func Replay(ctx context.Context, p *Plan, c ReplayClient, tools ReplayTools, pro
 	if len(p.Ranges) == 0 {
 		return nil
 	}
-	defaults, err := writeClientDefaults(c)
+	cs, err := newClientSession(ctx, c, tools, p)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(defaults)
-	// --defaults-file must come first; binary mode because row events are
-	// BINLOG '…' statements; a packet as large as the biggest row event.
-	client := ClientCommand(ctx, tools.Client, "--defaults-file="+defaults, "--binary-mode", "--max-allowed-packet=1073741824")
+	defer cs.close()
+	client := cs.client
 	var clientErr bytes.Buffer
 	client.Stderr = &clientErr
 	client.Stdout = io.Discard
@@ -99,7 +104,7 @@ func Replay(ctx context.Context, p *Plan, c ReplayClient, tools ReplayTools, pro
 		if runErr != nil {
 			break
 		}
-		args := []string{"--no-defaults"}
+		args := []string{"--no-defaults", "--local-load=" + cs.loadDir}
 		first, last := g[0], g[len(g)-1]
 		if first.Start > 4 {
 			args = append(args, "--start-position="+strconv.FormatUint(first.Start, 10))
@@ -109,7 +114,7 @@ func Replay(ctx context.Context, p *Plan, c ReplayClient, tools ReplayTools, pro
 			args = append(args, r.Path)
 		}
 		var binlogErr bytes.Buffer
-		cmd := ClientCommand(ctx, tools.Binlog, args...)
+		cmd := tools.Sandbox.Command(ctx, Paths{Writable: []string{cs.loadDir}, Read: cs.binlogs}, tools.Binlog, args...)
 		cmd.Stdout, cmd.Stderr = stdin, &binlogErr
 		if err := cmd.Run(); err != nil {
 			runErr = fmt.Errorf("%s %s: %w: %s", tools.Binlog, strings.Join(args, " "), err, strings.TrimSpace(binlogErr.String()))
@@ -193,8 +198,15 @@ func optionValue(s string) string {
 	return `"` + r.Replace(s) + `"`
 }
 
+// lastLines is the last n lines of s that hold more than blanks (the
+// client echoes a failed statement, which may end in padding).
 func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(s), "\n") {
+		if strings.TrimSpace(l) != "" {
+			lines = append(lines, strings.TrimRight(l, " \t"))
+		}
+	}
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
@@ -204,12 +216,12 @@ func lastLines(s string, n int) string {
 // LoadSQL feeds a SQL script (a logical snapshot) to the server through
 // the client program, stopping at the first error.
 func LoadSQL(ctx context.Context, sql io.Reader, c ReplayClient, tools ReplayTools) error {
-	defaults, err := writeClientDefaults(c)
+	cs, err := newClientSession(ctx, c, tools, nil)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(defaults)
-	client := ClientCommand(ctx, tools.Client, "--defaults-file="+defaults, "--binary-mode", "--max-allowed-packet=1073741824")
+	defer cs.close()
+	client := cs.client
 	var stderr bytes.Buffer
 	if c.Preamble != "" {
 		sql = io.MultiReader(strings.NewReader(c.Preamble+"\n"), sql)

@@ -48,6 +48,8 @@ type replayOptions struct {
 	Threads  int
 	Log      zerolog.Logger
 	Progress func(ProgressInfo)
+	// listen opens the private serve's listener (ReplayClient.listen).
+	listen func() (net.Listener, error)
 }
 
 // replayThroughServe applies the plan's binlog with the server's own
@@ -62,6 +64,7 @@ func replayThroughServe(ctx context.Context, p *Plan, c ReplayClient, o replayOp
 	if len(p.Ranges) == 0 {
 		return nil
 	}
+	o.listen = c.listen
 	conn, err := dialServer(c)
 	if err != nil {
 		return err
@@ -152,12 +155,13 @@ type replaySource struct {
 }
 
 // startReplaySource starts the private serve for ranges g.
-func startReplaySource(ctx context.Context, g []ReplayRange, serverID uint32, log zerolog.Logger) (*replaySource, error) {
+func startReplaySource(ctx context.Context, g []ReplayRange, serverID uint32, o replayOptions) (*replaySource, error) {
+	log := o.Log
 	pw := make([]byte, 18)
 	if _, err := rand.Read(pw); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := o.listenLoopback()
 	if err != nil {
 		return nil, err
 	}
@@ -218,7 +222,7 @@ func (rs *replaySource) stopped(ctx context.Context) error {
 // the server's connection is pointed at it, waited for until it has
 // applied the last transaction sent, and removed.
 func replayTimeline(ctx context.Context, conn sqlSession, g []ReplayRange, serverID uint32, o replayOptions, progress func(at replication.Position, all bool)) error {
-	rs, err := startReplaySource(ctx, g, serverID, o.Log)
+	rs, err := startReplaySource(ctx, g, serverID, o)
 	if err != nil {
 		return err
 	}

@@ -61,6 +61,12 @@ type RestoreRequest struct {
 	PlanOut func(*RestorePlan)
 	// Opener decrypts an encrypted archive (--identity); nil for none.
 	Opener *crypt.Opener
+	// NoJail runs the programs that read bucket content without the jail
+	// (--no-jail), as the sandbox user still.
+	NoJail bool
+
+	// sandbox runs those programs (set by Restore).
+	sandbox *Sandbox
 
 	// passedOver are snapshots already tried (restoreOverlapped), with
 	// why they cannot start the restore.
@@ -88,6 +94,15 @@ func Restore(ctx context.Context, req RestoreRequest) (*RestorePlan, error) {
 			return nil, err
 		}
 	}
+	if !req.DryRun {
+		// Before anything is fetched: the jail, and the directories the
+		// confined programs must reach.
+		sb, err := prepareSandbox(req)
+		if err != nil {
+			return nil, err
+		}
+		req.sandbox = sb
+	}
 	binlogDir := filepath.Join(req.WorkDir, "binlog")
 	if err := os.MkdirAll(binlogDir, 0o700); err != nil {
 		return nil, err
@@ -111,6 +126,7 @@ func Restore(ctx context.Context, req RestoreRequest) (*RestorePlan, error) {
 	if err != nil {
 		return plan, err
 	}
+	tools.Sandbox = req.sandbox
 	if req.Server != nil {
 		loadsDump := plan.Snapshot != nil && plan.Snapshot.Method == snapshot.Logical
 		if err := guardTarget(ctx, cat, plan, *req.Server, loadsDump, req.ForceTarget); err != nil {

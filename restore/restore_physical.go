@@ -3,6 +3,7 @@ package restore
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -21,10 +22,7 @@ import (
 // starts: nothing is replayed before the whole plan is fetched and checked.
 func restorePhysical(ctx context.Context, req RestoreRequest, m *snapshot.Manifest, binlog func() (*Plan, error), tools ReplayTools) (err error) {
 	log := req.Log
-	sb, err := NewSandbox()
-	if err != nil {
-		return err
-	}
+	sb := req.sandbox
 	var pt physicalTools
 	if pt.mbstream, err = findBinary("mariadb-backup", "mbstream"); err != nil {
 		return err
@@ -79,6 +77,12 @@ func restorePhysical(ctx context.Context, req RestoreRequest, m *snapshot.Manife
 	if err := os.Mkdir(filesDir, 0o700); err != nil {
 		return err
 	}
+	// An empty --plugin-dir: INSTALL SONAME in the archive loads nothing
+	// (FederatedX, CONNECT or Spider would open connections out).
+	pluginDir := filepath.Join(runDir, "plugins")
+	if err := os.Mkdir(pluginDir, 0o755); err != nil {
+		return err
+	}
 	if err := sb.Own(runDir); err != nil {
 		return err
 	}
@@ -87,11 +91,14 @@ func restorePhysical(ctx context.Context, req RestoreRequest, m *snapshot.Manife
 	args := []string{"--no-defaults", "--datadir=" + dir, "--socket=" + sock, "--pid-file=" + filepath.Join(runDir, "pid"),
 		"--skip-networking", "--skip-log-bin", "--skip-slave-start", "--skip-grant-tables",
 		"--secure-file-priv=" + filesDir, "--local-infile=0",
+		// No DATA DIRECTORY or INDEX DIRECTORY outside the data directory
+		// (ignored, with a warning), no plugin from the host.
+		"--skip-symbolic-links", "--plugin-dir=" + pluginDir,
 		// Replayed through serve: apply events whatever server_id they carry.
 		"--replicate-same-server-id",
 		"--max-allowed-packet=1G", "--tmpdir=" + runDir, "--log-error=" + errLog}
 	// Not the request's context: stop shuts it down cleanly.
-	server, err := startProcess(sb.Command(context.Background(), mariadbd, args...))
+	server, err := startProcess(sb.Command(context.Background(), Paths{Writable: []string{dir, runDir}}, mariadbd, args...))
 	if err != nil {
 		return fmt.Errorf("start the temporary server: %w", err)
 	}
@@ -104,8 +111,8 @@ func restorePhysical(ctx context.Context, req RestoreRequest, m *snapshot.Manife
 	if err := server.waitSocket(ctx, sock, 2*time.Minute); err != nil {
 		return fmt.Errorf("the temporary server on %s did not start: %w (see %s)", dir, err, errLog)
 	}
-	log.Info().Str("datadir", dir).Str("user", sb.User).
-		Msg("temporary server up (as an unprivileged user, socket only, no networking, no binary log, no file access); replaying the binlog")
+	log.Info().Str("datadir", dir).Str("user", sb.User).Bool("jailed", sb.Jailed).
+		Msg("temporary server up (as an unprivileged user, in the jail, socket only, no binary log, no file access, no plugins); replaying the binlog")
 	if req.AfterServerUp != nil {
 		req.AfterServerUp(ctx)
 	}
@@ -114,6 +121,12 @@ func restorePhysical(ctx context.Context, req RestoreRequest, m *snapshot.Manife
 		// our connection; loading the grant tables again lets the replayed
 		// CREATE USER and GRANT statements run.
 		Preamble: "FLUSH PRIVILEGES;"}
+	if sb.Jailed {
+		// The server has only its own loopback: binarc's serve listens
+		// there.
+		pid := server.cmd.Process.Pid
+		client.listen = func() (net.Listener, error) { return listenInNetns(pid) }
+	}
 	if err := replayPlan(ctx, req, bp, client, tools); err != nil {
 		return err
 	}

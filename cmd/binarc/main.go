@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/alecthomas/kong"
+	"github.com/binarc/binarc/restore"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -54,6 +55,10 @@ type usageError struct{ error }
 func (e usageError) Unwrap() error { return e.error }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == restore.JailCommand {
+		// A restore's confined program: set up its jail and exec it.
+		os.Exit(restore.RunJail())
+	}
 	code := run(os.Args[1:])
 	testReportPeakRSS()
 	os.Exit(code)

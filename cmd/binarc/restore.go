@@ -29,6 +29,7 @@ type restoreCmd struct {
 	ForceTarget   bool   `help:"Restore into --target even if it is a server the archive was taken from, or holds user data (as a server given with --from does)."`
 	TargetLogBin  bool   `help:"Replay into --target with its binary log on (default: sql_log_bin=0, so the restore does not reach its replicas)."`
 	Replay        string `default:"auto" enum:"auto,serve,client" help:"How the binlog is applied: serve (the server replicates it from a private binarc serve, with its own applier), client (mariadb-binlog | mariadb), or auto: serve for --datadir, client for --target."`
+	NoJail        bool   `help:"Run the programs that read bucket content (the temporary server, mbstream, mariabackup, mariadb-binlog, mariadb) without the jail: as the mysql user still, but able to read and write whatever it can on this host. Only where no mount namespace can be made; binarc warns on every run."`
 	ReplayThreads int    `default:"4" placeholder:"N" help:"slave_parallel_threads for --replay serve (optimistic mode); 0 applies serially. 4 was the fastest measured on 2 cores (docs/BENCHMARKS.md): measure on yours."`
 }
 
@@ -40,7 +41,7 @@ func (c *restoreCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	}
 	req := restore.RestoreRequest{Target: target, Skip: c.SkipGTID, Datadir: c.Datadir, SnapshotID: c.Snapshot, DryRun: c.DryRun, Log: log,
 		ForceTarget: c.ForceTarget, TargetLogBin: c.TargetLogBin,
-		Replay: c.Replay, ReplayThreads: c.ReplayThreads, AfterServerUp: testRestoreHold(log)}
+		NoJail: c.NoJail, Replay: c.Replay, ReplayThreads: c.ReplayThreads, AfterServerUp: testRestoreHold(log)}
 	if c.Replay == "auto" {
 		req.Replay = "" // the library's default: serve for --datadir, client for --target
 	}
@@ -83,6 +84,11 @@ func (c *restoreCmd) Run(ctx context.Context, log zerolog.Logger) error {
 			return err
 		}
 		defer os.RemoveAll(work)
+		// The confined client programs, which run as the mysql user,
+		// read the fetched binlog in it: they may pass, not list.
+		if err := os.Chmod(work, 0o711); err != nil {
+			return err
+		}
 	} else if err := os.MkdirAll(work, 0o700); err != nil {
 		return fmt.Errorf("--work-dir: %w", err)
 	}
