@@ -23,14 +23,7 @@ import (
 func restorePhysical(ctx context.Context, req RestoreRequest, m *snapshot.Manifest, binlog func() (*Plan, error), tools ReplayTools) (err error) {
 	log := req.Log
 	sb := req.sandbox
-	var pt physicalTools
-	if pt.mbstream, err = findBinary("mariadb-backup", "mbstream"); err != nil {
-		return err
-	}
-	if pt.backup, err = findBinary("mariadb-backup", "mariabackup", "mariadb-backup"); err != nil {
-		return err
-	}
-	mariadbd, err := findBinary("mariadb-server", "mariadbd", "mysqld")
+	pt, mariadbd, err := findPhysicalTools()
 	if err != nil {
 		return err
 	}
@@ -64,59 +57,19 @@ func restorePhysical(ctx context.Context, req RestoreRequest, m *snapshot.Manife
 	if err != nil {
 		return err
 	}
-
-	// The server's private directory: its socket, its pid file, and an
-	// empty directory that is all SELECT … INTO OUTFILE and LOAD DATA
-	// INFILE may touch (--secure-file-priv).
-	runDir, err := os.MkdirTemp("", "binarc-rs-")
+	ts, err := startTempServer(ctx, sb, mariadbd, dir)
+	if ts != nil {
+		defer ts.cleanup()
+	}
 	if err != nil {
 		return err
-	}
-	defer os.RemoveAll(runDir)
-	filesDir := filepath.Join(runDir, "files")
-	if err := os.Mkdir(filesDir, 0o700); err != nil {
-		return err
-	}
-	// An empty --plugin-dir: INSTALL SONAME in the archive loads nothing
-	// (FederatedX, CONNECT or Spider would open connections out).
-	pluginDir := filepath.Join(runDir, "plugins")
-	if err := os.Mkdir(pluginDir, 0o755); err != nil {
-		return err
-	}
-	if err := sb.Own(runDir); err != nil {
-		return err
-	}
-	sock := filepath.Join(runDir, "s")
-	errLog := filepath.Join(dir, "binarc-restore.err")
-	args := []string{"--no-defaults", "--datadir=" + dir, "--socket=" + sock, "--pid-file=" + filepath.Join(runDir, "pid"),
-		"--skip-networking", "--skip-log-bin", "--skip-slave-start", "--skip-grant-tables",
-		"--secure-file-priv=" + filesDir, "--local-infile=0",
-		// No DATA DIRECTORY or INDEX DIRECTORY outside the data directory
-		// (ignored, with a warning), no plugin from the host.
-		"--skip-symbolic-links", "--plugin-dir=" + pluginDir,
-		// Replayed through serve: apply events whatever server_id they carry.
-		"--replicate-same-server-id",
-		"--max-allowed-packet=1G", "--tmpdir=" + runDir, "--log-error=" + errLog}
-	// Not the request's context: stop shuts it down cleanly.
-	server, err := startProcess(sb.Command(context.Background(), Paths{Writable: []string{dir, runDir}}, mariadbd, args...))
-	if err != nil {
-		return fmt.Errorf("start the temporary server: %w", err)
-	}
-	stopped := false
-	defer func() {
-		if !stopped {
-			_ = server.stop(time.Minute)
-		}
-	}()
-	if err := server.waitSocket(ctx, sock, 2*time.Minute); err != nil {
-		return fmt.Errorf("the temporary server on %s did not start: %w (see %s)", dir, err, errLog)
 	}
 	log.Info().Str("datadir", dir).Str("user", sb.User).Bool("jailed", sb.Jailed).
 		Msg("temporary server up (as an unprivileged user, in the jail, socket only, no binary log, no file access, no plugins); replaying the binlog")
 	if req.AfterServerUp != nil {
 		req.AfterServerUp(ctx)
 	}
-	client := ReplayClient{Socket: sock, User: "root",
+	client := ReplayClient{Socket: ts.sock, User: "root",
 		// --skip-grant-tables keeps the restored users out of the way of
 		// our connection; loading the grant tables again lets the replayed
 		// CREATE USER and GRANT statements run.
@@ -124,20 +77,97 @@ func restorePhysical(ctx context.Context, req RestoreRequest, m *snapshot.Manife
 	if sb.Jailed {
 		// The server has only its own loopback: binarc's serve listens
 		// there.
-		pid := server.cmd.Process.Pid
+		pid := ts.server.cmd.Process.Pid
 		client.listen = func() (net.Listener, error) { return listenInNetns(pid) }
 	}
 	if err := replayPlan(ctx, req, bp, client, tools); err != nil {
 		return err
 	}
-	stopped = true
-	if err := server.stop(5 * time.Minute); err != nil {
-		return fmt.Errorf("stop the temporary server: %w", err)
+	if err := ts.stop(); err != nil {
+		return err
 	}
-	os.Remove(errLog)
 	log.Info().Str("datadir", dir).Str("owner", sb.User).Stringer("stopped_at", bp.Stop).
 		Msg("restore done: the data directory is ready, owned by the server's user; start a server on it with --skip-slave-start (it holds the source's replication settings)")
 	return nil
+}
+
+// findPhysicalTools finds mbstream, mariabackup and mariadbd.
+func findPhysicalTools() (pt physicalTools, mariadbd string, err error) {
+	if pt.mbstream, err = findBinary("mariadb-backup", "mbstream"); err != nil {
+		return pt, "", err
+	}
+	if pt.backup, err = findBinary("mariadb-backup", "mariabackup", "mariadb-backup"); err != nil {
+		return pt, "", err
+	}
+	mariadbd, err = findBinary("mariadb-server", "mariadbd", "mysqld")
+	return pt, mariadbd, err
+}
+
+// tempServer is the temporary mariadbd a physical restore replays into,
+// in the jail, as the sandbox user, on the restored data directory.
+type tempServer struct {
+	runDir, sock, errLog string
+	server               *process
+	stopped              bool
+}
+
+// startTempServer starts the temporary server on dir and waits for its
+// socket. Its private directory holds its socket, its pid file, an empty
+// directory that is all SELECT … INTO OUTFILE and LOAD DATA INFILE may
+// touch (--secure-file-priv), and an empty --plugin-dir: INSTALL SONAME in
+// the archive loads nothing (FederatedX, CONNECT or Spider would open
+// connections out). The caller calls cleanup, even on an error.
+func startTempServer(ctx context.Context, sb *Sandbox, mariadbd, dir string) (*tempServer, error) {
+	runDir, err := os.MkdirTemp("", "binarc-rs-")
+	if err != nil {
+		return nil, err
+	}
+	ts := &tempServer{runDir: runDir, sock: filepath.Join(runDir, "s"), errLog: filepath.Join(dir, "binarc-restore.err")}
+	filesDir, pluginDir := filepath.Join(runDir, "files"), filepath.Join(runDir, "plugins")
+	if err := os.Mkdir(filesDir, 0o700); err != nil {
+		return ts, err
+	}
+	if err := os.Mkdir(pluginDir, 0o755); err != nil {
+		return ts, err
+	}
+	if err := sb.Own(runDir); err != nil {
+		return ts, err
+	}
+	args := []string{"--no-defaults", "--datadir=" + dir, "--socket=" + ts.sock, "--pid-file=" + filepath.Join(runDir, "pid"),
+		"--skip-networking", "--skip-log-bin", "--skip-slave-start", "--skip-grant-tables",
+		"--secure-file-priv=" + filesDir, "--local-infile=0",
+		// No DATA DIRECTORY or INDEX DIRECTORY outside the data directory
+		// (ignored, with a warning), no plugin from the host.
+		"--skip-symbolic-links", "--plugin-dir=" + pluginDir,
+		// Replayed through serve: apply events whatever server_id they carry.
+		"--replicate-same-server-id",
+		"--max-allowed-packet=1G", "--tmpdir=" + runDir, "--log-error=" + ts.errLog}
+	// Not the request's context: stop shuts it down cleanly.
+	if ts.server, err = startProcess(sb.Command(context.Background(), Paths{Writable: []string{dir, runDir}}, mariadbd, args...)); err != nil {
+		return ts, fmt.Errorf("start the temporary server: %w", err)
+	}
+	if err := ts.server.waitSocket(ctx, ts.sock, 2*time.Minute); err != nil {
+		return ts, fmt.Errorf("the temporary server on %s did not start: %w (see %s)", dir, err, ts.errLog)
+	}
+	return ts, nil
+}
+
+// stop shuts the server down cleanly and removes its error log.
+func (ts *tempServer) stop() error {
+	ts.stopped = true
+	if err := ts.server.stop(5 * time.Minute); err != nil {
+		return fmt.Errorf("stop the temporary server: %w", err)
+	}
+	os.Remove(ts.errLog)
+	return nil
+}
+
+// cleanup stops a server still running and removes its directory.
+func (ts *tempServer) cleanup() {
+	if ts.server != nil && !ts.stopped {
+		_ = ts.server.stop(time.Minute)
+	}
+	os.RemoveAll(ts.runDir)
 }
 
 // loadDump loads a logical snapshot into the target server.
