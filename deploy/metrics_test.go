@@ -5,6 +5,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/prometheus/model/rulefmt"
+	"sigs.k8s.io/yaml"
 )
 
 // externalMetrics are the series the rules and the dashboard read that
@@ -57,6 +60,52 @@ func TestParseRuleGroupsRejects(t *testing.T) {
 	} {
 		if _, err := ParseRuleGroups([]any{map[string]any{"name": "g", "rules": []any{rule}}}); err == nil {
 			t.Errorf("rule %v parsed without error", rule)
+		}
+	}
+}
+
+// TestRulesMatchOperations keeps docs/OPERATIONS.md's example rules and
+// the shipped PrometheusRule the same: each documented alert is shipped
+// with the same expression, duration and severity.
+func TestRulesMatchOperations(t *testing.T) {
+	ops, err := os.ReadFile("../docs/OPERATIONS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(ops), "```yaml\ngroups:")
+	block, _, ok2 := strings.Cut(block, "```")
+	if !ok || !ok2 {
+		t.Fatal("docs/OPERATIONS.md has no ```yaml block of rule groups")
+	}
+	var doc struct {
+		Groups []any `json:"groups"`
+	}
+	if err := yaml.Unmarshal([]byte("groups:"+block), &doc); err != nil {
+		t.Fatal(err)
+	}
+	documented, err := ParseRuleGroups(doc.Groups)
+	if err != nil {
+		t.Fatalf("docs/OPERATIONS.md's rules: %v", err)
+	}
+	shipped, err := AlertRules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]rulefmt.Rule{}
+	for _, g := range shipped.Groups {
+		for _, r := range g.Rules {
+			byName[r.Alert] = r
+		}
+	}
+	for _, g := range documented.Groups {
+		for _, d := range g.Rules {
+			s, ok := byName[d.Alert]
+			switch {
+			case !ok:
+				t.Errorf("alert %s is in docs/OPERATIONS.md but not in %s", d.Alert, rulesFile)
+			case s.Expr != d.Expr || s.For != d.For || s.Labels["severity"] != d.Labels["severity"]:
+				t.Errorf("alert %s differs: documented %q for %v %v, shipped %q for %v %v", d.Alert, d.Expr, d.For, d.Labels, s.Expr, s.For, s.Labels)
+			}
 		}
 	}
 }
