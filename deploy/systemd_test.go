@@ -49,7 +49,7 @@ func TestSystemdUnitsHardened(t *testing.T) {
 		"Environment=BINARC_SOURCE_PASSWORD_FILE=%d/binarc_source-password", "EnvironmentFile=/etc/binarc/%i.env"}
 	for f, extra := range map[string][]string{
 		"binarc-stream@.service":   {"DynamicUser=yes", "ExecStart=/usr/local/bin/binarc stream\n"},
-		"binarc-snapshot@.service": {"User=mysql", "ExecStart=/usr/local/bin/binarc snapshot\n"},
+		"binarc-snapshot@.service": {"User=mysql", "ExecStart=/usr/local/bin/binarc snapshot --metrics-addr=\n"},
 	} {
 		data, err := os.ReadFile(filepath.Join("systemd", f))
 		if err != nil {
