@@ -91,6 +91,11 @@ if ((${#missing[@]} > 0)); then
 	apt_install "missing ${missing[*]}" "${MARIADB_PACKAGES[@]}"
 fi
 
+# deploy/'s test checks the systemd units with systemd-analyze verify.
+if ! find_bin systemd-analyze >/dev/null; then
+	apt_install "missing systemd-analyze" systemd
+fi
+
 if $with_compose && ! find_bin docker-compose >/dev/null; then
 	apt_install "missing docker-compose" docker-compose
 fi

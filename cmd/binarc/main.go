@@ -15,6 +15,7 @@ import (
 
 	"github.com/alecthomas/kong"
 	"github.com/binarc/binarc/restore"
+	kongcompletion "github.com/jotaen/kong-completion"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -35,6 +36,9 @@ type cli struct {
 	Restore  restoreCmd  `cmd:"" help:"Restore to a time, a binlog position or a GTID."`
 	Serve    serveCmd    `cmd:"" help:"Serve the archive to MariaDB replicas over the replication protocol, as their primary."`
 	Version  versionCmd  `cmd:"" help:"Print the version."`
+
+	Completion completionCmd `cmd:"" help:"Print how to turn on tab completion in bash, zsh or fish; with -c, the shell code itself: source <(binarc completion -c bash)."`
+	Man        manCmd        `cmd:"" help:"Print the manual page (roff): binarc man | man -l -, or binarc man > /usr/local/share/man/man1/binarc.1."`
 }
 
 type binlogCmd struct {
@@ -86,6 +90,8 @@ func run(args []string) int {
 				panic(r)
 			}
 		}()
+		// Answers the shell's completion request (COMP_LINE set) and exits.
+		kongcompletion.Register(parser)
 		kctx, err := parser.Parse(args)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "binarc: %v\n", err)
