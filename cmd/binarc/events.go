@@ -72,3 +72,18 @@ func (c *eventsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	}
 	return nil
 }
+
+// openTimeline opens the store and lists the files of the named timeline,
+// or of the newest.
+func (f storeFlags) openTimeline(ctx context.Context, name string) (archive.Catalog, string, []archive.FileRef, error) {
+	cat, err := f.catalog(ctx)
+	if err != nil {
+		return cat, "", nil, err
+	}
+	tl, err := cat.PickTimeline(ctx, name)
+	if err != nil {
+		return cat, "", nil, requestError(err)
+	}
+	files, err := cat.Files(ctx, tl)
+	return cat, tl, files, err
+}

@@ -1,0 +1,201 @@
+package archive
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+
+	"github.com/binarc/binarc/replication"
+	gomysql "github.com/go-mysql-org/go-mysql/replication"
+)
+
+// eventChecker passes a rebuilt binlog file through to w, checking it as
+// it streams past in offset order: the magic, that the first event is a
+// format description, and every event's length (at least a header, at
+// most the file's end and the largest event a server writes), end
+// position (log_pos) and, when the format description says the file has
+// them, CRC32. Nothing read from the bucket is trusted: a file whose
+// events do not line up is refused, where mariadb-binlog would fail on it
+// later. It holds at most one event that is not yet whole.
+type eventChecker struct {
+	w    io.Writer
+	fs   *FileState
+	off  uint64 // file offset of the next byte to check
+	size uint64 // the file's length: no event may run past it
+	// pending is the start of an event not yet whole.
+	pending []byte
+	crc     bool // the file's events end with a CRC32
+	err     error
+}
+
+func newEventChecker(w io.Writer, fs *FileState) *eventChecker {
+	return &eventChecker{w: w, fs: fs, size: fs.Size}
+}
+
+// Write checks p, then writes it to the underlying writer. After the
+// first bad event every Write fails with the same error.
+func (c *eventChecker) Write(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	if c.err = c.check(p); c.err != nil {
+		return 0, c.err
+	}
+	return c.w.Write(p)
+}
+
+// Close says the file ended: an event cut short there is an error.
+func (c *eventChecker) Close() error {
+	if c.err != nil {
+		return c.err
+	}
+	switch {
+	case c.off < replication.MagicLen:
+		c.err = c.fail(0, "the file holds %d bytes, fewer than the binlog magic", len(c.pending))
+	case len(c.pending) > 0:
+		c.err = c.fail(c.off, "the file ends %d bytes into an event", len(c.pending))
+	}
+	return c.err
+}
+
+// check consumes p: whole events are checked in place, the start of an
+// event not yet whole is kept in pending.
+func (c *eventChecker) check(p []byte) error {
+	for len(p) > 0 {
+		if len(c.pending) > 0 || len(p) < c.need(p) {
+			var err error
+			if p, err = c.fill(p); err != nil || len(c.pending) < c.need(c.pending) {
+				return err
+			}
+			ev := c.pending
+			c.pending = c.pending[:0]
+			if err := c.consume(ev); err != nil {
+				return err
+			}
+			if cap(c.pending) > 1<<20 {
+				c.pending = nil // do not keep a huge event's buffer
+			}
+			continue
+		}
+		n := c.need(p)
+		if err := c.consume(p[:n]); err != nil {
+			return err
+		}
+		p = p[n:]
+	}
+	return nil
+}
+
+// fill moves bytes of p into pending, up to the end of the pending item,
+// and returns what is left of p.
+func (c *eventChecker) fill(p []byte) ([]byte, error) {
+	for len(p) > 0 {
+		need := c.need(c.pending)
+		if len(c.pending) >= need {
+			return p, nil
+		}
+		k := min(need-len(c.pending), len(p))
+		c.pending = append(c.pending, p[:k]...)
+		p = p[k:]
+		if len(c.pending) >= replication.HeaderLen && c.off >= replication.MagicLen {
+			if err := c.header(c.pending); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return p, nil
+}
+
+// need is how many bytes the item starting at b needs: the magic at offset
+// 0, an event's header, then the event's size once the header is there.
+func (c *eventChecker) need(b []byte) int {
+	switch {
+	case c.off < replication.MagicLen:
+		return replication.MagicLen
+	case len(b) < replication.HeaderLen:
+		return replication.HeaderLen
+	}
+	h, _ := replication.ParseHeader(b)
+	if h.EventSize < replication.HeaderLen {
+		return replication.HeaderLen // header() refuses it
+	}
+	return int(h.EventSize)
+}
+
+// header checks the length an event's header gives before anything
+// relies on it.
+func (c *eventChecker) header(b []byte) error {
+	h, _ := replication.ParseHeader(b)
+	size := uint64(h.EventSize)
+	switch {
+	case size < replication.HeaderLen:
+		return c.fail(c.off, "%s event header says %d bytes, fewer than the header itself", h.Type, size)
+	case size > replication.MaxEventSize:
+		return c.fail(c.off, "%s event header says %d bytes, more than the largest event a server writes (%d)", h.Type, size, uint64(replication.MaxEventSize))
+	case c.off+size > c.size:
+		return c.fail(c.off, "%s event header says %d bytes, past the file's end at %d", h.Type, size, c.size)
+	}
+	return nil
+}
+
+// consume checks one whole item at c.off: the magic or an event.
+func (c *eventChecker) consume(b []byte) error {
+	if c.off == 0 {
+		if !bytes.Equal(b, replication.Magic) {
+			return c.fail(0, "the file does not start with the binlog magic (fe 62 69 6e): % x", b)
+		}
+		c.off = replication.MagicLen
+		return nil
+	}
+	if err := c.header(b); err != nil {
+		return err
+	}
+	if err := c.event(b); err != nil {
+		return err
+	}
+	c.off += uint64(len(b))
+	return nil
+}
+
+// event checks one whole event at c.off.
+func (c *eventChecker) event(raw []byte) error {
+	h, _ := replication.ParseHeader(raw)
+	end := c.off + uint64(len(raw))
+	if c.off == replication.MagicLen {
+		if h.Type != gomysql.FORMAT_DESCRIPTION_EVENT {
+			return c.fail(c.off, "the first event is %s, not a format description", h.Type)
+		}
+		aware, alg := replication.FormatChecksum(raw)
+		if aware && !replication.HasChecksum(raw) {
+			return c.fail(c.off, "CRC32 mismatch in the format description event")
+		}
+		if aware && alg != replication.ChecksumNone && alg != replication.ChecksumCRC32 {
+			return c.fail(c.off, "the format description names checksum algorithm %d, neither NONE (0) nor CRC32 (1)", alg)
+		}
+		c.crc = aware && alg == replication.ChecksumCRC32
+	} else if c.crc && !replication.HasChecksum(raw) {
+		return c.fail(c.off, "CRC32 mismatch in %s event [%d,%d)", h.Type, c.off, end)
+	}
+	if h.LogPos != uint32(end) { // log_pos is 32 bits: past 4 GiB it wraps
+		return c.fail(c.off, "%s event [%d,%d) has log_pos %d, want %d: its length or position is corrupt", h.Type, c.off, end, h.LogPos, uint32(end))
+	}
+	return nil
+}
+
+// fail is a corrupt file at offset off, naming the object that holds it.
+func (c *eventChecker) fail(off uint64, format string, args ...any) error {
+	return fmt.Errorf("%w: binlog=%s timeline=%s offset=%d (%s): %s", ErrCorrupt, c.fs.File, c.fs.Timeline, off, c.object(off), fmt.Sprintf(format, args...))
+}
+
+// object is the stored object holding offset off.
+func (c *eventChecker) object(off uint64) string {
+	if c.fs.CompactedKey != "" {
+		return "in " + c.fs.CompactedKey
+	}
+	for _, s := range c.fs.Segments {
+		if off >= s.Start && off < s.End {
+			return "in segment " + s.Key
+		}
+	}
+	return "past the stored segments"
+}
