@@ -34,12 +34,6 @@ func (c *fetchCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	return requestError(err)
 }
 
-// catalog opens the store and reads the cluster's archive through it.
-func (f storeFlags) catalog(ctx context.Context) (archive.Catalog, error) {
-	store, layout, err := f.open(ctx)
-	return archive.Catalog{Store: store, Layout: layout}, err
-}
-
 // requestError makes a library's bad-request error a usage error (exit
 // status 2).
 func requestError(err error) error {
