@@ -32,19 +32,22 @@ func newEventChecker(w io.Writer, fs *FileState) *eventChecker {
 	return &eventChecker{w: w, fs: fs, size: fs.Size}
 }
 
-// Write checks p, then writes it to the underlying writer. After the
-// first bad event every Write fails with the same error.
+// Write checks p, then writes it to the underlying writer. From the
+// first bad event on, it takes the bytes without writing them, and Close
+// fails: the reader goes on to its end, so that a fault it finds itself
+// (a zstd bomb, a damaged object) is the error reported, being the cause.
 func (c *eventChecker) Write(p []byte) (int, error) {
 	if c.err != nil {
-		return 0, c.err
+		return len(p), nil
 	}
 	if c.err = c.check(p); c.err != nil {
-		return 0, c.err
+		return len(p), nil
 	}
 	return c.w.Write(p)
 }
 
-// Close says the file ended: an event cut short there is an error.
+// Close says the file ended: it returns the first bad event, or an event
+// cut short by the end.
 func (c *eventChecker) Close() error {
 	if c.err != nil {
 		return c.err

@@ -196,6 +196,20 @@ func TestFetchCorrupt(t *testing.T) {
 	}
 }
 
+// TestFetchBomb: a zstd bomb stored as a compacted file is reported as
+// one, not as the zeros it decodes to, and leaves no file.
+func TestFetchBomb(t *testing.T) {
+	a := newFetchArchive(t, ftl1)
+	f := a.file(ftl1, "mysql-bin.000001", replication.ChecksumCRC32, true)
+	_, err := a.mem.Put(context.Background(), a.cat.Layout.CompactedKey(ftl1, f.name), zstdBomb(t), objstore.PutOptions{})
+	must(t, err)
+	dir := t.TempDir()
+	if _, err := a.fetch(FetchRequest{Dir: dir}); !errors.Is(err, ErrOversize) || !strings.Contains(err.Error(), "zstd bomb") {
+		t.Fatalf("fetch of a compacted bomb: %v; want ErrOversize", err)
+	}
+	expectOnly(t, dir)
+}
+
 // TestFetchRefuses: what the archive does not hold, and a file already
 // there, fail before anything is fetched, as bad requests.
 func TestFetchRefuses(t *testing.T) {
@@ -301,8 +315,15 @@ func TestEventCheckerChunks(t *testing.T) {
 		if !bytes.Equal(out.Bytes(), f.data) {
 			t.Fatalf("chunks of %d: the checker changed the bytes", chunk)
 		}
-		c = newEventChecker(&bytes.Buffer{}, fs)
+		out.Reset()
+		c = newEventChecker(&out, fs)
 		err := writeChunks(c, bad, chunk)
+		if err == nil {
+			err = c.Close()
+		}
+		if uint64(out.Len()) >= f.events[7]+uint64(chunk) {
+			t.Fatalf("chunks of %d: %d bytes written, past the bad event [%d,%d)", chunk, out.Len(), f.events[6], f.events[7])
+		}
 		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("offset=%d ", f.events[6])) {
 			t.Fatalf("chunks of %d, a flipped bit: %v", chunk, err)
 		}
