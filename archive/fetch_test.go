@@ -28,6 +28,9 @@ type fetchArchive struct {
 	t   *testing.T
 	mem *objstore.Memory
 	cat Catalog
+	// shift moves the events of the next files stored this many seconds
+	// later.
+	shift uint32
 }
 
 // archivedFile is a binlog file as fetchArchive stored it.
@@ -54,16 +57,26 @@ func newFetchArchive(t *testing.T, timelines ...string) *fetchArchive {
 // an index; three events to a segment.
 func (a *fetchArchive) file(tl, name string, alg byte, complete bool) *archivedFile {
 	a.t.Helper()
+	return a.fileOf(tl, name, alg, complete, func(b *binlogtest.Binlog, add func(replication.Event)) {
+		for i := 0; i < 10; i++ {
+			add(b.Next(gomysql.WRITE_ROWS_EVENTv1, 200+i))
+		}
+	})
+}
+
+// fileOf is file with the events body adds between the format
+// description and the ROTATE.
+func (a *fetchArchive) fileOf(tl, name string, alg byte, complete bool, body func(b *binlogtest.Binlog, add func(replication.Event))) *archivedFile {
+	a.t.Helper()
 	b := binlogtest.New(name)
+	b.TS += a.shift
 	f := &archivedFile{tl: tl, name: name, data: append([]byte(nil), replication.Magic...)}
 	add := func(ev replication.Event) {
 		f.events = append(f.events, ev.Start)
 		f.data = append(f.data, ev.Raw...)
 	}
 	add(b.FormatDescription(alg))
-	for i := 0; i < 10; i++ {
-		add(b.Next(gomysql.WRITE_ROWS_EVENTv1, 200+i))
-	}
+	body(b, add)
 	if complete {
 		add(b.Next(gomysql.ROTATE_EVENT, binlogtest.RotateSize))
 	}
