@@ -18,6 +18,10 @@ var ErrRequest = errors.New("bad request")
 // ErrCorrupt marks archived bytes that are not a well-formed binlog file.
 var ErrCorrupt = errors.New("corrupt binlog file in the archive")
 
+// RequestError marks err as an ErrRequest, keeping its message, for a
+// caller to tell bad input (exit status 2) from a failure.
+func RequestError(err error) error { return requestError{err} }
+
 // requestError is an ErrRequest whose message is its own.
 type requestError struct{ error }
 
@@ -25,7 +29,7 @@ func (e requestError) Is(target error) bool { return target == ErrRequest }
 func (e requestError) Unwrap() error        { return e.error }
 
 func requestErrorf(format string, args ...any) error {
-	return requestError{fmt.Errorf(format, args...)}
+	return RequestError(fmt.Errorf(format, args...))
 }
 
 // FetchRequest says which archived binlog files to rebuild, and where.

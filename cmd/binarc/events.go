@@ -44,7 +44,7 @@ func (c *eventsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	}
 	tl, err := cat.PickTimeline(ctx, c.Timeline)
 	if err != nil {
-		return requestError(err)
+		return usageIfRequest(err)
 	}
 	fmt.Fprintf(os.Stderr, "timeline %s (positions below are in it; --timeline reads another)\n", tl)
 	fmt.Fprintf(os.Stdout, "%-20s  %-24s  %-36s  %s\n", "TIME", "GTID", "POSITION", "WHAT")

@@ -31,12 +31,12 @@ func (c *fetchCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		}
 		log.Info().Str("file", f.Path).Int64("bytes", f.Bytes).Bool("complete", f.Complete).Msg("fetched")
 	}})
-	return requestError(err)
+	return usageIfRequest(err)
 }
 
 // requestError makes a library's bad-request error a usage error (exit
 // status 2).
-func requestError(err error) error {
+func usageIfRequest(err error) error {
 	if errors.Is(err, archive.ErrRequest) {
 		return usageError{err}
 	}
