@@ -2,12 +2,16 @@ package archive
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 
 	"github.com/binarc/binarc/replication"
 	gomysql "github.com/go-mysql-org/go-mysql/replication"
 )
+
+// ErrCorrupt marks archived bytes that are not a well-formed binlog file.
+var ErrCorrupt = errors.New("corrupt binlog file in the archive")
 
 // eventChecker passes a rebuilt binlog file through to w, checking it as
 // it streams past in offset order: the magic, that the first event is a

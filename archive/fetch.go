@@ -15,9 +15,6 @@ import (
 // bad input, not a fault of the archive.
 var ErrRequest = errors.New("bad request")
 
-// ErrCorrupt marks archived bytes that are not a well-formed binlog file.
-var ErrCorrupt = errors.New("corrupt binlog file in the archive")
-
 // RequestError marks err as an ErrRequest, keeping its message, for a
 // caller to tell bad input (exit status 2) from a failure.
 func RequestError(err error) error { return requestError{err} }

@@ -34,8 +34,8 @@ func (c *fetchCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	return usageIfRequest(err)
 }
 
-// requestError makes a library's bad-request error a usage error (exit
-// status 2).
+// usageIfRequest makes a library's bad-request error (archive.ErrRequest)
+// a usage error: exit status 2.
 func usageIfRequest(err error) error {
 	if errors.Is(err, archive.ErrRequest) {
 		return usageError{err}
