@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/binarc/binarc/replication"
 )
 
 // ErrRequest marks an error in what the caller asked for (a timeline or a
@@ -114,10 +116,10 @@ func (c Catalog) fetchFile(ctx context.Context, tl string, ref FileRef, dir stri
 	}
 	dst := filepath.Join(dir, ref.Name)
 	n, err := writeFileAtomic(dst, func(f *os.File) (int64, error) {
-		check := newEventChecker(f, st)
+		check := replication.NewFileChecker(f, st.Size)
 		n, err := c.Rebuild(ctx, st, check)
 		if err == nil {
-			err = check.Close()
+			err = corrupt(st, check.Close())
 		}
 		return n, err
 	})
@@ -125,6 +127,28 @@ func (c Catalog) fetchFile(ctx context.Context, tl string, ref FileRef, dir stri
 		return FetchedFile{}, err
 	}
 	return FetchedFile{Path: dst, Timeline: tl, File: ref.Name, Bytes: n, Complete: st.Complete, Gap: st.Gap}, nil
+}
+
+// ErrCorrupt marks archived bytes that are not a well-formed binlog file.
+var ErrCorrupt = errors.New("corrupt binlog file in the archive")
+
+// corrupt names the file, timeline and stored object of a malformed
+// event (a *replication.EventError); other errors pass as they are.
+func corrupt(fs *FileState, err error) error {
+	var ee *replication.EventError
+	if !errors.As(err, &ee) {
+		return err
+	}
+	object := "past the stored segments"
+	for _, s := range fs.Segments {
+		if ee.Offset >= s.Start && ee.Offset < s.End {
+			object = "in segment " + s.Key
+		}
+	}
+	if fs.CompactedKey != "" {
+		object = "in " + fs.CompactedKey
+	}
+	return fmt.Errorf("%w: binlog=%s timeline=%s offset=%d (%s): %s", ErrCorrupt, fs.File, fs.Timeline, ee.Offset, object, ee.Problem)
 }
 
 // absent fails when path exists: Fetch never overwrites.

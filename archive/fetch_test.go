@@ -310,57 +310,6 @@ func TestFetchPicksTimeline(t *testing.T) {
 	}
 }
 
-// TestEventCheckerChunks: the checker finds the same events whatever the
-// sizes of the writes, down to one byte, and the same fault at the same
-// offset.
-func TestEventCheckerChunks(t *testing.T) {
-	a := newFetchArchive(t, ftl1)
-	f := a.file(ftl1, "mysql-bin.000001", replication.ChecksumCRC32, true)
-	fs := &FileState{Timeline: ftl1, File: f.name, Size: uint64(len(f.data))}
-	bad := append([]byte(nil), f.data...)
-	bad[f.events[6]+25] ^= 0x80
-	for _, chunk := range []int{1, 3, 19, 20, 23, 500, len(f.data)} {
-		var out bytes.Buffer
-		c := newEventChecker(&out, fs)
-		if err := writeChunks(c, f.data, chunk); err != nil || c.Close() != nil {
-			t.Fatalf("chunks of %d: %v", chunk, err)
-		}
-		if !bytes.Equal(out.Bytes(), f.data) {
-			t.Fatalf("chunks of %d: the checker changed the bytes", chunk)
-		}
-		out.Reset()
-		c = newEventChecker(&out, fs)
-		err := writeChunks(c, bad, chunk)
-		if err == nil {
-			err = c.Close()
-		}
-		if uint64(out.Len()) >= f.events[7]+uint64(chunk) {
-			t.Fatalf("chunks of %d: %d bytes written, past the bad event [%d,%d)", chunk, out.Len(), f.events[6], f.events[7])
-		}
-		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("offset=%d ", f.events[6])) {
-			t.Fatalf("chunks of %d, a flipped bit: %v", chunk, err)
-		}
-		c = newEventChecker(&bytes.Buffer{}, fs)
-		if err := writeChunks(c, f.data[:len(f.data)-3], chunk); err != nil {
-			t.Fatalf("chunks of %d, truncated: %v before the end", chunk, err)
-		}
-		if err := c.Close(); err == nil || !strings.Contains(err.Error(), "into an event") {
-			t.Fatalf("chunks of %d: a file cut inside an event closes with %v", chunk, err)
-		}
-	}
-}
-
-func writeChunks(c *eventChecker, data []byte, chunk int) error {
-	for len(data) > 0 {
-		n := min(chunk, len(data))
-		if _, err := c.Write(data[:n]); err != nil {
-			return err
-		}
-		data = data[n:]
-	}
-	return nil
-}
-
 // expectOnly fails unless dir holds exactly the named files.
 func expectOnly(t *testing.T, dir string, names ...string) {
 	t.Helper()

@@ -1,29 +1,24 @@
-package archive
+package replication
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 
-	"github.com/binarc/binarc/replication"
 	gomysql "github.com/go-mysql-org/go-mysql/replication"
 )
 
-// ErrCorrupt marks archived bytes that are not a well-formed binlog file.
-var ErrCorrupt = errors.New("corrupt binlog file in the archive")
-
-// eventChecker passes a rebuilt binlog file through to w, checking it as
-// it streams past in offset order: the magic, that the first event is a
+// FileChecker passes a binlog file through to a writer, checking it as it
+// streams past in offset order: the magic, that the first event is a
 // format description, and every event's length (at least a header, at
 // most the file's end and the largest event a server writes), end
 // position (log_pos) and, when the format description says the file has
-// them, CRC32. Nothing read from the bucket is trusted: a file whose
-// events do not line up is refused, where mariadb-binlog would fail on it
-// later. It holds at most one event that is not yet whole.
-type eventChecker struct {
+// them, CRC32. A file rebuilt from an archive is checked this way before
+// anyone relies on it: a file whose events do not line up is refused,
+// where mariadb-binlog would fail on it later. It holds at most one event
+// that is not yet whole.
+type FileChecker struct {
 	w    io.Writer
-	fs   *FileState
 	off  uint64 // file offset of the next byte to check
 	size uint64 // the file's length: no event may run past it
 	// pending is the start of an event not yet whole.
@@ -32,15 +27,25 @@ type eventChecker struct {
 	err     error
 }
 
-func newEventChecker(w io.Writer, fs *FileState) *eventChecker {
-	return &eventChecker{w: w, fs: fs, size: fs.Size}
+// NewFileChecker checks a binlog file of size bytes, from offset 0, on
+// its way to w.
+func NewFileChecker(w io.Writer, size uint64) *FileChecker {
+	return &FileChecker{w: w, size: size}
 }
+
+// EventError is a malformed binlog file: the problem at Offset.
+type EventError struct {
+	Offset  uint64
+	Problem string
+}
+
+func (e *EventError) Error() string { return fmt.Sprintf("offset %d: %s", e.Offset, e.Problem) }
 
 // Write checks p, then writes it to the underlying writer. From the
 // first bad event on, it takes the bytes without writing them, and Close
 // fails: the reader goes on to its end, so that a fault it finds itself
 // (a zstd bomb, a damaged object) is the error reported, being the cause.
-func (c *eventChecker) Write(p []byte) (int, error) {
+func (c *FileChecker) Write(p []byte) (int, error) {
 	if c.err != nil {
 		return len(p), nil
 	}
@@ -51,13 +56,13 @@ func (c *eventChecker) Write(p []byte) (int, error) {
 }
 
 // Close says the file ended: it returns the first bad event, or an event
-// cut short by the end.
-func (c *eventChecker) Close() error {
+// cut short by the end, as an *EventError.
+func (c *FileChecker) Close() error {
 	if c.err != nil {
 		return c.err
 	}
 	switch {
-	case c.off < replication.MagicLen:
+	case c.off < MagicLen:
 		c.err = c.fail(0, "the file holds %d bytes, fewer than the binlog magic", len(c.pending))
 	case len(c.pending) > 0:
 		c.err = c.fail(c.off, "the file ends %d bytes into an event", len(c.pending))
@@ -67,7 +72,7 @@ func (c *eventChecker) Close() error {
 
 // check consumes p: whole events are checked in place, the start of an
 // event not yet whole is kept in pending.
-func (c *eventChecker) check(p []byte) error {
+func (c *FileChecker) check(p []byte) error {
 	for len(p) > 0 {
 		if len(c.pending) > 0 || len(p) < c.need(p) {
 			var err error
@@ -95,7 +100,7 @@ func (c *eventChecker) check(p []byte) error {
 
 // fill moves bytes of p into pending, up to the end of the pending item,
 // and returns what is left of p.
-func (c *eventChecker) fill(p []byte) ([]byte, error) {
+func (c *FileChecker) fill(p []byte) ([]byte, error) {
 	for len(p) > 0 {
 		need := c.need(c.pending)
 		if len(c.pending) >= need {
@@ -104,7 +109,7 @@ func (c *eventChecker) fill(p []byte) ([]byte, error) {
 		k := min(need-len(c.pending), len(p))
 		c.pending = append(c.pending, p[:k]...)
 		p = p[k:]
-		if len(c.pending) >= replication.HeaderLen && c.off >= replication.MagicLen {
+		if len(c.pending) >= HeaderLen && c.off >= MagicLen {
 			if err := c.header(c.pending); err != nil {
 				return nil, err
 			}
@@ -115,30 +120,30 @@ func (c *eventChecker) fill(p []byte) ([]byte, error) {
 
 // need is how many bytes the item starting at b needs: the magic at offset
 // 0, an event's header, then the event's size once the header is there.
-func (c *eventChecker) need(b []byte) int {
+func (c *FileChecker) need(b []byte) int {
 	switch {
-	case c.off < replication.MagicLen:
-		return replication.MagicLen
-	case len(b) < replication.HeaderLen:
-		return replication.HeaderLen
+	case c.off < MagicLen:
+		return MagicLen
+	case len(b) < HeaderLen:
+		return HeaderLen
 	}
-	h, _ := replication.ParseHeader(b)
-	if h.EventSize < replication.HeaderLen {
-		return replication.HeaderLen // header() refuses it
+	h, _ := ParseHeader(b)
+	if h.EventSize < HeaderLen {
+		return HeaderLen // header() refuses it
 	}
 	return int(h.EventSize)
 }
 
 // header checks the length an event's header gives before anything
 // relies on it.
-func (c *eventChecker) header(b []byte) error {
-	h, _ := replication.ParseHeader(b)
+func (c *FileChecker) header(b []byte) error {
+	h, _ := ParseHeader(b)
 	size := uint64(h.EventSize)
 	switch {
-	case size < replication.HeaderLen:
+	case size < HeaderLen:
 		return c.fail(c.off, "%s event header says %d bytes, fewer than the header itself", h.Type, size)
-	case size > replication.MaxEventSize:
-		return c.fail(c.off, "%s event header says %d bytes, more than the largest event a server writes (%d)", h.Type, size, uint64(replication.MaxEventSize))
+	case size > MaxEventSize:
+		return c.fail(c.off, "%s event header says %d bytes, more than the largest event a server writes (%d)", h.Type, size, uint64(MaxEventSize))
 	case c.off+size > c.size:
 		return c.fail(c.off, "%s event header says %d bytes, past the file's end at %d", h.Type, size, c.size)
 	}
@@ -146,12 +151,12 @@ func (c *eventChecker) header(b []byte) error {
 }
 
 // consume checks one whole item at c.off: the magic or an event.
-func (c *eventChecker) consume(b []byte) error {
+func (c *FileChecker) consume(b []byte) error {
 	if c.off == 0 {
-		if !bytes.Equal(b, replication.Magic) {
+		if !bytes.Equal(b, Magic) {
 			return c.fail(0, "the file does not start with the binlog magic (fe 62 69 6e): % x", b)
 		}
-		c.off = replication.MagicLen
+		c.off = MagicLen
 		return nil
 	}
 	if err := c.header(b); err != nil {
@@ -165,22 +170,22 @@ func (c *eventChecker) consume(b []byte) error {
 }
 
 // event checks one whole event at c.off.
-func (c *eventChecker) event(raw []byte) error {
-	h, _ := replication.ParseHeader(raw)
+func (c *FileChecker) event(raw []byte) error {
+	h, _ := ParseHeader(raw)
 	end := c.off + uint64(len(raw))
-	if c.off == replication.MagicLen {
+	if c.off == MagicLen {
 		if h.Type != gomysql.FORMAT_DESCRIPTION_EVENT {
 			return c.fail(c.off, "the first event is %s, not a format description", h.Type)
 		}
-		aware, alg := replication.FormatChecksum(raw)
-		if aware && !replication.HasChecksum(raw) {
+		aware, alg := FormatChecksum(raw)
+		if aware && !HasChecksum(raw) {
 			return c.fail(c.off, "CRC32 mismatch in the format description event")
 		}
-		if aware && alg != replication.ChecksumNone && alg != replication.ChecksumCRC32 {
+		if aware && alg != ChecksumNone && alg != ChecksumCRC32 {
 			return c.fail(c.off, "the format description names checksum algorithm %d, neither NONE (0) nor CRC32 (1)", alg)
 		}
-		c.crc = aware && alg == replication.ChecksumCRC32
-	} else if c.crc && !replication.HasChecksum(raw) {
+		c.crc = aware && alg == ChecksumCRC32
+	} else if c.crc && !HasChecksum(raw) {
 		return c.fail(c.off, "CRC32 mismatch in %s event [%d,%d)", h.Type, c.off, end)
 	}
 	if h.LogPos != uint32(end) { // log_pos is 32 bits: past 4 GiB it wraps
@@ -189,20 +194,7 @@ func (c *eventChecker) event(raw []byte) error {
 	return nil
 }
 
-// fail is a corrupt file at offset off, naming the object that holds it.
-func (c *eventChecker) fail(off uint64, format string, args ...any) error {
-	return fmt.Errorf("%w: binlog=%s timeline=%s offset=%d (%s): %s", ErrCorrupt, c.fs.File, c.fs.Timeline, off, c.object(off), fmt.Sprintf(format, args...))
-}
-
-// object is the stored object holding offset off.
-func (c *eventChecker) object(off uint64) string {
-	if c.fs.CompactedKey != "" {
-		return "in " + c.fs.CompactedKey
-	}
-	for _, s := range c.fs.Segments {
-		if off >= s.Start && off < s.End {
-			return "in segment " + s.Key
-		}
-	}
-	return "past the stored segments"
+// fail is a bad file at offset off.
+func (c *FileChecker) fail(off uint64, format string, args ...any) error {
+	return &EventError{Offset: off, Problem: fmt.Sprintf(format, args...)}
 }
