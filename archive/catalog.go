@@ -92,6 +92,21 @@ func (c Catalog) Timelines(ctx context.Context) ([]string, error) {
 	return tls, nil
 }
 
+// Clusters lists the clusters a store holds: its top-level folders.
+func Clusters(ctx context.Context, store objstore.Store) ([]string, error) {
+	entries, err := store.List(ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("list the clusters in %s: %w", store, err)
+	}
+	var out []string
+	for _, e := range entries {
+		if e.Dir {
+			out = append(out, strings.TrimSuffix(e.Key, "/"))
+		}
+	}
+	return out, nil
+}
+
 // ReadTimeline reads a timeline's manifest.
 func (c Catalog) ReadTimeline(ctx context.Context, tl string) (*TimelineInfo, error) {
 	var ti TimelineInfo

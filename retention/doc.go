@@ -1,5 +1,6 @@
 // Package retention keeps an archive to a window (binarc prune --keep, and
-// --keep on stream and snapshot): it computes the restorable windows, plans
+// --keep on stream and snapshot): it computes the restorable windows (and
+// the status binarc ls shows around them, ReadStatus), plans
 // what a prune keeps and deletes (the base snapshot, every later one, all
 // binlog from the base's coordinates), carries the plan out in a
 // crash-safe order under the prune lease, reports it, and runs prunes

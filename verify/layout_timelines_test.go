@@ -157,17 +157,6 @@ func TestEventWalkerChunks(t *testing.T) {
 	}
 }
 
-func TestChecksumAware(t *testing.T) {
-	for v, want := range map[string]bool{
-		"10.11.6-MariaDB-log": true, "5.5.68-MariaDB": true, "5.3.0-MariaDB": true,
-		"8.0.36": true, "5.6.1-log": true, "5.6.0": false, "5.5.62-log": false, "": false,
-	} {
-		if checksumAware(v) != want {
-			t.Errorf("checksumAware(%q) = %v", v, !want)
-		}
-	}
-}
-
 // TestVerifyJoin: a recorded join must read and name its own timeline and
 // an earlier one.
 func TestVerifyJoin(t *testing.T) {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -147,6 +149,9 @@ func verifyWith(ctx context.Context, c archive.Catalog, opts VerifyOptions, chec
 	}
 	if len(root) == 0 {
 		return nil, fmt.Errorf("cluster %q has no archive in %s: check --store and --cluster (binarc ls --store URL lists clusters)", c.Layout.Cluster, c.Store)
+	}
+	if err := needIdentity(ctx, c); err != nil {
+		return nil, err
 	}
 	v.checkRoot(root)
 	if err := v.checkLayout(ctx); err != nil {
@@ -300,6 +305,23 @@ func (v *verifier) snapshots(ctx context.Context) error {
 			}
 			v.problem(at, "%v", err)
 		}
+	}
+	return nil
+}
+
+// needIdentity refuses, as bad input (archive.ErrRequest), to verify an
+// encrypted timeline without an identity: verify reads every event. It
+// names the oldest such timeline, so the message is the same every run.
+func needIdentity(ctx context.Context, c archive.Catalog) error {
+	if c.Opener != nil {
+		return nil
+	}
+	enc, err := c.EncryptedTimelines(ctx)
+	if err != nil {
+		return err
+	}
+	for _, tl := range slices.Sorted(maps.Keys(enc)) {
+		return archive.RequestError(fmt.Errorf("timeline %s of cluster %q is encrypted to %s: verify reads every event, so pass --identity FILE (or BINARC_IDENTITY_FILE) with the key of one of them (binarc verify --snapshot ID checks an encrypted snapshot's size and SHA-256 without one)", tl, c.Layout.Cluster, strings.Join(enc[tl], ", ")))
 	}
 	return nil
 }

@@ -3,8 +3,6 @@ package verify
 import (
 	"bytes"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/replication"
@@ -194,43 +192,25 @@ func (w *eventWalker) event(h replication.Header, raw []byte) {
 }
 
 // formatDescription learns from the format description whether the file's
-// events carry a CRC32, and checks its own. A checksum-aware server (MySQL
-// 5.6.1+, MariaDB 5.3+) ends it with the checksum algorithm (1 byte) and a
-// CRC32, whatever binlog_checksum says; the algorithm byte says whether the
-// other events carry one (log_event.cc, Format_description_log_event).
+// events carry a CRC32, and checks its own (replication.FormatChecksum).
 func (w *eventWalker) formatDescription(raw []byte) {
-	body := raw[replication.HeaderLen:]
-	// binlog_version (2), server_version (50), create_timestamp (4),
-	// header_length (1), post-header lengths, then algorithm and CRC32.
-	if len(body) < 2+50+4+1+5 || !checksumAware(string(bytes.TrimRight(body[2:52], "\x00"))) {
+	aware, alg := replication.FormatChecksum(raw)
+	if !aware {
 		w.checksum = checksumNone
 		return
 	}
 	if !replication.HasChecksum(raw) {
 		w.problem(w.off, "CRC32 mismatch in the format description event")
 	}
-	switch alg := raw[len(raw)-5]; alg {
-	case 0:
+	switch alg {
+	case replication.ChecksumNone:
 		w.checksum = checksumNone
-	case 1:
+	case replication.ChecksumCRC32:
 		w.checksum = checksumCRC32
 	default:
 		w.problem(w.off, "the format description names checksum algorithm %d, neither NONE (0) nor CRC32 (1): events are not checked", alg)
 		w.checksum = checksumNone
 	}
-}
-
-// checksumAware says whether a server of this version writes the checksum
-// algorithm into its format description.
-func checksumAware(version string) bool {
-	var v [3]int
-	for i, part := range strings.SplitN(strings.SplitN(version, "-", 2)[0], ".", 3) {
-		v[i], _ = strconv.Atoi(part)
-	}
-	if strings.Contains(version, "MariaDB") {
-		return v[0] > 5 || v[0] == 5 && v[1] >= 3
-	}
-	return v[0] > 5 || v[0] == 5 && (v[1] > 6 || v[1] == 6 && v[2] >= 1)
 }
 
 // endSegment moves on when w.off reached the end of the current segment,

@@ -36,9 +36,22 @@ func (f logFlags) logger() (zerolog.Logger, error) {
 	return log.Level(lvl).With().Timestamp().Logger(), nil
 }
 
+// storeURLFlags say where the archive is.
+type storeURLFlags struct {
+	Store string `required:"" env:"BINARC_STORE" placeholder:"URL" help:"Where the archive is: s3://BUCKET/PREFIX, file:///PATH or a directory."`
+}
+
+func (f storeURLFlags) open(ctx context.Context) (objstore.Store, error) {
+	s, err := objstore.Open(ctx, f.Store)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--store: %w", err)}
+	}
+	return s, nil
+}
+
 // storeFlags name the archive: where it is and which cluster.
 type storeFlags struct {
-	Store   string `required:"" env:"BINARC_STORE" placeholder:"URL" help:"Where the archive is: s3://BUCKET/PREFIX, file:///PATH or a directory."`
+	storeURLFlags
 	Cluster string `required:"" env:"BINARC_CLUSTER" help:"Cluster name: the archive's top folder in the store."`
 }
 
@@ -46,11 +59,14 @@ func (f storeFlags) open(ctx context.Context) (objstore.Store, archive.Layout, e
 	if err := archive.ValidateName("cluster", f.Cluster); err != nil {
 		return nil, archive.Layout{}, usageError{fmt.Errorf("--cluster: %w", err)}
 	}
-	s, err := objstore.Open(ctx, f.Store)
-	if err != nil {
-		return nil, archive.Layout{}, usageError{fmt.Errorf("--store: %w", err)}
-	}
-	return s, archive.Layout{Cluster: f.Cluster}, nil
+	s, err := f.storeURLFlags.open(ctx)
+	return s, archive.Layout{Cluster: f.Cluster}, err
+}
+
+// catalog opens the store and reads the cluster's archive through it.
+func (f storeFlags) catalog(ctx context.Context) (archive.Catalog, error) {
+	store, layout, err := f.open(ctx)
+	return archive.Catalog{Store: store, Layout: layout}, err
 }
 
 // openRetrying opens the store like open, but waits out a store that cannot

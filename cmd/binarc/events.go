@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/binarc/binarc/archive"
@@ -22,11 +21,11 @@ type eventsCmd struct {
 }
 
 func (c *eventsCmd) Run(ctx context.Context, log zerolog.Logger) error {
-	var from, to time.Time
+	filter := archive.TransactionFilter{Grep: c.Grep}
 	for _, x := range []struct {
 		flag, val string
 		dst       *time.Time
-	}{{"--from", c.From, &from}, {"--to", c.To, &to}} {
+	}{{"--from", c.From, &filter.From}, {"--to", c.To, &filter.To}} {
 		if x.val == "" {
 			continue
 		}
@@ -36,39 +35,22 @@ func (c *eventsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		}
 		*x.dst = t.Time
 	}
-	cat, tl, files, err := c.storeFlags.openTimeline(ctx, c.Timeline)
+	cat, err := c.storeFlags.catalog(ctx)
 	if err != nil {
 		return err
 	}
 	if cat.Opener, err = c.identityFlags.opener(log); err != nil {
 		return err
 	}
-	grep := strings.ToLower(c.Grep)
+	tl, err := cat.PickTimeline(ctx, c.Timeline)
+	if err != nil {
+		return usageIfRequest(err)
+	}
 	fmt.Fprintf(os.Stderr, "timeline %s (positions below are in it; --timeline reads another)\n", tl)
 	fmt.Fprintf(os.Stdout, "%-20s  %-24s  %-36s  %s\n", "TIME", "GTID", "POSITION", "WHAT")
-	for _, f := range files {
-		fs, err := cat.FileState(ctx, tl, f)
-		if err != nil {
-			return err
-		}
-		if (!to.IsZero() && fs.FirstEventTime.After(to)) || (!from.IsZero() && !fs.LastEventTime.IsZero() && fs.LastEventTime.Before(from)) {
-			continue
-		}
-		err = archive.Transactions(ctx, cat, fs, func(t *archive.Transaction) bool {
-			if (!from.IsZero() && t.Time.Before(from)) || (!to.IsZero() && t.Time.After(to)) {
-				return true
-			}
-			what := t.Summary()
-			if grep != "" && !strings.Contains(strings.ToLower(what+" "+strings.Join(t.Tables, " ")), grep) {
-				return true
-			}
-			fmt.Fprintf(os.Stdout, "%-20s  %-24s  %-36s  %s\n", t.Time.Format("2006-01-02T15:04:05Z"), t.GTID,
-				fmt.Sprintf("%s:%d-%d", t.File, t.Start, t.End), shorten(what, 200))
-			return true
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return cat.EachTransaction(ctx, tl, filter, func(t *archive.Transaction) bool {
+		fmt.Fprintf(os.Stdout, "%-20s  %-24s  %-36s  %s\n", t.Time.Format("2006-01-02T15:04:05Z"), t.GTID,
+			fmt.Sprintf("%s:%d-%d", t.File, t.Start, t.End), shorten(t.Summary(), 200))
+		return true
+	})
 }

@@ -1,21 +1,13 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"text/tabwriter"
 	"time"
 
-	"github.com/binarc/binarc/archive"
-	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/snapshot"
 )
-
-// listSnapshots reads the cluster's snapshots for binarc ls.
-func listSnapshots(ctx context.Context, store objstore.Store, cluster string) ([]snapshot.Entry, error) {
-	return snapshot.List(ctx, store, archive.Layout{Cluster: cluster})
-}
 
 // printSnapshots adds the snapshots to binarc ls's table output.
 func printSnapshots(w io.Writer, snaps []snapshot.Entry) {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/binarc/binarc/archive"
@@ -27,15 +26,6 @@ type archiveVerifyFlags struct {
 func (c *verifyCmd) verifyArchive(ctx context.Context, store objstore.Store, layout archive.Layout, opener *crypt.Opener) error {
 	out := os.Stdout
 	cat := archive.Catalog{Store: store, Layout: layout, Opener: opener}
-	if opener == nil {
-		enc, err := cat.EncryptedTimelines(ctx)
-		if err != nil {
-			return err
-		}
-		for tl, recipients := range enc {
-			return usageError{fmt.Errorf("timeline %s of cluster %q is encrypted to %s: verify reads every event, so pass --identity FILE (or BINARC_IDENTITY_FILE) with the key of one of them (binarc verify --snapshot ID checks an encrypted snapshot's size and SHA-256 without one)", tl, layout.Cluster, strings.Join(recipients, ", "))}
-		}
-	}
 	opts := verify.VerifyOptions{
 		Settle: c.Settle,
 	}
@@ -51,7 +41,7 @@ func (c *verifyCmd) verifyArchive(ctx context.Context, store objstore.Store, lay
 	}
 	rep, err := verify.Verify(ctx, cat, opts)
 	if err != nil {
-		return err
+		return usageIfRequest(err)
 	}
 	if c.JSON {
 		enc := json.NewEncoder(out)

@@ -93,3 +93,19 @@ func MariaGTIDBody(seq uint64, flags byte) []byte {
 	b = binary.LittleEndian.AppendUint32(b, 0)
 	return append(b, flags, 0, 0, 0, 0, 0, 0, 0, 0)
 }
+
+// FormatDescription returns a MariaDB 10.11 format description event
+// naming checksum algorithm alg (1: every event ends with a CRC32; 0:
+// none), ending with its own CRC32 as a checksum-aware server writes it.
+func (f *Binlog) FormatDescription(alg byte) replication.Event {
+	ev := f.Next(gomysql.FORMAT_DESCRIPTION_EVENT, replication.HeaderLen+2+50+4+1+40+5)
+	raw := ev.Raw
+	body := raw[replication.HeaderLen:]
+	binary.LittleEndian.PutUint16(body, 4)
+	copy(body[2:52], make([]byte, 50))
+	copy(body[2:52], "10.11.6-MariaDB-log")
+	body[56] = replication.HeaderLen
+	raw[len(raw)-5] = alg
+	binary.LittleEndian.PutUint32(raw[len(raw)-4:], crc32.ChecksumIEEE(raw[:len(raw)-4]))
+	return ev
+}
