@@ -11,6 +11,7 @@ import (
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/replication"
 	"github.com/binarc/binarc/retention"
+	"github.com/binarc/binarc/statuspage"
 	"github.com/rs/zerolog"
 )
 
@@ -20,7 +21,8 @@ type lsCmd struct {
 	// sourceFlags: an optional primary (--source, its password and TLS)
 	// to show how far behind it the archive is.
 	sourceFlags
-	JSON bool `help:"Print JSON instead of a table."`
+	JSON bool   `help:"Print JSON instead of a table."`
+	HTML string `placeholder:"FILE" help:"Also write the status page (one self-contained HTML file: the restorable window drawn across timelines and joins, snapshots, gaps, lag) to FILE."`
 }
 
 func (c *lsCmd) Run(ctx context.Context, log zerolog.Logger) error {
@@ -53,6 +55,12 @@ func (c *lsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if st.JoinsProblem != nil {
 		log.Warn().Err(st.JoinsProblem).Msg("could not work out the joins between timelines; windows end at each timeline's end")
 	}
+	if c.HTML != "" {
+		if err := writeStatusPage(c.HTML, st); err != nil {
+			return err
+		}
+		log.Info().Str("file", c.HTML).Msg("status page written")
+	}
 	if c.JSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
@@ -78,4 +86,26 @@ func fmtTime(t time.Time) string {
 		return "-"
 	}
 	return t.UTC().Format("2006-01-02 15:04:05Z")
+}
+
+// writeStatusPage renders the status page into file, atomically (a page
+// open in a browser or served by another process never reads half of it).
+func writeStatusPage(file string, st *retention.Status) error {
+	tmp := file + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("--html: %w", err)
+	}
+	err = statuspage.Render(f, statuspage.Page{Status: st, Now: time.Now()})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, file)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("--html %s: %w", file, err)
+	}
+	return nil
 }

@@ -2,9 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
+	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/replication"
+	"github.com/binarc/binarc/retention"
+	"github.com/binarc/binarc/statuspage"
 	"github.com/binarc/binarc/stream"
 	"github.com/rs/zerolog"
 )
@@ -40,7 +47,9 @@ func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	stopMetrics, err := c.metricsFlags.serve(log, c.Cluster, metrics.Ready, metrics, semiMetrics)
+	var opened atomic.Value // the store, once open: the status page reads it
+	page := statusPage(log, c.Cluster, srcs, func() objstore.Store { s, _ := opened.Load().(objstore.Store); return s })
+	stopMetrics, err := c.metricsFlags.serveWithPage(log, c.Cluster, metrics.Ready, page, metrics, semiMetrics)
 	if err != nil {
 		return err
 	}
@@ -49,6 +58,7 @@ func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
+	opened.Store(store)
 	if c.Heartbeat <= 0 || c.ReadTimeout < 2*c.Heartbeat {
 		return usageError{errorf("--read-timeout %s must be at least twice --heartbeat %s (and both positive)", c.ReadTimeout, c.Heartbeat)}
 	}
@@ -94,4 +104,20 @@ func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	log.Info().Str("store", store.String()).Str("cluster", c.Cluster).Dur("flush_interval", c.FlushInterval).
 		Int64("segment_size", int64(c.SegmentSize)).Msg("binarc stream starting")
 	return c.streamRetention.run(ctx, log, store, c.Cluster, a)
+}
+
+// statusPage serves the cluster's status page (binarc ls --html's) at /
+// on --metrics-addr, read at most once a minute, once the store is open.
+func statusPage(log zerolog.Logger, cluster string, srcs []replication.Config, store func() objstore.Store) http.Handler {
+	return statuspage.Handler(func(ctx context.Context) (*retention.Status, error) {
+		s := store()
+		if s == nil {
+			return nil, errors.New("the store is not open yet")
+		}
+		st, err := retention.ReadStatus(ctx, retention.StatusRequest{Catalog: archive.Catalog{Store: s, Layout: archive.Layout{Cluster: cluster}}, Sources: srcs})
+		if err != nil {
+			log.Warn().Err(err).Msg("status page: cannot read the archive's status")
+		}
+		return st, err
+	}, time.Minute)
 }

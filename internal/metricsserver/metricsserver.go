@@ -27,6 +27,12 @@ var ErrBadAddr = errors.New("bad metrics address")
 // else 503 and a short status: see readiness) until stop is called. With
 // no address it does nothing.
 func Serve(addr string, log zerolog.Logger, cluster string, ready func() error, cs ...prometheus.Collector) (stop func(), err error) {
+	return ServeWithPage(addr, log, cluster, ready, nil, cs...)
+}
+
+// ServeWithPage is Serve with page, when not nil, at / (binarc stream's
+// status page).
+func ServeWithPage(addr string, log zerolog.Logger, cluster string, ready func() error, page http.Handler, cs ...prometheus.Collector) (stop func(), err error) {
 	if addr == "" {
 		return func() {}, nil
 	}
@@ -43,6 +49,9 @@ func Serve(addr string, log zerolog.Logger, cluster string, ready func() error, 
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("/readyz", &readiness{ready: ready, log: log, logEvery: 30 * time.Second})
+	if page != nil {
+		mux.Handle("/", page)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--metrics-addr %s: %w", addr, err)

@@ -1,0 +1,277 @@
+// Package statuspage renders what can be restored right now as one
+// self-contained HTML page (no script, no external asset): the restorable
+// window drawn as a timeline across the archive's timelines and the joins
+// between them (failovers and flips marked), the snapshots on it, the
+// gaps, the archive's lag and the last drill, each with a text fallback.
+// binarc ls --html writes it to a file; binarc stream serves it at / on
+// --metrics-addr. It renders a retention.Status; it reads nothing itself.
+package statuspage
+
+import (
+	"context"
+	"fmt"
+	"html/template"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/retention"
+)
+
+// Page is what the page shows.
+type Page struct {
+	Status *retention.Status
+	// Now is when the page was made: the right end of the drawing.
+	Now time.Time
+	// LastDrill is one line about the newest drill ("" when none ran).
+	LastDrill string
+}
+
+// Render writes the page.
+func Render(w io.Writer, p Page) error {
+	if p.Status == nil {
+		return fmt.Errorf("statuspage: no status to render")
+	}
+	if p.Now.IsZero() {
+		p.Now = time.Now()
+	}
+	return pageTemplate.Execute(w, build(p))
+}
+
+// view is the page's data, laid out: every mark has its x position (in
+// percent of the drawing's width) and its text.
+type view struct {
+	Cluster   string
+	Now       string
+	From, To  string
+	Timelines []timelineView
+	Joins     []joinView
+	Snapshots []snapshotView
+	Gaps      []gapView
+	Windows   []windowView
+	Lag       string
+	LastDrill string
+	Height    int
+}
+
+type timelineView struct {
+	Name, Source, From, To, Reason string
+	Row                            int
+	Y                              int
+	X, W                           float64
+}
+
+type joinView struct {
+	Timeline, Previous, Time, Text string
+	Broken                         bool
+	X                              float64
+	Y1, Y2                         int
+}
+
+type snapshotView struct {
+	ID, Time, Timeline, Text string
+	Complete                 bool
+	X                        float64
+	Y                        int
+}
+
+type gapView struct {
+	Timeline, File, Time, Text string
+	X                          float64
+	Y                          int
+}
+
+type windowView struct {
+	Text     string
+	X, W     float64
+	Y        int
+	CutShort bool
+}
+
+const (
+	rowHeight = 46
+	top       = 30
+)
+
+func build(p Page) view {
+	st := p.Status
+	v := view{Cluster: st.Cluster, Now: stamp(p.Now), LastDrill: p.LastDrill}
+	if st.Lag != nil {
+		v.Lag = st.Lag.Summary
+	}
+	lo, hi := span(st, p.Now)
+	v.From, v.To = stamp(lo), stamp(hi)
+	x := func(t time.Time) float64 {
+		if hi.Equal(lo) {
+			return 0
+		}
+		f := float64(t.Sub(lo)) / float64(hi.Sub(lo)) * 100
+		return min(max(f, 0), 100)
+	}
+	row := map[string]int{}
+	for i, ts := range st.Timelines {
+		row[ts.Name] = i
+		first, last := timelineSpan(ts)
+		tv := timelineView{Name: ts.Name, From: stamp(first), To: stamp(last), Row: i, Y: top + i*rowHeight, X: x(first), W: max(x(last)-x(first), 0.4)}
+		if ts.Info != nil {
+			tv.Source = fmt.Sprintf("%s (server_id %d)", ts.Info.SourceAddr, ts.Info.SourceServerID)
+			tv.Reason = ts.Info.Reason
+		}
+		v.Timelines = append(v.Timelines, tv)
+		for _, f := range ts.Files {
+			if f.Gap != nil {
+				at := f.LastEventTime
+				if at.IsZero() {
+					at = first
+				}
+				v.Gaps = append(v.Gaps, gapView{Timeline: ts.Name, File: f.File, Time: stamp(at), Text: f.Gap.Error(), X: x(at), Y: tv.Y})
+			}
+		}
+	}
+	for i, j := range st.Joins {
+		if j == nil || i == 0 {
+			continue
+		}
+		at := j.SwitchTime
+		v.Joins = append(v.Joins, joinView{Timeline: j.Timeline, Previous: j.Previous, Time: stamp(at), Text: j.String(), Broken: j.Broken != "",
+			X: x(at), Y1: top + row[j.Previous]*rowHeight, Y2: top + row[j.Timeline]*rowHeight})
+	}
+	for _, s := range st.Snapshots {
+		sv := snapshotView{ID: s.ID, Time: stamp(s.Time), Complete: s.Complete, X: x(s.Time), Y: top + snapshotRow(st, s.Time)*rowHeight}
+		sv.Timeline = st.Timelines[min(snapshotRow(st, s.Time), max(len(st.Timelines)-1, 0))].Name
+		sv.Text = "snapshot " + s.ID
+		if !s.Complete {
+			sv.Text += " (incomplete: " + orDefault(s.Problem, "failed or still running") + ")"
+		}
+		v.Snapshots = append(v.Snapshots, sv)
+	}
+	for _, w := range st.Windows {
+		wv := windowView{Text: w.String(), X: x(w.From), W: max(x(w.To)-x(w.From), 0.4), Y: top + row[w.Timeline]*rowHeight, CutShort: w.CutShort != ""}
+		v.Windows = append(v.Windows, wv)
+	}
+	v.Height = top + max(len(st.Timelines), 1)*rowHeight + 10
+	return v
+}
+
+// span is the drawing's time range: from the oldest snapshot or event to
+// now.
+func span(st *retention.Status, now time.Time) (lo, hi time.Time) {
+	lo, hi = now, now
+	for _, ts := range st.Timelines {
+		if first, _ := timelineSpan(ts); !first.IsZero() && first.Before(lo) {
+			lo = first
+		}
+	}
+	for _, s := range st.Snapshots {
+		if !s.Time.IsZero() && s.Time.Before(lo) {
+			lo = s.Time
+		}
+	}
+	if hi.Sub(lo) < time.Minute {
+		lo = hi.Add(-time.Minute)
+	}
+	return lo, hi
+}
+
+// timelineSpan is the first and last event time of a timeline's files.
+func timelineSpan(ts *archive.TimelineState) (first, last time.Time) {
+	for _, f := range ts.Files {
+		if !f.FirstEventTime.IsZero() && (first.IsZero() || f.FirstEventTime.Before(first)) {
+			first = f.FirstEventTime
+		}
+		if f.LastEventTime.After(last) {
+			last = f.LastEventTime
+		}
+	}
+	if first.IsZero() && ts.Info != nil {
+		first = ts.Info.Created
+	}
+	if last.IsZero() {
+		last = first
+	}
+	return first, last
+}
+
+// snapshotRow is the row of the timeline a snapshot taken at t belongs
+// to: the newest timeline that started before it.
+func snapshotRow(st *retention.Status, t time.Time) int {
+	r := 0
+	for i, ts := range st.Timelines {
+		if first, _ := timelineSpan(ts); !first.After(t) {
+			r = i
+		}
+	}
+	return r
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func orDefault(s, d string) string {
+	if strings.TrimSpace(s) == "" {
+		return d
+	}
+	return s
+}
+
+var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
+	"pct": func(f float64) string { return fmt.Sprintf("%.2f%%", f) },
+	"add": func(a, b int) int { return a + b },
+}).Parse(pageHTML))
+
+// Handler serves the page at / (binarc stream's --metrics-addr): read
+// gives the status, read again at most once per ttl (the status lists the
+// whole archive: a page open in a browser that refreshes must not list
+// the bucket every second). A status that cannot be read is a 503 with a
+// short text; the reason is logged by the caller's read.
+func Handler(read func(ctx context.Context) (*retention.Status, error), ttl time.Duration) http.Handler {
+	h := &handler{read: read, ttl: ttl}
+	return h
+}
+
+type handler struct {
+	read func(ctx context.Context) (*retention.Status, error)
+	ttl  time.Duration
+
+	mu     sync.Mutex
+	st     *retention.Status
+	readAt time.Time
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/" {
+		http.NotFound(w, r)
+		return
+	}
+	st, err := h.status(r.Context())
+	if err != nil {
+		http.Error(w, "the archive's status cannot be read now (the reason is in binarc's log)", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	_ = Render(w, Page{Status: st, Now: time.Now()})
+}
+
+func (h *handler) status(ctx context.Context) (*retention.Status, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.st != nil && time.Since(h.readAt) < h.ttl {
+		return h.st, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	st, err := h.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	h.st, h.readAt = st, time.Now()
+	return st, nil
+}
