@@ -82,6 +82,29 @@ func (a *ArchiveSource) timeline(ctx context.Context) (string, error) {
 	return tls[len(tls)-1], nil
 }
 
+var _ PrimaryDescriber = (*ArchiveSource)(nil)
+
+// Primary describes the primary of the newest timeline, as the archive
+// recorded it when the timeline began.
+func (a *ArchiveSource) Primary(ctx context.Context) (Primary, error) {
+	tls, err := a.Catalog.Timelines(ctx)
+	if err != nil {
+		return Primary{}, err
+	}
+	if len(tls) == 0 {
+		return Primary{}, fmt.Errorf("cluster %q has no archived binlog", a.Catalog.Layout.Cluster)
+	}
+	ti, err := a.Catalog.ReadTimeline(ctx, tls[len(tls)-1])
+	if err != nil {
+		return Primary{}, err
+	}
+	flavor := "mariadb"
+	if ti.SourceFlavor == string(replication.FlavorMySQL) {
+		flavor = "mysql"
+	}
+	return Primary{Version: ti.SourceVersion, Flavor: flavor, ServerUUID: ti.SourceServerUUID}, nil
+}
+
 // Files lists the timeline's files, or, with Joins, the files of the
 // timelines joined to one another (chain.go).
 func (a *ArchiveSource) Files(ctx context.Context) ([]File, error) {
