@@ -28,6 +28,9 @@ type streamer struct {
 	// gtid holds, in GTID mode, the replica's position in each domain not
 	// yet reached: groups up to it are not sent.
 	gtid map[uint32]gtidEntry
+	// exclude is, in a MySQL dump by GTID set, the replica's executed
+	// set: its transactions are not sent.
+	exclude *replication.GTIDState
 	// state is the binlog's GTID state where the stream stands, and
 	// fakeList asks for it to be sent once the replica's own last group
 	// has been passed over.
@@ -78,7 +81,14 @@ func (s *session) dump(ctx context.Context, body []byte) error {
 	}
 	s.serverID = req.ServerID
 	st := s.newStreamer(req)
-	startPos, err := st.start(ctx, req.File, req.Pos)
+	return st.stream(ctx, func() (uint64, error) { return st.start(ctx, req.File, req.Pos) })
+}
+
+// stream runs a dump that start positions: the refusal, or the events
+// until the stop.
+func (st *streamer) stream(ctx context.Context, start func() (uint64, error)) error {
+	s, req := st.s, st.req
+	startPos, err := start()
 	if err != nil {
 		var me *mysql.MyError
 		if !errors.As(err, &me) {
@@ -256,6 +266,9 @@ func (st *streamer) event(file string, off uint64, h replication.Header, raw []b
 			st.state[g.Domain] = g
 		}
 		st.skipping = st.grp.GTID != "" && st.skip[st.grp.GTID]
+		if !st.skipping && st.exclude != nil && h.Type == gomysql.GTID_EVENT {
+			st.skipping = st.exclude.Has(st.grp.GTID) // the MySQL replica has it
+		}
 		if !st.skipping && len(st.gtid) > 0 && h.Type == gomysql.MARIADB_GTID_EVENT {
 			var err error
 			if st.skipping, err = st.beforeReplicaPosition(st.grp.GTID); err != nil {

@@ -208,31 +208,7 @@ func isBlob(t byte) bool {
 	return false
 }
 
-// mysqlExecuted is MySQL's gtid_executed at the archive's end: the newest
-// file's Previous_gtids and the transactions archived in it (from its
-// first to its last GTID: a primary numbers its own transactions without
-// gaps).
+// mysqlExecuted is MySQL's gtid_executed at the archive's end.
 func (a *archiveState) mysqlExecuted() (string, error) {
-	st := a.head.Previous
-	if st == nil {
-		st = &replication.GTIDState{}
-	}
-	st = st.Clone()
-	last := a.files[len(a.files)-1]
-	first, lastG := last.FirstGTID, last.LastGTID
-	if first != "" && lastG != "" {
-		fu, fs, ok1 := strings.Cut(first, ":")
-		lu, ls, ok2 := strings.Cut(lastG, ":")
-		if ok1 && ok2 && fu == lu {
-			r, err := replication.ParseGTIDState(fmt.Sprintf("%s:%s-%s", fu, fs, ls))
-			if err != nil {
-				return "", fmt.Errorf("binarc serve: the archive's GTIDs %s to %s: %w", first, lastG, err)
-			}
-			st.AddState(r)
-		} else {
-			st.Add(first)
-			st.Add(lastG)
-		}
-	}
-	return st.String(), nil
+	return mysqlExecutedAt(a.head, a.files[len(a.files)-1]).String(), nil
 }

@@ -86,15 +86,26 @@ func annotatedFiles(t *testing.T, dir string) []string {
 // archive's index does.
 type gtidDirSource struct {
 	DirSource
-	last []string
+	first, last []string
+	primary     *Primary // what the archive recorded of its primary, if anything
 }
 
 func (g *gtidDirSource) Files(ctx context.Context) ([]File, error) {
 	files, err := g.DirSource.Files(ctx)
 	for i := range files {
 		files[i].LastGTID = g.last[i]
+		if g.first != nil {
+			files[i].FirstGTID = g.first[i]
+		}
 	}
 	return files, err
+}
+
+func (g *gtidDirSource) Primary(context.Context) (Primary, error) {
+	if g.primary == nil {
+		return Primary{}, nil
+	}
+	return *g.primary, nil
 }
 
 // dumped is what a client received from one COM_BINLOG_DUMP.
@@ -171,7 +182,7 @@ func dumpWith(t *testing.T, addr string, setup []string, flags uint16, file stri
 func TestDumpFlags(t *testing.T) {
 	dir := t.TempDir()
 	names := annotatedFiles(t, dir)
-	src := &gtidDirSource{DirSource{Dir: dir, Names: names}, []string{"0-1-2", "0-1-3"}}
+	src := &gtidDirSource{DirSource: DirSource{Dir: dir, Names: names}, last: []string{"0-1-2", "0-1-3"}}
 	addr := startServer(t, Config{Source: src, User: "u", Password: "p", ServerID: 9, Log: zerolog.Nop()})
 	replica := []string{"SET @master_binlog_checksum= @@global.binlog_checksum", "SET @mariadb_slave_capability=4"}
 	const nonBlock, annotate = 1, 2

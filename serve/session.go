@@ -61,8 +61,7 @@ func (s *session) command(ctx context.Context, data []byte) error {
 	case mysql.COM_BINLOG_DUMP:
 		return s.dump(ctx, body)
 	case mysql.COM_BINLOG_DUMP_GTID:
-		return s.conn.WriteValue(mysql.NewError(mysql.ER_MASTER_FATAL_ERROR_READING_BINLOG,
-			"binarc serve speaks MariaDB's replication: MySQL's GTID dump (COM_BINLOG_DUMP_GTID) is not supported; replicate by file and position"))
+		return s.dumpGTID(ctx, body)
 	default:
 		return s.conn.WriteValue(mysql.NewError(mysql.ER_UNKNOWN_COM_ERROR, fmt.Sprintf("binarc serve: command %d is not supported", cmd)))
 	}
@@ -148,8 +147,19 @@ func (s *session) set(ctx context.Context, name, value string) error {
 	if str, ok := v.(string); ok {
 		v = userString(str)
 	}
-	s.vars[strings.ToLower(name)] = v
+	name = strings.ToLower(name)
+	s.vars[name] = v
+	if old, ok := sourceAliases[name]; ok {
+		s.vars[old] = v
+	}
 	return nil
+}
+
+// sourceAliases are the names MySQL 8.0.26+ replicas set beside (or
+// instead of) the ones the dump reads.
+var sourceAliases = map[string]string{
+	"source_binlog_checksum":  "master_binlog_checksum",
+	"source_heartbeat_period": "master_heartbeat_period",
 }
 
 // userString is a string held in a user variable: a server types it as

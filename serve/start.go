@@ -11,24 +11,10 @@ import (
 
 // start finds the file and offset to stream from.
 func (st *streamer) start(ctx context.Context, file string, pos uint64) (uint64, error) {
-	files, err := st.cfg.Source.Files(ctx)
-	if err != nil {
+	if err := st.prepare(ctx); err != nil {
 		return 0, err
 	}
-	if len(files) == 0 {
-		return 0, dumpError("the archive holds no binlog yet")
-	}
-	st.files = files
-	st.crc = checksumVar(st.s.vars["master_binlog_checksum"])
-	if v, ok := st.s.vars["master_binlog_checksum"]; !ok || v == nil {
-		// A replica that did not say it understands checksums gets none,
-		// and MariaDB refuses to send it checksummed events.
-		if st.srv().checksums(ctx) {
-			return 0, dumpError("the archived binlog has CRC32 checksums and the replica did not declare it can check them (SET @master_binlog_checksum): use a replica that supports binlog checksums (MariaDB 5.3+, MySQL 5.6+)")
-		}
-	} else if s := fmt.Sprint(v); s != "NONE" && s != "CRC32" {
-		return 0, dumpError("the replica asks for binlog checksum %q; binarc serves the archive as written: NONE or CRC32", s)
-	}
+	files := st.files
 	if cs, ok := st.s.vars["slave_connect_state"]; ok && cs != nil {
 		return st.startGTID(ctx, fmt.Sprint(cs))
 	}
@@ -57,6 +43,30 @@ func (st *streamer) start(ctx context.Context, file string, pos uint64) (uint64,
 		return 0, dumpError("position %s:%d is past the end of the archived file (%d bytes)", f.Name, pos, f.Size)
 	}
 	return pos, st.prepareStop(ctx)
+}
+
+// prepare lists the archive's files and checks the client's checksum
+// declaration, for every kind of dump.
+func (st *streamer) prepare(ctx context.Context) error {
+	files, err := st.cfg.Source.Files(ctx)
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
+		return dumpError("the archive holds no binlog yet")
+	}
+	st.files = files
+	st.crc = checksumVar(st.s.vars["master_binlog_checksum"])
+	if v, ok := st.s.vars["master_binlog_checksum"]; !ok || v == nil {
+		// A replica that did not say it understands checksums gets none,
+		// and MariaDB refuses to send it checksummed events.
+		if st.srv().checksums(ctx) {
+			return dumpError("the archived binlog has CRC32 checksums and the replica did not declare it can check them (SET @master_binlog_checksum): use a replica that supports binlog checksums (MariaDB 5.3+, MySQL 5.6+)")
+		}
+	} else if s := fmt.Sprint(v); s != "NONE" && s != "CRC32" {
+		return dumpError("the replica asks for binlog checksum %q; binarc serves the archive as written: NONE or CRC32", s)
+	}
+	return nil
 }
 
 // startGTID finds the newest file that starts at or before the replica's

@@ -247,7 +247,7 @@ func (s *session) archive(ctx context.Context) (*archiveState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("binarc serve: %w", err)
 	}
-	a := &archiveState{at: time.Now(), files: files, head: head, src: src, ctx: ctx, primary: Primary{Flavor: "mariadb"}}
+	a := &archiveState{at: time.Now(), files: files, head: head, src: src, ctx: ctx}
 	if d, ok := src.(PrimaryDescriber); ok {
 		if a.primary, err = d.Primary(ctx); err != nil {
 			return nil, fmt.Errorf("binarc serve: %w", err)
@@ -255,6 +255,9 @@ func (s *session) archive(ctx context.Context) (*archiveState, error) {
 	}
 	if a.primary.Version == "" {
 		a.primary.Version = fdeVersion(head.FDE)
+	}
+	if a.primary.Flavor == "" {
+		a.primary.Flavor = fdeFlavor(head.FDE)
 	}
 	if s.state != nil && s.state.facts != nil && s.state.files[len(s.state.files)-1].Name == files[len(files)-1].Name {
 		a.facts = s.state.facts
@@ -345,4 +348,15 @@ func fdeVersion(fde []byte) string {
 		v = v[:i]
 	}
 	return string(v)
+}
+
+// fdeFlavor tells MySQL's binlog from MariaDB's by the server version its
+// format description carries (MariaDB's says so; an unknown one is taken
+// for MariaDB, the dialect serve speaks first).
+func fdeFlavor(fde []byte) string {
+	v := fdeVersion(fde)
+	if v == "" || strings.Contains(strings.ToLower(v), "mariadb") {
+		return "mariadb"
+	}
+	return "mysql"
 }
