@@ -211,12 +211,15 @@ func run(o options) (err error) {
 	if *serveReplayOnly {
 		phases = []func() error{b.serveReplay} // bench/serve_replay.go
 	}
+	if *serveReadersOnly {
+		phases = []func() error{b.serveReaders} // bench/serve_readers.go
+	}
 	for _, phase := range phases {
 		if err := phase(); err != nil {
 			return err
 		}
 	}
-	if *snapshotOnly || *semiSyncOnly || *serveReplayOnly {
+	if *snapshotOnly || *semiSyncOnly || *serveReplayOnly || *serveReadersOnly {
 		return nil
 	}
 

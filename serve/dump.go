@@ -50,9 +50,11 @@ type streamer struct {
 	lastSend time.Time
 	buf      []byte
 	scratch  []byte // an event rewritten for an old client
-	prog     ProgressInfo
-	progAt   time.Time
-	logged   *progress.Reporter
+	// slotCtx is the dump's context while it holds a read slot.
+	slotCtx context.Context
+	prog    ProgressInfo
+	progAt  time.Time
+	logged  *progress.Reporter
 }
 
 // streamPos is a position in the stream's list of files: file names may
@@ -184,9 +186,14 @@ func (st *streamer) file(ctx context.Context, pos uint64) (bool, error) {
 	for {
 		f := st.files[st.idx]
 		if pos < f.Size {
-			err := st.cfg.Source.Read(ctx, f, pos, func(off uint64, h replication.Header, raw []byte) error {
+			release, err := st.readSlot(ctx)
+			if err != nil {
+				return false, err
+			}
+			err = st.cfg.Source.Read(st.slotCtx, f, pos, func(off uint64, h replication.Header, raw []byte) error {
 				return st.event(f.Name, off, h, raw)
 			})
+			release()
 			if ferr := st.s.out.Flush(); err == nil && ferr != nil {
 				return false, ferr
 			}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/replication"
@@ -58,7 +59,20 @@ type ArchiveSource struct {
 	// before it (the restore package works it out from the archive).
 	Joins func(ctx context.Context) ([]*Join, error)
 
-	mu sync.Mutex
+	// ReadSlots, above zero, is how many files are read at once across
+	// every stream (ArchiveOptions sets it): each read holds a decoder
+	// with its window and buffers, so serve's memory stays bounded however
+	// many clients read, and the others wait their turn with heartbeats.
+	ReadSlots int
+
+	mu      sync.Mutex
+	joinsMu sync.Mutex // held while the joins are worked out (chain.go)
+	slots   chan struct{}
+	// states caches file states (statesMu held while one is read): a
+	// complete file's for good, the live file's for a second. Reading a
+	// live file's state reads its segments, and every stream asks.
+	statesMu sync.Mutex
+	states   map[string]cachedState
 	// complete caches complete files, which never change: a following
 	// stream lists the archive every second, and reads only the live
 	// file's state then.
@@ -67,6 +81,18 @@ type ArchiveSource struct {
 }
 
 var _ Source = (*ArchiveSource)(nil)
+
+func (a *ArchiveSource) readSlots() chan struct{} {
+	if a.ReadSlots <= 0 {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.slots == nil {
+		a.slots = make(chan struct{}, a.ReadSlots)
+	}
+	return a.slots
+}
 
 func (a *ArchiveSource) timeline(ctx context.Context) (string, error) {
 	if a.Timeline != "" {
@@ -134,7 +160,7 @@ func (a *ArchiveSource) timelineFiles(ctx context.Context, tl string) ([]File, e
 			out = append(out, f)
 			continue
 		}
-		fs, err := a.Catalog.FileState(ctx, tl, r)
+		fs, err := a.fileState(ctx, tl, r)
 		if err != nil {
 			return nil, err
 		}
@@ -156,6 +182,15 @@ func (a *ArchiveSource) timelineFiles(ctx context.Context, tl string) ([]File, e
 }
 
 func (a *ArchiveSource) Read(ctx context.Context, f File, from uint64, fn func(uint64, replication.Header, []byte) error) error {
+	release, err := takeSlot(ctx, a.readSlots())
+	if err != nil {
+		return err
+	}
+	defer release()
+	return a.read(ctx, f, from, fn)
+}
+
+func (a *ArchiveSource) read(ctx context.Context, f File, from uint64, fn func(uint64, replication.Header, []byte) error) error {
 	tl := f.Timeline
 	if tl == "" {
 		var err error
@@ -167,7 +202,7 @@ func (a *ArchiveSource) Read(ctx context.Context, f File, from uint64, fn func(u
 	if err != nil {
 		return err
 	}
-	fs, err := a.Catalog.FileState(ctx, tl, ref)
+	fs, err := a.fileState(ctx, tl, ref)
 	if err != nil {
 		return err
 	}
@@ -196,7 +231,7 @@ func (a *ArchiveSource) Read(ctx context.Context, f File, from uint64, fn func(u
 	}
 	segs := fs.Segments[first:]
 	hit := false
-	err = a.Catalog.ReadSegments(ctx, segs, 4, nil, func(i int, plain []byte, err error) error {
+	err = a.Catalog.ReadSegments(ctx, segs, segmentsAhead, nil, func(i int, plain []byte, err error) error {
 		if err != nil {
 			return err
 		}
@@ -223,6 +258,34 @@ func (a *ArchiveSource) Read(ctx context.Context, f File, from uint64, fn func(u
 	return err
 }
 
+// cachedState is a file state and when it was read.
+type cachedState struct {
+	fs *archive.FileState
+	at time.Time
+}
+
+// fileState is Catalog.FileState through the cache: many streams starting
+// or following at once read the state once.
+func (a *ArchiveSource) fileState(ctx context.Context, tl string, r archive.FileRef) (*archive.FileState, error) {
+	key := tl + "/" + r.Name
+	a.statesMu.Lock()
+	defer a.statesMu.Unlock()
+	if c, ok := a.states[key]; ok && (c.fs.Complete || time.Since(c.at) < time.Second) {
+		return c.fs, nil
+	}
+	fs, err := a.Catalog.FileState(ctx, tl, r)
+	if err != nil {
+		return nil, err
+	}
+	if a.states == nil {
+		a.states = map[string]cachedState{}
+	}
+	if fs.Gap == nil {
+		a.states[key] = cachedState{fs: fs, at: time.Now()}
+	}
+	return fs, nil
+}
+
 // ref finds a file in the timeline's listing.
 func (a *ArchiveSource) ref(ctx context.Context, tl, file string) (archive.FileRef, error) {
 	refs, err := a.Catalog.Files(ctx, tl)
@@ -236,6 +299,11 @@ func (a *ArchiveSource) ref(ctx context.Context, tl, file string) (archive.FileR
 	}
 	return archive.FileRef{}, fmt.Errorf("binlog=%s timeline=%s: no longer in the archive (pruned?)", file, tl)
 }
+
+// segmentsAhead is how many segments a read fetches ahead of the one it
+// sends: one, so the next is on its way while this one goes out. Each is
+// up to a segment's size decompressed, per read slot.
+const segmentsAhead = 2
 
 // errStop ends a read early, without error.
 var errStop = errors.New("stop reading")

@@ -51,6 +51,56 @@ func (st *streamer) finish(ctx context.Context) error {
 	return st.s.conn.WritePacket([]byte{0, 0, 0, 0, mysql.EOF_HEADER, 0, 0, 2, 0})
 }
 
+// slotted is a Source whose file reads share a bounded pool of slots:
+// each read holds a decoder and buffers, so many concurrent streams would
+// otherwise grow serve's memory with their number.
+type slotted interface {
+	readSlots() chan struct{}
+}
+
+// readSlot takes a read slot when the source has a pool, sending the
+// client heartbeats while it waits (so that a replica does not time out),
+// and returns its release.
+func (st *streamer) readSlot(ctx context.Context) (func(), error) {
+	sl, ok := st.cfg.Source.(slotted)
+	if !ok || sl.readSlots() == nil {
+		st.slotCtx = ctx
+		return func() {}, nil
+	}
+	slots := sl.readSlots()
+	for {
+		select {
+		case slots <- struct{}{}:
+			st.slotCtx = context.WithValue(ctx, slotHeld{}, true)
+			return func() { <-slots; st.slotCtx = nil }, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+		if err := st.heartbeatIfDue(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// slotHeld marks a context whose reader holds a read slot already (the
+// streamer's, taken with heartbeats), so that Read does not take a second.
+type slotHeld struct{}
+
+// takeSlot holds one of slots for a read that did not take one itself
+// (file heads, the search for the last transaction boundary).
+func takeSlot(ctx context.Context, slots chan struct{}) (func(), error) {
+	if slots == nil || ctx.Value(slotHeld{}) != nil {
+		return func() {}, nil
+	}
+	select {
+	case slots <- struct{}{}:
+		return func() { <-slots }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 // idle keeps the connection of a stream that reached its stop, as an idle
 // primary does, until the replica leaves or serve stops.
 func (st *streamer) idle(ctx context.Context) error {
