@@ -7,10 +7,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/replication"
 )
 
@@ -69,8 +71,8 @@ type ArchiveSource struct {
 	joinsMu sync.Mutex // held while the joins are worked out (chain.go)
 	slots   chan struct{}
 	// states caches file states (statesMu held while one is read): a
-	// complete file's for good, the live file's for a second. Reading a
-	// live file's state reads its segments, and every stream asks.
+	// compacted file's for good, one still in segments for a second.
+	// Reading such a state reads the segments, and every stream asks.
 	statesMu sync.Mutex
 	states   map[string]cachedState
 	// complete caches complete files, which never change: a following
@@ -187,7 +189,23 @@ func (a *ArchiveSource) Read(ctx context.Context, f File, from uint64, fn func(u
 		return err
 	}
 	defer release()
-	return a.read(ctx, f, from, fn)
+	next := from
+	deliver := func(off uint64, h replication.Header, raw []byte) error {
+		if err := fn(off, h, raw); err != nil {
+			return err
+		}
+		next = off + uint64(len(raw))
+		return nil
+	}
+	err = a.read(ctx, f, next, deliver)
+	if errors.Is(err, objstore.ErrNotExist) {
+		// A compaction replaced the file's segments with one object while
+		// the state said segments: read its state again and go on from
+		// the next event, once.
+		a.forget(f)
+		err = a.read(ctx, f, next, deliver)
+	}
+	return err
 }
 
 func (a *ArchiveSource) read(ctx context.Context, f File, from uint64, fn func(uint64, replication.Header, []byte) error) error {
@@ -270,7 +288,9 @@ func (a *ArchiveSource) fileState(ctx context.Context, tl string, r archive.File
 	key := tl + "/" + r.Name
 	a.statesMu.Lock()
 	defer a.statesMu.Unlock()
-	if c, ok := a.states[key]; ok && (c.fs.Complete || time.Since(c.at) < time.Second) {
+	// A compacted file's state is final; a file still in segments may be
+	// compacted (its segments deleted) at any time.
+	if c, ok := a.states[key]; ok && (c.fs.CompactedKey != "" || time.Since(c.at) < time.Second) {
 		return c.fs, nil
 	}
 	fs, err := a.Catalog.FileState(ctx, tl, r)
@@ -284,6 +304,17 @@ func (a *ArchiveSource) fileState(ctx context.Context, tl string, r archive.File
 		a.states[key] = cachedState{fs: fs, at: time.Now()}
 	}
 	return fs, nil
+}
+
+// forget drops a file's cached state.
+func (a *ArchiveSource) forget(f File) {
+	a.statesMu.Lock()
+	defer a.statesMu.Unlock()
+	for key := range a.states {
+		if strings.HasSuffix(key, "/"+f.Name) && (f.Timeline == "" || key == f.Timeline+"/"+f.Name) {
+			delete(a.states, key)
+		}
+	}
 }
 
 // ref finds a file in the timeline's listing.
