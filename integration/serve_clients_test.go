@@ -21,7 +21,7 @@ import (
 // clientsEnv is an archive of a load with DDL and rotations, fully
 // archived, the primary settled (nothing more it writes by itself), and
 // binarc serve on it.
-func clientsEnv(t *testing.T) (*env, int) {
+func clientsEnv(t *testing.T) (*env, *proc, int) {
 	t.Helper()
 	e := newEnv(t, testenv.MariaDBOptions{MaxBinlogSize: 64 << 10})
 	e.start(e.streamArgs()...)
@@ -30,8 +30,8 @@ func clientsEnv(t *testing.T) (*env, int) {
 	}
 	waitSettled(t, e.primary.BinlogFiles(t))
 	e.waitArchived(time.Minute)
-	_, port := e.startServe(t)
-	return e, port
+	s, port := e.startServe(t)
+	return e, s, port
 }
 
 // clientCnf writes an option file with the account, so that no password
@@ -74,7 +74,7 @@ func remoteBinlog(t *testing.T, e *env, cnf string, port int, dir string, args .
 // --stop-never against serve --follow follows the archive as it grows and
 // exits when serve stops.
 func TestServeMariadbBinlog(t *testing.T) {
-	e, port := clientsEnv(t)
+	e, _, port := clientsEnv(t)
 	files := e.primary.BinlogFiles(t)
 	first := filepath.Base(files[0])
 	cnf := clientCnf(t, "binarc", servePass)
@@ -243,7 +243,7 @@ func ask(t *testing.T, c *client.Conn, q string) answer {
 // each flag, capability and checksum setting and compares the streams
 // event by event.
 func TestServeAnswersAsPrimary(t *testing.T) {
-	e, port := clientsEnv(t)
+	e, serve, port := clientsEnv(t)
 	prim, err := client.Connect(e.primary.Addr(), e.primary.RootUser, e.primary.RootPassword, "")
 	if err != nil {
 		t.Fatal(err)
@@ -308,6 +308,20 @@ func TestServeAnswersAsPrimary(t *testing.T) {
 		}
 	}
 	compareDumps(t, e, port)
+	// A client naming a database at the handshake (go-mysql's default
+	// handler printed "Received: UseDB" for it): serve writes nothing but
+	// its JSON log lines.
+	named, err := client.Connect(fmt.Sprintf("127.0.0.1:%d", port), "binarc", servePass, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	named.Close()
+	time.Sleep(200 * time.Millisecond) // let the output of the closing connection arrive
+	for _, l := range strings.Split(strings.TrimSpace(serve.out.String()), "\n") {
+		if !strings.HasPrefix(l, "{") {
+			t.Errorf("serve wrote outside its logger: %q", l)
+		}
+	}
 }
 
 // dumpCase is one dump asked of the primary and of serve.

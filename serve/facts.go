@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -27,7 +28,7 @@ const factsScanLimit = 32 << 20
 // when DML is logged as rows only, STATEMENT when as statements only,
 // MIXED when both; a binlog_format=MIXED primary whose statements were all
 // safe looks like STATEMENT, as its binlog does.
-func (a *archiveState) binlogFacts() (*binlogFacts, error) {
+func (a *archiveState) binlogFacts(ctx context.Context) (*binlogFacts, error) {
 	if a.facts != nil {
 		return a.facts, nil
 	}
@@ -36,7 +37,7 @@ func (a *archiveState) binlogFacts() (*binlogFacts, error) {
 	for i := len(a.files) - 1; i >= 0 && i >= len(a.files)-3 && read < factsScanLimit && sc.image == ""; i-- {
 		f := a.files[i]
 		sc.grp = groups{}
-		err := a.src.Read(a.ctx, f, replication.MagicLen, func(off uint64, h replication.Header, raw []byte) error {
+		err := a.src.Read(ctx, f, replication.MagicLen, func(off uint64, h replication.Header, raw []byte) error {
 			read += uint64(len(raw))
 			sc.event(h, raw)
 			if sc.image != "" || read >= factsScanLimit {
@@ -209,6 +210,6 @@ func isBlob(t byte) bool {
 }
 
 // mysqlExecuted is MySQL's gtid_executed at the archive's end.
-func (a *archiveState) mysqlExecuted() (string, error) {
-	return mysqlExecutedAt(a.head, a.files[len(a.files)-1]).String(), nil
+func (a *archiveState) mysqlExecuted() string {
+	return mysqlExecutedAt(a.head, a.files[len(a.files)-1]).String()
 }

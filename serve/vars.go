@@ -66,7 +66,7 @@ func (s *session) variable(ctx context.Context, name string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return a.variable(strings.ToLower(name), s.srv.domain(ctx))
+	return a.variable(ctx, strings.ToLower(name), s.srv.domain(ctx))
 }
 
 // showVariables answers SHOW [GLOBAL|SESSION] VARIABLES LIKE pattern.
@@ -163,11 +163,7 @@ func (s *session) showMasterStatus(ctx context.Context) (*mysql.Result, error) {
 	names := []string{"File", "Position", "Binlog_Do_DB", "Binlog_Ignore_DB"}
 	row := []any{last.Name, int64(last.Size), "", ""}
 	if a.primary.Flavor == "mysql" {
-		set, err := a.mysqlExecuted()
-		if err != nil {
-			return nil, err
-		}
-		names, row = append(names, "Executed_Gtid_Set"), append(row, set)
+		names, row = append(names, "Executed_Gtid_Set"), append(row, a.mysqlExecuted())
 	}
 	return resultset(names, [][]any{row})
 }
@@ -225,14 +221,12 @@ type archiveState struct {
 	primary Primary
 	facts   *binlogFacts // what the events show, read once asked
 	src     Source
-	ctx     context.Context
 }
 
 // archive reads the archive's state, or the one read less than a second
 // ago.
 func (s *session) archive(ctx context.Context) (*archiveState, error) {
 	if s.state != nil && time.Since(s.state.at) < time.Second {
-		s.state.ctx = ctx
 		return s.state, nil
 	}
 	src := s.srv.cfg.Source
@@ -247,7 +241,7 @@ func (s *session) archive(ctx context.Context) (*archiveState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("binarc serve: %w", err)
 	}
-	a := &archiveState{at: time.Now(), files: files, head: head, src: src, ctx: ctx}
+	a := &archiveState{at: time.Now(), files: files, head: head, src: src}
 	if d, ok := src.(PrimaryDescriber); ok {
 		if a.primary, err = d.Primary(ctx); err != nil {
 			return nil, fmt.Errorf("binarc serve: %w", err)
@@ -267,7 +261,7 @@ func (s *session) archive(ctx context.Context) (*archiveState, error) {
 }
 
 // variable answers the variables read from the archive.
-func (a *archiveState) variable(name string, domain uint32) (any, error) {
+func (a *archiveState) variable(ctx context.Context, name string, domain uint32) (any, error) {
 	mysqlOnly := a.primary.Flavor == "mysql"
 	switch name {
 	case "version":
@@ -297,9 +291,9 @@ func (a *archiveState) variable(name string, domain uint32) (any, error) {
 		case "gtid_mode":
 			return "ON", nil
 		}
-		return a.mysqlExecuted()
+		return a.mysqlExecuted(), nil
 	case "binlog_format", "binlog_row_image":
-		f, err := a.binlogFacts()
+		f, err := a.binlogFacts(ctx)
 		if err != nil {
 			return nil, err
 		}
