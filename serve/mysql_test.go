@@ -206,3 +206,32 @@ func TestMySQLDumpGTID(t *testing.T) {
 		t.Error("@@gtid_binlog_pos answered for a MySQL archive")
 	}
 }
+
+// TestParseDumpGTID: the packet as MySQL 8's replica lays it out
+// (BINLOG_THROUGH_GTID set, an empty name, position 4, the encoded set),
+// a name given, and truncated packets refused.
+func TestParseDumpGTID(t *testing.T) {
+	set, _ := mysql.ParseMysqlGTIDSet(mysql8UUID + ":1-118")
+	data := set.Encode()
+	pkt := func(flags uint16, name string, data []byte) []byte {
+		b := binary.LittleEndian.AppendUint16(nil, flags)
+		b = binary.LittleEndian.AppendUint32(b, 77)
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(name)))
+		b = append(b, name...)
+		b = binary.LittleEndian.AppendUint64(b, 4)
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(data)))
+		return append(b, data...)
+	}
+	for _, name := range []string{"", "binlog.000002"} {
+		req, got, err := parseDumpGTID(pkt(0x04, name, data))
+		if err != nil || req.ServerID != 77 || req.File != name || req.Pos != 4 || got.String() != mysql8UUID+":1-118" {
+			t.Errorf("name %q: %+v %v %v", name, req, got, err)
+		}
+	}
+	full := pkt(0x04, "", data)
+	for _, n := range []int{5, 12, len(full) - 1} {
+		if _, _, err := parseDumpGTID(full[:n]); err == nil {
+			t.Errorf("a packet cut to %d bytes was accepted", n)
+		}
+	}
+}

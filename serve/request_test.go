@@ -257,3 +257,18 @@ func TestDummyEvent(t *testing.T) {
 		t.Errorf("a 27-byte event: %v", err)
 	}
 }
+
+// TestNonBlockAtStop: a non-blocking dump of a serve with --to ends with
+// the EOF right after the stop's transaction.
+func TestNonBlockAtStop(t *testing.T) {
+	dir := t.TempDir()
+	name, evs := testFile(t, dir)
+	stop := replication.Position{File: name, Offset: evs[7].End} // after the DDL 0-1-2
+	addr := startServer(t, Config{Source: &DirSource{Dir: dir, Names: []string{name}}, User: "u", Password: "p", ServerID: 9,
+		Stop: Stop{Position: stop}, Log: zerolog.Nop()})
+	d := dumpWith(t, addr, []string{"SET @master_binlog_checksum=@@global.binlog_checksum", "SET @mariadb_slave_capability=4"}, 1, name)
+	want := "RotateEvent,FormatDescriptionEvent,MariadbGTIDListEvent,MariadbGTIDEvent,QueryEvent,WriteRowsEventV1,XIDEvent,MariadbGTIDEvent,QueryEvent"
+	if !d.eof || d.types() != want {
+		t.Errorf("got %s (eof %v, error %q)\nwant %s, then EOF", d.types(), d.eof, d.err, want)
+	}
+}
