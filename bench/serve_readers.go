@@ -73,6 +73,10 @@ func (b *bench) serveReaders() error {
 	if _, err := b.watch.waitArchived(ctx, files, time.Now(), 20*time.Minute, died); err != nil {
 		return err
 	}
+	// Both runs read the settled archive: every complete file compacted.
+	if err := b.watch.waitCompacted(ctx, 10*time.Minute); err != nil {
+		return err
+	}
 	var runs []readersRun
 	for _, n := range []int{1, *serveReadersN} {
 		r, err := b.readersRun(ctx, files[0].Name, n)
@@ -224,4 +228,45 @@ func dumpToEOF(addr, pass, file string) (uint64, error) {
 		}
 		got += uint64(len(pkt) - 1)
 	}
+}
+
+// waitCompacted waits until every complete file of the newest timeline is
+// stored as one compacted object, as an archive that has settled is.
+func (w *archiveWatch) waitCompacted(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		left, err := w.uncompacted(ctx)
+		if err != nil {
+			return err
+		}
+		if left == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d complete files still not compacted after %s", left, timeout)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// uncompacted counts the complete files still stored in segments.
+func (w *archiveWatch) uncompacted(ctx context.Context) (int, error) {
+	if ok, err := w.findTimeline(ctx); !ok || err != nil {
+		return 0, err
+	}
+	refs, err := w.cat.Files(ctx, w.timeline)
+	if err != nil {
+		return 0, err
+	}
+	left := 0
+	for _, r := range refs {
+		fs, err := w.cat.FileState(ctx, w.timeline, r)
+		if err != nil {
+			return 0, err
+		}
+		if fs.Complete && fs.CompactedKey == "" {
+			left++
+		}
+	}
+	return left, nil
 }
