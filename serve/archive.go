@@ -19,7 +19,16 @@ type ArchiveOptions struct {
 	// Joins, if set, lets streams cross from one timeline to the next
 	// (ArchiveSource.Joins).
 	Joins func(ctx context.Context) ([]*Join, error)
+	// ReadSlots bounds the files read at once (ArchiveSource.ReadSlots);
+	// zero means defaultReadSlots.
+	ReadSlots int
 }
+
+// defaultReadSlots: a file read holds about 40 MiB (the decoder's window
+// of a compacted file and buffers), so four keep serve near 200 MiB
+// however many clients read; the machine's cores are the limit on
+// throughput before that.
+const defaultReadSlots = 2
 
 // ServeArchive serves the archive on o.Listen until ctx is done: the
 // newest timeline, and with o.Joins the timelines joined to it before. A
@@ -42,7 +51,11 @@ func ServeArchive(ctx context.Context, o ArchiveOptions) error {
 		}
 		o.ServerID = ti.SourceServerID
 	}
-	o.Source = &ArchiveSource{Catalog: o.Catalog, Joins: o.Joins}
+	slots := o.ReadSlots
+	if slots <= 0 {
+		slots = defaultReadSlots
+	}
+	o.Source = &ArchiveSource{Catalog: o.Catalog, Joins: o.Joins, ReadSlots: slots}
 	srv, err := New(o.Config)
 	if err != nil {
 		return err

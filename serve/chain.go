@@ -39,6 +39,11 @@ type chainCache struct {
 // timelines are the same and every join was final (else at most every 5
 // s).
 func (a *ArchiveSource) joinsOf(ctx context.Context, tls []string) (map[string]*Join, error) {
+	// One computation at a time: working the joins out reads segments,
+	// and many clients connecting at once would each read them (and hold
+	// them) before the first filled the cache.
+	a.joinsMu.Lock()
+	defer a.joinsMu.Unlock()
 	key := strings.Join(tls, ",")
 	a.mu.Lock()
 	c := a.chain

@@ -50,7 +50,7 @@ func TestDumpAcrossTimelines(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		setup := []string{"SET @master_binlog_checksum= @@global.binlog_checksum", "SET @master_heartbeat_period= 100000000"}
+		setup := []string{"SET @master_binlog_checksum= @@global.binlog_checksum", "SET @master_heartbeat_period= 100000000", "SET @mariadb_slave_capability=4"}
 		if state != "-" {
 			setup = append(setup, "SET @slave_connect_state='"+state+"'")
 		}

@@ -2,12 +2,9 @@ package serve
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/binarc/binarc/internal/progress"
@@ -19,14 +16,21 @@ import (
 // streamer is one COM_BINLOG_DUMP: the files from the start position on,
 // with the fake events a primary adds, until the stop.
 type streamer struct {
-	s     *session
-	cfg   Config
-	files []File
-	idx   int
-	crc   bool // the stream's checksum setting, for the events binarc makes
+	s   *session
+	cfg Config
+	req dumpRequest
+	// capability is the client's @mariadb_slave_capability: what it
+	// understands of MariaDB's events (request.go).
+	capability int
+	files      []File
+	idx        int
+	crc        bool // the stream's checksum setting, for the events binarc makes
 	// gtid holds, in GTID mode, the replica's position in each domain not
 	// yet reached: groups up to it are not sent.
 	gtid map[uint32]gtidEntry
+	// exclude is, in a MySQL dump by GTID set, the replica's executed
+	// set: its transactions are not sent.
+	exclude *replication.GTIDState
 	// state is the binlog's GTID state where the stream stands, and
 	// fakeList asks for it to be sent once the replica's own last group
 	// has been passed over.
@@ -45,9 +49,12 @@ type streamer struct {
 	lastTx   replication.Position // end of the last transaction sent
 	lastSend time.Time
 	buf      []byte
-	prog     ProgressInfo
-	progAt   time.Time
-	logged   *progress.Reporter
+	scratch  []byte // an event rewritten for an old client
+	// slotCtx is the dump's context while it holds a read slot.
+	slotCtx context.Context
+	prog    ProgressInfo
+	progAt  time.Time
+	logged  *progress.Reporter
 }
 
 // streamPos is a position in the stream's list of files: file names may
@@ -70,27 +77,31 @@ var errReached = errors.New("stop reached")
 // file name. With @slave_connect_state set (MASTER_USE_GTID), the file
 // and position are ignored and the GTID position decides, as in MariaDB.
 func (s *session) dump(ctx context.Context, body []byte) error {
-	if len(body) < 10 {
-		return s.conn.WriteValue(mysql.NewError(mysql.ER_MALFORMED_PACKET, "binarc serve: COM_BINLOG_DUMP too short"))
+	req, err := parseDump(body)
+	if err != nil {
+		return s.conn.WriteValue(mysql.NewError(mysql.ER_MALFORMED_PACKET, "binarc serve: "+err.Error()))
 	}
-	pos := uint64(binary.LittleEndian.Uint32(body))
-	s.serverID = binary.LittleEndian.Uint32(body[6:])
-	file := string(body[10:])
-	st := &streamer{s: s, cfg: s.srv.cfg, skip: map[string]bool{}}
-	for _, g := range st.cfg.Skip {
-		st.skip[g] = true
-	}
-	startPos, err := st.start(ctx, file, pos)
+	s.serverID = req.ServerID
+	st := s.newStreamer(req)
+	return st.stream(ctx, func() (uint64, error) { return st.start(ctx, req.File, req.Pos) })
+}
+
+// stream runs a dump that start positions: the refusal, or the events
+// until the stop.
+func (st *streamer) stream(ctx context.Context, start func() (uint64, error)) error {
+	s, req := st.s, st.req
+	startPos, err := start()
 	if err != nil {
 		var me *mysql.MyError
 		if !errors.As(err, &me) {
 			err = dumpError("%v", err)
 		}
-		s.log.Warn().Err(err).Str("file", file).Uint64("pos", pos).Msg("replica's dump refused")
+		s.log.Warn().Err(err).Str("file", req.File).Uint64("pos", req.Pos).Msg("replica's dump refused")
 		return s.conn.WriteValue(err)
 	}
 	s.log.Info().Str("file", st.files[st.idx].Name).Uint64("pos", startPos).Bool("gtid_mode", st.gtid != nil).
-		Uint32("replica_server_id", s.serverID).Msg("streaming the archive to a replica")
+		Uint32("replica_server_id", s.serverID).Uint16("flags", req.Flags).Int("capability", st.capability).
+		Msg("streaming the archive to a replica")
 	err = st.run(ctx, startPos)
 	var me *mysql.MyError
 	if errors.As(err, &me) {
@@ -100,171 +111,13 @@ func (s *session) dump(ctx context.Context, body []byte) error {
 	return err
 }
 
-// start finds the file and offset to stream from.
-func (st *streamer) start(ctx context.Context, file string, pos uint64) (uint64, error) {
-	files, err := st.cfg.Source.Files(ctx)
-	if err != nil {
-		return 0, err
+// newStreamer prepares a dump of req for the session's client.
+func (s *session) newStreamer(req dumpRequest) *streamer {
+	st := &streamer{s: s, cfg: s.srv.cfg, req: req, skip: map[string]bool{}, capability: capability(s.vars["mariadb_slave_capability"])}
+	for _, g := range st.cfg.Skip {
+		st.skip[g] = true
 	}
-	if len(files) == 0 {
-		return 0, dumpError("the archive holds no binlog yet")
-	}
-	st.files = files
-	st.crc = checksumVar(st.s.vars["master_binlog_checksum"])
-	if v, ok := st.s.vars["master_binlog_checksum"]; !ok || v == nil {
-		// A replica that did not say it understands checksums gets none,
-		// and MariaDB refuses to send it checksummed events.
-		if st.srv().checksums(ctx) {
-			return 0, dumpError("the archived binlog has CRC32 checksums and the replica did not declare it can check them (SET @master_binlog_checksum): use a replica that supports binlog checksums (MariaDB 5.3+, MySQL 5.6+)")
-		}
-	} else if s := fmt.Sprint(v); s != "NONE" && s != "CRC32" {
-		return 0, dumpError("the replica asks for binlog checksum %q; binarc serves the archive as written: NONE or CRC32", s)
-	}
-	if cs, ok := st.s.vars["slave_connect_state"]; ok && cs != nil {
-		return st.startGTID(ctx, fmt.Sprint(cs))
-	}
-	if file == "" {
-		st.idx = 0
-	} else {
-		st.named = true
-		st.idx = -1
-		var on []string
-		for i, f := range files {
-			if f.Name == file {
-				st.idx = i
-				on = append(on, f.Timeline)
-			}
-		}
-		if st.idx < 0 {
-			return 0, dumpError("binlog %s is not in the archive, which holds %s to %s", file, files[0].Name, files[len(files)-1].Name)
-		}
-		if len(on) > 1 {
-			return 0, dumpError("binlog %s is on %d timelines of the archive (%s): a failover or a flip between masters reused its name, so a file and position do not say which; replicate by GTID (MASTER_USE_GTID=slave_pos)", file, len(on), strings.Join(on, ", "))
-		}
-	}
-	f := files[st.idx]
-	pos = max(pos, replication.MagicLen)
-	if pos > f.Size {
-		return 0, dumpError("position %s:%d is past the end of the archived file (%d bytes)", f.Name, pos, f.Size)
-	}
-	return pos, st.prepareStop(ctx)
-}
-
-// startGTID finds the newest file that starts at or before the replica's
-// GTID position (MariaDB's gtid_find_binlog_file) and checks the archive
-// holds that position.
-func (st *streamer) startGTID(ctx context.Context, state string) (uint64, error) {
-	pos, err := parseState(state)
-	if err != nil {
-		return 0, dumpError("%v", err)
-	}
-	st.gtid = pos
-	found := -1
-	var head *fileHead
-	for i := len(st.files) - 1; i >= 0; i-- {
-		h, err := readHead(ctx, st.cfg.Source, st.files[i])
-		if err != nil {
-			return 0, err
-		}
-		if err := h.enteredAt(st.files[i]); err != nil {
-			return 0, err
-		}
-		if !h.HasList {
-			return 0, dumpError("binlog %s has no Gtid_list event: GTID replication from binarc needs a MariaDB binlog; use MASTER_USE_GTID=no with a file and position", st.files[i].Name)
-		}
-		if startsBefore(h.List, pos) {
-			found, head = i, h
-			break
-		}
-	}
-	if found < 0 {
-		h, _ := readHead(ctx, st.cfg.Source, st.files[0])
-		return 0, dumpError("the replica's GTID position %s is older than the archive, which starts at %s (after GTIDs %v): the binlog it needs was never archived or was pruned; restore the replica from a snapshot (binarc restore) and replicate from there",
-			state, st.files[0].Name, listString(h))
-	}
-	// A domain whose position is the file's starting state is reached
-	// already; one beyond the archive's newest transaction never will be.
-	newest := map[uint32]gtidEntry{}
-	for _, e := range head.List {
-		newest[e.Domain] = e
-	}
-	for _, f := range st.files[found:] {
-		for _, g := range []string{f.FirstGTID, f.LastGTID} {
-			if e, err := parseGTID(g); err == nil && e.Seq > newest[e.Domain].Seq {
-				newest[e.Domain] = e
-			}
-		}
-	}
-	for d, p := range pos {
-		if n, ok := newest[d]; !ok || p.Seq > n.Seq {
-			return 0, dumpError("the replica's GTID position %s is not in the archive: the archive's newest transaction in domain %d is %s; the replica has transactions the archived primary never wrote (point it at the right archive or primary)",
-				p, d, n)
-		}
-		for _, e := range head.List {
-			if e == p {
-				delete(st.gtid, d)
-			}
-		}
-	}
-	st.idx = found
-	return replication.MagicLen, st.prepareStop(ctx)
-}
-
-func listString(h *fileHead) string {
-	if h == nil {
-		return "unknown"
-	}
-	var s []string
-	for _, e := range h.List {
-		s = append(s, e.String())
-	}
-	return fmt.Sprint(s)
-}
-
-// prepareStop finds, for a stream that stops at the archive's end, the
-// last transaction boundary archived, so that no half transaction is sent.
-func (st *streamer) prepareStop(ctx context.Context) error {
-	stop := st.cfg.Stop
-	if stop.Position.File != "" {
-		// The first file of that name from the replica's start on; a
-		// name before it in binlog order is refused.
-		for i := st.idx; i < len(st.files) && st.stopAt == nil; i++ {
-			if st.files[i].Name == stop.Position.File {
-				st.stopAt = &streamPos{idx: i, off: stop.Position.Offset}
-			}
-		}
-		if st.stopAt == nil && replication.CompareBinlogNames(stop.Position.File, st.files[st.idx].Name) < 0 {
-			return dumpError("the stop position %s is before the replica's start in %s", stop.Position, st.files[st.idx].Name)
-		}
-	}
-	if st.cfg.Follow || !stop.IsZero() {
-		return nil
-	}
-	for i := len(st.files) - 1; i >= st.idx; i-- {
-		f := st.files[i]
-		var g groups
-		g.crc = true
-		var end uint64
-		err := st.cfg.Source.Read(ctx, f, replication.MagicLen, func(off uint64, h replication.Header, raw []byte) error {
-			if h.Type == gomysql.FORMAT_DESCRIPTION_EVENT {
-				g.crc = replication.HasChecksum(raw)
-			}
-			g.begins(off, h, raw)
-			g.ends(h, raw)
-			if !g.open {
-				end = off + uint64(len(raw))
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		if end > 0 {
-			st.end = &streamPos{idx: i, off: end}
-			return nil
-		}
-	}
-	return nil
+	return st
 }
 
 func (st *streamer) srv() *Server { return st.s.srv }
@@ -291,7 +144,7 @@ func (st *streamer) run(ctx context.Context, startPos uint64) error {
 				return err
 			}
 		}
-		st.crc = replication.HasChecksum(head.FDE)
+		st.crc = fileChecksum(head.FDE)
 		st.grp.crc = st.crc
 		st.state = map[uint32]gtidEntry{}
 		for _, e := range head.List {
@@ -317,7 +170,7 @@ func (st *streamer) run(ctx context.Context, startPos uint64) error {
 		reached, err := st.file(ctx, pos)
 		if err != nil || reached {
 			if reached {
-				err = st.idle(ctx)
+				err = st.finish(ctx)
 			}
 			return err
 		}
@@ -333,9 +186,14 @@ func (st *streamer) file(ctx context.Context, pos uint64) (bool, error) {
 	for {
 		f := st.files[st.idx]
 		if pos < f.Size {
-			err := st.cfg.Source.Read(ctx, f, pos, func(off uint64, h replication.Header, raw []byte) error {
+			release, err := st.readSlot(ctx)
+			if err != nil {
+				return false, err
+			}
+			err = st.cfg.Source.Read(st.slotCtx, f, pos, func(off uint64, h replication.Header, raw []byte) error {
 				return st.event(f.Name, off, h, raw)
 			})
+			release()
 			if ferr := st.s.out.Flush(); err == nil && ferr != nil {
 				return false, ferr
 			}
@@ -355,6 +213,12 @@ func (st *streamer) file(ctx context.Context, pos uint64) (bool, error) {
 		}
 		if !st.cfg.Follow {
 			st.reach()
+			return true, nil
+		}
+		if st.req.NonBlock() {
+			// Following, but the client asked not to wait: it has what
+			// is archived so far.
+			st.s.log.Info().Stringer("at", st.sent).Msg("non-blocking dump has the archive's end")
 			return true, nil
 		}
 		if err := st.wait(ctx); err != nil {
@@ -409,6 +273,9 @@ func (st *streamer) event(file string, off uint64, h replication.Header, raw []b
 			st.state[g.Domain] = g
 		}
 		st.skipping = st.grp.GTID != "" && st.skip[st.grp.GTID]
+		if !st.skipping && st.exclude != nil && h.Type == gomysql.GTID_EVENT {
+			st.skipping = st.exclude.Has(st.grp.GTID) // the MySQL replica has it
+		}
 		if !st.skipping && len(st.gtid) > 0 && h.Type == gomysql.MARIADB_GTID_EVENT {
 			var err error
 			if st.skipping, err = st.beforeReplicaPosition(st.grp.GTID); err != nil {
@@ -418,7 +285,7 @@ func (st *streamer) event(file string, off uint64, h replication.Header, raw []b
 	}
 	ends := st.grp.ends(h, raw)
 	if !st.skipping {
-		if err := st.send(raw); err != nil {
+		if err := st.sendArchived(file, off, h, raw); err != nil {
 			return err
 		}
 		st.prog.Bytes += uint64(len(raw))
@@ -506,79 +373,3 @@ func (st *streamer) stateList() []gtidEntry {
 	sort.Slice(out, func(i, j int) bool { return out[i].Domain < out[j].Domain })
 	return out
 }
-
-// reach records that the stream stopped where it stands.
-func (st *streamer) reach() {
-	st.progress(true)
-	st.s.log.Info().Stringer("at", st.sent).Uint64("transactions", st.prog.Transactions).Uint64("skipped", st.prog.Skipped).Msg("stream reached its stop; idling with heartbeats")
-	if st.cfg.Reached != nil {
-		st.cfg.Reached(st.lastTx)
-	}
-}
-
-// progress reports how far the stream has got: to Config.Progress, and
-// as a log line every 10 s.
-func (st *streamer) progress(force bool) {
-	if !force && time.Since(st.progAt) < 250*time.Millisecond {
-		return
-	}
-	st.progAt = time.Now()
-	st.prog.Position = st.sent
-	if st.logged == nil {
-		st.logged = &progress.Reporter{What: "stream", Items: "transactions", Log: st.s.log, Every: 10 * time.Second}
-	}
-	st.logged.Update(progress.State{Bytes: st.prog.Bytes, Items: st.prog.Transactions})
-	if st.cfg.Progress != nil {
-		st.cfg.Progress(st.prog)
-	}
-}
-
-// idle keeps the connection of a stream that reached its stop, as an idle
-// primary does, until the replica leaves or serve stops.
-func (st *streamer) idle(ctx context.Context) error {
-	for {
-		if err := st.s.out.Flush(); err != nil {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Second):
-		}
-		if err := st.heartbeatIfDue(); err != nil {
-			return err
-		}
-	}
-}
-
-func (st *streamer) heartbeatIfDue() error {
-	period := 30 * time.Second
-	if v, ok := st.s.vars["master_heartbeat_period"]; ok && v != nil {
-		if ns, err := strconv.ParseInt(fmt.Sprint(v), 10, 64); err == nil && ns > 0 {
-			period = time.Duration(ns)
-		}
-	}
-	if time.Since(st.lastSend) < period {
-		return nil
-	}
-	if err := st.send(heartbeat(st.cfg.ServerID, st.sent.File, st.sent.Offset, st.crc)); err != nil {
-		return err
-	}
-	return st.s.out.Flush()
-}
-
-// send writes one event packet: an OK byte, then the event.
-func (st *streamer) send(ev []byte) error {
-	n := 5 + len(ev)
-	if cap(st.buf) < n {
-		st.buf = make([]byte, n)
-	}
-	b := st.buf[:n]
-	b[4] = mysql.OK_HEADER
-	copy(b[5:], ev)
-	st.lastSend = time.Now()
-	return st.s.conn.WritePacket(b)
-}
-
-// checksumVar reads @master_binlog_checksum.
-func checksumVar(v any) bool { return v != nil && fmt.Sprint(v) == "CRC32" }

@@ -192,10 +192,13 @@ func (g *groups) ends(h replication.Header, raw []byte) bool {
 	return end
 }
 
-// partOfGroup is MariaDB's Log_event::is_part_of_group.
+// partOfGroup is MariaDB's Log_event::is_part_of_group, with MySQL's
+// events of the same roles: the GTID event that starts a group, and the
+// Rows_query event (MySQL's Annotate_rows).
 func partOfGroup(t gomysql.EventType) bool {
 	switch t {
-	case gomysql.MARIADB_GTID_EVENT, gomysql.INTVAR_EVENT, gomysql.RAND_EVENT, gomysql.USER_VAR_EVENT,
+	case gomysql.GTID_EVENT, gomysql.ANONYMOUS_GTID_EVENT, gomysql.ROWS_QUERY_EVENT,
+		gomysql.MARIADB_GTID_EVENT, gomysql.INTVAR_EVENT, gomysql.RAND_EVENT, gomysql.USER_VAR_EVENT,
 		gomysql.TABLE_MAP_EVENT, gomysql.MARIADB_ANNOTATE_ROWS_EVENT,
 		gomysql.WRITE_ROWS_EVENTv0, gomysql.UPDATE_ROWS_EVENTv0, gomysql.DELETE_ROWS_EVENTv0,
 		gomysql.WRITE_ROWS_EVENTv1, gomysql.UPDATE_ROWS_EVENTv1, gomysql.DELETE_ROWS_EVENTv1,

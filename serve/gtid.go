@@ -68,6 +68,8 @@ type fileHead struct {
 	FDE     []byte
 	List    []gtidEntry
 	HasList bool
+	// Previous is MySQL's Previous_gtids: the GTID set before the file.
+	Previous *replication.GTIDState
 	// End is the offset after the head's events.
 	End uint64
 }
@@ -87,7 +89,14 @@ func readHead(ctx context.Context, src Source, f File) (*fileHead, error) {
 		case hd.Type == gomysql.MARIADB_GTID_LIST_EVENT:
 			h.List, h.HasList = parseGTIDList(raw, replication.HasChecksum(h.FDE)), true
 			return errStop
-		case hd.Type == gomysql.MARIADB_BINLOG_CHECKPOINT_EVENT, hd.Type == gomysql.PREVIOUS_GTIDS_EVENT, hd.Type == gomysql.MARIADB_START_ENCRYPTION_EVENT:
+		case hd.Type == gomysql.PREVIOUS_GTIDS_EVENT:
+			st, err := replication.EventStartState(raw)
+			if err != nil {
+				return fmt.Errorf("binlog=%s offset=%d: %w", f.Name, off, err)
+			}
+			h.Previous = st
+			return nil
+		case hd.Type == gomysql.MARIADB_BINLOG_CHECKPOINT_EVENT, hd.Type == gomysql.MARIADB_START_ENCRYPTION_EVENT:
 			return nil
 		}
 		return errStop

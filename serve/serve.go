@@ -282,7 +282,7 @@ func (s *Server) newestHead(ctx context.Context) (*fileHead, []File) {
 // checksums tells whether the newest archived file has CRC32 checksums.
 func (s *Server) checksums(ctx context.Context) bool {
 	h, _ := s.newestHead(ctx)
-	return h != nil && replication.HasChecksum(h.FDE)
+	return h != nil && fileChecksum(h.FDE)
 }
 
 // domain is the GTID domain of the newest archived transaction.

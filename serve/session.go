@@ -17,9 +17,6 @@ import (
 
 // session is one replica's connection after the handshake.
 type session struct {
-	// EmptyHandler satisfies go-mysql's handler for the handshake; the
-	// commands are read and answered here, never through it.
-	server.EmptyHandler
 	srv  *Server
 	conn *server.Conn
 	out  *bufferedConn // under conn: Flush before waiting
@@ -27,7 +24,8 @@ type session struct {
 	// vars are the user variables the replica set (@master_heartbeat_period,
 	// @master_binlog_checksum, @slave_connect_state, …), read by the dump.
 	vars     map[string]any
-	serverID uint32 // the replica's, from COM_REGISTER_SLAVE or the dump
+	serverID uint32        // the replica's, from COM_REGISTER_SLAVE or the dump
+	state    *archiveState // what the last answers read from the archive
 }
 
 var errQuit = errors.New("replica quit")
@@ -63,38 +61,54 @@ func (s *session) command(ctx context.Context, data []byte) error {
 	case mysql.COM_BINLOG_DUMP:
 		return s.dump(ctx, body)
 	case mysql.COM_BINLOG_DUMP_GTID:
-		return s.conn.WriteValue(mysql.NewError(mysql.ER_MASTER_FATAL_ERROR_READING_BINLOG,
-			"binarc serve speaks MariaDB's replication: MySQL's GTID dump (COM_BINLOG_DUMP_GTID) is not supported; replicate by file and position"))
+		return s.dumpGTID(ctx, body)
 	default:
 		return s.conn.WriteValue(mysql.NewError(mysql.ER_UNKNOWN_COM_ERROR, fmt.Sprintf("binarc serve: command %d is not supported", cmd)))
 	}
 }
 
 var (
-	setVar    = regexp.MustCompile(`(?is)^\s*SET\s+(?:SESSION\s+)?@(\w+)\s*:?=\s*(.+?)\s*;?\s*$`)
-	selectRe  = regexp.MustCompile(`(?is)^\s*SELECT\s+(.+?)\s*;?\s*$`)
-	showVarRe = regexp.MustCompile(`(?is)^\s*SHOW\s+(?:GLOBAL\s+|SESSION\s+)?VARIABLES\s+LIKE\s+'([^']*)'\s*;?\s*$`)
+	setVar    = regexp.MustCompile(`(?is)^(?:SESSION\s+)?@(\w+)\s*:?=\s*(.+?)$`)
+	selectRe  = regexp.MustCompile(`(?is)^SELECT\s+(.+?)(?:\s+LIMIT\s+\d+)?$`)
+	showVarRe = regexp.MustCompile(`(?is)^SHOW\s+(?:GLOBAL\s+|SESSION\s+)?VARIABLES\s+LIKE\s+'([^']*)'$`)
+	showStRe  = regexp.MustCompile(`(?is)^SHOW\s+(?:GLOBAL\s+|SESSION\s+)?STATUS\s+LIKE\s+'([^']*)'$`)
+	binLogsRe = regexp.MustCompile(`(?is)^SHOW\s+(?:BINARY|MASTER)\s+LOGS$`)
+	statusRe  = regexp.MustCompile(`(?is)^SHOW\s+(?:MASTER|BINLOG)\s+STATUS$`)
+	schemaRe  = regexp.MustCompile(`(?is)information_schema|performance_schema|^SHOW\s+(?:FULL\s+)?(?:DATABASES|SCHEMAS|TABLES|COLUMNS|FIELDS|INDEX|INDEXES|KEYS|TABLE\s+STATUS|CREATE)\b|^(?:DESCRIBE|DESC|EXPLAIN)\s`)
+	commentRe = regexp.MustCompile(`(?s)/\*.*?\*/`)
 )
 
+// errSchema refuses a client's schema queries, naming the way out.
+var errSchema = mysql.NewError(mysql.ER_NOT_SUPPORTED_YET,
+	"binarc serve holds the archive's binlog, not its tables: there is no schema (information_schema, SHOW TABLES, SHOW CREATE TABLE) to read here. "+
+		"Give the CDC tool's schema connection a server restored from the archive (binarc restore --to <time>) and its binlog connection binarc serve: README, \"Change data capture from the archive\"")
+
 // query answers the statements a connecting replica sends (MariaDB
-// slave.cc: get_master_version_and_clock, and the dump preparation), and
-// a few a person at a client might. Anything else is refused with an
-// error naming it.
+// slave.cc: get_master_version_and_clock, and the dump preparation) and
+// the ones CDC clients send before dumping, from the archive. Anything
+// else is refused with an error naming it, never answered with a silent
+// empty result.
 func (s *session) query(ctx context.Context, q string) (*mysql.Result, error) {
-	if m := setVar.FindStringSubmatch(q); m != nil {
-		return nil, s.set(ctx, m[1], m[2])
-	}
-	if strings.HasPrefix(strings.ToUpper(strings.TrimSpace(q)), "SET ") {
-		return nil, nil // SET NAMES, SET SESSION sql_mode and the like: nothing to do here
-	}
-	if m := showVarRe.FindStringSubmatch(q); m != nil {
-		v, ok := s.global(ctx, m[1])
-		if !ok {
-			return resultset([]string{"Variable_name", "Value"}, nil)
-		}
-		return resultset([]string{"Variable_name", "Value"}, [][]any{{strings.ToLower(m[1]), v}})
-	}
-	if m := selectRe.FindStringSubmatch(q); m != nil {
+	q = strings.TrimSpace(commentRe.ReplaceAllString(q, " "))
+	q = strings.TrimSpace(strings.TrimRight(q, "; \t\r\n"))
+	upper := strings.ToUpper(q)
+	switch m := []string(nil); {
+	case schemaRe.MatchString(q):
+		return nil, errSchema
+	case strings.HasPrefix(upper, "SET "):
+		return nil, s.setList(ctx, q[4:])
+	case showVarRe.MatchString(q):
+		m = showVarRe.FindStringSubmatch(q)
+		return s.showVariables(ctx, m[1])
+	case showStRe.MatchString(q):
+		m = showStRe.FindStringSubmatch(q)
+		return s.showStatus(ctx, m[1])
+	case binLogsRe.MatchString(q):
+		return s.showBinaryLogs(ctx)
+	case statusRe.MatchString(q):
+		return s.showMasterStatus(ctx)
+	case selectRe.MatchString(q):
+		m = selectRe.FindStringSubmatch(q)
 		var names []string
 		var row []any
 		for _, e := range splitList(m[1]) {
@@ -103,11 +117,25 @@ func (s *session) query(ctx context.Context, q string) (*mysql.Result, error) {
 				return nil, err
 			}
 			names = append(names, e)
-			row = append(row, v)
+			row = append(row, selectValue(v))
 		}
 		return resultset(names, [][]any{row})
 	}
-	return nil, mysql.NewError(mysql.ER_NOT_SUPPORTED_YET, fmt.Sprintf("binarc serve answers only what a replica asks; not: %.200s", q))
+	return nil, mysql.NewError(mysql.ER_NOT_SUPPORTED_YET, fmt.Sprintf("binarc serve answers only what replicas and CDC clients ask before a dump (SET, SELECT of variables, SHOW VARIABLES/STATUS LIKE, SHOW BINARY LOGS, SHOW MASTER STATUS); not: %.200s", q))
+}
+
+// setList runs a SET statement's assignments: user variables are kept
+// for the dump (@master_binlog_checksum, @mariadb_slave_capability, …);
+// SET NAMES, session settings and the like change nothing here.
+func (s *session) setList(ctx context.Context, list string) error {
+	for _, a := range splitList(list) {
+		if m := setVar.FindStringSubmatch(strings.TrimSpace(a)); m != nil {
+			if err := s.set(ctx, m[1], m[2]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // set stores a user variable; the value is a literal or a global.
@@ -116,9 +144,27 @@ func (s *session) set(ctx context.Context, name, value string) error {
 	if err != nil {
 		return err
 	}
-	s.vars[strings.ToLower(name)] = v
+	if str, ok := v.(string); ok {
+		v = userString(str)
+	}
+	name = strings.ToLower(name)
+	s.vars[name] = v
+	if old, ok := sourceAliases[name]; ok {
+		s.vars[old] = v
+	}
 	return nil
 }
+
+// sourceAliases are the names MySQL 8.0.26+ replicas set beside (or
+// instead of) the ones the dump reads.
+var sourceAliases = map[string]string{
+	"source_binlog_checksum":  "master_binlog_checksum",
+	"source_heartbeat_period": "master_heartbeat_period",
+}
+
+// userString is a string held in a user variable: a server types it as
+// LONGBLOB in a result set.
+type userString string
 
 // expr evaluates one select-list item or SET value: a literal, a user
 // variable, a global, or UNIX_TIMESTAMP().
@@ -128,56 +174,26 @@ func (s *session) expr(ctx context.Context, e string) (any, error) {
 	switch {
 	case len(e) >= 2 && (e[0] == '\'' || e[0] == '"') && e[len(e)-1] == e[0]:
 		return unquote(e[1 : len(e)-1]), nil
-	case le == "null":
+	case le == "null", le == "database()":
 		return nil, nil
 	case le == "unix_timestamp()":
 		return time.Now().Unix(), nil
 	case le == "version()":
-		return strings.TrimPrefix(Version, "5.5.5-"), nil
+		return s.variable(ctx, "version")
 	case strings.HasPrefix(le, "@@"):
 		name := strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(le, "@@"), "global."), "session.")
-		if v, ok := s.global(ctx, name); ok {
-			return v, nil
+		v, err := s.variable(ctx, name)
+		if errors.Is(err, errUnknownVar) {
+			return nil, mysql.NewError(mysql.ER_UNKNOWN_SYSTEM_VARIABLE, fmt.Sprintf("Unknown system variable '%s'", name))
 		}
-		return nil, mysql.NewError(mysql.ER_UNKNOWN_SYSTEM_VARIABLE, fmt.Sprintf("Unknown system variable '%s' (binarc serve)", name))
+		return v, err
 	case strings.HasPrefix(le, "@"):
 		return s.vars[strings.TrimPrefix(le, "@")], nil
 	}
 	if n, err := strconv.ParseInt(e, 10, 64); err == nil {
 		return n, nil
 	}
-	return nil, mysql.NewError(mysql.ER_NOT_SUPPORTED_YET, fmt.Sprintf("binarc serve cannot evaluate %.100s", e))
-}
-
-// global is the value of a server variable a replica asks about.
-func (s *session) global(ctx context.Context, name string) (any, bool) {
-	cfg := s.srv.cfg
-	switch strings.ToLower(name) {
-	case "server_id":
-		return int64(cfg.ServerID), true
-	case "binlog_checksum":
-		if s.srv.checksums(ctx) {
-			return "CRC32", true
-		}
-		return "NONE", true
-	case "gtid_domain_id":
-		return int64(s.srv.domain(ctx)), true
-	case "version":
-		return strings.TrimPrefix(Version, "5.5.5-"), true
-	case "version_comment":
-		return "binarc serve: archived binlog over the replication protocol", true
-	case "time_zone", "system_time_zone":
-		return "UTC", true
-	case "collation_server":
-		return "utf8mb4_general_ci", true
-	case "character_set_server":
-		return "utf8mb4", true
-	case "gtid_strict_mode", "rpl_semi_sync_master_enabled", "read_only":
-		return int64(0), true
-	case "log_bin":
-		return int64(1), true
-	}
-	return nil, false
+	return nil, mysql.NewError(mysql.ER_NOT_SUPPORTED_YET, fmt.Sprintf("binarc serve cannot evaluate %.100s: it answers literals, @user variables, @@server variables, VERSION() and UNIX_TIMESTAMP()", e))
 }
 
 // splitList splits a select list at top-level commas.
@@ -218,7 +234,20 @@ func unquote(s string) string {
 func resultset(names []string, rows [][]any) (*mysql.Result, error) {
 	rs := &mysql.Resultset{Fields: make([]*mysql.Field, len(names)), FieldNames: map[string]int{}}
 	for i, n := range names {
-		rs.Fields[i] = &mysql.Field{Name: []byte(n), Type: mysql.MYSQL_TYPE_VAR_STRING, Charset: 33}
+		// Numbers as a server types them (BIGINT), the rest as strings.
+		typ := byte(mysql.MYSQL_TYPE_VAR_STRING)
+		for _, row := range rows {
+			switch row[i].(type) {
+			case int64, uint64:
+				typ = mysql.MYSQL_TYPE_LONGLONG
+			case userString:
+				typ = mysql.MYSQL_TYPE_LONG_BLOB
+			}
+		}
+		rs.Fields[i] = &mysql.Field{Name: []byte(n), Type: typ, Charset: 33}
+		if typ == mysql.MYSQL_TYPE_LONGLONG {
+			rs.Fields[i].Charset = 63 // binary, as a server sends numbers
+		}
 		rs.FieldNames[n] = i
 	}
 	for _, row := range rows {

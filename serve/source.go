@@ -7,9 +7,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/replication"
 )
 
@@ -58,7 +61,20 @@ type ArchiveSource struct {
 	// before it (the restore package works it out from the archive).
 	Joins func(ctx context.Context) ([]*Join, error)
 
-	mu sync.Mutex
+	// ReadSlots, above zero, is how many files are read at once across
+	// every stream (ArchiveOptions sets it): each read holds a decoder
+	// with its window and buffers, so serve's memory stays bounded however
+	// many clients read, and the others wait their turn with heartbeats.
+	ReadSlots int
+
+	mu      sync.Mutex
+	joinsMu sync.Mutex // held while the joins are worked out (chain.go)
+	slots   chan struct{}
+	// states caches file states (statesMu held while one is read): a
+	// compacted file's for good, one still in segments for a second.
+	// Reading such a state reads the segments, and every stream asks.
+	statesMu sync.Mutex
+	states   map[string]cachedState
 	// complete caches complete files, which never change: a following
 	// stream lists the archive every second, and reads only the live
 	// file's state then.
@@ -67,6 +83,18 @@ type ArchiveSource struct {
 }
 
 var _ Source = (*ArchiveSource)(nil)
+
+func (a *ArchiveSource) readSlots() chan struct{} {
+	if a.ReadSlots <= 0 {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.slots == nil {
+		a.slots = make(chan struct{}, a.ReadSlots)
+	}
+	return a.slots
+}
 
 func (a *ArchiveSource) timeline(ctx context.Context) (string, error) {
 	if a.Timeline != "" {
@@ -80,6 +108,29 @@ func (a *ArchiveSource) timeline(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("cluster %q has no archived binlog", a.Catalog.Layout.Cluster)
 	}
 	return tls[len(tls)-1], nil
+}
+
+var _ PrimaryDescriber = (*ArchiveSource)(nil)
+
+// Primary describes the primary of the newest timeline, as the archive
+// recorded it when the timeline began.
+func (a *ArchiveSource) Primary(ctx context.Context) (Primary, error) {
+	tls, err := a.Catalog.Timelines(ctx)
+	if err != nil {
+		return Primary{}, err
+	}
+	if len(tls) == 0 {
+		return Primary{}, fmt.Errorf("cluster %q has no archived binlog", a.Catalog.Layout.Cluster)
+	}
+	ti, err := a.Catalog.ReadTimeline(ctx, tls[len(tls)-1])
+	if err != nil {
+		return Primary{}, err
+	}
+	flavor := "mariadb"
+	if ti.SourceFlavor == string(replication.FlavorMySQL) {
+		flavor = "mysql"
+	}
+	return Primary{Version: ti.SourceVersion, Flavor: flavor, ServerUUID: ti.SourceServerUUID}, nil
 }
 
 // Files lists the timeline's files, or, with Joins, the files of the
@@ -111,7 +162,7 @@ func (a *ArchiveSource) timelineFiles(ctx context.Context, tl string) ([]File, e
 			out = append(out, f)
 			continue
 		}
-		fs, err := a.Catalog.FileState(ctx, tl, r)
+		fs, err := a.fileState(ctx, tl, r)
 		if err != nil {
 			return nil, err
 		}
@@ -133,6 +184,31 @@ func (a *ArchiveSource) timelineFiles(ctx context.Context, tl string) ([]File, e
 }
 
 func (a *ArchiveSource) Read(ctx context.Context, f File, from uint64, fn func(uint64, replication.Header, []byte) error) error {
+	release, err := takeSlot(ctx, a.readSlots())
+	if err != nil {
+		return err
+	}
+	defer release()
+	next := from
+	deliver := func(off uint64, h replication.Header, raw []byte) error {
+		if err := fn(off, h, raw); err != nil {
+			return err
+		}
+		next = off + uint64(len(raw))
+		return nil
+	}
+	err = a.read(ctx, f, next, deliver)
+	if errors.Is(err, objstore.ErrNotExist) {
+		// A compaction replaced the file's segments with one object while
+		// the state said segments: read its state again and go on from
+		// the next event, once.
+		a.forget(f)
+		err = a.read(ctx, f, next, deliver)
+	}
+	return err
+}
+
+func (a *ArchiveSource) read(ctx context.Context, f File, from uint64, fn func(uint64, replication.Header, []byte) error) error {
 	tl := f.Timeline
 	if tl == "" {
 		var err error
@@ -144,7 +220,7 @@ func (a *ArchiveSource) Read(ctx context.Context, f File, from uint64, fn func(u
 	if err != nil {
 		return err
 	}
-	fs, err := a.Catalog.FileState(ctx, tl, ref)
+	fs, err := a.fileState(ctx, tl, ref)
 	if err != nil {
 		return err
 	}
@@ -173,7 +249,7 @@ func (a *ArchiveSource) Read(ctx context.Context, f File, from uint64, fn func(u
 	}
 	segs := fs.Segments[first:]
 	hit := false
-	err = a.Catalog.ReadSegments(ctx, segs, 4, nil, func(i int, plain []byte, err error) error {
+	err = a.Catalog.ReadSegments(ctx, segs, segmentsAhead, nil, func(i int, plain []byte, err error) error {
 		if err != nil {
 			return err
 		}
@@ -200,6 +276,47 @@ func (a *ArchiveSource) Read(ctx context.Context, f File, from uint64, fn func(u
 	return err
 }
 
+// cachedState is a file state and when it was read.
+type cachedState struct {
+	fs *archive.FileState
+	at time.Time
+}
+
+// fileState is Catalog.FileState through the cache: many streams starting
+// or following at once read the state once.
+func (a *ArchiveSource) fileState(ctx context.Context, tl string, r archive.FileRef) (*archive.FileState, error) {
+	key := tl + "/" + r.Name
+	a.statesMu.Lock()
+	defer a.statesMu.Unlock()
+	// A compacted file's state is final; a file still in segments may be
+	// compacted (its segments deleted) at any time.
+	if c, ok := a.states[key]; ok && (c.fs.CompactedKey != "" || time.Since(c.at) < time.Second) {
+		return c.fs, nil
+	}
+	fs, err := a.Catalog.FileState(ctx, tl, r)
+	if err != nil {
+		return nil, err
+	}
+	if a.states == nil {
+		a.states = map[string]cachedState{}
+	}
+	if fs.Gap == nil {
+		a.states[key] = cachedState{fs: fs, at: time.Now()}
+	}
+	return fs, nil
+}
+
+// forget drops a file's cached state.
+func (a *ArchiveSource) forget(f File) {
+	a.statesMu.Lock()
+	defer a.statesMu.Unlock()
+	for key := range a.states {
+		if strings.HasSuffix(key, "/"+f.Name) && (f.Timeline == "" || key == f.Timeline+"/"+f.Name) {
+			delete(a.states, key)
+		}
+	}
+}
+
 // ref finds a file in the timeline's listing.
 func (a *ArchiveSource) ref(ctx context.Context, tl, file string) (archive.FileRef, error) {
 	refs, err := a.Catalog.Files(ctx, tl)
@@ -213,6 +330,11 @@ func (a *ArchiveSource) ref(ctx context.Context, tl, file string) (archive.FileR
 	}
 	return archive.FileRef{}, fmt.Errorf("binlog=%s timeline=%s: no longer in the archive (pruned?)", file, tl)
 }
+
+// segmentsAhead is how many segments a read fetches ahead of the one it
+// sends: one, so the next is on its way while this one goes out. Each is
+// up to a segment's size decompressed, per read slot.
+const segmentsAhead = 2
 
 // errStop ends a read early, without error.
 var errStop = errors.New("stop reading")
