@@ -96,6 +96,11 @@ if ! find_bin systemd-analyze >/dev/null; then
 	apt_install "missing systemd-analyze" systemd
 fi
 
+# The status page's test renders it in headless Chromium (Debian's).
+if ! $demo_only && ! find_bin chromium >/dev/null; then
+	apt_install "missing chromium" chromium fonts-dejavu-core
+fi
+
 if $with_compose && ! find_bin docker-compose >/dev/null; then
 	apt_install "missing docker-compose" docker-compose
 fi

@@ -44,17 +44,18 @@ func Render(w io.Writer, p Page) error {
 // view is the page's data, laid out: every mark has its x position (in
 // percent of the drawing's width) and its text.
 type view struct {
-	Cluster   string
-	Now       string
-	From, To  string
-	Timelines []timelineView
-	Joins     []joinView
-	Snapshots []snapshotView
-	Gaps      []gapView
-	Windows   []windowView
-	Lag       string
-	LastDrill string
-	Height    int
+	Cluster    string
+	Now        string
+	From, To   string
+	Timelines  []timelineView
+	Joins      []joinView
+	Snapshots  []snapshotView
+	Gaps       []gapView
+	Windows    []windowView
+	Restorable []restorableView
+	Lag        string
+	LastDrill  string
+	Height     int
 }
 
 type timelineView struct {
@@ -82,6 +83,11 @@ type gapView struct {
 	Timeline, File, Time, Text string
 	X                          float64
 	Y                          int
+}
+
+type restorableView struct {
+	Text     string
+	CutShort bool
 }
 
 type windowView struct {
@@ -149,8 +155,18 @@ func build(p Page) view {
 		v.Snapshots = append(v.Snapshots, sv)
 	}
 	for _, w := range st.Windows {
-		wv := windowView{Text: w.String(), X: x(w.From), W: max(x(w.To)-x(w.From), 0.4), Y: top + row[w.Timeline]*rowHeight, CutShort: w.CutShort != ""}
-		v.Windows = append(v.Windows, wv)
+		// A window that crosses joins is drawn on each timeline's row,
+		// from one switch to the next.
+		tls, at := []string{w.Timeline}, []time.Time{w.From}
+		for _, j := range w.Joins {
+			tls, at = append(tls, j.Timeline), append(at, j.SwitchTime)
+		}
+		at = append(at, w.To)
+		v.Restorable = append(v.Restorable, restorableView{Text: w.String(), CutShort: w.CutShort != ""})
+		for i, tl := range tls {
+			from, to := at[i], at[i+1]
+			v.Windows = append(v.Windows, windowView{Text: w.String(), X: x(from), W: max(x(to)-x(from), 0.4), Y: top + row[tl]*rowHeight, CutShort: w.CutShort != ""})
+		}
 	}
 	v.Height = top + max(len(st.Timelines), 1)*rowHeight + 10
 	return v

@@ -44,7 +44,7 @@ green the restorable windows, purple dashed lines the joins (failovers and flips
 {{end}}</svg>
 
 <h2>Restorable</h2>
-<ul id="windows">{{range .Windows}}<li{{if .CutShort}} class="problem"{{end}}>{{.Text}}</li>{{else}}<li class="problem">nothing yet: a restore needs a complete snapshot whose coordinates are in the archive (binarc snapshot)</li>{{end}}</ul>
+<ul id="windows">{{range .Restorable}}<li{{if .CutShort}} class="problem"{{end}}>{{.Text}}</li>{{else}}<li class="problem">nothing yet: a restore needs a complete snapshot whose coordinates are in the archive (binarc snapshot)</li>{{end}}</ul>
 
 <h2>Timelines</h2>
 <table id="timelines"><tr><th>timeline</th><th>source</th><th>first event</th><th>last event</th><th>why it began</th></tr>

@@ -26,7 +26,18 @@ type File struct {
 // NewFile starts a file whose Gtid_list holds start (MariaDB GTIDs,
 // the last of each domain and server).
 func NewFile(name string, start ...string) *File {
-	f := NewFileNoState(name)
+	return withState(NewFileNoState(name), start)
+}
+
+// NewFileAt is NewFile with the file's first events (its format
+// description and Gtid_list) written at ts.
+func NewFileAt(name string, ts time.Time, start ...string) *File {
+	b := New(name)
+	b.TS = uint32(ts.Unix())
+	return withState(noState(b), start)
+}
+
+func withState(f *File, start []string) *File {
 	body := binary.LittleEndian.AppendUint32(nil, uint32(len(start)))
 	for _, g := range start {
 		d, s, n := mustMariaGTID(g)
@@ -40,8 +51,10 @@ func NewFile(name string, start ...string) *File {
 
 // NewFileNoState starts a file without a Gtid_list: a server with GTIDs
 // off, or one too old to write it.
-func NewFileNoState(name string) *File {
-	f := &File{Binlog: New(name), Starts: map[string]uint64{}, Ends: map[string]uint64{}}
+func NewFileNoState(name string) *File { return noState(New(name)) }
+
+func noState(b *Binlog) *File {
+	f := &File{Binlog: b, Starts: map[string]uint64{}, Ends: map[string]uint64{}}
 	f.buf.Write(replication.Magic)
 	f.add(f.NextBody(gomysql.FORMAT_DESCRIPTION_EVENT, make([]byte, 80)))
 	return f
