@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -132,6 +133,10 @@ func TestRestoreAroundDropTable(t *testing.T) {
 		t.Fatalf("binlog events --grep did not list the DROP:\n%s", out)
 	}
 
+	// The same, for automation: one JSON object a transaction, and the
+	// dry run's plan as one object naming the skipped DROP.
+	checkJSONOutputs(t, e, dropGTID)
+
 	// Everything but the DROP: the table with its rows, and the later rows.
 	target, plan := e.restoreInto(t, "--to", "latest", "--skip-gtid", dropGTID)
 	t.Logf("plan:\n%s", plan)
@@ -184,5 +189,74 @@ func TestRestoreRefusesOutsideWindow(t *testing.T) {
 	}
 	if n := target.Query(t, "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = 'app'")[0][0]; n != "0" {
 		t.Errorf("a refused restore changed the target")
+	}
+}
+
+// checkJSONOutputs: binlog events --json prints one JSON object a
+// transaction (the DROP among them, with its GTID and position), and
+// restore --dry-run --json the plan as one object whose skipped list
+// holds the DROP (the schemas in the README, Automation: JSON output).
+func checkJSONOutputs(t *testing.T, e *env, dropGTID string) {
+	t.Helper()
+	out, code := e.runEnv([]string{"BINARC_LOG_LEVEL=error"}, "binlog", "events", "--store", e.store, "--cluster", e.cluster, "--grep", "drop table", "--json")
+	if code != 0 {
+		t.Fatalf("binlog events --json (%d):\n%s", code, out)
+	}
+	found := false
+	for _, line := range strings.Split(out, "\n") {
+		if !strings.HasPrefix(line, "{") || strings.Contains(line, `"level"`) {
+			continue
+		}
+		var tx struct {
+			Time     time.Time `json:"time"`
+			GTID     string    `json:"gtid"`
+			Timeline string    `json:"timeline"`
+			File     string    `json:"file"`
+			Start    uint64    `json:"start"`
+			End      uint64    `json:"end"`
+			Summary  string    `json:"summary"`
+		}
+		if err := json.Unmarshal([]byte(line), &tx); err != nil {
+			t.Fatalf("binlog events --json printed a line that is not JSON: %q: %v", line, err)
+		}
+		if tx.GTID == dropGTID && strings.Contains(tx.Summary, "DROP TABLE") && tx.End > tx.Start && tx.File != "" && tx.Timeline != "" && !tx.Time.IsZero() {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("binlog events --json does not list the DROP %s:\n%s", dropGTID, out)
+	}
+	first := e.primary.Query(t, "SHOW BINARY LOGS")[0][0]
+	out, code = e.runEnv([]string{"BINARC_LOG_LEVEL=error"}, "restore", "--store", e.store, "--cluster", e.cluster, "--from", first+":4",
+		"--to", "latest", "--skip-gtid", dropGTID, "--dry-run", "--json")
+	if code != 0 {
+		t.Fatalf("restore --dry-run --json (%d):\n%s", code, out)
+	}
+	var plan struct {
+		Version int  `json:"version"`
+		DryRun  bool `json:"dry_run"`
+		Stop    struct {
+			File   string `json:"file"`
+			Offset uint64 `json:"offset"`
+		} `json:"stop"`
+		Ranges []struct {
+			File        string `json:"file"`
+			Start, Stop uint64
+		} `json:"ranges"`
+		Skipped []struct {
+			GTID    string `json:"gtid"`
+			Summary string `json:"summary"`
+		} `json:"skipped"`
+		LastApplied *struct {
+			GTID string `json:"gtid"`
+		} `json:"last_applied"`
+	}
+	line := out[strings.Index(out, `{"version"`):]
+	if err := json.Unmarshal([]byte(strings.SplitN(line, "\n", 2)[0]), &plan); err != nil {
+		t.Fatalf("restore --dry-run --json is not one JSON object: %v\n%s", err, out)
+	}
+	if plan.Version != 1 || !plan.DryRun || len(plan.Ranges) == 0 || plan.Stop.File == "" || plan.LastApplied == nil ||
+		len(plan.Skipped) != 1 || plan.Skipped[0].GTID != dropGTID || !strings.Contains(plan.Skipped[0].Summary, "DROP TABLE") {
+		t.Fatalf("restore --dry-run --json: %+v\n%s", plan, out)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -18,6 +19,7 @@ type eventsCmd struct {
 	Grep string `help:"Only transactions whose statements or tables contain this text (case-insensitive)."`
 	identityFlags
 	Timeline string `help:"Timeline to read (default: the newest)."`
+	JSON     bool   `help:"Print one JSON object a line, one a transaction (schema: README, Automation: JSON output), instead of a table."`
 }
 
 func (c *eventsCmd) Run(ctx context.Context, log zerolog.Logger) error {
@@ -47,6 +49,15 @@ func (c *eventsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		return usageIfRequest(err)
 	}
 	fmt.Fprintf(os.Stderr, "timeline %s (positions below are in it; --timeline reads another)\n", tl)
+	if c.JSON {
+		var werr error
+		err := cat.EachTransaction(ctx, tl, filter, func(t *archive.Transaction) bool {
+			t.Timeline = tl
+			werr = writeJSON(os.Stdout, txJSON(t))
+			return werr == nil
+		})
+		return errors.Join(err, werr)
+	}
 	fmt.Fprintf(os.Stdout, "%-20s  %-24s  %-36s  %s\n", "TIME", "GTID", "POSITION", "WHAT")
 	return cat.EachTransaction(ctx, tl, filter, func(t *archive.Transaction) bool {
 		fmt.Fprintf(os.Stdout, "%-20s  %-24s  %-36s  %s\n", t.Time.Format("2006-01-02T15:04:05Z"), t.GTID,

@@ -23,6 +23,7 @@ type restoreCmd struct {
 	From               string   `placeholder:"[TIMELINE/]FILE:POS" help:"Use no snapshot: the --target server's data already stands at these binlog coordinates (name the timeline when several hold the file)."`
 	Snapshot           string   `placeholder:"ID" help:"Start from this snapshot instead of the newest one that fits."`
 	DryRun             bool     `help:"Fetch and check what the restore needs, print the plan, and change nothing."`
+	JSON               bool     `help:"Print the plan as one JSON object (schema: README, Automation: JSON output) instead of text."`
 	WorkDir            string   `type:"path" help:"Directory for the fetched binlog files (default: a temporary one, removed afterwards)."`
 	targetTLSFlags
 	identityFlags
@@ -96,6 +97,9 @@ func (c *restoreCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	started := time.Now()
 	req.Progress = progressReporter(log)
 	req.PlanOut = func(p *restore.RestorePlan) { printPlan(os.Stdout, p) }
+	if c.JSON {
+		req.PlanOut = func(p *restore.RestorePlan) { _ = writeJSON(os.Stdout, planJSON(p, c.DryRun)) }
+	}
 	log.Info().Str("target", target.String()).Msg("planning the restore: choosing a snapshot, fetching and checking the archived binlog")
 	plan, err := restore.Restore(ctx, req)
 	if err != nil {
