@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/replication"
 )
 
@@ -193,20 +194,7 @@ func writeFileAtomic(dst string, write func(*os.File) (int64, error)) (int64, er
 			return n, err
 		}
 	}
-	return n, syncDir(dir)
-}
-
-// syncDir makes a new name in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return n, objstore.SyncDir(dir)
 }
 
 // fetchTimeline picks the timeline to fetch files from and lists its

@@ -111,7 +111,7 @@ func (s *spool) write(seg *archive.Segment) error {
 		err = os.Rename(tmp, path)
 	}
 	if err == nil {
-		err = syncDir(dir)
+		err = objstore.SyncDir(dir)
 	}
 	if err != nil {
 		os.Remove(tmp)
@@ -182,16 +182,7 @@ func mkdirDurable(root, dir string) error {
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return err
 	}
-	return syncDir(parent)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return objstore.SyncDir(parent)
 }
 
 // replaySpool puts what an earlier run spooled, and perhaps acknowledged,

@@ -155,7 +155,7 @@ func (l *Local) put(ctx context.Context, op, key string, r io.Reader, opts PutOp
 			return fail(err)
 		}
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := SyncDir(filepath.Dir(path)); err != nil {
 		return fail(err)
 	}
 	fi, err := os.Stat(path)
@@ -217,7 +217,7 @@ func (l *Local) mkdirAll(dir string) error {
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
-	return syncDir(parent)
+	return SyncDir(parent)
 }
 
 // Get opens the file at key. A missing file, or a directory, is ErrNotExist.
@@ -351,7 +351,7 @@ func (l *Local) Delete(ctx context.Context, key string) error {
 		return fmt.Errorf("local: delete %s: %w", key, err)
 	}
 	dir := filepath.Dir(path)
-	if err := syncDir(dir); err != nil {
+	if err := SyncDir(dir); err != nil {
 		return fmt.Errorf("local: delete %s: %w", key, err)
 	}
 	for dir != l.dir {
@@ -361,7 +361,7 @@ func (l *Local) Delete(ctx context.Context, key string) error {
 			break
 		}
 		dir = filepath.Dir(dir)
-		if err := syncDir(dir); err != nil {
+		if err := SyncDir(dir); err != nil {
 			return fmt.Errorf("local: delete %s: %w", key, err)
 		}
 	}
@@ -418,8 +418,9 @@ func (l *Local) lock() (unlock func(), err error) {
 	}, nil
 }
 
-// syncDir fsyncs a directory so renames, links and removals in it are durable.
-func syncDir(dir string) error {
+// SyncDir fsyncs a directory so renames, links and removals in it are
+// durable (the local store, binlog fetch and the semi-sync spool).
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
