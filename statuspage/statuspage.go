@@ -19,6 +19,7 @@ import (
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/retention"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Page is what the page shows.
@@ -242,52 +243,114 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 	"add": func(a, b int) int { return a + b },
 }).Parse(pageHTML))
 
-// Handler serves the page at / (binarc stream's --metrics-addr): read
-// gives the status, read again at most once per ttl (the status lists the
-// whole archive: a page open in a browser that refreshes must not list
-// the bucket every second). A status that cannot be read is a 503 with a
-// short text; the reason is logged by the caller's read.
-func Handler(read func(ctx context.Context) (*retention.Status, error), ttl time.Duration) http.Handler {
-	h := &handler{read: read, ttl: ttl}
-	return h
-}
-
-type handler struct {
-	read func(ctx context.Context) (*retention.Status, error)
-	ttl  time.Duration
+// Watcher reads a cluster's status every interval (binarc stream, with
+// --metrics-addr) and keeps the newest: the page at / is rendered from it,
+// and it exports the restorable window's ends as metrics for dashboards
+// and alerts. Reading the status lists the whole archive (and reads each
+// complete file's index), so it is read on a schedule, never per request.
+type Watcher struct {
+	read  func(ctx context.Context) (*retention.Status, error)
+	every time.Duration
 
 	mu     sync.Mutex
 	st     *retention.Status
 	readAt time.Time
+
+	windowStart, windowEnd, gaps, timelines *prometheus.Desc
 }
 
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// NewWatcher reads with read every interval once Run runs.
+func NewWatcher(read func(ctx context.Context) (*retention.Status, error), every time.Duration) *Watcher {
+	d := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
+	return &Watcher{read: read, every: every,
+		windowStart: d("binarc_restorable_window_start_timestamp_seconds", "The oldest time a restore can reach (the start of the earliest restorable window), as of the last status read."),
+		windowEnd:   d("binarc_restorable_window_end_timestamp_seconds", "The newest time a restore can reach (the end of the latest restorable window), as of the last status read."),
+		gaps:        d("binarc_archive_gaps", "Binlog files of the archive with a byte range missing, as of the last status read."),
+		timelines:   d("binarc_archive_timelines", "Timelines in the archive (one more at each failover or flip), as of the last status read."),
+	}
+}
+
+// Run reads the status now and then every interval until ctx ends. A
+// failed read keeps the previous status (the caller's read logs why).
+func (w *Watcher) Run(ctx context.Context) {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		st, err := w.read(rctx)
+		cancel()
+		if err == nil {
+			w.mu.Lock()
+			w.st, w.readAt = st, time.Now()
+			w.mu.Unlock()
+		}
+		t.Reset(w.every)
+	}
+}
+
+func (w *Watcher) status() (*retention.Status, time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.st, w.readAt
+}
+
+// ServeHTTP serves the page at / from the newest status; before the first
+// read succeeds, a 503 with a short text.
+func (w *Watcher) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/" {
-		http.NotFound(w, r)
+		http.NotFound(rw, r)
 		return
 	}
-	st, err := h.status(r.Context())
-	if err != nil {
-		http.Error(w, "the archive's status cannot be read now (the reason is in binarc's log)", http.StatusServiceUnavailable)
+	st, at := w.status()
+	if st == nil {
+		http.Error(rw, "the archive's status has not been read yet (the reason, if any, is in binarc's log)", http.StatusServiceUnavailable)
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
-	_ = Render(w, Page{Status: st, Now: time.Now()})
+	rw.Header().Set("Content-Type", "text/html; charset=utf-8")
+	rw.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	_ = Render(rw, Page{Status: st, Now: at})
 }
 
-func (h *handler) status(ctx context.Context) (*retention.Status, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.st != nil && time.Since(h.readAt) < h.ttl {
-		return h.st, nil
+// Describe is part of prometheus.Collector.
+func (w *Watcher) Describe(ch chan<- *prometheus.Desc) {
+	ch <- w.windowStart
+	ch <- w.windowEnd
+	ch <- w.gaps
+	ch <- w.timelines
+}
+
+// Collect is part of prometheus.Collector: nothing before the first read.
+func (w *Watcher) Collect(ch chan<- prometheus.Metric) {
+	st, _ := w.status()
+	if st == nil {
+		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	st, err := h.read(ctx)
-	if err != nil {
-		return nil, err
+	var from, to time.Time
+	for _, win := range st.Windows {
+		if from.IsZero() || win.From.Before(from) {
+			from = win.From
+		}
+		if win.To.After(to) {
+			to = win.To
+		}
 	}
-	h.st, h.readAt = st, time.Now()
-	return st, nil
+	if !from.IsZero() {
+		ch <- prometheus.MustNewConstMetric(w.windowStart, prometheus.GaugeValue, float64(from.UnixNano())/1e9)
+		ch <- prometheus.MustNewConstMetric(w.windowEnd, prometheus.GaugeValue, float64(to.UnixNano())/1e9)
+	}
+	gaps := 0
+	for _, ts := range st.Timelines {
+		for _, f := range ts.Files {
+			if f.Gap != nil {
+				gaps++
+			}
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(w.gaps, prometheus.GaugeValue, float64(gaps))
+	ch <- prometheus.MustNewConstMetric(w.timelines, prometheus.GaugeValue, float64(len(st.Timelines)))
 }

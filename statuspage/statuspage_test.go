@@ -12,6 +12,7 @@ import (
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/retention"
 	"github.com/binarc/binarc/snapshot"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // exampleStatus is a cluster with a failover (two timelines and their
@@ -19,19 +20,19 @@ import (
 func exampleStatus() *retention.Status {
 	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	tl1 := &archive.TimelineState{Name: "000001-20261201T000000Z", Info: &archive.TimelineInfo{SourceAddr: "db-a:3306", SourceServerID: 1, Reason: "new archive", Created: t0},
-		Files: []*archive.FileState{{File: "mysql-bin.000001", FirstEventTime: t0, LastEventTime: t0.Add(20 * time.Hour), Complete: true}}}
+		Files: []*archive.FileState{{File: "mysql-bin.000001", Size: 1000, FirstEventTime: t0, LastEventTime: t0.Add(20 * time.Hour), Complete: true}}}
 	tl2 := &archive.TimelineState{Name: "000002-20261201T200000Z", Info: &archive.TimelineInfo{SourceAddr: "db-b:3306", SourceServerID: 2, Reason: "the writable server changed", Created: t0.Add(20 * time.Hour)},
 		Files: []*archive.FileState{
-			{File: "mysql-bin.000007", FirstEventTime: t0.Add(20 * time.Hour), LastEventTime: t0.Add(30 * time.Hour), Complete: true},
-			{File: "mysql-bin.000008", FirstEventTime: t0.Add(30 * time.Hour), LastEventTime: t0.Add(31 * time.Hour), Gap: errors.New("bytes [4000,9000) are not stored")},
+			{File: "mysql-bin.000007", Size: 1000, FirstEventTime: t0.Add(20 * time.Hour), LastEventTime: t0.Add(30 * time.Hour), Complete: true},
+			{File: "mysql-bin.000008", Size: 500, FirstEventTime: t0.Add(30 * time.Hour), LastEventTime: t0.Add(31 * time.Hour), Gap: errors.New("bytes [4000,9000) are not stored")},
 		}}
 	join := &archive.Join{Version: 1, Timeline: tl2.Name, Previous: tl1.Name, SwitchTime: t0.Add(20 * time.Hour), Final: true,
 		At: archive.Point{File: "mysql-bin.000007", Offset: 4}, PreviousEnd: archive.Point{File: "mysql-bin.000001", Offset: 900}, Lost: []string{"0-1-41..42"}}
 	snaps := []snapshot.Entry{
 		{ID: "20261201T010000Z-physical", Time: t0.Add(time.Hour), Complete: true, Manifest: &snapshot.Manifest{
-			SourceServerID: 3, MasterServerID: 1, Coordinates: snapshot.Coordinates{File: "mysql-bin.000001", Pos: 400}}},
+			SourceServerID: 3, MasterServerID: 1, Started: t0.Add(time.Hour), Coordinates: snapshot.Coordinates{File: "mysql-bin.000001", Pos: 400}}},
 		{ID: "20261201T220000Z-physical", Time: t0.Add(22 * time.Hour), Complete: true, Manifest: &snapshot.Manifest{
-			SourceServerID: 3, MasterServerID: 2, Coordinates: snapshot.Coordinates{File: "mysql-bin.000007", Pos: 400}}},
+			SourceServerID: 3, MasterServerID: 2, Started: t0.Add(22 * time.Hour), Coordinates: snapshot.Coordinates{File: "mysql-bin.000007", Pos: 400}}},
 	}
 	st := &retention.Status{Cluster: "main", Timelines: []*archive.TimelineState{tl1, tl2}, Snapshots: snaps, Joins: []*archive.Join{nil, join},
 		Lag: &archive.Lag{Summary: "0 bytes behind mysql-bin.000008"}}
@@ -79,39 +80,62 @@ func TestRenderNeedsStatus(t *testing.T) {
 	}
 }
 
-// TestHandler: the page is served at / with a content security policy
-// that allows no script or external asset, read once per ttl; a status
-// that cannot be read is a 503 without the reason.
-func TestHandler(t *testing.T) {
-	reads := 0
-	fail := false
-	h := Handler(func(context.Context) (*retention.Status, error) {
-		reads++
-		if fail {
-			return nil, errors.New("secret detail")
-		}
+// TestWatcher: the page is served at / from the newest status read on
+// the schedule (not per request), with a content security policy that
+// allows no script or external asset; before the first read a 503; the
+// window's ends, the gaps and the timelines are exported as metrics.
+func TestWatcher(t *testing.T) {
+	reads := make(chan struct{}, 10)
+	w := NewWatcher(func(context.Context) (*retention.Status, error) {
+		reads <- struct{}{}
 		return exampleStatus(), nil
 	}, time.Hour)
+	rec := httptest.NewRecorder()
+	w.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if rec.Code != 503 {
+		t.Fatalf("before the first read: %d", rec.Code)
+	}
+	if n := testutil.CollectAndCount(w); n != 0 {
+		t.Fatalf("%d metrics before the first read", n)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go w.Run(ctx)
+	<-reads
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if st, _ := w.status(); st != nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	for range 3 {
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+		w.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 		if rec.Code != 200 || !strings.Contains(rec.Body.String(), `class="join"`) || !strings.Contains(rec.Header().Get("Content-Security-Policy"), "default-src 'none'") {
 			t.Fatalf("GET /: %d %q", rec.Code, rec.Header())
 		}
 	}
-	if reads != 1 {
-		t.Errorf("the status was read %d times for three requests within the ttl", reads)
+	if len(reads) != 0 {
+		t.Errorf("requests read the status again")
 	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/other", nil))
+	rec = httptest.NewRecorder()
+	w.ServeHTTP(rec, httptest.NewRequest("GET", "/other", nil))
 	if rec.Code != 404 {
 		t.Errorf("GET /other: %d", rec.Code)
 	}
-	fail = true
-	h = Handler(func(context.Context) (*retention.Status, error) { return nil, errors.New("secret detail") }, time.Hour)
-	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
-	if rec.Code != 503 || strings.Contains(rec.Body.String(), "secret") {
-		t.Errorf("a failed read: %d %q", rec.Code, rec.Body.String())
+	want := `
+# HELP binarc_archive_gaps Binlog files of the archive with a byte range missing, as of the last status read.
+# TYPE binarc_archive_gaps gauge
+binarc_archive_gaps 1
+# HELP binarc_archive_timelines Timelines in the archive (one more at each failover or flip), as of the last status read.
+# TYPE binarc_archive_timelines gauge
+binarc_archive_timelines 2
+`
+	if err := testutil.CollectAndCompare(w, strings.NewReader(want), "binarc_archive_gaps", "binarc_archive_timelines"); err != nil {
+		t.Error(err)
+	}
+	if n := testutil.CollectAndCount(w, "binarc_restorable_window_start_timestamp_seconds", "binarc_restorable_window_end_timestamp_seconds"); n != 2 {
+		t.Errorf("%d window metrics, want 2", n)
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -47,9 +46,9 @@ func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	var opened atomic.Value // the store, once open: the status page reads it
-	page := statusPage(log, c.Cluster, srcs, func() objstore.Store { s, _ := opened.Load().(objstore.Store); return s })
-	stopMetrics, err := c.metricsFlags.serveWithPage(log, c.Cluster, metrics.Ready, page, metrics, semiMetrics)
+	var opened atomic.Value // the store, once open: the status watcher reads it
+	watcher := statusWatcher(log, c.Cluster, srcs, func() objstore.Store { s, _ := opened.Load().(objstore.Store); return s })
+	stopMetrics, err := c.metricsFlags.serveWithPage(log, c.Cluster, metrics.Ready, watcher, metrics, semiMetrics, watcher)
 	if err != nil {
 		return err
 	}
@@ -59,6 +58,11 @@ func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		return err
 	}
 	opened.Store(store)
+	if c.MetricsAddr != "" {
+		wctx, stopWatcher := context.WithCancel(ctx)
+		defer stopWatcher()
+		go watcher.Run(wctx)
+	}
 	if c.Heartbeat <= 0 || c.ReadTimeout < 2*c.Heartbeat {
 		return usageError{errorf("--read-timeout %s must be at least twice --heartbeat %s (and both positive)", c.ReadTimeout, c.Heartbeat)}
 	}
@@ -106,18 +110,19 @@ func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	return c.streamRetention.run(ctx, log, store, c.Cluster, a)
 }
 
-// statusPage serves the cluster's status page (binarc ls --html's) at /
-// on --metrics-addr, read at most once a minute, once the store is open.
-func statusPage(log zerolog.Logger, cluster string, srcs []replication.Config, store func() objstore.Store) http.Handler {
-	return statuspage.Handler(func(ctx context.Context) (*retention.Status, error) {
+// statusWatcher reads the cluster's status every ten minutes (the page at
+// / on --metrics-addr, and the restorable window's metrics), once the
+// store is open.
+func statusWatcher(log zerolog.Logger, cluster string, srcs []replication.Config, store func() objstore.Store) *statuspage.Watcher {
+	return statuspage.NewWatcher(func(ctx context.Context) (*retention.Status, error) {
 		s := store()
 		if s == nil {
 			return nil, errors.New("the store is not open yet")
 		}
 		st, err := retention.ReadStatus(ctx, retention.StatusRequest{Catalog: archive.Catalog{Store: s, Layout: archive.Layout{Cluster: cluster}}, Sources: srcs})
 		if err != nil {
-			log.Warn().Err(err).Msg("status page: cannot read the archive's status")
+			log.Warn().Err(err).Msg("status page: cannot read the archive's status; the page and the window metrics keep the last one")
 		}
 		return st, err
-	}, time.Minute)
+	}, 10*time.Minute)
 }
