@@ -61,10 +61,30 @@ type RestoreRequest struct {
 	PlanOut func(*RestorePlan)
 	// Opener decrypts an encrypted archive (--identity); nil for none.
 	Opener *crypt.Opener
+	// Timing, if set, hears how long each phase took (the Phase*
+	// names), for binarc drill's report; phases may overlap.
+	Timing func(phase string, took time.Duration)
 
 	// passedOver are snapshots already tried (restoreOverlapped), with
 	// why they cannot start the restore.
 	passedOver map[string]string
+}
+
+// The phases Timing reports. PhaseDownload is the snapshot's download and
+// extraction, which are one stream; PhaseBinlogFetch runs beside the
+// first two in a --datadir restore (overlap.go).
+const (
+	PhaseDownload    = "download"
+	PhasePrepare     = "prepare"
+	PhaseBinlogFetch = "binlog fetch"
+	PhaseReplay      = "replay"
+)
+
+// timed reports phase, begun at start, to Timing.
+func (req RestoreRequest) timed(phase string, start time.Time) {
+	if req.Timing != nil {
+		req.Timing(phase, time.Since(start))
+	}
 }
 
 // RestorePlan is what a restore will do.
@@ -149,6 +169,7 @@ func Restore(ctx context.Context, req RestoreRequest) (*RestorePlan, error) {
 func choose(ctx context.Context, cat archive.Catalog, req RestoreRequest, binlogDir string) (*RestorePlan, error) {
 	planFrom := func(pr PlanRequest) (*Plan, error) {
 		pr.Target, pr.Skip, pr.WorkDir = req.Target, req.Skip, binlogDir
+		defer req.timed(PhaseBinlogFetch, time.Now())
 		return PlanBinlog(ctx, cat, pr)
 	}
 	if req.From != nil {

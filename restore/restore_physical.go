@@ -59,7 +59,7 @@ func restorePhysical(ctx context.Context, req RestoreRequest, m *snapshot.Manife
 	if err := sb.Own(dir); err != nil {
 		return fmt.Errorf("--datadir: give it to the %s user: %w", sb.User, err)
 	}
-	if err := prepareSnapshot(ctx, sb, req.Store, m, req.Opener, dir, pt, log); err != nil {
+	if err := prepareSnapshot(ctx, sb, req.Store, m, req.Opener, dir, pt, log, req.timed); err != nil {
 		return err
 	}
 	bp, err := binlog()
@@ -114,9 +114,11 @@ func restorePhysical(ctx context.Context, req RestoreRequest, m *snapshot.Manife
 		// our connection; loading the grant tables again lets the replayed
 		// CREATE USER and GRANT statements run.
 		Preamble: "FLUSH PRIVILEGES;"}
+	replayStarted := time.Now()
 	if err := replayPlan(ctx, req, bp, client, tools); err != nil {
 		return err
 	}
+	req.timed(PhaseReplay, replayStarted)
 	stopped = true
 	if err := server.stop(5 * time.Minute); err != nil {
 		return fmt.Errorf("stop the temporary server: %w", err)

@@ -1,0 +1,162 @@
+package drill
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/binarc/binarc/replication"
+	"github.com/go-mysql-org/go-mysql/client"
+)
+
+// restoredTable is a table of the restored server, cut and summed.
+type restoredTable struct {
+	table
+	chunks []chunk
+}
+
+// sumRestored cuts and sums every table of the restored server: done
+// before the replica is paused, so the pause holds only the replica's own
+// sums.
+func sumRestored(conn *client.Conn, chunkTime time.Duration) ([]restoredTable, error) {
+	ts, err := listTables(conn)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]restoredTable, len(ts))
+	for i, t := range ts {
+		cs, err := t.cut(conn, chunkTime)
+		if err != nil {
+			return nil, fmt.Errorf("restored server: %w", err)
+		}
+		out[i] = restoredTable{table: t, chunks: cs}
+	}
+	return out, nil
+}
+
+// compareOptions bound the comparison on the replica.
+type compareOptions struct {
+	Addr     string
+	Budget   time.Duration // --max-replica-pause
+	GTID     *replication.GTIDState
+	Restored []restoredTable
+}
+
+// compareReplica pauses the replica at the restore's GTID position,
+// sums the same chunks there, and starts it again as it was. A pause
+// that would pass the budget stops comparing: the tables left are
+// skipped, and the notes say so.
+func compareReplica(ctx context.Context, rep *Report, conn *client.Conn, o compareOptions) (err error) {
+	was, err := checkReplica(conn, o.Addr)
+	if err != nil {
+		return err
+	}
+	paused := time.Now()
+	defer func() {
+		rep.ReplicaPauseSeconds = time.Since(paused).Seconds()
+		if rerr := resume(conn, was); rerr != nil && err == nil {
+			err = rerr
+		}
+	}()
+	if err := pause(ctx, conn, was, o.GTID, o.Budget); err != nil {
+		for _, t := range o.Restored {
+			rep.Tables = append(rep.Tables, TableResult{Table: t.String(), Status: Skipped, Rows: rowsOf(t.chunks), Note: "replica not paused at the restore's point"})
+		}
+		rep.Notes = append(rep.Notes, "not compared: "+err.Error())
+		return nil
+	}
+	onReplica, err := listTables(conn)
+	if err != nil {
+		return err
+	}
+	return compareTables(ctx, rep, conn, o, onReplica, paused)
+}
+
+// compareTables sums each restored table's chunks on the replica while
+// the budget allows, and names the tables only one side has.
+func compareTables(ctx context.Context, rep *Report, conn *client.Conn, o compareOptions, onReplica []table, paused time.Time) error {
+	replicaCols := map[string]table{}
+	for _, t := range onReplica {
+		replicaCols[t.String()] = t
+	}
+	var slowest time.Duration
+	for _, t := range o.Restored {
+		res := TableResult{Table: t.String(), Rows: rowsOf(t.chunks), Chunks: len(t.chunks)}
+		rt, ok := replicaCols[t.String()]
+		delete(replicaCols, t.String())
+		switch {
+		case !ok:
+			res.Status, res.Note = Different, "not on the replica"
+		case fmt.Sprint(rt.Cols) != fmt.Sprint(t.Cols):
+			res.Status, res.Note = Different, "its columns differ from the replica's"
+		case time.Since(paused)+slowest*2 > o.Budget || ctx.Err() != nil:
+			res.Status, res.Note = Skipped, fmt.Sprintf("--max-replica-pause %s reached", o.Budget)
+		default:
+			took, err := compareChunks(&res, conn, t, paused, o.Budget)
+			if err != nil {
+				return err
+			}
+			slowest = max(slowest, took)
+		}
+		rep.Tables = append(rep.Tables, res)
+	}
+	for name := range replicaCols {
+		rep.Tables = append(rep.Tables, TableResult{Table: name, Status: Different, Note: "on the replica, not in the restore"})
+	}
+	if n := rep.Count(Skipped); n > 0 {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("%d of %d tables not compared: the replica's pause would have passed --max-replica-pause %s", n, len(rep.Tables), o.Budget))
+	}
+	return nil
+}
+
+// compareChunks sums t's chunks on the replica until one differs or the
+// budget is spent, and returns the longest a chunk took.
+func compareChunks(res *TableResult, conn *client.Conn, t restoredTable, paused time.Time, budget time.Duration) (time.Duration, error) {
+	var slowest time.Duration
+	res.Status = Equal
+	if len(t.PK) == 0 {
+		res.Note = "no primary key: compared whole"
+	}
+	for i, c := range t.chunks {
+		if time.Since(paused)+slowest*2 > budget {
+			res.Status, res.Note = Skipped, fmt.Sprintf("--max-replica-pause %s reached after %d of %d chunks", budget, i, len(t.chunks))
+			return slowest, nil
+		}
+		started := time.Now()
+		rows, sum, err := t.sum(conn, c)
+		if err != nil {
+			return slowest, fmt.Errorf("replica: %w", err)
+		}
+		slowest = max(slowest, time.Since(started))
+		if rows != c.Rows || sum != c.Sum {
+			res.Status = Different
+			res.Note = fmt.Sprintf("chunk %d of %d (%s): %d rows, checksum %08x on the replica; %d rows, checksum %08x restored",
+				i+1, len(t.chunks), t.describe(c), rows, sum, c.Rows, c.Sum)
+			return slowest, nil
+		}
+	}
+	return slowest, nil
+}
+
+// describe names a chunk's key range.
+func (t table) describe(c chunk) string {
+	lower, upper := "start", "end"
+	if c.Lower != nil {
+		lower = fmt.Sprint(c.Lower...)
+	}
+	if c.Upper != nil {
+		upper = fmt.Sprint(c.Upper...)
+	}
+	if len(t.PK) == 0 {
+		return "whole table"
+	}
+	return fmt.Sprintf("%v after %s up to %s", t.PK, lower, upper)
+}
+
+func rowsOf(cs []chunk) int64 {
+	var n int64
+	for _, c := range cs {
+		n += c.Rows
+	}
+	return n
+}
