@@ -53,7 +53,7 @@ func Run(ctx context.Context, req Request) (*Report, error) {
 	}
 	err := run(ctx, req, rep)
 	rep.Finished = time.Now().UTC()
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrDifferent) {
 		rep.Error = err.Error()
 	}
 	return rep, err

@@ -78,17 +78,24 @@ func (r *Report) Count(s string) int {
 	return n
 }
 
-// Outcome is "failed", "different", or "equal" (every compared table
-// equal, or every checked table sound).
+// Outcome is "failed", "different", "incomplete" (tables there, none
+// compared: the notes say why), or "equal" (every compared table equal,
+// or every checked table sound; the notes name those left out).
 func (r *Report) Outcome() string {
 	switch {
 	case r.Error != "":
 		return "failed"
 	case r.Count(Different) > 0:
 		return Different
+	case len(r.Tables) > 0 && r.Count(Skipped) == len(r.Tables):
+		return Incomplete
 	}
 	return Equal
 }
+
+// Incomplete is the outcome of a drill that restored but compared no
+// table: no proof, so not a success.
+const Incomplete = "incomplete"
 
 // Succeeded tells whether the drill restored and found no difference.
 func (r *Report) Succeeded() bool { return r.Outcome() == Equal }
@@ -102,6 +109,8 @@ func (r *Report) Summary() string {
 		return s + ": " + firstLine(r.Error)
 	case Different:
 		s += fmt.Sprintf(" (%d of %d tables)", r.Count(Different), len(r.Tables))
+	case Incomplete:
+		s += " (no table compared)"
 	default:
 		s += fmt.Sprintf(" (%d tables, %s)", len(r.Tables)-r.Count(Skipped), r.Mode)
 	}

@@ -18,7 +18,7 @@ const drillUser = "driller"
 // newDrillEnv is a primary with a replica, the archiver running, a
 // load, a physical snapshot of the replica, and a load after it: an
 // archive a drill restores from a snapshot and binlog.
-func newDrillEnv(t *testing.T, bulkMiB int) *snapEnv {
+func newDrillEnv(t *testing.T, bulkMiB int, afterSnapshot func(*snapEnv)) *snapEnv {
 	t.Helper()
 	e := newSnapEnv(t)
 	e.primary.Exec(t,
@@ -36,6 +36,9 @@ func newDrillEnv(t *testing.T, bulkMiB int) *snapEnv {
 	e.waitSQLRunning(10 * time.Second)
 	if err := writeLoad(context.Background(), e.primary, loadOptions{From: 200, To: 260, FlushAt: 30}); err != nil {
 		t.Fatal(err)
+	}
+	if afterSnapshot != nil {
+		afterSnapshot(e)
 	}
 	e.replica.WaitCaughtUp(t, e.primary, time.Minute)
 	e.waitArchived(time.Minute)
@@ -111,7 +114,7 @@ func noScratchLeft(t *testing.T, scratch string) {
 // both threads running as before; the record is stored and ls shows it.
 func TestDrillHealthyArchive(t *testing.T) {
 	t.Parallel()
-	e := newDrillEnv(t, 1)
+	e := newDrillEnv(t, 1, nil)
 	scratch := reachableTempDir(t)
 	if got := threadsOf(t, e); got != "Yes/Yes" {
 		t.Fatalf("replica threads before the drill: %s", got)

@@ -19,6 +19,7 @@ type drillCmd struct {
 	storeFlags
 	Replica             string        `env:"BINARC_REPLICA" placeholder:"URL" help:"A replica of the cluster to compare with (mysql://USER@HOST:PORT; never the primary): paused at the restore's point (STOP SLAVE; START SLAVE UNTIL), checksummed, started again as it was. Password from BINARC_REPLICA_PASSWORD or --replica-password-file. Without it: CHECK TABLE, row counts and the GTID position."`
 	ReplicaPasswordFile string        `env:"BINARC_REPLICA_PASSWORD_FILE" type:"path" placeholder:"FILE" help:"File holding the replica's password."`
+	ReplicaTLS          string        `name:"replica-tls" env:"BINARC_REPLICA_TLS" default:"preferred" enum:"disable,preferred,required,verify-ca,verify-full" help:"TLS to the replica, as --source-tls (a CA, client certificate and key come from the system's roots; use verify-full to check its host name)."`
 	To                  string        `default:"latest" help:"Where the restore stops: latest, or a time, position or GTID as binarc restore --to takes."`
 	Schedule            string        `env:"BINARC_DRILL_SCHEDULE" placeholder:"CRON" help:"Stay up and drill at these times (@weekly, \"15 4 * * 0\", UTC). Without it, drill once and exit."`
 	MaxReplicaPause     time.Duration `default:"5m" help:"Longest the replica's SQL thread is held; a drill that would take longer compares fewer tables and says so."`
@@ -83,7 +84,7 @@ func (c *drillCmd) request(ctx context.Context, log zerolog.Logger) (drill.Reque
 		env, envSet := os.LookupEnv("BINARC_REPLICA_PASSWORD")
 		cfg, err := replication.Sources{URL: c.Replica, ServerID: replication.DefaultServerID, Log: log,
 			Password: replication.PasswordFrom{File: c.ReplicaPasswordFile, FileFlag: "--replica-password-file", Env: env, EnvSet: envSet},
-			TLS:      replication.TLSOptions{Flag: "--replica-tls"}}.ParseOne()
+			TLS:      replication.TLSOptions{Mode: replication.TLSMode(c.ReplicaTLS), Flag: "--replica-tls"}}.ParseOne()
 		if err != nil {
 			return drill.Request{}, usageError{fmt.Errorf("--replica: %w", err)}
 		}
