@@ -2,6 +2,7 @@ package drill
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -40,6 +41,9 @@ type compareOptions struct {
 	Budget   time.Duration // --max-replica-pause
 	GTID     *replication.GTIDState
 	Restored []restoredTable
+	// CatchUp brings the restore on to the replica's position when the
+	// replica is past it, and sums the restored tables again.
+	CatchUp func(ctx context.Context, at *replication.GTIDState, deadline time.Time) ([]restoredTable, error)
 }
 
 // compareReplica pauses the replica at the restore's GTID position,
@@ -58,7 +62,15 @@ func compareReplica(ctx context.Context, rep *Report, conn *client.Conn, o compa
 			err = rerr
 		}
 	}()
-	if err := pause(ctx, conn, was, o.GTID, o.Budget); err != nil {
+	err = pause(ctx, conn, was, o.GTID, o.Budget)
+	var ahead *aheadError
+	if errors.As(err, &ahead) && o.CatchUp != nil {
+		if o.Restored, err = o.CatchUp(ctx, ahead.at, paused.Add(o.Budget)); err == nil {
+			rep.GTID = ahead.at.Pos()
+			rep.Notes = append(rep.Notes, fmt.Sprintf("the replica was past the restore's point %s: the restore was brought on to its position %s from the archive, and compared there", ahead.g.Pos(), ahead.at.Pos()))
+		}
+	}
+	if err != nil {
 		for _, t := range o.Restored {
 			rep.Tables = append(rep.Tables, TableResult{Table: t.String(), Status: Skipped, Rows: rowsOf(t.chunks), Note: "replica not paused at the restore's point"})
 		}

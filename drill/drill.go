@@ -168,5 +168,8 @@ func compare(ctx context.Context, req Request, rep *Report, datadir string, plan
 	}
 	defer rconn.Close()
 	req.Log.Info().Str("replica", req.Replica.String()).Str("gtid", rep.GTID).Msg("drill: pausing the replica at the restore's point and comparing")
-	return compareReplica(ctx, rep, rconn, compareOptions{Addr: req.Replica.String(), Budget: req.MaxReplicaPause, GTID: g, Restored: restored})
+	return compareReplica(ctx, rep, rconn, compareOptions{Addr: req.Replica.String(), Budget: req.MaxReplicaPause, GTID: g, Restored: restored,
+		CatchUp: func(ctx context.Context, at *replication.GTIDState, deadline time.Time) ([]restoredTable, error) {
+			return catchUp(ctx, req, srv, plan, g, at, deadline)
+		}})
 }

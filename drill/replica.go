@@ -66,7 +66,7 @@ func pause(ctx context.Context, conn *client.Conn, was threads, g *replication.G
 	case at.SamePosition(g):
 		return nil
 	case !g.CoversState(at):
-		return fmt.Errorf("the replica has applied %s, past the restore's point %s: it cannot be compared there (drill when the replica lags the archive, or --to a later point the archive holds)", at.Pos(), g.Pos())
+		return &aheadError{at: at, g: g}
 	case !was.sql:
 		return fmt.Errorf("the replica's SQL thread was stopped by its operator at %s, before the restore's point %s: the drill does not move it", at.Pos(), g.Pos())
 	}
@@ -94,6 +94,14 @@ func pause(ctx context.Context, conn *client.Conn, was threads, g *replication.G
 		return fmt.Errorf("the replica stopped at %s, not at the restore's point %s (its SQL error, if any, is in SHOW SLAVE STATUS)", at.Pos(), g.Pos())
 	}
 	return nil
+}
+
+// aheadError is a replica that has applied more than the restore: it
+// cannot go back, so the restore is brought on to it (catchUp).
+type aheadError struct{ at, g *replication.GTIDState }
+
+func (e *aheadError) Error() string {
+	return fmt.Sprintf("the replica has applied %s, past the restore's point %s", e.at.Pos(), e.g.Pos())
 }
 
 func slavePos(conn *client.Conn) (*replication.GTIDState, error) {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -25,6 +26,9 @@ type server struct {
 	done   chan struct{}
 	err    error
 }
+
+// drillServerID is the temporary server's server_id.
+const drillServerID = 4_294_960_023
 
 // startServer starts mariadbd on datadir and waits until it answers.
 func startServer(ctx context.Context, datadir string) (*server, error) {
@@ -50,8 +54,11 @@ func startServer(ctx context.Context, datadir string) (*server, error) {
 	s := &server{sock: filepath.Join(runDir, "s"), runDir: runDir, done: make(chan struct{})}
 	errLog := filepath.Join(runDir, "error.log")
 	// --skip-slave-start: the data directory holds the snapshot source's
-	// replication settings; the temporary server must not replicate.
+	// replication settings; the temporary server must not replicate them.
+	// Its own server_id, unlike any a cluster uses, lets it apply the
+	// archive's events through its applier (catchUp).
 	s.cmd = sb.Command(context.Background(), mariadbd, "--no-defaults", "--datadir="+datadir, "--socket="+s.sock,
+		"--server-id="+strconv.FormatUint(uint64(drillServerID), 10),
 		"--pid-file="+filepath.Join(runDir, "pid"), "--skip-networking", "--skip-log-bin", "--skip-slave-start",
 		"--skip-grant-tables", "--secure-file-priv="+files, "--local-infile=0", "--tmpdir="+runDir, "--log-error="+errLog)
 	if err := s.cmd.Start(); err != nil {

@@ -272,3 +272,29 @@ func TestDrillScheduled(t *testing.T) {
 	p.stop(t)
 	noScratchLeft(t, scratch)
 }
+
+// TestDrillReplicaAheadOfTheArchive: beside a primary taking writes, the
+// replica is past the restore's point when it is paused: the drill
+// brings the restore on to the replica's position from the archive and
+// compares there; every table is equal and the replica replicates on.
+func TestDrillReplicaAheadOfTheArchive(t *testing.T) {
+	t.Parallel()
+	e := newDrillEnv(t, 0, nil)
+	p := e.start(e.streamArgs("--no-compact")...)
+	w := e.startWriter(5000)
+	scratch := reachableTempDir(t)
+	out, code, rep := e.runDrill(t, e.drillArgs(scratch, e.withReplica()...)...)
+	w.stop(t)
+	t.Logf("drill:\n%s", drillOutput(out))
+	if code != 0 || rep.Outcome() != drill.Equal || rep.Count(drill.Equal) != len(rep.Tables) {
+		t.Fatalf("drill beside a writing primary exited %d, outcome %s", code, rep.Outcome())
+	}
+	if !strings.Contains(strings.Join(rep.Notes, " "), "brought on to its position") {
+		t.Errorf("the replica was not ahead of the restore (the writer wrote nothing during the drill?): notes %v", rep.Notes)
+	}
+	if got := threadsOf(t, e); got != "Yes/Yes" {
+		t.Errorf("replica threads after the drill: %s", got)
+	}
+	e.replica.WaitCaughtUp(t, e.primary, time.Minute)
+	p.stop(t)
+}
