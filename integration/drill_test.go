@@ -171,6 +171,10 @@ func TestDrillHealthyArchive(t *testing.T) {
 		t.Errorf("Exec_Master_Log_Pos stayed at %s after the drill", pos)
 	}
 
+	// The record is binarc's own: verify does not call it a stray.
+	if vout, code := e.verify(); code != 0 || strings.Contains(vout, "stray") {
+		t.Errorf("verify after a drill exited %d:\n%s", code, vout)
+	}
 	ls, code := e.run("ls", "--store", e.store, "--cluster", e.cluster)
 	if code != 0 || !strings.Contains(ls, "last drill: "+rep.Started.UTC().Format("2006-01-02 15:04:05Z")+", equal") || !strings.Contains(ls, "RTO ") {
 		t.Errorf("ls exited %d; want the last drill, equal, with its RTO:\n%s", code, ls)

@@ -5,6 +5,7 @@ import (
 
 	"fmt"
 	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/internal/redact"
 	"github.com/rs/zerolog"
 	"io"
 	"sort"
@@ -68,6 +69,6 @@ func printLastDrill(ctx context.Context, log zerolog.Logger, w io.Writer, cat ar
 	case r == nil:
 		fmt.Fprintln(w, "\nlast drill: none (binarc drill proves the archive restores)")
 	default:
-		fmt.Fprintf(w, "\n%s\n", r.Summary())
+		fmt.Fprintf(w, "\n%s\n", redact.Control(r.Summary())) // read from the bucket
 	}
 }
