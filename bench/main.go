@@ -157,7 +157,7 @@ func run(o options) (err error) {
 			return err
 		}
 	}
-	if *snapshotOnly || *semiSyncOnly || *serveReplayOnly {
+	if *snapshotOnly || *semiSyncOnly || *serveReplayOnly || *drillOnly {
 		return nil
 	}
 
@@ -245,6 +245,8 @@ func (b *bench) phases(o options, rb *restoreAndBackup) []func() error {
 		return []func() error{b.semiSync} // bench/semisync.go
 	case *serveReplayOnly:
 		return []func() error{b.serveReplay} // bench/serve_replay.go
+	case *drillOnly:
+		return []func() error{b.drillBench} // bench/drill.go
 	case o.encrypt:
 		// bench/encryption.go: the same catch-up and loss window with
 		// --encrypt-to, beside the plain ones. lossWindow stops the
