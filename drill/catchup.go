@@ -35,6 +35,9 @@ func catchUp(ctx context.Context, req Request, srv *server, plan *restore.Restor
 		}
 		time.Sleep(time.Second) // the archiver stores what it receives within its --flush-interval
 	}
+	if errors.Is(err, restore.ErrOutsideWindow) {
+		return nil, notCompared("the replica is at %s, and the archive did not hold that position within --max-replica-pause: %v", at.Pos(), firstLine(err.Error()))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("bring the restore on to the replica's position %s: %w", at.Pos(), err)
 	}
@@ -64,7 +67,7 @@ func oneDomainTarget(g, at *replication.GTIDState) (restore.Target, error) {
 		}
 	}
 	if len(differ) != 1 {
-		return restore.Target{}, fmt.Errorf("the replica at %s is past the restore's point %s in %d replication domains: a drill brings a restore on in one only; drill when the replica lags the archive (or with --to a point it has not reached)", at.Pos(), g.Pos(), len(differ))
+		return restore.Target{}, notCompared("the replica at %s is past the restore's point %s in %d replication domains: a drill brings a restore on in one only; drill when the replica lags the archive (or with --to a point it has not reached)", at.Pos(), g.Pos(), len(differ))
 	}
 	return restore.ParseTarget(differ[0])
 }

@@ -70,6 +70,10 @@ func compareReplica(ctx context.Context, rep *Report, conn *client.Conn, o compa
 			rep.Notes = append(rep.Notes, fmt.Sprintf("the replica was past the restore's point %s: the restore was brought on to its position %s from the archive, and compared there", ahead.g.Pos(), ahead.at.Pos()))
 		}
 	}
+	var skip *notComparedError
+	if err != nil && !errors.As(err, &skip) {
+		return err
+	}
 	if err != nil {
 		for _, t := range o.Restored {
 			rep.Tables = append(rep.Tables, TableResult{Table: t.String(), Status: Skipped, Rows: rowsOf(t.chunks), Note: "replica not paused at the restore's point"})

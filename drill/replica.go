@@ -68,7 +68,7 @@ func pause(ctx context.Context, conn *client.Conn, was threads, g *replication.G
 	case !g.CoversState(at):
 		return &aheadError{at: at, g: g}
 	case !was.sql:
-		return fmt.Errorf("the replica's SQL thread was stopped by its operator at %s, before the restore's point %s: the drill does not move it", at.Pos(), g.Pos())
+		return notCompared("the replica's SQL thread was stopped by its operator at %s, before the restore's point %s: the drill does not move it", at.Pos(), g.Pos())
 	}
 	if _, err := conn.Execute("START SLAVE UNTIL master_gtid_pos = '" + g.Pos() + "'"); err != nil {
 		return fmt.Errorf("replica: START SLAVE UNTIL master_gtid_pos = '%s': %w", g.Pos(), err)
@@ -83,7 +83,7 @@ func pause(ctx context.Context, conn *client.Conn, was threads, g *replication.G
 			break
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("the replica did not reach %s within --max-replica-pause %s", g.Pos(), budget)
+			return notCompared("the replica did not reach %s within --max-replica-pause %s", g.Pos(), budget)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -94,6 +94,17 @@ func pause(ctx context.Context, conn *client.Conn, was threads, g *replication.G
 		return fmt.Errorf("the replica stopped at %s, not at the restore's point %s (its SQL error, if any, is in SHOW SLAVE STATUS)", at.Pos(), g.Pos())
 	}
 	return nil
+}
+
+// notComparedError is a replica that cannot be compared this time, for a
+// reason that is no fault of the archive or the drill: the tables are
+// reported skipped, with the reason in the notes.
+type notComparedError struct{ msg string }
+
+func (e *notComparedError) Error() string { return e.msg }
+
+func notCompared(format string, args ...any) error {
+	return &notComparedError{msg: fmt.Sprintf(format, args...)}
 }
 
 // aheadError is a replica that has applied more than the restore: it
