@@ -67,6 +67,9 @@ func run(ctx context.Context, req Request, rep *Report) error {
 	if parent == "" {
 		parent = os.TempDir()
 	}
+	if err := preflightReplica(ctx, req); err != nil {
+		return err
+	}
 	if err := checkSpace(ctx, req.Store, req.Layout, parent); err != nil {
 		return err
 	}
@@ -172,4 +175,19 @@ func compare(ctx context.Context, req Request, rep *Report, datadir string, plan
 		CatchUp: func(ctx context.Context, at *replication.GTIDState, deadline time.Time) ([]restoredTable, error) {
 			return catchUp(ctx, req, srv, plan, g, at, deadline)
 		}})
+}
+
+// preflightReplica refuses a --replica that is not one (or cannot be
+// reached) before the restore, not after it.
+func preflightReplica(ctx context.Context, req Request) error {
+	if req.Replica == nil {
+		return nil
+	}
+	conn, err := req.Replica.Connect(ctx)
+	if err != nil {
+		return fmt.Errorf("--replica %s: %w", req.Replica, err)
+	}
+	defer conn.Close()
+	_, err = checkReplica(conn, req.Replica.String())
+	return err
 }

@@ -241,6 +241,14 @@ func TestDrillWithoutReplica(t *testing.T) {
 		t.Errorf("restored GTID %s; the primary is at %s", rep.GTID, gtid)
 	}
 	noScratchLeft(t, scratch)
+
+	// The primary given as --replica is refused before anything is
+	// restored: a drill never pauses it.
+	out, code, rep = e.runDrill(t, e.drillArgs(scratch, "--replica", e.primary.SourceURL(drillUser, ""))...)
+	if code != 1 || rep.Outcome() != "failed" || !strings.Contains(out, "looks like the primary") || len(rep.Phases) != 0 {
+		t.Errorf("drill against the primary exited %d, outcome %s, phases %v:\n%s", code, rep.Outcome(), rep.Phases, drillOutput(out))
+	}
+	noScratchLeft(t, scratch)
 }
 
 // TestDrillScheduled: binarc drill --schedule drills again and again,
