@@ -28,12 +28,18 @@ func catchUp(ctx context.Context, req Request, srv *server, plan *restore.Restor
 	rreq := restore.RestoreRequest{Store: req.Store, Layout: req.Layout, Target: target, From: &from, FromTimeline: plan.Binlog.Timeline,
 		Server: &restore.ReplayClient{Socket: srv.sock, User: "root"}, ForceTarget: true, Replay: restore.ReplayViaServe,
 		WorkDir: filepath.Join(srv.runDir, "catchup"), Log: req.Log.With().Str("phase", "catch-up").Logger(), Opener: req.Opener}
+	// The replica waits meanwhile: the catch-up is part of its pause.
+	rctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
 	for {
-		_, err = restore.Restore(ctx, rreq)
-		if !errors.Is(err, restore.ErrOutsideWindow) || time.Now().After(deadline) || ctx.Err() != nil {
+		_, err = restore.Restore(rctx, rreq)
+		if !errors.Is(err, restore.ErrOutsideWindow) || rctx.Err() != nil {
 			break
 		}
 		time.Sleep(time.Second) // the archiver stores what it receives within its --flush-interval
+	}
+	if ctx.Err() == nil && rctx.Err() != nil {
+		return nil, notCompared("the replica is at %s, and the restore could not be brought on to it within --max-replica-pause", at.Pos())
 	}
 	if errors.Is(err, restore.ErrOutsideWindow) {
 		return nil, notCompared("the replica is at %s, and the archive did not hold that position within --max-replica-pause: %v", at.Pos(), firstLine(err.Error()))

@@ -84,6 +84,9 @@ type chunk struct {
 	Lower, Upper []any
 	Rows         int64
 	Sum          int64 // BIT_XOR of the rows' CRC32
+	// Took is how long the sum took on the restored server: what the
+	// replica's sum is expected to take, against the pause budget.
+	Took time.Duration
 }
 
 // rowHash is the expression whose BIT_XOR is a chunk's checksum: every
@@ -205,8 +208,9 @@ func (c *chunker) adjust(took time.Duration, rows int64) {
 // each. A table without a primary key is one chunk: the whole table.
 func (t table) cut(conn *client.Conn, target time.Duration) ([]chunk, error) {
 	if len(t.PK) == 0 {
+		started := time.Now()
 		rows, sum, err := t.sum(conn, chunk{})
-		return []chunk{{Rows: rows, Sum: sum}}, err
+		return []chunk{{Rows: rows, Sum: sum, Took: time.Since(started)}}, err
 	}
 	ck := chunker{target: target, rows: 1000}
 	var out []chunk
@@ -218,9 +222,11 @@ func (t table) cut(conn *client.Conn, target time.Duration) ([]chunk, error) {
 			return nil, err
 		}
 		c := chunk{Lower: lower, Upper: upper}
+		summed := time.Now()
 		if c.Rows, c.Sum, err = t.sum(conn, c); err != nil {
 			return nil, err
 		}
+		c.Took = time.Since(summed)
 		out = append(out, c)
 		if upper == nil {
 			return out, nil
