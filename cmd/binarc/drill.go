@@ -19,7 +19,7 @@ type drillCmd struct {
 	storeFlags
 	Replica             string        `env:"BINARC_REPLICA" placeholder:"URL" help:"A replica of the cluster to compare with (mysql://USER@HOST:PORT; never the primary): paused at the restore's point (STOP SLAVE; START SLAVE UNTIL), checksummed, started again as it was. Password from BINARC_REPLICA_PASSWORD or --replica-password-file. Without it: CHECK TABLE, row counts and the GTID position."`
 	ReplicaPasswordFile string        `env:"BINARC_REPLICA_PASSWORD_FILE" type:"path" placeholder:"FILE" help:"File holding the replica's password."`
-	ReplicaTLS          string        `name:"replica-tls" env:"BINARC_REPLICA_TLS" default:"preferred" enum:"disable,preferred,required,verify-ca,verify-full" help:"TLS to the replica, as --source-tls (a CA, client certificate and key come from the system's roots; use verify-full to check its host name)."`
+	ReplicaTLS          string        `name:"replica-tls" env:"BINARC_REPLICA_TLS" default:"preferred" enum:"disable,preferred,required,verify-ca,verify-full" help:"TLS to the replica: disable, preferred, required, verify-ca or verify-full (checked against the system's CA roots)."`
 	To                  string        `default:"latest" help:"Where the restore stops: latest, or a time, position or GTID as binarc restore --to takes."`
 	Schedule            string        `env:"BINARC_DRILL_SCHEDULE" placeholder:"CRON" help:"Stay up and drill at these times (@weekly, \"15 4 * * 0\", UTC). Without it, drill once and exit."`
 	MaxReplicaPause     time.Duration `default:"5m" help:"Longest the replica's SQL thread is held; a drill that would take longer compares fewer tables and says so."`
@@ -38,9 +38,11 @@ per-table checksums (by primary key chunks) against --replica paused at the same
 GTID position, or CHECK TABLE and row counts without one. The report is printed,
 stored in the bucket (binarc ls shows the last one) and exported as metrics.
 
-Exit status: 0 when every table compared is equal, 1 when one differs or the
-drill failed, 2 on bad input. The replica's user needs SUPER or REPLICATION
-SLAVE ADMIN (STOP/START SLAVE), SLAVE MONITOR, and SELECT on the tables.`
+Exit status: 0 when every table compared is equal (or, "incomplete", when the
+replica could not be compared this time: the notes say why, and it is not
+counted as a successful drill), 1 when a table differs or the drill failed,
+2 on bad input. The replica's user needs REPLICATION SLAVE ADMIN (STOP/START
+SLAVE), SLAVE MONITOR, and SELECT on the tables.`
 }
 
 func (c *drillCmd) Run(ctx context.Context, log zerolog.Logger) error {
