@@ -28,7 +28,10 @@ func newDrillEnv(t *testing.T, bulkMiB int, afterSnapshot func(*snapEnv)) *snapE
 	e.seed(bulkMiB)
 	// A table without a primary key: compared whole.
 	e.primary.Exec(t, "CREATE TABLE app.nopk (a INT, b VARCHAR(20)) ENGINE=InnoDB",
-		"INSERT INTO app.nopk VALUES (1, 'one'), (2, NULL), (NULL, 'three')")
+		"INSERT INTO app.nopk VALUES (1, 'one'), (2, NULL), (NULL, 'three')",
+		// A two-column key with text in it: chunk ranges over (a, b).
+		"CREATE TABLE app.composite (a INT, b VARCHAR(16), c DOUBLE, PRIMARY KEY (a, b)) ENGINE=InnoDB",
+		"INSERT INTO app.composite SELECT seq % 7, CONCAT('k', seq), seq / 3 FROM app.seq_1_to_3000")
 	e.replica.WaitCaughtUp(t, e.primary, time.Minute)
 	if out, code := e.run(e.snapshotArgs(physUser)...); code != 0 {
 		t.Fatalf("snapshot exited %d:\n%s", code, out)
@@ -140,6 +143,9 @@ func TestDrillHealthyArchive(t *testing.T) {
 		}
 		if tr.Table == "app.bulk" && (tr.Rows != 1024 || tr.Chunks < 1) {
 			t.Errorf("app.bulk: %+v", tr)
+		}
+		if tr.Table == "app.composite" && (tr.Rows != 3000 || tr.Chunks < 2) {
+			t.Errorf("app.composite: %+v; want its 3000 rows in several chunks", tr)
 		}
 	}
 	gtid := e.primary.Query(t, "SELECT @@gtid_binlog_pos")[0][0]
