@@ -14,6 +14,7 @@ import (
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/replication"
 	"github.com/binarc/binarc/restore"
+	"github.com/binarc/binarc/snapshot"
 	"github.com/rs/zerolog"
 )
 
@@ -70,7 +71,8 @@ func run(ctx context.Context, req Request, rep *Report) error {
 	if err := preflightReplica(ctx, req); err != nil {
 		return err
 	}
-	if err := checkSpace(ctx, req.Store, req.Layout, parent); err != nil {
+	m, err := checkSpace(ctx, req.Store, req.Layout, parent)
+	if err != nil {
 		return err
 	}
 	scratch, err := os.MkdirTemp(parent, "binarc-drill-")
@@ -87,12 +89,17 @@ func run(ctx context.Context, req Request, rep *Report) error {
 	} else {
 		defer os.RemoveAll(scratch)
 	}
-	plan, err := restoreInto(ctx, req, rep, datadir, filepath.Join(scratch, "work"))
+	restoreOnto := restorePhysical
+	if m.Method == snapshot.Logical {
+		restoreOnto = restoreLogical
+	}
+	srv, plan, err := restoreOnto(ctx, req, rep, datadir, filepath.Join(scratch, "work"))
 	if err != nil {
 		return err
 	}
+	defer srv.stop()
 	compareStarted := time.Now()
-	err = compare(ctx, req, rep, datadir, plan)
+	err = compare(ctx, req, rep, srv, plan)
 	rep.Phases = append(rep.Phases, Phase{Name: "compare", Seconds: time.Since(compareStarted).Seconds()})
 	if err != nil {
 		return err
@@ -103,11 +110,43 @@ func run(ctx context.Context, req Request, rep *Report) error {
 	return nil
 }
 
-// restoreInto runs the restore binarc restore --datadir runs, timing its
-// phases.
-func restoreInto(ctx context.Context, req Request, rep *Report, datadir, work string) (*restore.RestorePlan, error) {
+// restorePhysical runs the restore binarc restore --datadir runs, then
+// starts the temporary server on the result.
+func restorePhysical(ctx context.Context, req Request, rep *Report, datadir, work string) (*server, *restore.RestorePlan, error) {
+	rreq := restoreRequest(req, rep, work)
+	rreq.Datadir = datadir
+	req.Log.Info().Str("target", req.Target.String()).Str("datadir", datadir).Msg("drill: restoring as binarc restore --datadir does")
+	plan, err := restoreInto(ctx, rreq, rep)
+	if err != nil {
+		return nil, nil, err
+	}
+	srv, err := startServer(ctx, datadir)
+	return srv, plan, err
+}
+
+// restoreLogical starts the temporary server on an empty data directory
+// and restores a logical snapshot into it, as binarc restore --target
+// does.
+func restoreLogical(ctx context.Context, req Request, rep *Report, datadir, work string) (*server, *restore.RestorePlan, error) {
+	srv, err := startEmptyServer(ctx, datadir)
+	if err != nil {
+		return nil, nil, err
+	}
+	rreq := restoreRequest(req, rep, work)
+	rreq.Server = &restore.ReplayClient{Socket: srv.sock, User: "root"}
+	req.Log.Info().Str("target", req.Target.String()).Str("datadir", datadir).Msg("drill: loading the logical snapshot into an empty temporary server, as binarc restore --target does")
+	plan, err := restoreInto(ctx, rreq, rep)
+	if err != nil {
+		srv.stop()
+		return nil, nil, err
+	}
+	return srv, plan, nil
+}
+
+// restoreRequest is the restore a drill runs, its phases timed into rep.
+func restoreRequest(req Request, rep *Report, work string) restore.RestoreRequest {
 	var mu sync.Mutex
-	rreq := restore.RestoreRequest{Store: req.Store, Layout: req.Layout, Target: req.Target, Datadir: datadir, WorkDir: work,
+	return restore.RestoreRequest{Store: req.Store, Layout: req.Layout, Target: req.Target, WorkDir: work,
 		Log: req.Log, Opener: req.Opener, Replay: restore.ReplayViaServe, ReplayThreads: req.ReplayThreads,
 		Timing: func(phase string, took time.Duration) {
 			mu.Lock()
@@ -120,7 +159,10 @@ func restoreInto(ctx context.Context, req Request, rep *Report, datadir, work st
 			rep.Transactions = p.Transactions
 		},
 	}
-	req.Log.Info().Str("target", req.Target.String()).Str("datadir", datadir).Msg("drill: restoring as binarc restore --datadir does")
+}
+
+// restoreInto runs the restore and notes what it did in rep.
+func restoreInto(ctx context.Context, rreq restore.RestoreRequest, rep *Report) (*restore.RestorePlan, error) {
 	plan, err := restore.Restore(ctx, rreq)
 	rep.RestoreSeconds = time.Since(rep.Started).Seconds()
 	if plan != nil && plan.Snapshot != nil {
@@ -137,14 +179,8 @@ func restoreInto(ctx context.Context, req Request, rep *Report, datadir, work st
 	return plan, nil
 }
 
-// compare starts the temporary server on the restored directory and
-// compares it: with the replica, or by itself.
-func compare(ctx context.Context, req Request, rep *Report, datadir string, plan *restore.RestorePlan) error {
-	srv, err := startServer(ctx, datadir)
-	if err != nil {
-		return err
-	}
-	defer srv.stop()
+// compare compares the restored server: with the replica, or by itself.
+func compare(ctx context.Context, req Request, rep *Report, srv *server, plan *restore.RestorePlan) error {
 	conn, err := srv.connect()
 	if err != nil {
 		return err

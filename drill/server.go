@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -71,6 +72,39 @@ func startServer(ctx context.Context, datadir string) (*server, error) {
 		return nil, fmt.Errorf("the drill's temporary server on %s did not start: %w", datadir, err)
 	}
 	return s, nil
+}
+
+// startEmptyServer makes a new data directory (mariadb-install-db, as
+// the sandbox user) and starts the temporary server on it: a logical
+// snapshot is loaded into a running server.
+func startEmptyServer(ctx context.Context, datadir string) (*server, error) {
+	sb, err := restore.NewSandbox()
+	if err != nil {
+		return nil, err
+	}
+	installDB, err := progs.Find("mariadb-install-db", "mysql_install_db")
+	if err != nil {
+		return nil, fmt.Errorf("%w: install the Debian package mariadb-server", err)
+	}
+	if err := os.MkdirAll(datadir, 0o750); err != nil {
+		return nil, err
+	}
+	if err := sb.Own(datadir); err != nil {
+		return nil, err
+	}
+	cmd := sb.Command(ctx, installDB, "--no-defaults", "--datadir="+datadir, "--auth-root-authentication-method=normal", "--skip-test-db", "--cross-bootstrap")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("%s: %w: %s", installDB, err, lastLine(string(out)))
+	}
+	return startServer(ctx, datadir)
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
 }
 
 func (s *server) waitSocket(ctx context.Context, timeout time.Duration) error {

@@ -18,10 +18,11 @@ import (
 // hold the newest complete snapshot (its raw size) and the archived
 // binlog from its coordinates on (fetched, then replayed): a drill that
 // fills the disk fails late and may hurt what else runs there.
-func checkSpace(ctx context.Context, store objstore.Store, layout archive.Layout, dir string) error {
+// It returns the snapshot.
+func checkSpace(ctx context.Context, store objstore.Store, layout archive.Layout, dir string) (*snapshot.Manifest, error) {
 	entries, err := snapshot.List(ctx, store, layout)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var m *snapshot.Manifest
 	for i := len(entries) - 1; i >= 0 && m == nil; i-- {
@@ -30,23 +31,23 @@ func checkSpace(ctx context.Context, store objstore.Store, layout archive.Layout
 		}
 	}
 	if m == nil {
-		return fmt.Errorf("cluster %q has no complete snapshot to drill: take one with binarc snapshot", layout.Cluster)
+		return nil, fmt.Errorf("cluster %q has no complete snapshot to drill: take one with binarc snapshot", layout.Cluster)
 	}
 	binlog, err := binlogAfter(ctx, archive.Catalog{Store: store, Layout: layout}, m.Coordinates.File)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	need := uint64(m.RawSize) + binlog
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(dir, &st); err != nil {
-		return fmt.Errorf("scratch directory %s: %w", dir, err)
+		return nil, fmt.Errorf("scratch directory %s: %w", dir, err)
 	}
 	free := st.Bavail * uint64(st.Bsize)
 	if free < need {
-		return fmt.Errorf("not enough space for the drill in %s: it needs %d MiB (snapshot %s restores to %d MiB, and %d MiB of binlog follow it), and %d MiB are free: free space there or give --scratch-dir on a larger file system",
+		return nil, fmt.Errorf("not enough space for the drill in %s: it needs %d MiB (snapshot %s restores to %d MiB, and %d MiB of binlog follow it), and %d MiB are free: free space there or give --scratch-dir on a larger file system",
 			dir, need>>20, m.ID, m.RawSize>>20, binlog>>20, free>>20)
 	}
-	return nil
+	return m, nil
 }
 
 // binlogAfter is the size of the archived binlog of the newest timeline
@@ -72,7 +73,7 @@ func binlogAfter(ctx context.Context, cat archive.Catalog, file string) (uint64,
 // backup tool that took the snapshot.
 func toolVersions(ctx context.Context, m *snapshot.Manifest) map[string]string {
 	out := map[string]string{"snapshot taken with": strings.TrimSpace(m.Tool + " " + m.ToolVersion)}
-	for _, names := range [][]string{{"mariadbd", "mysqld"}, {"mariabackup", "mariadb-backup"}, {"mbstream"}} {
+	for _, names := range [][]string{{"mariadbd", "mysqld"}, {"mariabackup", "mariadb-backup"}, {"mbstream"}, {"mariadb", "mysql"}, {"mariadb-binlog", "mysqlbinlog"}} {
 		path, err := progs.Find(names...)
 		if err != nil {
 			continue

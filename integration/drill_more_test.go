@@ -306,3 +306,28 @@ func TestDrillReplicaAheadOfTheArchive(t *testing.T) {
 	e.replica.WaitCaughtUp(t, e.primary, time.Minute)
 	p.stop(t)
 }
+
+// TestDrillLogicalSnapshot: a logical snapshot is loaded into an empty
+// temporary server, as binarc restore --target does, brought to the
+// archive's end, and compared with the replica: every table equal.
+func TestDrillLogicalSnapshot(t *testing.T) {
+	t.Parallel()
+	e := newDrillEnvOf(t, logUser, 0, nil)
+	scratch := reachableTempDir(t)
+	out, code, rep := e.runDrill(t, e.drillArgs(scratch, e.withReplica()...)...)
+	t.Logf("drill:\n%s", drillOutput(out))
+	if code != 0 || rep.Outcome() != drill.Equal || rep.Count(drill.Equal) != len(rep.Tables) || len(rep.Tables) < 5 || !strings.HasSuffix(rep.Snapshot, "-logical") {
+		t.Fatalf("drill of a logical snapshot exited %d, outcome %s, snapshot %s", code, rep.Outcome(), rep.Snapshot)
+	}
+	phases := map[string]bool{}
+	for _, p := range rep.Phases {
+		phases[p.Name] = true
+	}
+	if !phases["load"] || !phases["replay"] || rep.Transactions == 0 {
+		t.Errorf("phases %+v, %d transactions; want the dump's load and the replay", rep.Phases, rep.Transactions)
+	}
+	if got := threadsOf(t, e); got != "Yes/Yes" {
+		t.Errorf("replica threads after the drill: %s", got)
+	}
+	noScratchLeft(t, scratch)
+}

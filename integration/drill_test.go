@@ -20,6 +20,13 @@ const drillUser = "driller"
 // archive a drill restores from a snapshot and binlog.
 func newDrillEnv(t *testing.T, bulkMiB int, afterSnapshot func(*snapEnv)) *snapEnv {
 	t.Helper()
+	return newDrillEnvOf(t, physUser, bulkMiB, afterSnapshot)
+}
+
+// newDrillEnvOf is newDrillEnv with a snapshot by snapUser: physUser
+// (physical) or logUser (logical).
+func newDrillEnvOf(t *testing.T, snapUser string, bulkMiB int, afterSnapshot func(*snapEnv)) *snapEnv {
+	t.Helper()
 	e := newSnapEnv(t)
 	e.primary.Exec(t,
 		fmt.Sprintf("CREATE USER '%s'@'127.0.0.1' IDENTIFIED BY '%s'", drillUser, replPass),
@@ -33,7 +40,11 @@ func newDrillEnv(t *testing.T, bulkMiB int, afterSnapshot func(*snapEnv)) *snapE
 		"CREATE TABLE app.composite (a INT, b VARCHAR(16), c DOUBLE, PRIMARY KEY (a, b)) ENGINE=InnoDB",
 		"INSERT INTO app.composite SELECT seq % 7, CONCAT('k', seq), seq / 3 FROM app.seq_1_to_3000")
 	e.replica.WaitCaughtUp(t, e.primary, time.Minute)
-	if out, code := e.run(e.snapshotArgs(physUser)...); code != 0 {
+	var method []string
+	if snapUser == logUser {
+		method = []string{"--method", "logical"}
+	}
+	if out, code := e.run(e.snapshotArgs(snapUser, method...)...); code != 0 {
 		t.Fatalf("snapshot exited %d:\n%s", code, out)
 	}
 	e.waitSQLRunning(10 * time.Second)

@@ -78,6 +78,7 @@ const (
 	PhasePrepare     = "prepare"
 	PhaseBinlogFetch = "binlog fetch"
 	PhaseReplay      = "replay"
+	PhaseLoad        = "load" // a logical snapshot's dump, downloaded and loaded
 )
 
 // timed reports phase, begun at start, to Timing.
@@ -151,9 +152,12 @@ func Restore(ctx context.Context, req RestoreRequest) (*RestorePlan, error) {
 		if req.Server == nil {
 			return plan, fmt.Errorf("snapshot %s is logical (a SQL dump): restore it into a running server with --target mysql://USER@HOST:PORT", plan.Snapshot.ID)
 		}
+		loadStarted := time.Now()
 		if err := loadDump(ctx, req, plan.Snapshot, tools); err != nil {
 			return plan, err
 		}
+		req.timed(PhaseLoad, loadStarted)
+		defer req.timed(PhaseReplay, time.Now())
 		return plan, replayIntoTarget(ctx, req, cat, plan.Binlog, tools)
 	default:
 		if req.Datadir == "" {
