@@ -3,6 +3,8 @@ package drill
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"fmt"
 	"time"
 
@@ -65,8 +67,9 @@ func compareReplica(ctx context.Context, rep *Report, conn *client.Conn, o compa
 	err = pause(ctx, conn, was, o.GTID, o.Budget)
 	var ahead *aheadError
 	if errors.As(err, &ahead) && o.CatchUp != nil {
-		if o.Restored, err = o.CatchUp(ctx, ahead.at, paused.Add(o.Budget)); err == nil {
-			rep.GTID = ahead.at.Pos()
+		var caught []restoredTable
+		if caught, err = o.CatchUp(ctx, ahead.at, paused.Add(o.Budget)); err == nil {
+			o.Restored, rep.GTID = caught, ahead.at.Pos()
 			rep.Notes = append(rep.Notes, fmt.Sprintf("the replica was past the restore's point %s: the restore was brought on to its position %s from the archive, and compared there", ahead.g.Pos(), ahead.at.Pos()))
 		}
 	}
@@ -113,7 +116,7 @@ func compareTables(ctx context.Context, rep *Report, conn *client.Conn, o compar
 		}
 		rep.Tables = append(rep.Tables, res)
 	}
-	for name := range replicaCols {
+	for _, name := range slices.Sorted(maps.Keys(replicaCols)) {
 		rep.Tables = append(rep.Tables, TableResult{Table: name, Status: Different, Note: "on the replica, not in the restore"})
 	}
 	if n := rep.Count(Skipped); n > 0 {
