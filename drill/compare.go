@@ -3,9 +3,9 @@ package drill
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
-	"fmt"
 	"time"
 
 	"github.com/binarc/binarc/replication"
