@@ -60,6 +60,8 @@ func Run(ctx context.Context, req Request) (*Report, error) {
 	return rep, err
 }
 
+// run is Run: the checks, the scratch directory, the restore, the
+// comparison.
 func run(ctx context.Context, req Request, rep *Report) error {
 	if req.ChunkTime <= 0 {
 		req.ChunkTime = 250 * time.Millisecond
