@@ -241,3 +241,33 @@ func ParseSnapshotID(id string) (t time.Time, method string, err error) {
 	}
 	return t, method, nil
 }
+
+// Drills. A drill (binarc drill) restores the newest snapshot and the
+// archived binlog into a scratch directory and compares the result with
+// the live cluster; its record is written once, when it ends:
+//
+//	<cluster>/drill/<UTC yyyymmddThhmmssZ>.json   one drill's report
+//
+// Names sort by the drill's start time, so the last one listed is the
+// newest.
+
+// DrillsPrefix is the folder holding the drill records.
+func (l Layout) DrillsPrefix() string { return l.Root() + "drill/" }
+
+// DrillKey is the record of the drill started at t.
+func (l Layout) DrillKey(t time.Time) string { return l.DrillsPrefix() + FormatDrillName(t) }
+
+// FormatDrillName is "<UTC yyyymmddThhmmssZ>.json".
+func FormatDrillName(t time.Time) string { return t.UTC().Format(timelineTimeFormat) + ".json" }
+
+// ParseDrillName reverses FormatDrillName; it accepts a bare name or a
+// full key.
+func ParseDrillName(name string) (time.Time, error) {
+	base := path.Base(name)
+	ts, ok := strings.CutSuffix(base, ".json")
+	t, err := time.Parse(timelineTimeFormat, ts)
+	if !ok || err != nil {
+		return time.Time{}, fmt.Errorf("%q is not a drill record name (<yyyymmddThhmmssZ>.json)", name)
+	}
+	return t, nil
+}

@@ -185,3 +185,21 @@ func TestCheckLayoutVersion(t *testing.T) {
 		}
 	}
 }
+
+func TestDrillNameRoundTrip(t *testing.T) {
+	at := time.Date(2026, 12, 6, 16, 5, 7, 0, time.UTC)
+	l := Layout{Cluster: "main"}
+	key := l.DrillKey(at)
+	if key != "main/drill/20261206T160507Z.json" {
+		t.Fatalf("DrillKey = %q", key)
+	}
+	got, err := ParseDrillName(key)
+	if err != nil || !got.Equal(at) {
+		t.Fatalf("ParseDrillName(%q) = %v, %v", key, got, err)
+	}
+	for _, bad := range []string{"main/drill/x.json", "20261206T160507Z", "20261206T160507Z.json.tmp"} {
+		if _, err := ParseDrillName(bad); err == nil {
+			t.Errorf("ParseDrillName(%q) accepted it", bad)
+		}
+	}
+}

@@ -157,7 +157,7 @@ func run(o options) (err error) {
 			return err
 		}
 	}
-	if *snapshotOnly || *semiSyncOnly || *serveReplayOnly || *serveReadersOnly {
+	if *snapshotOnly || *semiSyncOnly || *serveReplayOnly || *serveReadersOnly || *drillOnly {
 		return nil
 	}
 
@@ -247,6 +247,8 @@ func (b *bench) phases(o options, rb *restoreAndBackup) []func() error {
 		return []func() error{b.serveReplay} // bench/serve_replay.go
 	case *serveReadersOnly:
 		return []func() error{b.serveReaders} // bench/serve_readers.go
+	case *drillOnly:
+		return []func() error{b.drillBench} // bench/drill.go
 	case o.encrypt:
 		// bench/encryption.go: the same catch-up and loss window with
 		// --encrypt-to, beside the plain ones. lossWindow stops the

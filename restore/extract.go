@@ -25,7 +25,7 @@ type physicalTools struct {
 // size and SHA-256 checked after the extraction and before --prepare: a
 // stream that mbstream stops reading early, or that is not the one the
 // manifest names, is never prepared.
-func prepareSnapshot(ctx context.Context, sb *Sandbox, store objstore.Store, m *snapshot.Manifest, opener *crypt.Opener, dir string, pt physicalTools, log zerolog.Logger) error {
+func prepareSnapshot(ctx context.Context, sb *Sandbox, store objstore.Store, m *snapshot.Manifest, opener *crypt.Opener, dir string, pt physicalTools, log zerolog.Logger, timed func(string, time.Time)) error {
 	log.Info().Str("snapshot", m.ID).Int64("bytes", m.StoredSize).Msg("downloading and extracting the snapshot")
 	started := time.Now()
 	data, err := openSnapshotData(ctx, store, m, opener)
@@ -44,9 +44,12 @@ func prepareSnapshot(ctx context.Context, sb *Sandbox, store objstore.Store, m *
 		return fmt.Errorf("extract snapshot %s: %w", m.ID, err)
 	}
 	log.Info().Dur("took", time.Since(started).Round(time.Millisecond)).Msg("snapshot extracted and its digest checked; preparing it (mariabackup --prepare)")
+	timed(PhaseDownload, started)
+	started = time.Now()
 	if err := runLogged(sb.Command(ctx, Paths{Writable: []string{dir}}, pt.backup, "--prepare", "--target-dir="+dir, "--tmpdir="+dir)); err != nil {
 		return fmt.Errorf("prepare snapshot %s: %w", m.ID, err)
 	}
+	timed(PhasePrepare, started)
 	return nil
 }
 

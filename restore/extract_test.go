@@ -77,7 +77,7 @@ func TestPrepareSnapshotChecksDigest(t *testing.T) {
 		if err := sb.Own(dir); err != nil {
 			t.Fatal(err)
 		}
-		err := prepareSnapshot(ctx, sb, mem, m, nil, dir, pt, zerolog.Nop())
+		err := prepareSnapshot(ctx, sb, mem, m, nil, dir, pt, zerolog.Nop(), RestoreRequest{}.timed)
 		_, statErr := os.Stat(mark)
 		prepared := statErr == nil
 		if name == "good" {

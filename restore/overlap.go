@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/snapshot"
@@ -46,6 +47,7 @@ func restoreOverlapped(ctx context.Context, cat archive.Catalog, req *RestoreReq
 	pr.Target, pr.Skip, pr.WorkDir = req.Target, req.Skip, binlogDir
 	go func() {
 		defer close(planned)
+		defer req.timed(PhaseBinlogFetch, time.Now())
 		if bp, perr = PlanBinlog(pctx, cat, pr); perr != nil {
 			cancel() // the snapshot's download and prepare stop too
 		}

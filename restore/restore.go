@@ -68,9 +68,31 @@ type RestoreRequest struct {
 	// sandbox runs those programs (set by Restore).
 	sandbox *Sandbox
 
+	// Timing, if set, hears how long each phase took (the Phase*
+	// names), for binarc drill's report; phases may overlap.
+	Timing func(phase string, took time.Duration)
+
 	// passedOver are snapshots already tried (restoreOverlapped), with
 	// why they cannot start the restore.
 	passedOver map[string]string
+}
+
+// The phases Timing reports. PhaseDownload is the snapshot's download and
+// extraction, which are one stream; PhaseBinlogFetch runs beside the
+// first two in a --datadir restore (overlap.go).
+const (
+	PhaseDownload    = "download"
+	PhasePrepare     = "prepare"
+	PhaseBinlogFetch = "binlog fetch"
+	PhaseReplay      = "replay"
+	PhaseLoad        = "load" // a logical snapshot's dump, downloaded and loaded
+)
+
+// timed reports phase, begun at start, to Timing.
+func (req RestoreRequest) timed(phase string, start time.Time) {
+	if req.Timing != nil {
+		req.Timing(phase, time.Since(start))
+	}
 }
 
 // RestorePlan is what a restore will do.
@@ -147,9 +169,12 @@ func Restore(ctx context.Context, req RestoreRequest) (*RestorePlan, error) {
 		if req.Server == nil {
 			return plan, fmt.Errorf("snapshot %s is logical (a SQL dump): restore it into a running server with --target mysql://USER@HOST:PORT", plan.Snapshot.ID)
 		}
+		loadStarted := time.Now()
 		if err := loadDump(ctx, req, plan.Snapshot, tools); err != nil {
 			return plan, err
 		}
+		req.timed(PhaseLoad, loadStarted)
+		defer req.timed(PhaseReplay, time.Now())
 		return plan, replayIntoTarget(ctx, req, cat, plan.Binlog, tools)
 	default:
 		if req.Datadir == "" {
@@ -165,6 +190,7 @@ func Restore(ctx context.Context, req RestoreRequest) (*RestorePlan, error) {
 func choose(ctx context.Context, cat archive.Catalog, req RestoreRequest, binlogDir string) (*RestorePlan, error) {
 	planFrom := func(pr PlanRequest) (*Plan, error) {
 		pr.Target, pr.Skip, pr.WorkDir = req.Target, req.Skip, binlogDir
+		defer req.timed(PhaseBinlogFetch, time.Now())
 		return PlanBinlog(ctx, cat, pr)
 	}
 	if req.From != nil {

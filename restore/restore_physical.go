@@ -50,7 +50,7 @@ func restorePhysical(ctx context.Context, req RestoreRequest, m *snapshot.Manife
 	if err := sb.Own(dir); err != nil {
 		return fmt.Errorf("--datadir: give it to the %s user: %w", sb.User, err)
 	}
-	if err := prepareSnapshot(ctx, sb, req.Store, m, req.Opener, dir, pt, log); err != nil {
+	if err := prepareSnapshot(ctx, sb, req.Store, m, req.Opener, dir, pt, log, req.timed); err != nil {
 		return err
 	}
 	bp, err := binlog()
@@ -80,9 +80,11 @@ func restorePhysical(ctx context.Context, req RestoreRequest, m *snapshot.Manife
 		pid := ts.server.cmd.Process.Pid
 		client.listen = func() (net.Listener, error) { return listenInNetns(pid) }
 	}
+	replayStarted := time.Now()
 	if err := replayPlan(ctx, req, bp, client, tools); err != nil {
 		return err
 	}
+	req.timed(PhaseReplay, replayStarted)
 	if err := ts.stop(); err != nil {
 		return err
 	}

@@ -210,7 +210,7 @@ func (v *verifier) checkRoot(root []objstore.Entry) {
 	l := v.c.Layout
 	known := map[string]bool{
 		l.LayoutKey(): true, l.LeaseKey(): true, l.SnapshotLeaseKey(): true, l.PruneLeaseKey(): true,
-		l.TimelinesPrefix(): true, l.SnapshotsPrefix(): true,
+		l.TimelinesPrefix(): true, l.SnapshotsPrefix(): true, l.DrillsPrefix(): true,
 	}
 	for _, e := range root {
 		if !known[e.Key] {

@@ -56,7 +56,7 @@ func (c *lsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		log.Warn().Err(st.JoinsProblem).Msg("could not work out the joins between timelines; windows end at each timeline's end")
 	}
 	if c.HTML != "" {
-		if err := writeStatusPage(c.HTML, st); err != nil {
+		if err := writeStatusPage(c.HTML, st, lastDrillLine(ctx, cat)); err != nil {
 			return err
 		}
 		log.Info().Str("file", c.HTML).Msg("status page written")
@@ -69,6 +69,7 @@ func (c *lsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	printCatalog(os.Stdout, st.Cluster, st.Timelines, st.Lag)
 	printSnapshots(os.Stdout, st.Snapshots)
 	printWindows(os.Stdout, st.Timelines, st.Windows, st.Joins)
+	printLastDrill(ctx, log, os.Stdout, cat)
 	return nil
 }
 
@@ -90,13 +91,13 @@ func fmtTime(t time.Time) string {
 
 // writeStatusPage renders the status page into file, atomically (a page
 // open in a browser or served by another process never reads half of it).
-func writeStatusPage(file string, st *retention.Status) error {
+func writeStatusPage(file string, st *retention.Status, lastDrill string) error {
 	tmp := file + ".tmp"
 	f, err := os.Create(tmp)
 	if err != nil {
 		return fmt.Errorf("--html: %w", err)
 	}
-	err = statuspage.Render(f, statuspage.Page{Status: st, Now: time.Now()})
+	err = statuspage.Render(f, statuspage.Page{Status: st, Now: time.Now(), LastDrill: lastDrill})
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -34,6 +34,7 @@ type cli struct {
 	Prune    pruneCmd    `cmd:"" help:"Delete what no restore to the last --keep (30d) needs: older snapshots and the binlog before them."`
 	Verify   verifyCmd   `cmd:"" help:"Re-read the whole archive (zstd checksums, every event's CRC32, contiguity, timelines, snapshots), or with --snapshot one snapshot; exit status 1 if anything is wrong."`
 	Restore  restoreCmd  `cmd:"" help:"Restore to a time, a binlog position or a GTID."`
+	Drill    drillCmd    `cmd:"" help:"Prove the archive restores: restore the newest snapshot and binlog into a scratch directory, compare with a replica (or check it), record the result and how long it took."`
 	Serve    serveCmd    `cmd:"" help:"Serve the archive to MariaDB replicas over the replication protocol, as their primary."`
 	Version  versionCmd  `cmd:"" help:"Print the version."`
 
