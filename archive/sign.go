@@ -35,7 +35,7 @@ const (
 	// sigFrameMagic is a zstd skippable frame's magic (0x184D2A50-5F).
 	sigFrameMagic = 0x184D2A5E
 	sigTag        = "BINARCSIG1"
-	sigPayloadLen = len(sigTag) + keyIDLen + ed25519.SignatureSize
+	sigPayloadLen = 10 + keyIDLen + 64 // sigTag, key id, ed25519 signature
 	// TrailerSize is the length of a signature trailer.
 	TrailerSize = 8 + sigPayloadLen
 	keyIDLen    = 8
@@ -237,7 +237,17 @@ func SplitSigned(stored []byte) (body []byte, signed bool) {
 // checks nothing: it strips trailers.
 type Trust struct {
 	keys map[KeyID]ed25519.PublicKey
+	// note, in a Trust without keys, is told of every unsigned object
+	// read, which is not refused (binarc verify without --trust-key).
+	note func(key string)
 }
+
+// NoteUnsigned returns a Trust that refuses nothing and calls note (from
+// any goroutine) with the key of each object read that is not signed.
+func NoteUnsigned(note func(key string)) *Trust { return &Trust{note: note} }
+
+// enforcing tells whether t refuses objects: it holds trusted keys.
+func (t *Trust) enforcing() bool { return t != nil && t.note == nil }
 
 // ParseTrust reads trusted public keys in text form; none gives nil.
 func ParseTrust(keys []string) (*Trust, error) {
@@ -276,7 +286,10 @@ func (t *Trust) KeyIDs() []string {
 // (ErrUntrustedKey), or whose signature does not match (ErrForged).
 func (t *Trust) Check(key string, stored []byte) ([]byte, error) {
 	body, signed := SplitSigned(stored)
-	if t == nil {
+	if !t.enforcing() {
+		if t != nil && !signed {
+			t.note(key)
+		}
 		return body, nil
 	}
 	if !signed {
@@ -309,7 +322,7 @@ func (t *Trust) verify(key string, tr trailer, digest []byte) error {
 // too (compacted files: per segment).
 func (t *Trust) Reader(key string, r io.Reader) io.Reader {
 	tr := &trailerReader{t: t, key: key, r: r}
-	if t != nil {
+	if t.enforcing() {
 		tr.h = sha256.New()
 	}
 	return tr
@@ -372,14 +385,16 @@ func (tr *trailerReader) finish() func() error {
 		t, signed = parseTrailer(tr.hold[len(tr.hold)-TrailerSize:])
 	}
 	switch {
-	case !signed && tr.t != nil:
+	case !signed && tr.t.enforcing():
 		tr.hold = nil
 		err := tr.t.notSigned(tr.key)
 		return func() error { return err }
+	case !signed && tr.t != nil:
+		tr.t.note(tr.key)
 	case signed:
 		tr.hold = tr.hold[:len(tr.hold)-TrailerSize]
 	}
-	if !signed || tr.t == nil {
+	if !signed || !tr.t.enforcing() {
 		return func() error { return io.EOF }
 	}
 	return func() error {
