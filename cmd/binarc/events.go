@@ -18,6 +18,7 @@ type eventsCmd struct {
 	To   string `help:"… up to this time (default: the archive's end)."`
 	Grep string `help:"Only transactions whose statements or tables contain this text (case-insensitive)."`
 	identityFlags
+	trustFlags
 	Timeline string `help:"Timeline to read (default: the newest)."`
 }
 
@@ -38,6 +39,9 @@ func (c *eventsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	}
 	cat, tl, files, err := c.storeFlags.openTimeline(ctx, c.Timeline)
 	if err != nil {
+		return err
+	}
+	if cat.Trust, err = c.trustFlags.trust(); err != nil {
 		return err
 	}
 	if cat.Opener, err = c.identityFlags.opener(log); err != nil {

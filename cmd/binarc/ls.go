@@ -23,6 +23,7 @@ type lsCmd struct {
 	Source             string `env:"BINARC_SOURCE" placeholder:"URL" help:"Optional primary (mysql://USER@HOST:PORT) to show how far behind it the archive is."`
 	SourcePasswordFile string `env:"BINARC_SOURCE_PASSWORD_FILE" type:"path" placeholder:"FILE" help:"File holding the primary's password."`
 	JSON               bool   `help:"Print JSON instead of a table."`
+	trustFlags
 }
 
 func (c *lsCmd) Run(ctx context.Context, log zerolog.Logger) error {
@@ -36,12 +37,16 @@ func (c *lsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if err := archive.ValidateName("cluster", c.Cluster); err != nil {
 		return usageError{fmt.Errorf("--cluster: %w", err)}
 	}
-	cat := archive.Catalog{Store: store, Layout: archive.Layout{Cluster: c.Cluster}}
+	trust, err := c.trustFlags.trust()
+	if err != nil {
+		return err
+	}
+	cat := archive.Catalog{Store: store, Layout: archive.Layout{Cluster: c.Cluster}, Trust: trust}
 	tls, err := cat.Describe(ctx)
 	if err != nil {
 		return err
 	}
-	snaps, err := listSnapshots(ctx, store, c.Cluster)
+	snaps, err := listSnapshots(ctx, store, c.Cluster, trust)
 	if err != nil {
 		return err
 	}

@@ -13,8 +13,8 @@ import (
 )
 
 // listSnapshots reads the cluster's snapshots for binarc ls.
-func listSnapshots(ctx context.Context, store objstore.Store, cluster string) ([]snapshot.Entry, error) {
-	return snapshot.List(ctx, store, archive.Layout{Cluster: cluster})
+func listSnapshots(ctx context.Context, store objstore.Store, cluster string, trust *archive.Trust) ([]snapshot.Entry, error) {
+	return snapshot.List(ctx, store, archive.Layout{Cluster: cluster}, trust)
 }
 
 // printSnapshots adds the snapshots to binarc ls's table output.

@@ -33,6 +33,7 @@ type cli struct {
 	Verify   verifyCmd   `cmd:"" help:"Re-read the whole archive (zstd checksums, every event's CRC32, contiguity, timelines, snapshots), or with --snapshot one snapshot; exit status 1 if anything is wrong."`
 	Restore  restoreCmd  `cmd:"" help:"Restore to a time, a binlog position or a GTID."`
 	Serve    serveCmd    `cmd:"" help:"Serve the archive to MariaDB replicas over the replication protocol, as their primary."`
+	Keygen   keygenCmd   `cmd:"" help:"Create a signing key (--sign-key FILE) and print its public key."`
 	Version  versionCmd  `cmd:"" help:"Print the version."`
 }
 

@@ -23,6 +23,7 @@ type serveCmd struct {
 	SkipGTID     []string `name:"skip-gtid" placeholder:"GTID" help:"Leave out this transaction (repeatable)."`
 	Follow       bool     `help:"Keep streaming new segments as the archive grows (a replica catching up before it is switched to the primary)."`
 	identityFlags
+	trustFlags
 }
 
 func (c *serveCmd) Run(ctx context.Context, log zerolog.Logger) error {
@@ -58,6 +59,9 @@ func (c *serveCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		return err
 	}
 	cat := archive.Catalog{Store: store, Layout: layout}
+	if cat.Trust, err = c.trustFlags.trust(); err != nil {
+		return err
+	}
 	if cat.Opener, err = c.identityFlags.opener(log); err != nil {
 		return err
 	}

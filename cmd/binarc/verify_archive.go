@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/binarc/binarc/archive"
-	"github.com/binarc/binarc/archive/crypt"
-	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/verify"
 )
 
@@ -24,23 +22,23 @@ type archiveVerifyFlags struct {
 // verifyArchive re-reads the whole archive of the cluster, printing each
 // problem and note as it is found, then what was checked. Any problem is
 // an error (exit 1).
-func (c *verifyCmd) verifyArchive(ctx context.Context, store objstore.Store, layout archive.Layout, opener *crypt.Opener) error {
+func (c *verifyCmd) verifyArchive(ctx context.Context, cat archive.Catalog) error {
 	out := os.Stdout
-	cat := archive.Catalog{Store: store, Layout: layout, Opener: opener}
-	if opener == nil {
+	if cat.Opener == nil {
 		enc, err := cat.EncryptedTimelines(ctx)
 		if err != nil {
 			return err
 		}
 		for tl, recipients := range enc {
-			return usageError{fmt.Errorf("timeline %s of cluster %q is encrypted to %s: verify reads every event, so pass --identity FILE (or BINARC_IDENTITY_FILE) with the key of one of them (binarc verify --snapshot ID checks an encrypted snapshot's size and SHA-256 without one)", tl, layout.Cluster, strings.Join(recipients, ", "))}
+			return usageError{fmt.Errorf("timeline %s of cluster %q is encrypted to %s: verify reads every event, so pass --identity FILE (or BINARC_IDENTITY_FILE) with the key of one of them (binarc verify --snapshot ID checks an encrypted snapshot's size and SHA-256 without one)", tl, cat.Layout.Cluster, strings.Join(recipients, ", "))}
 		}
 	}
 	opts := verify.VerifyOptions{
-		Settle: c.Settle,
+		Settle:       c.Settle,
+		NoteUnsigned: true,
 	}
 	if !c.JSON {
-		fmt.Fprintf(out, "verifying cluster %s in %s: layout, timelines, every segment and event, snapshots\n", layout.Cluster, store)
+		fmt.Fprintf(out, "verifying cluster %s in %s: layout, timelines, every segment and event, snapshots\n", cat.Layout.Cluster, cat.Store)
 		opts.Report = func(f verify.Finding) {
 			label := "note   "
 			if f.Severity == verify.SeverityProblem {
@@ -63,7 +61,7 @@ func (c *verifyCmd) verifyArchive(ctx context.Context, store objstore.Store, lay
 		printVerifySummary(out, rep)
 	}
 	if !rep.OK() {
-		return fmt.Errorf("cluster %s failed verification: %s (listed above with their coordinates)", layout.Cluster, countNoun(rep.Problems, "problem"))
+		return fmt.Errorf("cluster %s failed verification: %s (listed above with their coordinates)", cat.Layout.Cluster, countNoun(rep.Problems, "problem"))
 	}
 	return nil
 }

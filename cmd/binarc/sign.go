@@ -1,0 +1,54 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/binarc/binarc/archive"
+)
+
+// signFlags are the writers' (stream, snapshot): the signing key.
+type signFlags struct {
+	SignKey string `name:"sign-key" env:"BINARC_SIGN_KEY_FILE" type:"path" placeholder:"FILE" help:"Sign every object stored with this ed25519 key (PKCS#8 PEM, from binarc keygen --sign-key FILE or openssl genpkey -algorithm ed25519); readers given its public key with --trust-key refuse anything else."`
+}
+
+// signer is nil when no key was given.
+func (f signFlags) signer() (*archive.Signer, error) {
+	if f.SignKey == "" {
+		return nil, nil
+	}
+	s, err := archive.LoadSigner(f.SignKey)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return s, nil
+}
+
+// trustFlags are the readers' (restore, serve, binlog fetch, binlog
+// events, verify, ls): the public keys signatures are accepted from. They
+// come from the operator, never from the bucket.
+type trustFlags struct {
+	TrustKey []string `name:"trust-key" env:"BINARC_TRUST_KEY" sep:"," placeholder:"PUBKEY" help:"Accept only objects signed by this key (binarc-ed25519:…, as binarc keygen printed; repeatable, or comma-separated in BINARC_TRUST_KEY): anything unsigned or signed by another key is refused. Trust the old and the new key while rotating."`
+}
+
+// trust is nil when no key was given.
+func (f trustFlags) trust() (*archive.Trust, error) {
+	t, err := archive.ParseTrust(f.TrustKey)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--trust-key: %w", err)}
+	}
+	return t, nil
+}
+
+// keygenCmd creates keys.
+type keygenCmd struct {
+	SignKey string `name:"sign-key" required:"" type:"path" placeholder:"FILE" help:"Write a new ed25519 signing key to FILE (mode 0600; an existing file is never overwritten) and print its public key, for --trust-key."`
+}
+
+func (c keygenCmd) Run() error {
+	s, err := archive.GenerateSigner(c.SignKey)
+	if err != nil {
+		return usageError{err}
+	}
+	fmt.Printf("# signing key written to %s (key id %s); give readers its public key:\n%s\n", c.SignKey, s.KeyID(), s.PublicKey())
+	return nil
+}
