@@ -301,7 +301,7 @@ func (t *Trust) Check(key string, stored []byte) ([]byte, error) {
 }
 
 func (t *Trust) notSigned(key string) error {
-	return fmt.Errorf("object %s %w: it was written without --sign-key, or put in the bucket by someone else (sign the archive with binarc stream --sign-key, or read it without --trust-key)", key, ErrNotSigned)
+	return fmt.Errorf("object %s %w: it was written without --sign-key, or put in the bucket by someone else (give --sign-key to binarc stream and binarc snapshot, or read the archive without --trust-key)", key, ErrNotSigned)
 }
 
 func (t *Trust) verify(key string, tr trailer, digest []byte) error {

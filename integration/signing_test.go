@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"fmt"
 	"hash/crc32"
 	"os"
 	"path/filepath"
@@ -279,9 +278,60 @@ func (e *env) serveRefuses(t *testing.T, what, key, trust, identity string, r *t
 	}
 	r.Exec(t, "STOP SLAVE", "RESET SLAVE ALL")
 	sp.stop(t)
-	if n := r.Query(t, fmt.Sprintf("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema='app' AND table_name='sig'"))[0][0]; n == "1" {
+	if n := r.Query(t, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema='app' AND table_name='sig'")[0][0]; n == "1" {
 		if got := r.Query(t, "SELECT COUNT(*) FROM app.sig WHERE v = '"+forged+"'")[0][0]; got != "0" {
 			t.Errorf("%s: the replica applied the forged row", what)
 		}
 	}
+}
+
+// TestSignedSnapshot: a physical snapshot taken with --sign-key and the
+// binlog streamed with it restore, with --trust-key, into a data directory
+// equal to the primary; a manifest stripped of its signature, or signed by
+// another key, is refused by restore and verify, naming it.
+func TestSignedSnapshot(t *testing.T) {
+	t.Parallel()
+	e := newSnapEnv(t)
+	ctx := context.Background()
+	key, pub, _ := e.signKey(t, "k")
+	_, otherPub, _ := e.signKey(t, "other")
+	p := e.start(e.streamArgs("--sign-key", key)...)
+	noErr(t, writeLoad(ctx, e.primary, loadOptions{From: 0, To: 40, FlushAt: 20}))
+	e.replica.WaitCaughtUp(t, e.primary, time.Minute)
+	if out, code := e.run(e.snapshotArgs(physUser, "--sign-key", key)...); code != 0 {
+		t.Fatalf("signed snapshot failed:\n%s", out)
+	}
+	noErr(t, writeLoad(ctx, e.primary, loadOptions{From: 40, To: 80, FlushAt: 20}))
+	cp := takeCheckpoint(t, e.primary, "after the snapshot")
+	e.waitArchived(time.Minute)
+	p.stop(t)
+
+	srv, _ := e.restoreDatadir(t, "--to", "latest", "--trust-key", pub)
+	compareChecksums(t, "restore of a signed snapshot and binlog", tableChecksums(t, srv), cp.sums)
+
+	m := e.newest()
+	mkey := e.layout().SnapshotManifestKey(m.ID)
+	cat := e.catalog()
+	orig := objGet(t, cat, mkey)
+	body, signed := archive.SplitSigned(orig)
+	if !signed {
+		t.Fatalf("manifest %s is not signed", mkey)
+	}
+	for what, trust := range map[string]string{"unsigned manifest": pub, "manifest trusted key absent": otherPub} {
+		if what == "unsigned manifest" {
+			objPut(t, cat, mkey, body)
+		} else {
+			objPut(t, cat, mkey, orig)
+		}
+		dir := filepath.Join(t.TempDir(), "never")
+		out, code := e.run("restore", "--store", e.store, "--cluster", e.cluster, "--datadir", dir, "--to", "latest", "--trust-key", trust)
+		if code == 0 || !strings.Contains(out, mkey) {
+			t.Errorf("%s: restore (%d) does not refuse naming %s:\n%s", what, code, mkey, tail(out, 3000))
+		}
+		out, code = e.run("verify", "--store", e.store, "--cluster", e.cluster, "--snapshot", m.ID, "--trust-key", trust)
+		if code == 0 || !strings.Contains(out, mkey) {
+			t.Errorf("%s: verify --snapshot (%d) does not refuse naming %s:\n%s", what, code, mkey, tail(out, 3000))
+		}
+	}
+	objPut(t, cat, mkey, orig)
 }
