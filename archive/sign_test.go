@@ -3,6 +3,7 @@ package archive
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"errors"
 	"io"
 	"os"
@@ -230,5 +231,31 @@ func TestSignKeyFiles(t *testing.T) {
 	want := FormatPublicKey(ed25519.PublicKey(der[len(der)-ed25519.PublicKeySize:]))
 	if os2.PublicKey() != want {
 		t.Errorf("public key of the openssl key = %s, openssl says %s", os2.PublicKey(), want)
+	}
+	// A trailer checked by hand with OpenSSL, as docs/FORMAT.md says.
+	body := []byte("a segment's bytes")
+	signed := os2.Sign(testKey, body)
+	sum := sha256.Sum256(body)
+	msg := append(append(append([]byte("binarc object signature v1\x00"), testKey...), 0), sum[:]...)
+	files := map[string][]byte{"msg": msg, "sig": signed[len(signed)-64:]}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := exec.Command(openssl, "pkey", "-in", ossl, "-pubout", "-out", filepath.Join(dir, "pub.pem")).CombinedOutput(); err != nil {
+		t.Fatalf("openssl pkey -pubout: %v: %s", err, out)
+	}
+	verify := func() ([]byte, error) {
+		return exec.Command(openssl, "pkeyutl", "-verify", "-rawin", "-pubin", "-inkey", filepath.Join(dir, "pub.pem"),
+			"-sigfile", filepath.Join(dir, "sig"), "-in", filepath.Join(dir, "msg")).CombinedOutput()
+	}
+	if out, err := verify(); err != nil {
+		t.Fatalf("openssl pkeyutl -verify of a trailer's signature: %v: %s", err, out)
+	}
+	msg[len(msg)-1] ^= 1
+	os.WriteFile(filepath.Join(dir, "msg"), msg, 0o600)
+	if _, err := verify(); err == nil {
+		t.Fatal("openssl accepted the signature over another digest: the check proves nothing")
 	}
 }
