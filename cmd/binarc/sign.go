@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/binarc/binarc/archive"
+	"github.com/rs/zerolog"
 )
 
 // signFlags are the writers' (stream, snapshot): the signing key.
@@ -11,15 +13,20 @@ type signFlags struct {
 	SignKey string `name:"sign-key" env:"BINARC_SIGN_KEY_FILE" type:"path" placeholder:"FILE" help:"Sign every object stored with this ed25519 key (PKCS#8 PEM, from binarc keygen --sign-key FILE or openssl genpkey -algorithm ed25519); readers given its public key with --trust-key refuse anything else."`
 }
 
-// signer is nil when no key was given.
-func (f signFlags) signer() (*archive.Signer, error) {
+// signer is nil when no key was given. It warns of a key file others can
+// read, as identityFlags does: whoever reads it can sign.
+func (f signFlags) signer(log zerolog.Logger) (*archive.Signer, error) {
 	if f.SignKey == "" {
 		return nil, nil
+	}
+	if st, err := os.Stat(f.SignKey); err == nil && st.Mode().Perm()&0o077 != 0 {
+		log.Warn().Str("sign_key", f.SignKey).Str("mode", fmt.Sprintf("%04o", st.Mode().Perm())).Msg("the signing key file is readable by other users: chmod 600 it")
 	}
 	s, err := archive.LoadSigner(f.SignKey)
 	if err != nil {
 		return nil, usageError{err}
 	}
+	log.Info().Str("sign_key_id", s.KeyID().String()).Str("public_key", s.PublicKey()).Msg("signing every object stored (--sign-key): give readers the public key with --trust-key")
 	return s, nil
 }
 

@@ -63,7 +63,7 @@ func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	signer, err := c.signFlags.signer()
+	signer, err := c.signFlags.signer(log)
 	if err != nil {
 		return err
 	}
