@@ -241,28 +241,35 @@ func EncryptionChange(old *Encryption, s *crypt.Sealer) string {
 	return fmt.Sprintf("encryption recipients changed from %v to %v (key rotation)", old.Recipients, s.Recipients())
 }
 
-// UpgradeLayout marks an archive version 2 once it holds an encrypted
-// timeline, so that a binarc that cannot read it refuses to write to it.
-func UpgradeLayout(ctx context.Context, store objstore.Store, layout Layout, signer *Signer) error {
+// UpgradeLayout makes layout.json say at least version, and, with a
+// signer, carry its signature: an archive is marked version 3 once it
+// holds an encrypted timeline, so that a binarc that cannot read it refuses
+// to write to it; and a writer that signs (--sign-key) re-signs a
+// layout.json written unsigned or with an older key, which is rewritten
+// in normal operation anyway (Layout.Rewritten). Nothing changes when it
+// already says so.
+func UpgradeLayout(ctx context.Context, store objstore.Store, layout Layout, version int, signer *Signer) error {
+	key := layout.LayoutKey()
 	for range 3 {
-		data, info, err := objstore.ReadSmall(ctx, store, layout.LayoutKey())
+		data, info, err := objstore.ReadSmall(ctx, store, key)
 		if err != nil {
-			return fmt.Errorf("read %s: %w", layout.LayoutKey(), err)
+			return fmt.Errorf("read %s: %w", key, err)
 		}
 		var li LayoutInfo
 		if body, _ := SplitSigned(data); json.Unmarshal(body, &li) != nil {
-			return fmt.Errorf("%w: %s is not a binarc layout file", ErrFatal, layout.LayoutKey())
+			return fmt.Errorf("%w: %s is not a binarc layout file", ErrFatal, key)
 		}
-		if li.Version >= LayoutVersionEncrypted {
+		want := signer.Sign(key, MarshalJSON(LayoutInfo{Version: max(li.Version, version)}))
+		if li.Version >= version && (signer == nil || bytes.Equal(data, want)) {
 			return nil
 		}
-		_, err = store.Put(ctx, layout.LayoutKey(), signer.Sign(layout.LayoutKey(), MarshalJSON(LayoutInfo{Version: LayoutVersionEncrypted})), objstore.PutOptions{IfMatch: info.ETag})
+		_, err = store.Put(ctx, key, want, objstore.PutOptions{IfMatch: info.ETag})
 		if !errors.Is(err, objstore.ErrPrecondition) {
 			return err
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return fmt.Errorf("%w: %s keeps changing", ErrConflict, layout.LayoutKey())
+	return fmt.Errorf("%w: %s keeps changing", ErrConflict, key)
 }
 
 // LatestEncryption is the encryption of the cluster's newest timeline: nil

@@ -179,3 +179,33 @@ func TestSignedSegmentRefusals(t *testing.T) {
 		t.Errorf("NoteUnsigned: err %v, noted %v", err, noted)
 	}
 }
+
+// TestUpgradeLayoutSigns: a writer with a signing key re-signs a
+// layout.json written unsigned or with another key, keeps its version, and
+// then leaves it alone.
+func TestUpgradeLayoutSigns(t *testing.T) {
+	ctx := context.Background()
+	store := objstore.NewMemory()
+	layout := Layout{Cluster: "c"}
+	key := layout.LayoutKey()
+	store.Put(ctx, key, MarshalJSON(LayoutInfo{Version: LayoutVersionEncrypted}), objstore.PutOptions{})
+	for _, s := range []*Signer{newSigner(t), newSigner(t)} {
+		if err := UpgradeLayout(ctx, store, layout, LayoutVersionPlain, s); err != nil {
+			t.Fatal(err)
+		}
+		c := Catalog{Store: store, Layout: layout, Trust: trustOf(t, s)}
+		if err := c.CheckLayoutVersion(ctx); err != nil {
+			t.Fatalf("layout.json after UpgradeLayout with key %s: %v", s.KeyID(), err)
+		}
+		data, info, _ := objstore.ReadSmall(ctx, store, key)
+		if li, err := CheckLayoutInfo(layout, data); err != nil || li.Version != LayoutVersionEncrypted {
+			t.Fatalf("layout.json says %+v (%v): the version went down", li, err)
+		}
+		if err := UpgradeLayout(ctx, store, layout, LayoutVersionPlain, s); err != nil {
+			t.Fatal(err)
+		}
+		if _, again, _ := objstore.ReadSmall(ctx, store, key); again.ETag != info.ETag {
+			t.Fatal("layout.json rewritten though it was already signed with the key")
+		}
+	}
+}

@@ -275,8 +275,8 @@ func (a *Archiver) checkLayout(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", archive.ErrFatal, err)
 	}
-	if a.cfg.Encrypt != nil && li.Version < archive.LayoutVersionEncrypted {
-		return archive.UpgradeLayout(ctx, a.store, a.layout, a.cfg.Sign)
+	if (a.cfg.Encrypt != nil && li.Version < archive.LayoutVersionEncrypted) || a.cfg.Sign != nil {
+		return archive.UpgradeLayout(ctx, a.store, a.layout, version, a.cfg.Sign)
 	}
 	return nil
 }
