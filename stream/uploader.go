@@ -346,11 +346,7 @@ func (u *Uploader) upload(it *item) error {
 		}
 		s.Data, data = sealed, sealed // the sealed copy is what is stored from here on
 	}
-	if u.cfg.Signer != nil {
-		// Signed once, like sealing: a retry compares the same bytes.
-		data = u.cfg.Signer.SignChunks(key, data)
-		s.Data = data
-	}
+	data = u.cfg.Signer.SignChunks(key, data) // once, like sealing: a retry compares the same bytes (nil Signer: unsigned)
 	it.stored = int64(data.Len())
 	b := retry.Backoff{Initial: 100 * time.Millisecond, Max: u.cfg.MaxBackoff}
 	for attempt := 1; ; attempt++ {
