@@ -73,6 +73,12 @@ type Catalog struct {
 	// given, and then reading an encrypted segment's contents fails with
 	// an error naming its recipients.
 	Opener *crypt.Opener
+	// Trust, when set (--trust-key), refuses every object read that is
+	// not signed by one of its keys; nil strips signatures unchecked.
+	Trust *Trust
+	// Signer, when set (--sign-key), signs every object written through
+	// the catalog (indexes, joins, compacted files).
+	Signer *Signer
 }
 
 // Timelines lists the cluster's timelines, oldest first.
@@ -208,9 +214,12 @@ func (c Catalog) ReadSegment(ctx context.Context, key string) ([]byte, error) {
 	if end-start > MaxSegmentSize {
 		return nil, fmt.Errorf("segment %s is corrupt: its range of %d bytes is larger than any segment binarc writes (%d)", key, end-start, uint64(MaxSegmentSize))
 	}
-	data, _, err := objstore.ReadAtMost(ctx, c.Store, key, sealedBound(StoredBound(end-start)))
+	data, _, err := objstore.ReadAtMost(ctx, c.Store, key, sealedBound(StoredBound(end-start))+TrailerSize)
 	if err != nil {
 		return nil, fmt.Errorf("read segment %s: %w", key, err)
+	}
+	if data, err = c.Trust.Check(key, data); err != nil {
+		return nil, err
 	}
 	if !crypt.IsSealed(data) {
 		if err := c.checkPlainAllowed(ctx, key); err != nil {
@@ -224,6 +233,9 @@ func (c Catalog) readJSON(ctx context.Context, key string, v any) error {
 	data, _, err := objstore.ReadSmall(ctx, c.Store, key)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", key, err)
+	}
+	if data, err = c.Trust.Check(key, data); err != nil {
+		return err
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return fmt.Errorf("read %s: not valid JSON: %w", key, err)
@@ -250,10 +262,10 @@ func PutOnce(ctx context.Context, store objstore.Store, key string, data []byte)
 }
 
 // PutOnce writes a small object that never changes once written (a
-// conditional put): the same content already there is success, other
-// content a conflict.
+// conditional put), signed when the catalog has a Signer: the same content
+// already there is success, other content a conflict.
 func (c Catalog) PutOnce(ctx context.Context, key string, data []byte) error {
-	return PutOnce(ctx, c.Store, key, data)
+	return PutOnce(ctx, c.Store, key, c.Signer.Sign(key, data))
 }
 
 // segmentInfoFromStore describes a stored segment.
@@ -266,7 +278,12 @@ func (c Catalog) segmentInfoFromStore(ctx context.Context, ref SegmentRef) (Segm
 // segments the caller stored itself, the tail of the file; the ones before
 // them are read back from the store.
 func WriteFileIndex(ctx context.Context, store objstore.Store, layout Layout, tl, file, next string, known []SegmentInfo) error {
-	c := Catalog{Store: store, Layout: layout}
+	return Catalog{Store: store, Layout: layout}.WriteFileIndex(ctx, tl, file, next, known)
+}
+
+// WriteFileIndex is the package's WriteFileIndex, signed with the
+// catalog's Signer.
+func (c Catalog) WriteFileIndex(ctx context.Context, tl, file, next string, known []SegmentInfo) error {
 	var head []SegmentInfo
 	if len(known) == 0 || known[0].Start != 0 {
 		refs, err := c.Segments(ctx, tl, file)
@@ -292,7 +309,7 @@ func WriteFileIndex(ctx context.Context, store objstore.Store, layout Layout, tl
 	if err := ix.validate(); err != nil {
 		return fmt.Errorf("%w: cannot index %s/%s: %v", ErrConflict, tl, file, err)
 	}
-	return PutOnce(ctx, store, layout.IndexKey(tl, file), MarshalJSON(ix))
+	return c.PutOnce(ctx, c.Layout.IndexKey(tl, file), MarshalJSON(ix))
 }
 
 // CheckLayoutVersion refuses to change an archive written by a newer
@@ -306,13 +323,17 @@ func (c Catalog) CheckLayoutVersion(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read %s: %w", c.Layout.LayoutKey(), err)
 	}
+	if data, err = c.Trust.Check(c.Layout.LayoutKey(), data); err != nil {
+		return err
+	}
 	_, err = CheckLayoutInfo(c.Layout, data)
 	return err
 }
 
-// CheckLayoutInfo reads layout.json and refuses a layout this binarc does
-// not know.
+// CheckLayoutInfo reads layout.json (its signature, if any, stripped
+// unchecked) and refuses a layout this binarc does not know.
 func CheckLayoutInfo(l Layout, data []byte) (LayoutInfo, error) {
+	data, _ = SplitSigned(data)
 	var li LayoutInfo
 	if err := json.Unmarshal(data, &li); err != nil || li.Version == 0 {
 		return li, fmt.Errorf("%s is not a binarc layout file; is --store pointing at something else?", l.LayoutKey())

@@ -92,8 +92,9 @@ func (c Catalog) storeCompacted(ctx context.Context, key string, segs []SegmentR
 	r := &segmentsReader{ctx: ctx, store: c.Store, keys: keys}
 	defer r.Close()
 	// 5 MiB parts: the compactor runs beside the stream, within its memory
-	// bound (three parts in memory at most).
-	_, err := c.Store.PutStream(ctx, key, r, objstore.PutOptions{IfAbsent: true, PartSize: 5 << 20})
+	// bound (three parts in memory at most). Signed as it streams: the
+	// segments keep their own signatures, checked one by one by readers.
+	_, err := c.Store.PutStream(ctx, key, c.Signer.SignedReader(key, r), objstore.PutOptions{IfAbsent: true, PartSize: 5 << 20})
 	if errors.Is(err, objstore.ErrNotExist) && r.missing != "" {
 		return c.expectCompacted(ctx, key, r.missing)
 	}
@@ -123,7 +124,7 @@ func (c Catalog) checkCompacted(ctx context.Context, key string, ix *FileIndex, 
 	defer rc.Close()
 	// Bounded: at most what ix.Size bytes compress to (sealed, when they
 	// are) is read, at most ix.Size bytes decoded.
-	limit := sealedBound(StoredBound(ix.Size))
+	limit := sealedBound(StoredBound(ix.Size)) + int64(len(segs)+1)*TrailerSize
 	src := bufio.NewReaderSize(&limitedBody{r: rc, left: limit, limit: limit, key: key}, 64<<10)
 	if head, _ := src.Peek(len(crypt.Magic)); crypt.IsSealed(head) {
 		if err := checkSealedCompacted(src, segs); err != nil {
@@ -195,7 +196,7 @@ func (r *segmentsReader) Read(p []byte) (int, error) {
 			}
 			limit := int64(objstore.MaxSmallObject)
 			if start, end, err := ParseSegmentName(r.keys[0]); err == nil {
-				limit = sealedBound(StoredBound(end - start))
+				limit = sealedBound(StoredBound(end-start)) + TrailerSize
 			}
 			rc, _, err := r.store.Get(r.ctx, r.keys[0])
 			if errors.Is(err, objstore.ErrNotExist) {

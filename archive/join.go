@@ -118,6 +118,9 @@ func readJoin(ctx context.Context, c Catalog, tl string) (*Join, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", c.Layout.JoinKey(tl), err)
 	}
+	if data, err = c.Trust.Check(c.Layout.JoinKey(tl), data); err != nil {
+		return nil, err
+	}
 	var j Join
 	if err := json.Unmarshal(data, &j); err != nil {
 		return nil, fmt.Errorf("%s is not a readable join record (%v): run binarc verify", c.Layout.JoinKey(tl), err)

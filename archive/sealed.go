@@ -104,9 +104,12 @@ func (c Catalog) ReadSegmentFacts(ctx context.Context, ref SegmentRef) (SegmentF
 	if ref.End < ref.Start || ref.End-ref.Start > MaxSegmentSize {
 		return SegmentFacts{}, fmt.Errorf("segment %s is corrupt: its range is not one binarc writes", ref.Key)
 	}
-	data, _, err := objstore.ReadAtMost(ctx, c.Store, ref.Key, sealedBound(StoredBound(ref.End-ref.Start)))
+	data, _, err := objstore.ReadAtMost(ctx, c.Store, ref.Key, sealedBound(StoredBound(ref.End-ref.Start))+TrailerSize)
 	if err != nil {
 		return SegmentFacts{}, fmt.Errorf("read segment %s: %w", ref.Key, err)
+	}
+	if data, err = c.Trust.Check(ref.Key, data); err != nil {
+		return SegmentFacts{}, err
 	}
 	if crypt.IsSealed(data) {
 		return sealedFacts(data, ref)
@@ -183,19 +186,6 @@ func (c Catalog) decodeSegmentObject(key string, data []byte) ([]byte, error) {
 	return plain, nil
 }
 
-// compactedSource returns the zstd stream of a compacted object read from
-// r: r itself when it is plain; when it holds sealed segments, their
-// opened contents, one after the other, each checked under its segment's
-// key and stored size.
-func (c Catalog) compactedSource(ctx context.Context, key string, r io.Reader, segs []SegmentRef) (io.Reader, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	head, _ := br.Peek(len(crypt.Magic))
-	if !crypt.IsSealed(head) {
-		return br, c.checkPlainAllowed(ctx, key)
-	}
-	return &sealedParts{open: c.Opener.Open, r: br, segs: segs}, nil
-}
-
 // checkSealedCompacted checks, without a secret key, that a compacted
 // object read from r is its file's sealed segments in order: each part's
 // clear header names the segment, and the parts' sizes are the stored
@@ -218,54 +208,11 @@ func checkSealedCompacted(r io.Reader, segs []SegmentRef) error {
 			return fmt.Errorf("part for segment %s is %d bytes short", s.Key, part.N)
 		}
 	}
-	if n, _ := io.Copy(io.Discard, br); n != 0 {
+	// Nothing after the last segment but, when signed, the signature.
+	if n, _ := io.Copy(io.Discard, br); n != 0 && n != TrailerSize {
 		return fmt.Errorf("%d bytes after the last segment", n)
 	}
 	return nil
-}
-
-// sealedParts reads the sealed segments of a compacted object as one zstd
-// stream.
-type sealedParts struct {
-	open func(io.Reader, string) (*crypt.Header, io.Reader, error)
-	r    io.Reader
-	segs []SegmentRef
-	cur  io.Reader
-	part *io.LimitedReader
-}
-
-func (p *sealedParts) Read(b []byte) (int, error) {
-	for {
-		if p.cur == nil {
-			if len(p.segs) == 0 {
-				var one [1]byte
-				if n, _ := p.r.Read(one[:]); n > 0 {
-					return 0, fmt.Errorf("%w: data after the last segment", crypt.ErrTampered)
-				}
-				return 0, io.EOF
-			}
-			s := p.segs[0]
-			p.segs = p.segs[1:]
-			p.part = &io.LimitedReader{R: p.r, N: s.StoredSize}
-			_, r, err := p.open(p.part, s.Key)
-			if err != nil {
-				return 0, err
-			}
-			p.cur = r
-		}
-		n, err := p.cur.Read(b)
-		if err == io.EOF {
-			if p.part.N != 0 {
-				return n, fmt.Errorf("%w: %d bytes after a sealed segment's end", crypt.ErrTampered, p.part.N)
-			}
-			p.cur = nil
-			if n == 0 {
-				continue
-			}
-			err = nil
-		}
-		return n, err
-	}
 }
 
 // CheckTimelineEncryption decides whether this writer may continue
@@ -294,28 +241,35 @@ func EncryptionChange(old *Encryption, s *crypt.Sealer) string {
 	return fmt.Sprintf("encryption recipients changed from %v to %v (key rotation)", old.Recipients, s.Recipients())
 }
 
-// UpgradeLayout marks an archive version 2 once it holds an encrypted
-// timeline, so that a binarc that cannot read it refuses to write to it.
-func UpgradeLayout(ctx context.Context, store objstore.Store, layout Layout) error {
+// UpgradeLayout makes layout.json say at least version, and, with a
+// signer, carry its signature: an archive is marked version 3 once it
+// holds an encrypted timeline, so that a binarc that cannot read it refuses
+// to write to it; and a writer that signs (--sign-key) re-signs a
+// layout.json written unsigned or with an older key, which is rewritten
+// in normal operation anyway (Layout.Rewritten). Nothing changes when it
+// already says so.
+func UpgradeLayout(ctx context.Context, store objstore.Store, layout Layout, version int, signer *Signer) error {
+	key := layout.LayoutKey()
 	for range 3 {
-		data, info, err := objstore.ReadSmall(ctx, store, layout.LayoutKey())
+		data, info, err := objstore.ReadSmall(ctx, store, key)
 		if err != nil {
-			return fmt.Errorf("read %s: %w", layout.LayoutKey(), err)
+			return fmt.Errorf("read %s: %w", key, err)
 		}
 		var li LayoutInfo
-		if err := json.Unmarshal(data, &li); err != nil {
-			return fmt.Errorf("%w: %s is not a binarc layout file", ErrFatal, layout.LayoutKey())
+		if body, _ := SplitSigned(data); json.Unmarshal(body, &li) != nil {
+			return fmt.Errorf("%w: %s is not a binarc layout file", ErrFatal, key)
 		}
-		if li.Version >= LayoutVersionEncrypted {
+		want := signer.Sign(key, MarshalJSON(LayoutInfo{Version: max(li.Version, version)}))
+		if li.Version >= version && (signer == nil || bytes.Equal(data, want)) {
 			return nil
 		}
-		_, err = store.Put(ctx, layout.LayoutKey(), MarshalJSON(LayoutInfo{Version: LayoutVersionEncrypted}), objstore.PutOptions{IfMatch: info.ETag})
+		_, err = store.Put(ctx, key, want, objstore.PutOptions{IfMatch: info.ETag})
 		if !errors.Is(err, objstore.ErrPrecondition) {
 			return err
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return fmt.Errorf("%w: %s keeps changing", ErrConflict, layout.LayoutKey())
+	return fmt.Errorf("%w: %s keeps changing", ErrConflict, key)
 }
 
 // LatestEncryption is the encryption of the cluster's newest timeline: nil

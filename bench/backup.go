@@ -394,7 +394,7 @@ func (rb *restoreAndBackup) binarcSnapshot(dir string, i int, replica *testenv.M
 	run.CPU["mariadbd"], run.CPU["versitygw"] = used["mariadbd"], used["versitygw"]
 	run.CPU["other"] = machine.otherSeconds()
 
-	entries, err := snapshot.List(rb.ctx, rb.watch.cat.Store, rb.watch.cat.Layout)
+	entries, err := snapshot.List(rb.ctx, rb.watch.cat.Store, rb.watch.cat.Layout, nil)
 	if err != nil {
 		return run, err
 	}

@@ -51,6 +51,8 @@ type options struct {
 	snapshotDataMiB int
 	// encrypt adds the encrypted catch-up and loss window.
 	encrypt bool
+	// sign adds the signed catch-up (bench/signing.go).
+	sign bool
 }
 
 func parseFlags() options {
@@ -67,6 +69,7 @@ func parseFlags() options {
 	flag.DurationVar(&o.catchUpBudget, "catch-up-timeout", 10*time.Minute, "give up on the catch-up after this long")
 	flag.IntVar(&o.snapshotDataMiB, "snapshot-data-mb", 400, "documents to load into the replica before the snapshot measurement, in MiB")
 	flag.BoolVar(&o.encrypt, "encrypt", false, "also measure a second binarc stream with --encrypt-to (age) on the same backlog and load: catch-up throughput and CPU per MiB against the plain one, and its loss window")
+	flag.BoolVar(&o.sign, "sign", false, "also measure a binarc stream with --sign-key (ed25519) catching up on the same backlog, between two plain ones: throughput and CPU per MiB against plain")
 	flag.Parse()
 	o.binarcArgs = strings.Fields(*binarcArgs)
 	if o.quick {
@@ -249,6 +252,10 @@ func (b *bench) phases(o options, rb *restoreAndBackup) []func() error {
 		return []func() error{b.serveReaders} // bench/serve_readers.go
 	case *drillOnly:
 		return []func() error{b.drillBench} // bench/drill.go
+	case o.sign:
+		// bench/signing.go: the catch-up with --sign-key, beside the
+		// plain ones, in the same run.
+		return []func() error{b.backlog, b.mariadbBinlog, b.catchUp, b.catchUpSigned, b.lossWindow, rb.replay, rb.backupReplica, b.snapshot, b.semiSync}
 	case o.encrypt:
 		// bench/encryption.go: the same catch-up and loss window with
 		// --encrypt-to, beside the plain ones. lossWindow stops the

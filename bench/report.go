@@ -54,6 +54,10 @@ type Results struct {
 	// stream with --encrypt-to, in the same run (-encrypt).
 	Encrypted *encryptedResults `json:"encrypted,omitempty"`
 
+	// Signed is the catch-up of a binarc stream with --sign-key, in the
+	// same run (-sign).
+	Signed *signedResults `json:"signed,omitempty"`
+
 	Replay replayResults `json:"replay"`
 	Backup backupResults `json:"snapshot"`
 
@@ -173,6 +177,7 @@ func (r *Results) writeMarkdown(w io.Writer) {
 		{"binarc CPU during steady load", fmt.Sprintf("%.1f %% of a core", l.BinarcCPUPercent), "", ""},
 	}
 	rows = append(rows, r.Encrypted.rows(c)...)
+	rows = append(rows, r.Signed.rows(c)...)
 	rows = append(rows, r.Replay.rows()...)
 	rows = append(rows, r.Backup.rows()...)
 	for i, row := range rows {

@@ -35,8 +35,11 @@ type Request struct {
 	// system's temporary directory).
 	ScratchDir string
 	// KeepDatadir keeps the restored data directory (its path is logged).
-	KeepDatadir   bool
-	Opener        *crypt.Opener
+	KeepDatadir bool
+	Opener      *crypt.Opener
+	// Trust, when set (--trust-key), refuses every object read that is
+	// not signed by one of its keys, as binarc restore does.
+	Trust         *archive.Trust
 	ReplayThreads int
 	Log           zerolog.Logger
 }
@@ -73,7 +76,7 @@ func run(ctx context.Context, req Request, rep *Report) error {
 	if err := preflightReplica(ctx, req); err != nil {
 		return err
 	}
-	m, err := checkSpace(ctx, req.Store, req.Layout, parent)
+	m, err := checkSpace(ctx, req.Store, req.Layout, req.Trust, parent)
 	if err != nil {
 		return err
 	}
@@ -149,7 +152,7 @@ func restoreLogical(ctx context.Context, req Request, rep *Report, datadir, work
 func restoreRequest(req Request, rep *Report, work string) restore.RestoreRequest {
 	var mu sync.Mutex
 	return restore.RestoreRequest{Store: req.Store, Layout: req.Layout, Target: req.Target, WorkDir: work,
-		Log: req.Log, Opener: req.Opener, Replay: restore.ReplayViaServe, ReplayThreads: req.ReplayThreads,
+		Log: req.Log, Opener: req.Opener, Trust: req.Trust, Replay: restore.ReplayViaServe, ReplayThreads: req.ReplayThreads,
 		Timing: func(phase string, took time.Duration) {
 			mu.Lock()
 			defer mu.Unlock()

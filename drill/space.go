@@ -19,8 +19,8 @@ import (
 // binlog from its coordinates on (fetched, then replayed): a drill that
 // fills the disk fails late and may hurt what else runs there.
 // It returns the snapshot.
-func checkSpace(ctx context.Context, store objstore.Store, layout archive.Layout, dir string) (*snapshot.Manifest, error) {
-	entries, err := snapshot.List(ctx, store, layout)
+func checkSpace(ctx context.Context, store objstore.Store, layout archive.Layout, trust *archive.Trust, dir string) (*snapshot.Manifest, error) {
+	entries, err := snapshot.List(ctx, store, layout, trust)
 	if err != nil {
 		return nil, err
 	}

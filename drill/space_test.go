@@ -17,11 +17,11 @@ func TestCheckSpace(t *testing.T) {
 	ctx := context.Background()
 	store := objstore.NewMemory()
 	l := archive.Layout{Cluster: "main"}
-	if _, err := checkSpace(ctx, store, l, t.TempDir()); err == nil || !strings.Contains(err.Error(), "no complete snapshot") {
+	if _, err := checkSpace(ctx, store, l, nil, t.TempDir()); err == nil || !strings.Contains(err.Error(), "no complete snapshot") {
 		t.Errorf("no snapshot: %v", err)
 	}
 	m := snapshottest.Store(t, store, l, "20261201T040000Z-physical", []byte("small xbstream"))
-	if got, err := checkSpace(ctx, store, l, t.TempDir()); err != nil || got.ID != m.ID {
+	if got, err := checkSpace(ctx, store, l, nil, t.TempDir()); err != nil || got.ID != m.ID {
 		t.Errorf("a small snapshot: %v, %v", got, err)
 	}
 	// A snapshot that restores to a PiB fits on no test machine.
@@ -29,7 +29,7 @@ func TestCheckSpace(t *testing.T) {
 	if _, err := store.Put(ctx, l.SnapshotManifestKey(m.ID), snapshot.MarshalManifest(m), objstore.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := checkSpace(ctx, store, l, t.TempDir())
+	_, err := checkSpace(ctx, store, l, nil, t.TempDir())
 	if err == nil || !strings.Contains(err.Error(), "not enough space") || !strings.Contains(err.Error(), m.ID) || !strings.Contains(err.Error(), "--scratch-dir") {
 		t.Errorf("a PiB snapshot: %v; want a refusal naming the snapshot and --scratch-dir", err)
 	}

@@ -163,7 +163,7 @@ func (e *snapEnv) layout() archive.Layout { return archive.Layout{Cluster: e.clu
 // snapshots lists the cluster's snapshots in-process.
 func (e *snapEnv) snapshots() []snapshot.Entry {
 	e.t.Helper()
-	l, err := snapshot.List(context.Background(), e.objStore(), e.layout())
+	l, err := snapshot.List(context.Background(), e.objStore(), e.layout(), nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -74,7 +74,7 @@ func archiveSources(ctx context.Context, cat archive.Catalog, plan *RestorePlan)
 			out[strconv.FormatUint(uint64(ti.SourceServerID), 10)] = fmt.Sprintf("primary the archive's timeline %s streams from (%s)", tl, ti.SourceAddr)
 		}
 	}
-	entries, err := snapshot.List(ctx, cat.Store, cat.Layout)
+	entries, err := snapshot.List(ctx, cat.Store, cat.Layout, cat.Trust)
 	if err != nil {
 		return nil, err
 	}

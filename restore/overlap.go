@@ -20,7 +20,7 @@ import (
 // does not reach the target from that snapshot (ErrOutsideWindow), done is
 // false and the usual choice goes on with the older ones.
 func restoreOverlapped(ctx context.Context, cat archive.Catalog, req *RestoreRequest, binlogDir string) (plan *RestorePlan, err error, done bool) {
-	entries, err := snapshot.List(ctx, req.Store, req.Layout)
+	entries, err := snapshot.List(ctx, req.Store, req.Layout, req.Trust)
 	if err != nil {
 		return nil, nil, false // the usual path says why
 	}

@@ -72,6 +72,10 @@ type RestoreRequest struct {
 	// names), for binarc drill's report; phases may overlap.
 	Timing func(phase string, took time.Duration)
 
+	// Trust, when set (--trust-key), refuses every object read that is
+	// not signed by one of its keys.
+	Trust *archive.Trust
+
 	// passedOver are snapshots already tried (restoreOverlapped), with
 	// why they cannot start the restore.
 	passedOver map[string]string
@@ -110,7 +114,7 @@ var ErrNoSnapshot = errors.New("no snapshot to restore from")
 // refused restore leaves nothing in the data directory (a --datadir
 // restore prepares the snapshot while the binlog is fetched: overlap.go).
 func Restore(ctx context.Context, req RestoreRequest) (*RestorePlan, error) {
-	cat := archive.Catalog{Store: req.Store, Layout: req.Layout, Opener: req.Opener}
+	cat := archive.Catalog{Store: req.Store, Layout: req.Layout, Opener: req.Opener, Trust: req.Trust}
 	if req.Datadir != "" {
 		if err := checkEmptyDir(req.Datadir); err != nil {
 			return nil, err
@@ -197,7 +201,7 @@ func choose(ctx context.Context, cat archive.Catalog, req RestoreRequest, binlog
 		bp, err := planFrom(PlanRequest{From: *req.From, Timeline: req.FromTimeline})
 		return &RestorePlan{Binlog: bp}, err
 	}
-	entries, err := snapshot.List(ctx, req.Store, req.Layout)
+	entries, err := snapshot.List(ctx, req.Store, req.Layout, req.Trust)
 	if err != nil {
 		return nil, err
 	}

@@ -148,7 +148,7 @@ func Prune(ctx context.Context, req PruneRequest) (*PruneResult, error) {
 // prune costs a few LISTs and GETs however long the archive.
 func LoadPruneState(ctx context.Context, store objstore.Store, layout archive.Layout) (PruneState, error) {
 	var st PruneState
-	snaps, err := snapshot.List(ctx, store, layout)
+	snaps, err := snapshot.List(ctx, store, layout, nil)
 	if err != nil {
 		return st, err
 	}

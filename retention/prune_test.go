@@ -179,7 +179,7 @@ func TestPruneFailedManifestDeleteKeepsBinlog(t *testing.T) {
 	if !strings.Contains(res.Stopped, "still complete") || res.FilesDeleted != 0 || len(res.TimelinesDeleted) != 0 {
 		t.Fatalf("stopped %q; files %d, timelines %v", res.Stopped, res.FilesDeleted, res.TimelinesDeleted)
 	}
-	if _, err := snapshot.ReadManifest(ctx, mem, l, snaps[1].ID); err != nil {
+	if _, err := snapshot.ReadManifest(ctx, mem, l, snaps[1].ID, nil); err != nil {
 		t.Fatalf("the snapshot whose manifest could not go lost it: %v", err)
 	}
 	if tls, _ := (archive.Catalog{Store: mem, Layout: l}).Timelines(ctx); len(tls) != 2 {

@@ -51,7 +51,7 @@ func ReadStatus(ctx context.Context, req StatusRequest) (*Status, error) {
 	if st.Timelines, err = cat.Describe(ctx); err != nil {
 		return nil, err
 	}
-	if st.Snapshots, err = snapshot.List(ctx, cat.Store, cat.Layout); err != nil {
+	if st.Snapshots, err = snapshot.List(ctx, cat.Store, cat.Layout, cat.Trust); err != nil {
 		return nil, err
 	}
 	if len(st.Timelines) == 0 && len(st.Snapshots) == 0 {

@@ -25,8 +25,10 @@ type Entry struct {
 	Objects int64 `json:"objects_bytes"`
 }
 
-// List returns the cluster's snapshots, oldest first.
-func List(ctx context.Context, store objstore.Store, layout archive.Layout) ([]Entry, error) {
+// List returns the cluster's snapshots, oldest first. With trust, a
+// manifest not signed by a trusted key makes its snapshot incomplete
+// (Problem says why).
+func List(ctx context.Context, store objstore.Store, layout archive.Layout, trust *archive.Trust) ([]Entry, error) {
 	dirs, err := store.List(ctx, layout.SnapshotsPrefix())
 	if err != nil {
 		return nil, fmt.Errorf("list snapshots of cluster %q: %w", layout.Cluster, err)
@@ -54,7 +56,7 @@ func List(ctx context.Context, store objstore.Store, layout archive.Layout) ([]E
 			}
 		}
 		if hasManifest {
-			m, err := ReadManifest(ctx, store, layout, id)
+			m, err := ReadManifest(ctx, store, layout, id, trust)
 			if err != nil {
 				e.Problem = err.Error()
 			} else {
@@ -67,11 +69,16 @@ func List(ctx context.Context, store objstore.Store, layout archive.Layout) ([]E
 }
 
 // ReadManifest reads one snapshot's manifest. A snapshot without one gives
-// an error matching objstore.ErrNotExist.
-func ReadManifest(ctx context.Context, store objstore.Store, layout archive.Layout, id string) (*Manifest, error) {
+// an error matching objstore.ErrNotExist. With trust, an unsigned
+// manifest or one signed by another key is refused; the data object is
+// covered by the manifest's sha256, which readers check.
+func ReadManifest(ctx context.Context, store objstore.Store, layout archive.Layout, id string, trust *archive.Trust) (*Manifest, error) {
 	b, _, err := objstore.ReadSmall(ctx, store, layout.SnapshotManifestKey(id))
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: read manifest: %w", id, err)
+	}
+	if b, err = trust.Check(layout.SnapshotManifestKey(id), b); err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", id, err)
 	}
 	m, err := UnmarshalManifest(b)
 	if err != nil {

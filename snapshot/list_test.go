@@ -20,7 +20,7 @@ func TestList(t *testing.T) {
 	s.Put(ctx, l.SnapshotDataKey("20261125T041500Z-logical", archive.SnapshotDataLogical), []byte("x"), objstore.PutOptions{})
 	s.Put(ctx, l.SnapshotsPrefix()+"not-a-snapshot/x", []byte("x"), objstore.PutOptions{})
 	s.Put(ctx, l.SnapshotManifestKey("20261125T051500Z-physical"), []byte("{"), objstore.PutOptions{})
-	got, err := snapshot.List(ctx, s, l)
+	got, err := snapshot.List(ctx, s, l, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

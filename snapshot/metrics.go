@@ -56,7 +56,7 @@ func (m *Metrics) record(man *Manifest) {
 
 // Seed reads the newest complete snapshot from the store.
 func (m *Metrics) Seed(ctx context.Context, log zerolog.Logger, store objstore.Store, layout archive.Layout) {
-	entries, err := List(ctx, store, layout)
+	entries, err := List(ctx, store, layout, nil)
 	if err != nil {
 		if ctx.Err() == nil {
 			log.Warn().Err(err).Msg("metrics: could not read the stored snapshots; binarc_snapshot_last_* start from the next snapshot taken")

@@ -39,6 +39,9 @@ type Config struct {
 	// (--encrypt-to). Without it, Take refuses an archive that holds
 	// encrypted binlog.
 	Encrypt *crypt.Sealer
+	// Sign, if set, signs the manifest (--sign-key); the manifest's
+	// sha256 covers the data object.
+	Sign *archive.Signer
 }
 
 // LeaseTTL is how long the snapshot lease lasts without renewal.
@@ -146,7 +149,7 @@ func Take(ctx context.Context, cfg Config) (*Manifest, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("snapshot %s interrupted before its manifest was written: %w", id, context.Cause(ctx))
 	}
-	if _, err := cfg.Store.Put(ctx, cfg.Layout.SnapshotManifestKey(id), MarshalManifest(m), objstore.PutOptions{IfAbsent: true}); err != nil {
+	if _, err := cfg.Store.Put(ctx, cfg.Layout.SnapshotManifestKey(id), cfg.Sign.Sign(cfg.Layout.SnapshotManifestKey(id), MarshalManifest(m)), objstore.PutOptions{IfAbsent: true}); err != nil {
 		return nil, fmt.Errorf("snapshot %s: write manifest: %w", id, err)
 	}
 	done = true

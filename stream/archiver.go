@@ -51,6 +51,10 @@ type ArchiverConfig struct {
 	// (--encrypt-to). A timeline is encrypted to one set of recipients
 	// from its start: other recipients start a new timeline.
 	Encrypt *crypt.Sealer
+	// Sign, if set, signs every object the archiver writes (--sign-key):
+	// segments, indexes, timeline and join records, compacted files,
+	// layout.json.
+	Sign *archive.Signer
 	// SemiSync makes binarc a semi-synchronous replica (--semi-sync).
 	SemiSync SemiSyncConfig
 	Log      zerolog.Logger
@@ -123,7 +127,7 @@ func NewArchiver(cfg ArchiverConfig, store objstore.Store) (*Archiver, error) {
 		cfg.SwitchCheck = 2 * time.Second
 	}
 	layout := archive.Layout{Cluster: cfg.Cluster}
-	return &Archiver{cfg: cfg, store: store, layout: layout, cat: archive.Catalog{Store: store, Layout: layout}, log: cfg.Log, src: cfg.Source, joinKick: make(chan struct{}, 1)}, nil
+	return &Archiver{cfg: cfg, store: store, layout: layout, cat: archive.Catalog{Store: store, Layout: layout, Signer: cfg.Sign}, log: cfg.Log, src: cfg.Source, joinKick: make(chan struct{}, 1)}, nil
 }
 
 // Status is a snapshot of the archiver's progress.
@@ -255,7 +259,7 @@ func (a *Archiver) checkLayout(ctx context.Context) error {
 	if a.cfg.Encrypt != nil {
 		version = archive.LayoutVersionEncrypted
 	}
-	data := archive.MarshalJSON(archive.LayoutInfo{Version: version})
+	data := a.cfg.Sign.Sign(a.layout.LayoutKey(), archive.MarshalJSON(archive.LayoutInfo{Version: version}))
 	_, err := a.store.Put(ctx, a.layout.LayoutKey(), data, objstore.PutOptions{IfAbsent: true})
 	if err == nil {
 		return nil
@@ -271,8 +275,8 @@ func (a *Archiver) checkLayout(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", archive.ErrFatal, err)
 	}
-	if a.cfg.Encrypt != nil && li.Version < archive.LayoutVersionEncrypted {
-		return archive.UpgradeLayout(ctx, a.store, a.layout)
+	if (a.cfg.Encrypt != nil && li.Version < archive.LayoutVersionEncrypted) || a.cfg.Sign != nil {
+		return archive.UpgradeLayout(ctx, a.store, a.layout, version, a.cfg.Sign)
 	}
 	return nil
 }

@@ -104,7 +104,7 @@ func findResume(ctx context.Context, cat archive.Catalog, tl string, log zerolog
 				next = last.Next
 			}
 			log.Info().Str("timeline", tl).Str("binlog", f.Name).Msg("file is complete but was not indexed (archiver stopped in between): writing its index")
-			if err := archive.WriteFileIndex(ctx, cat.Store, cat.Layout, tl, f.Name, next, nil); err != nil {
+			if err := cat.WriteFileIndex(ctx, tl, f.Name, next, nil); err != nil {
 				return nil, err
 			}
 			ix, err := cat.ReadIndex(ctx, tl, f.Name)

@@ -115,7 +115,7 @@ func (a *Archiver) startTimelineFrom(ctx context.Context, info replication.Serve
 	if err := a.lease.Ensure(ctx); err != nil {
 		return nil, err
 	}
-	if err := archive.PutOnce(ctx, a.store, a.layout.TimelineKey(tl), archive.MarshalJSON(ti)); err != nil {
+	if err := a.cat.PutOnce(ctx, a.layout.TimelineKey(tl), archive.MarshalJSON(ti)); err != nil {
 		return nil, fmt.Errorf("create timeline %s: %w", tl, err)
 	}
 	a.log.Info().Str("timeline", tl).Str("start_file", start).Str("reason", reason).Msg("started timeline")
@@ -152,6 +152,7 @@ func (a *Archiver) session(ctx context.Context, info replication.ServerInfo, hel
 		return err
 	}
 	upCfg.Sealer = a.cfg.Encrypt
+	upCfg.Signer = a.cfg.Sign
 	up, err := NewUploader(upCfg, a.store, a.layout, durable, a.log, semi.observer(a.cfg.Observer))
 	if err != nil {
 		return err

@@ -268,7 +268,7 @@ func (a *Archiver) replaySegment(ctx context.Context, lease *lease.Lease, tl str
 		if err := lease.Ensure(ctx); err != nil {
 			return struct{}{}, err
 		}
-		_, err := a.store.Put(ctx, key, data, objstore.PutOptions{IfAbsent: true})
+		_, err := a.store.Put(ctx, key, a.cfg.Sign.Sign(key, data), objstore.PutOptions{IfAbsent: true})
 		if errors.Is(err, objstore.ErrExist) {
 			got, _, rerr := objstore.ReadAtMost(ctx, a.store, key, archive.StoredBound(f.end-f.start))
 			if rerr != nil {

@@ -40,6 +40,8 @@ type UploaderConfig struct {
 	BeforeWrite func(context.Context) error
 	// Sealer, if set, encrypts every segment before it is stored.
 	Sealer *crypt.Sealer
+	// Signer, if set, signs every segment and index (--sign-key).
+	Signer *archive.Signer
 }
 
 // Durable is the archive's durable position: the end of the longest prefix
@@ -353,6 +355,7 @@ func (u *Uploader) upload(it *item) error {
 		}
 		s.Data, data = sealed, sealed // the sealed copy is what is stored from here on
 	}
+	data = u.cfg.Signer.SignChunks(key, data) // once, like sealing: a retry compares the same bytes (nil Signer: unsigned)
 	it.stored = int64(data.Len())
 	b := retry.Backoff{Initial: 100 * time.Millisecond, Max: u.cfg.MaxBackoff}
 	for attempt := 1; ; attempt++ {
@@ -511,7 +514,7 @@ func (u *Uploader) writeIndex(fe *FileEnd, segs []archive.SegmentInfo) error {
 			if err := u.beforeWrite(); err != nil {
 				return struct{}{}, err
 			}
-			return struct{}{}, archive.WriteFileIndex(u.ctx, u.store, u.layout, fe.Timeline, fe.File, fe.Next, segs)
+			return struct{}{}, archive.Catalog{Store: u.store, Layout: u.layout, Signer: u.cfg.Signer}.WriteFileIndex(u.ctx, fe.Timeline, fe.File, fe.Next, segs)
 		})
 	return err
 }

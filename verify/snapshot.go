@@ -31,14 +31,15 @@ var ErrSnapshot = errors.New("snapshot failed verification")
 // xbstream is whole. It returns every check made; the error, if a check
 // failed, matches ErrSnapshot and names the first failure.
 func Snapshot(ctx context.Context, store objstore.Store, layout archive.Layout, id string) ([]Check, error) {
-	return SnapshotWith(ctx, store, layout, id, nil)
+	return SnapshotWith(ctx, store, layout, id, nil, nil)
 }
 
 // SnapshotWith is Snapshot of a snapshot that may be encrypted: with an
 // identity (opener) the contents are checked as for a plain one; without,
-// only the stored object's size and SHA-256, and a note says so.
-func SnapshotWith(ctx context.Context, store objstore.Store, layout archive.Layout, id string, opener *crypt.Opener) ([]Check, error) {
-	m, err := snapshot.ReadManifest(ctx, store, layout, id)
+// only the stored object's size and SHA-256, and a note says so. With
+// trust (--trust-key) the manifest must be signed by a trusted key.
+func SnapshotWith(ctx context.Context, store objstore.Store, layout archive.Layout, id string, opener *crypt.Opener, trust *archive.Trust) ([]Check, error) {
+	m, err := snapshot.ReadManifest(ctx, store, layout, id, trust)
 	if err != nil {
 		if errors.Is(err, objstore.ErrNotExist) {
 			return nil, fmt.Errorf("snapshot %s has no manifest: it is incomplete (failed or still running) or the id is wrong (binarc ls lists snapshots): %w", id, err)
@@ -136,7 +137,7 @@ func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); retur
 // snapshotProblem checks one complete snapshot and names every failed
 // check, or returns nil.
 func snapshotProblem(ctx context.Context, c archive.Catalog, id string) error {
-	checks, err := SnapshotWith(ctx, c.Store, c.Layout, id, c.Opener)
+	checks, err := SnapshotWith(ctx, c.Store, c.Layout, id, c.Opener, c.Trust)
 	if err == nil {
 		return nil
 	}

@@ -89,10 +89,10 @@ func TestEncryptedSnapshot(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if checks, err := SnapshotWith(ctx, s, l, m.ID, nil); err != nil || checks[len(checks)-1].What != "encryption" {
+	if checks, err := SnapshotWith(ctx, s, l, m.ID, nil, nil); err != nil || checks[len(checks)-1].What != "encryption" {
 		t.Fatalf("verify without identity: %v %+v", err, checks)
 	}
-	if checks, err := SnapshotWith(ctx, s, l, m.ID, crypt.NewOpener(key)); err != nil || checks[len(checks)-1].What != "xbstream" {
+	if checks, err := SnapshotWith(ctx, s, l, m.ID, crypt.NewOpener(key), nil); err != nil || checks[len(checks)-1].What != "xbstream" {
 		t.Fatalf("verify with identity: %v %+v", err, checks)
 	}
 }

@@ -119,6 +119,9 @@ type VerifyOptions struct {
 	// this long and lists the timeline again before calling the hole a
 	// problem. 0 lists once.
 	Settle time.Duration
+	// NoteUnsigned, when the catalog has no Trust (no --trust-key), adds
+	// one note counting the objects read that are not signed.
+	NoteUnsigned bool
 }
 
 // Verify re-reads the cluster's whole archive and checks it: layout.json;
@@ -143,6 +146,12 @@ func verifyWith(ctx context.Context, c archive.Catalog, opts VerifyOptions, chec
 		opts.Concurrency = 4
 	}
 	v := &verifier{c: c, opts: opts, rep: &VerifyReport{Findings: []Finding{}}, checkSnapshot: checkSnapshot}
+	unsigned := &unsignedObjects{}
+	if v.c.Trust == nil && opts.NoteUnsigned {
+		// Without --trust-key nothing is refused; unsigned objects are
+		// counted, and noted once at the end.
+		v.c.Trust = archive.NoteUnsigned(unsigned.add)
+	}
 	root, err := c.Store.List(ctx, c.Layout.Root())
 	if err != nil {
 		return nil, fmt.Errorf("list cluster %q: %w", c.Layout.Cluster, err)
@@ -163,6 +172,7 @@ func verifyWith(ctx context.Context, c archive.Catalog, opts VerifyOptions, chec
 	if err := v.snapshots(ctx); err != nil {
 		return nil, err
 	}
+	unsigned.report(v)
 	return v.rep, nil
 }
 
@@ -234,6 +244,10 @@ func (v *verifier) checkLayout(ctx context.Context) error {
 			return ctx.Err()
 		}
 		v.problem(at, "cannot read layout.json: %v", err)
+		return nil
+	}
+	if data, err = v.c.Trust.Check(key, data); err != nil {
+		v.problem(at, "%v", err)
 		return nil
 	}
 	var li archive.LayoutInfo

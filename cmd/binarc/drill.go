@@ -28,6 +28,7 @@ type drillCmd struct {
 	KeepDatadir         bool          `help:"Keep the restored data directory (its path is logged)."`
 	ReplayThreads       int           `default:"4" placeholder:"N" help:"slave_parallel_threads of the replay, as binarc restore --replay-threads."`
 	identityFlags
+	trustFlags
 	metricsFlags
 }
 
@@ -91,6 +92,9 @@ func (c *drillCmd) request(ctx context.Context, log zerolog.Logger) (drill.Reque
 			return drill.Request{}, usageError{fmt.Errorf("--replica: %w", err)}
 		}
 		req.Replica = &cfg
+	}
+	if req.Trust, err = c.trustFlags.trust(); err != nil {
+		return req, err
 	}
 	if req.Opener, err = c.identityFlags.opener(log); err != nil {
 		return drill.Request{}, err

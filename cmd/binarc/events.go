@@ -18,6 +18,7 @@ type eventsCmd struct {
 	To   string `help:"… up to this time (default: the archive's end)."`
 	Grep string `help:"Only transactions whose statements or tables contain this text (case-insensitive)."`
 	identityFlags
+	trustFlags
 	Timeline string `help:"Timeline to read (default: the newest)."`
 	JSON     bool   `help:"Print one JSON object a line, one a transaction (schema: README, Automation: JSON output), instead of a table."`
 }
@@ -39,6 +40,9 @@ func (c *eventsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	}
 	cat, err := c.storeFlags.catalog(ctx)
 	if err != nil {
+		return err
+	}
+	if cat.Trust, err = c.trustFlags.trust(); err != nil {
 		return err
 	}
 	if cat.Opener, err = c.identityFlags.opener(log); err != nil {

@@ -13,6 +13,7 @@ type fetchCmd struct {
 	storeFlags
 	Dir string `required:"" type:"path" help:"Directory to write the rebuilt files into (created if missing; existing files are not overwritten)."`
 	identityFlags
+	trustFlags
 	Timeline string   `help:"Timeline to fetch from (default: the one holding the named files; a name several timelines hold is refused; with no names, the newest)."`
 	Files    []string `arg:"" optional:"" name:"FILE" help:"Binlog files to fetch (default: every file of the timeline)."`
 }
@@ -20,6 +21,9 @@ type fetchCmd struct {
 func (c *fetchCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	cat, err := c.storeFlags.catalog(ctx)
 	if err != nil {
+		return err
+	}
+	if cat.Trust, err = c.trustFlags.trust(); err != nil {
 		return err
 	}
 	if cat.Opener, err = c.identityFlags.opener(log); err != nil {

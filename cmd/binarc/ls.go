@@ -23,6 +23,7 @@ type lsCmd struct {
 	sourceFlags
 	JSON bool   `help:"Print JSON instead of a table."`
 	HTML string `placeholder:"FILE" help:"Also write the status page (one self-contained HTML file: the restorable window drawn across timelines and joins, snapshots, gaps, lag) to FILE."`
+	trustFlags
 }
 
 func (c *lsCmd) Run(ctx context.Context, log zerolog.Logger) error {
@@ -40,6 +41,9 @@ func (c *lsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	}
 	cat, err := storeFlags{c.storeURLFlags, c.Cluster}.catalog(ctx)
 	if err != nil {
+		return err
+	}
+	if cat.Trust, err = c.trustFlags.trust(); err != nil {
 		return err
 	}
 	var sources []replication.Config

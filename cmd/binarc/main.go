@@ -36,6 +36,7 @@ type cli struct {
 	Restore  restoreCmd  `cmd:"" help:"Restore to a time, a binlog position or a GTID."`
 	Drill    drillCmd    `cmd:"" help:"Prove the archive restores: restore the newest snapshot and binlog into a scratch directory, compare with a replica (or check it), record the result and how long it took."`
 	Serve    serveCmd    `cmd:"" help:"Serve the archive to MariaDB replicas over the replication protocol, as their primary."`
+	Keygen   keygenCmd   `cmd:"" help:"Create a signing key (--sign-key FILE) and print its public key."`
 	Version  versionCmd  `cmd:"" help:"Print the version."`
 
 	Completion completionCmd `cmd:"" help:"Print how to turn on tab completion in bash, zsh or fish; with -c, the shell code itself: source <(binarc completion -c bash)."`

@@ -27,6 +27,7 @@ type restoreCmd struct {
 	WorkDir            string   `type:"path" help:"Directory for the fetched binlog files (default: a temporary one, removed afterwards)."`
 	targetTLSFlags
 	identityFlags
+	trustFlags
 	ForceTarget   bool   `help:"Restore into --target even if it is a server the archive was taken from, or holds user data (as a server given with --from does)."`
 	TargetLogBin  bool   `help:"Replay into --target with its binary log on (default: sql_log_bin=0, so the restore does not reach its replicas)."`
 	Replay        string `default:"auto" enum:"auto,serve,client" help:"How the binlog is applied: serve (the server replicates it from a private binarc serve, with its own applier), client (mariadb-binlog | mariadb), or auto: serve for --datadir, client for --target."`
@@ -70,6 +71,9 @@ func (c *restoreCmd) Run(ctx context.Context, log zerolog.Logger) error {
 			return err
 		}
 		req.Server = &client
+	}
+	if req.Trust, err = c.trustFlags.trust(); err != nil {
+		return err
 	}
 	if req.Opener, err = c.identityFlags.opener(log); err != nil {
 		return err

@@ -26,6 +26,7 @@ type serveCmd struct {
 	Follow       bool     `help:"Keep streaming new segments as the archive grows (a replica catching up before it is switched to the primary)."`
 	serveNetFlags
 	identityFlags
+	trustFlags
 }
 
 // serveNetFlags secure and bound serve's listener.
@@ -95,6 +96,9 @@ func (c *serveCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		return err
 	}
 	cat := archive.Catalog{Store: store, Layout: layout}
+	if cat.Trust, err = c.trustFlags.trust(); err != nil {
+		return err
+	}
 	if cat.Opener, err = c.identityFlags.opener(log); err != nil {
 		return err
 	}

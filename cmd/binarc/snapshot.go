@@ -21,6 +21,7 @@ type snapshotCmd struct {
 	AllowPrimary     bool   `env:"BINARC_ALLOW_PRIMARY" help:"Back up a server that is not a replica (the coordinates then come from the backup tool)."`
 	DatadirHostCheck bool   `env:"BINARC_DATADIR_HOST_CHECK" help:"Physical: also refuse unless the server's @@hostname is this host's name (off by default: a container sharing the server's volume has its own hostname)."`
 	encryptFlags
+	signFlags
 	storeWriteFlags
 	snapshotRetention
 }
@@ -61,6 +62,10 @@ func (c *snapshotCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
+	signer, err := c.signFlags.signer(log)
+	if err != nil {
+		return err
+	}
 	store, layout, err := c.storeFlags.open(ctx)
 	if err != nil {
 		return err
@@ -83,6 +88,7 @@ func (c *snapshotCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		Log:              log.With().Str("cluster", c.Cluster).Logger(),
 		AfterStop:        testSnapshotHold(log),
 		Encrypt:          sealer,
+		Sign:             signer,
 	}
 	log.Info().Str("source", src.String()).Str("store", store.String()).Str("cluster", c.Cluster).
 		Str("method", string(method)).Msg("binarc snapshot starting")

@@ -28,6 +28,7 @@ type streamCmd struct {
 	ReadTimeout       time.Duration `env:"BINARC_READ_TIMEOUT" default:"15s" help:"Reconnect when nothing, not even a heartbeat, arrived for this long (a network partition)."`
 	Compact           bool          `env:"BINARC_COMPACT" default:"true" negatable:"" help:"Once a binlog file is complete, make its segments one object (--no-compact to keep segments)."`
 	encryptFlags
+	signFlags
 	storeWriteFlags
 
 	semiSyncFlags
@@ -76,6 +77,10 @@ func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
+	signer, err := c.signFlags.signer(log)
+	if err != nil {
+		return err
+	}
 	if sealer != nil && semiSync.Enabled && semiSync.Durability == stream.DurabilityLocal {
 		// The spool keeps segments as the segmenter cut them and replays
 		// them into the store after a crash: they would arrive unsealed.
@@ -98,6 +103,7 @@ func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		Observer:    metrics,
 		Compact:     c.Compact,
 		Encrypt:     sealer,
+		Sign:        signer,
 		RecordJoins: true,
 		SemiSync:    semiSync,
 	}, store)

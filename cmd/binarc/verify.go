@@ -6,6 +6,7 @@ import (
 	"os"
 	"text/tabwriter"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/verify"
 	"github.com/rs/zerolog"
 )
@@ -15,6 +16,7 @@ type verifyCmd struct {
 	Snapshot string `placeholder:"ID" help:"Check only this snapshot (binarc ls lists them). Without it, the whole archive is checked."`
 	archiveVerifyFlags
 	identityFlags
+	trustFlags
 }
 
 // Run re-reads the snapshot and prints each check; a failed check is an
@@ -29,10 +31,14 @@ func (c *verifyCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if c.Snapshot == "" {
-		return c.verifyArchive(ctx, store, layout, opener)
+	trust, err := c.trustFlags.trust()
+	if err != nil {
+		return err
 	}
-	checks, err := verify.SnapshotWith(ctx, store, layout, c.Snapshot, opener)
+	if c.Snapshot == "" {
+		return c.verifyArchive(ctx, archive.Catalog{Store: store, Layout: layout, Opener: opener, Trust: trust})
+	}
+	checks, err := verify.SnapshotWith(ctx, store, layout, c.Snapshot, opener, trust)
 	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 	for _, ch := range checks {
 		state := "ok"

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/binarc/binarc/archive"
-	"github.com/binarc/binarc/archive/crypt"
-	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/verify"
 )
 
@@ -23,14 +21,14 @@ type archiveVerifyFlags struct {
 // verifyArchive re-reads the whole archive of the cluster, printing each
 // problem and note as it is found, then what was checked. Any problem is
 // an error (exit 1).
-func (c *verifyCmd) verifyArchive(ctx context.Context, store objstore.Store, layout archive.Layout, opener *crypt.Opener) error {
+func (c *verifyCmd) verifyArchive(ctx context.Context, cat archive.Catalog) error {
 	out := os.Stdout
-	cat := archive.Catalog{Store: store, Layout: layout, Opener: opener}
 	opts := verify.VerifyOptions{
-		Settle: c.Settle,
+		Settle:       c.Settle,
+		NoteUnsigned: true,
 	}
 	if !c.JSON {
-		fmt.Fprintf(out, "verifying cluster %s in %s: layout, timelines, every segment and event, snapshots\n", layout.Cluster, store)
+		fmt.Fprintf(out, "verifying cluster %s in %s: layout, timelines, every segment and event, snapshots\n", cat.Layout.Cluster, cat.Store)
 		opts.Report = func(f verify.Finding) {
 			label := "note   "
 			if f.Severity == verify.SeverityProblem {
@@ -53,7 +51,7 @@ func (c *verifyCmd) verifyArchive(ctx context.Context, store objstore.Store, lay
 		printVerifySummary(out, rep)
 	}
 	if !rep.OK() {
-		return fmt.Errorf("cluster %s failed verification: %s (listed above with their coordinates)", layout.Cluster, countNoun(rep.Problems, "problem"))
+		return fmt.Errorf("cluster %s failed verification: %s (listed above with their coordinates)", cat.Layout.Cluster, countNoun(rep.Problems, "problem"))
 	}
 	return nil
 }
