@@ -59,11 +59,15 @@ func TestDeployMetricsExported(t *testing.T) {
 	}
 	snapshot := e.start(append(snapshotArgs, "--schedule", "@yearly", "--metrics-addr", "127.0.0.1:0")...)
 	snapshotScraper := newScraper(t, snapshot)
+	// binarc drill --schedule exports the drill metrics from its start
+	// (read from the store's drill records; none yet).
+	drill := e.start("drill", "--store", e.store, "--cluster", e.cluster, "--schedule", "@yearly", "--metrics-addr", "127.0.0.1:0")
+	drillScraper := newScraper(t, drill)
 
 	var missing []string
 	deadline := time.Now().Add(time.Minute)
 	for {
-		exported := exportedNames(streamScraper.scrape(), snapshotScraper.scrape())
+		exported := exportedNames(streamScraper.scrape(), snapshotScraper.scrape(), drillScraper.scrape())
 		missing = missing[:0]
 		for name, uses := range names {
 			if !notBinarcs[name] && !exported[name] {
@@ -77,8 +81,9 @@ func TestDeployMetricsExported(t *testing.T) {
 	}
 	sort.Strings(missing)
 	if len(missing) > 0 {
-		t.Errorf("used by deploy/ but not exported by binarc stream --semi-sync or binarc snapshot --schedule:\n%s", strings.Join(missing, "\n"))
+		t.Errorf("used by deploy/ but not exported by binarc stream --semi-sync, binarc snapshot --schedule or binarc drill --schedule:\n%s", strings.Join(missing, "\n"))
 	}
+	drill.stop(t)
 	snapshot.stop(t)
 	stream.stop(t)
 }
