@@ -12,6 +12,7 @@ import (
 
 	"github.com/binarc/binarc/archive/crypt"
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/archive/sign"
 	"github.com/binarc/binarc/replication"
 )
 
@@ -73,12 +74,12 @@ type Catalog struct {
 	// given, and then reading an encrypted segment's contents fails with
 	// an error naming its recipients.
 	Opener *crypt.Opener
-	// Trust, when set (--trust-key), refuses every object read that is
+	// sign.Trust, when set (--trust-key), refuses every object read that is
 	// not signed by one of its keys; nil strips signatures unchecked.
-	Trust *Trust
-	// Signer, when set (--sign-key), signs every object written through
+	Trust *sign.Trust
+	// sign.Signer, when set (--sign-key), signs every object written through
 	// the catalog (indexes, joins, compacted files).
-	Signer *Signer
+	Signer *sign.Signer
 }
 
 // Timelines lists the cluster's timelines, oldest first.
@@ -214,7 +215,7 @@ func (c Catalog) ReadSegment(ctx context.Context, key string) ([]byte, error) {
 	if end-start > MaxSegmentSize {
 		return nil, fmt.Errorf("segment %s is corrupt: its range of %d bytes is larger than any segment binarc writes (%d)", key, end-start, uint64(MaxSegmentSize))
 	}
-	data, _, err := objstore.ReadAtMost(ctx, c.Store, key, sealedBound(StoredBound(end-start))+TrailerSize)
+	data, _, err := objstore.ReadAtMost(ctx, c.Store, key, sealedBound(StoredBound(end-start))+sign.TrailerSize)
 	if err != nil {
 		return nil, fmt.Errorf("read segment %s: %w", key, err)
 	}
@@ -282,7 +283,7 @@ func WriteFileIndex(ctx context.Context, store objstore.Store, layout Layout, tl
 }
 
 // WriteFileIndex is the package's WriteFileIndex, signed with the
-// catalog's Signer.
+// catalog's sign.Signer.
 func (c Catalog) WriteFileIndex(ctx context.Context, tl, file, next string, known []SegmentInfo) error {
 	var head []SegmentInfo
 	if len(known) == 0 || known[0].Start != 0 {
@@ -333,7 +334,7 @@ func (c Catalog) CheckLayoutVersion(ctx context.Context) error {
 // CheckLayoutInfo reads layout.json (its signature, if any, stripped
 // unchecked) and refuses a layout this binarc does not know.
 func CheckLayoutInfo(l Layout, data []byte) (LayoutInfo, error) {
-	data, _ = SplitSigned(data)
+	data, _ = sign.SplitSigned(data)
 	var li LayoutInfo
 	if err := json.Unmarshal(data, &li); err != nil || li.Version == 0 {
 		return li, fmt.Errorf("%s is not a binarc layout file; is --store pointing at something else?", l.LayoutKey())

@@ -10,6 +10,7 @@ import (
 
 	"github.com/binarc/binarc/archive/crypt"
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/archive/sign"
 )
 
 // ErrNotCompactable means the file has no index: it is still being
@@ -124,7 +125,7 @@ func (c Catalog) checkCompacted(ctx context.Context, key string, ix *FileIndex, 
 	defer rc.Close()
 	// Bounded: at most what ix.Size bytes compress to (sealed, when they
 	// are) is read, at most ix.Size bytes decoded.
-	limit := sealedBound(StoredBound(ix.Size)) + int64(len(segs)+1)*TrailerSize
+	limit := sealedBound(StoredBound(ix.Size)) + int64(len(segs)+1)*sign.TrailerSize
 	src := bufio.NewReaderSize(&limitedBody{r: rc, left: limit, limit: limit, key: key}, 64<<10)
 	if head, _ := src.Peek(len(crypt.Magic)); crypt.IsSealed(head) {
 		if err := checkSealedCompacted(src, segs); err != nil {
@@ -196,7 +197,7 @@ func (r *segmentsReader) Read(p []byte) (int, error) {
 			}
 			limit := int64(objstore.MaxSmallObject)
 			if start, end, err := ParseSegmentName(r.keys[0]); err == nil {
-				limit = sealedBound(StoredBound(end-start)) + TrailerSize
+				limit = sealedBound(StoredBound(end-start)) + sign.TrailerSize
 			}
 			rc, _, err := r.store.Get(r.ctx, r.keys[0])
 			if errors.Is(err, objstore.ErrNotExist) {

@@ -4,10 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 
 	"github.com/binarc/binarc/archive/crypt"
@@ -32,7 +30,7 @@ func (c Catalog) compactedSource(ctx context.Context, key string, r io.Reader, s
 		if err := c.checkPlainAllowed(ctx, key); err != nil {
 			return nil, err
 		}
-		if !c.Trust.enforcing() {
+		if !c.Trust.Enforcing() {
 			return br, nil
 		}
 	}
@@ -82,7 +80,7 @@ func (p *compactedParts) next() error {
 	s := p.segs[0]
 	p.segs = p.segs[1:]
 	p.part = &io.LimitedReader{R: p.r, N: s.StoredSize}
-	if !p.c.Trust.enforcing() {
+	if !p.c.Trust.Enforcing() {
 		_, r, err := p.c.Opener.Open(p.c.Trust.Reader(s.Key, p.part), s.Key)
 		p.cur = r
 		return err
@@ -122,45 +120,4 @@ func (p *compactedParts) end() error {
 		err = io.EOF
 	}
 	return err
-}
-
-// signingReader passes r on and, at its end, appends the signature of
-// what it passed (a compacted object, signed while it is streamed).
-type signingReader struct {
-	s     *Signer
-	key   string
-	r     io.Reader
-	h     hash.Hash
-	trail []byte
-	ended bool
-}
-
-// SignedReader returns r followed by its signature under key; r itself
-// for a nil signer.
-func (s *Signer) SignedReader(key string, r io.Reader) io.Reader {
-	if s == nil {
-		return r
-	}
-	return &signingReader{s: s, key: key, r: r, h: sha256.New()}
-}
-
-func (sr *signingReader) Read(b []byte) (int, error) {
-	if !sr.ended {
-		n, err := sr.r.Read(b)
-		sr.h.Write(b[:n])
-		if err != io.EOF {
-			return n, err
-		}
-		sr.ended = true
-		sr.trail = sr.s.TrailerFor(sr.key, sr.h.Sum(nil))
-		if n > 0 {
-			return n, nil
-		}
-	}
-	if len(sr.trail) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(b, sr.trail)
-	sr.trail = sr.trail[n:]
-	return n, nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/archive/sign"
 	"github.com/binarc/binarc/replication"
 )
 
@@ -211,7 +212,7 @@ func (c Catalog) rebuildCompactedFrom(ctx context.Context, fs *FileState, w io.W
 	defer rc.Close()
 	// Bounded: at most what fs.Size bytes compress to (sealed, when they
 	// are) is read, at most fs.Size bytes are decoded and written.
-	limit := sealedBound(StoredBound(fs.Size)) + int64(len(fs.Segments)+1)*TrailerSize
+	limit := sealedBound(StoredBound(fs.Size)) + int64(len(fs.Segments)+1)*sign.TrailerSize
 	src, err := c.compactedSource(ctx, fs.CompactedKey, &limitedBody{r: rc, left: limit, limit: limit, key: fs.CompactedKey}, fs.Segments)
 	if err != nil {
 		return 0, err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/binarc/binarc/archive/crypt"
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/archive/sign"
 	"github.com/binarc/binarc/replication"
 	gomysql "github.com/go-mysql-org/go-mysql/replication"
 )
@@ -104,7 +105,7 @@ func (c Catalog) ReadSegmentFacts(ctx context.Context, ref SegmentRef) (SegmentF
 	if ref.End < ref.Start || ref.End-ref.Start > MaxSegmentSize {
 		return SegmentFacts{}, fmt.Errorf("segment %s is corrupt: its range is not one binarc writes", ref.Key)
 	}
-	data, _, err := objstore.ReadAtMost(ctx, c.Store, ref.Key, sealedBound(StoredBound(ref.End-ref.Start))+TrailerSize)
+	data, _, err := objstore.ReadAtMost(ctx, c.Store, ref.Key, sealedBound(StoredBound(ref.End-ref.Start))+sign.TrailerSize)
 	if err != nil {
 		return SegmentFacts{}, fmt.Errorf("read segment %s: %w", ref.Key, err)
 	}
@@ -209,7 +210,7 @@ func checkSealedCompacted(r io.Reader, segs []SegmentRef) error {
 		}
 	}
 	// Nothing after the last segment but, when signed, the signature.
-	if n, _ := io.Copy(io.Discard, br); n != 0 && n != TrailerSize {
+	if n, _ := io.Copy(io.Discard, br); n != 0 && n != sign.TrailerSize {
 		return fmt.Errorf("%d bytes after the last segment", n)
 	}
 	return nil
@@ -248,7 +249,7 @@ func EncryptionChange(old *Encryption, s *crypt.Sealer) string {
 // layout.json written unsigned or with an older key, which is rewritten
 // in normal operation anyway (Layout.Rewritten). Nothing changes when it
 // already says so.
-func UpgradeLayout(ctx context.Context, store objstore.Store, layout Layout, version int, signer *Signer) error {
+func UpgradeLayout(ctx context.Context, store objstore.Store, layout Layout, version int, signer *sign.Signer) error {
 	key := layout.LayoutKey()
 	for range 3 {
 		data, info, err := objstore.ReadSmall(ctx, store, key)
@@ -256,7 +257,7 @@ func UpgradeLayout(ctx context.Context, store objstore.Store, layout Layout, ver
 			return fmt.Errorf("read %s: %w", key, err)
 		}
 		var li LayoutInfo
-		if body, _ := SplitSigned(data); json.Unmarshal(body, &li) != nil {
+		if body, _ := sign.SplitSigned(data); json.Unmarshal(body, &li) != nil {
 			return fmt.Errorf("%w: %s is not a binarc layout file", ErrFatal, key)
 		}
 		want := signer.Sign(key, MarshalJSON(LayoutInfo{Version: max(li.Version, version)}))

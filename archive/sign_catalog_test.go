@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"filippo.io/age"
 	"github.com/binarc/binarc/archive/crypt"
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/archive/sign"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -103,7 +105,7 @@ func testSignedCatalog(t *testing.T, sealed bool) {
 	if got, err := rebuild(Catalog{Store: store, Layout: layout, Opener: opener}, tl, file); err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("read without trust: %v", err)
 	}
-	if _, err := (Catalog{Store: store, Layout: layout, Trust: trustOf(t, other)}).ReadTimeline(ctx, tl); !errors.Is(err, ErrUntrustedKey) {
+	if _, err := (Catalog{Store: store, Layout: layout, Trust: trustOf(t, other)}).ReadTimeline(ctx, tl); !errors.Is(err, sign.ErrUntrustedKey) {
 		t.Fatalf("timeline.json read trusting only another key: %v", err)
 	}
 
@@ -127,13 +129,13 @@ func testSignedCatalog(t *testing.T, sealed bool) {
 	forged[len(forged)/3] ^= 0x40
 	store.Put(ctx, ckey, forged, objstore.PutOptions{})
 	_, err := rebuild(reader, tl, file)
-	if !errors.Is(err, ErrForged) || !strings.Contains(err.Error(), layout.FilePrefix(tl, file)) {
-		t.Fatalf("changed compacted file: %v; want ErrForged naming a segment", err)
+	if !errors.Is(err, sign.ErrForged) || !strings.Contains(err.Error(), layout.FilePrefix(tl, file)) {
+		t.Fatalf("changed compacted file: %v; want sign.ErrForged naming a segment", err)
 	}
 	// The compacted file without its own signature: its end is then the
 	// last segment's signature, which is not the compacted file's.
-	store.Put(ctx, ckey, orig[:len(orig)-TrailerSize], objstore.PutOptions{})
-	if _, err := rebuild(reader, tl, file); !errors.Is(err, ErrForged) || !strings.Contains(err.Error(), "object "+ckey) {
+	store.Put(ctx, ckey, orig[:len(orig)-sign.TrailerSize], objstore.PutOptions{})
+	if _, err := rebuild(reader, tl, file); !errors.Is(err, sign.ErrForged) || !strings.Contains(err.Error(), "object "+ckey) {
 		t.Fatalf("compacted file without its signature: %v", err)
 	}
 }
@@ -152,15 +154,15 @@ func TestSignedSegmentRefusals(t *testing.T) {
 	}
 	key := fs.Segments[1].Key
 	good, _, _ := objstore.ReadSmall(ctx, store, key)
-	body, _ := SplitSigned(good)
+	body, _ := sign.SplitSigned(good)
 	for _, c := range []struct {
 		name   string
 		stored []byte
 		want   error
 	}{
-		{"unsigned", body, ErrNotSigned},
-		{"signed by another key", other.Sign(key, body), ErrUntrustedKey},
-		{"signed for another key", signer.Sign(fs.Segments[0].Key, body), ErrForged},
+		{"unsigned", body, sign.ErrNotSigned},
+		{"signed by another key", other.Sign(key, body), sign.ErrUntrustedKey},
+		{"signed for another key", signer.Sign(fs.Segments[0].Key, body), sign.ErrForged},
 	} {
 		store.Put(ctx, key, c.stored, objstore.PutOptions{})
 		_, err := reader.ReadSegment(ctx, key)
@@ -174,7 +176,7 @@ func TestSignedSegmentRefusals(t *testing.T) {
 	// Notes without trust: the unsigned object is read, and reported.
 	var noted []string
 	store.Put(ctx, key, body, objstore.PutOptions{})
-	noting := Catalog{Store: store, Layout: layout, Trust: NoteUnsigned(func(k string) { noted = append(noted, k) })}
+	noting := Catalog{Store: store, Layout: layout, Trust: sign.NoteUnsigned(func(k string) { noted = append(noted, k) })}
 	if _, err := noting.ReadSegment(ctx, key); err != nil || len(noted) != 1 || noted[0] != key {
 		t.Errorf("NoteUnsigned: err %v, noted %v", err, noted)
 	}
@@ -189,7 +191,7 @@ func TestUpgradeLayoutSigns(t *testing.T) {
 	layout := Layout{Cluster: "c"}
 	key := layout.LayoutKey()
 	store.Put(ctx, key, MarshalJSON(LayoutInfo{Version: LayoutVersionEncrypted}), objstore.PutOptions{})
-	for _, s := range []*Signer{newSigner(t), newSigner(t)} {
+	for _, s := range []*sign.Signer{newSigner(t), newSigner(t)} {
 		if err := UpgradeLayout(ctx, store, layout, LayoutVersionPlain, s); err != nil {
 			t.Fatal(err)
 		}
@@ -208,4 +210,26 @@ func TestUpgradeLayoutSigns(t *testing.T) {
 			t.Fatal("layout.json rewritten though it was already signed with the key")
 		}
 	}
+}
+
+func newSigner(t *testing.T) *sign.Signer {
+	t.Helper()
+	s, err := sign.GenerateSigner(filepath.Join(t.TempDir(), "sign.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func trustOf(t *testing.T, ss ...*sign.Signer) *sign.Trust {
+	t.Helper()
+	var keys []string
+	for _, s := range ss {
+		keys = append(keys, s.PublicKey())
+	}
+	tr, err := sign.ParseTrust(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
 }

@@ -6,7 +6,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/archive/sign"
 )
 
 // signCluster is the cluster the signing binarc archives into, beside the
@@ -39,7 +39,7 @@ type signedResults struct {
 // plain binarc of the run is caught up and idle meanwhile.
 func (b *bench) catchUpSigned() error {
 	keyFile := filepath.Join(b.tmp, "sign.pem")
-	signer, err := archive.GenerateSigner(keyFile)
+	signer, err := sign.GenerateSigner(keyFile)
 	if err != nil {
 		return err
 	}

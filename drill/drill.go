@@ -12,6 +12,7 @@ import (
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/crypt"
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/archive/sign"
 	"github.com/binarc/binarc/replication"
 	"github.com/binarc/binarc/restore"
 	"github.com/binarc/binarc/snapshot"
@@ -39,7 +40,7 @@ type Request struct {
 	Opener      *crypt.Opener
 	// Trust, when set (--trust-key), refuses every object read that is
 	// not signed by one of its keys, as binarc restore does.
-	Trust         *archive.Trust
+	Trust         *sign.Trust
 	ReplayThreads int
 	Log           zerolog.Logger
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/archive/sign"
 	"github.com/binarc/binarc/internal/progs"
 	"github.com/binarc/binarc/snapshot"
 )
@@ -19,7 +20,7 @@ import (
 // binlog from its coordinates on (fetched, then replayed): a drill that
 // fills the disk fails late and may hurt what else runs there.
 // It returns the snapshot.
-func checkSpace(ctx context.Context, store objstore.Store, layout archive.Layout, trust *archive.Trust, dir string) (*snapshot.Manifest, error) {
+func checkSpace(ctx context.Context, store objstore.Store, layout archive.Layout, trust *sign.Trust, dir string) (*snapshot.Manifest, error) {
 	entries, err := snapshot.List(ctx, store, layout, trust)
 	if err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/crypt"
+	"github.com/binarc/binarc/archive/sign"
 	"github.com/binarc/binarc/integration/testenv"
 	"github.com/binarc/binarc/replication"
 	"github.com/klauspost/compress/zstd"
@@ -28,7 +29,7 @@ func (e *env) signKey(t *testing.T, name string) (path, public, id string) {
 		t.Fatalf("binarc keygen (%d):\n%s", code, out)
 	}
 	for _, l := range strings.Split(out, "\n") {
-		if strings.HasPrefix(l, archive.PublicKeyPrefix) {
+		if strings.HasPrefix(l, sign.PublicKeyPrefix) {
 			public = strings.TrimSpace(l)
 		}
 		if _, rest, ok := strings.Cut(l, "(key id "); ok {
@@ -100,8 +101,8 @@ func forgeSegment(t *testing.T, cat archive.Catalog, s archive.SegmentRef, tl, f
 		data = chunks.Bytes()
 	}
 	// The original's signature, copied: the forger has no key to make one.
-	if _, signed := archive.SplitSigned(orig); signed {
-		data = append(data, orig[len(orig)-archive.TrailerSize:]...)
+	if _, signed := sign.SplitSigned(orig); signed {
+		data = append(data, orig[len(orig)-sign.TrailerSize:]...)
 	}
 	objPut(t, cat, s.Key, data)
 	return orig
@@ -220,7 +221,7 @@ func TestSignedArchive(t *testing.T) {
 	// An unsigned object: a segment without its signature.
 	seg, file := segmentHolding(t, cat, tls[0], mark1)
 	orig := objGet(t, cat, seg.Key)
-	body, signed := archive.SplitSigned(orig)
+	body, signed := sign.SplitSigned(orig)
 	if !signed {
 		t.Fatalf("segment %s is not signed", seg.Key)
 	}
@@ -313,7 +314,7 @@ func TestSignedSnapshot(t *testing.T) {
 	mkey := e.layout().SnapshotManifestKey(m.ID)
 	cat := e.catalog()
 	orig := objGet(t, cat, mkey)
-	body, signed := archive.SplitSigned(orig)
+	body, signed := sign.SplitSigned(orig)
 	if !signed {
 		t.Fatalf("manifest %s is not signed", mkey)
 	}

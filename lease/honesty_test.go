@@ -36,8 +36,8 @@ func TestConditionalWritesProbe(t *testing.T) {
 
 	careless := objstore.NewMemory()
 	_, err = Acquire(ctx, carelessStore{careless}, layout, "binarc stream", time.Minute)
-	if !errors.Is(err, archive.ErrStoreIgnoresConditions) || !strings.Contains(err.Error(), "overwritten") || !strings.Contains(err.Error(), careless.String()) {
-		t.Fatalf("a store ignoring conditions: %v; want archive.ErrStoreIgnoresConditions naming the store and the risk", err)
+	if !errors.Is(err, ErrStoreIgnoresConditions) || !strings.Contains(err.Error(), "overwritten") || !strings.Contains(err.Error(), careless.String()) {
+		t.Fatalf("a store ignoring conditions: %v; want ErrStoreIgnoresConditions naming the store and the risk", err)
 	}
 	for _, s := range []*objstore.Memory{mem, careless} {
 		ents, _ := s.List(ctx, layout.Root())

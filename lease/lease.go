@@ -86,7 +86,7 @@ func Acquire(ctx context.Context, store objstore.Store, layout archive.Layout, c
 // twice at once but may run beside the stream (the snapshot job's
 // archive.Layout.SnapshotLeaseKey).
 func AcquireAt(ctx context.Context, store objstore.Store, key, cluster, command string, ttl time.Duration) (*Lease, error) {
-	if err := archive.CheckConditionalWrites(ctx, store, key); err != nil {
+	if err := CheckConditionalWrites(ctx, store, key); err != nil {
 		return nil, err
 	}
 	return acquire(ctx, store, key, cluster, selfIdentity(command), ttl, time.Now)

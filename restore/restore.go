@@ -13,6 +13,7 @@ import (
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/crypt"
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/archive/sign"
 	"github.com/binarc/binarc/internal/progs"
 	"github.com/binarc/binarc/replication"
 	"github.com/binarc/binarc/snapshot"
@@ -74,7 +75,7 @@ type RestoreRequest struct {
 
 	// Trust, when set (--trust-key), refuses every object read that is
 	// not signed by one of its keys.
-	Trust *archive.Trust
+	Trust *sign.Trust
 
 	// passedOver are snapshots already tried (restoreOverlapped), with
 	// why they cannot start the restore.

@@ -17,7 +17,7 @@ import (
 type Status struct {
 	Cluster   string                   `json:"cluster"`
 	Timelines []*archive.TimelineState `json:"timelines"`
-	Lag       *archive.Lag             `json:"lag,omitempty"`
+	Lag       *Lag                     `json:"lag,omitempty"`
 	Snapshots []snapshot.Entry         `json:"snapshots"`
 	Windows   []Window                 `json:"restorable"`
 	// Joins[i] joins timeline i to the one before it (nil: the first, a
@@ -59,7 +59,7 @@ func ReadStatus(ctx context.Context, req StatusRequest) (*Status, error) {
 	}
 	if len(st.Timelines) > 0 && len(req.Sources) > 0 {
 		newest := st.Timelines[len(st.Timelines)-1]
-		st.Lag = archive.MeasureLag(ctx, archivedSource(req.Sources, newest), newest)
+		st.Lag = MeasureLag(ctx, archivedSource(req.Sources, newest), newest)
 	}
 	if len(st.Timelines) > 1 {
 		work := req.WorkDir

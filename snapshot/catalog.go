@@ -8,6 +8,7 @@ import (
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/archive/sign"
 )
 
 // Entry is a snapshot found in the store.
@@ -28,7 +29,7 @@ type Entry struct {
 // List returns the cluster's snapshots, oldest first. With trust, a
 // manifest not signed by a trusted key makes its snapshot incomplete
 // (Problem says why).
-func List(ctx context.Context, store objstore.Store, layout archive.Layout, trust *archive.Trust) ([]Entry, error) {
+func List(ctx context.Context, store objstore.Store, layout archive.Layout, trust *sign.Trust) ([]Entry, error) {
 	dirs, err := store.List(ctx, layout.SnapshotsPrefix())
 	if err != nil {
 		return nil, fmt.Errorf("list snapshots of cluster %q: %w", layout.Cluster, err)
@@ -72,7 +73,7 @@ func List(ctx context.Context, store objstore.Store, layout archive.Layout, trus
 // an error matching objstore.ErrNotExist. With trust, an unsigned
 // manifest or one signed by another key is refused; the data object is
 // covered by the manifest's sha256, which readers check.
-func ReadManifest(ctx context.Context, store objstore.Store, layout archive.Layout, id string, trust *archive.Trust) (*Manifest, error) {
+func ReadManifest(ctx context.Context, store objstore.Store, layout archive.Layout, id string, trust *sign.Trust) (*Manifest, error) {
 	b, _, err := objstore.ReadSmall(ctx, store, layout.SnapshotManifestKey(id))
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: read manifest: %w", id, err)

@@ -11,6 +11,7 @@ import (
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/crypt"
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/archive/sign"
 	"github.com/binarc/binarc/lease"
 	"github.com/binarc/binarc/replication"
 	"github.com/rs/zerolog"
@@ -41,7 +42,7 @@ type Config struct {
 	Encrypt *crypt.Sealer
 	// Sign, if set, signs the manifest (--sign-key); the manifest's
 	// sha256 covers the data object.
-	Sign *archive.Signer
+	Sign *sign.Signer
 }
 
 // LeaseTTL is how long the snapshot lease lasts without renewal.

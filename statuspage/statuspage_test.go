@@ -35,7 +35,7 @@ func exampleStatus() *retention.Status {
 			SourceServerID: 3, MasterServerID: 2, Started: t0.Add(22 * time.Hour), Coordinates: snapshot.Coordinates{File: "mysql-bin.000007", Pos: 400}}},
 	}
 	st := &retention.Status{Cluster: "main", Timelines: []*archive.TimelineState{tl1, tl2}, Snapshots: snaps, Joins: []*archive.Join{nil, join},
-		Lag: &archive.Lag{Summary: "0 bytes behind mysql-bin.000008"}}
+		Lag: &retention.Lag{Summary: "0 bytes behind mysql-bin.000008"}}
 	st.Windows = retention.WindowsAcross(st.Timelines, st.Snapshots, st.Joins)
 	return st
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/crypt"
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/archive/sign"
 	"github.com/binarc/binarc/internal/retry"
 	"github.com/binarc/binarc/lease"
 	"github.com/binarc/binarc/replication"
@@ -54,7 +55,7 @@ type ArchiverConfig struct {
 	// Sign, if set, signs every object the archiver writes (--sign-key):
 	// segments, indexes, timeline and join records, compacted files,
 	// layout.json.
-	Sign *archive.Signer
+	Sign *sign.Signer
 	// SemiSync makes binarc a semi-synchronous replica (--semi-sync).
 	SemiSync SemiSyncConfig
 	Log      zerolog.Logger
@@ -249,7 +250,7 @@ func untilUp[T any](a *Archiver, ctx context.Context, what string, fn func() (T,
 // permanent tells the errors no retry of the primary or the store can fix.
 func permanent(err error) bool {
 	var lh *lease.HeldError
-	return replication.IsConfigError(err) || errors.As(err, &lh) || errors.Is(err, archive.ErrConflict) || errors.Is(err, archive.ErrFatal) || errors.Is(err, lease.ErrLost) || errors.Is(err, archive.ErrStoreIgnoresConditions)
+	return replication.IsConfigError(err) || errors.As(err, &lh) || errors.Is(err, archive.ErrConflict) || errors.Is(err, archive.ErrFatal) || errors.Is(err, lease.ErrLost) || errors.Is(err, lease.ErrStoreIgnoresConditions)
 }
 
 // checkLayout records the layout version on a new archive and refuses an

@@ -15,7 +15,7 @@ import (
 // It records the previous timeline's end state in prev.
 func (a *Archiver) startByGTID(ctx context.Context, prev *archive.TimelineEnd, logs []replication.BinlogFile) string {
 	oldest := logs[0].Name
-	end, ok, err := a.cat.EndState(ctx, prev.Timeline)
+	end, ok, err := endState(ctx, a.cat, prev.Timeline)
 	if err != nil || !ok {
 		a.log.Warn().Err(err).Str("timeline", prev.Timeline).Msg("the archived GTID state is unknown: the new timeline starts at the oldest binlog the server has")
 		return oldest

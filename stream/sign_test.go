@@ -8,6 +8,7 @@ import (
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/archive/sign"
 	"github.com/binarc/binarc/internal/binlogtest"
 	gomysql "github.com/go-mysql-org/go-mysql/replication"
 	"github.com/rs/zerolog"
@@ -19,9 +20,9 @@ import (
 // reads with the key trusted and is refused with another.
 func TestSignedUploadsAndResume(t *testing.T) {
 	ctx := context.Background()
-	signer, err := archive.GenerateSigner(filepath.Join(t.TempDir(), "k.pem"))
+	signer, err := sign.GenerateSigner(filepath.Join(t.TempDir(), "k.pem"))
 	must(t, err)
-	other, err := archive.GenerateSigner(filepath.Join(t.TempDir(), "o.pem"))
+	other, err := sign.GenerateSigner(filepath.Join(t.TempDir(), "o.pem"))
 	must(t, err)
 	mem := objstore.NewMemory()
 	layout := archive.Layout{Cluster: "c"}
@@ -38,7 +39,7 @@ func TestSignedUploadsAndResume(t *testing.T) {
 	must(t, seg.Flush())
 	drain(t, up)
 
-	trust, err := archive.ParseTrust([]string{signer.PublicKey()})
+	trust, err := sign.ParseTrust([]string{signer.PublicKey()})
 	must(t, err)
 	reader := archive.Catalog{Store: mem, Layout: layout, Trust: trust}
 	check := func(when string) {
@@ -59,8 +60,8 @@ func TestSignedUploadsAndResume(t *testing.T) {
 	_, err = findResume(ctx, writer, "tl", zerolog.Nop())
 	must(t, err)
 	check("index rewritten at resume")
-	otherTrust, _ := archive.ParseTrust([]string{other.PublicKey()})
-	if _, err := (archive.Catalog{Store: mem, Layout: layout, Trust: otherTrust}).ReadIndex(ctx, "tl", "mysql-bin.000001"); !errors.Is(err, archive.ErrUntrustedKey) {
+	otherTrust, _ := sign.ParseTrust([]string{other.PublicKey()})
+	if _, err := (archive.Catalog{Store: mem, Layout: layout, Trust: otherTrust}).ReadIndex(ctx, "tl", "mysql-bin.000001"); !errors.Is(err, sign.ErrUntrustedKey) {
 		t.Fatalf("the index read trusting another key: %v", err)
 	}
 }

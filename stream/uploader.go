@@ -12,6 +12,7 @@ import (
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/crypt"
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/archive/sign"
 	"github.com/binarc/binarc/internal/retry"
 	"github.com/binarc/binarc/lease"
 	"github.com/binarc/binarc/replication"
@@ -41,7 +42,7 @@ type UploaderConfig struct {
 	// Sealer, if set, encrypts every segment before it is stored.
 	Sealer *crypt.Sealer
 	// Signer, if set, signs every segment and index (--sign-key).
-	Signer *archive.Signer
+	Signer *sign.Signer
 }
 
 // Durable is the archive's durable position: the end of the longest prefix

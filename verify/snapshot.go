@@ -12,6 +12,7 @@ import (
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/crypt"
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/archive/sign"
 	"github.com/binarc/binarc/snapshot"
 )
 
@@ -38,7 +39,7 @@ func Snapshot(ctx context.Context, store objstore.Store, layout archive.Layout, 
 // identity (opener) the contents are checked as for a plain one; without,
 // only the stored object's size and SHA-256, and a note says so. With
 // trust (--trust-key) the manifest must be signed by a trusted key.
-func SnapshotWith(ctx context.Context, store objstore.Store, layout archive.Layout, id string, opener *crypt.Opener, trust *archive.Trust) ([]Check, error) {
+func SnapshotWith(ctx context.Context, store objstore.Store, layout archive.Layout, id string, opener *crypt.Opener, trust *sign.Trust) ([]Check, error) {
 	m, err := snapshot.ReadManifest(ctx, store, layout, id, trust)
 	if err != nil {
 		if errors.Is(err, objstore.ErrNotExist) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/archive/sign"
 	"github.com/binarc/binarc/internal/redact"
 )
 
@@ -150,7 +151,7 @@ func verifyWith(ctx context.Context, c archive.Catalog, opts VerifyOptions, chec
 	if v.c.Trust == nil && opts.NoteUnsigned {
 		// Without --trust-key nothing is refused; unsigned objects are
 		// counted, and noted once at the end.
-		v.c.Trust = archive.NoteUnsigned(unsigned.add)
+		v.c.Trust = sign.NoteUnsigned(unsigned.add)
 	}
 	root, err := c.Store.List(ctx, c.Layout.Root())
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/archive/sign"
 	"github.com/binarc/binarc/replication"
 )
 
@@ -189,7 +190,7 @@ func (v *verifier) checkCompacted(ctx context.Context, fc *fileCheck, fs *archiv
 	for _, s := range ix.Segments {
 		sum += s.StoredSize
 	}
-	if f.compactedSize == sum+archive.TrailerSize {
+	if f.compactedSize == sum+sign.TrailerSize {
 		sum = f.compactedSize // the compactor's signature (--sign-key), checked as the object is read
 	}
 	if f.compactedSize != sum && len(f.stored) >= len(ix.Segments) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/archive/sign"
 	"github.com/binarc/binarc/internal/binlogtest"
 	"github.com/binarc/binarc/replication"
 	"github.com/binarc/binarc/stream"
@@ -15,15 +16,15 @@ import (
 	"github.com/rs/zerolog"
 )
 
-func genSigner(t *testing.T) *archive.Signer {
+func genSigner(t *testing.T) *sign.Signer {
 	t.Helper()
-	s, err := archive.GenerateSigner(filepath.Join(t.TempDir(), "k.pem"))
+	s, err := sign.GenerateSigner(filepath.Join(t.TempDir(), "k.pem"))
 	must(t, err)
 	return s
 }
 
 // newSignedVerifyArchive is newVerifyArchive written with --sign-key.
-func newSignedVerifyArchive(t *testing.T, s *archive.Signer) *verifyArchive {
+func newSignedVerifyArchive(t *testing.T, s *sign.Signer) *verifyArchive {
 	t.Helper()
 	a := &verifyArchive{t: t, mem: objstore.NewMemory(), layout: archive.Layout{Cluster: "c"}}
 	a.cat = archive.Catalog{Store: a.mem, Layout: a.layout, Signer: s}
@@ -51,7 +52,7 @@ func newSignedVerifyArchive(t *testing.T, s *archive.Signer) *verifyArchive {
 
 func TestVerifySigned(t *testing.T) {
 	s, other := genSigner(t), genSigner(t)
-	trust, err := archive.ParseTrust([]string{s.PublicKey()})
+	trust, err := sign.ParseTrust([]string{s.PublicKey()})
 	must(t, err)
 	a := newSignedVerifyArchive(t, s)
 	a.cat.Trust = trust
@@ -66,14 +67,14 @@ func TestVerifySigned(t *testing.T) {
 	}
 	key := a.segments(vtl1, binlogName(2))[1].Key
 	good := a.get(key)
-	body, _ := archive.SplitSigned(good)
+	body, _ := sign.SplitSigned(good)
 	a.put(key, body)
 	expect(t, a.verify(VerifyOptions{}), SeverityProblem, key, "is not signed, and --trust-key is given")
 	a.put(key, other.Sign(key, body))
 	expect(t, a.verify(VerifyOptions{}), SeverityProblem, key, other.KeyID().String(), "not trusted")
 	a.put(key, good)
 	ix := a.layout.IndexKey(vtl1, binlogName(2))
-	a.put(ix, other.Sign(ix, a.get(ix)[:len(a.get(ix))-archive.TrailerSize]))
+	a.put(ix, other.Sign(ix, a.get(ix)[:len(a.get(ix))-sign.TrailerSize]))
 	expect(t, a.verify(VerifyOptions{}), SeverityProblem, ix, "not trusted")
 }
 

@@ -28,7 +28,7 @@ func printWindows(w io.Writer, tls []*archive.TimelineState, windows []retention
 	}
 }
 
-func printCatalog(w io.Writer, cluster string, tls []*archive.TimelineState, lag *archive.Lag) {
+func printCatalog(w io.Writer, cluster string, tls []*archive.TimelineState, lag *retention.Lag) {
 	fmt.Fprintf(w, "cluster %s\n", cluster)
 	for i, ts := range tls {
 		ended := i < len(tls)-1

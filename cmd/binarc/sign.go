@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/archive/sign"
 	"github.com/rs/zerolog"
 )
 
@@ -15,14 +15,14 @@ type signFlags struct {
 
 // signer is nil when no key was given. It warns of a key file others can
 // read, as identityFlags does: whoever reads it can sign.
-func (f signFlags) signer(log zerolog.Logger) (*archive.Signer, error) {
+func (f signFlags) signer(log zerolog.Logger) (*sign.Signer, error) {
 	if f.SignKey == "" {
 		return nil, nil
 	}
 	if st, err := os.Stat(f.SignKey); err == nil && st.Mode().Perm()&0o077 != 0 {
 		log.Warn().Str("sign_key", f.SignKey).Str("mode", fmt.Sprintf("%04o", st.Mode().Perm())).Msg("the signing key file is readable by other users: chmod 600 it")
 	}
-	s, err := archive.LoadSigner(f.SignKey)
+	s, err := sign.LoadSigner(f.SignKey)
 	if err != nil {
 		return nil, usageError{err}
 	}
@@ -38,8 +38,8 @@ type trustFlags struct {
 }
 
 // trust is nil when no key was given.
-func (f trustFlags) trust() (*archive.Trust, error) {
-	t, err := archive.ParseTrust(f.TrustKey)
+func (f trustFlags) trust() (*sign.Trust, error) {
+	t, err := sign.ParseTrust(f.TrustKey)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--trust-key: %w", err)}
 	}
@@ -52,7 +52,7 @@ type keygenCmd struct {
 }
 
 func (c keygenCmd) Run() error {
-	s, err := archive.GenerateSigner(c.SignKey)
+	s, err := sign.GenerateSigner(c.SignKey)
 	if err != nil {
 		return usageError{err}
 	}

@@ -1,4 +1,4 @@
-package archive
+package sign
 
 // Signed archives. A writer with a signing key (--sign-key) appends to each
 // object it relies on a trailer: a zstd skippable frame holding the key id
@@ -139,7 +139,7 @@ func (s *Signer) Sign(key string, body []byte) []byte {
 }
 
 // SignChunks returns chunks with the trailer appended as one more chunk.
-func (s *Signer) SignChunks(key string, c Chunks) Chunks {
+func (s *Signer) SignChunks(key string, c [][]byte) [][]byte {
 	if s == nil {
 		return c
 	}
@@ -246,8 +246,8 @@ type Trust struct {
 // any goroutine) with the key of each object read that is not signed.
 func NoteUnsigned(note func(key string)) *Trust { return &Trust{note: note} }
 
-// enforcing tells whether t refuses objects: it holds trusted keys.
-func (t *Trust) enforcing() bool { return t != nil && t.note == nil }
+// Enforcing tells whether t refuses objects: it holds trusted keys.
+func (t *Trust) Enforcing() bool { return t != nil && t.note == nil }
 
 // ParseTrust reads trusted public keys in text form; none gives nil.
 func ParseTrust(keys []string) (*Trust, error) {
@@ -286,7 +286,7 @@ func (t *Trust) KeyIDs() []string {
 // (ErrUntrustedKey), or whose signature does not match (ErrForged).
 func (t *Trust) Check(key string, stored []byte) ([]byte, error) {
 	body, signed := SplitSigned(stored)
-	if !t.enforcing() {
+	if !t.Enforcing() {
 		if t != nil && !signed {
 			t.note(key)
 		}
@@ -322,7 +322,7 @@ func (t *Trust) verify(key string, tr trailer, digest []byte) error {
 // too (compacted files: per segment).
 func (t *Trust) Reader(key string, r io.Reader) io.Reader {
 	tr := &trailerReader{t: t, key: key, r: r}
-	if t.enforcing() {
+	if t.Enforcing() {
 		tr.h = sha256.New()
 	}
 	return tr
@@ -385,7 +385,7 @@ func (tr *trailerReader) finish() func() error {
 		t, signed = parseTrailer(tr.hold[len(tr.hold)-TrailerSize:])
 	}
 	switch {
-	case !signed && tr.t.enforcing():
+	case !signed && tr.t.Enforcing():
 		tr.hold = nil
 		err := tr.t.notSigned(tr.key)
 		return func() error { return err }
@@ -394,7 +394,7 @@ func (tr *trailerReader) finish() func() error {
 	case signed:
 		tr.hold = tr.hold[:len(tr.hold)-TrailerSize]
 	}
-	if !signed || !tr.t.enforcing() {
+	if !signed || !tr.t.Enforcing() {
 		return func() error { return io.EOF }
 	}
 	return func() error {
@@ -403,4 +403,45 @@ func (tr *trailerReader) finish() func() error {
 		}
 		return io.EOF
 	}
+}
+
+// signingReader passes r on and, at its end, appends the signature of
+// what it passed (a compacted object, signed while it is streamed).
+type signingReader struct {
+	s     *Signer
+	key   string
+	r     io.Reader
+	h     hash.Hash
+	trail []byte
+	ended bool
+}
+
+// SignedReader returns r followed by its signature under key; r itself
+// for a nil signer.
+func (s *Signer) SignedReader(key string, r io.Reader) io.Reader {
+	if s == nil {
+		return r
+	}
+	return &signingReader{s: s, key: key, r: r, h: sha256.New()}
+}
+
+func (sr *signingReader) Read(b []byte) (int, error) {
+	if !sr.ended {
+		n, err := sr.r.Read(b)
+		sr.h.Write(b[:n])
+		if err != io.EOF {
+			return n, err
+		}
+		sr.ended = true
+		sr.trail = sr.s.TrailerFor(sr.key, sr.h.Sum(nil))
+		if n > 0 {
+			return n, nil
+		}
+	}
+	if len(sr.trail) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(b, sr.trail)
+	sr.trail = sr.trail[n:]
+	return n, nil
 }

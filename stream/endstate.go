@@ -1,4 +1,4 @@
-package archive
+package stream
 
 import (
 	"context"
@@ -6,14 +6,15 @@ import (
 
 	gomysql "github.com/go-mysql-org/go-mysql/replication"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/replication"
 )
 
-// EndState reads the GTID state at the durable end of timeline tl: the
+// endState reads the GTID state at the durable end of timeline tl: the
 // state at the start of its last file (its Gtid_list or Previous_gtids
 // event) and every transaction archived whole after it. ok is false when
 // the file records no state (GTIDs off).
-func (c Catalog) EndState(ctx context.Context, tl string) (*replication.GTIDState, bool, error) {
+func endState(ctx context.Context, c archive.Catalog, tl string) (*replication.GTIDState, bool, error) {
 	files, err := c.Files(ctx, tl)
 	if err != nil || len(files) == 0 {
 		return nil, false, err

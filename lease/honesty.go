@@ -1,4 +1,4 @@
-package archive
+package lease
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"path"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
 )
 
@@ -24,7 +25,7 @@ var ErrStoreIgnoresConditions = errors.New("the store ignores conditional writes
 func CheckConditionalWrites(ctx context.Context, store objstore.Store, key string) (err error) {
 	var idb [8]byte
 	_, _ = rand.Read(idb[:])
-	probe := path.Join(path.Dir(key), ProbePrefix+hex.EncodeToString(idb[:])+".json")
+	probe := path.Join(path.Dir(key), archive.ProbePrefix+hex.EncodeToString(idb[:])+".json")
 	body := []byte(`{"probe":"binarc checks that the store honours conditional writes; safe to delete"}` + "\n")
 	if _, err := store.Put(ctx, probe, body, objstore.PutOptions{IfAbsent: true}); err != nil {
 		return fmt.Errorf("probe the store's conditional writes (%s): %w", probe, err)

@@ -1,9 +1,10 @@
-package archive
+package retention
 
 import (
 	"context"
 	"fmt"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/replication"
 )
 
@@ -19,7 +20,7 @@ type Lag struct {
 // MeasureLag asks the primary for its binary logs and says how far the
 // timeline ts is behind it; a primary that cannot be asked gives a Lag
 // whose Summary says why.
-func MeasureLag(ctx context.Context, cfg replication.Config, ts *TimelineState) *Lag {
+func MeasureLag(ctx context.Context, cfg replication.Config, ts *archive.TimelineState) *Lag {
 	logs, err := cfg.BinaryLogs(ctx)
 	if err != nil {
 		return &Lag{Summary: "cannot tell: " + err.Error()}
