@@ -25,6 +25,7 @@ var kustomizations = []struct {
 	{"kubernetes/examples/global-master", true},
 	{"kubernetes/examples/user-cluster-pair", true},
 	{"kubernetes/examples/restore", true},
+	{"kubernetes/examples/drill", true},
 }
 
 // TestKubernetesObjects builds each kustomization as kubectl apply -k

@@ -27,7 +27,7 @@ func catchUp(ctx context.Context, req Request, srv *server, plan *restore.Restor
 	from := plan.Binlog.Stop
 	rreq := restore.RestoreRequest{Store: req.Store, Layout: req.Layout, Target: target, From: &from, FromTimeline: plan.Binlog.Timeline,
 		Server: &restore.ReplayClient{Socket: srv.sock, User: "root"}, ForceTarget: true, Replay: restore.ReplayViaServe,
-		WorkDir: filepath.Join(srv.runDir, "catchup"), Log: req.Log.With().Str("phase", "catch-up").Logger(), Opener: req.Opener, Trust: req.Trust}
+		WorkDir: filepath.Join(srv.runDir, "catchup"), Log: req.Log.With().Str("phase", "catch-up").Logger(), Opener: req.Opener, Trust: req.Trust, NoJail: req.NoJail}
 	// The replica waits meanwhile: the catch-up is part of its pause.
 	rctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()

@@ -40,7 +40,10 @@ type Request struct {
 	Opener      *crypt.Opener
 	// Trust, when set (--trust-key), refuses every object read that is
 	// not signed by one of its keys, as binarc restore does.
-	Trust         *sign.Trust
+	Trust *sign.Trust
+	// NoJail runs the restore's programs without the jail (--no-jail): in
+	// a container, where the pod is the sandbox and binarc is not root.
+	NoJail        bool
 	ReplayThreads int
 	Log           zerolog.Logger
 }
@@ -126,7 +129,7 @@ func restorePhysical(ctx context.Context, req Request, rep *Report, datadir, wor
 	if err != nil {
 		return nil, nil, err
 	}
-	srv, err := startServer(ctx, datadir)
+	srv, err := startServer(ctx, datadir, req.NoJail)
 	return srv, plan, err
 }
 
@@ -134,7 +137,7 @@ func restorePhysical(ctx context.Context, req Request, rep *Report, datadir, wor
 // and restores a logical snapshot into it, as binarc restore --target
 // does.
 func restoreLogical(ctx context.Context, req Request, rep *Report, datadir, work string) (*server, *restore.RestorePlan, error) {
-	srv, err := startEmptyServer(ctx, datadir)
+	srv, err := startEmptyServer(ctx, datadir, req.NoJail)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -153,7 +156,7 @@ func restoreLogical(ctx context.Context, req Request, rep *Report, datadir, work
 func restoreRequest(req Request, rep *Report, work string) restore.RestoreRequest {
 	var mu sync.Mutex
 	return restore.RestoreRequest{Store: req.Store, Layout: req.Layout, Target: req.Target, WorkDir: work,
-		Log: req.Log, Opener: req.Opener, Trust: req.Trust, Replay: restore.ReplayViaServe, ReplayThreads: req.ReplayThreads,
+		Log: req.Log, Opener: req.Opener, Trust: req.Trust, NoJail: req.NoJail, Replay: restore.ReplayViaServe, ReplayThreads: req.ReplayThreads,
 		Timing: func(phase string, took time.Duration) {
 			mu.Lock()
 			defer mu.Unlock()

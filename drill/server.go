@@ -32,8 +32,8 @@ type server struct {
 const drillServerID = 4_294_960_023
 
 // startServer starts mariadbd on datadir and waits until it answers.
-func startServer(ctx context.Context, datadir string) (*server, error) {
-	sb, err := restore.NewSandbox(restore.SandboxOptions{})
+func startServer(ctx context.Context, datadir string, noJail bool) (*server, error) {
+	sb, err := restore.NewSandbox(restore.SandboxOptions{NoJail: noJail})
 	if err != nil {
 		return nil, err
 	}
@@ -83,8 +83,8 @@ func startServer(ctx context.Context, datadir string) (*server, error) {
 // startEmptyServer makes a new data directory (mariadb-install-db, as
 // the sandbox user) and starts the temporary server on it: a logical
 // snapshot is loaded into a running server.
-func startEmptyServer(ctx context.Context, datadir string) (*server, error) {
-	sb, err := restore.NewSandbox(restore.SandboxOptions{})
+func startEmptyServer(ctx context.Context, datadir string, noJail bool) (*server, error) {
+	sb, err := restore.NewSandbox(restore.SandboxOptions{NoJail: noJail})
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +102,7 @@ func startEmptyServer(ctx context.Context, datadir string) (*server, error) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("%s: %w: %s", installDB, err, lastLine(string(out)))
 	}
-	return startServer(ctx, datadir)
+	return startServer(ctx, datadir, noJail)
 }
 
 func lastLine(s string) string {

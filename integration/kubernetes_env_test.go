@@ -24,12 +24,15 @@ import (
 // port. Each must accept its settings and start.
 func TestKubernetesContainerSettings(t *testing.T) {
 	t.Parallel()
-	for _, example := range []string{"global-master", "user-cluster-pair", "restore"} {
+	for _, example := range []string{"global-master", "user-cluster-pair", "restore", "drill"} {
 		for _, c := range binarcContainers(t, "../deploy/kubernetes/examples/"+example) {
 			t.Run(example+"/"+c.name, func(t *testing.T) {
 				dir := t.TempDir()
 				secrets := filepath.Join(dir, "secrets")
 				if err := os.MkdirAll(secrets, 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(secrets, "replica-password"), []byte("secret\n"), 0o600); err != nil {
 					t.Fatal(err)
 				}
 				if err := os.WriteFile(filepath.Join(secrets, "source-password"), []byte("secret\n"), 0o600); err != nil {
@@ -38,10 +41,15 @@ func TestKubernetesContainerSettings(t *testing.T) {
 				env := localEnv(c.env, dir, secrets)
 				args := expandVars(c.args, env)
 				want := "binarc " + args[0] + " starting"
-				if args[0] == "restore" {
+				switch args[0] {
+				case "restore":
 					// Nothing in the store to restore: it says so, after
 					// taking its settings.
 					want = "no snapshot"
+				case "drill":
+					// No replica answers: it says so, after taking its
+					// settings (and records the failed drill).
+					want = "--replica mysql://binarc@127.0.0.1:1"
 				}
 				out := startsLogging(t, args, env, want)
 				if strings.Contains(out, "secret") {
@@ -156,7 +164,7 @@ func localEnv(env []string, dir, secrets string) []string {
 		switch {
 		case k == "BINARC_STORE":
 			v = filepath.Join(dir, "store")
-		case k == "BINARC_SOURCE":
+		case k == "BINARC_SOURCE", k == "BINARC_REPLICA":
 			v = "mysql://binarc@127.0.0.1:1"
 		case k == "BINARC_METRICS_ADDR" && v != "":
 			v = "127.0.0.1:0"

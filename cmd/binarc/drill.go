@@ -29,6 +29,7 @@ type drillCmd struct {
 	ReplayThreads       int           `default:"4" placeholder:"N" help:"slave_parallel_threads of the replay, as binarc restore --replay-threads."`
 	identityFlags
 	trustFlags
+	NoJail bool `env:"BINARC_NO_JAIL" help:"Run the restore's programs without the jail (as binarc restore --no-jail): in a container, where the pod is the sandbox and binarc is not root. binarc warns on every run."`
 	metricsFlags
 }
 
@@ -93,6 +94,7 @@ func (c *drillCmd) request(ctx context.Context, log zerolog.Logger) (drill.Reque
 		}
 		req.Replica = &cfg
 	}
+	req.NoJail = c.NoJail
 	if req.Trust, err = c.trustFlags.trust(); err != nil {
 		return req, err
 	}
