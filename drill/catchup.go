@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -25,9 +26,13 @@ func catchUp(ctx context.Context, req Request, srv *server, plan *restore.Restor
 		return nil, err
 	}
 	from := plan.Binlog.Stop
+	work := filepath.Join(srv.runDir, "catchup")
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return nil, err
+	}
 	rreq := restore.RestoreRequest{Store: req.Store, Layout: req.Layout, Target: target, From: &from, FromTimeline: plan.Binlog.Timeline,
-		Server: &restore.ReplayClient{Socket: srv.sock, User: "root"}, ForceTarget: true, Replay: restore.ReplayViaServe,
-		WorkDir: filepath.Join(srv.runDir, "catchup"), Log: req.Log.With().Str("phase", "catch-up").Logger(), Opener: req.Opener, Trust: req.Trust, NoJail: req.NoJail}
+		Server: srv.client(), ForceTarget: true, Replay: restore.ReplayViaServe,
+		WorkDir: work, Log: req.Log.With().Str("phase", "catch-up").Logger(), Opener: req.Opener, Trust: req.Trust, NoJail: req.NoJail}
 	// The replica waits meanwhile: the catch-up is part of its pause.
 	rctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()

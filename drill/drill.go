@@ -102,7 +102,13 @@ func run(ctx context.Context, req Request, rep *Report) error {
 	if m.Method == snapshot.Logical {
 		restoreOnto = restoreLogical
 	}
-	srv, plan, err := restoreOnto(ctx, req, rep, datadir, filepath.Join(scratch, "work"))
+	// The fetched binlog, which the confined mariadb-binlog reads for a
+	// logical snapshot: made first, reachable by the sandbox user.
+	work := filepath.Join(scratch, "work")
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return err
+	}
+	srv, plan, err := restoreOnto(ctx, req, rep, datadir, work)
 	if err != nil {
 		return err
 	}
@@ -142,7 +148,7 @@ func restoreLogical(ctx context.Context, req Request, rep *Report, datadir, work
 		return nil, nil, err
 	}
 	rreq := restoreRequest(req, rep, work)
-	rreq.Server = &restore.ReplayClient{Socket: srv.sock, User: "root"}
+	rreq.Server = srv.client()
 	req.Log.Info().Str("target", req.Target.String()).Str("datadir", datadir).Msg("drill: loading the logical snapshot into an empty temporary server, as binarc restore --target does")
 	plan, err := restoreInto(ctx, rreq, rep)
 	if err != nil {

@@ -23,6 +23,7 @@ import (
 type server struct {
 	sock   string
 	runDir string
+	jailed bool // in the restore's jail: its own network namespace
 	cmd    *exec.Cmd
 	done   chan struct{}
 	err    error
@@ -57,7 +58,7 @@ func startServer(ctx context.Context, datadir string, noJail bool) (*server, err
 	if err := sb.Own(runDir); err != nil {
 		return nil, err
 	}
-	s := &server{sock: filepath.Join(runDir, "s"), runDir: runDir, done: make(chan struct{})}
+	s := &server{sock: filepath.Join(runDir, "s"), runDir: runDir, jailed: sb.Jailed, done: make(chan struct{})}
 	errLog := filepath.Join(runDir, "error.log")
 	// --skip-slave-start: the data directory holds the snapshot source's
 	// replication settings; the temporary server must not replicate them.
@@ -98,11 +99,33 @@ func startEmptyServer(ctx context.Context, datadir string, noJail bool) (*server
 	if err := sb.Own(datadir); err != nil {
 		return nil, err
 	}
-	cmd := sb.Command(ctx, restore.Paths{Writable: []string{datadir}}, installDB, "--no-defaults", "--datadir="+datadir, "--auth-root-authentication-method=normal", "--skip-test-db", "--cross-bootstrap")
+	// Its bootstrap server's temporary files go to a directory of its own:
+	// the rest of the host, /tmp included, is read-only in the jail.
+	tmp, err := os.MkdirTemp("", "binarc-drill-install-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	if err := sb.Own(tmp); err != nil {
+		return nil, err
+	}
+	cmd := sb.Command(ctx, restore.Paths{Writable: []string{datadir, tmp}}, installDB, "--no-defaults", "--datadir="+datadir,
+		"--auth-root-authentication-method=normal", "--skip-test-db", "--cross-bootstrap", "--tmpdir="+tmp)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("%s: %w: %s", installDB, err, lastLine(string(out)))
+		return nil, fmt.Errorf("%s: %w: %s", installDB, err, firstError(string(out)))
 	}
 	return startServer(ctx, datadir, noJail)
+}
+
+// firstError is the first "[ERROR]" line of a tool's output, or its last
+// line (mariadb-install-db ends with a long boilerplate after the error).
+func firstError(s string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, "[ERROR]") {
+			return strings.TrimSpace(l)
+		}
+	}
+	return lastLine(s)
 }
 
 func lastLine(s string) string {
@@ -157,4 +180,15 @@ func (s *server) stop() {
 		_ = s.cmd.Process.Kill()
 		<-s.done
 	}
+}
+
+// client is how a restore replays into the server: its socket, and, when
+// it is jailed, its network namespace (where the private serve it
+// replicates from must listen).
+func (s *server) client() *restore.ReplayClient {
+	c := &restore.ReplayClient{Socket: s.sock, User: "root"}
+	if s.jailed {
+		c.NetnsOf = s.cmd.Process.Pid
+	}
+	return c
 }

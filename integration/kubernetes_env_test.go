@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/binarc/binarc/internal/testenv"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -28,6 +29,11 @@ func TestKubernetesContainerSettings(t *testing.T) {
 		for _, c := range binarcContainers(t, "../deploy/kubernetes/examples/"+example) {
 			t.Run(example+"/"+c.name, func(t *testing.T) {
 				dir := t.TempDir()
+				// The restore's programs run as mysql, which must reach
+				// the data directory below it.
+				if err := testenv.OpenToOthers(dir); err != nil {
+					t.Fatal(err)
+				}
 				secrets := filepath.Join(dir, "secrets")
 				if err := os.MkdirAll(secrets, 0o700); err != nil {
 					t.Fatal(err)
@@ -39,7 +45,7 @@ func TestKubernetesContainerSettings(t *testing.T) {
 					t.Fatal(err)
 				}
 				env := localEnv(c.env, dir, secrets)
-				args := expandVars(c.args, env)
+				args := localPaths(expandVars(c.args, env), dir)
 				want := "binarc " + args[0] + " starting"
 				switch args[0] {
 				case "restore":
@@ -203,4 +209,20 @@ func mustUnmarshal(t *testing.T, data []byte, v any) {
 	if err := yaml.Unmarshal(data, v); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// localPaths puts the volumes a container's arguments name (/restore,
+// /scratch) below dir, made as the kubelet mounts them.
+func localPaths(args []string, dir string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = a
+		for _, vol := range []string{"/restore", "/scratch"} {
+			if a == vol || strings.HasPrefix(a, vol+"/") {
+				out[i] = filepath.Join(dir, a)
+				_ = os.MkdirAll(filepath.Join(dir, vol), 0o755)
+			}
+		}
+	}
+	return out
 }

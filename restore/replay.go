@@ -57,6 +57,11 @@ type ReplayClient struct {
 	Preamble string
 	// TLS is how the client connects over TCP (--target-tls).
 	TLS replication.TLSOptions
+	// NetnsOf, when not 0, is the pid of a jailed server (a restore's or
+	// a drill's temporary server, in its own network namespace): the
+	// private serve it replicates from listens on that namespace's
+	// loopback.
+	NetnsOf int
 	// listen opens the listener of the private serve the server
 	// replicates from: nil for loopback in binarc's own network
 	// namespace; in the jailed server's otherwise (jail_net.go).

@@ -65,6 +65,10 @@ func replayThroughServe(ctx context.Context, p *Plan, c ReplayClient, o replayOp
 		return nil
 	}
 	o.listen = c.listen
+	if o.listen == nil && c.NetnsOf != 0 {
+		pid := c.NetnsOf
+		o.listen = func() (net.Listener, error) { return listenInNetns(pid) }
+	}
 	conn, err := dialServer(c)
 	if err != nil {
 		return err

@@ -3,7 +3,6 @@ package restore
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -77,8 +76,7 @@ func restorePhysical(ctx context.Context, req RestoreRequest, m *snapshot.Manife
 	if sb.Jailed {
 		// The server has only its own loopback: binarc's serve listens
 		// there.
-		pid := ts.server.cmd.Process.Pid
-		client.listen = func() (net.Listener, error) { return listenInNetns(pid) }
+		client.NetnsOf = ts.server.cmd.Process.Pid
 	}
 	replayStarted := time.Now()
 	if err := replayPlan(ctx, req, bp, client, tools); err != nil {

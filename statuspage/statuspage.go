@@ -270,8 +270,9 @@ func NewWatcher(read func(ctx context.Context) (*retention.Status, error), every
 	}
 }
 
-// Run reads the status now and then every interval until ctx ends. A
-// failed read keeps the previous status (the caller's read logs why).
+// Run reads the status now and then every interval until ctx ends (every
+// 10 s until a first read succeeds). A failed read keeps the previous
+// status (the caller's read logs why).
 func (w *Watcher) Run(ctx context.Context) {
 	t := time.NewTimer(0)
 	defer t.Stop()
@@ -289,7 +290,13 @@ func (w *Watcher) Run(ctx context.Context) {
 			w.st, w.readAt = st, time.Now()
 			w.mu.Unlock()
 		}
-		t.Reset(w.every)
+		// Until a first status is read (a new archive has nothing yet),
+		// try again soon.
+		next := w.every
+		if cur, _ := w.status(); cur == nil {
+			next = min(next, 10*time.Second)
+		}
+		t.Reset(next)
 	}
 }
 
