@@ -34,6 +34,12 @@ type SemiSyncConfig struct {
 	// PollInterval is how often the primary's semi-sync state is read
 	// (default 1s).
 	PollInterval time.Duration
+	// Inflight bounds the commit groups sealed and uploading at once
+	// (DurabilityStore; default DefaultSemiSyncInflight).
+	Inflight int
+	// MaxPuts bounds the commit groups sealed per second, so a busy
+	// primary's request bill is bounded (0: no bound).
+	MaxPuts float64
 }
 
 func (c *SemiSyncConfig) validate() error {
@@ -52,6 +58,15 @@ func (c *SemiSyncConfig) validate() error {
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = time.Second
+	}
+	if c.Inflight == 0 {
+		c.Inflight = DefaultSemiSyncInflight
+	}
+	if c.Inflight < 1 || c.Inflight > 64 {
+		return fmt.Errorf("--semi-sync-inflight %d: use 1 to 64", c.Inflight)
+	}
+	if c.MaxPuts < 0 {
+		return fmt.Errorf("--semi-sync-max-puts %g: use 0 (no bound) or a positive rate", c.MaxPuts)
 	}
 	return nil
 }
@@ -198,34 +213,6 @@ func (s *semiSync) start(ctx context.Context, g *errgroup.Group, seg *Segmenter,
 		return nil
 	})
 	g.Go(func() error { return s.seal(ctx, seg, up) })
-}
-
-// seal is group commit: a segment is sealed as soon as a transaction the
-// primary waits on is in it and the pipeline can take it (an upload slot
-// is free, or, with the spool, at once: the fsync is the wait). What
-// arrives meanwhile waits for the next segment, so requests follow the
-// store's latency, not the commit rate.
-func (s *semiSync) seal(ctx context.Context, seg *Segmenter, up *Uploader) error {
-	slots := s.a.cfg.Uploader.Concurrency
-	if slots <= 0 {
-		slots = 4
-	}
-	tick := time.NewTicker(25 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-s.t.sealc:
-		case <-tick.C:
-		}
-		if !s.t.needSeal() || (s.spool == nil && up.Pending() >= slots) {
-			continue
-		}
-		if err := seg.Flush(); err != nil {
-			return err
-		}
-	}
 }
 
 type semiSyncObserver struct {
