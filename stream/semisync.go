@@ -80,14 +80,28 @@ type SemiSyncStatus struct {
 	// yet, or the last read failed).
 	PrimaryChecked time.Time
 	PrimaryState   replication.SemiSyncState
+	// Fallbacks counts the unprotected ranges opened (the primary seen
+	// not waiting); Unprotected tells whether one is open now.
+	Fallbacks   uint64
+	Unprotected bool
 }
 
 // semiSyncCounters outlive sessions.
 type semiSyncCounters struct {
-	acks, txns atomic.Uint64
-	mu         sync.Mutex
-	checked    time.Time
-	state      replication.SemiSyncState
+	acks, txns  atomic.Uint64
+	fallbacks   atomic.Uint64 // unprotected ranges opened
+	unprotected atomic.Bool   // one is open now
+	mu          sync.Mutex
+	checked     time.Time
+	state       replication.SemiSyncState
+	acked       replication.Position // the last position acknowledged
+}
+
+// lastAcked is the last position acknowledged to the primary.
+func (c *semiSyncCounters) lastAcked() replication.Position {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.acked
 }
 
 // SemiSyncStatus reports the semi-sync counters and the primary's state.
@@ -96,7 +110,7 @@ func (a *Archiver) SemiSyncStatus() SemiSyncStatus {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return SemiSyncStatus{Enabled: a.cfg.SemiSync.Enabled, AcksSent: c.acks.Load(), TransactionsAcked: c.txns.Load(),
-		PrimaryChecked: c.checked, PrimaryState: c.state}
+		PrimaryChecked: c.checked, PrimaryState: c.state, Fallbacks: c.fallbacks.Load(), Unprotected: c.unprotected.Load()}
 }
 
 // startSemiSync runs before anything else in Run: it puts the spool left by
@@ -122,8 +136,10 @@ func (a *Archiver) watchPrimarySemiSync(ctx context.Context) {
 	t := time.NewTicker(a.cfg.SemiSync.PollInterval)
 	defer t.Stop()
 	warned := false
+	rec := &fallbackRecorder{a: a}
 	for {
 		st, err := m.State(ctx)
+		rec.observe(ctx, st, err, time.Now())
 		a.semi.mu.Lock()
 		if err == nil {
 			a.semi.checked, a.semi.state = time.Now(), st
@@ -407,4 +423,7 @@ func (t *ackTracker) send() {
 	}
 	t.counters.acks.Add(1)
 	t.counters.txns.Add(uint64(n))
+	t.counters.mu.Lock()
+	t.counters.acked = target
+	t.counters.mu.Unlock()
 }

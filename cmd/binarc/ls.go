@@ -80,6 +80,7 @@ func (c *lsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	printCatalog(os.Stdout, c.Cluster, tls, lag)
 	printSnapshots(os.Stdout, snaps)
 	printWindows(os.Stdout, tls, windows, joins)
+	printUnprotected(ctx, os.Stdout, store, cat.Layout, tls)
 	return nil
 }
 
