@@ -87,7 +87,8 @@ func vmHWM(t *testing.T, pid int) float64 {
 	return float64(kb) / 1024
 }
 
-// TestSemiSyncStoreOutageFallback makes the store slow, then unreachable:
+// TestSemiSyncStoreOutageFallback makes the store slow (64 writers, several
+// commit groups uploading at once), then unreachable:
 // the primary waits for binarc, gives up after its timeout (2 s) and goes
 // on asynchronously, and the metric says so; once the store is back binarc
 // catches up and the primary waits for it again. The primary is then
@@ -110,10 +111,11 @@ func TestSemiSyncStoreOutageFallback(t *testing.T) {
 		}
 	}
 
-	// A slow store: commits wait for it, and are acknowledged.
+	// A slow store: commits wait for it, and are acknowledged. 64 writers
+	// keep several commit groups uploading at once.
 	before := &ackedRows{}
 	ctx, cancel := context.WithCancel(context.Background())
-	wait := startWriters(ctx, e.primary, 4, 0, before)
+	wait := startWriters(ctx, e.primary, 64, 0, before)
 	time.Sleep(1500 * time.Millisecond)
 	cancel()
 	wait()

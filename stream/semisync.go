@@ -165,7 +165,8 @@ type semiSync struct {
 	a     *Archiver
 	t     *ackTracker
 	repl  *replication.SemiSync
-	spool *spool // nil unless DurabilityLocal
+	spool *spool                 // nil unless DurabilityLocal
+	z     atomic.Pointer[sealer] // set once the sealer runs
 }
 
 // spoolDir is the cluster's own part of --spool-dir.
@@ -178,7 +179,10 @@ func (a *Archiver) newSemiSync(durable Durable) (*semiSync, error) {
 		return nil, nil
 	}
 	s := &semiSync{a: a, t: newAckTracker(durable.Position, &a.semi, a.cfg.SemiSync.Acked, a.log)}
-	s.repl = &replication.SemiSync{Requested: s.t.request, Dumping: s.t.poke}
+	s.repl = &replication.SemiSync{Requested: func(p replication.Position) {
+		s.t.request(p)
+		s.sealNow()
+	}, Dumping: s.t.poke}
 	s.t.replica = s.repl
 	if a.cfg.SemiSync.Durability == DurabilityLocal {
 		sp, err := openSpool(a.spoolDir(), a.log)
@@ -246,7 +250,10 @@ func (o *semiSyncObserver) DurableAdvanced(d Durable, received time.Time) {
 	if o.s.spool != nil {
 		o.s.spool.stored(d)
 	} else {
+		// Sent here, not by the sender goroutine: one hop less
+		// between a PUT's answer and the primary.
 		o.s.t.advance(d.Position)
+		o.s.t.send()
 	}
 	poke(o.s.t.sealc)
 	if o.next != nil {
@@ -301,6 +308,8 @@ type ackTracker struct {
 	log      zerolog.Logger
 	kick     chan struct{} // to the sender
 	sealc    chan struct{} // to the sealer
+
+	sendMu sync.Mutex // one send at a time (the sender, the committer)
 
 	mu       sync.Mutex
 	queue    []ackRequest         // requests not yet acknowledged, in stream order
@@ -382,6 +391,8 @@ func (t *ackTracker) run(ctx context.Context) {
 
 // send acknowledges the newest request that is durable.
 func (t *ackTracker) send() {
+	t.sendMu.Lock()
+	defer t.sendMu.Unlock()
 	t.mu.Lock()
 	var target replication.Position
 	if t.overflow && posLE(t.last, t.durable) {

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -62,20 +63,64 @@ func (p *sealPolicy) ready(now time.Time, pending int) (ok bool, wait time.Durat
 // cut records a cut at now.
 func (p *sealPolicy) cut(now time.Time) { p.last = now }
 
+// sealer cuts commit groups under a sealPolicy, from the sealer loop
+// and, to spare a goroutine hop per commit, directly from the stream's
+// goroutine when the primary asks for an acknowledgement.
+type sealer struct {
+	t   *ackTracker
+	seg *Segmenter
+	up  *Uploader
+
+	mu  sync.Mutex
+	p   *sealPolicy
+	err error // a failed cut, for the loop to end the session with
+}
+
+// try cuts a group if a transaction the primary waits on is not sealed
+// and the policy lets it; wait is how long until the rate bound lets it.
+func (z *sealer) try() (wait time.Duration, err error) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if z.err != nil || !z.t.needSeal() {
+		return 0, z.err
+	}
+	now := time.Now()
+	ok, wait := z.p.ready(now, z.up.Pending())
+	if !ok {
+		return wait, nil
+	}
+	if err := z.seg.Flush(); err != nil {
+		z.err = err
+		return 0, err
+	}
+	z.p.cut(now)
+	return 0, nil
+}
+
+// sealNow is the acknowledgement request's shortcut: the sealer loop
+// reports a failure.
+func (s *semiSync) sealNow() {
+	if z := s.z.Load(); z != nil {
+		_, _ = z.try()
+	}
+}
+
 // seal is group commit: a segment is sealed as soon as a transaction the
 // primary waits on is in it and the policy lets it go (an upload slot is
 // free, or, with the spool, at once: the fsync is the wait; and the rate
 // bound is kept). What arrives meanwhile waits for the next segment, so
-// requests follow the store's latency, not the commit rate.
+// requests follow the store's latency, not the commit rate. A landing
+// upload (sealc) or the rate bound's timer wakes it; the tick is a
+// safety net.
 func (s *semiSync) seal(ctx context.Context, seg *Segmenter, up *Uploader) error {
 	inflight := s.a.cfg.SemiSync.Inflight
 	if s.spool != nil {
 		inflight = 0
 	}
-	p := newSealPolicy(inflight, s.a.cfg.SemiSync.MaxPuts)
+	z := &sealer{t: s.t, seg: seg, up: up, p: newSealPolicy(inflight, s.a.cfg.SemiSync.MaxPuts)}
+	s.z.Store(z)
 	tick := time.NewTicker(25 * time.Millisecond)
 	defer tick.Stop()
-	var retry *time.Timer
 	var retryC <-chan time.Time
 	for {
 		select {
@@ -86,21 +131,12 @@ func (s *semiSync) seal(ctx context.Context, seg *Segmenter, up *Uploader) error
 		case <-retryC:
 			retryC = nil
 		}
-		if !s.t.needSeal() {
-			continue
-		}
-		now := time.Now()
-		ok, wait := p.ready(now, up.Pending())
-		if !ok {
-			if wait > 0 && retryC == nil {
-				retry = time.NewTimer(wait)
-				retryC = retry.C
-			}
-			continue
-		}
-		if err := seg.Flush(); err != nil {
+		wait, err := z.try()
+		if err != nil {
 			return err
 		}
-		p.cut(now)
+		if wait > 0 && retryC == nil {
+			retryC = time.After(wait)
+		}
 	}
 }
