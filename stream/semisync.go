@@ -165,8 +165,7 @@ type semiSync struct {
 	a     *Archiver
 	t     *ackTracker
 	repl  *replication.SemiSync
-	spool *spool                 // nil unless DurabilityLocal
-	z     atomic.Pointer[sealer] // set once the sealer runs
+	spool *spool // nil unless DurabilityLocal
 }
 
 // spoolDir is the cluster's own part of --spool-dir.
@@ -179,10 +178,7 @@ func (a *Archiver) newSemiSync(durable Durable) (*semiSync, error) {
 		return nil, nil
 	}
 	s := &semiSync{a: a, t: newAckTracker(durable.Position, &a.semi, a.cfg.SemiSync.Acked, a.log)}
-	s.repl = &replication.SemiSync{Requested: func(p replication.Position) {
-		s.t.request(p)
-		s.sealNow()
-	}, Dumping: s.t.poke}
+	s.repl = &replication.SemiSync{Requested: s.t.request, Dumping: s.t.poke}
 	s.t.replica = s.repl
 	if a.cfg.SemiSync.Durability == DurabilityLocal {
 		sp, err := openSpool(a.spoolDir(), a.log)

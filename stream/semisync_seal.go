@@ -2,7 +2,6 @@ package stream
 
 import (
 	"context"
-	"sync"
 	"time"
 )
 
@@ -63,26 +62,22 @@ func (p *sealPolicy) ready(now time.Time, pending int) (ok bool, wait time.Durat
 // cut records a cut at now.
 func (p *sealPolicy) cut(now time.Time) { p.last = now }
 
-// sealer cuts commit groups under a sealPolicy, from the sealer loop
-// and, to spare a goroutine hop per commit, directly from the stream's
-// goroutine when the primary asks for an acknowledgement.
+// sealer cuts commit groups under a sealPolicy. It runs in its own
+// goroutine, not inline when the primary asks for an acknowledgement:
+// cutting at the first request of a burst makes groups of one
+// transaction (with the spool, one fsync each), measured far slower.
 type sealer struct {
 	t   *ackTracker
 	seg *Segmenter
 	up  *Uploader
-
-	mu  sync.Mutex
 	p   *sealPolicy
-	err error // a failed cut, for the loop to end the session with
 }
 
 // try cuts a group if a transaction the primary waits on is not sealed
 // and the policy lets it; wait is how long until the rate bound lets it.
 func (z *sealer) try() (wait time.Duration, err error) {
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	if z.err != nil || !z.t.needSeal() {
-		return 0, z.err
+	if !z.t.needSeal() {
+		return 0, nil
 	}
 	now := time.Now()
 	ok, wait := z.p.ready(now, z.up.Pending())
@@ -90,19 +85,10 @@ func (z *sealer) try() (wait time.Duration, err error) {
 		return wait, nil
 	}
 	if err := z.seg.Flush(); err != nil {
-		z.err = err
 		return 0, err
 	}
 	z.p.cut(now)
 	return 0, nil
-}
-
-// sealNow is the acknowledgement request's shortcut: the sealer loop
-// reports a failure.
-func (s *semiSync) sealNow() {
-	if z := s.z.Load(); z != nil {
-		_, _ = z.try()
-	}
 }
 
 // seal is group commit: a segment is sealed as soon as a transaction the
@@ -118,7 +104,6 @@ func (s *semiSync) seal(ctx context.Context, seg *Segmenter, up *Uploader) error
 		inflight = 0
 	}
 	z := &sealer{t: s.t, seg: seg, up: up, p: newSealPolicy(inflight, s.a.cfg.SemiSync.MaxPuts)}
-	s.z.Store(z)
 	tick := time.NewTicker(25 * time.Millisecond)
 	defer tick.Stop()
 	var retryC <-chan time.Time
