@@ -6,10 +6,9 @@ import (
 )
 
 // DefaultSemiSyncInflight is --semi-sync-inflight's default: commit
-// groups sealed and uploading at once. MariaDB waiting AFTER_SYNC lets at
-// most two groups past its binlog write (see sealPolicy), so two would
-// do there; AFTER_COMMIT lets every group wait at once, and a store
-// 10-50 ms away needs several PUTs in flight to keep up.
+// groups sealed and uploading at once. Measured at 10 ms of store
+// latency (docs/BENCHMARKS.md): 1 costs a whole PUT more per commit; 4
+// and 8 give the same throughput, 8 a lower p50 at up to twice the PUTs.
 const DefaultSemiSyncInflight = 4
 
 // sealPolicy decides when the sealer may cut the next commit group: while
