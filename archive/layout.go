@@ -271,3 +271,57 @@ func ParseDrillName(name string) (time.Time, error) {
 	}
 	return t, nil
 }
+
+// Semi-sync fallbacks (--semi-sync): the ranges of a timeline whose
+// commits the primary did not wait for binarc to archive, so they are not
+// zero-loss protected. Outside binlog/, so listing a timeline's files
+// never sees them.
+//
+//	<cluster>/semisync/<timeline>/<file>@<offset:020d>.open.json     the primary stopped waiting after this position
+//	<cluster>/semisync/<timeline>/<file>@<offset:020d>.closed.json   the same range, with where and when it waited again
+
+// UnprotectedPrefix holds the fallback records of timeline tl.
+func (l Layout) UnprotectedPrefix(tl string) string { return l.Root() + "semisync/" + tl + "/" }
+
+// UnprotectedKey names the record of the range starting at file:offset,
+// opened or closed.
+func (l Layout) UnprotectedKey(tl, file string, offset uint64, closed bool) string {
+	return l.UnprotectedPrefix(tl) + FormatUnprotectedName(file, offset, closed)
+}
+
+const (
+	unprotectedOpen   = ".open.json"
+	unprotectedClosed = ".closed.json"
+)
+
+// FormatUnprotectedName is "<file>@<offset:020d>.open.json" or
+// ".closed.json".
+func FormatUnprotectedName(file string, offset uint64, closed bool) string {
+	suffix := unprotectedOpen
+	if closed {
+		suffix = unprotectedClosed
+	}
+	return fmt.Sprintf("%s@%020d%s", file, offset, suffix)
+}
+
+// ParseUnprotectedName reverses FormatUnprotectedName; it accepts a bare
+// name or a full key.
+func ParseUnprotectedName(name string) (file string, offset uint64, closed bool, err error) {
+	base := path.Base(name)
+	s, ok := strings.CutSuffix(base, unprotectedOpen)
+	if !ok {
+		s, closed = strings.CutSuffix(base, unprotectedClosed)
+		if !closed {
+			return "", 0, false, fmt.Errorf("%q is not a semi-sync fallback record (<file>@<offset:020d>.open.json or .closed.json)", base)
+		}
+	}
+	at := strings.LastIndexByte(s, '@')
+	if at <= 0 || len(s)-at-1 != 20 {
+		return "", 0, false, fmt.Errorf("%q is not a semi-sync fallback record: want <file>@<offset:020d>", base)
+	}
+	offset, err = strconv.ParseUint(s[at+1:], 10, 64)
+	if err != nil {
+		return "", 0, false, fmt.Errorf("%q is not a semi-sync fallback record: bad offset", base)
+	}
+	return s[:at], offset, closed, nil
+}

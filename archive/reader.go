@@ -30,6 +30,10 @@ type FileState struct {
 	StartGTIDState *string
 	// Gap is set when stored segments do not run contiguously from 0.
 	Gap error
+	// RanAhead is set instead of Gap on a timeline's unfinished last file
+	// whose segments past a hole were stored by uploads that ran ahead of
+	// one that never finished (see tailRanAhead).
+	RanAhead error
 	// CompactedKey is set when the file is stored as one compacted object;
 	// its segments may be gone, and readers use this object instead.
 	CompactedKey string
@@ -179,6 +183,7 @@ func (c Catalog) Describe(ctx context.Context) ([]*TimelineState, error) {
 			}
 			ts.Files = append(ts.Files, fs)
 		}
+		tailRanAhead(ts)
 		out = append(out, ts)
 	}
 	return out, nil
@@ -293,3 +298,18 @@ func (r *rebuildStream) Close() error {
 }
 
 var errStreamClosed = errors.New("stream closed by its reader")
+
+// tailRanAhead turns the gap of a timeline's unfinished last file into
+// RanAhead: the archiver stores several segments at once (and with
+// --semi-sync several commit groups), so one killed mid-upload can leave
+// later segments past a hole. They were never durable (nothing in them was
+// acknowledged) and the next binarc stream deletes them; until then the
+// file ends, for restores and windows, at the hole, as binlog fetch
+// rebuilds it. A hole in any other file is a real gap.
+func tailRanAhead(ts *TimelineState) {
+	if n := len(ts.Files); n > 0 {
+		if last := ts.Files[n-1]; !last.Complete && last.Gap != nil {
+			last.RanAhead, last.Gap = last.Gap, nil
+		}
+	}
+}

@@ -208,6 +208,12 @@ func (b *bench) catchUp() error {
 // The environment is the bench's minus any BINARC_* and AWS_* settings,
 // plus the S3 server's credentials and the source password.
 func startBinarc(binarc, cluster string, extraArgs []string, db *testenv.MariaDB, s3 *testenv.S3Server, pass, logPath string) (*testenv.Process, error) {
+	return startBinarcEnv(binarc, cluster, extraArgs, db, s3, pass, logPath, nil)
+}
+
+// startBinarcEnv is startBinarc with env added last (it wins over the
+// S3 server's own, e.g. an endpoint through a proxy).
+func startBinarcEnv(binarc, cluster string, extraArgs []string, db *testenv.MariaDB, s3 *testenv.S3Server, pass, logPath string, env []string) (*testenv.Process, error) {
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -224,6 +230,7 @@ func startBinarc(binarc, cluster string, extraArgs []string, db *testenv.MariaDB
 		}
 	}
 	cmd.Env = append(append(cmd.Env, s3.Env()...), "BINARC_SOURCE_PASSWORD="+pass, "BINARC_LOG_FORMAT=json")
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	return testenv.StartProcess("binarc", cmd)
 }

@@ -1,19 +1,22 @@
 package main
 
-// The semi-sync phase: commit latency and throughput of 8 concurrent
-// writers on the primary, with binarc archiving asynchronously, then as the
-// primary's semi-synchronous replica acknowledging after the store
-// (--semi-sync) and after its local spool (--semi-sync-durability local).
-// Each mode runs for the same time, one after the other, against the same
-// primary and S3 server; the primary is told to wait AFTER_SYNC with a 10 s
-// timeout, and any commit it stopped waiting for is reported.
+// The semi-sync phase: commit latency and throughput of concurrent
+// writers on the primary (8 and 64), with binarc archiving
+// asynchronously, then as the primary's semi-synchronous replica
+// acknowledging after the store (--semi-sync, with the primary waiting
+// AFTER_SYNC and AFTER_COMMIT) and after its local spool, and MariaDB's
+// own replica as the semi-sync reference. binarc reaches the S3 server
+// through testenv.Proxy, which adds a store latency per request (0, 10 ms
+// like S3 Express One Zone, 50 ms like S3 Standard). Each mode runs for
+// the same time, one after the other, against the same primary and S3
+// server, so ratios between modes of one run are meaningful on a loaded
+// machine; any commit the primary stopped waiting for is reported.
 
 import (
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -30,22 +33,30 @@ import (
 )
 
 var (
-	semiSyncOnly = flag.Bool("semi-sync", false, "measure only commit latency and throughput with binarc as a semi-sync replica (store and local) against asynchronous, skipping the other phases")
-	semiSyncLoad = flag.Duration("semi-sync-load", 10*time.Second, "duration of each semi-sync mode's load (-quick: 5s)")
+	semiSyncOnly      = flag.Bool("semi-sync", false, "measure only commit latency and throughput with binarc as a semi-sync replica (store and local) against asynchronous, skipping the other phases")
+	semiSyncLoad      = flag.Duration("semi-sync-load", 10*time.Second, "duration of each semi-sync mode's load (-quick: 5s)")
+	semiSyncLatencies = flag.String("semi-sync-latencies", "0,10ms,50ms", "store latencies added per request through a proxy, comma-separated")
+	semiSyncWriters   = flag.String("semi-sync-writers", "8,64", "concurrent writers, comma-separated; each mode runs each")
+	semiSyncArgs      = flag.String("semi-sync-args", "", "extra binarc flags for the semi-sync modes, e.g. --semi-sync-inflight 8")
 )
 
 const (
-	semiSyncWriters        = 8
-	putProbes              = 200
-	targetSemiSyncExtraMs  = 5
-	targetSemiSyncThruput  = 0.8
+	putProbes              = 100
+	targetSemiSyncExtraMs  = 1 // commit p50 <= async p50 + PUT p50 + this
 	semiSyncPrimaryTimeout = 10 * time.Second
+	// s3PutPricePer1000 is S3 Standard's list price per 1,000 PUT
+	// requests (us-east-1, 2026): the cost column's basis.
+	s3PutPricePer1000 = 0.005
 )
 
 // SemiSyncMode is one mode's load.
 type SemiSyncMode struct {
 	Name          string  `json:"name"`
 	BinarcArgs    string  `json:"binarc_args"`
+	WaitPoint     string  `json:"wait_point,omitempty"`
+	LatencyMs     float64 `json:"store_latency_ms"`
+	Writers       int     `json:"writers"`
+	PutP50ms      float64 `json:"put_p50_ms"`
 	Commits       int     `json:"commits"`
 	CommitsPerSec float64 `json:"commits_per_second"`
 	P50ms         float64 `json:"commit_p50_ms"`
@@ -58,8 +69,11 @@ type SemiSyncMode struct {
 	// NotWaited counts commits the primary did not wait for
 	// (Rpl_semi_sync_master_no_tx): it had fallen back to asynchronous.
 	NotWaited int `json:"not_waited"`
-	// Segments is how many segments binarc stored: the PUTs the mode cost.
+	// Segments is how many segments binarc stored during the load: the
+	// PUTs the mode cost.
 	Segments int `json:"segments_stored"`
+	// Slow counts commits over 100 ms (the stalls issue 12 saw).
+	Slow int `json:"commits_over_100ms"`
 	// AckMeanMs is binarc's mean acknowledgement latency (from the
 	// primary's request to the acknowledgement, its metric), and
 	// UploadMeanMs its mean segment upload time (sealed to stored).
@@ -71,59 +85,103 @@ type SemiSyncMode struct {
 // SemiSyncResults is the semi-sync measurement, written as JSON beside
 // the other results and printed as its own table.
 type SemiSyncResults struct {
-	Writers     int            `json:"writers"`
 	LoadSeconds float64        `json:"load_seconds"`
-	PutP50ms    float64        `json:"put_p50_ms"`
-	PutP99ms    float64        `json:"put_p99_ms"`
 	Modes       []SemiSyncMode `json:"modes"`
 }
 
-// semiSync is the bench phase.
+// semiSyncRun is one mode of the matrix: binarc's flags (or the
+// reference replica) and the primary's wait point.
+type semiSyncRun struct {
+	name, args, waitPoint string
+	replica               bool
+}
+
+var semiSyncRuns = []semiSyncRun{
+	{name: "asynchronous", waitPoint: "AFTER_SYNC"},
+	{name: "semi-sync, store", args: "--semi-sync", waitPoint: "AFTER_SYNC"},
+	{name: "semi-sync, store, AFTER_COMMIT", args: "--semi-sync", waitPoint: "AFTER_COMMIT"},
+	{name: "semi-sync, local", args: "--semi-sync --semi-sync-durability local", waitPoint: "AFTER_SYNC"},
+	{name: "semi-sync, a MariaDB replica (reference)", waitPoint: "AFTER_SYNC", replica: true},
+}
+
+// semiSync is the bench phase: every latency, every mode, every writer
+// count.
 func (b *bench) semiSync() error {
 	load := *semiSyncLoad
 	if b.opts.quick && !flagSet("semi-sync-load") {
 		load = 5 * time.Second
 	}
-	res := &SemiSyncResults{Writers: semiSyncWriters, LoadSeconds: load.Seconds()}
+	latencies, writers, err := semiSyncMatrix()
+	if err != nil {
+		return err
+	}
 	if err := b.db.Exec(b.ctx, "CREATE DATABASE IF NOT EXISTS bench_ss",
 		"CREATE TABLE IF NOT EXISTS bench_ss.commits (id BIGINT AUTO_INCREMENT PRIMARY KEY, writer INT, note VARCHAR(200)) ENGINE=InnoDB",
-		"SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC",
 		fmt.Sprintf("SET GLOBAL rpl_semi_sync_master_timeout = %d", semiSyncPrimaryTimeout.Milliseconds())); err != nil {
 		return err
 	}
-	var err error
-	if res.PutP50ms, res.PutP99ms, err = b.probePuts(); err != nil {
+	proxy, err := testenv.StartProxy(strings.TrimPrefix(b.s3.Endpoint, "http://"), 1)
+	if err != nil {
 		return err
 	}
-	logf("semi-sync: S3 PUT of 8 KiB, %d in a row: p50 %.1f ms, p99 %.1f ms", putProbes, res.PutP50ms, res.PutP99ms)
-	spool := filepath.Join(b.tmp, "spool")
-	for _, m := range []struct{ name, args string }{
-		{"asynchronous", ""},
-		{"semi-sync, store", "--semi-sync"},
-		{"semi-sync, local", "--semi-sync --semi-sync-durability local --spool-dir " + spool},
-	} {
-		mode, err := b.semiSyncMode(m.name, strings.Fields(m.args), load)
+	defer proxy.Close()
+	res := &SemiSyncResults{LoadSeconds: load.Seconds()}
+	for _, lat := range latencies {
+		proxy.SetLatency(lat, lat/10) // a tenth of it as jitter
+		p50, p99, err := b.probePuts(proxy.URL())
 		if err != nil {
-			return fmt.Errorf("semi-sync %s: %w", m.name, err)
+			return err
 		}
-		logf("  %s: %.0f commits/s, p50 %.1f ms, p99 %.1f ms, mean %.2f ms, max %.0f ms, %d not waited for, %d segments; the primary waited %.2f ms per commit", mode.Name, mode.CommitsPerSec, mode.P50ms, mode.P99ms, mode.MeanMs, mode.MaxMs, mode.NotWaited, mode.Segments, mode.PrimaryTxWaitMs)
-		res.Modes = append(res.Modes, mode)
+		logf("semi-sync: store latency %v: S3 PUT of 8 KiB through the proxy, %d in a row: p50 %.1f ms, p99 %.1f ms", lat, putProbes, p50, p99)
+		for _, run := range semiSyncRuns {
+			if run.replica && lat != latencies[0] {
+				continue // the replica does not use the store
+			}
+			modes, err := b.semiSyncRun(run, proxy.URL(), writers, load)
+			if err != nil {
+				return fmt.Errorf("semi-sync %s at %v: %w", run.name, lat, err)
+			}
+			for _, m := range modes {
+				m.LatencyMs, m.PutP50ms = ms(lat), p50
+				logf("  %v %s, %d writers: %.0f commits/s, p50 %.1f ms, p99 %.1f ms, max %.0f ms, %d over 100 ms, %d not waited for, %d segments; the primary waited %.2f ms per commit",
+					lat, m.Name, m.Writers, m.CommitsPerSec, m.P50ms, m.P99ms, m.MaxMs, m.Slow, m.NotWaited, m.Segments, m.PrimaryTxWaitMs)
+				res.Modes = append(res.Modes, m)
+			}
+		}
 	}
-	// The reference: MariaDB's own replica as the only semi-sync replica,
-	// acknowledging on receipt (no store, no upload): what semi-sync costs
-	// on this machine whoever acknowledges.
-	mode, err := b.semiSyncReplicaMode(load)
-	if err != nil {
-		return fmt.Errorf("semi-sync reference replica: %w", err)
-	}
-	logf("  %s: %.0f commits/s, p50 %.1f ms, p99 %.1f ms, mean %.2f ms, max %.0f ms, %d not waited for; the primary waited %.2f ms per commit", mode.Name, mode.CommitsPerSec, mode.P50ms, mode.P99ms, mode.MeanMs, mode.MaxMs, mode.NotWaited, mode.PrimaryTxWaitMs)
-	res.Modes = append(res.Modes, mode)
 	if err := b.db.Exec(b.ctx, "SET GLOBAL rpl_semi_sync_master_enabled = OFF"); err != nil {
 		return err
 	}
 	res.writeMarkdown(os.Stdout)
-	out := strings.TrimSuffix(b.opts.out, ".json") + "-semisync.json"
-	data, _ := json.MarshalIndent(res, "", "  ")
+	return res.save(strings.TrimSuffix(b.opts.out, ".json") + "-semisync.json")
+}
+
+// semiSyncMatrix parses -semi-sync-latencies and -semi-sync-writers.
+func semiSyncMatrix() ([]time.Duration, []int, error) {
+	var lats []time.Duration
+	for _, f := range strings.Split(*semiSyncLatencies, ",") {
+		if f == "0" {
+			f = "0s"
+		}
+		d, err := time.ParseDuration(strings.TrimSpace(f))
+		if err != nil || d < 0 {
+			return nil, nil, fmt.Errorf("-semi-sync-latencies %q: want durations like 0,10ms,50ms", *semiSyncLatencies)
+		}
+		lats = append(lats, d)
+	}
+	var ws []int
+	for _, f := range strings.Split(*semiSyncWriters, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, nil, fmt.Errorf("-semi-sync-writers %q: want counts like 8,64", *semiSyncWriters)
+		}
+		ws = append(ws, n)
+	}
+	return lats, ws, nil
+}
+
+func (r *SemiSyncResults) save(out string) error {
+	data, _ := json.MarshalIndent(r, "", "  ")
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
 	}
@@ -134,10 +192,11 @@ func (b *bench) semiSync() error {
 	return nil
 }
 
-// probePuts times small PUTs to the S3 server, one after the other: the
-// store latency a semi-sync acknowledgement cannot beat.
-func (b *bench) probePuts() (p50, p99 float64, err error) {
-	c := b.s3.Client()
+// probePuts times small PUTs to the S3 server through the proxy at
+// endpoint, one after the other: the store latency a semi-sync
+// acknowledgement cannot beat.
+func (b *bench) probePuts(endpoint string) (p50, p99 float64, err error) {
+	c := s3.New(b.s3.Client().Options(), func(o *s3.Options) { o.BaseEndpoint = aws.String(endpoint) })
 	body := make([]byte, 8<<10)
 	var lat []time.Duration
 	for i := range putProbes {
@@ -156,68 +215,123 @@ func (b *bench) probePuts() (p50, p99 float64, err error) {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// semiSyncMode runs binarc with args on a cluster of its own, from the
-// primary's current file, and the writers' load against it.
-func (b *bench) semiSyncMode(name string, args []string, load time.Duration) (SemiSyncMode, error) {
-	mode := SemiSyncMode{Name: name, BinarcArgs: strings.Join(args, " ")}
-	semi := len(args) > 0
-	if err := b.db.Exec(b.ctx, "SET GLOBAL rpl_semi_sync_master_enabled = "+map[bool]string{true: "ON", false: "OFF"}[semi]); err != nil {
-		return mode, err
+// semiSyncRun runs one mode at each writer count: binarc (or the
+// reference replica) started once, the loads one after the other.
+func (b *bench) semiSyncRun(run semiSyncRun, s3Endpoint string, writers []int, load time.Duration) ([]SemiSyncMode, error) {
+	semi := run.args != "" || run.replica
+	if err := b.db.Exec(b.ctx, "SET GLOBAL rpl_semi_sync_master_wait_point = "+run.waitPoint,
+		"SET GLOBAL rpl_semi_sync_master_enabled = "+map[bool]string{true: "ON", false: "OFF"}[semi && !run.replica]); err != nil {
+		return nil, err
+	}
+	if run.replica {
+		stop, err := b.startReferenceReplica()
+		if err != nil {
+			return nil, err
+		}
+		defer stop()
+		return b.loads(run, writers, load, nil)
+	}
+	// A fresh binlog file, so that --start-at current has nothing to
+	// catch up (the primary's only file holds every earlier mode's load).
+	if err := b.db.Exec(b.ctx, "FLUSH BINARY LOGS"); err != nil {
+		return nil, err
+	}
+	args := strings.Fields(run.args)
+	if strings.Contains(run.args, "local") {
+		args = append(args, "--spool-dir", filepath.Join(b.tmp, "spool-"+testenv.RandomHex(4)))
+	}
+	if run.args != "" {
+		args = append(args, strings.Fields(*semiSyncArgs)...)
 	}
 	clusterName := "bench-ss-" + testenv.RandomHex(4)
 	logPath := filepath.Join(b.tmp, clusterName+".log")
-	bin, err := startBinarc(b.binarc, clusterName, append([]string{"--start-at", "current", "--metrics-addr", "127.0.0.1:0"}, args...), b.db, b.s3, b.replPass, logPath)
+	bin, err := startBinarcEnv(b.binarc, clusterName, append([]string{"--start-at", "current", "--metrics-addr", "127.0.0.1:0"}, args...), b.db, b.s3, b.replPass, logPath,
+		[]string{"AWS_ENDPOINT_URL_S3=" + s3Endpoint})
 	if err != nil {
-		return mode, err
+		return nil, err
 	}
 	b.cl.add(bin.Kill)
 	defer bin.Kill()
 	if err := b.waitSemiSyncReady(bin, logPath, semi); err != nil {
-		return mode, err
+		return nil, err
 	}
-	if err := b.measureLoad(&mode, load); err != nil {
-		return mode, err
+	modes, err := b.loads(run, writers, load, func(m *SemiSyncMode, before bool) error {
+		n, err := b.countSegments(clusterName)
+		if before {
+			m.Segments = -n
+		} else {
+			m.Segments += n
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	if kb, err := procfs.StatusKB(bin.Pid(), "VmHWM"); err == nil {
-		mode.PeakRSSMB = float64(kb) / 1024
-	}
-	if m, err := scrapeMetrics(logPath); err == nil {
-		mode.AckMeanMs = mean(m, "binarc_semi_sync_ack_latency_seconds")
-		mode.UploadMeanMs = mean(m, "binarc_upload_latency_seconds")
-	} else {
-		logf("  metrics of %s: %v", name, err)
+	for i := range modes {
+		if kb, err := procfs.StatusKB(bin.Pid(), "VmHWM"); err == nil {
+			modes[i].PeakRSSMB = float64(kb) / 1024
+		}
+		if m, err := scrapeMetrics(logPath); err == nil {
+			modes[i].AckMeanMs = mean(m, "binarc_semi_sync_ack_latency_seconds")
+			modes[i].UploadMeanMs = mean(m, "binarc_upload_latency_seconds")
+		}
 	}
 	if err := bin.Stop(syscall.SIGTERM, time.Minute); err != nil {
-		return mode, fmt.Errorf("%w; binarc's log ends:\n%s", err, testenv.TailFile(logPath, 10))
+		return nil, fmt.Errorf("%w; binarc's log ends:\n%s", err, testenv.TailFile(logPath, 10))
 	}
-	mode.Segments, err = b.countSegments(clusterName)
-	return mode, err
+	return modes, nil
 }
 
-// semiSyncReplicaMode runs the writers' load with a MariaDB replica as the
-// primary's only semi-sync replica (binarc not running): MariaDB's own
-// acknowledgement, sent once the event is in the replica's relay log.
-func (b *bench) semiSyncReplicaMode(load time.Duration) (SemiSyncMode, error) {
-	mode := SemiSyncMode{Name: "semi-sync, a MariaDB replica (reference, no binarc)"}
+// loads measures run at each writer count; around, if set, hears before
+// and after each load (to count the segments stored meanwhile).
+func (b *bench) loads(run semiSyncRun, writers []int, load time.Duration, around func(m *SemiSyncMode, before bool) error) ([]SemiSyncMode, error) {
+	var modes []SemiSyncMode
+	for _, w := range writers {
+		m := SemiSyncMode{Name: run.name, BinarcArgs: run.args, WaitPoint: run.waitPoint, Writers: w}
+		if around != nil {
+			if err := around(&m, true); err != nil {
+				return nil, err
+			}
+		}
+		if err := b.measureLoad(&m, w, load); err != nil {
+			return nil, err
+		}
+		if around != nil {
+			if err := around(&m, false); err != nil {
+				return nil, err
+			}
+		}
+		modes = append(modes, m)
+	}
+	return modes, nil
+}
+
+// startReferenceReplica makes a MariaDB replica the primary's only
+// semi-sync replica (binarc not running): MariaDB's own acknowledgement,
+// sent once the event is in the replica's relay log.
+func (b *bench) startReferenceReplica() (stop func(), err error) {
 	r, err := testenv.LaunchReplica(b.ctx, filepath.Join(b.tmp, "semisync-replica"), b.db, testenv.ReplicaOptions{ServerID: 77})
 	if err != nil {
-		return mode, err
+		return nil, err
 	}
 	b.cl.add(func() { r.Close() })
-	defer r.Close()
 	if err := r.WaitCaughtUp(b.ctx, b.db, 5*time.Minute); err != nil {
-		return mode, err
+		r.Close()
+		return nil, err
 	}
 	if err := r.Exec(b.ctx, "SET GLOBAL rpl_semi_sync_slave_enabled = ON", "STOP SLAVE IO_THREAD", "START SLAVE IO_THREAD"); err != nil {
-		return mode, err
+		r.Close()
+		return nil, err
 	}
 	if err := b.db.Exec(b.ctx, "SET GLOBAL rpl_semi_sync_master_enabled = ON"); err != nil {
-		return mode, err
+		r.Close()
+		return nil, err
 	}
 	if err := b.waitSemiSyncActive(func() error { return nil }); err != nil {
-		return mode, fmt.Errorf("the replica: %w", err)
+		r.Close()
+		return nil, fmt.Errorf("the replica: %w", err)
 	}
-	return mode, b.measureLoad(&mode, load)
+	return func() { r.Close() }, nil
 }
 
 // waitSemiSyncActive waits until the primary has one semi-sync replica
@@ -276,42 +390,16 @@ func (b *bench) waitSemiSyncReady(bin *testenv.Process, logPath string, semi boo
 	return nil
 }
 
-func (b *bench) statusInt(name string) (int, error) {
-	v, err := b.statusString(name)
-	if err != nil {
-		return 0, err
-	}
-	return strconv.Atoi(v)
-}
-
-func (b *bench) statusString(name string) (string, error) {
-	conn, err := b.db.Dial(b.ctx)
-	if err != nil {
-		return "", err
-	}
-	defer testenv.Quit(conn)
-	r, err := conn.Execute("SHOW GLOBAL STATUS LIKE '" + name + "'")
-	if err != nil {
-		return "", err
-	}
-	defer r.Close()
-	v, err := r.GetString(0, 1)
-	if err != nil {
-		return "", fmt.Errorf("status %s: %w", name, err)
-	}
-	return strings.Clone(v), nil
-}
-
 // commitLoad runs the writers, each committing one-row inserts as fast as
 // it can, for load, and returns every commit's latency.
-func (b *bench) commitLoad(load time.Duration) ([]time.Duration, time.Duration, error) {
+func (b *bench) commitLoad(writers int, load time.Duration) ([]time.Duration, time.Duration, error) {
 	ctx, cancel := context.WithTimeout(b.ctx, load)
 	defer cancel()
 	var mu sync.Mutex
 	var all []time.Duration
-	errc := make(chan error, semiSyncWriters)
+	errc := make(chan error, writers)
 	start := time.Now()
-	for w := range semiSyncWriters {
+	for w := range writers {
 		go func() {
 			conn, err := b.db.Dial(b.ctx)
 			if err != nil {
@@ -337,7 +425,7 @@ func (b *bench) commitLoad(load time.Duration) ([]time.Duration, time.Duration, 
 		}()
 	}
 	var firstErr error
-	for range semiSyncWriters {
+	for range writers {
 		if err := <-errc; err != nil && firstErr == nil {
 			firstErr = err
 		}
@@ -347,7 +435,7 @@ func (b *bench) commitLoad(load time.Duration) ([]time.Duration, time.Duration, 
 
 // measureLoad runs the writers' load and fills the mode's commit figures
 // and the primary's waits.
-func (b *bench) measureLoad(mode *SemiSyncMode, load time.Duration) error {
+func (b *bench) measureLoad(mode *SemiSyncMode, writers int, load time.Duration) error {
 	before, err := b.statusInt("Rpl_semi_sync_master_no_tx")
 	if err != nil {
 		return err
@@ -356,7 +444,7 @@ func (b *bench) measureLoad(mode *SemiSyncMode, load time.Duration) error {
 	if err != nil {
 		return err
 	}
-	lat, elapsed, err := b.commitLoad(load)
+	lat, elapsed, err := b.commitLoad(writers, load)
 	if err != nil {
 		return err
 	}
@@ -390,41 +478,12 @@ func (m *SemiSyncMode) setLatency(sorted []time.Duration) {
 		}
 		m.MeanMs, m.MaxMs = ms(sum/time.Duration(len(sorted))), ms(sorted[len(sorted)-1])
 	}
+	for _, d := range sorted {
+		if d > 100*time.Millisecond {
+			m.Slow++
+		}
+	}
 }
 
 // reference tells whether the mode is MariaDB's own replica, not binarc.
 func (m SemiSyncMode) reference() bool { return strings.Contains(m.Name, "reference") }
-
-func (r *SemiSyncResults) writeMarkdown(w io.Writer) {
-	fmt.Fprintf(w, "\nSemi-sync: %d writers committing one-row inserts as fast as they can, %.0f s per mode; S3 PUT (8 KiB) p50 %.1f ms, p99 %.1f ms.\n\n",
-		r.Writers, r.LoadSeconds, r.PutP50ms, r.PutP99ms)
-	fmt.Fprintln(w, "| mode | commits/s | commit p50 | commit p99 | mean / max | primary waited per commit | target p99 | throughput vs async | target | segments stored | not waited for | binarc ack / upload mean | binarc peak RSS |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-	var async float64
-	for i, m := range r.Modes {
-		if i == 0 {
-			async = m.CommitsPerSec
-			fmt.Fprintf(w, "| %s | %.0f | %.1f ms | %.1f ms | %.1f / %.0f ms | – | | | | %d | | – / %.1f ms | %.1f MiB |\n", m.Name, m.CommitsPerSec, m.P50ms, m.P99ms, m.MeanMs, m.MaxMs, m.Segments, m.UploadMeanMs, m.PeakRSSMB)
-			continue
-		}
-		ratio := m.CommitsPerSec / async
-		limit := r.PutP99ms + targetSemiSyncExtraMs
-		if m.reference() {
-			fmt.Fprintf(w, "| %s | %.0f | %.1f ms | %.1f ms | %.1f / %.0f ms | %.2f ms | | %.2f | | – | %d | – | – |\n", m.Name, m.CommitsPerSec, m.P50ms, m.P99ms, m.MeanMs, m.MaxMs, m.PrimaryTxWaitMs, ratio, m.NotWaited)
-			continue
-		}
-		fmt.Fprintf(w, "| %s | %.0f | %.1f ms | %.1f ms | %.1f / %.0f ms | %.2f ms | <= %.1f ms: %s | %.2f | >= %.1f: %s | %d | %d | %.1f / %.1f ms | %.1f MiB |\n", m.Name, m.CommitsPerSec, m.P50ms, m.P99ms, m.MeanMs, m.MaxMs, m.PrimaryTxWaitMs,
-			limit, pass(m.P99ms <= limit), ratio, targetSemiSyncThruput, pass(ratio >= targetSemiSyncThruput), m.Segments, m.NotWaited, m.AckMeanMs, m.UploadMeanMs, m.PeakRSSMB)
-	}
-	for _, ref := range r.Modes {
-		if !ref.reference() || ref.CommitsPerSec == 0 {
-			continue
-		}
-		fmt.Fprintln(w)
-		for _, m := range r.Modes[1:] {
-			if !m.reference() {
-				fmt.Fprintf(w, "- %s: %.2f× the commits/s of MariaDB's own semi-sync replica\n", m.Name, m.CommitsPerSec/ref.CommitsPerSec)
-			}
-		}
-	}
-}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/binarc/binarc/internal/testenv"
 )
 
 // countSegments lists the segments binarc stored for cluster.
@@ -103,4 +104,30 @@ func (b *bench) primaryWaits() (txTime, txWaits int, err error) {
 		}
 	}
 	return
+}
+
+func (b *bench) statusInt(name string) (int, error) {
+	v, err := b.statusString(name)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(v)
+}
+
+func (b *bench) statusString(name string) (string, error) {
+	conn, err := b.db.Dial(b.ctx)
+	if err != nil {
+		return "", err
+	}
+	defer testenv.Quit(conn)
+	r, err := conn.Execute("SHOW GLOBAL STATUS LIKE '" + name + "'")
+	if err != nil {
+		return "", err
+	}
+	defer r.Close()
+	v, err := r.GetString(0, 1)
+	if err != nil {
+		return "", fmt.Errorf("status %s: %w", name, err)
+	}
+	return strings.Clone(v), nil
 }

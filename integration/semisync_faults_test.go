@@ -87,7 +87,8 @@ func vmHWM(t *testing.T, pid int) float64 {
 	return float64(kb) / 1024
 }
 
-// TestSemiSyncStoreOutageFallback makes the store slow, then unreachable:
+// TestSemiSyncStoreOutageFallback makes the store slow (64 writers, several
+// commit groups uploading at once), then unreachable:
 // the primary waits for binarc, gives up after its timeout (2 s) and goes
 // on asynchronously, and the metric says so; once the store is back binarc
 // catches up and the primary waits for it again. The primary is then
@@ -110,10 +111,11 @@ func TestSemiSyncStoreOutageFallback(t *testing.T) {
 		}
 	}
 
-	// A slow store: commits wait for it, and are acknowledged.
+	// A slow store: commits wait for it, and are acknowledged. 64 writers
+	// keep several commit groups uploading at once.
 	before := &ackedRows{}
 	ctx, cancel := context.WithCancel(context.Background())
-	wait := startWriters(ctx, e.primary, 4, 0, before)
+	wait := startWriters(ctx, e.primary, 64, 0, before)
 	time.Sleep(1500 * time.Millisecond)
 	cancel()
 	wait()
@@ -128,6 +130,7 @@ func TestSemiSyncStoreOutageFallback(t *testing.T) {
 	}
 
 	// The store goes away: the primary waits, then falls back.
+	rangesBefore := m.get("binarc_semi_sync_unprotected_ranges_total")
 	proxy.SetDown(true)
 	during := &ackedRows{}
 	ctx, cancel = context.WithCancel(context.Background())
@@ -136,6 +139,9 @@ func TestSemiSyncStoreOutageFallback(t *testing.T) {
 	if statusVar(t, e.primary, "Rpl_semi_sync_master_status") != "OFF" {
 		t.Fatal("the metric says the primary fell back, the primary does not")
 	}
+	sc.waitFor("the fallback counted as an unprotected range", func(m metrics) bool {
+		return m.get("binarc_semi_sync_unprotected") == 1 && m.get("binarc_semi_sync_unprotected_ranges_total") > rangesBefore
+	})
 	time.Sleep(time.Second)
 	if len(during.snapshot()) == 0 {
 		t.Fatal("no commit went through after the fallback")
@@ -145,8 +151,10 @@ func TestSemiSyncStoreOutageFallback(t *testing.T) {
 	proxy.SetDown(false)
 	proxy.SetLatency(0, 0)
 	sc.waitFor("the primary waiting for binarc again", status(1))
+	sc.waitFor("the unprotected range closed", func(m metrics) bool { return m.get("binarc_semi_sync_unprotected") == 0 })
 	cancel()
 	wait()
+	waitUnprotectedListed(t, e)
 	waitSemiSyncReplica(t, e.primary)
 	after := &ackedRows{}
 	ctx, cancel = context.WithCancel(context.Background())
@@ -263,4 +271,60 @@ func TestSemiSyncConnectionCut(t *testing.T) {
 		t.Errorf("no reconnect logged")
 	}
 	t.Logf("%d commits acknowledged across three connection cuts", len(acked))
+}
+
+// waitUnprotectedListed waits until binarc ls lists the fallback as a
+// closed range: the store was down when it began, so its records reach
+// the archive only after the store is back.
+func waitUnprotectedListed(t *testing.T, e *env) {
+	t.Helper()
+	var out string
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+		var code int
+		out, code = e.run("ls", "--store", e.store, "--cluster", e.cluster)
+		if code == 0 && strings.Contains(out, "not zero-loss protected") && strings.Contains(out, "fell back to asynchronous") &&
+			strings.Contains(out, " until mysql-bin.") && !strings.Contains(out, "until open") {
+			return
+		}
+	}
+	t.Fatalf("binarc ls does not list the fallback as a closed unprotected range:\n%s", out)
+}
+
+// TestSemiSyncPipelinedKilled is TestSemiSyncPrimaryKilled with the store
+// 10 ms away (S3 Express-like, through the proxy) and several commit
+// groups uploading at once (--semi-sync-inflight 4): binarc is killed with
+// uploads in flight (some landed, some not, perhaps past a gap), then the
+// primary with its disk. Every acknowledged commit is in the archive, and
+// in a restore in the first and last rounds. The primary waits
+// AFTER_COMMIT in odd rounds: it then lets every commit group wait at once
+// (AFTER_SYNC lets two), so more groups are in flight. Ten rounds.
+func TestSemiSyncPipelinedKilled(t *testing.T) {
+	t.Parallel()
+	s3 := testenv.StartS3(t)
+	proxy := startProxy(t, strings.TrimPrefix(s3.Endpoint, "http://"))
+	proxy.SetLatency(10*time.Millisecond, 2*time.Millisecond)
+	viaProxy := []string{"AWS_ENDPOINT_URL_S3=" + proxy.URL()}
+	rnd := rand.New(rand.NewSource(time.Now().UnixNano()))
+	total := 0
+	for round := 0; round < 10; round++ {
+		opts := semiSyncPrimary(time.Minute)
+		if round%2 == 1 {
+			opts.ExtraArgs = append(opts.ExtraArgs, "--rpl-semi-sync-master-wait-point=AFTER_COMMIT")
+		}
+		e := newRoundEnv(t, s3, fmt.Sprintf("pipe%d", round), opts)
+		p := e.startEnv(viaProxy, e.streamArgs("--semi-sync", "--semi-sync-inflight", "4")...)
+		waitSemiSyncReplica(t, e.primary)
+		e.primary.Exec(t, "CREATE DATABASE zl", zlTable)
+
+		killAfter := time.Duration(200+rnd.Intn(1300)) * time.Millisecond
+		acked := killDuringWrites(t, e, p, killAfter, round)
+		archived := e.archivedRows()
+		checkAcked(t, fmt.Sprintf("round %d (killed after %s)", round, killAfter), acked, archived)
+		if round == 0 || round == 9 {
+			checkAcked(t, fmt.Sprintf("round %d, restored", round), acked, e.restoredRows())
+		}
+		t.Logf("round %d: killed after %s: %d commits acknowledged, %d rows archived", round, killAfter, len(acked), len(archived))
+		total += len(acked)
+	}
+	t.Logf("%d acknowledged commits checked", total)
 }

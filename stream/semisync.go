@@ -34,6 +34,12 @@ type SemiSyncConfig struct {
 	// PollInterval is how often the primary's semi-sync state is read
 	// (default 1s).
 	PollInterval time.Duration
+	// Inflight bounds the commit groups sealed and uploading at once
+	// (DurabilityStore; default DefaultSemiSyncInflight).
+	Inflight int
+	// MaxPuts bounds the commit groups sealed per second, so a busy
+	// primary's request bill is bounded (0: no bound).
+	MaxPuts float64
 }
 
 func (c *SemiSyncConfig) validate() error {
@@ -53,6 +59,15 @@ func (c *SemiSyncConfig) validate() error {
 	if c.PollInterval <= 0 {
 		c.PollInterval = time.Second
 	}
+	if c.Inflight == 0 {
+		c.Inflight = DefaultSemiSyncInflight
+	}
+	if c.Inflight < 1 || c.Inflight > 64 {
+		return fmt.Errorf("--semi-sync-inflight %d: use 1 to 64", c.Inflight)
+	}
+	if c.MaxPuts < 0 {
+		return fmt.Errorf("--semi-sync-max-puts %g: use 0 (no bound) or a positive rate", c.MaxPuts)
+	}
 	return nil
 }
 
@@ -65,14 +80,28 @@ type SemiSyncStatus struct {
 	// yet, or the last read failed).
 	PrimaryChecked time.Time
 	PrimaryState   replication.SemiSyncState
+	// Fallbacks counts the unprotected ranges opened (the primary seen
+	// not waiting); Unprotected tells whether one is open now.
+	Fallbacks   uint64
+	Unprotected bool
 }
 
 // semiSyncCounters outlive sessions.
 type semiSyncCounters struct {
-	acks, txns atomic.Uint64
-	mu         sync.Mutex
-	checked    time.Time
-	state      replication.SemiSyncState
+	acks, txns  atomic.Uint64
+	fallbacks   atomic.Uint64 // unprotected ranges opened
+	unprotected atomic.Bool   // one is open now
+	mu          sync.Mutex
+	checked     time.Time
+	state       replication.SemiSyncState
+	acked       replication.Position // the last position acknowledged
+}
+
+// lastAcked is the last position acknowledged to the primary.
+func (c *semiSyncCounters) lastAcked() replication.Position {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.acked
 }
 
 // SemiSyncStatus reports the semi-sync counters and the primary's state.
@@ -81,7 +110,7 @@ func (a *Archiver) SemiSyncStatus() SemiSyncStatus {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return SemiSyncStatus{Enabled: a.cfg.SemiSync.Enabled, AcksSent: c.acks.Load(), TransactionsAcked: c.txns.Load(),
-		PrimaryChecked: c.checked, PrimaryState: c.state}
+		PrimaryChecked: c.checked, PrimaryState: c.state, Fallbacks: c.fallbacks.Load(), Unprotected: c.unprotected.Load()}
 }
 
 // startSemiSync runs before anything else in Run: it puts the spool left by
@@ -107,8 +136,10 @@ func (a *Archiver) watchPrimarySemiSync(ctx context.Context) {
 	t := time.NewTicker(a.cfg.SemiSync.PollInterval)
 	defer t.Stop()
 	warned := false
+	rec := &fallbackRecorder{a: a}
 	for {
 		st, err := m.State(ctx)
+		rec.observe(ctx, st, err, time.Now())
 		a.semi.mu.Lock()
 		if err == nil {
 			a.semi.checked, a.semi.state = time.Now(), st
@@ -200,34 +231,6 @@ func (s *semiSync) start(ctx context.Context, g *errgroup.Group, seg *Segmenter,
 	g.Go(func() error { return s.seal(ctx, seg, up) })
 }
 
-// seal is group commit: a segment is sealed as soon as a transaction the
-// primary waits on is in it and the pipeline can take it (an upload slot
-// is free, or, with the spool, at once: the fsync is the wait). What
-// arrives meanwhile waits for the next segment, so requests follow the
-// store's latency, not the commit rate.
-func (s *semiSync) seal(ctx context.Context, seg *Segmenter, up *Uploader) error {
-	slots := s.a.cfg.Uploader.Concurrency
-	if slots <= 0 {
-		slots = 4
-	}
-	tick := time.NewTicker(25 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-s.t.sealc:
-		case <-tick.C:
-		}
-		if !s.t.needSeal() || (s.spool == nil && up.Pending() >= slots) {
-			continue
-		}
-		if err := seg.Flush(); err != nil {
-			return err
-		}
-	}
-}
-
 type semiSyncObserver struct {
 	next Observer
 	s    *semiSync
@@ -243,7 +246,10 @@ func (o *semiSyncObserver) DurableAdvanced(d Durable, received time.Time) {
 	if o.s.spool != nil {
 		o.s.spool.stored(d)
 	} else {
+		// Sent here, not by the sender goroutine: one hop less
+		// between a PUT's answer and the primary.
 		o.s.t.advance(d.Position)
+		o.s.t.send()
 	}
 	poke(o.s.t.sealc)
 	if o.next != nil {
@@ -298,6 +304,8 @@ type ackTracker struct {
 	log      zerolog.Logger
 	kick     chan struct{} // to the sender
 	sealc    chan struct{} // to the sealer
+
+	sendMu sync.Mutex // one send at a time (the sender, the committer)
 
 	mu       sync.Mutex
 	queue    []ackRequest         // requests not yet acknowledged, in stream order
@@ -379,6 +387,8 @@ func (t *ackTracker) run(ctx context.Context) {
 
 // send acknowledges the newest request that is durable.
 func (t *ackTracker) send() {
+	t.sendMu.Lock()
+	defer t.sendMu.Unlock()
 	t.mu.Lock()
 	var target replication.Position
 	if t.overflow && posLE(t.last, t.durable) {
@@ -420,4 +430,7 @@ func (t *ackTracker) send() {
 	}
 	t.counters.acks.Add(1)
 	t.counters.txns.Add(uint64(n))
+	t.counters.mu.Lock()
+	t.counters.acked = target
+	t.counters.mu.Unlock()
 }

@@ -30,11 +30,13 @@ var (
 	descSemiTxns    = newDesc("binarc_semi_sync_acked_transactions_total", "Transactions the semi-sync acknowledgements covered.")
 	descSemiStatus  = newDesc("binarc_semi_sync_primary_status", "The primary's Rpl_semi_sync_master_status, polled: 1 while its commits wait for a semi-sync replica, 0 when it is off or fell back to asynchronous after rpl_semi_sync_master_timeout. Absent while the primary cannot be asked.")
 	descSemiEnabled = newDesc("binarc_semi_sync_primary_enabled", "The primary's rpl_semi_sync_master_enabled, polled: 1 when it is set to wait for semi-sync replicas.")
+	descSemiUnprot  = newDesc("binarc_semi_sync_unprotected", "1 while binarc counts the commits it archives as not zero-loss protected (the primary seen not waiting for it), recorded in the archive as an unprotected range; 0 while the primary waits.")
+	descSemiFalls   = newDesc("binarc_semi_sync_unprotected_ranges_total", "Unprotected ranges opened: times the primary was seen not waiting for binarc (each recorded in the archive; binarc ls lists them).")
 )
 
 // Describe implements prometheus.Collector.
 func (m *SemiSyncMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSemiAcks, descSemiTxns, descSemiStatus, descSemiEnabled} {
+	for _, d := range []*prometheus.Desc{descSemiAcks, descSemiTxns, descSemiStatus, descSemiEnabled, descSemiUnprot, descSemiFalls} {
 		ch <- d
 	}
 	m.ackLatency.Describe(ch)
@@ -50,6 +52,10 @@ func (m *SemiSyncMetrics) Collect(ch chan<- prometheus.Metric) {
 	st := a.SemiSyncStatus()
 	ch <- prometheus.MustNewConstMetric(descSemiAcks, prometheus.CounterValue, float64(st.AcksSent))
 	ch <- prometheus.MustNewConstMetric(descSemiTxns, prometheus.CounterValue, float64(st.TransactionsAcked))
+	if st.Enabled {
+		ch <- prometheus.MustNewConstMetric(descSemiUnprot, prometheus.GaugeValue, boolFloat(st.Unprotected))
+		ch <- prometheus.MustNewConstMetric(descSemiFalls, prometheus.CounterValue, float64(st.Fallbacks))
+	}
 	if !st.PrimaryChecked.IsZero() {
 		ch <- prometheus.MustNewConstMetric(descSemiStatus, prometheus.GaugeValue, boolFloat(st.PrimaryState.Active))
 		ch <- prometheus.MustNewConstMetric(descSemiEnabled, prometheus.GaugeValue, boolFloat(st.PrimaryState.Enabled))

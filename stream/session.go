@@ -153,6 +153,10 @@ func (a *Archiver) session(ctx context.Context, info replication.ServerInfo, hel
 	}
 	upCfg.Sealer = a.cfg.Encrypt
 	upCfg.Signer = a.cfg.Sign
+	if semi != nil && upCfg.Concurrency < a.cfg.SemiSync.Inflight {
+		// Each group in flight is one upload: they must run at once.
+		upCfg.Concurrency = a.cfg.SemiSync.Inflight
+	}
 	up, err := NewUploader(upCfg, a.store, a.layout, durable, a.log, semi.observer(a.cfg.Observer))
 	if err != nil {
 		return err

@@ -366,5 +366,6 @@ func (s *spoolSink) SubmitSegment(seg *archive.Segment) error {
 	end := replication.Position{File: seg.File, Offset: seg.End}
 	s.t.sealedTo(end)
 	s.t.advance(end)
+	s.t.send() // at once: the fsync was the wait
 	return s.Uploader.SubmitSegment(seg)
 }

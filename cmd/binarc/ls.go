@@ -73,6 +73,7 @@ func (c *lsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	printCatalog(os.Stdout, st.Cluster, st.Timelines, st.Lag)
 	printSnapshots(os.Stdout, st.Snapshots)
 	printWindows(os.Stdout, st.Timelines, st.Windows, st.Joins)
+	printUnprotected(ctx, os.Stdout, cat.Store, cat.Layout, st.Timelines)
 	printLastDrill(ctx, log, os.Stdout, cat)
 	return nil
 }
