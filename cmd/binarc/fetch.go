@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/archive/fetch"
 	"github.com/rs/zerolog"
 )
 
@@ -29,7 +30,7 @@ func (c *fetchCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if cat.Opener, err = c.identityFlags.opener(log); err != nil {
 		return err
 	}
-	_, err = cat.Fetch(ctx, archive.FetchRequest{Dir: c.Dir, Timeline: c.Timeline, Files: c.Files, Fetched: func(f archive.FetchedFile) {
+	_, err = fetch.Files(ctx, cat, fetch.Request{Dir: c.Dir, Timeline: c.Timeline, Files: c.Files, Fetched: func(f fetch.File) {
 		if f.Gap != nil {
 			log.Warn().Str("file", f.File).Int64("durable_bytes", f.Bytes).Msgf("fetched the file up to its first hole: %v (segments past it were never durable: an upload was unfinished when the archiver stopped)", f.Gap)
 		}

@@ -1,4 +1,4 @@
-package archive
+package fetch
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/internal/binlogtest"
 	"github.com/binarc/binarc/replication"
@@ -27,7 +28,7 @@ const (
 type fetchArchive struct {
 	t   *testing.T
 	mem *objstore.Memory
-	cat Catalog
+	cat archive.Catalog
 	// shift moves the events of the next files stored this many seconds
 	// later.
 	shift uint32
@@ -45,7 +46,7 @@ type archivedFile struct {
 
 func newFetchArchive(t *testing.T, timelines ...string) *fetchArchive {
 	a := &fetchArchive{t: t, mem: objstore.NewMemory()}
-	a.cat = Catalog{Store: a.mem, Layout: Layout{Cluster: "c"}}
+	a.cat = archive.Catalog{Store: a.mem, Layout: archive.Layout{Cluster: "c"}}
 	for _, tl := range timelines {
 		plainTimeline(t, a.mem, a.cat.Layout, tl)
 	}
@@ -89,7 +90,7 @@ func (a *fetchArchive) fileOf(tl, name string, alg byte, complete bool, body fun
 		a.putSegment(f, i)
 	}
 	if complete {
-		must(a.t, WriteFileIndex(context.Background(), a.mem, a.cat.Layout, tl, name, b.NextName(), nil))
+		must(a.t, archive.WriteFileIndex(context.Background(), a.mem, a.cat.Layout, tl, name, b.NextName(), nil))
 	} else {
 		f.data[replication.InUseFlagOffset] |= replication.FlagInUse
 	}
@@ -132,8 +133,8 @@ func (a *fetchArchive) segmentKey(f *archivedFile, off uint64) string {
 	return ""
 }
 
-func (a *fetchArchive) fetch(req FetchRequest) ([]FetchedFile, error) {
-	return a.cat.Fetch(context.Background(), req)
+func (a *fetchArchive) fetch(req Request) ([]File, error) {
+	return Files(context.Background(), a.cat, req)
 }
 
 // TestFetch: every file of the newest timeline, byte for byte, a complete
@@ -147,7 +148,7 @@ func TestFetch(t *testing.T) {
 	}
 	dir := filepath.Join(t.TempDir(), "new")
 	var reported []string
-	got, err := a.fetch(FetchRequest{Dir: dir, Fetched: func(f FetchedFile) { reported = append(reported, f.File) }})
+	got, err := a.fetch(Request{Dir: dir, Fetched: func(f File) { reported = append(reported, f.File) }})
 	must(t, err)
 	if len(got) != len(want) || len(reported) != len(want) {
 		t.Fatalf("fetched %+v, reported %v; want %d files", got, reported, len(want))
@@ -195,7 +196,7 @@ func TestFetchCorrupt(t *testing.T) {
 			off := f.events[c.event]
 			a.corrupt(f, off, c.change)
 			dir := t.TempDir()
-			_, err := a.fetch(FetchRequest{Dir: dir})
+			_, err := a.fetch(Request{Dir: dir})
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("fetch of a corrupt file: %v; want ErrCorrupt", err)
 			}
@@ -217,8 +218,8 @@ func TestFetchBomb(t *testing.T) {
 	_, err := a.mem.Put(context.Background(), a.cat.Layout.CompactedKey(ftl1, f.name), zstdBomb(t), objstore.PutOptions{})
 	must(t, err)
 	dir := t.TempDir()
-	if _, err := a.fetch(FetchRequest{Dir: dir}); !errors.Is(err, ErrOversize) || !strings.Contains(err.Error(), "zstd bomb") {
-		t.Fatalf("fetch of a compacted bomb: %v; want ErrOversize", err)
+	if _, err := a.fetch(Request{Dir: dir}); !errors.Is(err, archive.ErrOversize) || !strings.Contains(err.Error(), "zstd bomb") {
+		t.Fatalf("fetch of a compacted bomb: %v; want archive.ErrOversize", err)
 	}
 	expectOnly(t, dir)
 }
@@ -233,20 +234,20 @@ func TestFetchRefuses(t *testing.T) {
 	a.file(ftl2, "mysql-bin.000003", replication.ChecksumCRC32, false)
 	for _, c := range []struct {
 		name string
-		req  FetchRequest
+		req  Request
 		want string
 	}{
-		{"a name two timelines hold", FetchRequest{Files: []string{"mysql-bin.000002"}}, "is in 2 timelines"},
-		{"names in two timelines", FetchRequest{Files: []string{"mysql-bin.000001", "mysql-bin.000003"}}, "different timelines"},
-		{"no such timeline", FetchRequest{Timeline: "000009-20261127T000000Z"}, "no such timeline"},
-		{"no such file", FetchRequest{Files: []string{"mysql-bin.000009"}}, `"mysql-bin.000009" is not in timeline ` + ftl2},
-		{"not in the named timeline", FetchRequest{Timeline: ftl2, Files: []string{"mysql-bin.000001"}}, "is not in timeline " + ftl2},
+		{"a name two timelines hold", Request{Files: []string{"mysql-bin.000002"}}, "is in 2 timelines"},
+		{"names in two timelines", Request{Files: []string{"mysql-bin.000001", "mysql-bin.000003"}}, "different timelines"},
+		{"no such timeline", Request{Timeline: "000009-20261127T000000Z"}, "no such timeline"},
+		{"no such file", Request{Files: []string{"mysql-bin.000009"}}, `"mysql-bin.000009" is not in timeline ` + ftl2},
+		{"not in the named timeline", Request{Timeline: ftl2, Files: []string{"mysql-bin.000001"}}, "is not in timeline " + ftl2},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			c.req.Dir = t.TempDir()
 			_, err := a.fetch(c.req)
-			if !errors.Is(err, ErrRequest) || !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("%v; want ErrRequest saying %q", err, c.want)
+			if !errors.Is(err, archive.ErrRequest) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("%v; want archive.ErrRequest saying %q", err, c.want)
 			}
 			expectOnly(t, c.req.Dir)
 		})
@@ -254,9 +255,9 @@ func TestFetchRefuses(t *testing.T) {
 	t.Run("an existing file", func(t *testing.T) {
 		dir := t.TempDir()
 		must(t, os.WriteFile(filepath.Join(dir, "mysql-bin.000003"), []byte("mine"), 0o600))
-		_, err := a.fetch(FetchRequest{Dir: dir})
-		if !errors.Is(err, ErrRequest) || !strings.Contains(err.Error(), "already exists") {
-			t.Fatalf("%v; want ErrRequest saying it exists", err)
+		_, err := a.fetch(Request{Dir: dir})
+		if !errors.Is(err, archive.ErrRequest) || !strings.Contains(err.Error(), "already exists") {
+			t.Fatalf("%v; want archive.ErrRequest saying it exists", err)
 		}
 		expectOnly(t, dir, "mysql-bin.000003")
 		if data, _ := os.ReadFile(filepath.Join(dir, "mysql-bin.000003")); string(data) != "mine" {
@@ -264,8 +265,8 @@ func TestFetchRefuses(t *testing.T) {
 		}
 	})
 	t.Run("an empty cluster", func(t *testing.T) {
-		empty := Catalog{Store: objstore.NewMemory(), Layout: Layout{Cluster: "none"}}
-		_, err := empty.Fetch(context.Background(), FetchRequest{Dir: t.TempDir()})
+		empty := archive.Catalog{Store: objstore.NewMemory(), Layout: archive.Layout{Cluster: "none"}}
+		_, err := Files(context.Background(), empty, Request{Dir: t.TempDir()})
 		if err == nil || !strings.Contains(err.Error(), `cluster "none" has no archive`) {
 			t.Fatalf("%v; want no archive", err)
 		}
@@ -282,14 +283,14 @@ func TestFetchPicksTimeline(t *testing.T) {
 	a.file(ftl2, "mysql-bin.000003", replication.ChecksumCRC32, false)
 	for _, c := range []struct {
 		name   string
-		req    FetchRequest
+		req    Request
 		tl     string
 		fetchd []string
 	}{
-		{"a name one timeline holds", FetchRequest{Files: []string{one.name}}, ftl1, []string{one.name}},
-		{"no names: the newest", FetchRequest{}, ftl2, []string{"mysql-bin.000002", "mysql-bin.000003"}},
-		{"a named timeline", FetchRequest{Timeline: ftl1}, ftl1, []string{"mysql-bin.000001", "mysql-bin.000002"}},
-		{"a shared name in a named timeline", FetchRequest{Timeline: ftl1, Files: []string{"mysql-bin.000002"}}, ftl1, []string{"mysql-bin.000002"}},
+		{"a name one timeline holds", Request{Files: []string{one.name}}, ftl1, []string{one.name}},
+		{"no names: the newest", Request{}, ftl2, []string{"mysql-bin.000002", "mysql-bin.000003"}},
+		{"a named timeline", Request{Timeline: ftl1}, ftl1, []string{"mysql-bin.000001", "mysql-bin.000002"}},
+		{"a shared name in a named timeline", Request{Timeline: ftl1, Files: []string{"mysql-bin.000002"}}, ftl1, []string{"mysql-bin.000002"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			c.req.Dir = t.TempDir()
@@ -322,4 +323,31 @@ func expectOnly(t *testing.T, dir string, names ...string) {
 	if strings.Join(got, " ") != strings.Join(names, " ") {
 		t.Fatalf("%s holds %v; want %v", dir, got, names)
 	}
+}
+
+// plainTimeline stores the manifest of a clear-text timeline tl.
+func plainTimeline(t testing.TB, s objstore.Store, l archive.Layout, tl string) {
+	t.Helper()
+	ti := &archive.TimelineInfo{Version: archive.LayoutVersionPlain, Timeline: tl, StartFile: "mysql-bin.000001", SourceServerID: 1, Reason: "new archive"}
+	if _, err := s.Put(context.Background(), l.TimelineKey(tl), archive.MarshalJSON(ti), objstore.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// zstdBomb is a small object that decompresses to 2 GiB.
+func zstdBomb(t testing.TB) []byte {
+	t.Helper()
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderCRC(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := enc.EncodeAll(make([]byte, 64<<20), nil)
+	return bytes.Repeat(frame, 32)
 }
