@@ -55,9 +55,13 @@ func statusArchive(t *testing.T, dir string, t0 time.Time) (tl1, tl2, snap1, sna
 	segment(tl1, "mysql-bin.000001", f1.Bytes(), 0, uint64(len(f1.Bytes())))
 
 	f2 := binlogtest.NewFileAt("mysql-bin.000001", t0.Add(10*time.Hour), "0-1-5")
-	for i := 6; i <= 9; i++ {
+	for i := 6; i <= 8; i++ {
 		f2.Tx("0-2-"+strconv.Itoa(i), t0.Add(time.Duration(i+4)*time.Hour))
 	}
+	// The next file, whole: the gap in the first is a hole in the middle
+	// of the timeline (a newest file's hole is where its archive ends).
+	f3 := binlogtest.NewFileAt("mysql-bin.000002", t0.Add(12*time.Hour), "0-2-8")
+	f3.Tx("0-2-9", t0.Add(13*time.Hour))
 	put(l.TimelineKey(tl2), archive.MarshalJSON(&archive.TimelineInfo{Version: archive.LayoutVersionPlain, Timeline: tl2, StartFile: "mysql-bin.000001",
 		SourceAddr: "db-b:3306", SourceServerID: 2, Reason: "the writable server changed (failover)", Created: t0.Add(10 * time.Hour),
 		Previous: &archive.TimelineEnd{Timeline: tl1, File: "mysql-bin.000001", Offset: uint64(len(f1.Bytes()))}}))
@@ -66,6 +70,7 @@ func statusArchive(t *testing.T, dir string, t0 time.Time) (tl1, tl2, snap1, sna
 	// transaction between is missing.
 	segment(tl2, "mysql-bin.000001", b2, 0, f2.Ends["0-2-6"])
 	segment(tl2, "mysql-bin.000001", b2, f2.Starts["0-2-8"], uint64(len(b2)))
+	segment(tl2, "mysql-bin.000002", f3.Bytes(), 0, uint64(len(f3.Bytes())))
 	join := archive.Join{Version: archive.JoinVersion, Timeline: tl2, Previous: tl1, Meet: "0-1-5", Final: true,
 		At: archive.Point{File: "mysql-bin.000001", Offset: f2.Starts["0-2-6"]}, PreviousEnd: archive.Point{File: "mysql-bin.000001", Offset: uint64(len(f1.Bytes()))},
 		SwitchTime: t0.Add(10 * time.Hour)}
@@ -132,7 +137,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	}
 	for _, want := range []string{
 		`class="timeline" data-name="` + tl1 + `" data-from="` + stamp(0) + `" data-to="` + stamp(5*time.Hour) + `"`,
-		`class="timeline" data-name="` + tl2 + `" data-from="` + stamp(10*time.Hour) + `" data-to="` + stamp(10*time.Hour) + `"`,
+		`class="timeline" data-name="` + tl2 + `" data-from="` + stamp(10*time.Hour) + `" data-to="` + stamp(13*time.Hour) + `"`,
 		`class="join" data-timeline="` + tl2 + `" data-previous="` + tl1 + `" data-time="` + stamp(10*time.Hour) + `"`,
 		`class="snapshot" data-id="` + snap1 + `" data-time="` + stamp(90*time.Minute) + `"`,
 		`class="snapshot" data-id="` + snap2 + `" data-time="` + stamp(10*time.Hour+30*time.Minute) + `"`,
