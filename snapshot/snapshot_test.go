@@ -309,3 +309,20 @@ func TestManifestSanity(t *testing.T) {
 		}
 	}
 }
+
+// TestExecutedCoordinates: a replica that has executed nothing from its
+// primary (replication reset, or its IO thread failed at once after a
+// hard flip) is refused before any backup: its manifest would carry no
+// coordinates a restore could start from (the fault campaign's seed 99
+// wrote five such snapshots).
+func TestExecutedCoordinates(t *testing.T) {
+	if err := executedCoordinates("r:3306", ReplicaStatus{MasterFile: "mysql-bin.000007", ExecPos: 4711}); err != nil {
+		t.Fatalf("a replica with coordinates: %v", err)
+	}
+	for _, st := range []ReplicaStatus{{}, {MasterFile: "", ExecPos: 4}, {MasterFile: "mysql-bin.000007", ExecPos: 0}} {
+		err := executedCoordinates("r:3306", st)
+		if err == nil || !strings.Contains(err.Error(), "r:3306") || !strings.Contains(err.Error(), "SHOW SLAVE STATUS") {
+			t.Errorf("%+v: %v, want a refusal naming the replica and the way out", st, err)
+		}
+	}
+}

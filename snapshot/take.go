@@ -150,6 +150,9 @@ func Take(ctx context.Context, cfg Config) (*Manifest, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("snapshot %s interrupted before its manifest was written: %w", id, context.Cause(ctx))
 	}
+	if err := m.check(); err != nil {
+		return nil, fmt.Errorf("snapshot %s: its manifest would be refused by every reader, so it is not written: %w", id, err)
+	}
 	if _, err := cfg.Store.Put(ctx, cfg.Layout.SnapshotManifestKey(id), cfg.Sign.Sign(cfg.Layout.SnapshotManifestKey(id), MarshalManifest(m)), objstore.PutOptions{IfAbsent: true}); err != nil {
 		return nil, fmt.Errorf("snapshot %s: write manifest: %w", id, err)
 	}
@@ -188,6 +191,9 @@ func (r *sqlThread) stopAndRecord(ctx context.Context, st *ReplicaStatus, m *Man
 	if err := r.stop(ctx, st); err != nil {
 		return err
 	}
+	if err := executedCoordinates(r.cfg.Addr(), r.status); err != nil {
+		return err
+	}
 	var err error
 	m.MasterServerID, m.MasterServerUUID = r.status.MasterServerID, r.status.MasterUUID
 	m.Coordinates = Coordinates{File: r.status.MasterFile, Pos: r.status.ExecPos, From: "replica"}
@@ -198,6 +204,17 @@ func (r *sqlThread) stopAndRecord(ctx context.Context, st *ReplicaStatus, m *Man
 		return err
 	}
 	r.log.Info().Str("coordinates", m.Coordinates.String()).Msg("replica SQL thread stopped; coordinates recorded")
+	return nil
+}
+
+// executedCoordinates refuses a replica that has executed nothing from a
+// primary (Relay_Master_Log_File empty: replication never started, was
+// reset, or its IO thread failed before anything was applied): its data
+// has no binlog coordinates a restore could start from.
+func executedCoordinates(addr string, st ReplicaStatus) error {
+	if st.MasterFile == "" || st.ExecPos < replication.MagicLen {
+		return fmt.Errorf("replica %s has no executed coordinates of its primary (Relay_Master_Log_File %q, Exec_Master_Log_Pos %d): replication never ran there, was reset, or stopped before applying anything; check SHOW SLAVE STATUS (Last_IO_Error), or snapshot another replica", addr, st.MasterFile, st.ExecPos)
+	}
 	return nil
 }
 
