@@ -1,0 +1,115 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Loss is an acknowledged transaction the winning history does not have.
+type Loss struct {
+	Tx
+	Cause       string `json:"cause"`
+	BeforeFault string `json:"commit_before_fault"` // time from its commit to the fault
+}
+
+// check runs the checker's checks and adds their results to rep.
+func (cp *campaign) check(ctx context.Context, rep *Report) {
+	recs := cp.w.records()
+	final, err := cp.finalRows(ctx)
+	if err != nil {
+		rep.fail("read the final writable master's rows: %v", err)
+		return
+	}
+	for _, t := range recs {
+		if t.Status == Acked {
+			rep.Acked++
+		} else {
+			rep.Uncertain++
+		}
+	}
+	tls, err := cp.readTimelines(ctx)
+	if err != nil {
+		rep.fail("read the archive with binarc binlog fetch and mariadb-binlog: %v", err)
+		return
+	}
+	hist, problems := History(tls)
+	for _, p := range problems {
+		rep.fail("check 2: %s", p)
+	}
+	rep.HistoryTransactions = len(hist)
+	for _, d := range Duplicates(hist) {
+		rep.fail("check 2: %s", d)
+	}
+	lost := cp.lossCause()
+	for _, m := range Missing(recs, final, hist) {
+		rep.fail("check 1: %s", m)
+	}
+	rep.Losses = Losses(recs, final, lost, cp.hardFlipAt)
+	if !cp.hardFlipped && len(rep.Losses) > 0 {
+		rep.fail("check 1: %d acknowledged transactions are not on the final master, with no hard flip to lose them (first: %s)", len(rep.Losses), rep.Losses[0].GTID)
+	}
+	if out, err := cp.r.run(ctx, 5*time.Minute, false, "verify", "--store", cp.r.store, "--cluster", clusterName); err != nil {
+		rep.fail("check 4 (binarc verify): %v\n%s", err, lastLines(out, 10))
+	}
+	cp.checkRestores(ctx, rep, recs, final)
+}
+
+// finalRows is the set of row ids the final writable master holds: the
+// history that won.
+func (cp *campaign) finalRows(ctx context.Context) (map[int64]bool, error) {
+	rows, err := cp.c.Writable().db.Query(ctx, "SELECT id FROM app.rows")
+	if err != nil {
+		return nil, err
+	}
+	ids := make(map[int64]bool, len(rows))
+	for _, r := range rows {
+		id, _ := strconv.ParseInt(r[0], 10, 64)
+		ids[id] = true
+	}
+	return ids, nil
+}
+
+func (cp *campaign) lossCause() string {
+	for _, f := range cp.faults {
+		if f.Kind == FlipHard && f.Error == "" && strings.Contains(f.Detail, "promoted") {
+			return fmt.Sprintf("hard flip at %.1fs (%s)", f.At.Seconds(), f.Detail)
+		}
+	}
+	return "no fault explains it"
+}
+
+// Missing lists the acknowledged transactions on the winning history (their
+// rows are on the final master) that the archive's history lacks (check 1).
+func Missing(recs []Tx, final map[int64]bool, hist []Event) []string {
+	have := make(map[string]bool, len(hist))
+	for _, e := range hist {
+		have[e.GTID] = true
+	}
+	var out []string
+	for _, t := range recs {
+		if t.Status == Acked && final[t.ID] && !have[t.GTID] {
+			out = append(out, fmt.Sprintf("acknowledged transaction %s (row %d, writer %d, on %s at %s) is not in the archive's history",
+				t.GTID, t.ID, t.Writer, t.Server, t.At.UTC().Format(time.RFC3339Nano)))
+		}
+	}
+	return out
+}
+
+// Losses lists the acknowledged transactions the final master does not
+// have, with their cause and the time from their commit to the fault.
+func Losses(recs []Tx, final map[int64]bool, cause string, faultAt time.Time) []Loss {
+	var out []Loss
+	for _, t := range recs {
+		if t.Status == Acked && !final[t.ID] {
+			l := Loss{Tx: t, Cause: cause}
+			if !faultAt.IsZero() {
+				l.BeforeFault = faultAt.Sub(t.At).Round(time.Millisecond).String()
+			}
+			out = append(out, l)
+		}
+	}
+	return out
+}
