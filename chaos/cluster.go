@@ -234,12 +234,16 @@ func (c *cluster) flipHard(ctx context.Context) (string, error) {
 	}
 	to.from = nil
 	c.setWritable(to)
+	detail := from.name + " killed, " + to.name + " promoted"
 	if c.r.from == from {
+		// R may hold transactions the promoted side never got; then it
+		// cannot follow it, and snapshots of R fail from now on (the
+		// flip itself happened: its losses are this fault's).
 		if err := c.replicate(ctx, c.r, to, false); err != nil {
-			return "", err
+			detail += "; R cannot follow " + to.name + ": " + firstLine(err.Error())
 		}
 	}
-	return from.name + " killed, " + to.name + " promoted", nil
+	return detail, nil
 }
 
 func (c *cluster) setWritable(n *node) {
