@@ -38,8 +38,7 @@ type campaign struct {
 	faults      []FaultRecord
 	checkpoints []Checkpoint
 	snapshots   int
-	hardFlipped bool
-	hardFlipAt  time.Time
+	hardFlips   []time.Time // when each hard flip killed the writable master
 	start       time.Time
 }
 

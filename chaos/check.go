@@ -4,15 +4,15 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 )
 
 // Loss is an acknowledged transaction the winning history does not have.
 type Loss struct {
 	Tx
-	Cause       string `json:"cause"`
-	BeforeFault string `json:"commit_before_fault"` // time from its commit to the fault
+	Cause       string    `json:"cause"`
+	BeforeFault string    `json:"commit_before_fault"` // time from its commit to the fault
+	FaultAt     time.Time `json:"fault_at"`
 }
 
 // check runs the checker's checks and adds their results to rep.
@@ -43,18 +43,19 @@ func (cp *campaign) check(ctx context.Context, rep *Report) {
 	for _, d := range Duplicates(hist) {
 		rep.fail("check 2: %s", d)
 	}
-	lost := cp.lossCause()
 	for _, m := range Missing(recs, final, hist) {
 		rep.fail("check 1: %s", m)
 	}
-	rep.Losses = Losses(recs, final, lost, cp.hardFlipAt)
-	if !cp.hardFlipped && len(rep.Losses) > 0 {
-		rep.fail("check 1: %d acknowledged transactions are not on the final master, with no hard flip to lose them (first: %s)", len(rep.Losses), rep.Losses[0].GTID)
+	rep.Losses = Losses(recs, final, cp.hardFlips)
+	for _, l := range rep.Losses {
+		if l.BeforeFault == "" {
+			rep.fail("check 1: acknowledged transaction %s (row %d on %s) is not on the final master, and no hard flip came after it", l.GTID, l.ID, l.Server)
+		}
 	}
 	if out, err := cp.r.run(ctx, 5*time.Minute, false, "verify", "--store", cp.r.store, "--cluster", clusterName); err != nil {
 		rep.fail("check 4 (binarc verify): %v\n%s", err, lastLines(out, 10))
 	}
-	cp.checkRestores(ctx, rep, recs, final)
+	cp.checkRestores(ctx, rep, recs, final, rep.Losses)
 }
 
 // finalRows is the set of row ids the final writable master holds: the
@@ -70,15 +71,6 @@ func (cp *campaign) finalRows(ctx context.Context) (map[int64]bool, error) {
 		ids[id] = true
 	}
 	return ids, nil
-}
-
-func (cp *campaign) lossCause() string {
-	for _, f := range cp.faults {
-		if f.Kind == FlipHard && f.Error == "" && strings.Contains(f.Detail, "promoted") {
-			return fmt.Sprintf("hard flip at %.1fs (%s)", f.At.Seconds(), f.Detail)
-		}
-	}
-	return "no fault explains it"
 }
 
 // Missing lists the acknowledged transactions on the winning history (their
@@ -99,17 +91,23 @@ func Missing(recs []Tx, final map[int64]bool, hist []Event) []string {
 }
 
 // Losses lists the acknowledged transactions the final master does not
-// have, with their cause and the time from their commit to the fault.
-func Losses(recs []Tx, final map[int64]bool, cause string, faultAt time.Time) []Loss {
+// have, each with the first hard flip after its commit (the fault that lost
+// it) and the time from its commit to that flip.
+func Losses(recs []Tx, final map[int64]bool, hardFlips []time.Time) []Loss {
 	var out []Loss
 	for _, t := range recs {
-		if t.Status == Acked && !final[t.ID] {
-			l := Loss{Tx: t, Cause: cause}
-			if !faultAt.IsZero() {
-				l.BeforeFault = faultAt.Sub(t.At).Round(time.Millisecond).String()
-			}
-			out = append(out, l)
+		if t.Status != Acked || final[t.ID] {
+			continue
 		}
+		l := Loss{Tx: t, Cause: "no hard flip after its commit"}
+		for i, at := range hardFlips {
+			if at.After(t.At) {
+				l.Cause = fmt.Sprintf("hard flip %d at %s", i+1, at.UTC().Format(time.RFC3339Nano))
+				l.BeforeFault, l.FaultAt = at.Sub(t.At).Round(time.Millisecond).String(), at
+				break
+			}
+		}
+		out = append(out, l)
 	}
 	return out
 }

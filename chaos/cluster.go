@@ -176,6 +176,16 @@ func (c *cluster) passive() *node {
 	return c.a
 }
 
+// lost is the side of the pair lost at a hard flip, if any.
+func (c *cluster) lost() *node {
+	for _, n := range []*node{c.a, c.b} {
+		if n.dead {
+			return n
+		}
+	}
+	return nil
+}
+
 // restart brings a killed or stopped server back: its replication threads
 // started again (--skip-slave-start) and, on the writable one, writes on.
 func (c *cluster) restart(ctx context.Context, n *node) error {
@@ -220,11 +230,19 @@ func (c *cluster) flipClean(ctx context.Context) (string, error) {
 // writable with whatever it had received: the rest is lost. The loser stays
 // down (rejoining it would need a rebuild) and R is repointed if it
 // followed the loser.
-func (c *cluster) flipHard(ctx context.Context) (string, error) {
+//
+// The passive side's IO thread is stopped for lag first, so the writable
+// master acknowledges transactions it never receives: losses, for the
+// checker to find in the join's lost range and nowhere on the history.
+func (c *cluster) flipHard(ctx context.Context, lag time.Duration) (string, error) {
 	from, to := c.Writable(), c.passive()
 	if to == nil || !to.up {
 		return "", errors.New("no passive master to promote")
 	}
+	if err := to.db.Exec(ctx, "STOP SLAVE IO_THREAD"); err != nil {
+		return "", err
+	}
+	time.Sleep(lag)
 	if err := from.db.Kill(); err != nil {
 		return "", err
 	}
@@ -244,6 +262,49 @@ func (c *cluster) flipHard(ctx context.Context) (string, error) {
 		}
 	}
 	return detail, nil
+}
+
+// rebuild replaces a side lost at a hard flip with a fresh server (a new
+// datadir and server_id; its binlog file names start again at .000001 as
+// a re-provisioned pod's do, behind the same address) that copies the writable master's
+// whole binlog; then the pair replicates both ways again. The proxy moves
+// to the new server. It fails when the writable master has purged
+// binlogs the new one needs.
+//
+// pause holds the writers while the writable master starts replicating
+// from the new server: it must not have written past what the new server
+// has when it asks for its position (MariaDB refuses a replica ahead of
+// its master, error 1236).
+func (c *cluster) rebuild(ctx context.Context, n *node, pause sync.Locker) error {
+	w := c.Writable()
+	n.db.Close()
+	dir := filepath.Join(c.dir, fmt.Sprintf("%s-rebuilt-%d", n.name, time.Now().UnixNano()))
+	// A new server_id: with the old one, it would skip its predecessor's
+	// transactions in the copy (replicate_same_server_id is off, and
+	// cannot be on with log_slave_updates).
+	db, err := testenv.LaunchMariaDB(ctx, dir, testenv.MariaDBOptions{
+		ServerID: n.db.ServerID + 10, MaxBinlogSize: 128 << 10,
+		ExtraArgs: []string{"--log-slave-updates=ON", "--relay-log=relay-bin", "--skip-slave-start", "--read-only=ON"},
+	})
+	if err != nil {
+		return fmt.Errorf("rebuild %s: %w", n.name, err)
+	}
+	n.db = db
+	n.proxy.Retarget(db.Addr())
+	n.proxy.Cut()
+	n.up, n.dead = true, false
+	if err := c.replicate(ctx, n, w, true); err != nil {
+		return err
+	}
+	pause.Lock()
+	defer pause.Unlock()
+	if err := n.db.WaitCaughtUp(ctx, w.db, caughtUpMax); err != nil {
+		return err
+	}
+	if err := w.db.Exec(ctx, "SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_binlog_pos"); err != nil {
+		return err
+	}
+	return c.replicate(ctx, w, n, false)
 }
 
 func (c *cluster) setWritable(n *node) {

@@ -31,15 +31,19 @@ func (cp *campaign) apply(ctx context.Context, s Step) (string, error) {
 		return cp.restartStream()
 	case KillMaster, StopMaster:
 		return cp.restartMaster(ctx, s)
-	case FlipClean:
-		return c.flipClean(ctx)
-	case FlipHard:
-		if cp.hardFlipped {
+	case FlipClean, FlipHard:
+		if lost := c.lost(); lost != nil {
+			if err := c.rebuild(ctx, lost, &cp.w.pause); err != nil {
+				return "", err
+			}
+			return "rebuilt " + lost.name + " (lost at a hard flip) from " + c.Writable().name + " instead", nil
+		}
+		if s.Kind == FlipClean {
 			return c.flipClean(ctx)
 		}
-		d, err := c.flipHard(ctx)
+		d, err := c.flipHard(ctx, s.For/4)
 		if err == nil {
-			cp.hardFlipped, cp.hardFlipAt = true, time.Now()
+			cp.hardFlips = append(cp.hardFlips, time.Now())
 		}
 		return d, err
 	case StoreDown:
@@ -191,6 +195,7 @@ type Checkpoint struct {
 	File   string    `json:"file"`
 	Pos    string    `json:"pos"`
 	Server string    `json:"server"`
+	ID     uint32    `json:"server_id"`
 	// Acked is how many records the writers had then.
 	Records int `json:"records"`
 }
@@ -208,7 +213,7 @@ func (cp *campaign) checkpoint(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("show master status: %v", err)
 	}
 	now := time.Now()
-	k := Checkpoint{GTID: g[0][0], File: st[0][0], Pos: st[0][1], Server: w.name,
+	k := Checkpoint{GTID: g[0][0], File: st[0][0], Pos: st[0][1], Server: w.name, ID: w.db.ServerID,
 		Time: now.Truncate(time.Second).Add(time.Second), Records: len(cp.w.records())}
 	time.Sleep(time.Until(k.Time) + 50*time.Millisecond)
 	cp.checkpoints = append(cp.checkpoints, k)

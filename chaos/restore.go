@@ -118,7 +118,7 @@ func measure(ctx context.Context, db *testenv.MariaDB, want Model) (Model, error
 
 // checkRestores restores K random checkpoints, each by a random kind, into
 // fresh servers and compares them with the model (check 3).
-func (cp *campaign) checkRestores(ctx context.Context, rep *Report, recs []Tx, final map[int64]bool) {
+func (cp *campaign) checkRestores(ctx context.Context, rep *Report, recs []Tx, final map[int64]bool, losses []Loss) {
 	rng := rand.New(rand.NewPCG(cp.cfg.Seed, 0x726573746f7265)) // "restore"
 	firstSnap := cp.firstSnapshot()
 	var eligible []Checkpoint
@@ -126,7 +126,7 @@ func (cp *campaign) checkRestores(ctx context.Context, rep *Report, recs []Tx, f
 		if firstSnap.IsZero() || !k.Time.After(firstSnap) {
 			continue
 		}
-		if lostBefore(recs, final, k) {
+		if lostBefore(losses, k) {
 			rep.Restores = append(rep.Restores, RestoreResult{Checkpoint: k, Verdict: "skipped: transactions acknowledged before it were lost at the hard flip"})
 			continue
 		}
@@ -152,11 +152,13 @@ func (cp *campaign) checkRestores(ctx context.Context, rep *Report, recs []Tx, f
 	}
 }
 
-// lostBefore reports whether an acknowledged transaction before k is not
-// on the winning history: k then describes a history that lost.
-func lostBefore(recs []Tx, final map[int64]bool, k Checkpoint) bool {
-	for _, t := range recs {
-		if t.Status == Acked && t.At.Before(k.Time) && !final[t.ID] {
+// lostBefore reports whether k lies between a lost transaction's commit
+// and the hard flip that lost it: k then describes a history that lost.
+// (After the flip the winning history holds without it, and the model
+// leaves it out.)
+func lostBefore(losses []Loss, k Checkpoint) bool {
+	for _, l := range losses {
+		if l.At.Before(k.Time) && (l.FaultAt.IsZero() || l.FaultAt.After(k.Time)) {
 			return true
 		}
 	}
@@ -226,7 +228,7 @@ func (cp *campaign) timelineOf(k Checkpoint) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	id := map[string]uint32{"A": 1, "B": 2, "R": 3}[k.Server]
+	id := k.ID
 	best := ""
 	for _, name := range names {
 		info, err := os.ReadFile(filepath.Join(cp.archiveDir(), name, "timeline.json"))
