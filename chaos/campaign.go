@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -110,6 +111,11 @@ func (cp *campaign) finish(ctx context.Context) *Report {
 	if err := cp.waitArchived(ctx, 2*time.Minute); err != nil {
 		rep.fail("binarc did not catch up with the writable master: %v", err)
 	}
+	// binarc records a join once it can no longer change, which may be
+	// after the bytes are in: stopping it sooner would leave the join to
+	// the next binarc (readers work it out meanwhile), and check 2 reads
+	// the recorded joins.
+	cp.waitJoins(ctx, time.Minute)
 	took, err := cp.stream.terminate()
 	if err != nil {
 		rep.fail("check 6 (exits within its stop timeout): %v", err)
@@ -158,4 +164,25 @@ func (cp *campaign) waitArchived(ctx context.Context, timeout time.Duration) err
 // archiveDir is where versitygw keeps the cluster's timelines on disk.
 func (cp *campaign) archiveDir() string {
 	return filepath.Join(cp.c.s3.DataDir(), cp.c.s3.Bucket, "archive", clusterName, "binlog")
+}
+
+// waitJoins waits until every timeline after the first has its join.json.
+func (cp *campaign) waitJoins(ctx context.Context, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		names, err := cp.timelineDirs()
+		missing := err != nil
+		for i, name := range names {
+			if i == 0 {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(cp.archiveDir(), name, "join.json")); err != nil {
+				missing = true
+			}
+		}
+		if !missing {
+			return
+		}
+		time.Sleep(time.Second)
+	}
 }

@@ -13,6 +13,9 @@ type Loss struct {
 	Cause       string    `json:"cause"`
 	BeforeFault string    `json:"commit_before_fault"` // time from its commit to the fault
 	FaultAt     time.Time `json:"fault_at"`
+	// Archived says where the archive has it: in a lost range a join
+	// declares, or nowhere (binarc never received it).
+	Archived string `json:"archived"`
 }
 
 // check runs the checker's checks and adds their results to rep.
@@ -47,6 +50,7 @@ func (cp *campaign) check(ctx context.Context, rep *Report) {
 		rep.fail("check 1: %s", m)
 	}
 	rep.Losses = Losses(recs, final, cp.hardFlips)
+	DeclareLosses(rep.Losses, tls)
 	for _, l := range rep.Losses {
 		if l.BeforeFault == "" {
 			rep.fail("check 1: acknowledged transaction %s (row %d on %s) is not on the final master, and no hard flip came after it", l.GTID, l.ID, l.Server)
@@ -110,4 +114,38 @@ func Losses(recs []Tx, final map[int64]bool, hardFlips []time.Time) []Loss {
 		out = append(out, l)
 	}
 	return out
+}
+
+// DeclareLosses says for each loss whether a join declares it lost (binarc
+// had archived it on the losing timeline) or the archive never had it.
+func DeclareLosses(losses []Loss, tls []Timeline) {
+	for i := range losses {
+		losses[i].Archived = "never reached binarc"
+		for _, tl := range tls {
+			if tl.Join != nil && inRanges(losses[i].GTID, tl.Join.Lost) {
+				losses[i].Archived = "declared lost by the join of " + tl.Name
+			}
+		}
+	}
+}
+
+// inRanges reports whether gtid (domain-server-seq) is in one of the
+// ranges "domain-server-first..last" (or a single GTID).
+func inRanges(gtid string, ranges []string) bool {
+	var d, s, n uint64
+	if _, err := fmt.Sscanf(gtid, "%d-%d-%d", &d, &s, &n); err != nil {
+		return false
+	}
+	for _, r := range ranges {
+		var rd, rs, first, last uint64
+		if c, _ := fmt.Sscanf(r, "%d-%d-%d..%d", &rd, &rs, &first, &last); c == 3 {
+			last = first
+		} else if c != 4 {
+			continue
+		}
+		if rd == d && rs == s && first <= n && n <= last {
+			return true
+		}
+	}
+	return false
 }

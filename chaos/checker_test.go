@@ -131,3 +131,14 @@ func TestScheduleIsReproducible(t *testing.T) {
 		t.Fatal("seeds 7 and 8 drew the same schedule")
 	}
 }
+
+// TestDeclareLosses: a loss in a join's lost range is named as declared by
+// it; one outside every range never reached binarc.
+func TestDeclareLosses(t *testing.T) {
+	losses := []Loss{{Tx: Tx{GTID: "0-1-1947"}}, {Tx: Tx{GTID: "0-1-1994"}}, {Tx: Tx{GTID: "0-11-7"}}}
+	tls := []Timeline{{Name: "000001-a"}, {Name: "000002-b", Join: &JoinPoint{Lost: []string{"0-1-1946..1993", "0-11-7"}}}}
+	DeclareLosses(losses, tls)
+	if !strings.Contains(losses[0].Archived, "000002-b") || losses[1].Archived != "never reached binarc" || !strings.Contains(losses[2].Archived, "000002-b") {
+		t.Fatalf("losses %+v", losses)
+	}
+}

@@ -96,7 +96,7 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\nlosses: %d\n", len(r.Losses))
 	for _, l := range r.Losses {
-		fmt.Fprintf(w, "  %s (row %d on %s), committed %s before the fault: %s\n", l.GTID, l.ID, l.Server, l.BeforeFault, l.Cause)
+		fmt.Fprintf(w, "  %s (row %d on %s), committed %s before the fault: %s; %s\n", l.GTID, l.ID, l.Server, l.BeforeFault, l.Cause, l.Archived)
 	}
 	fmt.Fprintf(w, "\nfailures: %d\n", len(r.Failures))
 	for _, f := range r.Failures {

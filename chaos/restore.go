@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"hash/crc32"
 	"math/rand/v2"
@@ -243,6 +244,15 @@ func (cp *campaign) timelineOf(k Checkpoint) (string, error) {
 	}
 	if best == "" {
 		return "", fmt.Errorf("no timeline of server %s started before the checkpoint", k.Server)
+	}
+	// A timeline's history starts at its join: a position of its server
+	// before that is on the previous timeline (by another name).
+	if b, err := os.ReadFile(filepath.Join(cp.archiveDir(), best, "join.json")); err == nil {
+		var j JoinPoint
+		pos, _ := strconv.ParseUint(k.Pos, 10, 64)
+		if json.Unmarshal(b, &j) == nil && j.At.after(k.File, pos) {
+			return "", fmt.Errorf("%s:%s is before %s's join at %s:%d: the previous timeline holds that state", k.File, k.Pos, best, j.At.File, j.At.Offset)
+		}
 	}
 	return best, nil
 }
