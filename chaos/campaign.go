@@ -40,7 +40,9 @@ type campaign struct {
 	checkpoints []Checkpoint
 	snapshots   int
 	hardFlips   []time.Time // when each hard flip killed the writable master
-	start       time.Time
+	// rebuildFailed: the lost side could not be rebuilt; it stays lost.
+	rebuildFailed bool
+	start         time.Time
 }
 
 // Run runs the campaign and its checks and returns the report. An error

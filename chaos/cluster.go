@@ -292,8 +292,12 @@ func (c *cluster) rebuild(ctx context.Context, n *node, pause sync.Locker) error
 	n.db = db
 	n.proxy.Retarget(db.Addr())
 	n.proxy.Cut()
-	n.up, n.dead = true, false
 	if err := c.replicate(ctx, n, w, true); err != nil {
+		return err
+	}
+	// The copy first, with the writers on; then the last few transactions
+	// with them held.
+	if err := n.db.WaitCaughtUp(ctx, w.db, caughtUpMax); err != nil {
 		return err
 	}
 	pause.Lock()
@@ -301,6 +305,7 @@ func (c *cluster) rebuild(ctx context.Context, n *node, pause sync.Locker) error
 	if err := n.db.WaitCaughtUp(ctx, w.db, caughtUpMax); err != nil {
 		return err
 	}
+	n.up, n.dead = true, false
 	if err := w.db.Exec(ctx, "SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_binlog_pos"); err != nil {
 		return err
 	}

@@ -33,7 +33,14 @@ func (cp *campaign) apply(ctx context.Context, s Step) (string, error) {
 		return cp.restartMaster(ctx, s)
 	case FlipClean, FlipHard:
 		if lost := c.lost(); lost != nil {
+			if cp.rebuildFailed {
+				return "", errors.New("the pair has one side for good (its rebuild failed)")
+			}
 			if err := c.rebuild(ctx, lost, &cp.w.pause); err != nil {
+				// Typically a purge on the survivor: the new server
+				// cannot copy its whole binlog. Trying again at each
+				// flip would only stall the schedule.
+				cp.rebuildFailed = true
 				return "", err
 			}
 			return "rebuilt " + lost.name + " (lost at a hard flip) from " + c.Writable().name + " instead", nil
