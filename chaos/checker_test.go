@@ -142,3 +142,14 @@ func TestDeclareLosses(t *testing.T) {
 		t.Fatalf("losses %+v", losses)
 	}
 }
+
+// TestModelHotRowByGTID: the hot row's value is the update with the
+// highest GTID before the checkpoint, even when its record came first.
+func TestModelHotRowByGTID(t *testing.T) {
+	recs, final := acked("0-1-8", "0-1-7")
+	recs[0].HotKey, recs[1].HotKey = 4, 4
+	m := ModelAt(recs, final, Checkpoint{Time: time.Unix(1010, 0)})
+	if m.Hot[4] != recs[0].ID {
+		t.Fatalf("hot row 4 = %d, want %d (GTID 0-1-8)", m.Hot[4], recs[0].ID)
+	}
+}

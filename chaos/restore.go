@@ -53,6 +53,7 @@ func ModelAt(recs []Tx, final map[int64]bool, k Checkpoint) Model {
 		m.Hot[key] = 0
 	}
 	dirty := map[int]bool{}
+	hotSeq := map[int]uint64{}
 	for _, t := range recs {
 		switch {
 		case t.Status == Uncertain:
@@ -63,8 +64,11 @@ func ModelAt(recs []Tx, final map[int64]bool, k Checkpoint) Model {
 		case t.At.Before(k.Time) && final[t.ID]:
 			m.Count++
 			m.Sum += rowCRC(t)
-			if t.HotKey != 0 {
-				m.Hot[t.HotKey] = t.ID // records are in commit order per key: one writer's later commits come later
+			// The last update by GTID order (the history's order on one
+			// domain), not by record order: two writers' records of one
+			// hot row may be appended the other way round.
+			if seq := gtidSeq(t.GTID); t.HotKey != 0 && seq >= hotSeq[t.HotKey] {
+				m.Hot[t.HotKey], hotSeq[t.HotKey] = t.ID, seq
 			}
 		}
 	}
@@ -255,4 +259,11 @@ func (cp *campaign) timelineOf(k Checkpoint) (string, error) {
 		}
 	}
 	return best, nil
+}
+
+// gtidSeq is the sequence number of a MariaDB GTID (domain-server-seq).
+func gtidSeq(gtid string) uint64 {
+	var d, srv, seq uint64
+	fmt.Sscanf(gtid, "%d-%d-%d", &d, &srv, &seq)
+	return seq
 }
