@@ -7,6 +7,7 @@
 #   make test    lint, then every test with the race detector
 #   make lint    gofmt, go vet, staticcheck, docker-compose config
 #   make bench   go run ./bench $(BENCH_ARGS)
+#   make chaos   the seeded fault campaign (SEED=…, DURATION=…, default 10m)
 #   make clean   remove bin/ and demo-data/
 
 # Go is often installed in /usr/local/go without being on a root shell's
@@ -28,7 +29,7 @@ GO_TEST_FLAGS ?= -race -count=1 -timeout 25m -parallel 3
 TEST_LOG := bin/go-test.log
 BENCH_ARGS ?=
 
-.PHONY: all deps demo-deps build demo test go-test lint bench clean
+.PHONY: all deps demo-deps build demo test go-test lint bench chaos clean
 
 all: build
 
@@ -73,6 +74,13 @@ lint:
 
 bench: deps
 	go run ./bench $(BENCH_ARGS)
+
+# A failing seed reruns the same schedule: make chaos SEED=<the report's seed>.
+SEED ?= $(shell date +%s)
+DURATION ?= 10m
+CHAOS_DIR ?=
+chaos: build
+	go run ./chaos/cmd -seed $(SEED) -duration $(DURATION) -binarc bin/binarc $(if $(CHAOS_DIR),-dir $(CHAOS_DIR))
 
 clean:
 	rm -rf bin demo-data

@@ -1,0 +1,190 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// clusterName is the archive's cluster in the campaign's bucket.
+const clusterName = "main"
+
+// Config is one campaign.
+type Config struct {
+	Seed     uint64
+	Duration time.Duration
+	// Dir holds the servers, the logs and the report; it must exist.
+	Dir string
+	// Binarc is the binarc binary to test.
+	Binarc string
+	// Restores is how many restore points the checker restores (K).
+	Restores int
+	// Writers is the number of concurrent writers (default 3).
+	Writers int
+	Log     zerolog.Logger
+}
+
+// campaign is one run's state.
+type campaign struct {
+	cfg         Config
+	c           *cluster
+	r           *runner
+	w           *workload
+	stream      *binarcRun
+	runs        []*binarcRun
+	faults      []FaultRecord
+	checkpoints []Checkpoint
+	snapshots   int
+	hardFlips   []time.Time // when each hard flip killed the writable master
+	// rebuildFailed: the lost side could not be rebuilt; it stays lost.
+	rebuildFailed bool
+	start         time.Time
+}
+
+// Run runs the campaign and its checks and returns the report. An error
+// means the campaign could not run (a server would not start); a campaign
+// that ran returns its report, whose Failures say whether it passed.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if cfg.Restores == 0 {
+		cfg.Restores = 3
+	}
+	if cfg.Writers == 0 {
+		cfg.Writers = 3
+	}
+	c, err := startCluster(ctx, cfg.Dir, cfg.Seed)
+	if c != nil {
+		defer c.close()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("start the topology: %w", err)
+	}
+	cp := &campaign{cfg: cfg, c: c, w: &workload{c: c},
+		r: &runner{binarc: cfg.Binarc, dir: cfg.Dir, c: c, store: c.s3.StoreURL("archive")}}
+	if _, err := cp.restartStream(); err != nil {
+		return nil, err
+	}
+	cp.w.start(cfg.Seed, cfg.Writers)
+	cp.start = time.Now()
+	cp.runSchedule(ctx, NewSchedule(cfg.Seed, cfg.Duration))
+	rep := cp.finish(ctx)
+	return rep, nil
+}
+
+// runSchedule applies each step at its time.
+func (cp *campaign) runSchedule(ctx context.Context, steps []Step) {
+	for _, s := range steps {
+		if ctx.Err() != nil {
+			return
+		}
+		sleepFor(time.Until(cp.start.Add(s.At)))
+		rec := FaultRecord{Step: s, Start: time.Now()}
+		d, err := cp.apply(ctx, s)
+		rec.End, rec.Detail = time.Now(), d
+		if err != nil {
+			rec.Error = err.Error()
+		}
+		cp.cfg.Log.Info().Str("step", s.String()).Str("detail", d).AnErr("err", err).Msg("chaos step")
+		cp.faults = append(cp.faults, rec)
+	}
+}
+
+// finish ends the faults, lets binarc catch up, stops everything and runs
+// the checker.
+func (cp *campaign) finish(ctx context.Context) *Report {
+	c := cp.c
+	c.store.SetDown(false)
+	c.store.SetLatency(0, 0)
+	c.store.SetDropRate(0)
+	rep := &Report{Seed: cp.cfg.Seed, Duration: cp.cfg.Duration.String(), Dir: cp.cfg.Dir}
+	// A last checkpoint and a few rows after it, so the newest timeline
+	// has transactions of its own past every join (joins are then final).
+	if _, err := cp.checkpoint(ctx); err != nil {
+		rep.fail("final checkpoint: %v", err)
+	}
+	time.Sleep(2 * time.Second)
+	cp.w.halt()
+	if err := c.Writable().db.Exec(ctx, "FLUSH BINARY LOGS"); err != nil {
+		rep.fail("flush binary logs on the writable master: %v", err)
+	}
+	if err := cp.waitArchived(ctx, 2*time.Minute); err != nil {
+		rep.fail("binarc did not catch up with the writable master: %v", err)
+	}
+	// binarc records a join once it can no longer change, which may be
+	// after the bytes are in: stopping it sooner would leave the join to
+	// the next binarc (readers work it out meanwhile), and check 2 reads
+	// the recorded joins.
+	cp.waitJoins(ctx, time.Minute)
+	took, err := cp.stream.terminate()
+	if err != nil {
+		rep.fail("check 6 (exits within its stop timeout): %v", err)
+	}
+	rep.LastStop = took.String()
+	for i := range cp.faults {
+		f := &cp.faults[i]
+		for _, run := range cp.runs {
+			f.Logged = append(f.Logged, notableLines(run.logPath, run.n, f.Start, f.End.Add(5*time.Second))...)
+		}
+	}
+	rep.Faults, rep.Checkpoints, rep.Snapshots = cp.faults, cp.checkpoints, cp.snapshots
+	for _, run := range cp.runs {
+		rep.PeakRSSKiB = max(rep.PeakRSSKiB, run.peakKB)
+	}
+	if rep.PeakRSSKiB >= 100<<10 {
+		rep.fail("check 5 (peak RSS < 100 MiB): binarc stream reached %d KiB", rep.PeakRSSKiB)
+	}
+	cp.check(ctx, rep)
+	return rep
+}
+
+// waitArchived waits until binarc ls says the newest timeline is level
+// with the writable master.
+func (cp *campaign) waitArchived(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	src := "mysql://" + binarcUser + "@" + cp.c.Writable().db.Addr()
+	var last string
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		out, err := cp.r.run(ctx, time.Minute, false, "ls", "--store", cp.r.store, "--cluster", clusterName, "--source", src, "--json")
+		if err == nil {
+			behind, summary := lagOf(out)
+			if behind == 0 && summary != "" && !containsAny(summary, "cannot tell") {
+				return nil
+			}
+			last = summary
+		} else {
+			last = err.Error() + ": " + lastLines(out, 3)
+		}
+		cp.cfg.Log.Debug().Str("lag", last).Msg("waiting for binarc to catch up")
+		time.Sleep(time.Second)
+	}
+	return fmt.Errorf("binarc ls: %s", last)
+}
+
+// archiveDir is where versitygw keeps the cluster's timelines on disk.
+func (cp *campaign) archiveDir() string {
+	return filepath.Join(cp.c.s3.DataDir(), cp.c.s3.Bucket, "archive", clusterName, "binlog")
+}
+
+// waitJoins waits until every timeline after the first has its join.json.
+func (cp *campaign) waitJoins(ctx context.Context, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		names, err := cp.timelineDirs()
+		missing := err != nil
+		for i, name := range names {
+			if i == 0 {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(cp.archiveDir(), name, "join.json")); err != nil {
+				missing = true
+			}
+		}
+		if !missing {
+			return
+		}
+		time.Sleep(time.Second)
+	}
+}

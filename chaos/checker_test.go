@@ -1,0 +1,155 @@
+package chaos
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// binlogText is mariadb-binlog output for three transactions of a file,
+// trimmed to the lines the checker reads.
+func binlogText(gtids ...string) string {
+	var b strings.Builder
+	b.WriteString("# at 4\n#261206 15:00:00 server id 1  end_log_pos 256 CRC32 0x1  Start: binlog v 4\n")
+	for i, g := range gtids {
+		pos := 300 + i*400
+		b.WriteString("# at " + itoa(pos) + "\n")
+		b.WriteString("#261206 15:00:01 server id 1  end_log_pos " + itoa(pos+42) + " CRC32 0x2  GTID " + g + " trans\n")
+		b.WriteString("/*M!100001 SET @@session.gtid_seq_no=1*//*!*/;\nBEGIN\n")
+		b.WriteString("# at " + itoa(pos+42) + "\n#261206 15:00:01 server id 1  end_log_pos " + itoa(pos+300) + " CRC32 0x3  Write_rows: table id 1 flags: STMT_END_F\n")
+	}
+	return b.String()
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func TestParseBinlogText(t *testing.T) {
+	ev := parseBinlogText(binlogText("0-1-1", "0-1-2"), "000001-x", "mysql-bin.000001")
+	if len(ev) != 2 || ev[0].GTID != "0-1-1" || ev[0].Pos != 300 || ev[1].Pos != 700 || ev[1].File != "mysql-bin.000001" {
+		t.Fatalf("parsed %+v", ev)
+	}
+}
+
+// acked makes the records of acknowledged transactions with these GTIDs,
+// all on the final master.
+func acked(gtids ...string) ([]Tx, map[int64]bool) {
+	final := map[int64]bool{}
+	var recs []Tx
+	for i, g := range gtids {
+		id := int64(10_000_001 + i)
+		recs = append(recs, Tx{ID: id, Writer: 1, Status: Acked, GTID: g, Server: "A", At: time.Unix(int64(1000+i), 0)})
+		final[id] = true
+	}
+	return recs, final
+}
+
+// TestCheckerFindsARemovedSegment: an archive one of whose segments lost
+// its transactions (the file still reads, CRCs and index fine) is reported
+// by check 1, naming each missing transaction.
+func TestCheckerFindsARemovedSegment(t *testing.T) {
+	recs, final := acked("0-1-1", "0-1-2", "0-1-3", "0-1-4")
+	whole := Timeline{Name: "000001-a", Events: parseBinlogText(binlogText("0-1-1", "0-1-2", "0-1-3", "0-1-4"), "000001-a", "mysql-bin.000001")}
+	hist, problems := History([]Timeline{whole})
+	if m := Missing(recs, final, hist); len(m) != 0 || len(problems) != 0 {
+		t.Fatalf("the whole archive: missing %v, problems %v", m, problems)
+	}
+	cut := Timeline{Name: "000001-a", Events: parseBinlogText(binlogText("0-1-1", "0-1-4"), "000001-a", "mysql-bin.000001")}
+	hist, _ = History([]Timeline{cut})
+	m := Missing(recs, final, hist)
+	if len(m) != 2 || !strings.Contains(m[0], "0-1-2") || !strings.Contains(m[1], "0-1-3") || !strings.Contains(m[0], "row 10000002") {
+		t.Fatalf("a segment's transactions removed: the checker reported %q", m)
+	}
+}
+
+// TestCheckerFindsADuplicateAcrossAJoin: the new timeline's join says it
+// starts after 0-1-3, but one timeline repeats 0-1-3 past the join point:
+// check 2 names the transaction; with the join honoured nothing is twice.
+func TestCheckerFindsADuplicateAcrossAJoin(t *testing.T) {
+	prev := Timeline{Name: "000001-a", Events: parseBinlogText(binlogText("0-1-1", "0-1-2", "0-1-3"), "000001-a", "mysql-bin.000001")}
+	// B's file holds A's three (replicated) and one of its own.
+	next := Timeline{Name: "000002-b", Events: parseBinlogText(binlogText("0-1-1", "0-1-2", "0-1-3", "0-2-4"), "000002-b", "mysql-bin.000001")}
+	next.Join = &JoinPoint{At: Coord{File: "mysql-bin.000001", Offset: 1400}, PreviousEnd: Coord{File: "mysql-bin.000001", Offset: 1400}}
+	hist, problems := History([]Timeline{prev, next})
+	if d := Duplicates(hist); len(d) != 0 || len(problems) != 0 || len(hist) != 4 {
+		t.Fatalf("an honest join: duplicates %v, problems %v, history %v", d, problems, hist)
+	}
+	// The join placed one transaction too early: 0-1-3 is on both sides.
+	next.Join.At.Offset = 1100
+	hist, _ = History([]Timeline{prev, next})
+	d := Duplicates(hist)
+	if len(d) != 1 || !strings.Contains(d[0], "0-1-3") || !strings.Contains(d[0], "000001-a") || !strings.Contains(d[0], "000002-b") {
+		t.Fatalf("a transaction duplicated across the join: the checker reported %q", d)
+	}
+	// A timeline with no join.json is reported too.
+	next.Join = nil
+	if _, problems := History([]Timeline{prev, next}); len(problems) != 1 {
+		t.Fatalf("a missing join.json: problems %v", problems)
+	}
+}
+
+// TestModelAt: the model counts the acknowledged rows before the
+// checkpoint on the winning history, leaves lost ones out, and drops a hot
+// row an uncertain transaction touched.
+func TestModelAt(t *testing.T) {
+	recs, final := acked("0-1-1", "0-1-2", "0-1-3")
+	recs[0].HotKey, recs[1].HotKey = 1, 2
+	delete(final, recs[2].ID) // lost
+	recs = append(recs, Tx{ID: 99, Status: Uncertain, HotKey: 2, At: time.Unix(1001, 5)})
+	m := ModelAt(recs, final, Checkpoint{Time: time.Unix(1010, 0)})
+	if m.Count != 2 || m.Hot[1] != recs[0].ID || len(m.Excluded) != 1 {
+		t.Fatalf("model %+v", m)
+	}
+	if _, ok := m.Hot[2]; ok {
+		t.Fatalf("hot row 2, touched by an uncertain transaction, is in the model: %v", m)
+	}
+	if early := ModelAt(recs, final, Checkpoint{Time: time.Unix(1001, 0)}); early.Count != 1 {
+		t.Fatalf("model before the second commit: %v", early)
+	}
+}
+
+// TestScheduleIsReproducible: a seed gives the same schedule every time,
+// and another seed another.
+func TestScheduleIsReproducible(t *testing.T) {
+	a, b, c := NewSchedule(7, 3*time.Minute), NewSchedule(7, 3*time.Minute), NewSchedule(8, 3*time.Minute)
+	if len(a) == 0 || len(a) != len(b) {
+		t.Fatalf("schedules of one seed: %d and %d steps", len(a), len(b))
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("step %d differs: %v vs %v", i, a[i], b[i])
+		}
+		if i > 0 && a[i].At < a[i-1].At {
+			t.Fatalf("steps out of order at %d", i)
+		}
+	}
+	same := len(a) == len(c)
+	for i := 0; same && i < len(a); i++ {
+		same = a[i] == c[i]
+	}
+	if same {
+		t.Fatal("seeds 7 and 8 drew the same schedule")
+	}
+}
+
+// TestDeclareLosses: a loss in a join's lost range is named as declared by
+// it; one outside every range never reached binarc.
+func TestDeclareLosses(t *testing.T) {
+	losses := []Loss{{Tx: Tx{GTID: "0-1-1947"}}, {Tx: Tx{GTID: "0-1-1994"}}, {Tx: Tx{GTID: "0-11-7"}}}
+	tls := []Timeline{{Name: "000001-a"}, {Name: "000002-b", Join: &JoinPoint{Lost: []string{"0-1-1946..1993", "0-11-7"}}}}
+	DeclareLosses(losses, tls)
+	if !strings.Contains(losses[0].Archived, "000002-b") || losses[1].Archived != "never reached binarc" || !strings.Contains(losses[2].Archived, "000002-b") {
+		t.Fatalf("losses %+v", losses)
+	}
+}
+
+// TestModelHotRowByGTID: the hot row's value is the update with the
+// highest GTID before the checkpoint, even when its record came first.
+func TestModelHotRowByGTID(t *testing.T) {
+	recs, final := acked("0-1-8", "0-1-7")
+	recs[0].HotKey, recs[1].HotKey = 4, 4
+	m := ModelAt(recs, final, Checkpoint{Time: time.Unix(1010, 0)})
+	if m.Hot[4] != recs[0].ID {
+		t.Fatalf("hot row 4 = %d, want %d (GTID 0-1-8)", m.Hot[4], recs[0].ID)
+	}
+}

@@ -1,0 +1,349 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/binarc/binarc/internal/testenv"
+)
+
+// The accounts the campaign creates on A before B and R copy its binlog.
+const (
+	binarcUser  = "binarc"
+	binarcPass  = "chaos-Pa55-binarc"
+	replUser    = "chaosrepl"
+	replPass    = "chaos-Pa55-repl"
+	snapUser    = "chaossnap"
+	writerUser  = "writer"
+	writerPass  = "chaos-Pa55-writer"
+	hotRows     = 5
+	caughtUpMax = 90 * time.Second
+)
+
+// node is one MariaDB of the topology with the proxy binarc reaches it by.
+type node struct {
+	name  string // "A", "B", "R"
+	db    *testenv.MariaDB
+	proxy *testenv.Proxy
+	up    bool  // running (not killed or stopped by a fault)
+	dead  bool  // lost for good (the loser of a hard flip)
+	from  *node // the server it replicates from
+}
+
+// cluster is the topology: the pair A⇄B, the replica R, the S3 server and
+// its proxy.
+type cluster struct {
+	dir   string
+	s3    *testenv.S3Server
+	store *testenv.Proxy // binarc's way to the S3 server
+
+	mu       sync.Mutex
+	a, b, r  *node
+	writable *node
+}
+
+// startCluster launches every server and wires the replication.
+func startCluster(ctx context.Context, dir string, seed uint64) (*cluster, error) {
+	c := &cluster{dir: dir}
+	var err error
+	if err = mkdirs(filepath.Join(dir, "s3")); err != nil {
+		return nil, err
+	}
+	if c.s3, err = testenv.LaunchS3(ctx, filepath.Join(dir, "s3")); err != nil {
+		return nil, err
+	}
+	if c.store, err = testenv.StartProxy(c.s3.Endpoint[len("http://"):], seed); err != nil {
+		return c, err
+	}
+	if c.a, err = c.launch(ctx, "A", 1, seed+1); err != nil {
+		return c, err
+	}
+	if err := c.setupPrimary(ctx); err != nil {
+		return c, err
+	}
+	if c.b, err = c.launch(ctx, "B", 2, seed+2); err != nil {
+		return c, err
+	}
+	if c.r, err = c.launch(ctx, "R", 3, seed+3); err != nil {
+		return c, err
+	}
+	if err := c.replicate(ctx, c.b, c.a, true); err != nil {
+		return c, err
+	}
+	if err := c.b.db.WaitCaughtUp(ctx, c.a.db, caughtUpMax); err != nil {
+		return c, err
+	}
+	if err := c.a.db.Exec(ctx, "SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_binlog_pos"); err != nil {
+		return c, err
+	}
+	if err := c.replicate(ctx, c.a, c.b, false); err != nil {
+		return c, err
+	}
+	if err := c.replicate(ctx, c.r, c.b, true); err != nil {
+		return c, err
+	}
+	c.writable = c.a
+	return c, c.a.db.Exec(ctx, "SET GLOBAL read_only = OFF")
+}
+
+// launch starts one server (read-only, with a binlog that rotates often and
+// log_slave_updates, as both sides of a master/master pair have) and its
+// proxy.
+func (c *cluster) launch(ctx context.Context, name string, id uint32, seed uint64) (*node, error) {
+	db, err := testenv.LaunchMariaDB(ctx, filepath.Join(c.dir, name), testenv.MariaDBOptions{
+		ServerID: id, MaxBinlogSize: 128 << 10,
+		ExtraArgs: []string{"--log-slave-updates=ON", "--relay-log=relay-bin", "--skip-slave-start", "--read-only=ON"},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("server %s: %w", name, err)
+	}
+	p, err := testenv.StartProxy(db.Addr(), seed)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &node{name: name, db: db, proxy: p, up: true}, nil
+}
+
+// setupPrimary creates the accounts and the tables on A.
+func (c *cluster) setupPrimary(ctx context.Context) error {
+	if err := c.a.db.CreateReplicationUser(ctx, binarcUser, binarcPass); err != nil {
+		return err
+	}
+	stmts := []string{
+		"CREATE USER " + replUser + "@'127.0.0.1' IDENTIFIED BY '" + replPass + "'",
+		"GRANT REPLICATION SLAVE ON *.* TO " + replUser + "@'127.0.0.1'",
+		"CREATE USER " + snapUser + "@'127.0.0.1' IDENTIFIED BY '" + binarcPass + "'",
+		"GRANT RELOAD, PROCESS, BINLOG MONITOR, SLAVE MONITOR, REPLICATION SLAVE ADMIN ON *.* TO " + snapUser + "@'127.0.0.1'",
+		// No READ_ONLY ADMIN: read_only stops the writers on the passive side.
+		"CREATE USER " + writerUser + "@'127.0.0.1' IDENTIFIED BY '" + writerPass + "'",
+		"GRANT ALL ON app.* TO " + writerUser + "@'127.0.0.1'",
+		"CREATE DATABASE app",
+		"CREATE TABLE app.rows (id BIGINT PRIMARY KEY, writer INT NOT NULL, pad VARCHAR(200) NOT NULL)",
+		"CREATE TABLE app.hot (k INT PRIMARY KEY, v BIGINT NOT NULL)",
+	}
+	for k := 1; k <= hotRows; k++ {
+		stmts = append(stmts, fmt.Sprintf("INSERT INTO app.hot VALUES (%d, 0)", k))
+	}
+	return c.a.db.Exec(ctx, stmts...)
+}
+
+// replicate makes replica replicate from primary by GTID; fresh means from
+// the primary's first binlog (gtid_slave_pos emptied).
+func (c *cluster) replicate(ctx context.Context, replica, primary *node, fresh bool) error {
+	stmts := []string{"STOP SLAVE"}
+	if fresh {
+		stmts = append(stmts, "SET GLOBAL gtid_slave_pos = ''")
+	}
+	stmts = append(stmts, fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER='%s', MASTER_PASSWORD='%s', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1",
+		primary.db.Port, replUser, replPass), "START SLAVE")
+	if err := replica.db.Exec(ctx, stmts...); err != nil {
+		return err
+	}
+	replica.from = primary
+	return replica.db.WaitReplicating(ctx, caughtUpMax)
+}
+
+// sourceURL is binarc's --source: the three servers through their proxies.
+func (c *cluster) sourceURL() string {
+	return "mysql://" + binarcUser + "@" + c.a.proxy.Addr() + "," + c.b.proxy.Addr() + "," + c.r.proxy.Addr()
+}
+
+// Writable is the server the writers write to.
+func (c *cluster) Writable() *node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.writable
+}
+
+// passive is the other side of the pair, nil when it is lost for good.
+func (c *cluster) passive() *node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.writable == c.a {
+		if c.b.dead {
+			return nil
+		}
+		return c.b
+	}
+	if c.a.dead {
+		return nil
+	}
+	return c.a
+}
+
+// lost is the side of the pair lost at a hard flip, if any.
+func (c *cluster) lost() *node {
+	for _, n := range []*node{c.a, c.b} {
+		if n.dead {
+			return n
+		}
+	}
+	return nil
+}
+
+// restart brings a killed or stopped server back: its replication threads
+// started again (--skip-slave-start) and, on the writable one, writes on.
+func (c *cluster) restart(ctx context.Context, n *node) error {
+	if err := n.db.Start(ctx); err != nil {
+		return err
+	}
+	n.up = true
+	stmts := []string{}
+	if n.from != nil && !n.from.dead {
+		stmts = append(stmts, "START SLAVE")
+	}
+	if c.Writable() == n {
+		stmts = append(stmts, "SET GLOBAL read_only = OFF")
+	}
+	return n.db.Exec(ctx, stmts...)
+}
+
+// flipClean moves writes to the passive side once it has everything.
+func (c *cluster) flipClean(ctx context.Context) (string, error) {
+	from, to := c.Writable(), c.passive()
+	if to == nil {
+		return "", errors.New("no passive master (lost at a hard flip)")
+	}
+	if !from.up || !to.up {
+		return "", errors.New("a master is down")
+	}
+	if err := from.db.Exec(ctx, "SET GLOBAL read_only = ON"); err != nil {
+		return "", err
+	}
+	if err := to.db.WaitCaughtUp(ctx, from.db, caughtUpMax); err != nil {
+		_ = from.db.Exec(ctx, "SET GLOBAL read_only = OFF")
+		return "", err
+	}
+	if err := to.db.Exec(ctx, "SET GLOBAL read_only = OFF"); err != nil {
+		return "", err
+	}
+	c.setWritable(to)
+	return from.name + " → " + to.name, nil
+}
+
+// flipHard kills the writable master mid-load and makes the passive side
+// writable with whatever it had received: the rest is lost. The loser stays
+// down (rejoining it would need a rebuild) and R is repointed if it
+// followed the loser.
+//
+// The passive side's IO thread is stopped for lag first, so the writable
+// master acknowledges transactions it never receives: losses, for the
+// checker to find in the join's lost range and nowhere on the history.
+func (c *cluster) flipHard(ctx context.Context, lag time.Duration) (string, error) {
+	from, to := c.Writable(), c.passive()
+	if to == nil || !to.up {
+		return "", errors.New("no passive master to promote")
+	}
+	if err := to.db.Exec(ctx, "STOP SLAVE IO_THREAD"); err != nil {
+		return "", err
+	}
+	time.Sleep(lag)
+	if err := from.db.Kill(); err != nil {
+		return "", err
+	}
+	from.up, from.dead = false, true
+	if err := to.db.Exec(ctx, "STOP SLAVE", "SET GLOBAL read_only = OFF"); err != nil {
+		return "", err
+	}
+	to.from = nil
+	c.setWritable(to)
+	detail := from.name + " killed, " + to.name + " promoted"
+	if c.r.from == from {
+		// R may hold transactions the promoted side never got; then it
+		// cannot follow it, and snapshots of R fail from now on (the
+		// flip itself happened: its losses are this fault's).
+		if err := c.replicate(ctx, c.r, to, false); err != nil {
+			detail += "; R cannot follow " + to.name + ": " + firstLine(err.Error())
+		}
+	}
+	return detail, nil
+}
+
+// rebuild replaces a side lost at a hard flip with a fresh server (a new
+// datadir and server_id; its binlog file names start again at .000001 as
+// a re-provisioned pod's do, behind the same address) that copies the writable master's
+// whole binlog; then the pair replicates both ways again. The proxy moves
+// to the new server. It fails when the writable master has purged
+// binlogs the new one needs.
+//
+// pause holds the writers while the writable master starts replicating
+// from the new server: it must not have written past what the new server
+// has when it asks for its position (MariaDB refuses a replica ahead of
+// its master, error 1236).
+func (c *cluster) rebuild(ctx context.Context, n *node, pause sync.Locker) error {
+	w := c.Writable()
+	n.db.Close()
+	dir := filepath.Join(c.dir, fmt.Sprintf("%s-rebuilt-%d", n.name, time.Now().UnixNano()))
+	// A new server_id: with the old one, it would skip its predecessor's
+	// transactions in the copy (replicate_same_server_id is off, and
+	// cannot be on with log_slave_updates).
+	db, err := testenv.LaunchMariaDB(ctx, dir, testenv.MariaDBOptions{
+		ServerID: n.db.ServerID + 10, MaxBinlogSize: 128 << 10,
+		ExtraArgs: []string{"--log-slave-updates=ON", "--relay-log=relay-bin", "--skip-slave-start", "--read-only=ON"},
+	})
+	if err != nil {
+		return fmt.Errorf("rebuild %s: %w", n.name, err)
+	}
+	n.db = db
+	n.proxy.Retarget(db.Addr())
+	n.proxy.Cut()
+	if err := c.replicate(ctx, n, w, true); err != nil {
+		return err
+	}
+	// The copy first, with the writers on; then the last few transactions
+	// with them held.
+	if err := n.db.WaitCaughtUp(ctx, w.db, caughtUpMax); err != nil {
+		return err
+	}
+	pause.Lock()
+	defer pause.Unlock()
+	if err := n.db.WaitCaughtUp(ctx, w.db, caughtUpMax); err != nil {
+		return err
+	}
+	n.up, n.dead = true, false
+	if err := w.db.Exec(ctx, "SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_binlog_pos"); err != nil {
+		return err
+	}
+	return c.replicate(ctx, w, n, false)
+}
+
+func (c *cluster) setWritable(n *node) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writable = n
+}
+
+// close kills everything.
+func (c *cluster) close() {
+	for _, n := range []*node{c.a, c.b, c.r} {
+		if n != nil {
+			n.proxy.Close()
+			n.db.Close()
+		}
+	}
+	if c.store != nil {
+		c.store.Close()
+	}
+	if c.s3 != nil {
+		c.s3.Close()
+	}
+}
+
+// binarcEnv is the environment of binarc runs: the S3 server through its
+// proxy (stream, snapshot) or directly (the checker's runs).
+func (c *cluster) binarcEnv(proxied bool) []string {
+	env := c.s3.Env()
+	if proxied {
+		for i, kv := range env {
+			if len(kv) > len("AWS_ENDPOINT_URL_S3=") && kv[:len("AWS_ENDPOINT_URL_S3=")] == "AWS_ENDPOINT_URL_S3=" {
+				env[i] = "AWS_ENDPOINT_URL_S3=" + c.store.URL()
+			}
+		}
+	}
+	return append(env, "BINARC_SOURCE_PASSWORD="+binarcPass, "BINARC_LOG_FORMAT=json")
+}

@@ -1,0 +1,68 @@
+// Command chaos runs binarc's seeded fault campaign (make chaos): a
+// master/master pair with a replica, binarc stream following the writable
+// server, faults drawn from -seed, and the independent checker. It writes
+// report.txt and report.json into -dir and exits 1 when a check failed.
+//
+//	go run ./chaos/cmd -seed 7 -duration 10m -binarc bin/binarc
+package main
+
+import (
+	"context"
+	"flag"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/binarc/binarc/chaos"
+	"github.com/rs/zerolog"
+)
+
+func main() {
+	seed := flag.Uint64("seed", uint64(time.Now().UnixNano()%100000), "the schedule's seed (a failing seed reruns the same schedule)")
+	duration := flag.Duration("duration", 10*time.Minute, "how long faults are injected")
+	dir := flag.String("dir", "", "directory for the servers, logs and report (default: a new one under $TMPDIR)")
+	binarc := flag.String("binarc", "bin/binarc", "the binarc binary to test")
+	restores := flag.Int("restores", 5, "restore points to check (K)")
+	flag.Parse()
+	log := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.TimeOnly}).With().Timestamp().Logger()
+	os.Exit(run(log, *seed, *duration, *dir, *binarc, *restores))
+}
+
+func run(log zerolog.Logger, seed uint64, duration time.Duration, dir, binarc string, restores int) int {
+	var err error
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "binarc-chaos-"); err != nil {
+			log.Error().Err(err).Msg("campaign directory")
+			return 1
+		}
+	}
+	if binarc, err = filepath.Abs(binarc); err != nil {
+		log.Error().Err(err).Msg("binarc path")
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log.Info().Uint64("seed", seed).Dur("duration", duration).Str("dir", dir).Msg("fault campaign starting")
+	rep, err := chaos.Run(ctx, chaos.Config{Seed: seed, Duration: duration, Dir: dir, Binarc: binarc, Restores: restores, Log: log})
+	if err != nil {
+		log.Error().Err(err).Uint64("seed", seed).Msg("the campaign could not run")
+		return 1
+	}
+	path, err := rep.Save()
+	if err != nil {
+		log.Error().Err(err).Msg("write the report")
+		return 1
+	}
+	ev := log.Info()
+	if !rep.Passed() {
+		ev = log.Error().Strs("failures", rep.Failures)
+	}
+	ev.Uint64("seed", seed).Str("report", path).Int("restores", len(rep.Restores)).Int("losses", len(rep.Losses)).
+		Bool("passed", rep.Passed()).Msg("fault campaign done")
+	if !rep.Passed() {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,269 @@
+package chaos
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/crc32"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/binarc/binarc/internal/testenv"
+)
+
+// RestoreResult is one restore point and its verdict.
+type RestoreResult struct {
+	Checkpoint Checkpoint `json:"checkpoint"`
+	By         string     `json:"by"` // time, gtid, position
+	To         string     `json:"to"`
+	Want       string     `json:"want,omitempty"`
+	Got        string     `json:"got,omitempty"`
+	Verdict    string     `json:"verdict"` // ok, MISMATCH, FAILED, skipped: why
+}
+
+// Model is the state the writers' records say a restore point must have:
+// the rows acknowledged before it on the winning history, and each hot
+// row's last value. Rows of uncertain transactions are left out of the
+// comparison, and so are the hot rows they touched.
+type Model struct {
+	Count    int
+	Sum      uint64
+	Hot      map[int]int64
+	Excluded []int64 // uncertain row ids, left out on both sides
+}
+
+// pad is the filler a writer puts in row id.
+func pad(id int64) string { return strings.Repeat("x", 40+int(id%100)) }
+
+// rowCRC is CRC32(CONCAT(id, ':', writer, ':', pad)), as the restored
+// server computes it.
+func rowCRC(t Tx) uint64 {
+	return uint64(crc32.ChecksumIEEE([]byte(fmt.Sprintf("%d:%d:%s", t.ID, t.Writer, pad(t.ID)))))
+}
+
+// ModelAt computes the model at checkpoint k from the records.
+func ModelAt(recs []Tx, final map[int64]bool, k Checkpoint) Model {
+	m := Model{Hot: map[int]int64{}}
+	for key := 1; key <= hotRows; key++ {
+		m.Hot[key] = 0
+	}
+	dirty := map[int]bool{}
+	hotSeq := map[int]uint64{}
+	for _, t := range recs {
+		switch {
+		case t.Status == Uncertain:
+			m.Excluded = append(m.Excluded, t.ID)
+			if t.HotKey != 0 && t.At.Before(k.Time) {
+				dirty[t.HotKey] = true
+			}
+		case t.At.Before(k.Time) && final[t.ID]:
+			m.Count++
+			m.Sum += rowCRC(t)
+			// The last update by GTID order (the history's order on one
+			// domain), not by record order: two writers' records of one
+			// hot row may be appended the other way round.
+			if seq := gtidSeq(t.GTID); t.HotKey != 0 && seq >= hotSeq[t.HotKey] {
+				m.Hot[t.HotKey], hotSeq[t.HotKey] = t.ID, seq
+			}
+		}
+	}
+	for key := range dirty {
+		delete(m.Hot, key)
+	}
+	return m
+}
+
+func (m Model) String() string {
+	keys := make([]int, 0, len(m.Hot))
+	for k := range m.Hot {
+		keys = append(keys, k)
+	}
+	sort.Ints(keys)
+	var hot []string
+	for _, k := range keys {
+		hot = append(hot, fmt.Sprintf("%d=%d", k, m.Hot[k]))
+	}
+	return fmt.Sprintf("rows=%d sum=%d hot[%s]", m.Count, m.Sum, strings.Join(hot, " "))
+}
+
+// measure reads the same figures from a restored server.
+func measure(ctx context.Context, db *testenv.MariaDB, want Model) (Model, error) {
+	where := ""
+	if len(want.Excluded) > 0 {
+		ids := make([]string, len(want.Excluded))
+		for i, id := range want.Excluded {
+			ids[i] = strconv.FormatInt(id, 10)
+		}
+		where = " WHERE id NOT IN (" + strings.Join(ids, ",") + ")"
+	}
+	rows, err := db.Query(ctx, "SELECT COUNT(*), COALESCE(SUM(CRC32(CONCAT(id, ':', writer, ':', pad))), 0) FROM app.rows"+where)
+	if err != nil {
+		return Model{}, err
+	}
+	got := Model{Hot: map[int]int64{}}
+	got.Count, _ = strconv.Atoi(rows[0][0])
+	got.Sum, _ = strconv.ParseUint(rows[0][1], 10, 64)
+	hot, err := db.Query(ctx, "SELECT k, v FROM app.hot")
+	if err != nil {
+		return Model{}, err
+	}
+	for _, r := range hot {
+		k, _ := strconv.Atoi(r[0])
+		if _, ok := want.Hot[k]; ok {
+			got.Hot[k], _ = strconv.ParseInt(r[1], 10, 64)
+		}
+	}
+	return got, nil
+}
+
+// checkRestores restores K random checkpoints, each by a random kind, into
+// fresh servers and compares them with the model (check 3).
+func (cp *campaign) checkRestores(ctx context.Context, rep *Report, recs []Tx, final map[int64]bool, losses []Loss) {
+	rng := rand.New(rand.NewPCG(cp.cfg.Seed, 0x726573746f7265)) // "restore"
+	firstSnap := cp.firstSnapshot()
+	var eligible []Checkpoint
+	for _, k := range cp.checkpoints {
+		if firstSnap.IsZero() || !k.Time.After(firstSnap) {
+			continue
+		}
+		if lostBefore(losses, k) {
+			rep.Restores = append(rep.Restores, RestoreResult{Checkpoint: k, Verdict: "skipped: transactions acknowledged before it were lost at the hard flip"})
+			continue
+		}
+		eligible = append(eligible, k)
+	}
+	if len(eligible) == 0 {
+		rep.fail("check 3: no checkpoint after a snapshot to restore")
+		return
+	}
+	kinds := []string{"time", "gtid", "position"}
+	// The newest checkpoint first (across every join), then others at
+	// random, each once while there are enough.
+	order := append([]Checkpoint{eligible[len(eligible)-1]}, eligible[:len(eligible)-1]...)
+	rng.Shuffle(len(order)-1, func(i, j int) { order[i+1], order[j+1] = order[j+1], order[i+1] })
+	for i := 0; i < cp.cfg.Restores; i++ {
+		k := order[i%len(order)]
+		res := cp.restoreOne(ctx, i, k, kinds[rng.IntN(len(kinds))], ModelAt(recs, final, k))
+		if res.Verdict != "ok" && !strings.HasPrefix(res.Verdict, "skipped") {
+			rep.fail("check 3: restore --to %s (checkpoint on %s at %s): %s; want %s, got %s",
+				res.To, k.Server, k.Time.UTC().Format(time.RFC3339), res.Verdict, res.Want, res.Got)
+		}
+		rep.Restores = append(rep.Restores, res)
+	}
+}
+
+// lostBefore reports whether k lies between a lost transaction's commit
+// and the hard flip that lost it: k then describes a history that lost.
+// (After the flip the winning history holds without it, and the model
+// leaves it out.)
+func lostBefore(losses []Loss, k Checkpoint) bool {
+	for _, l := range losses {
+		if l.At.Before(k.Time) && (l.FaultAt.IsZero() || l.FaultAt.After(k.Time)) {
+			return true
+		}
+	}
+	return false
+}
+
+func (cp *campaign) firstSnapshot() time.Time {
+	for _, f := range cp.faults {
+		if (f.Kind == Snapshot || f.Kind == SnapshotFault) && f.Error == "" {
+			return f.End
+		}
+	}
+	return time.Time{}
+}
+
+// restoreOne runs binarc restore --datadir to k, starts a server on the
+// result and compares it with want.
+func (cp *campaign) restoreOne(ctx context.Context, i int, k Checkpoint, by string, want Model) RestoreResult {
+	res := RestoreResult{Checkpoint: k, By: by, Want: want.String()}
+	switch by {
+	case "time":
+		res.To = k.Time.UTC().Format(time.RFC3339)
+	case "gtid":
+		res.To = k.GTID
+	case "position":
+		tl, err := cp.timelineOf(k)
+		if err != nil {
+			res.Verdict = "skipped: " + err.Error()
+			return res
+		}
+		res.To = tl + "/" + k.File + ":" + k.Pos
+	}
+	parent := filepath.Join(cp.cfg.Dir, "restores")
+	dir := filepath.Join(parent, fmt.Sprintf("r%d", i))
+	if err := mkdirs(parent); err != nil || testenv.OpenToOthers(parent) != nil {
+		res.Verdict = fmt.Sprintf("FAILED: restore directory: %v", err)
+		return res
+	}
+	out, err := cp.r.run(ctx, 10*time.Minute, false, "restore", "--store", cp.r.store, "--cluster", clusterName, "--to", res.To, "--datadir", dir)
+	if err != nil {
+		res.Verdict = fmt.Sprintf("FAILED: %v: %s", err, lastLines(out, 6))
+		return res
+	}
+	db, err := testenv.LaunchMariaDBOn(ctx, dir, testenv.MariaDBOptions{ServerID: 77, NoLogBin: true, ExtraArgs: []string{"--skip-slave-start"}})
+	if err != nil {
+		res.Verdict = fmt.Sprintf("FAILED: start a server on the restored datadir: %v", err)
+		return res
+	}
+	defer func() { db.Close(); os.RemoveAll(dir) }()
+	got, err := measure(ctx, db, want)
+	if err != nil {
+		res.Verdict = fmt.Sprintf("FAILED: %v", err)
+		return res
+	}
+	res.Got = got.String()
+	res.Verdict = "ok"
+	if res.Got != res.Want {
+		res.Verdict = "MISMATCH"
+	}
+	return res
+}
+
+// timelineOf names the timeline that holds k's file of k's server: the
+// newest one of that server started before k.
+func (cp *campaign) timelineOf(k Checkpoint) (string, error) {
+	names, err := cp.timelineDirs()
+	if err != nil {
+		return "", err
+	}
+	id := k.ID
+	best := ""
+	for _, name := range names {
+		info, err := os.ReadFile(filepath.Join(cp.archiveDir(), name, "timeline.json"))
+		if err != nil || !strings.Contains(strings.ReplaceAll(string(info), " ", ""), fmt.Sprintf(`"source_server_id":%d,`, id)) {
+			continue
+		}
+		created, err := time.Parse("20060102T150405Z", name[strings.IndexByte(name, '-')+1:])
+		if err != nil || created.After(k.Time) {
+			continue
+		}
+		best = name
+	}
+	if best == "" {
+		return "", fmt.Errorf("no timeline of server %s started before the checkpoint", k.Server)
+	}
+	// A timeline's history starts at its join: a position of its server
+	// before that is on the previous timeline (by another name).
+	if b, err := os.ReadFile(filepath.Join(cp.archiveDir(), best, "join.json")); err == nil {
+		var j JoinPoint
+		pos, _ := strconv.ParseUint(k.Pos, 10, 64)
+		if json.Unmarshal(b, &j) == nil && j.At.after(k.File, pos) {
+			return "", fmt.Errorf("%s:%s is before %s's join at %s:%d: the previous timeline holds that state", k.File, k.Pos, best, j.At.File, j.At.Offset)
+		}
+	}
+	return best, nil
+}
+
+// gtidSeq is the sequence number of a MariaDB GTID (domain-server-seq).
+func gtidSeq(gtid string) uint64 {
+	var d, srv, seq uint64
+	fmt.Sscanf(gtid, "%d-%d-%d", &d, &srv, &seq)
+	return seq
+}
