@@ -51,6 +51,7 @@ type options struct {
 	snapshotDataMiB int
 	// encrypt adds the encrypted catch-up and loss window.
 	encrypt bool
+	core    bool
 	// sign adds the signed catch-up (bench/signing.go).
 	sign bool
 }
@@ -68,6 +69,7 @@ func parseFlags() options {
 	binarcArgs := flag.String("binarc-args", "", "extra flags for binarc stream, space-separated, to compare tunings (default: none, binarc's defaults)")
 	flag.DurationVar(&o.catchUpBudget, "catch-up-timeout", 10*time.Minute, "give up on the catch-up after this long")
 	flag.IntVar(&o.snapshotDataMiB, "snapshot-data-mb", 400, "documents to load into the replica before the snapshot measurement, in MiB")
+	flag.BoolVar(&o.core, "core", false, "only the archive's core figures: the backlog, mariadb-binlog, binarc's catch-up, the loss window and the restore (for before/after comparisons of a change; skips the snapshot and semi-sync phases)")
 	flag.BoolVar(&o.encrypt, "encrypt", false, "also measure a second binarc stream with --encrypt-to (age) on the same backlog and load: catch-up throughput and CPU per MiB against the plain one, and its loss window")
 	flag.BoolVar(&o.sign, "sign", false, "also measure a binarc stream with --sign-key (ed25519) catching up on the same backlog, between two plain ones: throughput and CPU per MiB against plain")
 	flag.Parse()
@@ -256,6 +258,8 @@ func (b *bench) phases(o options, rb *restoreAndBackup) []func() error {
 		// bench/signing.go: the catch-up with --sign-key, beside the
 		// plain ones, in the same run.
 		return []func() error{b.backlog, b.mariadbBinlog, b.catchUp, b.catchUpSigned, b.lossWindow, rb.replay, rb.backupReplica, b.snapshot, b.semiSync}
+	case o.core:
+		return []func() error{b.backlog, b.mariadbBinlog, b.catchUp, b.lossWindow, rb.replay}
 	case o.encrypt:
 		// bench/encryption.go: the same catch-up and loss window with
 		// --encrypt-to, beside the plain ones. lossWindow stops the

@@ -179,7 +179,9 @@ func (r *Results) writeMarkdown(w io.Writer) {
 	rows = append(rows, r.Encrypted.rows(c)...)
 	rows = append(rows, r.Signed.rows(c)...)
 	rows = append(rows, r.Replay.rows()...)
-	rows = append(rows, r.Backup.rows()...)
+	if r.Backup.Binarc.Runs != nil {
+		rows = append(rows, r.Backup.rows()...)
+	}
 	for i, row := range rows {
 		fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
 		if i == 0 {
@@ -188,7 +190,9 @@ func (r *Results) writeMarkdown(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\nLoss window: commit returned -> a LIST of the file's segment folder (every %d ms) shows a contiguous archive covering the position SHOW MASTER STATUS gave after the commit.\n", pollIntervalLossMS)
 	r.Replay.method(w)
-	r.Backup.method(w)
+	if r.Backup.Binarc.Runs != nil {
+		r.Backup.method(w)
+	}
 }
 
 // revision is the VCS revision a Go binary was built from, from its build
