@@ -140,6 +140,11 @@ func run(o options) (err error) {
 		return err
 	}
 	cl.add(func() { os.RemoveAll(tmp) })
+	// binarc restore's confined programs run as the mysql user, which must
+	// reach the work directories below tmp.
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
 
 	r := newResults(o)
 

@@ -238,7 +238,7 @@ func (rb *restoreAndBackup) binarcRestore(first string, target *testenv.MariaDB)
 	}
 	defer logFile.Close()
 	work := filepath.Join(rb.tmp, "restore-tmp")
-	if err := os.Mkdir(work, 0o700); err != nil {
+	if err := os.Mkdir(work, 0o755); err != nil {
 		return res, err
 	}
 	defer os.RemoveAll(work)

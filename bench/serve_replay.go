@@ -280,6 +280,9 @@ func (b *bench) restoreRun(t *testenv.MariaDB, name, from, to, threads string) (
 		return r, err
 	}
 	defer os.RemoveAll(work)
+	if err := os.Chmod(work, 0o755); err != nil { // the restore's confined programs run as mysql
+		return r, err
+	}
 	logPath := filepath.Join(b.tmp, "serve-restore.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
