@@ -220,6 +220,7 @@ func (a *Archiver) replaySpool(ctx context.Context) error {
 			return fmt.Errorf("spool replay: timeline %s: %w", tl, err)
 		}
 		at := rp.Position
+		fileSums := map[string]bool{} // does a file's format description announce CRC32s
 		for _, f := range sp.files[i:j] {
 			end := replication.Position{File: f.file, Offset: f.end}
 			switch {
@@ -231,9 +232,14 @@ func (a *Archiver) replaySpool(ctx context.Context) error {
 			default:
 				return fmt.Errorf("%w: spooled segment %s does not continue the archive of timeline %s, which ends at %s: the spool and the store disagree; keep the spool directory, run binarc verify and report it", archive.ErrFatal, f.path, tl, at)
 			}
-			checksums, err := a.fileChecksums(ctx, tl, f.file, sp.files[i:j])
-			if err != nil {
-				return err
+			checksums, ok := fileSums[f.file]
+			if !ok {
+				// Once per file: its format description is in the spool
+				// or in the store's first segment of the file.
+				if checksums, err = a.fileChecksums(ctx, tl, f.file, sp.files[i:j]); err != nil {
+					return err
+				}
+				fileSums[f.file] = checksums
 			}
 			if err := a.replaySegment(ctx, lease, tl, f, checksums); err != nil {
 				return err
