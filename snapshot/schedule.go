@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/binarc/binarc/internal/schedule"
 	"github.com/robfig/cron/v3"
 	"github.com/rs/zerolog"
 )
@@ -33,24 +34,5 @@ func ParseSchedule(expr string) (cron.Schedule, error) {
 // failed snapshot is logged and the next one runs at its time: one bad
 // night must not stop the weekly backups. It returns when ctx ends.
 func RunScheduled(ctx context.Context, sched cron.Schedule, log zerolog.Logger, take func(context.Context) error) {
-	for {
-		now := time.Now().UTC()
-		next := sched.Next(now)
-		log.Info().Time("next_run", next).Str("in", next.Sub(now).Round(time.Second).String()).
-			Msgf("next snapshot at %s", next.Format(time.RFC3339))
-		timer := time.NewTimer(next.Sub(now))
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return
-		case <-timer.C:
-		}
-		if err := take(ctx); err != nil {
-			if ctx.Err() != nil {
-				log.Error().Err(err).Msg("snapshot interrupted by shutdown; it is incomplete and was cleaned up")
-				return
-			}
-			log.Error().Err(err).Msg("snapshot failed; the next one runs at its scheduled time")
-		}
-	}
+	schedule.Run(ctx, sched, log, schedule.Job{Name: "snapshot", Interrupted: "; it is incomplete and was cleaned up", Run: take})
 }
