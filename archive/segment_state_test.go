@@ -3,14 +3,11 @@ package archive
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"testing"
-
-	gomysql "github.com/go-mysql-org/go-mysql/replication"
+	"time"
 
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/internal/binlogtest"
-	"github.com/binarc/binarc/replication"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -22,21 +19,9 @@ func TestSegmentStartState(t *testing.T) {
 	c := Catalog{Store: mem, Layout: l}
 	const tl = "000001-20261125T000000Z"
 	plainTimeline(t, mem, l, tl)
-	b := binlogtest.New("mysql-bin.000002")
-	var file bytes.Buffer
-	file.Write(replication.Magic)
-	add := func(e replication.Event) { file.Write(e.Raw) }
-	add(b.NextBody(gomysql.FORMAT_DESCRIPTION_EVENT, make([]byte, 80)))
-	list := binary.LittleEndian.AppendUint32(nil, 1)
-	list = binary.LittleEndian.AppendUint32(list, 0)
-	list = binary.LittleEndian.AppendUint32(list, 1)
-	list = binary.LittleEndian.AppendUint64(list, 5)
-	add(b.NextBody(gomysql.MARIADB_GTID_LIST_EVENT, list))
-	add(b.NextBody(gomysql.MARIADB_GTID_EVENT, binlogtest.MariaGTIDBody(6, 0)))
-	add(b.NextBody(gomysql.QUERY_EVENT, binlogtest.QueryBody("BEGIN")))
-	add(b.Next(gomysql.XID_EVENT, 31))
-	add(b.NextBody(gomysql.MARIADB_GTID_EVENT, binlogtest.MariaGTIDBody(7, 0)))
-	add(b.NextBody(gomysql.QUERY_EVENT, binlogtest.QueryBody("BEGIN")))
+	f := binlogtest.NewFile("mysql-bin.000002", "0-1-5")
+	f.Tx("0-1-6", time.Date(2026, 11, 25, 0, 0, 1, 0, time.UTC))
+	file := bytes.NewBuffer(f.Bytes())
 	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderCRC(true))
 	ctx := context.Background()
 	if _, err := mem.Put(ctx, l.SegmentKey(tl, "mysql-bin.000002", 0, uint64(file.Len())), enc.EncodeAll(file.Bytes(), nil), objstore.PutOptions{}); err != nil {

@@ -65,6 +65,13 @@ func (f *File) add(ev replication.Event) { f.buf.Write(ev.Raw) }
 // Tx appends a transaction with MariaDB GTID d-s-n (GTID, BEGIN, a row
 // event, XID) at time ts.
 func (f *File) Tx(g string, ts time.Time) {
+	f.gtid(g, ts)
+	f.body(ts)
+	f.Ends[g] = f.Pos
+}
+
+// gtid appends the GTID event of d-s-n at ts.
+func (f *File) gtid(g string, ts time.Time) {
 	d, s, n := mustMariaGTID(g)
 	f.ServerID = s
 	body := MariaGTIDBody(n, 0)
@@ -72,8 +79,14 @@ func (f *File) Tx(g string, ts time.Time) {
 	f.Starts[g] = f.Pos
 	f.TS = uint32(ts.Unix())
 	f.add(f.NextBody(gomysql.MARIADB_GTID_EVENT, body))
-	f.body(ts)
-	f.Ends[g] = f.Pos
+}
+
+// Begin appends the start of a transaction with MariaDB GTID d-s-n (its
+// GTID event and BEGIN) whose commit is not in the file (yet): what an
+// archive holds of a transaction the primary was still writing.
+func (f *File) Begin(g string, ts time.Time) {
+	f.gtid(g, ts)
+	f.add(f.NextBody(gomysql.QUERY_EVENT, QueryBody("BEGIN")))
 }
 
 // TxNoGTID appends a transaction without a GTID event (BEGIN, a row
