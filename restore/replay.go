@@ -120,10 +120,6 @@ func Replay(ctx context.Context, p *Plan, c ReplayClient, tools ReplayTools, pro
 		}
 		var binlogErr bytes.Buffer
 		cmd := tools.Sandbox.Command(ctx, Paths{Writable: []string{cs.loadDir}, Read: cs.binlogs}, tools.Binlog, args...)
-		// mariadb-binlog buffers large events in temporary files: in its
-		// own writable directory, since the rest of the host (/tmp too)
-		// is read-only in the jail.
-		cmd.Env = append(cmd.Env, "TMPDIR="+cs.loadDir)
 		cmd.Stdout, cmd.Stderr = stdin, &binlogErr
 		if err := cmd.Run(); err != nil {
 			runErr = fmt.Errorf("%s %s: %w: %s", tools.Binlog, strings.Join(args, " "), err, strings.TrimSpace(binlogErr.String()))

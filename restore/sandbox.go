@@ -104,8 +104,19 @@ type Paths struct {
 
 // Command is exec.CommandContext for a program that reads bucket
 // content: in the jail (or, with --no-jail, as the sandbox user), with a
-// clean environment, killed if binarc dies.
+// clean environment, killed if binarc dies. Its TMPDIR is its first
+// writable directory: /tmp is read-only in the jail, and a program that
+// buffers in temporary files (mariadb-binlog, for large events) must
+// write them where it may.
 func (s *Sandbox) Command(ctx context.Context, paths Paths, name string, args ...string) *exec.Cmd {
+	cmd := s.command(ctx, paths, name, args...)
+	if len(paths.Writable) > 0 {
+		cmd.Env = append(cmd.Env, "TMPDIR="+paths.Writable[0])
+	}
+	return cmd
+}
+
+func (s *Sandbox) command(ctx context.Context, paths Paths, name string, args ...string) *exec.Cmd {
 	if s.Jailed {
 		return s.jailCommand(ctx, jailSpec{Writable: paths.Writable, Needed: paths.Read, HostNetwork: paths.HostNetwork}, name, args...)
 	}
