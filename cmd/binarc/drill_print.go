@@ -1,17 +1,14 @@
 package main
 
 import (
-	"context"
-
 	"fmt"
-	"github.com/binarc/binarc/archive"
-	"github.com/binarc/binarc/internal/redact"
-	"github.com/rs/zerolog"
 	"io"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/binarc/binarc/internal/redact"
 
 	"github.com/binarc/binarc/drill"
 )
@@ -60,24 +57,19 @@ func orDash(s string) string {
 	return s
 }
 
-// printLastDrill is binarc ls's line about the newest drill.
-func printLastDrill(ctx context.Context, log zerolog.Logger, w io.Writer, cat archive.Catalog) {
-	r, err := drill.Last(ctx, cat.Store, cat.Layout)
-	switch {
-	case err != nil:
-		log.Warn().Err(err).Msg("could not read the last drill record")
-	case r == nil:
+// printLastDrill is binarc ls's line about the newest drill (nil: none).
+func printLastDrill(w io.Writer, r *drill.Report) {
+	if r == nil {
 		fmt.Fprintln(w, "\nlast drill: none (binarc drill proves the archive restores)")
-	default:
-		fmt.Fprintf(w, "\n%s\n", redact.Control(r.Summary())) // read from the bucket
+		return
 	}
+	fmt.Fprintf(w, "\n%s\n", redact.Control(r.Summary())) // read from the bucket
 }
 
-// lastDrillLine is the newest drill's one-line summary for the status
-// page ("" when none ran or it cannot be read).
-func lastDrillLine(ctx context.Context, cat archive.Catalog) string {
-	r, err := drill.Last(ctx, cat.Store, cat.Layout)
-	if err != nil || r == nil {
+// drillSummary is the newest drill's one-line summary for the status page
+// ("" when none ran).
+func drillSummary(r *drill.Report) string {
+	if r == nil {
 		return ""
 	}
 	return r.Summary()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/drill"
 	"github.com/binarc/binarc/replication"
 	"github.com/binarc/binarc/retention"
 	"github.com/binarc/binarc/statuspage"
@@ -59,8 +60,16 @@ func (c *lsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if st.JoinsProblem != nil {
 		log.Warn().Err(st.JoinsProblem).Msg("could not work out the joins between timelines; windows end at each timeline's end")
 	}
+	// The newest drill, read once for the page and the table.
+	var lastDrill *drill.Report
+	var drillErr error
+	if c.HTML != "" || !c.JSON {
+		if lastDrill, drillErr = drill.Last(ctx, cat.Store, cat.Layout); drillErr != nil {
+			log.Warn().Err(drillErr).Msg("could not read the last drill record")
+		}
+	}
 	if c.HTML != "" {
-		if err := writeStatusPage(c.HTML, st, lastDrillLine(ctx, cat)); err != nil {
+		if err := writeStatusPage(c.HTML, st, drillSummary(lastDrill)); err != nil {
 			return err
 		}
 		log.Info().Str("file", c.HTML).Msg("status page written")
@@ -74,7 +83,9 @@ func (c *lsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	printSnapshots(os.Stdout, st.Snapshots)
 	printWindows(os.Stdout, st.Timelines, st.Windows, st.Joins)
 	printUnprotected(ctx, os.Stdout, cat.Store, cat.Layout, st.Timelines)
-	printLastDrill(ctx, log, os.Stdout, cat)
+	if drillErr == nil {
+		printLastDrill(os.Stdout, lastDrill)
+	}
 	return nil
 }
 
