@@ -153,3 +153,41 @@ func TestModelHotRowByGTID(t *testing.T) {
 		t.Fatalf("hot row 4 = %d, want %d (GTID 0-1-8)", m.Hot[4], recs[0].ID)
 	}
 }
+
+// TestChooseTimeline replays seed 11's CI failure: B's timelines 4 (from
+// mysql-bin.000023) and 6 (from mysql-bin.000034, joined at 25178), a
+// checkpoint on B at mysql-bin.000034 taken a second before timeline 6 was
+// named. The position belongs to timeline 6's server files, before its
+// join, so it is the previous timeline's state, not timeline 4's.
+func TestChooseTimeline(t *testing.T) {
+	metas := []timelineMeta{
+		{Name: "000003-a", ServerID: 1, StartFile: "mysql-bin.000014"},
+		{Name: "000004-b", ServerID: 2, StartFile: "mysql-bin.000023", Join: &JoinPoint{At: Coord{File: "mysql-bin.000023", Offset: 119757}}},
+		{Name: "000005-c", ServerID: 11, StartFile: "mysql-bin.000032", Join: &JoinPoint{At: Coord{File: "mysql-bin.000032", Offset: 129941}}},
+		{Name: "000006-d", ServerID: 2, StartFile: "mysql-bin.000034", Join: &JoinPoint{At: Coord{File: "mysql-bin.000034", Offset: 25178}}},
+	}
+	for _, c := range []struct {
+		file, pos, want, err string
+	}{
+		{"mysql-bin.000034", "358", "", "before 000006-d's join"},
+		{"mysql-bin.000034", "30000", "000006-d", ""},
+		{"mysql-bin.000035", "4", "000006-d", ""},
+		{"mysql-bin.000030", "900", "000004-b", ""},
+		{"mysql-bin.000023", "200", "", "before 000004-b's join"},
+		{"mysql-bin.000010", "4", "", "no timeline of server B"},
+	} {
+		got, err := chooseTimeline(metas, Checkpoint{Server: "B", ID: 2, File: c.file, Pos: c.pos})
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%s:%s: got %q, %v; want an error naming %q", c.file, c.pos, got, err, c.err)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("%s:%s: got %q, %v; want %s", c.file, c.pos, got, err, c.want)
+		}
+	}
+	if !binlogFileLE("mysql-bin.999999", "mysql-bin.1000000") || binlogFileLE("mysql-bin.000010", "mysql-bin.000009") {
+		t.Error("binlogFileLE orders files by their numbers")
+	}
+}

@@ -226,39 +226,74 @@ func (cp *campaign) restoreOne(ctx context.Context, i int, k Checkpoint, by stri
 	return res
 }
 
-// timelineOf names the timeline that holds k's file of k's server: the
-// newest one of that server started before k.
+// timelineOf names the timeline that holds k's file of k's server.
 func (cp *campaign) timelineOf(k Checkpoint) (string, error) {
 	names, err := cp.timelineDirs()
 	if err != nil {
 		return "", err
 	}
-	id := k.ID
-	best := ""
+	var metas []timelineMeta
 	for _, name := range names {
+		m := timelineMeta{Name: name}
 		info, err := os.ReadFile(filepath.Join(cp.archiveDir(), name, "timeline.json"))
-		if err != nil || !strings.Contains(strings.ReplaceAll(string(info), " ", ""), fmt.Sprintf(`"source_server_id":%d,`, id)) {
+		if err != nil || json.Unmarshal(info, &m) != nil {
 			continue
 		}
-		created, err := time.Parse("20060102T150405Z", name[strings.IndexByte(name, '-')+1:])
-		if err != nil || created.After(k.Time) {
-			continue
+		if b, err := os.ReadFile(filepath.Join(cp.archiveDir(), name, "join.json")); err == nil {
+			var j JoinPoint
+			if json.Unmarshal(b, &j) == nil {
+				m.Join = &j
+			}
 		}
-		best = name
+		metas = append(metas, m)
 	}
-	if best == "" {
-		return "", fmt.Errorf("no timeline of server %s started before the checkpoint", k.Server)
+	return chooseTimeline(metas, k)
+}
+
+// timelineMeta is what timelineOf reads of a timeline: its timeline.json
+// and its join.
+type timelineMeta struct {
+	Name      string
+	ServerID  uint32 `json:"source_server_id"`
+	StartFile string `json:"start_file"`
+	Join      *JoinPoint
+}
+
+// chooseTimeline picks, among metas in archive order, the newest timeline
+// of k's server whose first file is not after k's file. It goes by files,
+// not by clocks: a checkpoint read from a server a moment before the
+// archiver noticed the server became writable is on the timeline that
+// starts then, though the timeline's name carries a later second (seed 11
+// in CI named the previous timeline of that server, which ends files
+// earlier, and the restore failed).
+func chooseTimeline(metas []timelineMeta, k Checkpoint) (string, error) {
+	var best *timelineMeta
+	for i := range metas {
+		m := &metas[i]
+		if m.ServerID == k.ID && binlogFileLE(m.StartFile, k.File) {
+			best = m
+		}
+	}
+	if best == nil {
+		return "", fmt.Errorf("no timeline of server %s starts at or before %s", k.Server, k.File)
 	}
 	// A timeline's history starts at its join: a position of its server
 	// before that is on the previous timeline (by another name).
-	if b, err := os.ReadFile(filepath.Join(cp.archiveDir(), best, "join.json")); err == nil {
-		var j JoinPoint
+	if j := best.Join; j != nil {
 		pos, _ := strconv.ParseUint(k.Pos, 10, 64)
-		if json.Unmarshal(b, &j) == nil && j.At.after(k.File, pos) {
-			return "", fmt.Errorf("%s:%s is before %s's join at %s:%d: the previous timeline holds that state", k.File, k.Pos, best, j.At.File, j.At.Offset)
+		if j.At.after(k.File, pos) {
+			return "", fmt.Errorf("%s:%s is before %s's join at %s:%d: the previous timeline holds that state", k.File, k.Pos, best.Name, j.At.File, j.At.Offset)
 		}
 	}
-	return best, nil
+	return best.Name, nil
+}
+
+// binlogFileLE reports whether binlog file a comes no later than b: by
+// their numeric extensions, which may differ in width past 999999.
+func binlogFileLE(a, b string) bool {
+	na, _ := strconv.ParseUint(a[strings.LastIndexByte(a, '.')+1:], 10, 64)
+	nb, _ := strconv.ParseUint(b[strings.LastIndexByte(b, '.')+1:], 10, 64)
+	return na <= nb
 }
 
 // gtidSeq is the sequence number of a MariaDB GTID (domain-server-seq).
