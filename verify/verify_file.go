@@ -190,6 +190,13 @@ func (v *verifier) checkCompacted(ctx context.Context, fc *fileCheck, fs *archiv
 	for _, s := range ix.Segments {
 		sum += s.StoredSize
 	}
+	if f.compactedSize != sum && f.compactedSize != sum+sign.TrailerSize && len(f.stored) < len(ix.Segments) {
+		// The timeline was listed a while ago: a compaction writing the
+		// object then (some stores list an object while it is written)
+		// may have finished and deleted the segments since. Its size now
+		// is what counts.
+		f.compactedSize = v.sizeNow(ctx, fs.CompactedKey, f.compactedSize)
+	}
 	if f.compactedSize == sum+sign.TrailerSize {
 		sum = f.compactedSize // the compactor's signature (--sign-key), checked as the object is read
 	}
@@ -226,6 +233,17 @@ func (v *verifier) checkCompacted(ctx context.Context, fc *fileCheck, fs *archiv
 	}
 	w.finish()
 	return nil
+}
+
+// sizeNow is the size of the object at key as the store has it now, or
+// listed when it cannot be read.
+func (v *verifier) sizeNow(ctx context.Context, key string, listed int64) int64 {
+	rc, info, err := v.c.Store.Get(ctx, key)
+	if err != nil {
+		return listed
+	}
+	rc.Close()
+	return info.Size
 }
 
 // unindexedFile checks the bytes of a file without index, the segments

@@ -129,6 +129,35 @@ func TestVerifyBesideCompactionAndPrune(t *testing.T) {
 	}
 }
 
+// TestVerifyListsACompactionMidWrite: the timeline is listed while a
+// compaction is writing the compacted object (versitygw lists it with 0
+// bytes), and the compaction finishes and deletes the segments before the
+// file's folder is listed. Nothing is lost: verify reads the object again
+// and checks it whole (CI saw "the compacted object has 0 bytes" here).
+func TestVerifyListsACompactionMidWrite(t *testing.T) {
+	a := newVerifyArchive(t)
+	ctx := context.Background()
+	file := "mysql-bin.000001"
+	a.put(a.layout.CompactedKey(vtl1, file), nil)
+	faulty := objstore.NewFaulty(a.mem)
+	var once sync.Once
+	faulty.SetHook(func(op, key string) error {
+		if op == objstore.OpList && key == a.layout.FilePrefix(vtl1, file) {
+			once.Do(func() {
+				must(t, a.mem.Delete(ctx, a.layout.CompactedKey(vtl1, file)))
+				_, err := a.cat.Compact(ctx, vtl1, file)
+				must(t, err)
+			})
+		}
+		return nil
+	})
+	rep, err := Verify(ctx, archive.Catalog{Store: faulty, Layout: a.layout}, VerifyOptions{Concurrency: 1})
+	must(t, err)
+	if !rep.OK() || rep.Counts.Compacted != 1 || rep.Counts.Events != a.events {
+		t.Fatalf("a compaction finishing while verify lists it: %+v\n%s", rep.Counts, findings(rep))
+	}
+}
+
 // eventStart is the offset of the event holding byte off of a file.
 func eventStart(t *testing.T, file []byte, off uint64) uint64 {
 	t.Helper()
