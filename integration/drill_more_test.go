@@ -3,19 +3,14 @@ package integration
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
-	"encoding/json"
 	"fmt"
-	"hash/crc32"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/archive/archivetest"
 	"github.com/binarc/binarc/drill"
-	"github.com/binarc/binarc/replication"
-	gomysql "github.com/go-mysql-org/go-mysql/replication"
-	"github.com/klauspost/compress/zstd"
+	"github.com/binarc/binarc/internal/binlogtest"
 )
 
 // TestDrillFindsRemovedTransaction: one transaction cut out of a complete
@@ -70,96 +65,39 @@ func (e *snapEnv) removeTransaction(t *testing.T, marker string) string {
 	tl := tls[len(tls)-1]
 	files, err := cat.Files(ctx, tl)
 	noErr(t, err)
-	dec, err := zstd.NewReader(nil)
-	noErr(t, err)
-	defer dec.Close()
 	for _, f := range files {
 		if !f.Indexed {
 			continue
 		}
-		segs, err := cat.Segments(ctx, tl, f.Name)
+		plain, err := archivetest.ReadFile(ctx, cat, tl, f.Name)
 		noErr(t, err)
-		var plain []byte
-		for _, s := range segs {
-			b, err := dec.DecodeAll(e.get(s.Key), nil)
-			noErr(t, err)
-			plain = append(plain, b...)
-		}
 		if !bytes.Contains(plain, []byte(marker)) {
 			continue
 		}
-		cut, removed := cutTransaction(t, plain, marker)
-		for _, s := range segs {
-			noErr(t, e.objStore().Delete(ctx, s.Key))
-		}
-		enc, err := zstd.NewWriter(nil, zstd.WithEncoderCRC(true))
-		noErr(t, err)
-		stored := enc.EncodeAll(cut, nil)
-		e.put(cat.Layout.SegmentKey(tl, f.Name, 0, uint64(len(cut))), stored)
-		var ix archive.FileIndex
-		noErr(t, json.Unmarshal(e.get(cat.Layout.IndexKey(tl, f.Name)), &ix))
-		first, last := ix.Segments[0], ix.Segments[len(ix.Segments)-1]
-		events := -removed
-		for _, s := range ix.Segments {
-			events += s.Events
-		}
-		merged := first
-		merged.End, merged.StoredSize, merged.Events = uint64(len(cut)), int64(len(stored)), events
-		merged.LastEventTime, merged.LastGTID, merged.LastEventType = last.LastEventTime, last.LastGTID, last.LastEventType
-		ix.Size, ix.Segments = uint64(len(cut)), []archive.SegmentInfo{merged}
-		e.put(cat.Layout.IndexKey(tl, f.Name), archive.MarshalJSON(&ix))
+		noErr(t, archivetest.ReplaceFile(ctx, cat, tl, f.Name, cutTransaction(t, plain, marker)))
 		return f.Name
 	}
 	t.Fatalf("no complete archived file holds %q", marker)
 	return ""
 }
 
-// cutTransaction removes the transaction (GTID event to XID) holding
-// marker from a binlog file, and gives every later event its new
-// position and CRC32. It returns the file and how many events it lost.
-func cutTransaction(t *testing.T, plain []byte, marker string) ([]byte, int) {
+// cutTransaction removes the transaction holding marker from a binlog
+// file (binlogtest.Splice renumbers the later events and gives them valid
+// CRC32s).
+func cutTransaction(t *testing.T, plain []byte, marker string) []byte {
 	t.Helper()
-	type ev struct {
-		off, size uint64
-		typ       gomysql.EventType
-	}
-	var evs []ev
-	noErr(t, replication.Events(plain, 0, func(off uint64, h replication.Header, raw []byte) error {
-		evs = append(evs, ev{off, uint64(len(raw)), h.Type})
-		return nil
-	}))
-	start, end, n := -1, -1, 0
-	for i, v := range evs {
-		if v.typ == gomysql.MARIADB_GTID_EVENT && end < 0 {
-			start = i
+	spans, err := binlogtest.Transactions(plain)
+	noErr(t, err)
+	for _, sp := range spans {
+		if !bytes.Contains(plain[sp.Start:sp.End], []byte(marker)) {
+			continue
 		}
-		if start >= 0 && bytes.Contains(plain[v.off:v.off+v.size], []byte(marker)) {
-			for j := i; j < len(evs); j++ {
-				if evs[j].typ == gomysql.XID_EVENT {
-					end = j
-					break
-				}
-			}
-			break
-		}
+		out, err := binlogtest.Splice(plain, sp.Start, sp.End, nil)
+		noErr(t, err)
+		return out
 	}
-	if start < 0 || end < 0 {
-		t.Fatalf("no transaction holds %q", marker)
-	}
-	from, to := evs[start].off, evs[end].off+evs[end].size
-	removed := to - from
-	out := append(append([]byte(nil), plain[:from]...), plain[to:]...)
-	for _, v := range evs[end+1:] {
-		raw := out[v.off-removed : v.off-removed+v.size]
-		body := raw[:len(raw)-4]
-		if crc32.ChecksumIEEE(body) != binary.LittleEndian.Uint32(raw[len(raw)-4:]) {
-			t.Fatalf("event at %d has no CRC32 to recompute", v.off)
-		}
-		binary.LittleEndian.PutUint32(raw[13:], binary.LittleEndian.Uint32(raw[13:])-uint32(removed))
-		binary.LittleEndian.PutUint32(raw[len(raw)-4:], crc32.ChecksumIEEE(body))
-	}
-	n = end - start + 1
-	return out, n
+	t.Fatalf("no transaction holds %q", marker)
+	return nil
 }
 
 // TestDrillLeavesStoppedSQLThread: a replica whose SQL thread its
