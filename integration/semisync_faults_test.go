@@ -328,3 +328,46 @@ func TestSemiSyncPipelinedKilled(t *testing.T) {
 	}
 	t.Logf("%d acknowledged commits checked", total)
 }
+
+// TestSemiSyncRestartWhileCommitsWait: binarc stops while the primary
+// waits for it at every commit (an hour's semi-sync timeout); commits pile
+// up, and with them MariaDB's binlog lock (LOCK_log, held by the next
+// group-commit leader behind the one waiting after sync). A new binarc
+// must resume its dump without asking for that lock, and acknowledge
+// them. The fault campaign's --semi-sync run (seed 44) found binarc's
+// start-up SHOW BINARY LOGS (its privilege check) waiting for the commits
+// and the commits waiting for binarc, until the primary's timeout.
+func TestSemiSyncRestartWhileCommitsWait(t *testing.T) {
+	t.Parallel()
+	s3 := testenv.StartS3(t)
+	e := newRoundEnv(t, s3, "restart", semiSyncPrimary(time.Hour))
+	p := e.start(e.streamArgs("--semi-sync")...)
+	waitSemiSyncReplica(t, e.primary)
+	e.primary.Exec(t, "CREATE DATABASE zl", zlTable)
+	p.stop(t)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var rows ackedRows
+	wait := startWriters(ctx, e.primary, 3, 1, &rows)
+	time.Sleep(2 * time.Second)
+	if n := len(rows.snapshot()); n != 0 {
+		t.Fatalf("%d commits were acknowledged with binarc stopped: the primary did not wait (the test needs it to)", n)
+	}
+	p = e.start(e.streamArgs("--semi-sync")...)
+	deadline := time.Now().Add(time.Minute)
+	for len(rows.snapshot()) < 50 {
+		if time.Now().After(deadline) {
+			t.Fatalf("a restarted binarc acknowledged %d commits in a minute (the primary waits an hour):\n%s", len(rows.snapshot()), p.out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel()
+	wait()
+	e.waitArchived(time.Minute)
+	p.stop(t)
+	if n := statusVar(t, e.primary, "Rpl_semi_sync_master_no_tx"); n != "0" {
+		t.Errorf("the primary acknowledged %s commits without binarc (a fallback)", n)
+	}
+	checkAcked(t, "commits waiting across a restart", rows.snapshot(), e.archivedRows())
+}
