@@ -42,8 +42,12 @@ type runner struct {
 }
 
 func (r *runner) streamArgs() []string {
-	return []string{"stream", "--source", r.c.sourceURL(), "--store", r.store, "--cluster", clusterName,
+	args := []string{"stream", "--source", r.c.sourceURL(), "--store", r.store, "--cluster", clusterName,
 		"--source-tls", "disable", "--flush-interval", "200ms", "--segment-size", "256KiB", "--server-id", "4207"}
+	if r.c.semiSync {
+		args = append(args, "--semi-sync")
+	}
+	return args
 }
 
 // startStream starts binarc stream through the proxies.

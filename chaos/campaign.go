@@ -25,7 +25,18 @@ type Config struct {
 	Restores int
 	// Writers is the number of concurrent writers (default 3).
 	Writers int
-	Log     zerolog.Logger
+	// SemiSync runs binarc stream --semi-sync with the writable master a
+	// semi-synchronous primary that waits for binarc: then no
+	// acknowledged transaction may be missing from the archive, not even
+	// one a hard failover lost from the winning history, unless the
+	// primary had fallen back to asynchronous when it acknowledged it
+	// (sampled from the server: Report.SemiSyncFallbacks).
+	SemiSync bool
+	Log      zerolog.Logger
+	// afterCheck, set by tests, runs once the checks have run, with the
+	// servers and the store still up and binarc stopped: the checker's
+	// self-test forges the archive there and checks again.
+	afterCheck func(ctx context.Context, cp *campaign)
 }
 
 // campaign is one run's state.
@@ -39,10 +50,14 @@ type campaign struct {
 	faults      []FaultRecord
 	checkpoints []Checkpoint
 	snapshots   int
-	hardFlips   []time.Time // when each hard flip killed the writable master
+	hardFlips   []time.Time // when each hard failover (hard flip, R promoted) killed the writable master
 	// rebuildFailed: the lost side could not be rebuilt; it stays lost.
 	rebuildFailed bool
 	start         time.Time
+	// tls is the archive as check read it.
+	tls []Timeline
+	// fallbacks samples the writable master's semi-sync status (SemiSync).
+	fallbacks *fallbackSampler
 }
 
 // Run runs the campaign and its checks and returns the report. An error
@@ -55,7 +70,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Writers == 0 {
 		cfg.Writers = 3
 	}
-	c, err := startCluster(ctx, cfg.Dir, cfg.Seed)
+	c, err := startCluster(ctx, cfg.Dir, cfg.Seed, cfg.SemiSync)
 	if c != nil {
 		defer c.close()
 	}
@@ -66,6 +81,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		r: &runner{binarc: cfg.Binarc, dir: cfg.Dir, c: c, store: c.s3.StoreURL("archive")}}
 	if _, err := cp.restartStream(); err != nil {
 		return nil, err
+	}
+	if cfg.SemiSync {
+		cp.fallbacks = startFallbackSampler(c, 100*time.Millisecond)
 	}
 	cp.w.start(cfg.Seed, cfg.Writers)
 	cp.start = time.Now()
@@ -99,7 +117,7 @@ func (cp *campaign) finish(ctx context.Context) *Report {
 	c.store.SetDown(false)
 	c.store.SetLatency(0, 0)
 	c.store.SetDropRate(0)
-	rep := &Report{Seed: cp.cfg.Seed, Duration: cp.cfg.Duration.String(), Dir: cp.cfg.Dir}
+	rep := &Report{Seed: cp.cfg.Seed, Duration: cp.cfg.Duration.String(), Dir: cp.cfg.Dir, SemiSync: cp.cfg.SemiSync}
 	// A last checkpoint and a few rows after it, so the newest timeline
 	// has transactions of its own past every join (joins are then final).
 	if _, err := cp.checkpoint(ctx); err != nil {
@@ -107,6 +125,9 @@ func (cp *campaign) finish(ctx context.Context) *Report {
 	}
 	time.Sleep(2 * time.Second)
 	cp.w.halt()
+	if cp.fallbacks != nil {
+		rep.SemiSyncFallbacks = cp.fallbacks.finish()
+	}
 	if err := c.Writable().db.Exec(ctx, "FLUSH BINARY LOGS"); err != nil {
 		rep.fail("flush binary logs on the writable master: %v", err)
 	}
@@ -137,6 +158,9 @@ func (cp *campaign) finish(ctx context.Context) *Report {
 		rep.fail("check 5 (peak RSS < 100 MiB): binarc stream reached %d KiB", rep.PeakRSSKiB)
 	}
 	cp.check(ctx, rep)
+	if cp.cfg.afterCheck != nil {
+		cp.cfg.afterCheck(ctx, cp)
+	}
 	return rep
 }
 

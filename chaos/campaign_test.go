@@ -39,14 +39,23 @@ func buildBinarc(t *testing.T) string {
 }
 
 // TestCampaign runs three fixed seeds of the fault campaign against real
-// servers (MariaDB 10.11 A⇄B and R, versitygw behind the fault proxy):
-// every check of the independent checker must hold for each. A failing
+// servers (MariaDB 10.11 A⇄B and R, versitygw behind the fault proxy), and
+// a fourth under binarc stream --semi-sync, where no acknowledged
+// transaction may be lost: every check of the independent checker must
+// hold for each. A failing
 // seed's report names the seed; make chaos SEED=… reruns its schedule.
 func TestCampaign(t *testing.T) {
 	t.Parallel()
 	binarc := buildBinarc(t)
-	for _, seed := range []uint64{11, 22, 33} {
-		t.Run("seed="+itoa(int(seed)), func(t *testing.T) {
+	for _, run := range []struct {
+		seed     uint64
+		semiSync bool
+	}{{11, false}, {22, false}, {33, false}, {44, true}} {
+		seed, name := run.seed, "seed="+itoa(int(run.seed))
+		if run.semiSync {
+			name += "/semi-sync"
+		}
+		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			dir, err := os.MkdirTemp("", "binarc-chaos-")
 			if err != nil {
@@ -57,8 +66,14 @@ func TestCampaign(t *testing.T) {
 			if err := os.Chmod(dir, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			rep, err := Run(context.Background(), Config{Seed: seed, Duration: campaignDuration(t), Dir: dir, Binarc: binarc,
-				Restores: 3, Writers: 2, Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)})
+			cfg := Config{Seed: seed, Duration: campaignDuration(t), Dir: dir, Binarc: binarc,
+				Restores: 3, Writers: 2, SemiSync: run.semiSync, Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)}
+			if seed == 11 {
+				// One seed ends with the checker's self-test on its
+				// own archive, forged (selftest_test.go).
+				cfg.afterCheck = selfTest(t)
+			}
+			rep, err := Run(context.Background(), cfg)
 			if err != nil {
 				t.Fatalf("seed %d: the campaign could not run: %v (servers and logs in %s)", seed, err, dir)
 			}

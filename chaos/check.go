@@ -33,11 +33,12 @@ func (cp *campaign) check(ctx context.Context, rep *Report) {
 			rep.Uncertain++
 		}
 	}
-	tls, err := cp.readTimelines(ctx)
+	tls, err := cp.readTimelines(ctx, "fetched")
 	if err != nil {
 		rep.fail("read the archive with binarc binlog fetch and mariadb-binlog: %v", err)
 		return
 	}
+	cp.tls = tls
 	hist, problems := History(tls)
 	for _, p := range problems {
 		rep.fail("check 2: %s", p)
@@ -51,9 +52,17 @@ func (cp *campaign) check(ctx context.Context, rep *Report) {
 	}
 	rep.Losses = Losses(recs, final, cp.hardFlips)
 	DeclareLosses(rep.Losses, tls)
-	for _, l := range rep.Losses {
+	for i, l := range rep.Losses {
 		if l.BeforeFault == "" {
-			rep.fail("check 1: acknowledged transaction %s (row %d on %s) is not on the final master, and no hard flip came after it", l.GTID, l.ID, l.Server)
+			rep.fail("check 1: acknowledged transaction %s (row %d on %s) is not on the final master, and no hard failover (a hard flip, or R promoted) came after it", l.GTID, l.ID, l.Server)
+		}
+		if cp.cfg.SemiSync && l.Archived == neverArchived {
+			if f, ok := inFallback(rep.SemiSyncFallbacks, l.Tx); ok {
+				rep.Losses[i].Archived += "; acknowledged during the semi-sync fallback " + f.String()
+				continue
+			}
+			rep.fail("check 1 (--semi-sync: no acknowledged transaction lost): %s (row %d on %s, committed %s before %s) was acknowledged to its writer with semi-sync on but never reached the archive",
+				l.GTID, l.ID, l.Server, l.BeforeFault, l.Cause)
 		}
 	}
 	if out, err := cp.r.run(ctx, 5*time.Minute, false, "verify", "--store", cp.r.store, "--cluster", clusterName); err != nil {
@@ -103,10 +112,10 @@ func Losses(recs []Tx, final map[int64]bool, hardFlips []time.Time) []Loss {
 		if t.Status != Acked || final[t.ID] {
 			continue
 		}
-		l := Loss{Tx: t, Cause: "no hard flip after its commit"}
+		l := Loss{Tx: t, Cause: "no hard failover after its commit"}
 		for i, at := range hardFlips {
 			if at.After(t.At) {
-				l.Cause = fmt.Sprintf("hard flip %d at %s", i+1, at.UTC().Format(time.RFC3339Nano))
+				l.Cause = fmt.Sprintf("hard failover %d at %s", i+1, at.UTC().Format(time.RFC3339Nano))
 				l.BeforeFault, l.FaultAt = at.Sub(t.At).Round(time.Millisecond).String(), at
 				break
 			}
@@ -116,11 +125,25 @@ func Losses(recs []Tx, final map[int64]bool, hardFlips []time.Time) []Loss {
 	return out
 }
 
+// inFallback finds the semi-sync fallback, if any, during which t's
+// server acknowledged it (with two sampling periods of slack).
+func inFallback(fs []Fallback, t Tx) (Fallback, bool) {
+	for _, f := range fs {
+		if f.covers(t.Server, t.At, 200*time.Millisecond) {
+			return f, true
+		}
+	}
+	return Fallback{}, false
+}
+
+// neverArchived is a loss's Archived when no join declares it.
+const neverArchived = "never reached binarc"
+
 // DeclareLosses says for each loss whether a join declares it lost (binarc
 // had archived it on the losing timeline) or the archive never had it.
 func DeclareLosses(losses []Loss, tls []Timeline) {
 	for i := range losses {
-		losses[i].Archived = "never reached binarc"
+		losses[i].Archived = neverArchived
 		for _, tl := range tls {
 			if tl.Join != nil && inRanges(losses[i].GTID, tl.Join.Lost) {
 				losses[i].Archived = "declared lost by the join of " + tl.Name

@@ -191,3 +191,27 @@ func TestChooseTimeline(t *testing.T) {
 		t.Error("binlogFileLE orders files by their numbers")
 	}
 }
+
+// TestFallbackCovers: a loss is excused under --semi-sync only when its
+// server acknowledged it while that server had fallen back to
+// asynchronous, give or take the sampling period.
+func TestFallbackCovers(t *testing.T) {
+	at := time.Unix(1000, 0)
+	fs := []Fallback{{Server: "A", From: at, To: at.Add(5 * time.Second)}, {Server: "B", From: at.Add(time.Minute)}}
+	for _, c := range []struct {
+		server string
+		t      time.Time
+		want   bool
+	}{
+		{"A", at.Add(2 * time.Second), true},
+		{"A", at.Add(-100 * time.Millisecond), true},
+		{"A", at.Add(-time.Second), false},
+		{"A", at.Add(6 * time.Second), false},
+		{"B", at.Add(2 * time.Second), false},
+		{"B", at.Add(2 * time.Minute), true}, // open until the server went away
+	} {
+		if _, got := inFallback(fs, Tx{Server: c.server, At: c.t}); got != c.want {
+			t.Errorf("%s at %v: covered %v, want %v", c.server, c.t.Sub(at), got, c.want)
+		}
+	}
+}

@@ -44,11 +44,44 @@ type cluster struct {
 	mu       sync.Mutex
 	a, b, r  *node
 	writable *node
+	// semiSync: the writable master waits for binarc's acknowledgement.
+	semiSync bool
+}
+
+// semiSyncTimeout is the writable master's rpl_semi_sync_master_timeout
+// under --semi-sync: MariaDB's default. A commit that waits longer for
+// binarc is acknowledged without it (a fallback, which the sampler
+// records). It cannot be infinite: binarc reads a new primary's binlog
+// list (SHOW BINARY LOGS) before its dump, and MariaDB holds that behind
+// a commit waiting for an acknowledgement, so at a failover the first
+// commits on the new primary wait out the timeout.
+const semiSyncTimeout = 10 * time.Second
+
+// openWrites makes n the server that takes writes: read_only off and,
+// under --semi-sync, the semi-synchronous primary on. Only the writable
+// server has it on, as an operator enables it at a promotion: binarc is
+// its one semi-synchronous replica.
+func (c *cluster) openWrites(ctx context.Context, n *node) error {
+	stmts := []string{"SET GLOBAL read_only = OFF"}
+	if c.semiSync {
+		stmts = append([]string{fmt.Sprintf("SET GLOBAL rpl_semi_sync_master_timeout = %d", semiSyncTimeout.Milliseconds()),
+			"SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC", "SET GLOBAL rpl_semi_sync_master_enabled = ON"}, stmts...)
+	}
+	return n.db.Exec(ctx, stmts...)
+}
+
+// closeWrites is openWrites undone: read_only on, semi-sync off.
+func (c *cluster) closeWrites(ctx context.Context, n *node) error {
+	stmts := []string{"SET GLOBAL read_only = ON"}
+	if c.semiSync {
+		stmts = append(stmts, "SET GLOBAL rpl_semi_sync_master_enabled = OFF")
+	}
+	return n.db.Exec(ctx, stmts...)
 }
 
 // startCluster launches every server and wires the replication.
-func startCluster(ctx context.Context, dir string, seed uint64) (*cluster, error) {
-	c := &cluster{dir: dir}
+func startCluster(ctx context.Context, dir string, seed uint64, semiSync bool) (*cluster, error) {
+	c := &cluster{dir: dir, semiSync: semiSync}
 	var err error
 	if err = mkdirs(filepath.Join(dir, "s3")); err != nil {
 		return nil, err
@@ -87,7 +120,7 @@ func startCluster(ctx context.Context, dir string, seed uint64) (*cluster, error
 		return c, err
 	}
 	c.writable = c.a
-	return c, c.a.db.Exec(ctx, "SET GLOBAL read_only = OFF")
+	return c, c.openWrites(ctx, c.a)
 }
 
 // launch starts one server (read-only, with a binlog that rotates often and
@@ -193,14 +226,15 @@ func (c *cluster) restart(ctx context.Context, n *node) error {
 		return err
 	}
 	n.up = true
-	stmts := []string{}
 	if n.from != nil && !n.from.dead {
-		stmts = append(stmts, "START SLAVE")
+		if err := n.db.Exec(ctx, "START SLAVE"); err != nil {
+			return err
+		}
 	}
 	if c.Writable() == n {
-		stmts = append(stmts, "SET GLOBAL read_only = OFF")
+		return c.openWrites(ctx, n)
 	}
-	return n.db.Exec(ctx, stmts...)
+	return nil
 }
 
 // flipClean moves writes to the passive side once it has everything.
@@ -219,7 +253,10 @@ func (c *cluster) flipClean(ctx context.Context) (string, error) {
 		_ = from.db.Exec(ctx, "SET GLOBAL read_only = OFF")
 		return "", err
 	}
-	if err := to.db.Exec(ctx, "SET GLOBAL read_only = OFF"); err != nil {
+	if err := c.closeWrites(ctx, from); err != nil {
+		return "", err
+	}
+	if err := c.openWrites(ctx, to); err != nil {
 		return "", err
 	}
 	c.setWritable(to)
@@ -247,7 +284,10 @@ func (c *cluster) flipHard(ctx context.Context, lag time.Duration) (string, erro
 		return "", err
 	}
 	from.up, from.dead = false, true
-	if err := to.db.Exec(ctx, "STOP SLAVE", "SET GLOBAL read_only = OFF"); err != nil {
+	if err := to.db.Exec(ctx, "STOP SLAVE"); err != nil {
+		return "", err
+	}
+	if err := c.openWrites(ctx, to); err != nil {
 		return "", err
 	}
 	to.from = nil
@@ -264,6 +304,67 @@ func (c *cluster) flipHard(ctx context.Context, lag time.Duration) (string, erro
 	return detail, nil
 }
 
+// promoteReplica is the global master's failure in the operators' notes:
+// the writable master is killed mid-load and the replica R, once it has
+// applied what it received, becomes the writable master; the surviving
+// side of the pair replicates from it (both ways: R takes the lost side's
+// place in the pair). As in flipHard, the passive side's IO thread is
+// stopped for lag first, so some acknowledged transactions are lost. The
+// lost server is then rebuilt as the new replica (R's place).
+func (c *cluster) promoteReplica(ctx context.Context, lag time.Duration, pause sync.Locker) (string, error) {
+	from, pass, r := c.Writable(), c.passive(), c.r
+	if pass == nil || !pass.up || !r.up || r.dead || r.from == nil {
+		return "", errors.New("no passive master and replica to fail over with")
+	}
+	if err := pass.db.Exec(ctx, "STOP SLAVE IO_THREAD"); err != nil {
+		return "", err
+	}
+	time.Sleep(lag)
+	if err := from.db.Kill(); err != nil {
+		return "", err
+	}
+	from.up, from.dead = false, true
+	// R has what its source sent: a replica of the passive side catches up
+	// with it first (R then has all the passive side has); a replica of
+	// the killed master has at least what the passive side has.
+	if r.from == pass {
+		if err := r.db.WaitCaughtUp(ctx, pass.db, caughtUpMax); err != nil {
+			return "", fmt.Errorf("the replica R catching up with %s: %w", pass.name, err)
+		}
+	} else if err := r.db.WaitApplied(ctx, caughtUpMax); err != nil {
+		return "", fmt.Errorf("the replica R applying what it received: %w", err)
+	}
+	if err := r.db.Exec(ctx, "STOP SLAVE"); err != nil {
+		return "", err
+	}
+	if err := c.openWrites(ctx, r); err != nil {
+		return "", err
+	}
+	r.from = nil
+	c.setWritable(r)
+	if err := c.replicate(ctx, pass, r, false); err != nil {
+		return "", fmt.Errorf("%s following the promoted R: %w", pass.name, err)
+	}
+	if err := r.db.Exec(ctx, "SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_binlog_pos"); err != nil {
+		return "", err
+	}
+	if err := c.replicate(ctx, r, pass, false); err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	if c.a == from {
+		c.a, c.r = r, from
+	} else {
+		c.b, c.r = r, from
+	}
+	c.mu.Unlock()
+	detail := from.name + " killed, R promoted, " + pass.name + " follows it"
+	if err := c.rebuildReplica(ctx, from, pause); err != nil {
+		return detail + "; the new replica: " + firstLine(err.Error()), nil
+	}
+	return detail + "; " + from.name + " rebuilt as the replica", nil
+}
+
 // rebuild replaces a side lost at a hard flip with a fresh server (a new
 // datadir and server_id; its binlog file names start again at .000001 as
 // a re-provisioned pod's do, behind the same address) that copies the writable master's
@@ -276,6 +377,19 @@ func (c *cluster) flipHard(ctx context.Context, lag time.Duration) (string, erro
 // has when it asks for its position (MariaDB refuses a replica ahead of
 // its master, error 1236).
 func (c *cluster) rebuild(ctx context.Context, n *node, pause sync.Locker) error {
+	if err := c.rebuildReplica(ctx, n, pause); err != nil {
+		return err
+	}
+	w := c.Writable()
+	if err := w.db.Exec(ctx, "SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_binlog_pos"); err != nil {
+		return err
+	}
+	return c.replicate(ctx, w, n, false)
+}
+
+// rebuildReplica is rebuild without the way back: the new server only
+// replicates from the writable master (R's slot after a promotion).
+func (c *cluster) rebuildReplica(ctx context.Context, n *node, pause sync.Locker) error {
 	w := c.Writable()
 	n.db.Close()
 	dir := filepath.Join(c.dir, fmt.Sprintf("%s-rebuilt-%d", n.name, time.Now().UnixNano()))
@@ -306,10 +420,7 @@ func (c *cluster) rebuild(ctx context.Context, n *node, pause sync.Locker) error
 		return err
 	}
 	n.up, n.dead = true, false
-	if err := w.db.Exec(ctx, "SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_binlog_pos"); err != nil {
-		return err
-	}
-	return c.replicate(ctx, w, n, false)
+	return nil
 }
 
 func (c *cluster) setWritable(n *node) {

@@ -31,7 +31,7 @@ func (cp *campaign) apply(ctx context.Context, s Step) (string, error) {
 		return cp.restartStream()
 	case KillMaster, StopMaster:
 		return cp.restartMaster(ctx, s)
-	case FlipClean, FlipHard:
+	case FlipClean, FlipHard, PromoteR:
 		if lost := c.lost(); lost != nil {
 			if cp.rebuildFailed {
 				return "", errors.New("the pair has one side for good (its rebuild failed)")
@@ -45,10 +45,16 @@ func (cp *campaign) apply(ctx context.Context, s Step) (string, error) {
 			}
 			return "rebuilt " + lost.name + " (lost at a hard flip) from " + c.Writable().name + " instead", nil
 		}
-		if s.Kind == FlipClean {
+		var d string
+		var err error
+		switch s.Kind {
+		case FlipClean:
 			return c.flipClean(ctx)
+		case FlipHard:
+			d, err = c.flipHard(ctx, s.For/4)
+		default:
+			d, err = c.promoteReplica(ctx, s.For/4, &cp.w.pause)
 		}
-		d, err := c.flipHard(ctx, s.For/4)
 		if err == nil {
 			cp.hardFlips = append(cp.hardFlips, time.Now())
 		}

@@ -15,6 +15,8 @@ import (
 type Report struct {
 	Seed                uint64          `json:"seed"`
 	Duration            string          `json:"duration"`
+	SemiSync            bool            `json:"semi_sync,omitempty"`
+	SemiSyncFallbacks   []Fallback      `json:"semi_sync_fallbacks,omitempty"`
 	Dir                 string          `json:"dir"`
 	Faults              []FaultRecord   `json:"faults"`
 	Checkpoints         []Checkpoint    `json:"checkpoints"`
@@ -56,8 +58,12 @@ func (r *Report) WriteText(w io.Writer) {
 	if !r.Passed() {
 		verdict = "FAIL"
 	}
-	fmt.Fprintf(w, "binarc fault campaign: seed %d, %s: %s\n", r.Seed, r.Duration, verdict)
-	fmt.Fprintf(w, "rerun: make chaos SEED=%d DURATION=%s\n\n", r.Seed, r.Duration)
+	mode, rerun := "", ""
+	if r.SemiSync {
+		mode, rerun = ", --semi-sync", " SEMISYNC=1"
+	}
+	fmt.Fprintf(w, "binarc fault campaign: seed %d, %s%s: %s\n", r.Seed, r.Duration, mode, verdict)
+	fmt.Fprintf(w, "rerun: make chaos SEED=%d DURATION=%s%s\n\n", r.Seed, r.Duration, rerun)
 	counts := r.Counts()
 	kinds := make([]string, 0, len(counts))
 	for k := range counts {
@@ -93,6 +99,12 @@ func (r *Report) WriteText(w io.Writer) {
 	fmt.Fprintln(w, "\nrestores:")
 	for _, x := range r.Restores {
 		fmt.Fprintf(w, "  --to %-45s (%s, checkpoint on %s) %s\n", x.To, x.By, x.Checkpoint.Server, x.Verdict)
+	}
+	if r.SemiSync {
+		fmt.Fprintf(w, "\nsemi-sync fallbacks of the writable master (Rpl_semi_sync_master_status OFF): %d\n", len(r.SemiSyncFallbacks))
+		for _, f := range r.SemiSyncFallbacks {
+			fmt.Fprintf(w, "  %s\n", f)
+		}
 	}
 	fmt.Fprintf(w, "\nlosses: %d\n", len(r.Losses))
 	for _, l := range r.Losses {

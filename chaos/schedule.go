@@ -18,6 +18,7 @@ const (
 	StopMaster    Kind = "stop-master"       // clean stop of the writable master, restart it
 	FlipClean     Kind = "flip-clean"        // read_only on, wait, the other side writable
 	FlipHard      Kind = "flip-hard"         // SIGKILL the writable master, promote the other
+	PromoteR      Kind = "promote-replica"   // SIGKILL the writable master, promote R
 	StoreDown     Kind = "store-down"        // the S3 proxy refuses every connection
 	StoreSlow     Kind = "store-slow"        // latency and dropped connections to S3
 	LinkCut       Kind = "link-cut"          // binarc's connection to the writable cut
@@ -44,7 +45,7 @@ var faultWeights = []struct {
 	kind   Kind
 	weight int
 }{
-	{KillBinarc, 4}, {KillMaster, 2}, {StopMaster, 1}, {FlipClean, 3}, {FlipHard, 1},
+	{KillBinarc, 4}, {KillMaster, 2}, {StopMaster, 1}, {FlipClean, 3}, {FlipHard, 1}, {PromoteR, 1},
 	{StoreDown, 2}, {StoreSlow, 2}, {LinkCut, 2}, {LinkFreeze, 2}, {Purge, 1}, {SnapshotFault, 1},
 }
 

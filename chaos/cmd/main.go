@@ -25,27 +25,30 @@ func main() {
 	dir := flag.String("dir", "", "directory for the servers, logs and report (default: a new one under $TMPDIR)")
 	binarc := flag.String("binarc", "bin/binarc", "the binarc binary to test")
 	restores := flag.Int("restores", 5, "restore points to check (K)")
+	semiSync := flag.Bool("semi-sync", false, "binarc stream --semi-sync, the writable master a semi-synchronous primary: no acknowledged transaction may be lost")
 	flag.Parse()
 	log := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.TimeOnly}).With().Timestamp().Logger()
-	os.Exit(run(log, *seed, *duration, *dir, *binarc, *restores))
+	cfg := chaos.Config{Seed: *seed, Duration: *duration, Dir: *dir, Binarc: *binarc, Restores: *restores, SemiSync: *semiSync, Log: log}
+	os.Exit(run(log, cfg))
 }
 
-func run(log zerolog.Logger, seed uint64, duration time.Duration, dir, binarc string, restores int) int {
+func run(log zerolog.Logger, cfg chaos.Config) int {
+	seed := cfg.Seed
 	var err error
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "binarc-chaos-"); err != nil {
+	if cfg.Dir == "" {
+		if cfg.Dir, err = os.MkdirTemp("", "binarc-chaos-"); err != nil {
 			log.Error().Err(err).Msg("campaign directory")
 			return 1
 		}
 	}
-	if binarc, err = filepath.Abs(binarc); err != nil {
+	if cfg.Binarc, err = filepath.Abs(cfg.Binarc); err != nil {
 		log.Error().Err(err).Msg("binarc path")
 		return 1
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log.Info().Uint64("seed", seed).Dur("duration", duration).Str("dir", dir).Msg("fault campaign starting")
-	rep, err := chaos.Run(ctx, chaos.Config{Seed: seed, Duration: duration, Dir: dir, Binarc: binarc, Restores: restores, Log: log})
+	log.Info().Uint64("seed", seed).Dur("duration", cfg.Duration).Bool("semi_sync", cfg.SemiSync).Str("dir", cfg.Dir).Msg("fault campaign starting")
+	rep, err := chaos.Run(ctx, cfg)
 	if err != nil {
 		log.Error().Err(err).Uint64("seed", seed).Msg("the campaign could not run")
 		return 1

@@ -140,6 +140,31 @@ func (m *MariaDB) WaitCaughtUp(ctx context.Context, primary *MariaDB, timeout ti
 		m.Addr(), want[0][0], timeout, at[0][0], st["Slave_SQL_Running"], st["Last_SQL_Error"])
 }
 
+// WaitApplied waits until the replica's SQL thread has applied every event
+// its IO thread received (whether or not the primary is still there).
+func (m *MariaDB) WaitApplied(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		st, err := m.SlaveStatus(ctx)
+		if err != nil {
+			return err
+		}
+		if st == nil {
+			return fmt.Errorf("%s is not a replica", m.Addr())
+		}
+		if st["Master_Log_File"] == st["Relay_Master_Log_File"] && st["Read_Master_Log_Pos"] == st["Exec_Master_Log_Pos"] {
+			return nil
+		}
+		if st["Slave_SQL_Running"] != "Yes" || time.Now().After(deadline) {
+			return fmt.Errorf("replica %s has not applied what it received (read %s:%s, applied %s:%s; SQL running %s, error %q)",
+				m.Addr(), st["Master_Log_File"], st["Read_Master_Log_Pos"], st["Relay_Master_Log_File"], st["Exec_Master_Log_Pos"], st["Slave_SQL_Running"], st["Last_SQL_Error"])
+		}
+		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
 // StopAt runs START SLAVE UNTIL the primary's file and position on a replica
 // made with FromStart (or stopped), and waits until the SQL thread has
 // stopped there.
