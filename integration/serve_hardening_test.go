@@ -2,19 +2,13 @@ package integration
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -215,37 +209,12 @@ func TestServeUnderPreAuthFlood(t *testing.T) {
 	stream.stop(t)
 }
 
-// issueFor makes a certificate from ca for 127.0.0.1 (the name MariaDB
+// issueFor127 makes a certificate from ca for 127.0.0.1 (the name MariaDB
 // checks with MASTER_SSL_VERIFY_SERVER_CERT when MASTER_HOST is
 // 127.0.0.1), for a server or a client.
-func issueFor(t *testing.T, ca *testCA, name string, usage x509.ExtKeyUsage) (certFile, keyFile string) {
+func issueFor127(t *testing.T, ca *testCA, name string, usage x509.ExtKeyUsage) (certFile, keyFile string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: name},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
-	writePEM(t, certFile, "CERTIFICATE", der)
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writePEM(t, keyFile, "PRIVATE KEY", kder)
-	return certFile, keyFile
+	return ca.issueFor(t, name, usage, &x509.Certificate{IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}})
 }
 
 // TestServeTLSReplica: binarc serve with a certificate from a CA the test
@@ -264,8 +233,8 @@ func TestServeTLSReplica(t *testing.T) {
 	e.waitArchived(time.Minute)
 
 	ca, otherCA := newTestCA(t, "serve-ca"), newTestCA(t, "other-ca")
-	cert, key := issueFor(t, ca, "serve", x509.ExtKeyUsageServerAuth)
-	ccert, ckey := issueFor(t, ca, "replica", x509.ExtKeyUsageClientAuth)
+	cert, key := issueFor127(t, ca, "serve", x509.ExtKeyUsageServerAuth)
+	ccert, ckey := issueFor127(t, ca, "replica", x509.ExtKeyUsageClientAuth)
 	s, port := e.startServe(t, "--tls-cert", cert, "--tls-key", key, "--tls-client-ca", ca.certPEM)
 
 	r := newServeReplica(t, 60)

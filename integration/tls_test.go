@@ -55,25 +55,34 @@ func newTestCA(t *testing.T, name string) *testCA {
 // key files.
 func (ca *testCA) issue(t *testing.T, dnsNames ...string) (certFile, keyFile string) {
 	t.Helper()
+	return ca.issueFor(t, dnsNames[0], x509.ExtKeyUsageServerAuth, &x509.Certificate{DNSNames: dnsNames})
+}
+
+// issueFor makes a certificate for name with usage from ca, its names and
+// addresses from names (DNSNames, IPAddresses); it returns the cert and
+// key files.
+func (ca *testCA) issueFor(t *testing.T, name string, usage x509.ExtKeyUsage, names *x509.Certificate) (certFile, keyFile string) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: dnsNames[0]},
-		DNSNames:     dnsNames,
+		Subject:      pkix.Name{CommonName: name},
+		DNSNames:     names.DNSNames,
+		IPAddresses:  names.IPAddresses,
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem")
+	certFile, keyFile = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
 	writePEM(t, certFile, "CERTIFICATE", der)
 	kder, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
