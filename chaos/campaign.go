@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -87,20 +88,42 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	cp.w.start(cfg.Seed, cfg.Writers)
 	cp.start = time.Now()
-	cp.runSchedule(ctx, NewSchedule(cfg.Seed, cfg.Duration))
+	if hung := cp.runSchedule(ctx, NewSchedule(cfg.Seed, cfg.Duration)); hung != "" {
+		return cp.abandon(ctx, hung), nil
+	}
 	rep := cp.finish(ctx)
 	return rep, nil
 }
 
-// runSchedule applies each step at its time.
-func (cp *campaign) runSchedule(ctx context.Context, steps []Step) {
+// stepTimeout bounds one step of the schedule (check 6: nothing hangs).
+// The slowest legitimate one, a rebuild copying the survivor's binlog and
+// a snapshot under a slow store, takes well under a minute.
+const stepTimeout = 3 * time.Minute
+
+// runSchedule applies each step at its time. It returns, instead of
+// waiting for ever, a description of a step that did not finish within
+// stepTimeout.
+func (cp *campaign) runSchedule(ctx context.Context, steps []Step) (hung string) {
 	for _, s := range steps {
 		if ctx.Err() != nil {
-			return
+			return ""
 		}
 		sleepFor(time.Until(cp.start.Add(s.At)))
 		rec := FaultRecord{Step: s, Start: time.Now()}
-		d, err := cp.apply(ctx, s)
+		var d string
+		var err error
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			d, err = cp.apply(ctx, s)
+		}()
+		select {
+		case <-done:
+		case <-time.After(stepTimeout):
+			rec.End, rec.Error = time.Now(), "did not finish"
+			cp.faults = append(cp.faults, rec)
+			return fmt.Sprintf("step %s did not finish within %s", s, stepTimeout)
+		}
 		rec.End, rec.Detail = time.Now(), d
 		if err != nil {
 			rec.Error = err.Error()
@@ -108,6 +131,33 @@ func (cp *campaign) runSchedule(ctx context.Context, steps []Step) {
 		cp.cfg.Log.Info().Str("step", s.String()).Str("detail", d).AnErr("err", err).Msg("chaos step")
 		cp.faults = append(cp.faults, rec)
 	}
+	return ""
+}
+
+// abandon ends a campaign whose step hung: the report says which, with
+// what the writable master was doing (its processlist), and the checks
+// are not run (they would wait on the same thing). Run's caller kills
+// the servers, which ends the hung step.
+func (cp *campaign) abandon(ctx context.Context, hung string) *Report {
+	rep := &Report{Seed: cp.cfg.Seed, Duration: cp.cfg.Duration.String(), Dir: cp.cfg.Dir, SemiSync: cp.cfg.SemiSync, Faults: cp.faults}
+	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	w := cp.c.Writable()
+	rows, err := w.db.Query(qctx, "SELECT id, user, command, time, state, LEFT(info, 120) FROM information_schema.processlist WHERE command <> 'Sleep' ORDER BY id")
+	var pl strings.Builder
+	for _, r := range rows {
+		pl.WriteString("\n    " + strings.Join(r, " | "))
+	}
+	if err != nil {
+		pl.WriteString("\n    (processlist unreadable: " + err.Error() + ")")
+	}
+	rep.fail("check 6 (nothing hangs): %s; the writable master %s's processlist:%s", hung, w.name, pl.String())
+	cp.stream.kill()
+	close(cp.w.stop) // the writers stop; one may wait on the hung step, so not for them
+	if cp.fallbacks != nil {
+		rep.SemiSyncFallbacks = cp.fallbacks.finish()
+	}
+	return rep
 }
 
 // finish ends the faults, lets binarc catch up, stops everything and runs

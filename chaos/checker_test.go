@@ -215,3 +215,18 @@ func TestFallbackCovers(t *testing.T) {
 		}
 	}
 }
+
+// TestAfterEachSnapshot: each snapshot gets the first checkpoint after it,
+// if one comes before the next snapshot.
+func TestAfterEachSnapshot(t *testing.T) {
+	at := func(s int) time.Time { return time.Unix(int64(1000+s), 0) }
+	ks := []Checkpoint{{Time: at(5), GTID: "a"}, {Time: at(12), GTID: "b"}, {Time: at(14), GTID: "c"}, {Time: at(40), GTID: "d"}}
+	got := afterEachSnapshot(ks, []time.Time{at(1), at(10), at(20), at(30)})
+	var names []string
+	for _, k := range got {
+		names = append(names, k.GTID)
+	}
+	if strings.Join(names, ",") != "a,b,d" {
+		t.Fatalf("checkpoints after each snapshot: %v; want a (after 1), b (after 10), none between 20 and 30, d (after 30)", names)
+	}
+}

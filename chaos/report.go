@@ -98,7 +98,11 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 	fmt.Fprintln(w, "\nrestores:")
 	for _, x := range r.Restores {
-		fmt.Fprintf(w, "  --to %-45s (%s, checkpoint on %s) %s\n", x.To, x.By, x.Checkpoint.Server, x.Verdict)
+		from := ""
+		if x.Snapshot != "" {
+			from = ", from " + x.Snapshot
+		}
+		fmt.Fprintf(w, "  --to %-45s (%s, checkpoint on %s%s) %s\n", x.To, x.By, x.Checkpoint.Server, from, x.Verdict)
 	}
 	if r.SemiSync {
 		fmt.Fprintf(w, "\nsemi-sync fallbacks of the writable master (Rpl_semi_sync_master_status OFF): %d\n", len(r.SemiSyncFallbacks))

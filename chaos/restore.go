@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,6 +25,8 @@ type RestoreResult struct {
 	Want       string     `json:"want,omitempty"`
 	Got        string     `json:"got,omitempty"`
 	Verdict    string     `json:"verdict"` // ok, MISMATCH, FAILED, skipped: why
+	// Snapshot is the snapshot binarc restore started from (its log).
+	Snapshot string `json:"snapshot,omitempty"`
 }
 
 // Model is the state the writers' records say a restore point must have:
@@ -142,10 +145,18 @@ func (cp *campaign) checkRestores(ctx context.Context, rep *Report, recs []Tx, f
 		return
 	}
 	kinds := []string{"time", "gtid", "position"}
-	// The newest checkpoint first (across every join), then others at
+	// The newest checkpoint first (across every join), then the first
+	// checkpoint after each snapshot (so each snapshot taken during the
+	// campaign is a restore's base while K allows), then the others at
 	// random, each once while there are enough.
-	order := append([]Checkpoint{eligible[len(eligible)-1]}, eligible[:len(eligible)-1]...)
-	rng.Shuffle(len(order)-1, func(i, j int) { order[i+1], order[j+1] = order[j+1], order[i+1] })
+	rest := append([]Checkpoint(nil), eligible[:len(eligible)-1]...)
+	rng.Shuffle(len(rest), func(i, j int) { rest[i], rest[j] = rest[j], rest[i] })
+	order := append([]Checkpoint{eligible[len(eligible)-1]}, afterEachSnapshot(eligible[:len(eligible)-1], cp.snapshotTimes())...)
+	for _, k := range rest {
+		if !containsCheckpoint(order, k) {
+			order = append(order, k)
+		}
+	}
 	for i := 0; i < cp.cfg.Restores; i++ {
 		k := order[i%len(order)]
 		res := cp.restoreOne(ctx, i, k, kinds[rng.IntN(len(kinds))], ModelAt(recs, final, k))
@@ -155,6 +166,42 @@ func (cp *campaign) checkRestores(ctx context.Context, rep *Report, recs []Tx, f
 		}
 		rep.Restores = append(rep.Restores, res)
 	}
+}
+
+// snapshotTimes are the ends of the snapshots the campaign took.
+func (cp *campaign) snapshotTimes() []time.Time {
+	var out []time.Time
+	for _, f := range cp.faults {
+		if (f.Kind == Snapshot || f.Kind == SnapshotFault) && f.Error == "" {
+			out = append(out, f.End)
+		}
+	}
+	return out
+}
+
+// afterEachSnapshot picks, for each snapshot, the first of ks (in time
+// order) after it and before the next snapshot: a restore to it starts
+// from that snapshot.
+func afterEachSnapshot(ks []Checkpoint, snaps []time.Time) []Checkpoint {
+	var out []Checkpoint
+	for i, at := range snaps {
+		for _, k := range ks {
+			if k.Time.After(at) && (i+1 == len(snaps) || k.Time.Before(snaps[i+1])) {
+				out = append(out, k)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func containsCheckpoint(ks []Checkpoint, k Checkpoint) bool {
+	for _, x := range ks {
+		if x.Time.Equal(k.Time) && x.GTID == k.GTID {
+			return true
+		}
+	}
+	return false
 }
 
 // lostBefore reports whether k lies between a lost transaction's commit
@@ -171,10 +218,8 @@ func lostBefore(losses []Loss, k Checkpoint) bool {
 }
 
 func (cp *campaign) firstSnapshot() time.Time {
-	for _, f := range cp.faults {
-		if (f.Kind == Snapshot || f.Kind == SnapshotFault) && f.Error == "" {
-			return f.End
-		}
+	if t := cp.snapshotTimes(); len(t) > 0 {
+		return t[0]
 	}
 	return time.Time{}
 }
@@ -207,6 +252,9 @@ func (cp *campaign) restoreOne(ctx context.Context, i int, k Checkpoint, by stri
 		res.Verdict = fmt.Sprintf("FAILED: %v: %s", err, lastLines(out, 6))
 		return res
 	}
+	if m := snapshotLine.FindStringSubmatch(out); m != nil {
+		res.Snapshot = m[1]
+	}
 	db, err := testenv.LaunchMariaDBOn(ctx, dir, testenv.MariaDBOptions{ServerID: 77, NoLogBin: true, ExtraArgs: []string{"--skip-slave-start"}})
 	if err != nil {
 		res.Verdict = fmt.Sprintf("FAILED: start a server on the restored datadir: %v", err)
@@ -225,6 +273,9 @@ func (cp *campaign) restoreOne(ctx context.Context, i int, k Checkpoint, by stri
 	}
 	return res
 }
+
+// snapshotLine finds the snapshot in binarc restore's log.
+var snapshotLine = regexp.MustCompile(`"snapshot":"([^"]+)"`)
 
 // timelineOf names the timeline that holds k's file of k's server.
 func (cp *campaign) timelineOf(k Checkpoint) (string, error) {
