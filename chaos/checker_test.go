@@ -1,6 +1,8 @@
 package chaos
 
 import (
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -228,5 +230,27 @@ func TestAfterEachSnapshot(t *testing.T) {
 	}
 	if strings.Join(names, ",") != "a,b,d" {
 		t.Fatalf("checkpoints after each snapshot: %v; want a (after 1), b (after 10), none between 20 and 30, d (after 30)", names)
+	}
+}
+
+// TestArchivedEnd: how far a timeline directory holds a file, from its
+// index or its segments' names.
+func TestArchivedEnd(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "mysql-bin.000002"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"mysql-bin.000002/00000000000000000000-00000000000000005526.zst", "mysql-bin.000002/00000000000000005526-00000000000000007648.zst"} {
+		if err := os.WriteFile(filepath.Join(dir, f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "mysql-bin.000001.index.json"), []byte(`{"version":1,"size":131254}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]uint64{"mysql-bin.000001": 131254, "mysql-bin.000002": 7648, "mysql-bin.000003": 0} {
+		if got := archivedEnd(dir, file); got != want {
+			t.Errorf("%s: %d, want %d", file, got, want)
+		}
 	}
 }

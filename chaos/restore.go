@@ -298,7 +298,41 @@ func (cp *campaign) timelineOf(k Checkpoint) (string, error) {
 		}
 		metas = append(metas, m)
 	}
-	return chooseTimeline(metas, k)
+	tl, err := chooseTimeline(metas, k)
+	if err != nil {
+		return "", err
+	}
+	pos, _ := strconv.ParseUint(k.Pos, 10, 64)
+	if end := archivedEnd(filepath.Join(cp.archiveDir(), tl), k.File); end < pos {
+		// The server was writable too briefly for binarc to archive it
+		// there (its transactions are on the next timeline, under the
+		// next server's coordinates): the point has no position here.
+		return "", fmt.Errorf("%s holds %s:%s only up to %d: binarc did not archive %s at that position (GTID and time restores reach the state)", tl, k.File, k.Pos, end, k.Server)
+	}
+	return tl, nil
+}
+
+// archivedEnd is how far timeline directory dir holds binlog file: its
+// index's size, or the end of its last segment (versitygw's posix backend
+// keeps each object as a file); 0 when it has none of it.
+func archivedEnd(dir, file string) uint64 {
+	if b, err := os.ReadFile(filepath.Join(dir, file+".index.json")); err == nil {
+		var ix struct {
+			Size uint64 `json:"size"`
+		}
+		if json.Unmarshal(b, &ix) == nil {
+			return ix.Size
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Join(dir, file))
+	var end uint64
+	for _, e := range entries {
+		var start, stop uint64
+		if _, err := fmt.Sscanf(e.Name(), "%d-%d.zst", &start, &stop); err == nil && stop > end {
+			end = stop
+		}
+	}
+	return end
 }
 
 // timelineMeta is what timelineOf reads of a timeline: its timeline.json
