@@ -276,14 +276,9 @@ func (c *cluster) flipHard(ctx context.Context, lag time.Duration) (string, erro
 	if to == nil || !to.up {
 		return "", errors.New("no passive master to promote")
 	}
-	if err := to.db.Exec(ctx, "STOP SLAVE IO_THREAD"); err != nil {
+	if err := killLagging(ctx, from, to, lag); err != nil {
 		return "", err
 	}
-	time.Sleep(lag)
-	if err := from.db.Kill(); err != nil {
-		return "", err
-	}
-	from.up, from.dead = false, true
 	if err := to.db.Exec(ctx, "STOP SLAVE"); err != nil {
 		return "", err
 	}
@@ -304,6 +299,21 @@ func (c *cluster) flipHard(ctx context.Context, lag time.Duration) (string, erro
 	return detail, nil
 }
 
+// killLagging stops the passive side's IO thread, lets the writable
+// master go on alone for lag (it acknowledges what the passive side never
+// gets) and SIGKILLs it: it is lost for good.
+func killLagging(ctx context.Context, from, passive *node, lag time.Duration) error {
+	if err := passive.db.Exec(ctx, "STOP SLAVE IO_THREAD"); err != nil {
+		return err
+	}
+	time.Sleep(lag)
+	if err := from.db.Kill(); err != nil {
+		return err
+	}
+	from.up, from.dead = false, true
+	return nil
+}
+
 // promoteReplica is the global master's failure in the operators' notes:
 // the writable master is killed mid-load and the replica R, once it has
 // applied what it received, becomes the writable master; the surviving
@@ -316,14 +326,9 @@ func (c *cluster) promoteReplica(ctx context.Context, lag time.Duration, pause s
 	if pass == nil || !pass.up || !r.up || r.dead || r.from == nil {
 		return "", errors.New("no passive master and replica to fail over with")
 	}
-	if err := pass.db.Exec(ctx, "STOP SLAVE IO_THREAD"); err != nil {
+	if err := killLagging(ctx, from, pass, lag); err != nil {
 		return "", err
 	}
-	time.Sleep(lag)
-	if err := from.db.Kill(); err != nil {
-		return "", err
-	}
-	from.up, from.dead = false, true
 	// R has what its source sent: a replica of the passive side catches up
 	// with it first (R then has all the passive side has); a replica of
 	// the killed master has at least what the passive side has.
