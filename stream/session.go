@@ -47,6 +47,10 @@ func (a *Archiver) resume(ctx context.Context, info replication.ServerInfo) (*Re
 	return rp, nil
 }
 
+// slowBinlogList is how long SHOW BINARY LOGS may take at the start of a
+// timeline before binarc says why it may be waiting.
+const slowBinlogList = 3 * time.Second
+
 // startTimeline writes the manifest of a new timeline and returns where it
 // starts. A new archive starts where --start-at says; a timeline after
 // another starts where the archived GTID state says (startByGTID).
@@ -58,7 +62,12 @@ func (a *Archiver) startTimeline(ctx context.Context, info replication.ServerInf
 // primary still has it: the file the previous timeline ended in, when the
 // same server continues under new encryption keys.
 func (a *Archiver) startTimelineFrom(ctx context.Context, info replication.ServerInfo, reason string, prev *archive.TimelineEnd, from string) (*ResumePoint, error) {
+	slow := time.AfterFunc(slowBinlogList, func() {
+		a.log.Warn().Str("source", a.src.String()).Dur("waited", slowBinlogList).
+			Msg("SHOW BINARY LOGS has not answered yet: if this server has semi-sync on, MariaDB holds it while a commit waits for an acknowledgement, which binarc can give only once it knows where this server's binlog starts; those commits then wait out rpl_semi_sync_master_timeout and are acknowledged without binarc (recorded as an unprotected range)")
+	})
 	logs, err := a.src.BinaryLogs(ctx)
+	slow.Stop()
 	if err != nil {
 		return nil, err
 	}
