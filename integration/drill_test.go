@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -195,6 +196,13 @@ func TestDrillHealthyArchive(t *testing.T) {
 	ls, code := e.run("ls", "--store", e.store, "--cluster", e.cluster)
 	if code != 0 || !strings.Contains(ls, "last drill: "+rep.Started.UTC().Format("2006-01-02 15:04:05Z")+", equal") || !strings.Contains(ls, "RTO ") {
 		t.Errorf("ls exited %d; want the last drill, equal, with its RTO:\n%s", code, ls)
+	}
+	js, _ := e.runEnv([]string{"BINARC_LOG_LEVEL=error"}, "ls", "--store", e.store, "--cluster", e.cluster, "--json")
+	var got struct {
+		LastDrill *drill.Report `json:"last_drill"`
+	}
+	if err := json.Unmarshal([]byte(js), &got); err != nil || got.LastDrill == nil || !got.LastDrill.Started.Equal(rep.Started) || got.LastDrill.Outcome() != drill.Equal {
+		t.Errorf("ls --json: want the last drill (started %s, equal) (%v):\n%s", rep.Started, err, js)
 	}
 }
 

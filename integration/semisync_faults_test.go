@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand"
 	"os"
@@ -284,6 +285,23 @@ func waitUnprotectedListed(t *testing.T, e *env) {
 		out, code = e.run("ls", "--store", e.store, "--cluster", e.cluster)
 		if code == 0 && strings.Contains(out, "not zero-loss protected") && strings.Contains(out, "fell back to asynchronous") &&
 			strings.Contains(out, " until mysql-bin.") && !strings.Contains(out, "until open") {
+			// And in ls --json, for monitoring that reads it.
+			js, _ := e.runEnv([]string{"BINARC_LOG_LEVEL=error"}, "ls", "--store", e.store, "--cluster", e.cluster, "--json")
+			var got struct {
+				Unprotected map[string][]struct {
+					FromFile string `json:"from_file"`
+					ToFile   string `json:"to_file"`
+					Reason   string `json:"reason"`
+				} `json:"semi_sync_unprotected"`
+			}
+			if err := json.Unmarshal([]byte(js), &got); err != nil || len(got.Unprotected) == 0 {
+				t.Fatalf("binarc ls --json lacks the fallback (%v):\n%s", err, js)
+			}
+			for _, us := range got.Unprotected {
+				if len(us) == 0 || us[0].ToFile == "" || !strings.Contains(us[0].Reason, "fell back") {
+					t.Fatalf("binarc ls --json: the fallback is not a closed range: %+v", us)
+				}
+			}
 			return
 		}
 	}

@@ -63,10 +63,8 @@ func (c *lsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	// The newest drill, read once for the page and the table.
 	var lastDrill *drill.Report
 	var drillErr error
-	if c.HTML != "" || !c.JSON {
-		if lastDrill, drillErr = drill.Last(ctx, cat.Store, cat.Layout); drillErr != nil {
-			log.Warn().Err(drillErr).Msg("could not read the last drill record")
-		}
+	if lastDrill, drillErr = drill.Last(ctx, cat.Store, cat.Layout); drillErr != nil {
+		log.Warn().Err(drillErr).Msg("could not read the last drill record")
 	}
 	if c.HTML != "" {
 		if err := writeStatusPage(c.HTML, st, drillSummary(lastDrill)); err != nil {
@@ -77,7 +75,7 @@ func (c *lsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if c.JSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(st)
+		return enc.Encode(lsJSON{Status: st, Unprotected: readUnprotected(ctx, log, cat, st.Timelines), LastDrill: lastDrill})
 	}
 	printCatalog(os.Stdout, st.Cluster, st.Timelines, st.Lag)
 	printSnapshots(os.Stdout, st.Snapshots)
@@ -87,6 +85,31 @@ func (c *lsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		printLastDrill(os.Stdout, lastDrill)
 	}
 	return nil
+}
+
+// lsJSON is binarc ls --json: the status, and what the table prints from
+// other records (semi-sync fallback ranges by timeline, the newest drill).
+type lsJSON struct {
+	*retention.Status
+	Unprotected map[string][]*archive.Unprotected `json:"semi_sync_unprotected,omitempty"`
+	LastDrill   *drill.Report                     `json:"last_drill,omitempty"`
+}
+
+// readUnprotected reads each timeline's semi-sync fallback records; a
+// timeline whose records cannot be read is logged and left out.
+func readUnprotected(ctx context.Context, log zerolog.Logger, cat archive.Catalog, tls []*archive.TimelineState) map[string][]*archive.Unprotected {
+	out := map[string][]*archive.Unprotected{}
+	for _, ts := range tls {
+		us, err := archive.ReadUnprotected(ctx, cat.Store, cat.Layout, ts.Name)
+		if err != nil {
+			log.Warn().Err(err).Str("timeline", ts.Name).Msg("could not read the semi-sync fallback records")
+			continue
+		}
+		if len(us) > 0 {
+			out[ts.Name] = us
+		}
+	}
+	return out
 }
 
 func printClusters(w io.Writer, clusters []string, store fmt.Stringer) {
