@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sort"
 	"sync"
 	"time"
 
@@ -48,6 +49,9 @@ type PruneResult struct {
 	TimelinesDeleted  []string
 	FilesDeleted      int
 	SnapshotsRetained int
+	// Drills are the drill records older than the window (the newest is
+	// always kept): deleted, or to be deleted by a dry run.
+	Drills []string
 	// Stopped says why deleting stopped before the plan was carried out.
 	Stopped string
 }
@@ -126,10 +130,16 @@ func Prune(ctx context.Context, req PruneRequest) (*PruneResult, error) {
 		return nil, fmt.Errorf("cluster %q has no archive in %s: check --store and --cluster (binarc ls --store URL lists the clusters there)", req.Layout.Cluster, req.Store)
 	}
 	res := &PruneResult{Plan: PlanPrune(st, req.Keep, now)}
+	if res.Drills, err = oldDrills(ctx, cat, now.Add(-req.Keep)); err != nil {
+		return nil, err
+	}
 	if req.DryRun || res.Plan.KeepAll != "" {
 		return res, nil
 	}
 	res.execute(ctx, cat, req.Log)
+	drills := DeleteKeys(ctx, cat.Store, res.Drills)
+	res.Objects.Add(drills)
+	res.Drills = drills.Deleted
 	if lockedOnly(res) {
 		return res, nil
 	}
@@ -140,6 +150,36 @@ func Prune(ctx context.Context, req PruneRequest) (*PruneResult, error) {
 		return res, fmt.Errorf("%w: %d objects could not be deleted; %s", ErrPruneIncomplete, len(res.Objects.Failed), res.Stopped)
 	}
 	return res, nil
+}
+
+// oldDrills lists the drill records (binarc drill's reports) made before
+// cutoff, but never the newest: the last proof that the archive restores
+// stays, however old (binarc ls and the status page show it, and its age
+// is what BinarcNoRecentDrill alerts on). A name that is not a drill
+// record's is left alone.
+func oldDrills(ctx context.Context, cat archive.Catalog, cutoff time.Time) ([]string, error) {
+	keys, err := ListAll(ctx, cat.Store, cat.Layout.DrillsPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("list the drill records: %w", err)
+	}
+	type rec struct {
+		key string
+		at  time.Time
+	}
+	var recs []rec
+	for _, k := range keys {
+		if at, err := archive.ParseDrillName(k); err == nil {
+			recs = append(recs, rec{k, at})
+		}
+	}
+	sort.Slice(recs, func(i, j int) bool { return recs[i].at.Before(recs[j].at) })
+	var old []string
+	for i, r := range recs {
+		if i < len(recs)-1 && r.at.Before(cutoff) {
+			old = append(old, r.key)
+		}
+	}
+	return old, nil
 }
 
 // LoadPruneState reads what PlanPrune needs: the snapshots, the timelines

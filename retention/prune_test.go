@@ -290,3 +290,46 @@ func TestPruneRefusesNewerLayout(t *testing.T) {
 		t.Fatal("a refused prune changed the store")
 	}
 }
+
+// TestPruneDrillRecords: drill reports older than the window go with the
+// prune (a dry run only lists them), the newest stays however old, and an
+// object under drill/ that is not a drill record is left alone.
+func TestPruneDrillRecords(t *testing.T) {
+	ctx := context.Background()
+	s := objstore.NewMemory()
+	l := archive.Layout{Cluster: "c"}
+	pruneArchive(t, s, l)
+	put := func(key string) {
+		t.Helper()
+		if _, err := s.Put(ctx, key, []byte(`{}`), objstore.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []int{1, 8, 40} {
+		put(l.DrillKey(day(d)))
+	}
+	put(l.DrillsPrefix() + "notes.txt")
+	req := PruneRequest{Store: s, Layout: l, Keep: 30 * 24 * time.Hour, Now: day(45), DryRun: true}
+	res, err := Prune(ctx, req)
+	if err != nil || len(res.Drills) != 2 {
+		t.Fatalf("dry run: drills %v, %v; want the two before day 15", res.Drills, err)
+	}
+	rc, _, err := s.Get(ctx, l.DrillKey(day(1)))
+	if err != nil {
+		t.Fatalf("a dry run deleted a drill record: %v", err)
+	}
+	rc.Close()
+	req.DryRun = false
+	if res, err = Prune(ctx, req); err != nil || len(res.Drills) != 2 {
+		t.Fatalf("prune: drills %v, %v", res.Drills, err)
+	}
+	left, err := s.List(ctx, l.DrillsPrefix())
+	if err != nil || len(left) != 2 || left[0].Key != l.DrillKey(day(40)) {
+		t.Fatalf("left under drill/: %+v, %v; want day 40's record and notes.txt", left, err)
+	}
+	// Alone and old, the newest record stays.
+	req.Now = day(400)
+	if res, err = Prune(ctx, req); err != nil || len(res.Drills) != 0 {
+		t.Fatalf("the newest drill record must stay: deleted %v, %v", res.Drills, err)
+	}
+}

@@ -66,10 +66,16 @@ func WriteReport(w io.Writer, cluster string, res *PruneResult, dryRun bool) {
 	}
 	if dryRun {
 		fmt.Fprintf(w, "\ndry run: would delete %s, %s and %s; nothing was changed\n", plural(snaps, "snapshot"), plural(tls, "timeline"), plural(files, "binlog file"))
+		if len(res.Drills) > 0 {
+			fmt.Fprintf(w, "dry run: would delete %s older than the window (the newest stays)\n", plural(len(res.Drills), "drill record"))
+		}
 		return
 	}
 	fmt.Fprintf(w, "\ndeleted %s, %s and %s (%s)\n", plural(len(res.SnapshotsDeleted), "snapshot"), plural(len(res.TimelinesDeleted), "timeline"),
 		plural(res.FilesDeleted, "binlog file"), plural(len(res.Objects.Deleted), "object"))
+	if len(res.Drills) > 0 {
+		fmt.Fprintf(w, "deleted %s older than the window (the newest stays)\n", plural(len(res.Drills), "drill record"))
+	}
 	for _, f := range res.Objects.Failed {
 		state := "FAILED"
 		if errors.Is(f.Err, objstore.ErrLocked) {

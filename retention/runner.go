@@ -116,6 +116,6 @@ func (r Runner) Once(ctx context.Context, streamLease *lease.Lease) {
 	}
 	ev.Str("base", p.Base.ID).Str("keep_from", p.KeepFromTL+"/"+p.KeepFrom.File).
 		Int("snapshots_deleted", len(res.SnapshotsDeleted)).Int("timelines_deleted", len(res.TimelinesDeleted)).
-		Int("files_deleted", res.FilesDeleted).Int("objects_deleted", len(res.Objects.Deleted)).
+		Int("files_deleted", res.FilesDeleted).Int("drill_records_deleted", len(res.Drills)).Int("objects_deleted", len(res.Objects.Deleted)).
 		Msgf("pruned: %s, %s, %s", plural(len(res.SnapshotsDeleted), "snapshot"), plural(len(res.TimelinesDeleted), "timeline"), plural(res.FilesDeleted, "binlog file"))
 }
