@@ -64,8 +64,14 @@ const (
 )
 
 // dial opens a client connection to the primary, with TLS as configured.
+//
+// Its reads and writes time out after ReadTimeout, as the dump's do: a
+// link that goes silent mid-query (frozen, partitioned) must not hold
+// binarc, which at that moment may be choosing where to stream from.
+// The fault campaign froze binarc's link to a new primary during its
+// SHOW BINARY LOGS and binarc waited over a minute, its loss window with it.
 func (c Config) dial(ctx context.Context) (*client.Conn, error) {
-	conn, err := c.Connect(ctx)
+	conn, err := c.connect(ctx, c.ReadTimeout)
 	if err != nil {
 		return nil, c.classify(err)
 	}

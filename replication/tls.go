@@ -217,15 +217,23 @@ func offersTLS(ctx context.Context, addr string) (bool, error) {
 // Connect opens a client session to c with its TLS options. A
 // preferred-mode server that offered TLS before and no longer does is
 // asked afresh once (it is then connected in clear, with a warning).
+// Its reads and writes have no deadline: drill's checksums and a
+// snapshot's waits may run long.
 func (c Config) Connect(ctx context.Context) (*client.Conn, error) {
-	conn, err := c.connectOnce(ctx)
+	return c.connect(ctx, 0)
+}
+
+// connect is Connect with a deadline on each read and write of the
+// session (none when timeout is 0), the handshake included.
+func (c Config) connect(ctx context.Context, timeout time.Duration) (*client.Conn, error) {
+	conn, err := c.connectOnce(ctx, timeout)
 	if errors.Is(err, errTLSGone) {
-		conn, err = c.connectOnce(ctx)
+		conn, err = c.connectOnce(ctx, timeout)
 	}
 	return conn, err
 }
 
-func (c Config) connectOnce(ctx context.Context) (*client.Conn, error) {
+func (c Config) connectOnce(ctx context.Context, timeout time.Duration) (*client.Conn, error) {
 	tc, err := c.TLSConfig(ctx)
 	if err != nil {
 		return nil, err
@@ -235,6 +243,7 @@ func (c Config) connectOnce(ctx context.Context) (*client.Conn, error) {
 		if tc != nil {
 			conn.SetTLSConfig(tc)
 		}
+		conn.ReadTimeout, conn.WriteTimeout = timeout, timeout
 		return nil
 	})
 	if err != nil {
