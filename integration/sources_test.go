@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,5 +27,23 @@ func TestSeveralSourcesWrongPassword(t *testing.T) {
 	expectFailure(t, p.out.String(), p.cmd.ProcessState.ExitCode(), "access denied", "BINARC_SOURCE_PASSWORD", e.primary.Addr())
 	if lines := logLines(p.out.String(), "no source is writable"); len(lines) > 0 {
 		t.Errorf("binarc waited for a writable source: %v", lines)
+	}
+}
+
+// TestSeveralSourcesOneRefuses: one host of --source refuses binarc's
+// login (a freshly provisioned server without binarc's user, as in the
+// fault campaign's 60-minute run) while another is the writable primary:
+// binarc archives the primary and says, as an error, which host refuses.
+// It used to exit at start, every start, leaving the primary unarchived.
+func TestSeveralSourcesOneRefuses(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testenv.MariaDBOptions{ServerID: 1})
+	fresh := testenv.StartMariaDB(t, testenv.MariaDBOptions{ServerID: 2, ExtraArgs: []string{"--read-only=ON"}})
+	p := e.start(append([]string{"stream", "--source", multiSource(fresh, e.primary)}, e.streamArgs()[3:]...)...)
+	e.primary.Exec(t, "CREATE DATABASE one_refuses", "CREATE TABLE one_refuses.t (id INT PRIMARY KEY)", "INSERT INTO one_refuses.t VALUES (1)")
+	e.waitArchived(time.Minute)
+	p.stop(t)
+	if lines := logLines(p.out.String(), "a source refuses binarc"); len(lines) == 0 || lines[0]["level"] != "error" || !strings.Contains(fmt.Sprint(lines[0]["error"]), fresh.Addr()) {
+		t.Errorf("binarc did not name the refusing source %s as an error:\n%s", fresh.Addr(), tail(p.out.String(), 3000))
 	}
 }

@@ -21,7 +21,9 @@ var errSwitch = errors.New("another server is the primary now")
 // source. With one source, that is it (retried while it is down). With
 // several, it is the writable one (read_only=OFF); while none is, binarc
 // waits and says so once, unless a source refuses binarc's login or grant:
-// that is the operator's to fix, as it is with one source, and fails at once.
+// that is the operator's to fix, as it is with one source, and fails at
+// once. A source that refuses while another is writable does not stop
+// the archive: it is logged as an error and the writable one archived.
 func (a *Archiver) primaryInfo(ctx context.Context) (replication.ServerInfo, error) {
 	if len(a.cfg.Sources) == 1 {
 		info, err := untilUp(a, ctx, "primary", func() (replication.ServerInfo, error) { return a.cfg.Source.Preflight(ctx) })
@@ -74,10 +76,16 @@ func (a *Archiver) logPrimary(info replication.ServerInfo) {
 }
 
 // findWritable returns the first source that answers and is writable, or
-// nil and what each source said; err is the first permanent problem of a
-// source (permanentSourceError), which no wait fixes.
+// nil and what each source said; err is, when no source is writable, the
+// first permanent problem of a source (permanentSourceError), which no
+// wait fixes. A permanent problem of a source while another is writable
+// is logged, not returned: the fault campaign's 60-minute run had one
+// host of --source a freshly provisioned server without binarc's user,
+// and binarc refused to start for the rest of the run although the
+// writable primary was fine.
 func (a *Archiver) findWritable(ctx context.Context) (*replication.Config, replication.ServerInfo, []string, error) {
 	var problems []string
+	var permanent error
 	for i := range a.cfg.Sources {
 		src := &a.cfg.Sources[i]
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -88,16 +96,23 @@ func (a *Archiver) findWritable(ctx context.Context) (*replication.Config, repli
 			if !replication.IsConfigError(err) {
 				err = fmt.Errorf("source %s: %w", src.Addr(), err)
 			}
-			return nil, replication.ServerInfo{}, problems, err
+			if permanent == nil {
+				permanent = err
+			}
+			problems = append(problems, err.Error())
 		case err != nil:
 			problems = append(problems, fmt.Sprintf("%s: %v", src.Addr(), err))
 		case info.ReadOnly:
 			problems = append(problems, fmt.Sprintf("%s: read-only (server_id %d)", src.Addr(), info.ServerID))
 		default:
+			if permanent != nil {
+				a.log.Error().Err(permanent).Str("archiving", src.String()).
+					Msg("a source refuses binarc (login or grant): it cannot be archived if it becomes the primary; fix it there. The writable source is archived meanwhile")
+			}
 			return src, info, problems, nil
 		}
 	}
-	return nil, replication.ServerInfo{}, problems, nil
+	return nil, replication.ServerInfo{}, problems, permanent
 }
 
 // permanentSourceError tells whether a source's error is one no wait
