@@ -30,6 +30,7 @@ type binarcRun struct {
 	peakKB  uint64
 	stop    chan struct{}
 	wg      sync.WaitGroup
+	stopped bool // the campaign killed or stopped it
 }
 
 // runner starts binarc commands for the campaign.
@@ -90,13 +91,26 @@ func (b *binarcRun) sample() {
 
 // kill is SIGKILL.
 func (b *binarcRun) kill() {
+	b.stopped = true
 	b.proc.Kill()
 	b.wg.Wait()
+}
+
+// exitedByItself says how the run ended when it ended without the
+// campaign stopping it (binarc stream should run until told to stop),
+// with its last log lines; "" while it runs or after kill/terminate.
+func (b *binarcRun) exitedByItself() string {
+	if b.stopped || !b.proc.Exited() {
+		return ""
+	}
+	out, _ := os.ReadFile(b.logPath)
+	return fmt.Sprintf("binarc stream (run %d) exited by itself (%v): %s", b.n, b.proc.Err(), lastLines(string(out), 2))
 }
 
 // terminate is SIGTERM; it returns how long the exit took, or an error when
 // binarc did not exit within stopTimeout (then it is killed).
 func (b *binarcRun) terminate() (time.Duration, error) {
+	b.stopped = true
 	start := time.Now()
 	err := b.proc.Stop(syscall.SIGTERM, stopTimeout)
 	took := time.Since(start)

@@ -59,6 +59,8 @@ type campaign struct {
 	tls []Timeline
 	// fallbacks samples the writable master's semi-sync status (SemiSync).
 	fallbacks *fallbackSampler
+	// selfExits are binarc stream runs that ended without being stopped.
+	selfExits []string
 }
 
 // Run runs the campaign and its checks and returns the report. An error
@@ -109,6 +111,7 @@ func (cp *campaign) runSchedule(ctx context.Context, steps []Step) (hung string)
 			return ""
 		}
 		sleepFor(time.Until(cp.start.Add(s.At)))
+		cp.checkStreamRuns()
 		rec := FaultRecord{Step: s, Start: time.Now()}
 		var d string
 		var err error
@@ -132,6 +135,18 @@ func (cp *campaign) runSchedule(ctx context.Context, steps []Step) (hung string)
 		cp.faults = append(cp.faults, rec)
 	}
 	return ""
+}
+
+// checkStreamRuns records a binarc stream that exited by itself (check 6)
+// and starts it again, so the rest of the schedule still tests binarc.
+func (cp *campaign) checkStreamRuns() {
+	if d := cp.stream.exitedByItself(); d != "" {
+		cp.selfExits = append(cp.selfExits, d)
+		cp.cfg.Log.Error().Str("run", d).Msg("binarc stream exited by itself; starting it again")
+		if _, err := cp.restartStream(); err != nil {
+			cp.selfExits = append(cp.selfExits, "restarting it: "+err.Error())
+		}
+	}
 }
 
 // abandon ends a campaign whose step hung: the report says which, with
@@ -189,6 +204,10 @@ func (cp *campaign) finish(ctx context.Context) *Report {
 	// the next binarc (readers work it out meanwhile), and check 2 reads
 	// the recorded joins.
 	cp.waitJoins(ctx, time.Minute)
+	cp.checkStreamRuns()
+	for _, d := range cp.selfExits {
+		rep.fail("check 6 (binarc stream runs until stopped): %s", d)
+	}
 	took, err := cp.stream.terminate()
 	if err != nil {
 		rep.fail("check 6 (exits within its stop timeout): %v", err)

@@ -2,11 +2,14 @@ package chaos
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/binarc/binarc/internal/testenv"
 )
 
 // binlogText is mariadb-binlog output for three transactions of a file,
@@ -252,5 +255,28 @@ func TestArchivedEnd(t *testing.T) {
 		if got := archivedEnd(dir, file); got != want {
 			t.Errorf("%s: %d, want %d", file, got, want)
 		}
+	}
+}
+
+// TestExitedByItself: a binarc stream run that ends without the campaign
+// stopping it is reported with its last log line (check 6); one the
+// campaign killed is not.
+func TestExitedByItself(t *testing.T) {
+	logPath := filepath.Join(t.TempDir(), "stream-001.log")
+	start := func() *binarcRun {
+		p, err := testenv.StartProcess("binarc stream", exec.Command("sh", "-c", "echo 'binarc: error: access denied' >> "+logPath+"; exit 3"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-p.Done()
+		return &binarcRun{n: 1, proc: p, logPath: logPath}
+	}
+	if d := start().exitedByItself(); !strings.Contains(d, "run 1") || !strings.Contains(d, "access denied") {
+		t.Fatalf("a run that exited by itself: %q", d)
+	}
+	killed := start()
+	killed.kill()
+	if d := killed.exitedByItself(); d != "" {
+		t.Fatalf("a run the campaign killed is reported: %q", d)
 	}
 }
