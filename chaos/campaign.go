@@ -149,12 +149,18 @@ func (cp *campaign) checkStreamRuns() {
 	}
 }
 
+// newReport is the report's header: what ran.
+func (cp *campaign) newReport() *Report {
+	return &Report{Seed: cp.cfg.Seed, Duration: cp.cfg.Duration.String(), Dir: cp.cfg.Dir, SemiSync: cp.cfg.SemiSync}
+}
+
 // abandon ends a campaign whose step hung: the report says which, with
 // what the writable master was doing (its processlist), and the checks
 // are not run (they would wait on the same thing). Run's caller kills
 // the servers, which ends the hung step.
 func (cp *campaign) abandon(ctx context.Context, hung string) *Report {
-	rep := &Report{Seed: cp.cfg.Seed, Duration: cp.cfg.Duration.String(), Dir: cp.cfg.Dir, SemiSync: cp.cfg.SemiSync, Faults: cp.faults}
+	rep := cp.newReport()
+	rep.Faults = cp.faults
 	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	w := cp.c.Writable()
@@ -182,7 +188,7 @@ func (cp *campaign) finish(ctx context.Context) *Report {
 	c.store.SetDown(false)
 	c.store.SetLatency(0, 0)
 	c.store.SetDropRate(0)
-	rep := &Report{Seed: cp.cfg.Seed, Duration: cp.cfg.Duration.String(), Dir: cp.cfg.Dir, SemiSync: cp.cfg.SemiSync}
+	rep := cp.newReport()
 	// A last checkpoint and a few rows after it, so the newest timeline
 	// has transactions of its own past every join (joins are then final).
 	if _, err := cp.checkpoint(ctx); err != nil {

@@ -110,10 +110,7 @@ func startCluster(ctx context.Context, dir string, seed uint64, semiSync bool) (
 	if err := c.b.db.WaitCaughtUp(ctx, c.a.db, caughtUpMax); err != nil {
 		return c, err
 	}
-	if err := c.a.db.Exec(ctx, "SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_binlog_pos"); err != nil {
-		return c, err
-	}
-	if err := c.replicate(ctx, c.a, c.b, false); err != nil {
+	if err := c.replicateBack(ctx, c.a, c.b); err != nil {
 		return c, err
 	}
 	if err := c.replicate(ctx, c.r, c.b, true); err != nil {
@@ -179,6 +176,16 @@ func (c *cluster) replicate(ctx context.Context, replica, primary *node, fresh b
 	}
 	replica.from = primary
 	return replica.db.WaitReplicating(ctx, caughtUpMax)
+}
+
+// replicateBack closes a master/master pair: primary, which replica
+// already follows, replicates from replica in turn, starting from its own
+// binlog position (it has everything replica has).
+func (c *cluster) replicateBack(ctx context.Context, primary, replica *node) error {
+	if err := primary.db.Exec(ctx, "SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_binlog_pos"); err != nil {
+		return err
+	}
+	return c.replicate(ctx, primary, replica, false)
 }
 
 // sourceURL is binarc's --source: the three servers through their proxies.
@@ -350,10 +357,7 @@ func (c *cluster) promoteReplica(ctx context.Context, lag time.Duration, pause s
 	if err := c.replicate(ctx, pass, r, false); err != nil {
 		return "", fmt.Errorf("%s following the promoted R: %w", pass.name, err)
 	}
-	if err := r.db.Exec(ctx, "SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_binlog_pos"); err != nil {
-		return "", err
-	}
-	if err := c.replicate(ctx, r, pass, false); err != nil {
+	if err := c.replicateBack(ctx, r, pass); err != nil {
 		return "", err
 	}
 	c.mu.Lock()
@@ -385,11 +389,7 @@ func (c *cluster) rebuild(ctx context.Context, n *node, pause sync.Locker) error
 	if err := c.rebuildReplica(ctx, n, pause); err != nil {
 		return err
 	}
-	w := c.Writable()
-	if err := w.db.Exec(ctx, "SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_binlog_pos"); err != nil {
-		return err
-	}
-	return c.replicate(ctx, w, n, false)
+	return c.replicateBack(ctx, c.Writable(), n)
 }
 
 // rebuildReplica is rebuild without the way back: the new server only

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -144,12 +143,11 @@ func (cp *campaign) purge(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("no timeline to purge against: %v", err)
 	}
 	newest := filepath.Join(cp.archiveDir(), tls[len(tls)-1])
-	info, err := os.ReadFile(filepath.Join(newest, "timeline.json"))
+	m, err := cp.readTimelineMeta(tls[len(tls)-1])
 	if err != nil {
 		return "", err
 	}
-	if !strings.Contains(string(info), fmt.Sprintf(`"source_server_id":%d`, w.db.ServerID)) &&
-		!strings.Contains(string(info), fmt.Sprintf(`"source_server_id": %d`, w.db.ServerID)) {
+	if m.ServerID != w.db.ServerID {
 		return "", errors.New("the newest timeline is not the writable master's yet")
 	}
 	complete, _ := filepath.Glob(filepath.Join(newest, "*.index.json"))

@@ -285,18 +285,9 @@ func (cp *campaign) timelineOf(k Checkpoint) (string, error) {
 	}
 	var metas []timelineMeta
 	for _, name := range names {
-		m := timelineMeta{Name: name}
-		info, err := os.ReadFile(filepath.Join(cp.archiveDir(), name, "timeline.json"))
-		if err != nil || json.Unmarshal(info, &m) != nil {
-			continue
+		if m, err := cp.readTimelineMeta(name); err == nil {
+			metas = append(metas, m)
 		}
-		if b, err := os.ReadFile(filepath.Join(cp.archiveDir(), name, "join.json")); err == nil {
-			var j JoinPoint
-			if json.Unmarshal(b, &j) == nil {
-				m.Join = &j
-			}
-		}
-		metas = append(metas, m)
 	}
 	tl, err := chooseTimeline(metas, k)
 	if err != nil {
@@ -335,13 +326,33 @@ func archivedEnd(dir, file string) uint64 {
 	return end
 }
 
-// timelineMeta is what timelineOf reads of a timeline: its timeline.json
-// and its join.
+// timelineMeta is what the campaign reads of a timeline: its
+// timeline.json and its join.
 type timelineMeta struct {
 	Name      string
 	ServerID  uint32 `json:"source_server_id"`
 	StartFile string `json:"start_file"`
 	Join      *JoinPoint
+}
+
+// readTimelineMeta reads timeline name's timeline.json and, when it has
+// one, its join.json, from the bucket's directory.
+func (cp *campaign) readTimelineMeta(name string) (timelineMeta, error) {
+	m := timelineMeta{Name: name}
+	info, err := os.ReadFile(filepath.Join(cp.archiveDir(), name, "timeline.json"))
+	if err != nil {
+		return m, err
+	}
+	if err := json.Unmarshal(info, &m); err != nil {
+		return m, fmt.Errorf("timeline.json of %s: %w", name, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(cp.archiveDir(), name, "join.json")); err == nil {
+		var j JoinPoint
+		if json.Unmarshal(b, &j) == nil {
+			m.Join = &j
+		}
+	}
+	return m, nil
 }
 
 // chooseTimeline picks, among metas in archive order, the newest timeline
