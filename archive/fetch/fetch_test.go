@@ -224,14 +224,23 @@ func TestFetchBomb(t *testing.T) {
 	expectOnly(t, dir)
 }
 
-// TestFetchRefuses: what the archive does not hold, and a file already
-// there, fail before anything is fetched, as bad requests.
-func TestFetchRefuses(t *testing.T) {
+// twoTimelines is an archive of two timelines that both hold
+// mysql-bin.000002: ftl1 has .000001 and .000002, ftl2 .000002 and an
+// unfinished .000003. It returns ftl1's .000001 too.
+func twoTimelines(t *testing.T) (*fetchArchive, *archivedFile) {
+	t.Helper()
 	a := newFetchArchive(t, ftl1, ftl2)
-	a.file(ftl1, "mysql-bin.000001", replication.ChecksumCRC32, true)
+	one := a.file(ftl1, "mysql-bin.000001", replication.ChecksumCRC32, true)
 	a.file(ftl1, "mysql-bin.000002", replication.ChecksumCRC32, true)
 	a.file(ftl2, "mysql-bin.000002", replication.ChecksumCRC32, true)
 	a.file(ftl2, "mysql-bin.000003", replication.ChecksumCRC32, false)
+	return a, one
+}
+
+// TestFetchRefuses: what the archive does not hold, and a file already
+// there, fail before anything is fetched, as bad requests.
+func TestFetchRefuses(t *testing.T) {
+	a, _ := twoTimelines(t)
 	for _, c := range []struct {
 		name string
 		req  Request
@@ -276,11 +285,7 @@ func TestFetchRefuses(t *testing.T) {
 // TestFetchPicksTimeline: named files go to the timeline holding them,
 // none to the newest, --timeline to that one.
 func TestFetchPicksTimeline(t *testing.T) {
-	a := newFetchArchive(t, ftl1, ftl2)
-	one := a.file(ftl1, "mysql-bin.000001", replication.ChecksumCRC32, true)
-	a.file(ftl1, "mysql-bin.000002", replication.ChecksumCRC32, true)
-	a.file(ftl2, "mysql-bin.000002", replication.ChecksumCRC32, true)
-	a.file(ftl2, "mysql-bin.000003", replication.ChecksumCRC32, false)
+	a, one := twoTimelines(t)
 	for _, c := range []struct {
 		name   string
 		req    Request
