@@ -151,8 +151,12 @@ func (ti *TimelineInfo) check() error {
 		}
 	}
 	if p := ti.Previous; p != nil {
-		if err := ValidateName("binlog file", p.File); err != nil {
-			return fmt.Errorf("previous.file: %w", err)
+		// Empty when the previous timeline archived no binlog (a
+		// switch, and another before anything was archived).
+		if p.File != "" {
+			if err := ValidateName("binlog file", p.File); err != nil {
+				return fmt.Errorf("previous.file: %w", err)
+			}
 		}
 		if _, _, err := ParseTimeline(p.Timeline); err != nil {
 			return fmt.Errorf("previous.timeline: %w", err)

@@ -134,8 +134,17 @@ func TestTimelineInfoChecked(t *testing.T) {
 	if err := ti.check(); err != nil || ti.Reason != `new\x1b[2Karchive` {
 		t.Fatalf("check: %v %q", err, ti.Reason)
 	}
+	// A previous timeline that archived no binlog (a switch, and another
+	// before anything was archived) ends nowhere: binarc stream writes
+	// that, and every reader must take it (the campaign's seed 44 found
+	// ls, verify and restore refusing such an archive).
+	empty := TimelineInfo{StartFile: "mysql-bin.000001", Previous: &TimelineEnd{Timeline: "000006-20261206T205758Z"}}
+	if err := empty.check(); err != nil {
+		t.Fatalf("a previous timeline that archived nothing: %v", err)
+	}
 	for _, bad := range []TimelineInfo{
 		{StartFile: ".."},
+		{Previous: &TimelineEnd{Timeline: "", File: "mysql-bin.000001"}},
 		{Previous: &TimelineEnd{Timeline: "000001-20260101T000000Z", File: "../../x"}},
 		{Previous: &TimelineEnd{Timeline: "../x", File: "mysql-bin.000001"}},
 	} {

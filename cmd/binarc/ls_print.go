@@ -36,7 +36,11 @@ func printCatalog(w io.Writer, cluster string, tls []*archive.TimelineState, lag
 		fmt.Fprintf(w, "\ntimeline %s  created %s  source %s server_id %d (%s)\n  reason: %s\n",
 			ts.Name, fmtTime(ti.Created), ti.SourceAddr, ti.SourceServerID, ti.SourceVersion, ti.Reason)
 		if ti.Previous != nil {
-			fmt.Fprintf(w, "  follows timeline %s, which ends at %s:%d (joined by GTID: see below)\n", ti.Previous.Timeline, ti.Previous.File, ti.Previous.Offset)
+			if ti.Previous.File == "" {
+				fmt.Fprintf(w, "  follows timeline %s, which archived no binlog (joined by GTID: see below)\n", ti.Previous.Timeline)
+			} else {
+				fmt.Fprintf(w, "  follows timeline %s, which ends at %s:%d (joined by GTID: see below)\n", ti.Previous.Timeline, ti.Previous.File, ti.Previous.Offset)
+			}
 		}
 		if ti.StartGTIDState != nil {
 			fmt.Fprintf(w, "  starts at GTID state %q\n", *ti.StartGTIDState)
