@@ -14,8 +14,14 @@ import (
 	"github.com/binarc/binarc/replication"
 )
 
-// JoinVersion is the version of join.json this binarc writes.
-const JoinVersion = 1
+// JoinVersion is the version of a join.json that continues the previous
+// timeline; JoinVersionParent of one that names an older timeline as its
+// Parent (a binarc that does not know it refuses it rather than read its
+// previous_end on the wrong timeline).
+const (
+	JoinVersion       = 1
+	JoinVersionParent = 2
+)
 
 // Point is a position in one timeline's binlog.
 type Point struct {
@@ -34,18 +40,24 @@ func (p Point) Pos() replication.Position {
 type Join struct {
 	Version  int    `json:"version"`
 	Timeline string `json:"timeline"`
+	// Previous is the timeline archived before this one.
 	Previous string `json:"previous"`
+	// Parent, when set, is the older timeline whose history this one
+	// continues: the new server never had what Previous (and the
+	// timelines between) archived after the meeting point. PreviousEnd
+	// is then a point in Parent. Empty: Previous.
+	Parent string `json:"parent,omitempty"`
 	// Meet is the last GTID state both histories share (binlog state).
 	Meet string `json:"meet_gtid_state"`
 	// At is the position in Timeline just after the shared history: replay
 	// continues there.
 	At Point `json:"at"`
-	// PreviousEnd is the position in Previous just after its last
-	// transaction the new server has: replay of Previous stops there.
+	// PreviousEnd is the position in Previous (Parent, when set) just
+	// after its last transaction the new server has: replay stops there.
 	PreviousEnd Point `json:"previous_end"`
-	// Lost are Previous's transactions after Meet that the new server
-	// never had (GTID ranges); Errant the new server's transactions
-	// before At that Previous never had.
+	// Lost are the transactions of Previous's history after Meet that the
+	// new server never had (GTID ranges); Errant the new server's
+	// transactions before At that history never had.
 	Lost   []string `json:"lost,omitempty"`
 	Errant []string `json:"errant,omitempty"`
 	// SwitchTime is when the new timeline took over: its first own
@@ -65,8 +77,11 @@ func (j *Join) String() string {
 		return fmt.Sprintf("join %s → %s: BROKEN, no restore crosses it: %s", j.Previous, j.Timeline, j.Broken)
 	}
 	s := fmt.Sprintf("join %s → %s at %s: %s ends at %s:%d, %s continues at %s:%d, shared GTID state %s",
-		j.Previous, j.Timeline, j.SwitchTime.UTC().Format(time.RFC3339), j.Previous, j.PreviousEnd.File, j.PreviousEnd.Offset,
+		j.Previous, j.Timeline, j.SwitchTime.UTC().Format(time.RFC3339), j.From(), j.PreviousEnd.File, j.PreviousEnd.Offset,
 		j.Timeline, j.At.File, j.At.Offset, orNone(j.Meet))
+	if j.Parent != "" {
+		s += fmt.Sprintf(" (it rejoins the history of timeline %s: what %s and the timelines between archived after that point is not in its history)", j.Parent, j.Previous)
+	}
 	s += "; lost at the switch: " + orNone(strings.Join(j.Lost, ","))
 	s += "; errant: " + orNone(strings.Join(j.Errant, ","))
 	if !j.Final {
@@ -80,6 +95,15 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
+}
+
+// From is the timeline whose history this one continues: Parent, or
+// Previous.
+func (j *Join) From() string {
+	if j.Parent != "" {
+		return j.Parent
+	}
+	return j.Previous
 }
 
 // LostHas tells whether g was lost at the switch.
@@ -128,8 +152,11 @@ func readJoin(ctx context.Context, c Catalog, tl string) (*Join, error) {
 	if j.Version < 1 {
 		return nil, fmt.Errorf("%s is not a readable join record (no version): run binarc verify", c.Layout.JoinKey(tl))
 	}
-	if j.Version > JoinVersion {
-		return nil, fmt.Errorf("%s has version %d, this binarc knows %d: upgrade binarc", c.Layout.JoinKey(tl), j.Version, JoinVersion)
+	if j.Version > JoinVersionParent {
+		return nil, fmt.Errorf("%s has version %d, this binarc knows %d: upgrade binarc", c.Layout.JoinKey(tl), j.Version, JoinVersionParent)
+	}
+	if (j.Parent != "") != (j.Version >= JoinVersionParent) || j.Parent >= tl || j.Previous >= tl {
+		return nil, fmt.Errorf("%s is not a readable join record (version %d, previous %q, parent %q): run binarc verify", c.Layout.JoinKey(tl), j.Version, j.Previous, j.Parent)
 	}
 	j.Final = true
 	return &j, nil

@@ -8,36 +8,140 @@ import (
 	"github.com/binarc/binarc/replication"
 )
 
-// computeJoin works out where timeline i meets timeline i-1, by GTID:
-// the new timeline's transactions are read from its start; those the old
-// timeline has (by exact GTID: domain, server and seq_no) are shared, and
-// the point after the last of them is where the histories meet. The scan
-// ends at the first transaction of the new timeline the old never had
+// computeJoin works out where timeline i meets the history before it, by
+// GTID: the new timeline's transactions are read from its start; those the
+// old timeline has (by exact GTID: domain, server and seq_no) are shared,
+// and the point after the last of them is where the histories meet. The
+// scan ends at the first transaction of the new timeline the old never had
 // that is newer than the old timeline's last transaction.
+//
+// The old timeline is timeline i-1, unless the new server shares none of
+// i-1's own history (a server rebuilt long ago, or a master that comes
+// back after several switches): then the histories meet on the timeline
+// i-1 itself continued from, or further back, and the join names it as
+// Parent. Everything archived after the meeting point on the timelines
+// between is lost at this switch.
 func (h *History) computeJoin(i int) (*Join, error) {
-	old, nw := h.Timelines[i-1], h.Timelines[i]
-	s := &joinScan{h: h, old: old, nw: nw, newIsLast: i == len(h.Timelines)-1,
-		j: &Join{Version: JoinVersion, Timeline: nw.Name, Previous: old.Name}}
+	j, s, err := h.scanJoin(i, i-1)
+	if err != nil || (j.Broken != "" && !s.beforeStart) {
+		return j, err
+	}
+	final := j.Final
+	path := []int{i - 1}
+	for cand := i - 1; cand > 0; {
+		cj, err := h.Join(cand)
+		if err != nil {
+			return nil, err
+		}
+		if cj.Broken != "" || !s.meetsBefore(cj) {
+			break
+		}
+		p := h.Index(cj.From())
+		if p < 0 || p >= cand {
+			break
+		}
+		pj, ps, err := h.scanJoin(i, p)
+		if err != nil {
+			return nil, err
+		}
+		if pj.Broken != "" && !ps.beforeStart {
+			break // keep the nearest answer: a gap further back says nothing
+		}
+		j, s, cand = pj, ps, p
+		path = append(path, p)
+	}
+	if cand := path[len(path)-1]; cand != i-1 {
+		j.Previous, j.Final = h.Timelines[i-1].Name, j.Final && final
+		if j.Broken != "" {
+			return j, nil
+		}
+		j.Parent, j.Version = h.Timelines[cand].Name, JoinVersionParent
+		if j.Lost, err = h.lostAlong(path, j); err != nil {
+			return nil, err
+		}
+	}
+	return j, nil
+}
+
+// scanJoin works out where timeline i meets timeline old.
+func (h *History) scanJoin(i, old int) (*Join, *joinScan, error) {
+	o, nw := h.Timelines[old], h.Timelines[i]
+	s := &joinScan{h: h, old: o, nw: nw, newIsLast: i == len(h.Timelines)-1,
+		j: &Join{Version: JoinVersion, Timeline: nw.Name, Previous: o.Name}}
 	if nw.Info != nil {
 		s.j.SwitchTime = nw.Info.Created
 	}
-	if len(old.Files) == 0 || len(nw.Files) == 0 {
+	if len(o.Files) == 0 || len(nw.Files) == 0 {
 		s.j.Broken = "one of the timelines holds no binlog"
-		return s.j, nil
+		return s.j, s, nil
 	}
 	// Each phase reads what the next needs, or finds the join broken.
 	for _, phase := range []func() error{s.readOldEnd, s.readNewStart, s.scanNew, s.meet, s.findLost} {
 		if err := phase(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if s.j.Broken != "" {
-			return s.j, nil
+			return s.j, s, nil
 		}
 	}
 	if !s.newIsLast {
 		s.j.Final = true // the new timeline is over too: nothing can change
 	}
-	return s.j, nil
+	return s.j, s, nil
+}
+
+// meetsBefore tells whether the histories met before the old timeline's
+// own history begins (where its join cj continues it): the new server has
+// none of what the old timeline's server wrote.
+func (s *joinScan) meetsBefore(cj *Join) bool {
+	return s.beforeStart || ComparePoints(s.j.PreviousEnd.Pos(), cj.At.Pos()) <= 0
+}
+
+// lostAlong lists the transactions of the history that ended at
+// path[0] (followed back through its joins to path[len-1], where j meets
+// it) after the meeting point that the new server never had.
+func (h *History) lostAlong(path []int, j *Join) ([]string, error) {
+	at, err := replication.ParseGTIDState(j.Meet)
+	if err != nil {
+		return nil, err
+	}
+	var lost []string
+	from := j.PreviousEnd
+	for k := len(path) - 1; k >= 0; k-- {
+		tl := path[k]
+		var to *Point
+		if k > 0 {
+			cj, err := h.Join(path[k-1])
+			if err != nil {
+				return nil, err
+			}
+			to = &cj.PreviousEnd
+		}
+		for _, fs := range h.FilesFrom(tl, from.File) {
+			if to != nil && replication.CompareBinlogNames(fs.File, to.File) > 0 {
+				break
+			}
+			if err := h.Scan(fs, 0, func(t *Transaction) (bool, error) {
+				if fs.File == from.File && t.Start < from.Offset {
+					return true, nil
+				}
+				if to != nil && fs.File == to.File && t.End > to.Offset {
+					return false, nil
+				}
+				if t.GTID != "" && !at.Has(t.GTID) {
+					lost = append(lost, t.GTID)
+				}
+				return true, nil
+			}); err != nil {
+				return nil, err
+			}
+		}
+		if k > 0 {
+			cj, _ := h.Join(path[k-1])
+			from = cj.At
+		}
+	}
+	return gtidRanges(lost), nil
 }
 
 // joinScan is the work of computeJoin: the join it fills in, and what it
@@ -72,6 +176,9 @@ type joinScan struct {
 	pending, errant []string
 	firstNew        *Transaction
 	shared          int
+	// beforeStart: the new server lacks what came before the old
+	// timeline's archive (it meets an older timeline, if any).
+	beforeStart bool
 }
 
 // readOldEnd reads the old timeline's last file: the GTID state at its
@@ -201,6 +308,7 @@ func (s *joinScan) findLost() error {
 		if ok && s.atState.Contains(st) {
 			start = k
 		} else if k == 0 {
+			s.beforeStart = true
 			s.j.Broken = fmt.Sprintf("the new server lacks transactions from before the start of timeline %s's archive (its state %s, the new server's %s)", s.old.Name, st, s.atState)
 			return nil
 		}

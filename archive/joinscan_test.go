@@ -174,3 +174,64 @@ func TestComputeJoin(t *testing.T) {
 		})
 	}
 }
+
+// TestComputeJoinRejoinsAnOlderTimeline: a server that never had the
+// previous timeline's own transactions (it branched from the timeline
+// before) meets that older timeline; the join names it as Parent, and
+// what the previous timeline's history held after the meeting point is
+// lost — a reader that took the previous timeline's history and then the
+// new one would hold 0-1-1..2 twice (the 60-minute campaign's bug).
+func TestComputeJoinRejoinsAnOlderTimeline(t *testing.T) {
+	specs := [][]fileSpec{
+		{{name: "a-bin.000001", txs: "0-1-1@100 0-1-2@101 0-1-3@102 0-1-4@103 0-1-5@104"}},
+		{{name: "b-bin.000001", txs: "0-1-1@100 0-1-2@101 0-1-3@102 0-2-4@120 0-2-5@121"}},
+		{{name: "c-bin.000001", txs: "0-1-1@100 0-1-2@101 0-3-3@130 0-3-4@131"}},
+	}
+	for _, extra := range []bool{false, true} {
+		specs, created := specs, []int{0, 110, 125}
+		if extra {
+			// One more timeline between, itself continuing the second:
+			// the search goes back two steps.
+			specs = [][]fileSpec{specs[0], specs[1], {{name: "d-bin.000001", txs: "0-1-1@100 0-1-2@101 0-1-3@102 0-2-4@120 0-2-5@121 0-4-6@122"}}, specs[2]}
+			created = []int{0, 110, 121, 125}
+		}
+		cat, names, files := joinTimelines(t, specs, created)
+		h, err := NewHistory(context.Background(), cat, t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := len(names) - 1
+		j, err := h.computeJoin(last)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantLost := "0-1-3,0-2-4..5"
+		if extra {
+			wantLost += ",0-4-6"
+		}
+		if j.Broken != "" || !j.Final || j.Previous != names[last-1] || j.Parent != names[0] || j.From() != names[0] || j.Version != JoinVersionParent {
+			t.Fatalf("extra=%v: join %+v, want previous %s, parent %s, final, version %d", extra, j, names[last-1], names[0], JoinVersionParent)
+		}
+		if got := strings.Join(j.Lost, ","); got != wantLost || j.Meet != "0-1-2" || len(j.Errant) != 0 {
+			t.Fatalf("extra=%v: lost %s meet %s errant %v, want lost %s meet 0-1-2", extra, got, j.Meet, j.Errant, wantLost)
+		}
+		if at, prev := endOf(t, files[last], "0-1-2"), endOf(t, files[0], "0-1-2"); j.At != at || j.PreviousEnd != prev {
+			t.Fatalf("extra=%v: at %v previous end %v, want %v and %v on %s", extra, j.At, j.PreviousEnd, at, prev, names[0])
+		}
+		if !strings.Contains(j.String(), "rejoins the history of timeline "+names[0]) {
+			t.Fatalf("extra=%v: %s", extra, j)
+		}
+		// Recorded, it reads back the same, and the second timeline's
+		// join is an ordinary one.
+		if _, _, err := RecordJoins(context.Background(), cat, t.TempDir()); err != nil {
+			t.Fatal(err)
+		}
+		rj, err := ReadJoin(context.Background(), cat, names[last])
+		if err != nil || rj == nil || rj.Parent != names[0] || rj.Version != JoinVersionParent {
+			t.Fatalf("extra=%v: recorded %+v, %v", extra, rj, err)
+		}
+		if j1, _ := ReadJoin(context.Background(), cat, names[1]); j1 == nil || j1.Parent != "" || j1.Version != JoinVersion {
+			t.Fatalf("extra=%v: the second timeline's join %+v", extra, j1)
+		}
+	}
+}
