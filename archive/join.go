@@ -155,8 +155,8 @@ func readJoin(ctx context.Context, c Catalog, tl string) (*Join, error) {
 	if j.Version > JoinVersionParent {
 		return nil, fmt.Errorf("%s has version %d, this binarc knows %d: upgrade binarc", c.Layout.JoinKey(tl), j.Version, JoinVersionParent)
 	}
-	if (j.Parent != "") != (j.Version >= JoinVersionParent) || j.Parent >= tl || j.Previous >= tl {
-		return nil, fmt.Errorf("%s is not a readable join record (version %d, previous %q, parent %q): run binarc verify", c.Layout.JoinKey(tl), j.Version, j.Previous, j.Parent)
+	if (j.Parent != "") != (j.Version >= JoinVersionParent) {
+		return nil, fmt.Errorf("%s is not a readable join record (version %d with parent %q): run binarc verify", c.Layout.JoinKey(tl), j.Version, j.Parent)
 	}
 	j.Final = true
 	return &j, nil

@@ -1,6 +1,7 @@
 package restore
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -182,15 +183,15 @@ func (h *history) targetTimeline(j int, t Target) (int, error) {
 		}
 		return k, nil
 	case TargetGTID:
-		for i := j + 1; i <= last; i++ {
-			jn, err := h.Join(i)
-			if err != nil {
+		// The newest timeline whose history from j on still holds it.
+		for k := last; k > j; k-- {
+			if _, joins, err := h.path(j, k, t); err == nil && !lostOnPath(joins, t.GTID) {
+				return k, nil
+			} else if err != nil && !errors.Is(err, ErrOutsideWindow) {
 				return 0, err
 			}
-			if jn.LostHas(t.GTID) || jn.Broken != "" {
-				return i - 1, nil
-			}
 		}
+		return j, nil
 	}
 	return last, nil
 }
@@ -201,4 +202,14 @@ func (h *history) names() string {
 		n = append(n, tl.Name)
 	}
 	return strings.Join(n, ", ")
+}
+
+// lostOnPath tells whether one of joins lost g.
+func lostOnPath(joins []*archive.Join, g string) bool {
+	for _, jn := range joins {
+		if jn.LostHas(g) {
+			return true
+		}
+	}
+	return false
 }

@@ -3,6 +3,7 @@ package restore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -109,25 +110,22 @@ type step struct {
 }
 
 // chain lists the steps from position from on timeline j to timeline k:
-// each timeline up to where the next one's history meets it, the next
-// from just after that point. It refuses a join no restore crosses, and a
-// start that already holds transactions lost at a switch it crosses.
+// each timeline of k's history up to where the next one's history meets
+// it, the next from just after that point. It refuses a join no restore
+// crosses, a start on a branch k's history left, and a start that already
+// holds transactions lost at a switch it crosses.
 func (h *history) chain(j, k int, from replication.Position, fromState *replication.GTIDState, target Target) ([]step, []*archive.Join, error) {
+	path, joins, err := h.path(j, k, target)
+	if err != nil {
+		return nil, nil, err
+	}
 	steps := []step{{tl: j, from: from, open: true}}
-	var joins []*archive.Join
-	for i := j + 1; i <= k; i++ {
-		jn, err := h.Join(i)
-		if err != nil {
-			return nil, nil, err
-		}
-		if jn.Broken != "" {
-			return nil, nil, fmt.Errorf("%w: %s is on timeline %s, and no restore crosses from %s: %s", ErrOutsideWindow, target, h.Timelines[k].Name, jn.Previous, jn)
-		}
+	for n, jn := range joins {
 		last := &steps[len(steps)-1]
 		end := jn.PreviousEnd.Pos()
 		if archive.ComparePoints(last.from, end) > 0 {
 			return nil, nil, fmt.Errorf("%w: the restore starts at %s/%s, after the point where timeline %s meets %s (%s/%s): the data holds transactions lost at that switch (%s); restore from an earlier snapshot",
-				ErrOutsideWindow, h.Timelines[last.tl].Name, last.from, jn.Timeline, jn.Previous, jn.Previous, end, strings.Join(jn.Lost, ","))
+				ErrOutsideWindow, h.Timelines[last.tl].Name, last.from, jn.Timeline, jn.From(), jn.From(), end, strings.Join(jn.Lost, ","))
 		}
 		for _, g := range jn.Lost {
 			if fromState.Has(archive.FirstOfRange(g)) {
@@ -135,10 +133,38 @@ func (h *history) chain(j, k int, from replication.Position, fromState *replicat
 			}
 		}
 		last.to, last.open = end, false
-		steps = append(steps, step{tl: i, from: jn.At.Pos(), open: true})
-		joins = append(joins, jn)
+		steps = append(steps, step{tl: path[n+1], from: jn.At.Pos(), open: true})
 	}
 	return steps, joins, nil
+}
+
+// path lists the timelines of k's history from j on (j first, k last) and
+// the join into each after the first: k's join, the join of the timeline
+// it continues, and so on back to j. It fails when a join on the way is
+// broken, or when j is not in k's history (k's server never had what j
+// archived after the point where the histories parted).
+func (h *history) path(j, k int, target Target) ([]int, []*archive.Join, error) {
+	path := []int{k}
+	var joins []*archive.Join
+	for cur := k; cur != j; {
+		jn, err := h.Join(cur)
+		if err != nil {
+			return nil, nil, err
+		}
+		if jn.Broken != "" {
+			return nil, nil, fmt.Errorf("%w: %s is on timeline %s, and no restore crosses from %s: %s", ErrOutsideWindow, target, h.Timelines[k].Name, jn.Previous, jn)
+		}
+		p := h.Index(jn.From())
+		if p < j || p >= cur {
+			return nil, nil, fmt.Errorf("%w: %s is on timeline %s, whose history does not pass through timeline %s where the restore starts (%s): the data holds transactions that history never had; restore from an earlier snapshot",
+				ErrOutsideWindow, target, h.Timelines[k].Name, h.Timelines[j].Name, jn)
+		}
+		path, joins = append(path, p), append(joins, jn)
+		cur = p
+	}
+	slices.Reverse(path)
+	slices.Reverse(joins)
+	return path, joins, nil
 }
 
 // ranges lists the byte ranges of the steps, leaving out the cut

@@ -82,6 +82,10 @@ func WindowsAcross(tls []*archive.TimelineState, snaps []snapshot.Entry, joins [
 					w.CutShort = j.String()
 					break
 				}
+				if !inHistory(tls, joins, i, k) {
+					w.CutShort = fmt.Sprintf("timeline %s, whose history does not hold this window's start (%s)", tls[k].Name, j)
+					break
+				}
 				w.Joins = append(w.Joins, j)
 				files = nil
 				for x, f := range tls[k].Files {
@@ -113,6 +117,25 @@ func WindowsAcross(tls []*archive.TimelineState, snaps []snapshot.Entry, joins [
 		out = append(out, w)
 	}
 	return out
+}
+
+// inHistory tells whether timeline i is in timeline k's history: k's
+// join continues i, or a timeline whose history holds i.
+func inHistory(tls []*archive.TimelineState, joins []*archive.Join, i, k int) bool {
+	for k > i {
+		if k >= len(joins) || joins[k] == nil || joins[k].Broken != "" {
+			return false
+		}
+		p := k - 1
+		for p >= 0 && tls[p].Name != joins[k].From() {
+			p--
+		}
+		for p > i && len(tls[p].Files) == 0 {
+			p-- // holds no binlog: the next timeline is joined across it
+		}
+		k = p
+	}
+	return k == i
 }
 
 // String renders a window for binarc ls.

@@ -87,3 +87,32 @@ func TestWindowsAcrossJoins(t *testing.T) {
 		t.Fatalf("windows %+v: want two, the first cut short by the broken join", ws)
 	}
 }
+
+// TestWindowsAcrossARejoin: a timeline that rejoins an older timeline's
+// history continues a window that started on that older timeline, and
+// cuts short one that started on the timeline it left behind.
+func TestWindowsAcrossARejoin(t *testing.T) {
+	t0 := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	files := func(at time.Time) []*archive.FileState {
+		return []*archive.FileState{{File: "mysql-bin.000001", Size: 1000, Complete: true, FirstEventTime: at, LastEventTime: at.Add(time.Hour)}}
+	}
+	var tls []*archive.TimelineState
+	for i, name := range []string{"000001-a", "000002-b", "000003-c"} {
+		tls = append(tls, &archive.TimelineState{Name: name, Info: &archive.TimelineInfo{SourceServerID: uint32(i + 1)}, Files: files(t0.Add(time.Duration(2*i) * time.Hour))})
+	}
+	snap := func(id string, server uint32, started time.Time) snapshot.Entry {
+		return snapshot.Entry{ID: id, Complete: true, Manifest: &snapshot.Manifest{ID: id, Started: started, MasterServerID: server,
+			Coordinates: snapshot.Coordinates{File: "mysql-bin.000001", Pos: 100}}}
+	}
+	joins := []*archive.Join{nil,
+		{Timeline: "000002-b", Previous: "000001-a", At: archive.Point{File: "mysql-bin.000001", Offset: 300}, Final: true},
+		{Timeline: "000003-c", Previous: "000002-b", Parent: "000001-a", At: archive.Point{File: "mysql-bin.000001", Offset: 200}, Lost: []string{"0-2-1..9"}, Final: true}}
+	ws := WindowsAcross(tls, []snapshot.Entry{snap("s1", 1, t0.Add(time.Minute))}, joins)
+	if len(ws) != 1 || ws[0].ToTimeline != "000003-c" || ws[0].CutShort != "" || len(ws[0].Joins) != 2 {
+		t.Fatalf("windows %+v: want one from timeline 1 to timeline 3", ws)
+	}
+	ws = WindowsAcross(tls, []snapshot.Entry{snap("s2", 2, t0.Add(2*time.Hour+time.Minute))}, joins)
+	if len(ws) != 1 || ws[0].ToTimeline != "000002-b" || !strings.Contains(ws[0].CutShort, "does not hold this window's start") {
+		t.Fatalf("windows %+v: want one on timeline 2, cut short at timeline 3", ws)
+	}
+}

@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,6 +14,8 @@ import (
 // promotion, a flip between masters): the restore package works it out
 // from the archive, and serve streams across it.
 type Join struct {
+	// Previous is the timeline whose history this one continues: the one
+	// before it, or an older one it rejoins.
 	Timeline, Previous string
 	// PreviousEnd is where the previous timeline's history stops being
 	// the new one's; At is where the new timeline goes on, and Meet the
@@ -98,8 +101,10 @@ func (a *ArchiveSource) chainFiles(ctx context.Context) ([]File, error) {
 			chain = []string{tl}
 		case !j.Final:
 			// Not streamed until its switch is archived past.
-		case len(chain) > 0 && j.Previous == chain[len(chain)-1]:
-			chain = append(chain, tl)
+		case slices.Contains(chain, j.Previous):
+			// Usually the last; an older one when the new server rejoins
+			// its history (the timelines between are not in this one's).
+			chain = append(chain[:slices.Index(chain, j.Previous)+1], tl)
 		default:
 			chain = []string{tl}
 		}

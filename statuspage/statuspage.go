@@ -144,7 +144,7 @@ func build(p Page) view {
 		}
 		at := j.SwitchTime
 		v.Joins = append(v.Joins, joinView{Timeline: j.Timeline, Previous: j.Previous, Time: stamp(at), Text: j.String(), Broken: j.Broken != "",
-			X: x(at), Y1: top + row[j.Previous]*rowHeight, Y2: top + row[j.Timeline]*rowHeight})
+			X: x(at), Y1: top + row[j.From()]*rowHeight, Y2: top + row[j.Timeline]*rowHeight})
 	}
 	for _, s := range st.Snapshots {
 		sv := snapshotView{ID: s.ID, Time: stamp(s.Time), Complete: s.Complete, X: x(s.Time), Y: top + snapshotRow(st, s.Time)*rowHeight}

@@ -166,6 +166,14 @@ func TestVerifyJoin(t *testing.T) {
 	expect(t, a.verify(VerifyOptions{}), SeverityProblem, "key="+key, "cannot read the join")
 	a.put(key, []byte(`{"version": 1, "timeline": "`+vtl1+`", "previous": "`+vtl2+`"}`))
 	expect(t, a.verify(VerifyOptions{}), SeverityProblem, "key="+key, "not an earlier timeline")
+	a.put(key, []byte(`{"version": 2, "timeline": "`+vtl1+`", "previous": "000000-20261124T000000Z", "parent": "000000-20261124T000000Z"}`))
+	expect(t, a.verify(VerifyOptions{}), SeverityProblem, "key="+key, "parent timeline", "not older than its previous")
+	a.put(key, []byte(`{"version": 1, "timeline": "`+vtl1+`", "previous": "000000-20261124T000000Z", "parent": "000000-20261123T000000Z"}`))
+	expect(t, a.verify(VerifyOptions{}), SeverityProblem, "key="+key, "cannot read the join", "version 1 with parent")
+	a.put(key, []byte(`{"version": 2, "timeline": "`+vtl1+`", "previous": "000000-20261124T000000Z", "parent": "000000-20261123T000000Z"}`))
+	if rep := a.verify(VerifyOptions{}); !rep.OK() || rep.Notes != 0 {
+		t.Fatalf("a join to an older parent is fine:\n%s", findings(rep))
+	}
 	a.put(key, []byte(`{"version": 1, "timeline": "`+vtl1+`", "previous": "000000-20261124T000000Z"}`))
 	if rep := a.verify(VerifyOptions{}); !rep.OK() || rep.Notes != 0 {
 		t.Fatalf("a join to a timeline retention deleted is fine, and join.json no stray:\n%s", findings(rep))

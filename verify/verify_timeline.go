@@ -100,6 +100,8 @@ func (v *verifier) checkJoin(ctx context.Context, names []string, i int) {
 		// (An earlier timeline may be gone: retention deletes whole
 		// timelines from the start.)
 		v.problem(at, "the join names previous timeline %q, which is not an earlier timeline of the archive", j.Previous)
+	case j.Parent != "" && j.Parent >= j.Previous:
+		v.problem(at, "the join names parent timeline %q, which is not older than its previous timeline %q", j.Parent, j.Previous)
 	}
 }
 

@@ -124,7 +124,7 @@ func serveJoins(ctx context.Context, cat archive.Catalog) ([]*serve.Join, error)
 		if j == nil {
 			continue
 		}
-		out = append(out, &serve.Join{Timeline: j.Timeline, Previous: j.Previous, Meet: j.Meet, Broken: j.Broken, Final: j.Final,
+		out = append(out, &serve.Join{Timeline: j.Timeline, Previous: j.From(), Meet: j.Meet, Broken: j.Broken, Final: j.Final,
 			PreviousEnd: replication.Position{File: j.PreviousEnd.File, Offset: j.PreviousEnd.Offset},
 			At:          replication.Position{File: j.At.File, Offset: j.At.Offset}})
 	}
