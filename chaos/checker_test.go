@@ -67,6 +67,26 @@ func TestCheckerFindsARemovedSegment(t *testing.T) {
 	}
 }
 
+// TestHistoryFollowsARejoin: a server that rejoins an older timeline's
+// history (its join names that timeline as parent) continues it; the
+// timeline between is not in the history.
+func TestHistoryFollowsARejoin(t *testing.T) {
+	a := Timeline{Name: "000001-a", Events: parseBinlogText(binlogText("0-1-1", "0-1-2", "0-1-3"), "000001-a", "mysql-bin.000001")}
+	b := Timeline{Name: "000002-b", Events: parseBinlogText(binlogText("0-1-1", "0-1-2", "0-1-3", "0-2-4"), "000002-b", "mysql-bin.000001")}
+	b.Join = &JoinPoint{Timeline: b.Name, Previous: a.Name, At: Coord{File: "mysql-bin.000001", Offset: 1400}, PreviousEnd: Coord{File: "mysql-bin.000001", Offset: 1400}}
+	empty := Timeline{Name: "000003-x"} // holds no binlog: no step, no join
+	c := Timeline{Name: "000004-c", Events: parseBinlogText(binlogText("0-1-1", "0-1-2", "0-3-3"), "000004-c", "mysql-bin.000001")}
+	c.Join = &JoinPoint{Timeline: c.Name, Previous: b.Name, Parent: a.Name, At: Coord{File: "mysql-bin.000001", Offset: 1100}, PreviousEnd: Coord{File: "mysql-bin.000001", Offset: 1100}}
+	hist, problems := History([]Timeline{a, b, empty, c})
+	var got []string
+	for _, e := range hist {
+		got = append(got, e.Timeline+":"+e.GTID)
+	}
+	if want := "000001-a:0-1-1 000001-a:0-1-2 000004-c:0-3-3"; strings.Join(got, " ") != want || len(problems) != 0 || len(Duplicates(hist)) != 0 {
+		t.Fatalf("history %v (problems %v), want %s", got, problems, want)
+	}
+}
+
 // TestCheckerFindsADuplicateAcrossAJoin: the new timeline's join says it
 // starts after 0-1-3, but one timeline repeats 0-1-3 past the join point:
 // check 2 names the transaction; with the join honoured nothing is twice.
@@ -74,7 +94,7 @@ func TestCheckerFindsADuplicateAcrossAJoin(t *testing.T) {
 	prev := Timeline{Name: "000001-a", Events: parseBinlogText(binlogText("0-1-1", "0-1-2", "0-1-3"), "000001-a", "mysql-bin.000001")}
 	// B's file holds A's three (replicated) and one of its own.
 	next := Timeline{Name: "000002-b", Events: parseBinlogText(binlogText("0-1-1", "0-1-2", "0-1-3", "0-2-4"), "000002-b", "mysql-bin.000001")}
-	next.Join = &JoinPoint{At: Coord{File: "mysql-bin.000001", Offset: 1400}, PreviousEnd: Coord{File: "mysql-bin.000001", Offset: 1400}}
+	next.Join = &JoinPoint{Timeline: "000002-b", Previous: "000001-a", At: Coord{File: "mysql-bin.000001", Offset: 1400}, PreviousEnd: Coord{File: "mysql-bin.000001", Offset: 1400}}
 	hist, problems := History([]Timeline{prev, next})
 	if d := Duplicates(hist); len(d) != 0 || len(problems) != 0 || len(hist) != 4 {
 		t.Fatalf("an honest join: duplicates %v, problems %v, history %v", d, problems, hist)
@@ -110,6 +130,33 @@ func TestModelAt(t *testing.T) {
 	}
 	if early := ModelAt(recs, final, Checkpoint{Time: time.Unix(1001, 0)}); early.Count != 1 {
 		t.Fatalf("model before the second commit: %v", early)
+	}
+}
+
+// TestModelAtTheCheckpointsRows: a checkpoint that read the server's rows
+// is modelled by them, not by the final master: a row the cluster later
+// lost (it went on from an older branch) is in the model, and the
+// checkpoint is skipped only when that row never reached the archive.
+func TestModelAtTheCheckpointsRows(t *testing.T) {
+	recs, final := acked("0-1-1", "0-1-2", "0-1-3")
+	delete(final, recs[1].ID) // not on the final master
+	k := Checkpoint{Time: time.Unix(1010, 0), Rows: idRangesOf([][]string{{"10000001"}, {"10000002"}, {"10000003"}})}
+	if m := ModelAt(recs, final, k); m.Count != 3 {
+		t.Fatalf("model %v: want the three rows the server had", m)
+	}
+	if !k.Rows.Has(10000002) || k.Rows.Has(10000004) || len(k.Rows) != 1 {
+		t.Fatalf("rows %v", k.Rows)
+	}
+	loss := Loss{Tx: recs[1], Archived: "declared lost by the join of 000009-x"}
+	if lostBefore([]Loss{loss}, k) {
+		t.Fatal("a row the archive has on the branch the checkpoint is on: skipped")
+	}
+	loss.Archived = neverArchived + "; acknowledged during the semi-sync fallback x"
+	if !lostBefore([]Loss{loss}, k) {
+		t.Fatal("a row the checkpoint's server had that never reached the archive: not skipped")
+	}
+	if lostBefore([]Loss{loss}, Checkpoint{Time: k.Time, Rows: idRangesOf([][]string{{"10000001"}})}) {
+		t.Fatal("a row the checkpoint's server did not have: skipped")
 	}
 }
 

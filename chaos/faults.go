@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -209,6 +210,35 @@ type Checkpoint struct {
 	ID     uint32    `json:"server_id"`
 	// Acked is how many records the writers had then.
 	Records int `json:"records"`
+	// Rows are the row ids the server had then (nil: not read).
+	Rows idRanges `json:"-"`
+}
+
+// idRanges is a set of row ids as sorted, disjoint [lo, hi] ranges: a
+// writer's ids are consecutive, so a server's rows are a few ranges.
+type idRanges [][2]int64
+
+// idRangesOf reads the ids of a "SELECT id ... ORDER BY id".
+func idRangesOf(rows [][]string) idRanges {
+	r := idRanges{}
+	for _, row := range rows {
+		id, err := strconv.ParseInt(row[0], 10, 64)
+		if err != nil {
+			continue
+		}
+		if n := len(r); n > 0 && r[n-1][1]+1 == id {
+			r[n-1][1] = id
+			continue
+		}
+		r = append(r, [2]int64{id, id})
+	}
+	return r
+}
+
+// Has tells whether id is in the set.
+func (r idRanges) Has(id int64) bool {
+	i := sort.Search(len(r), func(i int) bool { return r[i][1] >= id })
+	return i < len(r) && r[i][0] <= id
 }
 
 func (cp *campaign) checkpoint(ctx context.Context) (string, error) {
@@ -223,9 +253,16 @@ func (cp *campaign) checkpoint(ctx context.Context) (string, error) {
 	if err != nil || len(st) == 0 {
 		return "", fmt.Errorf("show master status: %v", err)
 	}
+	// The rows the server has, with the writers paused: what a restore
+	// to this point must have (the final master is no model of it when
+	// the cluster later goes on from an older branch).
+	ids, err := w.db.Query(ctx, "SELECT id FROM app.rows ORDER BY id")
+	if err != nil {
+		return "", fmt.Errorf("read the rows at the checkpoint: %v", err)
+	}
 	now := time.Now()
 	k := Checkpoint{GTID: g[0][0], File: st[0][0], Pos: st[0][1], Server: w.name, ID: w.db.ServerID,
-		Time: now.Truncate(time.Second).Add(time.Second), Records: len(cp.w.records())}
+		Time: now.Truncate(time.Second).Add(time.Second), Records: len(cp.w.records()), Rows: idRangesOf(ids)}
 	time.Sleep(time.Until(k.Time) + 50*time.Millisecond)
 	cp.checkpoints = append(cp.checkpoints, k)
 	return "checkpoint at " + k.GTID, nil

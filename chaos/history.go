@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -33,8 +34,11 @@ func (e Event) String() string {
 // JoinPoint is what the checker reads of a join.json: where the previous
 // timeline's history ends and the new one's begins.
 type JoinPoint struct {
-	Timeline    string   `json:"timeline"`
-	Previous    string   `json:"previous"`
+	Timeline string `json:"timeline"`
+	Previous string `json:"previous"`
+	// Parent is the older timeline this one continues, when not Previous.
+	Parent      string   `json:"parent"`
+	Broken      string   `json:"broken"`
 	At          Coord    `json:"at"`
 	PreviousEnd Coord    `json:"previous_end"`
 	Lost        []string `json:"lost"`
@@ -162,24 +166,61 @@ func parseBinlogText(out, timeline, file string) []Event {
 	return events
 }
 
-// History is the archive's history: each timeline's transactions from its
-// join's at up to the next join's previous_end, in order. A timeline after
-// the first without a join.json is taken whole (and reported).
+// History is the archive's history: the newest timeline's, followed back
+// through each join to the timeline it continues (its parent, or the one
+// before it), each timeline's transactions from its join's at up to the
+// next one's previous_end, in order. Timelines that hold no binlog are no
+// step of it; timelines the history left (a server that rejoined an older
+// branch) are not in it. A join missing, broken, or naming no earlier
+// timeline that holds binlog is reported, and the history starts there.
 func History(tls []Timeline) (hist []Event, problems []string) {
+	index := map[string]int{}
+	var held []int
 	for i, tl := range tls {
-		var next *JoinPoint
-		if i+1 < len(tls) {
-			next = tls[i+1].Join
+		if len(tl.Events) > 0 {
+			index[tl.Name] = i
+			held = append(held, i)
 		}
-		if i > 0 && tl.Join == nil {
-			problems = append(problems, fmt.Sprintf("timeline %s follows %s but has no join.json", tl.Name, tls[i-1].Name))
+	}
+	if len(held) == 0 {
+		return nil, nil
+	}
+	path := []int{held[len(held)-1]}
+	for cur := path[0]; cur != held[0]; {
+		j := tls[cur].Join
+		if j == nil {
+			problems = append(problems, fmt.Sprintf("timeline %s follows %s but has no join.json", tls[cur].Name, tls[held[0]].Name))
+			break
+		}
+		if j.Broken != "" {
+			problems = append(problems, fmt.Sprintf("the join of timeline %s is broken: %s", tls[cur].Name, j.Broken))
+			break
+		}
+		from := j.Parent
+		if from == "" {
+			from = j.Previous
+		}
+		p, ok := index[from]
+		if !ok || p >= cur {
+			problems = append(problems, fmt.Sprintf("the join of timeline %s continues %q, which is no earlier timeline holding binlog", tls[cur].Name, from))
+			break
+		}
+		path = append(path, p)
+		cur = p
+	}
+	slices.Reverse(path)
+	for n, i := range path {
+		tl := tls[i]
+		var next *JoinPoint
+		if n+1 < len(path) {
+			next = tls[path[n+1]].Join
 		}
 		for _, e := range tl.Events {
-			if i > 0 && tl.Join != nil && tl.Join.At.after(e.File, e.Pos) {
-				continue // before the join: the previous timeline has it
+			if n > 0 && tl.Join.At.after(e.File, e.Pos) {
+				continue // before the join: the timeline it continues has it
 			}
 			if next != nil && !next.PreviousEnd.after(e.File, e.Pos) {
-				continue // after the previous_end: lost at the switch
+				continue // after the previous_end: not in the newest's history
 			}
 			hist = append(hist, e)
 		}

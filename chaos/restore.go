@@ -49,8 +49,14 @@ func rowCRC(t Tx) uint64 {
 	return uint64(crc32.ChecksumIEEE([]byte(fmt.Sprintf("%d:%d:%s", t.ID, t.Writer, pad(t.ID)))))
 }
 
-// ModelAt computes the model at checkpoint k from the records.
+// ModelAt computes the model at checkpoint k from the records: the
+// acknowledged rows committed before it that the server had then (the
+// final master's, when the checkpoint did not read them).
 func ModelAt(recs []Tx, final map[int64]bool, k Checkpoint) Model {
+	had := func(id int64) bool { return final[id] }
+	if k.Rows != nil {
+		had = k.Rows.Has
+	}
 	m := Model{Hot: map[int]int64{}}
 	for key := 1; key <= hotRows; key++ {
 		m.Hot[key] = 0
@@ -64,7 +70,7 @@ func ModelAt(recs []Tx, final map[int64]bool, k Checkpoint) Model {
 			if t.HotKey != 0 && t.At.Before(k.Time) {
 				dirty[t.HotKey] = true
 			}
-		case t.At.Before(k.Time) && final[t.ID]:
+		case t.At.Before(k.Time) && had(t.ID):
 			m.Count++
 			m.Sum += rowCRC(t)
 			// The last update by GTID order (the history's order on one
@@ -210,6 +216,15 @@ func containsCheckpoint(ks []Checkpoint, k Checkpoint) bool {
 // leaves it out.)
 func lostBefore(losses []Loss, k Checkpoint) bool {
 	for _, l := range losses {
+		if k.Rows != nil {
+			// Known exactly: the server had it then, and the archive
+			// never got it (one a join declares lost is restorable on
+			// the timeline it was archived on).
+			if l.At.Before(k.Time) && k.Rows.Has(l.ID) && strings.HasPrefix(l.Archived, neverArchived) {
+				return true
+			}
+			continue
+		}
 		if l.At.Before(k.Time) && (l.FaultAt.IsZero() || l.FaultAt.After(k.Time)) {
 			return true
 		}
