@@ -223,6 +223,16 @@ func LoadPruneState(ctx context.Context, store objstore.Store, layout archive.La
 			ts.Files = append(ts.Files, fs)
 		}
 		st.Timelines = append(st.Timelines, ts)
+		j, err := archive.ReadJoin(ctx, cat, name)
+		if err != nil {
+			return st, fmt.Errorf("timeline %s: %w", name, err)
+		}
+		if j != nil {
+			if st.Joins == nil {
+				st.Joins = map[string]*archive.Join{}
+			}
+			st.Joins[name] = j
+		}
 	}
 	// The lease is judged by the real clock, whatever now the prune was
 	// given: it is about who runs at this moment.

@@ -98,6 +98,48 @@ type PruneState struct {
 	// SnapshotJob is the live holder of the snapshot lease, nil if none:
 	// an incomplete snapshot may be its work in progress.
 	SnapshotJob *lease.Info
+	// Joins are the recorded joins by timeline (a timeline without one
+	// is taken to continue the one before it).
+	Joins map[string]*archive.Join
+}
+
+// continuesFrom tells whether timeline tb is in the history of every
+// timeline after it that holds binlog: each continues it through its
+// join (its parent, or the timeline before), none crossing a broken join.
+// The first that does not is named.
+func (st PruneState) continuesFrom(tb int) (bool, string) {
+	index := map[string]int{}
+	for i, tl := range st.Timelines {
+		index[tl.Name] = i
+	}
+	for k := tb + 1; k < len(st.Timelines); k++ {
+		if len(st.Timelines[k].Files) == 0 {
+			continue
+		}
+		cur := k
+		for cur > tb {
+			j := st.Joins[st.Timelines[cur].Name]
+			switch {
+			case j != nil && j.Broken != "":
+				return false, st.Timelines[k].Name
+			case j != nil:
+				p, ok := index[j.From()]
+				if !ok || p >= cur {
+					return false, st.Timelines[k].Name
+				}
+				cur = p
+			default:
+				cur--
+				for cur > tb && len(st.Timelines[cur].Files) == 0 {
+					cur--
+				}
+			}
+		}
+		if cur != tb {
+			return false, st.Timelines[k].Name
+		}
+	}
+	return true, ""
 }
 
 // SnapshotDecision is what a prune does with one snapshot.
@@ -209,6 +251,12 @@ func PlanPrune(st PruneState, keep time.Duration, now time.Time) *PrunePlan {
 			passedOver = append(passedOver, fmt.Sprintf("%s (at %s: not in the archive)", e.ID, e.Manifest.Coordinates.File+":"+strconv.FormatUint(e.Manifest.Coordinates.Pos, 10)))
 			continue
 		}
+		if ok, later := st.continuesFrom(at.tl); !ok {
+			// A restore from it reaches no point of that timeline: a
+			// server that rejoined an older branch, or a broken join.
+			passedOver = append(passedOver, fmt.Sprintf("%s (on timeline %s, which is not in the history of timeline %s)", e.ID, st.Timelines[at.tl].Name, later))
+			continue
+		}
 		if base == nil || e.Manifest.Started.After(base.Manifest.Started) {
 			base, baseAt = e, at
 		}
@@ -263,7 +311,7 @@ func noBaseReason(snaps []snapshot.Entry, cutoff time.Time, passedOver []string)
 	case len(passedOver) == 0:
 		return fmt.Sprintf("no complete snapshot was taken at or before the window's start (%s): a restore to that time has nothing to start from, so everything older is kept until a snapshot ages past it", at)
 	}
-	return fmt.Sprintf("no complete snapshot taken at or before the window's start (%s) has its coordinates in the archive (%s): a restore to that time has nothing to start from, so everything is kept",
+	return fmt.Sprintf("no complete snapshot taken at or before the window's start (%s) has its coordinates in the archive and in the history of every later timeline (%s): a restore to that time has nothing to start from, so everything is kept",
 		at, strings.Join(passedOver, "; "))
 }
 

@@ -443,3 +443,37 @@ func checkInvariants(t *testing.T, st PruneState, p *PrunePlan) {
 		}
 	}
 }
+
+// TestPlanPruneKeepsTheHistoryOfARejoin: timeline 3's server rejoined
+// timeline 1's history (its join names timeline 1 as parent), so a
+// snapshot on timeline 2 restores no point of timeline 3: the base is the
+// newest snapshot on timeline 1, and timeline 1 stays. Taking day 10's
+// snapshot (timeline 2) as the base would delete timeline 1 whole and
+// leave every second of timeline 3 before its first snapshot
+// unrestorable. A broken join keeps everything.
+func TestPlanPruneKeepsTheHistoryOfARejoin(t *testing.T) {
+	st := exampleState()
+	st.Timelines = append(st.Timelines, testTimeline("000003-c", 1, binlogNames(15, 18)...))
+	st.Joins = map[string]*archive.Join{
+		"000002-b": {Timeline: "000002-b", Previous: "000001-a"},
+		"000003-c": {Timeline: "000003-c", Previous: "000002-b", Parent: "000001-a"},
+	}
+	p := PlanPrune(st, 30*24*time.Hour, day(45))
+	if p.KeepAll != "" || p.Base == nil || p.Base.ID != st.Snapshots[1].ID || p.BaseTimeline != "000001-a" {
+		t.Fatalf("base %+v (keep all: %q); want day 3's, on timeline 1", p.Base, p.KeepAll)
+	}
+	snaps, files, whole := outcome(p)
+	if !slices.Equal(snaps, []string{st.Snapshots[0].ID}) || len(whole) != 0 ||
+		!slices.Equal(files, []string{"000001-a/mysql-bin.000001", "000001-a/mysql-bin.000002", "000001-a/mysql-bin.000003"}) {
+		t.Fatalf("deleted snapshots %v, files %v, timelines %v", snaps, files, whole)
+	}
+	// Without the parent, day 10's snapshot is the base, as before.
+	st.Joins["000003-c"] = &archive.Join{Timeline: "000003-c", Previous: "000002-b"}
+	if p := PlanPrune(st, 30*24*time.Hour, day(45)); p.Base == nil || p.Base.ID != st.Snapshots[2].ID {
+		t.Fatalf("base %+v; want day 10's", p.Base)
+	}
+	st.Joins["000003-c"].Broken = "no GTIDs"
+	if p := PlanPrune(st, 30*24*time.Hour, day(45)); p.KeepAll == "" || !strings.Contains(p.KeepAll, "not in the history of timeline 000003-c") {
+		t.Fatalf("a broken join: base %+v, keep all %q", p.Base, p.KeepAll)
+	}
+}
