@@ -215,17 +215,9 @@ func TestPlanAcrossJoin(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			req := c.req
-			req.Target, req.WorkDir = c.target, t.TempDir()
-			p, err := PlanBinlog(context.Background(), cat, req)
-			if want, isErr := strings.CutPrefix(c.want, "error: "); isErr {
-				if err == nil || !strings.Contains(err.Error(), want) {
-					t.Fatalf("want an error with %q, got %v", want, err)
-				}
+			p := planOrRefusal(t, cat, c.req, c.target, c.want)
+			if p == nil {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if got := strings.Join(replayed(t, p, files), " "); got != c.want || p.Timeline != c.tl {
 				t.Fatalf("replays %q on %s, want %q on %s; ranges %+v", got, p.Timeline, c.want, c.tl, p.Ranges)
@@ -328,4 +320,22 @@ func TestPlanByServerUUID(t *testing.T) {
 	if _, err := PlanBinlog(context.Background(), cat, req); err == nil || !strings.Contains(err.Error(), "ambiguous") {
 		t.Fatalf("without the uuid: want ambiguous, got %v", err)
 	}
+}
+
+// planOrRefusal plans req to target; when want is "error: substring" the
+// plan must be refused with that substring, and planOrRefusal returns nil.
+func planOrRefusal(t *testing.T, cat archive.Catalog, req PlanRequest, target Target, want string) *Plan {
+	t.Helper()
+	req.Target, req.WorkDir = target, t.TempDir()
+	p, err := PlanBinlog(context.Background(), cat, req)
+	if want, isErr := strings.CutPrefix(want, "error: "); isErr {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("want an error with %q, got %v", want, err)
+		}
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

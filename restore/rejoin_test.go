@@ -1,7 +1,6 @@
 package restore
 
 import (
-	"context"
 	"strings"
 	"testing"
 
@@ -66,17 +65,9 @@ func TestPlanAcrossARejoin(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			req := c.req
-			req.Target, req.WorkDir = c.target, t.TempDir()
-			p, err := PlanBinlog(context.Background(), cat, req)
-			if want, isErr := strings.CutPrefix(c.want, "error: "); isErr {
-				if err == nil || !strings.Contains(err.Error(), want) {
-					t.Fatalf("want an error with %q, got %v", want, err)
-				}
+			p := planOrRefusal(t, cat, c.req, c.target, c.want)
+			if p == nil {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if got := strings.Join(replayedAcross(p, files), " "); got != c.want || p.Timeline != c.tl || len(p.Joins) != c.joins {
 				t.Fatalf("replays %q on %s across %d joins, want %q on %s across %d; ranges %+v", got, p.Timeline, len(p.Joins), c.want, c.tl, c.joins, p.Ranges)
