@@ -197,7 +197,7 @@ func (a *Archiver) joinRecorder(ctx context.Context) {
 func (a *Archiver) recordJoins(ctx context.Context) (int, error) {
 	pending, recorded, err := archive.RecordJoins(ctx, a.cat, os.TempDir())
 	for _, j := range recorded {
-		a.log.Info().Str("timeline", j.Timeline).Str("previous", j.Previous).Strs("lost", j.Lost).Strs("errant", j.Errant).
+		a.log.Info().Str("timeline", j.Timeline).Str("previous", j.Previous).Str("parent", j.Parent).Strs("lost", j.Lost).Strs("errant", j.Errant).
 			Time("switch_time", j.SwitchTime).Msg("recorded the join between timelines: " + j.String())
 	}
 	return pending, err
