@@ -241,6 +241,11 @@ func (s *joinScan) readNewStart() error {
 func (s *joinScan) scanNew() error {
 	for _, fs := range s.nw.Files {
 		if err := s.h.Scan(fs, 0, func(t *Transaction) (bool, error) {
+			if s.shared == 0 && len(s.pending) == 0 && t.GTID != "" && s.oldEnd.Has(t.GTID) && !t.Time.After(s.oldLast) {
+				if err := s.inferStart(t.GTID); err != nil {
+					return false, err
+				}
+			}
 			return s.visitNew(fs, t), nil
 		}); err != nil {
 			return err
@@ -248,6 +253,42 @@ func (s *joinScan) scanNew() error {
 		if s.j.Final {
 			break
 		}
+	}
+	return nil
+}
+
+// inferStart is for the first transaction g of the new timeline, shared
+// with the old one. A server's binlog states only what went through its
+// binlog: one restored from a backup (or a copy), then replicated, starts
+// its binlog with nothing, or with only the servers it has replicated
+// since, of what it had. Applying g in g's domain means having every
+// earlier transaction of that domain (a domain is applied in order): the
+// new server's state there is the old timeline's just before g. Without
+// this, such a server looked as if it lacked all history before (a broken
+// join). Other domains are not inferred (they are applied independently).
+func (s *joinScan) inferStart(g string) error {
+	for k := len(s.old.Files) - 1; k >= 0; k-- {
+		fs := s.old.Files[k]
+		st, ok, err := s.h.StartState(fs)
+		if err != nil || !ok {
+			return err
+		}
+		if st.Has(g) {
+			continue // g is in an earlier file
+		}
+		found := false
+		if err := s.h.Scan(fs, 0, func(t *Transaction) (bool, error) {
+			if found = t.GTID == g; found {
+				return false, nil
+			}
+			st.Add(t.GTID)
+			return true, nil
+		}); err != nil || !found {
+			return err
+		}
+		s.state.AddDomain(st, g)
+		s.atState = s.state.Clone()
+		return nil
 	}
 	return nil
 }

@@ -122,6 +122,14 @@ func TestComputeJoin(t *testing.T) {
 		{name: "new timeline starting inside the shared history", created: []int{0, 110},
 			specs: [][]fileSpec{old5, {{name: "b-bin.000004", start: []string{"0-1-2"}, txs: "0-1-3@102 0-1-4@103 0-2-5@120"}}},
 			final: true, lost: "0-1-5", meet: "0-1-4", at: "0-1-4", previousEnd: "0-1-4", switchAt: 110},
+		{name: "new server restored from a backup: its binlog starts empty, its first shared transaction tells its state", created: []int{0, 110},
+			specs: [][]fileSpec{{{name: "a-bin.000001", start: []string{"0-2-7"}, txs: "0-1-8@100 0-1-9@101 0-1-10@102"}},
+				{{name: "b-bin.000001", txs: "0-1-9@101 0-1-10@102 0-3-11@120"}}},
+			final: true, meet: "0-1-10,0-2-7", at: "0-1-10", previousEnd: "0-1-10", switchAt: 110},
+		{name: "new server restored from a backup: its binlog starts with only the servers it replicated since", created: []int{0, 110},
+			specs: [][]fileSpec{{{name: "a-bin.000001", start: []string{"0-2-7"}, txs: "0-1-8@100 0-1-9@101 0-1-10@102"}},
+				{{name: "b-bin.000002", start: []string{"0-1-8"}, txs: "0-1-9@101 0-1-10@102 0-3-11@120"}}},
+			final: true, meet: "0-1-10,0-2-7", at: "0-1-10", previousEnd: "0-1-10", switchAt: 110},
 		{name: "gap between the timelines", created: []int{0, 110},
 			specs:  [][]fileSpec{{{name: "a-bin.000001", txs: "0-1-1@100 0-1-2@101"}}, {{name: "b-bin.000005", start: []string{"0-1-6"}, txs: "0-1-7@120"}}},
 			broken: "a gap: the new timeline's binlog starts after transactions the archive never got (0-1-3..6)", final: true},
@@ -137,8 +145,11 @@ func TestComputeJoin(t *testing.T) {
 		{name: "new timeline without a GTID state", created: []int{0, 110},
 			specs:  [][]fileSpec{{{name: "a-bin.000001", txs: "0-1-1@100"}}, {{name: "b-bin.000001", noState: true, txs: "0-1-1@100 0-2-2@120"}}},
 			broken: "has transactions without GTIDs", final: true},
-		{name: "new server lacks what came before the old archive", created: []int{0, 110},
-			specs:  [][]fileSpec{{{name: "a-bin.000003", start: []string{"0-1-10", "0-2-5"}, txs: "0-1-11@100 0-1-12@101"}}, {{name: "b-bin.000001", start: []string{"0-1-10"}, txs: "0-1-11@100 0-3-12@120"}}},
+		// (In one domain, applying 0-1-11 implies having 0-2-5 before it:
+		// the start is inferred, as the restored server's case above. In
+		// another domain, nothing is implied.)
+		{name: "new server lacks another domain's history from before the old archive", created: []int{0, 110},
+			specs:  [][]fileSpec{{{name: "a-bin.000003", start: []string{"0-1-10", "1-2-5"}, txs: "0-1-11@100 0-1-12@101"}}, {{name: "b-bin.000001", start: []string{"0-1-10"}, txs: "0-1-11@100 0-3-12@120"}}},
 			broken: "the new server lacks transactions from before the start of timeline", final: true},
 	}
 	for _, c := range cases {

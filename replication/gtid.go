@@ -124,6 +124,19 @@ func (st *GTIDState) AddState(o *GTIDState) {
 	}
 }
 
+// AddDomain records o's transactions in the domain of MariaDB GTID g (for
+// a MySQL GTID, nothing: a MySQL binlog's Previous_gtids lists the whole
+// executed set).
+func (st *GTIDState) AddDomain(o *GTIDState, g string) {
+	d, _, _, err := parseMariaGTID(g)
+	if err != nil || strings.Contains(g, ":") {
+		return
+	}
+	for s, n := range o.maria[d] {
+		st.setMaria(d, s, n)
+	}
+}
+
 // Has tells whether the transaction g is in the state, exactly: on MariaDB
 // the same domain and server with a seq_no no higher than recorded. Two
 // servers that both wrote seq_no 13 in a domain after a failover are told
