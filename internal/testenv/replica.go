@@ -104,9 +104,12 @@ func (m *MariaDB) WaitReplicating(ctx context.Context, timeout time.Duration) er
 		if st != nil && st["Slave_IO_Running"] == "Yes" && st["Slave_SQL_Running"] == "Yes" {
 			return nil
 		}
-		if time.Now().After(deadline) {
+		// 1236: the primary cannot send what the replica asks for (purged,
+		// or the replica is ahead of it); the IO thread has stopped and
+		// waiting changes nothing.
+		if time.Now().After(deadline) || st != nil && st["Slave_IO_Running"] == "No" && st["Last_IO_Errno"] == "1236" {
 			return fmt.Errorf("replica %s not replicating after %s: IO=%s SQL=%s, IO error %q, SQL error %q",
-				m.Addr(), timeout, st["Slave_IO_Running"], st["Slave_SQL_Running"], st["Last_IO_Error"], st["Last_SQL_Error"])
+				m.Addr(), time.Since(deadline.Add(-timeout)).Round(time.Millisecond), st["Slave_IO_Running"], st["Slave_SQL_Running"], st["Last_IO_Error"], st["Last_SQL_Error"])
 		}
 		if err := sleep(ctx, 50*time.Millisecond); err != nil {
 			return err
