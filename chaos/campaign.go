@@ -33,6 +33,9 @@ type Config struct {
 	// primary had fallen back to asynchronous when it acknowledged it
 	// (sampled from the server: Report.SemiSyncFallbacks).
 	SemiSync bool
+	// Schedule, when set, is run instead of the seed's: a scripted
+	// sequence of faults a test needs in that order.
+	Schedule []Step
 	Log      zerolog.Logger
 	// afterCheck, set by tests, runs once the checks have run, with the
 	// servers and the store still up and binarc stopped: the checker's
@@ -82,6 +85,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	cp := &campaign{cfg: cfg, c: c, w: &workload{c: c},
 		r: &runner{binarc: cfg.Binarc, dir: cfg.Dir, c: c, store: c.s3.StoreURL("archive")}}
+	c.restoreLatest = func(ctx context.Context, datadir string) error {
+		out, err := cp.r.run(ctx, 5*time.Minute, false, "restore", "--store", cp.r.store, "--cluster", clusterName, "--to", "latest", "--datadir", datadir)
+		if err != nil {
+			return fmt.Errorf("binarc restore --to latest: %w: %s", err, lastLines(out, 4))
+		}
+		return nil
+	}
 	if _, err := cp.restartStream(); err != nil {
 		return nil, err
 	}
@@ -90,7 +100,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	cp.w.start(cfg.Seed, cfg.Writers)
 	cp.start = time.Now()
-	if hung := cp.runSchedule(ctx, NewSchedule(cfg.Seed, cfg.Duration)); hung != "" {
+	steps := cfg.Schedule
+	if steps == nil {
+		steps = NewSchedule(cfg.Seed, cfg.Duration)
+	}
+	if hung := cp.runSchedule(ctx, steps); hung != "" {
 		return cp.abandon(ctx, hung), nil
 	}
 	rep := cp.finish(ctx)

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,6 +48,10 @@ func buildBinarc(t *testing.T) string {
 func TestCampaign(t *testing.T) {
 	t.Parallel()
 	binarc := buildBinarc(t)
+	t.Run("scripted/rebuild-from-archive", func(t *testing.T) {
+		t.Parallel()
+		testRebuildFromArchive(t, binarc)
+	})
 	for _, run := range []struct {
 		seed     uint64
 		semiSync bool
@@ -57,15 +62,7 @@ func TestCampaign(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			dir, err := os.MkdirTemp("", "binarc-chaos-")
-			if err != nil {
-				t.Fatal(err)
-			}
-			// The restore runs its programs as mysql, which must reach
-			// the restored datadirs below dir.
-			if err := os.Chmod(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
+			dir := campaignDir(t)
 			cfg := Config{Seed: seed, Duration: campaignDuration(t), Dir: dir, Binarc: binarc,
 				Restores: 3, Writers: 2, SemiSync: run.semiSync, Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)}
 			if seed == 11 {
@@ -73,18 +70,76 @@ func TestCampaign(t *testing.T) {
 				// own archive, forged (selftest_test.go).
 				cfg.afterCheck = selfTest(t)
 			}
-			rep, err := Run(context.Background(), cfg)
-			if err != nil {
-				t.Fatalf("seed %d: the campaign could not run: %v (servers and logs in %s)", seed, err, dir)
-			}
-			path, _ := rep.Save()
-			var text strings.Builder
-			rep.WriteText(&text)
-			if !rep.Passed() {
-				t.Fatalf("seed %d failed (logs in %s, report %s):\n%s", seed, dir, path, text.String())
-			}
-			t.Logf("%s", text.String())
+			runPassing(t, cfg)
 			os.RemoveAll(dir)
 		})
 	}
+}
+
+// campaignDir is a fresh directory for one campaign's servers and logs.
+func campaignDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "binarc-chaos-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The restore runs its programs as mysql, which must reach the
+	// restored datadirs below dir.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// runPassing runs a campaign and fails t with its report unless every
+// check held.
+func runPassing(t *testing.T, cfg Config) *Report {
+	t.Helper()
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("seed %d: the campaign could not run: %v (servers and logs in %s)", cfg.Seed, err, cfg.Dir)
+	}
+	path, _ := rep.Save()
+	var text strings.Builder
+	rep.WriteText(&text)
+	if !rep.Passed() {
+		t.Fatalf("seed %d failed (logs in %s, report %s):\n%s", cfg.Seed, cfg.Dir, path, text.String())
+	}
+	t.Logf("%s", text.String())
+	return rep
+}
+
+// testRebuildFromArchive is a scripted campaign: A's binlog is purged
+// while it is writable, B then loses a hard flip, and the next flip
+// rebuilds B from A: A's binlog no longer starts at the beginning, so the
+// new B is binarc restore --to latest, replicating from A from the
+// restored GTID on (the operators' way when a replica is lost and the
+// primary purged). The rebuilt B then takes the writes; every check holds,
+// and the restores include a checkpoint on the rebuilt server.
+func testRebuildFromArchive(t *testing.T, binarc string) {
+	dir := campaignDir(t)
+	steps := []Step{
+		{At: 2 * time.Second, Kind: Snapshot},
+		{At: 4 * time.Second, Kind: Pause},
+		{At: 12 * time.Second, Kind: Purge},
+		{At: 14 * time.Second, Kind: FlipClean, For: time.Second},    // A → B
+		{At: 18 * time.Second, Kind: FlipHard, For: 2 * time.Second}, // B killed, A writable
+		{At: 24 * time.Second, Kind: Pause},
+		{At: 26 * time.Second, Kind: FlipClean, For: time.Second}, // B rebuilt from the archive
+		{At: 32 * time.Second, Kind: FlipClean, For: time.Second}, // A → B
+		{At: 38 * time.Second, Kind: Pause},
+		{At: 42 * time.Second, Kind: Pause},
+	}
+	rep := runPassing(t, Config{Seed: 7, Duration: 45 * time.Second, Dir: dir, Binarc: binarc, Schedule: steps,
+		Restores: 3, Writers: 2, Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)})
+	var did []string
+	for _, f := range rep.Faults {
+		did = append(did, fmt.Sprintf("%s: %s%s", f.Kind, f.Detail, f.Error))
+	}
+	for step, want := range map[int]string{2: "purged A's binlogs", 3: "A → B", 4: "B killed",
+		6: "rebuilt B (lost at a hard flip) instead, from binarc restore --to latest", 7: "A → B"} {
+		if !strings.Contains(did[step], want) {
+			t.Fatalf("step %d did %q, want %q; the steps:\n%s", step, did[step], want, strings.Join(did, "\n"))
+		}
+	}
+	os.RemoveAll(dir)
 }

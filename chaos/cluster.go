@@ -32,6 +32,12 @@ type node struct {
 	up    bool  // running (not killed or stopped by a fault)
 	dead  bool  // lost for good (the loser of a hard flip)
 	from  *node // the server it replicates from
+	// partial: its binlog lacks the start of the history (purged, or the
+	// server was rebuilt from the archive): a new server cannot copy it.
+	partial bool
+	// killedAt is when a hard failover killed it (the fault that lost
+	// what only it had).
+	killedAt time.Time
 }
 
 // cluster is the topology: the pair A⇄B, the replica R, the S3 server and
@@ -46,6 +52,9 @@ type cluster struct {
 	writable *node
 	// semiSync: the writable master waits for binarc's acknowledgement.
 	semiSync bool
+	// restoreLatest runs binarc restore --to latest into a new data
+	// directory (a rebuild when the writable master's binlog is partial).
+	restoreLatest func(ctx context.Context, datadir string) error
 }
 
 // semiSyncTimeout is the writable master's rpl_semi_sync_master_timeout
@@ -317,7 +326,7 @@ func killLagging(ctx context.Context, from, passive *node, lag time.Duration) er
 	if err := from.db.Kill(); err != nil {
 		return err
 	}
-	from.up, from.dead = false, true
+	from.up, from.dead, from.killedAt = false, true, time.Now()
 	return nil
 }
 
@@ -368,64 +377,101 @@ func (c *cluster) promoteReplica(ctx context.Context, lag time.Duration, pause s
 	}
 	c.mu.Unlock()
 	detail := from.name + " killed, R promoted, " + pass.name + " follows it"
-	if err := c.rebuildReplica(ctx, from, pause); err != nil {
+	how, err := c.rebuildReplica(ctx, from, pause)
+	if err != nil {
 		return detail + "; the new replica: " + firstLine(err.Error()), nil
 	}
-	return detail + "; " + from.name + " rebuilt as the replica", nil
+	return detail + "; " + from.name + " rebuilt as the replica from " + how, nil
 }
 
 // rebuild replaces a side lost at a hard flip with a fresh server (a new
 // datadir and server_id; its binlog file names start again at .000001 as
-// a re-provisioned pod's do, behind the same address) that copies the writable master's
-// whole binlog; then the pair replicates both ways again. The proxy moves
-// to the new server. It fails when the writable master has purged
-// binlogs the new one needs.
+// a re-provisioned pod's do, behind the same address) that copies the
+// writable master's whole binlog, or, when that binlog is partial
+// (purged, or itself rebuilt from the archive), that binarc restores from
+// the archive and that then replicates from the restored GTID on: the
+// operators' way (README, "When a replica is lost"). Then the pair
+// replicates both ways again. The proxy moves to the new server. It says
+// how the server was rebuilt.
 //
 // pause holds the writers while the writable master starts replicating
 // from the new server: it must not have written past what the new server
 // has when it asks for its position (MariaDB refuses a replica ahead of
 // its master, error 1236).
-func (c *cluster) rebuild(ctx context.Context, n *node, pause sync.Locker) error {
-	if err := c.rebuildReplica(ctx, n, pause); err != nil {
-		return err
+func (c *cluster) rebuild(ctx context.Context, n *node, pause sync.Locker) (string, error) {
+	how, err := c.rebuildReplica(ctx, n, pause)
+	if err != nil {
+		return "", err
 	}
-	return c.replicateBack(ctx, c.Writable(), n)
+	return how, c.replicateBack(ctx, c.Writable(), n)
 }
 
 // rebuildReplica is rebuild without the way back: the new server only
 // replicates from the writable master (R's slot after a promotion).
-func (c *cluster) rebuildReplica(ctx context.Context, n *node, pause sync.Locker) error {
+func (c *cluster) rebuildReplica(ctx context.Context, n *node, pause sync.Locker) (string, error) {
 	w := c.Writable()
 	n.db.Close()
-	dir := filepath.Join(c.dir, fmt.Sprintf("%s-rebuilt-%d", n.name, time.Now().UnixNano()))
 	// A new server_id: with the old one, it would skip its predecessor's
 	// transactions in the copy (replicate_same_server_id is off, and
 	// cannot be on with log_slave_updates).
-	db, err := testenv.LaunchMariaDB(ctx, dir, testenv.MariaDBOptions{
+	opts := testenv.MariaDBOptions{
 		ServerID: n.db.ServerID + 10, MaxBinlogSize: 128 << 10,
 		ExtraArgs: []string{"--log-slave-updates=ON", "--relay-log=relay-bin", "--skip-slave-start", "--read-only=ON"},
-	})
-	if err != nil {
-		return fmt.Errorf("rebuild %s: %w", n.name, err)
 	}
-	n.db = db
+	how := "a copy of " + w.name + "'s binlog"
+	var db *testenv.MariaDB
+	var err error
+	if w.partial {
+		// An empty server would copy only what the binlog still has,
+		// silently missing the rest, or be refused (1236).
+		how = "binarc restore --to latest, then " + w.name + "'s binlog from the restored GTID on (" + w.name + "'s binlog is partial)"
+		db, err = c.restoreServer(ctx, n, opts)
+	} else {
+		dir := filepath.Join(c.dir, fmt.Sprintf("%s-rebuilt-%d", n.name, time.Now().UnixNano()))
+		db, err = testenv.LaunchMariaDB(ctx, dir, opts)
+	}
+	if err != nil {
+		return "", fmt.Errorf("rebuild %s: %w", n.name, err)
+	}
+	n.db, n.partial = db, w.partial
 	n.proxy.Retarget(db.Addr())
 	n.proxy.Cut()
-	if err := c.replicate(ctx, n, w, true); err != nil {
-		return err
+	if err := c.replicate(ctx, n, w, !w.partial); err != nil {
+		return "", err
 	}
 	// The copy first, with the writers on; then the last few transactions
 	// with them held.
 	if err := n.db.WaitCaughtUp(ctx, w.db, caughtUpMax); err != nil {
-		return err
+		return "", err
 	}
 	pause.Lock()
 	defer pause.Unlock()
 	if err := n.db.WaitCaughtUp(ctx, w.db, caughtUpMax); err != nil {
-		return err
+		return "", err
 	}
 	n.up, n.dead = true, false
-	return nil
+	return how, nil
+}
+
+// restoreServer restores the archive's latest state into a new data
+// directory with binarc restore and starts a server on it (gtid_slave_pos
+// is the last restored transaction).
+func (c *cluster) restoreServer(ctx context.Context, n *node, opts testenv.MariaDBOptions) (*testenv.MariaDB, error) {
+	parent := filepath.Join(c.dir, "rebuilds")
+	if err := mkdirs(parent); err != nil {
+		return nil, err
+	}
+	if err := testenv.OpenToOthers(parent); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(parent, fmt.Sprintf("%s-restored-%d", n.name, time.Now().UnixNano()))
+	if c.restoreLatest == nil {
+		return nil, errors.New("no way to restore from the archive")
+	}
+	if err := c.restoreLatest(ctx, dir); err != nil {
+		return nil, err
+	}
+	return testenv.LaunchMariaDBOn(ctx, dir, opts)
 }
 
 func (c *cluster) setWritable(n *node) {

@@ -36,17 +36,18 @@ func (cp *campaign) apply(ctx context.Context, s Step) (string, error) {
 			if cp.rebuildFailed {
 				return "", errors.New("the pair has one side for good (its rebuild failed)")
 			}
-			if err := c.rebuild(ctx, lost, &cp.w.pause); err != nil {
-				// Typically a purge on the survivor: the new server
-				// cannot copy its whole binlog. Trying again at each
-				// flip would only stall the schedule.
+			how, err := c.rebuild(ctx, lost, &cp.w.pause)
+			if err != nil {
+				// Trying again at each flip would only stall the
+				// schedule.
 				cp.rebuildFailed = true
 				return "", err
 			}
-			return "rebuilt " + lost.name + " (lost at a hard flip) from " + c.Writable().name + " instead", nil
+			return "rebuilt " + lost.name + " (lost at a hard flip) instead, from " + how, nil
 		}
 		var d string
 		var err error
+		w := c.Writable()
 		switch s.Kind {
 		case FlipClean:
 			return c.flipClean(ctx)
@@ -56,7 +57,9 @@ func (cp *campaign) apply(ctx context.Context, s Step) (string, error) {
 			d, err = c.promoteReplica(ctx, s.For/4, &cp.w.pause)
 		}
 		if err == nil {
-			cp.hardFlips = append(cp.hardFlips, time.Now())
+			// When it killed the master, not when the step ended (a
+			// replica that cannot follow, a rebuild, take their time).
+			cp.hardFlips = append(cp.hardFlips, w.killedAt)
 		}
 		return d, err
 	case StoreDown:
@@ -172,6 +175,7 @@ func (cp *campaign) purge(ctx context.Context) (string, error) {
 	if err := w.db.Exec(ctx, "PURGE BINARY LOGS TO '"+upTo+"'"); err != nil {
 		return "", err
 	}
+	w.partial = true
 	return "purged " + w.name + "'s binlogs before " + upTo, nil
 }
 
