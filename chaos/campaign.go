@@ -86,6 +86,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cp := &campaign{cfg: cfg, c: c, w: &workload{c: c},
 		r: &runner{binarc: cfg.Binarc, dir: cfg.Dir, c: c, store: c.s3.StoreURL("archive")}}
 	c.restoreLatest = func(ctx context.Context, datadir string) error {
+		// The archive's latest must be the writable master's history:
+		// right after a hard flip binarc may still be on the dead
+		// master's timeline, whose last transactions the writable one
+		// never had.
+		if err := cp.waitArchiving(ctx, time.Minute); err != nil {
+			return err
+		}
 		out, err := cp.r.run(ctx, 5*time.Minute, false, "restore", "--store", cp.r.store, "--cluster", clusterName, "--to", "latest", "--datadir", datadir)
 		if err != nil {
 			return fmt.Errorf("binarc restore --to latest: %w: %s", err, lastLines(out, 4))
@@ -274,6 +281,22 @@ func (cp *campaign) waitArchived(ctx context.Context, timeout time.Duration) err
 		time.Sleep(time.Second)
 	}
 	return fmt.Errorf("binarc ls: %s", last)
+}
+
+// waitArchiving waits until the archive's newest timeline is the writable
+// master's.
+func (cp *campaign) waitArchiving(ctx context.Context, timeout time.Duration) error {
+	w := cp.c.Writable()
+	for deadline := time.Now().Add(timeout); ; time.Sleep(200 * time.Millisecond) {
+		if tls, err := cp.timelineDirs(); err == nil && len(tls) > 0 {
+			if m, err := cp.readTimelineMeta(tls[len(tls)-1]); err == nil && m.ServerID == w.db.ServerID {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("binarc is not archiving %s after %s", w.name, timeout)
+		}
+	}
 }
 
 // archiveDir is where versitygw keeps the cluster's timelines on disk.

@@ -287,7 +287,7 @@ func (c *cluster) flipClean(ctx context.Context) (string, error) {
 // The passive side's IO thread is stopped for lag first, so the writable
 // master acknowledges transactions it never receives: losses, for the
 // checker to find in the join's lost range and nowhere on the history.
-func (c *cluster) flipHard(ctx context.Context, lag time.Duration) (string, error) {
+func (c *cluster) flipHard(ctx context.Context, lag time.Duration, pause sync.Locker) (string, error) {
 	from, to := c.Writable(), c.passive()
 	if to == nil || !to.up {
 		return "", errors.New("no passive master to promote")
@@ -306,10 +306,15 @@ func (c *cluster) flipHard(ctx context.Context, lag time.Duration) (string, erro
 	detail := from.name + " killed, " + to.name + " promoted"
 	if c.r.from == from {
 		// R may hold transactions the promoted side never got; then it
-		// cannot follow it, and snapshots of R fail from now on (the
-		// flip itself happened: its losses are this fault's).
+		// cannot follow it, and is rebuilt, as a DBA would (the flip
+		// itself happened: its losses are this fault's).
 		if err := c.replicate(ctx, c.r, to, false); err != nil {
-			detail += "; R cannot follow " + to.name + ": " + firstLine(err.Error())
+			detail += "; R cannot follow " + to.name + " (" + firstLine(err.Error()) + ")"
+			how, err := c.rebuildReplica(ctx, c.r, pause)
+			if err != nil {
+				return detail + "; rebuilding R: " + firstLine(err.Error()), nil
+			}
+			detail += ": R rebuilt from " + how
 		}
 	}
 	return detail, nil

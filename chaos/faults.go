@@ -52,7 +52,7 @@ func (cp *campaign) apply(ctx context.Context, s Step) (string, error) {
 		case FlipClean:
 			return c.flipClean(ctx)
 		case FlipHard:
-			d, err = c.flipHard(ctx, s.For/4)
+			d, err = c.flipHard(ctx, s.For/4, &cp.w.pause)
 		default:
 			d, err = c.promoteReplica(ctx, s.For/4, &cp.w.pause)
 		}
@@ -168,7 +168,7 @@ func (cp *campaign) purge(ctx context.Context) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		if f := st["Master_Log_File"]; f < upTo {
+		if f := st["Master_Log_File"]; f != "" && f < upTo {
 			upTo = f
 		}
 	}
