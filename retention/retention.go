@@ -105,8 +105,9 @@ type PruneState struct {
 
 // continuesFrom tells whether timeline tb is in the history of every
 // timeline after it that holds binlog: each continues it through its
-// join (its parent, or the timeline before), none crossing a broken join.
-// The first that does not is named.
+// join (its parent, or the timeline before). A history that starts at a
+// broken join after tb asks nothing of what comes before it (no restore
+// crosses that join from anywhere). The first that does not is named.
 func (st PruneState) continuesFrom(tb int) (bool, string) {
 	index := map[string]int{}
 	for i, tl := range st.Timelines {
@@ -121,7 +122,7 @@ func (st PruneState) continuesFrom(tb int) (bool, string) {
 			j := st.Joins[st.Timelines[cur].Name]
 			switch {
 			case j != nil && j.Broken != "":
-				return false, st.Timelines[k].Name
+				cur = tb // its history starts here
 			case j != nil:
 				p, ok := index[j.From()]
 				if !ok || p >= cur {
