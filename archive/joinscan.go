@@ -91,10 +91,18 @@ func (h *History) scanJoin(i, old int) (*Join, *joinScan, error) {
 }
 
 // meetsBefore tells whether the histories met before the old timeline's
-// own history begins (where its join cj continues it): the new server has
-// none of what the old timeline's server wrote.
+// own history begins (where its join cj continues the one before it): the
+// new server lacks part of the state the old timeline started its own
+// history from. (A position test would not do: a server rebuilt from a
+// copy starts its binlog with a state that says little, so its first
+// file's start "is contained" in anything; and a timeline that archived
+// nothing of its own before the next switch meets at its very start.)
 func (s *joinScan) meetsBefore(cj *Join) bool {
-	return s.beforeStart || ComparePoints(s.j.PreviousEnd.Pos(), cj.At.Pos()) <= 0
+	if s.beforeStart {
+		return true
+	}
+	meet, err := replication.ParseGTIDState(cj.Meet)
+	return err == nil && !s.atState.Contains(meet)
 }
 
 // lostAlong lists the transactions of the history that ended at

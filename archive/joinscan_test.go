@@ -25,6 +25,8 @@ type fileSpec struct {
 	start   []string
 	noState bool
 	txs     string
+	// at is when the file was started (second), for its header events.
+	at int
 }
 
 // joinTimelines stores timelines made of specs, the i-th created at
@@ -46,6 +48,9 @@ func joinTimelines(t *testing.T, specs [][]fileSpec, created []int) (Catalog, []
 		}
 		for _, spec := range files {
 			f := binlogtest.NewFile(spec.name, spec.start...)
+			if spec.at != 0 {
+				f = binlogtest.NewFileAt(spec.name, joinAt(spec.at), spec.start...)
+			}
 			if spec.noState {
 				f = binlogtest.NewFileNoState(spec.name)
 			}
@@ -244,5 +249,32 @@ func TestComputeJoinRejoinsAnOlderTimeline(t *testing.T) {
 		if j1, _ := ReadJoin(context.Background(), cat, names[1]); j1 == nil || j1.Parent != "" || j1.Version != JoinVersion {
 			t.Fatalf("extra=%v: the second timeline's join %+v", extra, j1)
 		}
+	}
+}
+
+// TestComputeJoinAfterATimelineWithNothingOfItsOwn: master/master flips,
+// A → B → A → B, where A's second timeline archived nothing of its own
+// before B took over again (B had archived A's writes as its copies). B's
+// join meets A's second timeline at its start: it has everything that
+// timeline started from, so the join stays with it (no parent).
+func TestComputeJoinAfterATimelineWithNothingOfItsOwn(t *testing.T) {
+	b := fileSpec{name: "b-bin.000001", txs: "0-1-1@100 0-1-2@101 0-2-3@110 0-1-4@112 0-1-5@113"}
+	specs := [][]fileSpec{
+		{{name: "a-bin.000001", txs: "0-1-1@100 0-1-2@101"}},
+		{b},
+		{{name: "a-bin.000003", start: []string{"0-1-5", "0-2-3"}, at: 114}},
+		{{name: b.name, txs: b.txs + " 0-2-6@130"}},
+	}
+	cat, names, _ := joinTimelines(t, specs, []int{0, 105, 111, 125})
+	h, err := NewHistory(context.Background(), cat, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := h.computeJoin(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Broken != "" || j.Previous != names[2] || j.Parent != "" || !j.Final || j.Meet != "0-1-5,0-2-3" {
+		t.Fatalf("join %s; want it to continue %s", j, names[2])
 	}
 }
