@@ -389,3 +389,54 @@ func TestSemiSyncRestartWhileCommitsWait(t *testing.T) {
 	}
 	checkAcked(t, "commits waiting across a restart", rows.snapshot(), e.archivedRows())
 }
+
+// TestSemiSyncFlipWithoutFallback: a clean flip from A to B under
+// --semi-sync, with B a semi-sync primary that waits an hour for an
+// acknowledgement. B's first commits wait for binarc, and binarc must
+// start B's timeline to give one: listing B's binlogs (SHOW BINARY LOGS,
+// SHOW BINLOG EVENTS) waits for the binlog lock those commits hold, so
+// binarc now finds the start by a dump from the archived GTID state.
+// Every commit on B is acknowledged within a minute, by binarc (B never
+// falls back), and is in the archive. Before, they waited out B's timeout.
+func TestSemiSyncFlipWithoutFallback(t *testing.T) {
+	t.Parallel()
+	s3 := testenv.StartS3(t)
+	a := testenv.StartMariaDB(t, semiSyncPrimary(time.Hour))
+	a.CreateReplicationUser(t, replUser, replPass)
+	// B first: its set-up writes on A, which must not wait for binarc.
+	b := testenv.StartReplica(t, a, testenv.ReplicaOptions{ServerID: 2})
+	b.Exec(t, "SET GLOBAL read_only = ON")
+	a.Exec(t, "SET GLOBAL rpl_semi_sync_master_enabled = ON")
+	e := &env{t: t, primary: a, s3: s3, store: s3.StoreURL("archive"), cluster: "flip"}
+	p := e.start(append([]string{"stream", "--source", multiSource(a, b)}, e.streamArgs("--semi-sync")[3:]...)...)
+	waitSemiSyncReplica(t, a)
+	a.Exec(t, "CREATE DATABASE zl", zlTable, "INSERT INTO zl.acked VALUES (1, 0)", "FLUSH BINARY LOGS", "INSERT INTO zl.acked VALUES (2, 0)")
+	b.WaitCaughtUp(t, a, time.Minute)
+
+	a.Exec(t, "SET GLOBAL read_only = ON", "SET GLOBAL rpl_semi_sync_master_enabled = OFF")
+	b.Exec(t, "STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC",
+		"SET GLOBAL rpl_semi_sync_master_timeout = 3600000", "SET GLOBAL rpl_semi_sync_master_enabled = ON", "SET GLOBAL read_only = OFF")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var rows ackedRows
+	wait := startWriters(ctx, b, 3, 1000, &rows)
+	deadline := time.Now().Add(time.Minute)
+	for len(rows.snapshot()) < 50 {
+		if time.Now().After(deadline) {
+			t.Fatalf("B acknowledged %d commits in a minute after the flip (it waits an hour for binarc):\n%s", len(rows.snapshot()), tail(p.out.String(), 4000))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel()
+	wait()
+	e.primary = b
+	e.waitArchived(time.Minute)
+	p.stop(t)
+	if n := statusVar(t, b, "Rpl_semi_sync_master_no_tx"); n != "0" {
+		t.Errorf("B acknowledged %s commits without binarc (a fallback)", n)
+	}
+	if len(logLines(p.out.String(), "the new timeline starts at the binlog the primary streams the archived GTID state from")) != 1 {
+		t.Errorf("binarc did not find B's start by a dump:\n%s", tail(p.out.String(), 4000))
+	}
+	checkAcked(t, "commits on B after the flip", rows.snapshot(), e.archivedRows())
+}

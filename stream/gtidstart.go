@@ -51,3 +51,31 @@ func (a *Archiver) fileStartState(ctx context.Context, file string) *string {
 	s := states[file].String()
 	return &s
 }
+
+// startByDump finds where a timeline after prev starts on a MariaDB
+// primary without listing its binlogs: a dump from the archived GTID
+// state names the file that holds what follows it, and that file's
+// starting state (replication.Config.GTIDStartFile). A semi-sync primary
+// holds SHOW BINARY LOGS behind the commits waiting for binarc's
+// acknowledgement, which binarc can give only once it streams: with the
+// list, the first commits on a new primary waited out its semi-sync
+// timeout. ok is false when the server refuses (it lacks transactions the
+// archive has: a hard failover lost them) or the file starts after
+// transactions the archive lacks; the caller then lists the binlogs.
+func (a *Archiver) startByDump(ctx context.Context, prev *archive.TimelineEnd) (start string, state *string, ok bool) {
+	end, known, err := endState(ctx, a.cat, prev.Timeline)
+	if err != nil || !known {
+		return "", nil, false
+	}
+	file, st, err := a.src.GTIDStartFile(ctx, end)
+	if err != nil || st == nil || !end.Contains(st) {
+		a.log.Info().Err(err).Str("archived_gtid_state", end.String()).
+			Msg("the new primary does not continue the archived GTID state by a dump (a hard failover lost transactions, or its binlog starts after them): listing its binlogs instead")
+		return "", nil, false
+	}
+	es, fs := end.String(), st.String()
+	prev.GTIDState = &es
+	a.log.Info().Str("start_file", file).Str("file_gtid_state", fs).Str("archived_gtid_state", es).
+		Msg("the new timeline starts at the binlog the primary streams the archived GTID state from")
+	return file, &fs, true
+}

@@ -62,6 +62,11 @@ func (a *Archiver) startTimeline(ctx context.Context, info replication.ServerInf
 // primary still has it: the file the previous timeline ended in, when the
 // same server continues under new encryption keys.
 func (a *Archiver) startTimelineFrom(ctx context.Context, info replication.ServerInfo, reason string, prev *archive.TimelineEnd, from string) (*ResumePoint, error) {
+	if prev != nil && from == "" && info.Flavor == replication.FlavorMariaDB {
+		if start, state, ok := a.startByDump(ctx, prev); ok {
+			return a.writeTimeline(ctx, info, reason, prev, start, state)
+		}
+	}
 	slow := time.AfterFunc(slowBinlogList, func() {
 		a.log.Warn().Str("source", a.src.String()).Dur("waited", slowBinlogList).
 			Msg("SHOW BINARY LOGS has not answered yet: if this server has semi-sync on, MariaDB holds it while a commit waits for an acknowledgement, which binarc can give only once it knows where this server's binlog starts; those commits then wait out rpl_semi_sync_master_timeout and are acknowledged without binarc (recorded as an unprotected range)")
@@ -102,6 +107,12 @@ func (a *Archiver) startTimelineFrom(ctx context.Context, info replication.Serve
 			start = from
 		}
 	}
+	return a.writeTimeline(ctx, info, reason, prev, start, a.fileStartState(ctx, start))
+}
+
+// writeTimeline writes the manifest of a new timeline starting at binlog
+// file start (whose starting GTID state is startState, nil if unknown).
+func (a *Archiver) writeTimeline(ctx context.Context, info replication.ServerInfo, reason string, prev *archive.TimelineEnd, start string, startState *string) (*ResumePoint, error) {
 	seq := 1
 	tls, err := a.cat.Timelines(ctx)
 	if err != nil {
@@ -119,7 +130,7 @@ func (a *Archiver) startTimelineFrom(ctx context.Context, info replication.Serve
 	ti := &archive.TimelineInfo{
 		Version: version, Timeline: tl, Created: time.Now().UTC(), Reason: reason, StartFile: start,
 		SourceAddr: a.src.Addr(), SourceServerID: info.ServerID, SourceServerUUID: info.ServerUUID, SourceVersion: info.Version, SourceFlavor: string(info.Flavor),
-		Previous: prev, StartGTIDState: a.fileStartState(ctx, start), Encryption: archive.EncryptionOf(a.cfg.Encrypt),
+		Previous: prev, StartGTIDState: startState, Encryption: archive.EncryptionOf(a.cfg.Encrypt),
 	}
 	if err := a.lease.Ensure(ctx); err != nil {
 		return nil, err
