@@ -281,6 +281,17 @@ func (c Catalog) LatestEncryption(ctx context.Context) (*Encryption, error) {
 		return nil, err
 	}
 	ti, err := c.ReadTimeline(ctx, tls[len(tls)-1])
+	// The newest timeline may be listed before its manifest reads (binarc
+	// stream is creating it, on a store that lists an object's folder
+	// while the object is written): wait for it a moment.
+	for wait := 0; errors.Is(err, objstore.ErrNotExist) && wait < 25; wait++ {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		ti, err = c.ReadTimeline(ctx, tls[len(tls)-1])
+	}
 	if err != nil {
 		return nil, err
 	}

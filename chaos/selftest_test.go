@@ -137,6 +137,12 @@ func duplicateAcrossJoin(ctx context.Context, cat archive.Catalog, tls []Timelin
 		if err != nil {
 			return forgery{}, err
 		}
+		if spans, err := binlogtest.Transactions(dst); err == nil && len(spans) > 0 && at.Offset < spans[0].Start {
+			// The timeline continues from its first byte (it shares no
+			// transaction with the one before): the copy goes after the
+			// file's header events, before its first transaction.
+			at.Offset = spans[0].Start
+		}
 		forged, err := binlogtest.Splice(dst, at.Offset, at.Offset, src[tx.Start:tx.End])
 		if err != nil {
 			return forgery{}, err
