@@ -20,27 +20,43 @@ const ctl3 = "000003-20261125T002000Z"
 // 0-3-8, 0-3-9 (timeline 3, 0-2-8 lost). Each server names its files
 // differently, so a bare FILE:POS names one timeline.
 func twoJoinArchive(t *testing.T) (archive.Catalog, map[string][]*fakeFile) {
+	b := threeTimelines(t)
+	old := []string{"0-1-1", "0-1-2", "0-1-3", "0-1-4"}
+	b.add(ctl1, "mysql-bin.000001", nil, old[:3], []int{100, 101, 102})
+	b.add(ctl1, "mysql-bin.000002", []string{"0-1-3"}, []string{"0-1-4", "0-1-5"}, []int{103, 104})
+	b.add(ctl2, "s2-bin.000001", nil, append(old, "0-2-5", "0-2-6"), []int{100, 101, 102, 103, 120, 121})
+	b.add(ctl2, "s2-bin.000002", []string{"0-1-4", "0-2-6"}, []string{"0-2-7", "0-2-8"}, []int{122, 123})
+	b.add(ctl3, "s3-bin.000001", nil, append(old, "0-2-5", "0-2-6", "0-2-7", "0-3-8", "0-3-9"), []int{100, 101, 102, 103, 120, 121, 122, 140, 141})
+	return b.cat, b.files
+}
+
+// archiveBuilder stores timelines ctl1, ctl2 and ctl3 (servers 1, 2 and
+// 3, created at 0, 110 and 130) and the files added to them.
+type archiveBuilder struct {
+	t     *testing.T
+	mem   *objstore.Memory
+	cat   archive.Catalog
+	files map[string][]*fakeFile
+}
+
+func threeTimelines(t *testing.T) *archiveBuilder {
 	mem := objstore.NewMemory()
 	l := archive.Layout{Cluster: "c"}
 	putTimeline(t, mem, l, ctl1, 1, at(0))
 	putTimeline(t, mem, l, ctl2, 2, at(110))
 	putTimeline(t, mem, l, ctl3, 3, at(130))
-	old := []string{"0-1-1", "0-1-2", "0-1-3", "0-1-4"}
-	files := map[string][]*fakeFile{}
-	add := func(tl, name string, start []string, gtids []string, times []int) {
-		f := newFakeFile(name, start)
-		for i, g := range gtids {
-			f.tx(g, at(times[i]))
-		}
-		f.store(t, mem, l, tl)
-		files[tl] = append(files[tl], f)
+	return &archiveBuilder{t: t, mem: mem, cat: archive.Catalog{Store: mem, Layout: l}, files: map[string][]*fakeFile{}}
+}
+
+// add stores file name of timeline tl, starting at GTID state start, with
+// one transaction per GTID at the given seconds.
+func (b *archiveBuilder) add(tl, name string, start []string, gtids []string, times []int) {
+	f := newFakeFile(name, start)
+	for i, g := range gtids {
+		f.tx(g, at(times[i]))
 	}
-	add(ctl1, "mysql-bin.000001", nil, old[:3], []int{100, 101, 102})
-	add(ctl1, "mysql-bin.000002", []string{"0-1-3"}, []string{"0-1-4", "0-1-5"}, []int{103, 104})
-	add(ctl2, "s2-bin.000001", nil, append(old, "0-2-5", "0-2-6"), []int{100, 101, 102, 103, 120, 121})
-	add(ctl2, "s2-bin.000002", []string{"0-1-4", "0-2-6"}, []string{"0-2-7", "0-2-8"}, []int{122, 123})
-	add(ctl3, "s3-bin.000001", nil, append(old, "0-2-5", "0-2-6", "0-2-7", "0-3-8", "0-3-9"), []int{100, 101, 102, 103, 120, 121, 122, 140, 141})
-	return archive.Catalog{Store: mem, Layout: l}, files
+	f.store(b.t, b.mem, b.cat.Layout, tl)
+	b.files[tl] = append(b.files[tl], f)
 }
 
 // find returns the file of timeline tl holding GTID g.

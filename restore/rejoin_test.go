@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/binarc/binarc/archive"
-	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/replication"
 )
 
@@ -15,24 +14,11 @@ import (
 // 130 and wrote 0-3-4, 0-3-5 (timeline 3). Timeline 3's history is timeline
 // 1's up to 0-1-3, then its own: it never had 0-1-4 nor timeline 2's.
 func rejoinArchive(t *testing.T) (archive.Catalog, map[string][]*fakeFile) {
-	mem := objstore.NewMemory()
-	l := archive.Layout{Cluster: "c"}
-	putTimeline(t, mem, l, ctl1, 1, at(0))
-	putTimeline(t, mem, l, ctl2, 2, at(110))
-	putTimeline(t, mem, l, ctl3, 3, at(130))
-	files := map[string][]*fakeFile{}
-	add := func(tl, name string, gtids []string, times []int) {
-		f := newFakeFile(name, nil)
-		for i, g := range gtids {
-			f.tx(g, at(times[i]))
-		}
-		f.store(t, mem, l, tl)
-		files[tl] = append(files[tl], f)
-	}
-	add(ctl1, "mysql-bin.000001", []string{"0-1-1", "0-1-2", "0-1-3", "0-1-4", "0-1-5"}, []int{100, 101, 102, 103, 104})
-	add(ctl2, "s2-bin.000001", []string{"0-1-1", "0-1-2", "0-1-3", "0-1-4", "0-2-5", "0-2-6"}, []int{100, 101, 102, 103, 120, 121})
-	add(ctl3, "s3-bin.000001", []string{"0-1-1", "0-1-2", "0-1-3", "0-3-4", "0-3-5"}, []int{100, 101, 102, 140, 141})
-	return archive.Catalog{Store: mem, Layout: l}, files
+	b := threeTimelines(t)
+	b.add(ctl1, "mysql-bin.000001", nil, []string{"0-1-1", "0-1-2", "0-1-3", "0-1-4", "0-1-5"}, []int{100, 101, 102, 103, 104})
+	b.add(ctl2, "s2-bin.000001", nil, []string{"0-1-1", "0-1-2", "0-1-3", "0-1-4", "0-2-5", "0-2-6"}, []int{100, 101, 102, 103, 120, 121})
+	b.add(ctl3, "s3-bin.000001", nil, []string{"0-1-1", "0-1-2", "0-1-3", "0-3-4", "0-3-5"}, []int{100, 101, 102, 140, 141})
+	return b.cat, b.files
 }
 
 // TestPlanAcrossARejoin: a timeline that rejoins an older one's history
