@@ -47,3 +47,28 @@ func TestSeveralSourcesOneRefuses(t *testing.T) {
 		t.Errorf("binarc did not name the refusing source %s as an error:\n%s", fresh.Addr(), tail(p.out.String(), 3000))
 	}
 }
+
+// TestSeveralSourcesOneRefusesDuringAFailover: the primary gone, one
+// source a fresh server without binarc's user (a rebuild in progress) and
+// another answering read-only (about to be promoted): a failover is under
+// way, so binarc waits for a writable source instead of exiting on the
+// refusal (the campaign's seed 22 met it), and archives the promoted one.
+// With the others down, a refusal still fails at once
+// (stream.TestSeveralSourcesWrongPassword).
+func TestSeveralSourcesOneRefusesDuringAFailover(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testenv.MariaDBOptions{ServerID: 1})
+	e.primary.Exec(t, "SET GLOBAL read_only = ON")
+	fresh := testenv.StartMariaDB(t, testenv.MariaDBOptions{ServerID: 2, ExtraArgs: []string{"--read-only=ON"}})
+	p := e.start(append([]string{"stream", "--source", multiSource(fresh, e.primary)}, e.streamArgs()[3:]...)...)
+	p.waitLog(t, "no source is writable", time.Minute)
+	time.Sleep(3 * time.Second) // several rounds of the wait
+	select {
+	case <-p.done:
+		t.Fatalf("binarc exited while a source answered read-only:\n%s", tail(p.out.String(), 3000))
+	default:
+	}
+	e.primary.Exec(t, "SET GLOBAL read_only = OFF", "CREATE DATABASE promoted", "CREATE TABLE promoted.t (id INT PRIMARY KEY)", "INSERT INTO promoted.t VALUES (1)")
+	e.waitArchived(time.Minute)
+	p.stop(t)
+}

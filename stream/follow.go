@@ -76,9 +76,9 @@ func (a *Archiver) logPrimary(info replication.ServerInfo) {
 }
 
 // findWritable returns the first source that answers and is writable, or
-// nil and what each source said; err is, when no source is writable, the
-// first permanent problem of a source (permanentSourceError), which no
-// wait fixes. A permanent problem of a source while another is writable
+// nil and what each source said; err is, when no source is writable and
+// none answers read-only (a failover under way), the first permanent
+// problem of a source (permanentSourceError), which no wait fixes. A permanent problem of a source while another is writable
 // is logged, not returned: the fault campaign's 60-minute run had one
 // host of --source a freshly provisioned server without binarc's user,
 // and binarc refused to start for the rest of the run although the
@@ -86,6 +86,7 @@ func (a *Archiver) logPrimary(info replication.ServerInfo) {
 func (a *Archiver) findWritable(ctx context.Context) (*replication.Config, replication.ServerInfo, []string, error) {
 	var problems []string
 	var permanent error
+	readOnly := 0
 	for i := range a.cfg.Sources {
 		src := &a.cfg.Sources[i]
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -103,6 +104,7 @@ func (a *Archiver) findWritable(ctx context.Context) (*replication.Config, repli
 		case err != nil:
 			problems = append(problems, fmt.Sprintf("%s: %v", src.Addr(), err))
 		case info.ReadOnly:
+			readOnly++
 			problems = append(problems, fmt.Sprintf("%s: read-only (server_id %d)", src.Addr(), info.ServerID))
 		default:
 			if permanent != nil {
@@ -111,6 +113,14 @@ func (a *Archiver) findWritable(ctx context.Context) (*replication.Config, repli
 			}
 			return src, info, problems, nil
 		}
+	}
+	if permanent != nil && readOnly > 0 {
+		// Another source answers, read-only: a failover may be under way
+		// (the campaign met a rebuilt server without binarc's user yet,
+		// while the promotion was still to come). Wait for a writable
+		// one; the refusal is in the problems logged meanwhile. (With the
+		// others down, a refusal is what it looks like: fail now.)
+		return nil, replication.ServerInfo{}, problems, nil
 	}
 	return nil, replication.ServerInfo{}, problems, permanent
 }
