@@ -119,9 +119,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 }
 
 // stepTimeout bounds one step of the schedule (check 6: nothing hangs).
-// The slowest legitimate one, a rebuild copying the survivor's binlog and
-// a snapshot under a slow store, takes well under a minute.
-const stepTimeout = 3 * time.Minute
+// It is above every bound a step sets itself: a snapshot gets 3 minutes
+// (under a slow store it grows with the data: 35 s at 2 minutes of the
+// 60-minute run, 175 s at 40, over 3 minutes at 51, where the old 3-minute
+// watchdog fired first and abandoned the run unchecked); a rebuild from
+// the archive up to a minute's wait, 5 minutes of restore and two
+// catch-ups of 90 s.
+const stepTimeout = 10 * time.Minute
 
 // runSchedule applies each step at its time. It returns, instead of
 // waiting for ever, a description of a step that did not finish within
