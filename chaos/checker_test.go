@@ -327,3 +327,23 @@ func TestExitedByItself(t *testing.T) {
 		t.Fatalf("a run the campaign killed is reported: %q", d)
 	}
 }
+
+// TestSwitchUnseen: a checkpoint on the new primary right after a hard
+// failover, before the new primary's first commit in an earlier second, is
+// the old primary's history by time (the 20-minute run's one mismatch);
+// once the new primary has committed a second before, it is not.
+func TestSwitchUnseen(t *testing.T) {
+	flip := time.Unix(1000, 500_000_000)
+	k := Checkpoint{Time: time.Unix(1001, 0), Server: "B"}
+	recs := []Tx{{ID: 1, Server: "A", At: time.Unix(1000, 400_000_000)}}
+	if !switchUnseen(recs, []time.Time{flip}, k) {
+		t.Fatal("no commit on B since the flip: the switch is unseen")
+	}
+	recs = append(recs, Tx{ID: 2, Server: "B", At: time.Unix(999, 0).Add(time.Second + 600_000_000)})
+	if switchUnseen(recs, []time.Time{flip}, Checkpoint{Time: time.Unix(1002, 0), Server: "B"}) != false {
+		t.Fatal("B committed in the second before the checkpoint's: the switch is seen")
+	}
+	if switchUnseen(recs, []time.Time{time.Unix(1005, 0)}, k) {
+		t.Fatal("a flip after the checkpoint")
+	}
+}
