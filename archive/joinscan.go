@@ -118,12 +118,12 @@ func (h *History) lostAlong(path []int, j *Join) ([]string, error) {
 	for k := len(path) - 1; k >= 0; k-- {
 		tl := path[k]
 		var to *Point
+		var next *Join // the join into the next timeline of the path
 		if k > 0 {
-			cj, err := h.Join(path[k-1])
-			if err != nil {
+			if next, err = h.Join(path[k-1]); err != nil {
 				return nil, err
 			}
-			to = &cj.PreviousEnd
+			to = &next.PreviousEnd
 		}
 		for _, fs := range h.FilesFrom(tl, from.File) {
 			if to != nil && replication.CompareBinlogNames(fs.File, to.File) > 0 {
@@ -144,9 +144,8 @@ func (h *History) lostAlong(path []int, j *Join) ([]string, error) {
 				return nil, err
 			}
 		}
-		if k > 0 {
-			cj, _ := h.Join(path[k-1])
-			from = cj.At
+		if next != nil {
+			from = next.At
 		}
 	}
 	return gtidRanges(lost), nil
