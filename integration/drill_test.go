@@ -185,8 +185,18 @@ func TestDrillHealthyArchive(t *testing.T) {
 	pos := e.replica.SlaveStatus(t)["Exec_Master_Log_Pos"]
 	e.primary.Exec(t, "INSERT INTO app.accounts VALUES (900001, 'after the drill', 1, 'x')")
 	e.replica.WaitCaughtUp(t, e.primary, time.Minute)
-	if after := e.replica.SlaveStatus(t)["Exec_Master_Log_Pos"]; after == pos {
-		t.Errorf("Exec_Master_Log_Pos stayed at %s after the drill", pos)
+	if rows := e.replica.Query(t, "SELECT note FROM app.accounts WHERE id = 900001"); len(rows) != 1 {
+		t.Errorf("the row written after the drill is not on the replica: %v", rows)
+	}
+	// MASTER_GTID_WAIT returns when the GTID is committed; SHOW SLAVE
+	// STATUS's position may be updated a moment later.
+	deadline := time.Now().Add(30 * time.Second)
+	for e.replica.SlaveStatus(t)["Exec_Master_Log_Pos"] == pos {
+		if time.Now().After(deadline) {
+			t.Errorf("Exec_Master_Log_Pos stayed at %s after the drill", pos)
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 
 	// The record is binarc's own: verify does not call it a stray.
