@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/integration/testenv"
 	"github.com/binarc/binarc/internal/procfs"
 )
@@ -439,4 +440,72 @@ func TestSemiSyncFlipWithoutFallback(t *testing.T) {
 		t.Errorf("binarc did not find B's start by a dump:\n%s", tail(p.out.String(), 4000))
 	}
 	checkAcked(t, "commits on B after the flip", rows.snapshot(), e.archivedRows())
+}
+
+// TestSemiSyncHardFailoverWithoutFallback: A dies holding transactions
+// binarc archived that its replica B never received (B's IO thread was
+// stopped); B is promoted with semi-sync on and waits an hour for an
+// acknowledgement. B refuses a dump from the archived end state, so binarc
+// asks from the state at the start of the archive's last file, which B
+// has: B's first commits are acknowledged by binarc, none waits out the
+// timeout (before, binarc listed B's binlogs, which MariaDB holds behind
+// those commits).
+func TestSemiSyncHardFailoverWithoutFallback(t *testing.T) {
+	t.Parallel()
+	s3 := testenv.StartS3(t)
+	a := testenv.StartMariaDB(t, semiSyncPrimary(time.Hour))
+	a.CreateReplicationUser(t, replUser, replPass)
+	b := testenv.StartReplica(t, a, testenv.ReplicaOptions{ServerID: 2})
+	a.Exec(t, "SET GLOBAL rpl_semi_sync_master_enabled = ON")
+	e := &env{t: t, primary: a, s3: s3, store: s3.StoreURL("archive"), cluster: "hard"}
+	p := e.start(append([]string{"stream", "--source", multiSource(a, b)}, e.streamArgs("--semi-sync")[3:]...)...)
+	waitSemiSyncReplica(t, a)
+	a.Exec(t, "CREATE DATABASE zl", zlTable, "INSERT INTO zl.acked VALUES (1, 0)", "FLUSH BINARY LOGS", "INSERT INTO zl.acked VALUES (2, 0)")
+	b.WaitCaughtUp(t, a, time.Minute)
+	// B stops receiving; A commits three more, each acknowledged by binarc.
+	b.Exec(t, "STOP SLAVE")
+	a.Exec(t, "INSERT INTO zl.acked VALUES (3, 0)", "INSERT INTO zl.acked VALUES (4, 0)", "INSERT INTO zl.acked VALUES (5, 0)")
+	a.Kill(t)
+
+	b.Exec(t, "RESET SLAVE ALL", "SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC",
+		"SET GLOBAL rpl_semi_sync_master_timeout = 3600000", "SET GLOBAL rpl_semi_sync_master_enabled = ON", "SET GLOBAL read_only = OFF")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var rows ackedRows
+	wait := startWriters(ctx, b, 3, 1000, &rows)
+	deadline := time.Now().Add(time.Minute)
+	for len(rows.snapshot()) < 50 {
+		if time.Now().After(deadline) {
+			t.Fatalf("B acknowledged %d commits in a minute after the failover (it waits an hour for binarc):\n%s", len(rows.snapshot()), tail(p.out.String(), 4000))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel()
+	wait()
+	e.primary = b
+	e.waitArchived(time.Minute)
+	// The join names A's three transactions B never had as lost.
+	ctx = context.Background()
+	cat := e.catalog()
+	tls, err := cat.Timelines(ctx)
+	if err != nil || len(tls) != 2 {
+		t.Fatalf("timelines %v (%v), want 2", tls, err)
+	}
+	var j *archive.Join
+	for deadline := time.Now().Add(30 * time.Second); j == nil; time.Sleep(500 * time.Millisecond) {
+		if j, err = archive.ReadJoin(ctx, cat, tls[1]); err != nil || (j == nil && time.Now().After(deadline)) {
+			t.Fatalf("the stream did not record the join of %s: %v\n%s", tls[1], err, tail(p.out.String(), 4000))
+		}
+	}
+	if j.Previous != tls[0] || j.Parent != "" || len(j.Lost) != 1 || !strings.HasPrefix(j.Lost[0], "0-1-") {
+		t.Errorf("join of %s: %s; want A's three transactions lost", tls[1], j)
+	}
+	p.stop(t)
+	if n := statusVar(t, b, "Rpl_semi_sync_master_no_tx"); n != "0" {
+		t.Errorf("B acknowledged %s commits without binarc (a fallback)", n)
+	}
+	if len(logLines(p.out.String(), "the new timeline starts at the binlog the primary streams an earlier archived GTID state from")) != 1 {
+		t.Errorf("binarc did not find B's start by a dump from an earlier state:\n%s", tail(p.out.String(), 4000))
+	}
+	checkAcked(t, "commits on B after the failover", rows.snapshot(), e.archivedRows())
 }

@@ -59,23 +59,75 @@ func (a *Archiver) fileStartState(ctx context.Context, file string) *string {
 // holds SHOW BINARY LOGS behind the commits waiting for binarc's
 // acknowledgement, which binarc can give only once it streams: with the
 // list, the first commits on a new primary waited out its semi-sync
-// timeout. ok is false when the server refuses (it lacks transactions the
-// archive has: a hard failover lost them) or the file starts after
-// transactions the archive lacks; the caller then lists the binlogs.
+// timeout. When the server refuses the archived end state (a hard
+// failover: it lacks transactions the archive has), the states at the
+// start of the previous timeline's last files are tried, newest first:
+// the new primary replicated those, so it names a file whose start the
+// archive holds, as startByGTID would choose from the list. ok is false
+// when every try is refused; the caller then lists the binlogs.
 func (a *Archiver) startByDump(ctx context.Context, prev *archive.TimelineEnd) (start string, state *string, ok bool) {
 	end, known, err := endState(ctx, a.cat, prev.Timeline)
 	if err != nil || !known {
 		return "", nil, false
 	}
-	file, st, err := a.src.GTIDStartFile(ctx, end)
-	if err != nil || st == nil || !end.Contains(st) {
-		a.log.Info().Err(err).Str("archived_gtid_state", end.String()).
-			Msg("the new primary does not continue the archived GTID state by a dump (a hard failover lost transactions, or its binlog starts after them): listing its binlogs instead")
-		return "", nil, false
+	es := end.String()
+	for i, from := range dumpStarts(ctx, a.cat, prev.Timeline, end) {
+		file, st, err := a.src.GTIDStartFile(ctx, from)
+		if err != nil || st == nil || !end.Contains(st) {
+			a.log.Info().Err(err).Str("dump_gtid_state", from.String()).Str("archived_gtid_state", es).
+				Msg("the new primary does not continue this archived GTID state by a dump (a hard failover lost transactions, or its binlog starts after them)")
+			continue
+		}
+		fs := st.String()
+		prev.GTIDState = &es
+		msg := "the new timeline starts at the binlog the primary streams the archived GTID state from"
+		if i > 0 {
+			msg = "the new timeline starts at the binlog the primary streams an earlier archived GTID state from (it lacks the archive's last transactions: a hard failover)"
+		}
+		a.log.Info().Str("start_file", file).Str("file_gtid_state", fs).Str("archived_gtid_state", es).Str("dump_gtid_state", from.String()).Msg(msg)
+		return file, &fs, true
 	}
-	es, fs := end.String(), st.String()
-	prev.GTIDState = &es
-	a.log.Info().Str("start_file", file).Str("file_gtid_state", fs).Str("archived_gtid_state", es).
-		Msg("the new timeline starts at the binlog the primary streams the archived GTID state from")
-	return file, &fs, true
+	a.log.Info().Str("archived_gtid_state", es).Msg("no archived GTID state found on the new primary by a dump: listing its binlogs instead")
+	return "", nil, false
+}
+
+// maxDumpStarts bounds the earlier file-start states startByDump tries
+// after the end state: each is one refused connection.
+const maxDumpStarts = 3
+
+// dumpStarts is the states startByDump asks the new primary for: the
+// archived end state, then the GTID states at the start of timeline tl's
+// last maxDumpStarts files, newest first, each once.
+func dumpStarts(ctx context.Context, c archive.Catalog, tl string, end *replication.GTIDState) []*replication.GTIDState {
+	out := []*replication.GTIDState{end}
+	seen := map[string]bool{end.String(): true}
+	files, err := c.Files(ctx, tl)
+	if err != nil {
+		return out
+	}
+	for i := len(files) - 1; i >= 0 && i >= len(files)-maxDumpStarts; i-- {
+		st, ok := archivedStartState(ctx, c, tl, files[i])
+		if ok && !seen[st.String()] && end.Contains(st) {
+			seen[st.String()] = true
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// archivedStartState is the GTID state at the start of an archived file:
+// from the index, or read from the file's head.
+func archivedStartState(ctx context.Context, c archive.Catalog, tl string, file archive.FileRef) (*replication.GTIDState, bool) {
+	fs, err := c.FileState(ctx, tl, file)
+	if err != nil {
+		return nil, false
+	}
+	if fs.StartGTIDState != nil {
+		st, err := replication.ParseGTIDState(*fs.StartGTIDState)
+		return st, err == nil
+	}
+	pr := c.Stream(ctx, fs)
+	defer pr.Close()
+	st, ok, err := replication.FileStartState(pr)
+	return st, ok && err == nil && st != nil
 }
