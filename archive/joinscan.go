@@ -209,6 +209,20 @@ func (s *joinScan) readOldEnd() error {
 	}); err != nil {
 		return err
 	}
+	// The history the old timeline continues is part of its end: a server
+	// restored from a backup states in its binlog only the servers it has
+	// binlogged since, yet it had what its join met (another server that
+	// kept those entries and comes back after it must not look as if it
+	// holds transactions the archive never got).
+	if k := s.h.Index(s.old.Name); k > 0 {
+		cj, err := s.h.Join(k)
+		if err != nil {
+			return err
+		}
+		if meet, err := replication.ParseGTIDState(cj.Meet); cj.Broken == "" && err == nil {
+			oldEnd.AddState(meet)
+		}
+	}
 	s.oldEnd = oldEnd
 	for k := len(s.old.Files) - 1; k >= 0 && s.oldLast.IsZero(); k-- {
 		s.oldLast = s.old.Files[k].LastEventTime // no transaction in the last file

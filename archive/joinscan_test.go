@@ -278,3 +278,32 @@ func TestComputeJoinAfterATimelineWithNothingOfItsOwn(t *testing.T) {
 		t.Fatalf("join %s; want it to continue %s", j, names[2])
 	}
 }
+
+// TestComputeJoinAfterARestoredServer (the 60-minute campaign's finding):
+// X archives with server 83's entry in its binlog state; R, restored from
+// the archive, takes over (its binlog states only what it binlogged
+// since: no 83); then X comes back. X's binlog still states 0-83-20, which
+// R's timeline never mentions but its join met: the join continues R's
+// timeline, nothing lost, not a gap.
+func TestComputeJoinAfterARestoredServer(t *testing.T) {
+	specs := [][]fileSpec{
+		{{name: "x-bin.000001", start: []string{"0-83-20"}, txs: "0-1-21@100 0-1-22@101"}},
+		{{name: "r-bin.000001", txs: "0-1-22@101 0-5-23@110 0-5-24@111"}},
+		{{name: "x-bin.000002", start: []string{"0-83-20", "0-1-22", "0-5-24"}, at: 112, txs: "0-1-25@120"}},
+	}
+	cat, names, _ := joinTimelines(t, specs, []int{0, 105, 115})
+	h, err := NewHistory(context.Background(), cat, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j, err := h.Join(1); err != nil || j.Broken != "" || !strings.Contains(j.Meet, "0-83-20") {
+		t.Fatalf("join of R's timeline %s (%v); want it to meet X's with 0-83-20", j, err)
+	}
+	j, err := h.computeJoin(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Broken != "" || j.Previous != names[1] || j.Parent != "" || len(j.Lost) != 0 || !j.Final {
+		t.Fatalf("join %s; want X's return to continue %s with nothing lost", j, names[1])
+	}
+}
