@@ -401,37 +401,10 @@ func TestSemiSyncRestartWhileCommitsWait(t *testing.T) {
 // falls back), and is in the archive. Before, they waited out B's timeout.
 func TestSemiSyncFlipWithoutFallback(t *testing.T) {
 	t.Parallel()
-	s3 := testenv.StartS3(t)
-	a := testenv.StartMariaDB(t, semiSyncPrimary(time.Hour))
-	a.CreateReplicationUser(t, replUser, replPass)
-	// B first: its set-up writes on A, which must not wait for binarc.
-	b := testenv.StartReplica(t, a, testenv.ReplicaOptions{ServerID: 2})
-	b.Exec(t, "SET GLOBAL read_only = ON")
-	a.Exec(t, "SET GLOBAL rpl_semi_sync_master_enabled = ON")
-	e := &env{t: t, primary: a, s3: s3, store: s3.StoreURL("archive"), cluster: "flip"}
-	p := e.start(append([]string{"stream", "--source", multiSource(a, b)}, e.streamArgs("--semi-sync")[3:]...)...)
-	waitSemiSyncReplica(t, a)
-	a.Exec(t, "CREATE DATABASE zl", zlTable, "INSERT INTO zl.acked VALUES (1, 0)", "FLUSH BINARY LOGS", "INSERT INTO zl.acked VALUES (2, 0)")
-	b.WaitCaughtUp(t, a, time.Minute)
-
+	e, a, b, p := semiSyncPair(t, "flip")
 	a.Exec(t, "SET GLOBAL read_only = ON", "SET GLOBAL rpl_semi_sync_master_enabled = OFF")
-	b.Exec(t, "STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC",
-		"SET GLOBAL rpl_semi_sync_master_timeout = 3600000", "SET GLOBAL rpl_semi_sync_master_enabled = ON", "SET GLOBAL read_only = OFF")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var rows ackedRows
-	wait := startWriters(ctx, b, 3, 1000, &rows)
-	deadline := time.Now().Add(time.Minute)
-	for len(rows.snapshot()) < 50 {
-		if time.Now().After(deadline) {
-			t.Fatalf("B acknowledged %d commits in a minute after the flip (it waits an hour for binarc):\n%s", len(rows.snapshot()), tail(p.out.String(), 4000))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	cancel()
-	wait()
-	e.primary = b
-	e.waitArchived(time.Minute)
+	b.Exec(t, "STOP SLAVE")
+	acked := promoteWaiting(t, e, b, p)
 	p.stop(t)
 	if n := statusVar(t, b, "Rpl_semi_sync_master_no_tx"); n != "0" {
 		t.Errorf("B acknowledged %s commits without binarc (a fallback)", n)
@@ -439,7 +412,7 @@ func TestSemiSyncFlipWithoutFallback(t *testing.T) {
 	if len(logLines(p.out.String(), "the new timeline starts at the binlog the primary streams the archived GTID state from")) != 1 {
 		t.Errorf("binarc did not find B's start by a dump:\n%s", tail(p.out.String(), 4000))
 	}
-	checkAcked(t, "commits on B after the flip", rows.snapshot(), e.archivedRows())
+	checkAcked(t, "commits on B after the flip", acked, e.archivedRows())
 }
 
 // TestSemiSyncHardFailoverWithoutFallback: A dies holding transactions
@@ -452,40 +425,15 @@ func TestSemiSyncFlipWithoutFallback(t *testing.T) {
 // those commits).
 func TestSemiSyncHardFailoverWithoutFallback(t *testing.T) {
 	t.Parallel()
-	s3 := testenv.StartS3(t)
-	a := testenv.StartMariaDB(t, semiSyncPrimary(time.Hour))
-	a.CreateReplicationUser(t, replUser, replPass)
-	b := testenv.StartReplica(t, a, testenv.ReplicaOptions{ServerID: 2})
-	a.Exec(t, "SET GLOBAL rpl_semi_sync_master_enabled = ON")
-	e := &env{t: t, primary: a, s3: s3, store: s3.StoreURL("archive"), cluster: "hard"}
-	p := e.start(append([]string{"stream", "--source", multiSource(a, b)}, e.streamArgs("--semi-sync")[3:]...)...)
-	waitSemiSyncReplica(t, a)
-	a.Exec(t, "CREATE DATABASE zl", zlTable, "INSERT INTO zl.acked VALUES (1, 0)", "FLUSH BINARY LOGS", "INSERT INTO zl.acked VALUES (2, 0)")
-	b.WaitCaughtUp(t, a, time.Minute)
+	e, a, b, p := semiSyncPair(t, "hard")
 	// B stops receiving; A commits three more, each acknowledged by binarc.
 	b.Exec(t, "STOP SLAVE")
 	a.Exec(t, "INSERT INTO zl.acked VALUES (3, 0)", "INSERT INTO zl.acked VALUES (4, 0)", "INSERT INTO zl.acked VALUES (5, 0)")
 	a.Kill(t)
+	acked := promoteWaiting(t, e, b, p)
 
-	b.Exec(t, "RESET SLAVE ALL", "SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC",
-		"SET GLOBAL rpl_semi_sync_master_timeout = 3600000", "SET GLOBAL rpl_semi_sync_master_enabled = ON", "SET GLOBAL read_only = OFF")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var rows ackedRows
-	wait := startWriters(ctx, b, 3, 1000, &rows)
-	deadline := time.Now().Add(time.Minute)
-	for len(rows.snapshot()) < 50 {
-		if time.Now().After(deadline) {
-			t.Fatalf("B acknowledged %d commits in a minute after the failover (it waits an hour for binarc):\n%s", len(rows.snapshot()), tail(p.out.String(), 4000))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	cancel()
-	wait()
-	e.primary = b
-	e.waitArchived(time.Minute)
 	// The join names A's three transactions B never had as lost.
-	ctx = context.Background()
+	ctx := context.Background()
 	cat := e.catalog()
 	tls, err := cat.Timelines(ctx)
 	if err != nil || len(tls) != 2 {
@@ -507,5 +455,53 @@ func TestSemiSyncHardFailoverWithoutFallback(t *testing.T) {
 	if len(logLines(p.out.String(), "the new timeline starts at the binlog the primary streams an earlier archived GTID state from")) != 1 {
 		t.Errorf("binarc did not find B's start by a dump from an earlier state:\n%s", tail(p.out.String(), 4000))
 	}
-	checkAcked(t, "commits on B after the failover", rows.snapshot(), e.archivedRows())
+	checkAcked(t, "commits on B after the failover", acked, e.archivedRows())
+}
+
+// semiSyncPair starts A, a semi-sync primary that waits an hour for an
+// acknowledgement, its replica B (read-only), and binarc stream --source
+// A,B --semi-sync; A commits two rows, the second in a new binlog file,
+// and B has both.
+func semiSyncPair(t *testing.T, cluster string) (e *env, a, b *testenv.MariaDB, p *proc) {
+	t.Helper()
+	s3 := testenv.StartS3(t)
+	a = testenv.StartMariaDB(t, semiSyncPrimary(time.Hour))
+	a.CreateReplicationUser(t, replUser, replPass)
+	// B first: its set-up writes on A, which must not wait for binarc.
+	b = testenv.StartReplica(t, a, testenv.ReplicaOptions{ServerID: 2})
+	b.Exec(t, "SET GLOBAL read_only = ON")
+	a.Exec(t, "SET GLOBAL rpl_semi_sync_master_enabled = ON")
+	e = &env{t: t, primary: a, s3: s3, store: s3.StoreURL("archive"), cluster: cluster}
+	p = e.start(append([]string{"stream", "--source", multiSource(a, b)}, e.streamArgs("--semi-sync")[3:]...)...)
+	waitSemiSyncReplica(t, a)
+	a.Exec(t, "CREATE DATABASE zl", zlTable, "INSERT INTO zl.acked VALUES (1, 0)", "FLUSH BINARY LOGS", "INSERT INTO zl.acked VALUES (2, 0)")
+	b.WaitCaughtUp(t, a, time.Minute)
+	return e, a, b, p
+}
+
+// promoteWaiting makes B (replication stopped) a writable semi-sync
+// primary that waits an hour for an acknowledgement, writes from three
+// clients until 50 commits are acknowledged (failing after a minute:
+// commits that wait for an acknowledgement binarc never sends), and waits
+// until the archive has B's binlog. It returns the acknowledged rows.
+func promoteWaiting(t *testing.T, e *env, b *testenv.MariaDB, p *proc) []int64 {
+	t.Helper()
+	b.Exec(t, "RESET SLAVE ALL", "SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC",
+		"SET GLOBAL rpl_semi_sync_master_timeout = 3600000", "SET GLOBAL rpl_semi_sync_master_enabled = ON", "SET GLOBAL read_only = OFF")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var rows ackedRows
+	wait := startWriters(ctx, b, 3, 1000, &rows)
+	deadline := time.Now().Add(time.Minute)
+	for len(rows.snapshot()) < 50 {
+		if time.Now().After(deadline) {
+			t.Fatalf("B acknowledged %d commits in a minute after it was made primary (it waits an hour for binarc):\n%s", len(rows.snapshot()), tail(p.out.String(), 4000))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel()
+	wait()
+	e.primary = b
+	e.waitArchived(time.Minute)
+	return rows.snapshot()
 }
