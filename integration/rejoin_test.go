@@ -74,17 +74,7 @@ func TestFailoverRejoinsAnOlderBranch(t *testing.T) {
 	final := tableChecksums(t, r2)
 
 	// The join of timeline 3 is recorded with timeline 1 as its parent.
-	cat := e.catalog()
-	tls, err := cat.Timelines(ctx)
-	if err != nil || len(tls) != 3 {
-		t.Fatalf("timelines %v (%v), want 3", tls, err)
-	}
-	var j *archive.Join
-	for deadline := time.Now().Add(30 * time.Second); j == nil; time.Sleep(500 * time.Millisecond) {
-		if j, err = archive.ReadJoin(ctx, cat, tls[2]); err != nil || (j == nil && time.Now().After(deadline)) {
-			t.Fatalf("the stream did not record the join of %s: %v\n%s", tls[2], err, tail(p.out.String(), 4000))
-		}
-	}
+	tls, j := waitLastJoin(t, e.env, p, 3)
 	if j.Parent != tls[0] || j.Previous != tls[1] || j.Version != archive.JoinVersionParent || len(j.Lost) == 0 {
 		t.Fatalf("join of %s: %s; want it to rejoin %s", tls[2], j, tls[0])
 	}
@@ -111,4 +101,23 @@ func TestFailoverRejoinsAnOlderBranch(t *testing.T) {
 		t.Errorf("verify: exit %d\n%s", code, out)
 	}
 	p.stop(t)
+}
+
+// waitLastJoin waits until the archive holds n timelines and stream p has
+// recorded the newest one's join; it returns the timelines and that join.
+func waitLastJoin(t *testing.T, e *env, p *proc, n int) ([]string, *archive.Join) {
+	t.Helper()
+	ctx := context.Background()
+	cat := e.catalog()
+	tls, err := cat.Timelines(ctx)
+	if err != nil || len(tls) != n {
+		t.Fatalf("timelines %v (%v), want %d", tls, err, n)
+	}
+	var j *archive.Join
+	for deadline := time.Now().Add(30 * time.Second); j == nil; time.Sleep(500 * time.Millisecond) {
+		if j, err = archive.ReadJoin(ctx, cat, tls[n-1]); err != nil || (j == nil && time.Now().After(deadline)) {
+			t.Fatalf("the stream did not record the join of %s: %v\n%s", tls[n-1], err, tail(p.out.String(), 4000))
+		}
+	}
+	return tls, j
 }

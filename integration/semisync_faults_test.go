@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/integration/testenv"
 	"github.com/binarc/binarc/internal/procfs"
 )
@@ -427,18 +426,7 @@ func TestSemiSyncHardFailoverWithoutFallback(t *testing.T) {
 	acked := promoteWaiting(t, e, b, p)
 
 	// The join names A's three transactions B never had as lost.
-	ctx := context.Background()
-	cat := e.catalog()
-	tls, err := cat.Timelines(ctx)
-	if err != nil || len(tls) != 2 {
-		t.Fatalf("timelines %v (%v), want 2", tls, err)
-	}
-	var j *archive.Join
-	for deadline := time.Now().Add(30 * time.Second); j == nil; time.Sleep(500 * time.Millisecond) {
-		if j, err = archive.ReadJoin(ctx, cat, tls[1]); err != nil || (j == nil && time.Now().After(deadline)) {
-			t.Fatalf("the stream did not record the join of %s: %v\n%s", tls[1], err, tail(p.out.String(), 4000))
-		}
-	}
+	tls, j := waitLastJoin(t, e, p, 2)
 	if j.Previous != tls[0] || j.Parent != "" || len(j.Lost) != 1 || !strings.HasPrefix(j.Lost[0], "0-1-") {
 		t.Errorf("join of %s: %s; want A's three transactions lost", tls[1], j)
 	}
