@@ -209,19 +209,8 @@ func (s *joinScan) readOldEnd() error {
 	}); err != nil {
 		return err
 	}
-	// The history the old timeline continues is part of its end: a server
-	// restored from a backup states in its binlog only the servers it has
-	// binlogged since, yet it had what its join met (another server that
-	// kept those entries and comes back after it must not look as if it
-	// holds transactions the archive never got).
-	if k := s.h.Index(s.old.Name); k > 0 {
-		cj, err := s.h.Join(k)
-		if err != nil {
-			return err
-		}
-		if meet, err := replication.ParseGTIDState(cj.Meet); cj.Broken == "" && err == nil {
-			oldEnd.AddState(meet)
-		}
+	if err := s.h.addHistory(oldEnd, s.h.Index(s.old.Name)); err != nil {
+		return err
 	}
 	s.oldEnd = oldEnd
 	for k := len(s.old.Files) - 1; k >= 0 && s.oldLast.IsZero(); k-- {
@@ -229,6 +218,33 @@ func (s *joinScan) readOldEnd() error {
 	}
 	if s.oldLast.IsZero() {
 		s.oldLast = time.Unix(1<<40, 0) // no event times at all: do not tell by time
+	}
+	return nil
+}
+
+// addHistory adds to st the states the history of timeline k met at each
+// of its joins, back through them to the first timeline or a broken join.
+// The history a timeline continues is part of its end: a server restored
+// from a backup states in its binlog only the servers it has binlogged
+// since, and one restored from it fewer still, yet each had what its join
+// met; another server that kept those entries and comes back after them
+// must not look as if it holds transactions the archive never got.
+func (h *History) addHistory(st *replication.GTIDState, k int) error {
+	for k > 0 {
+		cj, err := h.Join(k)
+		if err != nil {
+			return err
+		}
+		meet, err := replication.ParseGTIDState(cj.Meet)
+		if cj.Broken != "" || err != nil {
+			return nil
+		}
+		st.AddState(meet)
+		p := h.Index(cj.From())
+		if p < 0 || p >= k {
+			return nil
+		}
+		k = p
 	}
 	return nil
 }

@@ -285,25 +285,41 @@ func TestComputeJoinAfterATimelineWithNothingOfItsOwn(t *testing.T) {
 // since: no 83); then X comes back. X's binlog still states 0-83-20, which
 // R's timeline never mentions but its join met: the join continues R's
 // timeline, nothing lost, not a gap.
+//
+// The fourth 60-minute run found the same across two restored servers:
+// S, restored from R's history, does not state 83 either, nor does its
+// join with R; X's return after S must still continue S's timeline.
 func TestComputeJoinAfterARestoredServer(t *testing.T) {
-	specs := [][]fileSpec{
-		{{name: "x-bin.000001", start: []string{"0-83-20"}, txs: "0-1-21@100 0-1-22@101"}},
-		{{name: "r-bin.000001", txs: "0-1-22@101 0-5-23@110 0-5-24@111"}},
-		{{name: "x-bin.000002", start: []string{"0-83-20", "0-1-22", "0-5-24"}, at: 112, txs: "0-1-25@120"}},
-	}
-	cat, names, _ := joinTimelines(t, specs, []int{0, 105, 115})
-	h, err := NewHistory(context.Background(), cat, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if j, err := h.Join(1); err != nil || j.Broken != "" || !strings.Contains(j.Meet, "0-83-20") {
-		t.Fatalf("join of R's timeline %s (%v); want it to meet X's with 0-83-20", j, err)
-	}
-	j, err := h.computeJoin(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if j.Broken != "" || j.Previous != names[1] || j.Parent != "" || len(j.Lost) != 0 || !j.Final {
-		t.Fatalf("join %s; want X's return to continue %s with nothing lost", j, names[1])
+	x := fileSpec{name: "x-bin.000001", start: []string{"0-83-20"}, txs: "0-1-21@100 0-1-22@101"}
+	r := fileSpec{name: "r-bin.000001", txs: "0-1-22@101 0-5-23@110 0-5-24@111"}
+	for _, c := range []struct {
+		name    string
+		specs   [][]fileSpec
+		created []int
+	}{
+		{name: "after R", created: []int{0, 105, 115}, specs: [][]fileSpec{{x}, {r},
+			{{name: "x-bin.000002", start: []string{"0-83-20", "0-1-22", "0-5-24"}, at: 112, txs: "0-1-25@120"}}}},
+		{name: "after S, restored from R", created: []int{0, 105, 113, 118}, specs: [][]fileSpec{{x}, {r},
+			{{name: "s-bin.000001", txs: "0-5-24@111 0-6-25@115 0-6-26@116"}},
+			{{name: "x-bin.000002", start: []string{"0-83-20", "0-1-22", "0-5-24", "0-6-26"}, at: 117, txs: "0-1-27@120"}}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cat, names, _ := joinTimelines(t, c.specs, c.created)
+			h, err := NewHistory(context.Background(), cat, t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if j, err := h.Join(1); err != nil || j.Broken != "" || !strings.Contains(j.Meet, "0-83-20") {
+				t.Fatalf("join of R's timeline %s (%v); want it to meet X's with 0-83-20", j, err)
+			}
+			last := len(names) - 1
+			j, err := h.computeJoin(last)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if j.Broken != "" || j.Previous != names[last-1] || j.Parent != "" || len(j.Lost) != 0 || !j.Final {
+				t.Fatalf("join %s; want X's return to continue %s with nothing lost", j, names[last-1])
+			}
+		})
 	}
 }
