@@ -54,6 +54,14 @@ func segmentHolding(t *testing.T, cat archive.Catalog, tl, marker string) (archi
 	for _, f := range files {
 		fs, err := cat.FileState(ctx, tl, f)
 		noErr(t, err)
+		if fs.CompactedKey != "" {
+			// Compacted: its index still names the deleted segments, and
+			// a forgery must replace a segment readers read. (Timeline 2
+			// compacts its closed files, and the restore across the key
+			// rotation reads them signed; skipping them here fixed a
+			// flake of make test.)
+			continue
+		}
 		for _, s := range fs.Segments {
 			plain, err := cat.ReadSegment(ctx, s.Key)
 			noErr(t, err)
