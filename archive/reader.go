@@ -320,3 +320,22 @@ func tailRanAhead(ts *TimelineState) {
 		}
 	}
 }
+
+// StartState is the GTID state at the start of an archived file: from its
+// index, or read from the file's head. ok is false when neither says
+// (GTIDs off) or the file cannot be read. (History.StartState answers the
+// same from a fetched copy, for readers that scan the file anyway.)
+func (c Catalog) StartState(ctx context.Context, tl string, ref FileRef) (*replication.GTIDState, bool) {
+	fs, err := c.FileState(ctx, tl, ref)
+	if err != nil {
+		return nil, false
+	}
+	if fs.StartGTIDState != nil {
+		st, err := replication.ParseGTIDState(*fs.StartGTIDState)
+		return st, err == nil
+	}
+	pr := c.Stream(ctx, fs)
+	defer pr.Close()
+	st, ok, err := replication.FileStartState(pr)
+	return st, ok && err == nil && st != nil
+}

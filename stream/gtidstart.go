@@ -71,11 +71,18 @@ func (a *Archiver) startByDump(ctx context.Context, prev *archive.TimelineEnd) (
 		return "", nil, false
 	}
 	es := end.String()
-	for i, from := range dumpStarts(ctx, a.cat, prev.Timeline, end) {
+	// The earlier states are read from the archive only once the end
+	// state is refused (a clean flip needs none of them).
+	tries := []*replication.GTIDState{end}
+	for i := 0; i < len(tries); i++ {
+		from := tries[i]
 		file, st, err := a.src.GTIDStartFile(ctx, from)
 		if err != nil || st == nil || !end.Contains(st) {
 			a.log.Info().Err(err).Str("dump_gtid_state", from.String()).Str("archived_gtid_state", es).
 				Msg("the new primary does not continue this archived GTID state by a dump (a hard failover lost transactions, or its binlog starts after them)")
+			if i == 0 {
+				tries = dumpStarts(ctx, a.cat, prev.Timeline, end) // end first, as tried
+			}
 			continue
 		}
 		fs := st.String()
@@ -106,28 +113,11 @@ func dumpStarts(ctx context.Context, c archive.Catalog, tl string, end *replicat
 		return out
 	}
 	for i := len(files) - 1; i >= 0 && i >= len(files)-maxDumpStarts; i-- {
-		st, ok := archivedStartState(ctx, c, tl, files[i])
+		st, ok := c.StartState(ctx, tl, files[i])
 		if ok && !seen[st.String()] && end.Contains(st) {
 			seen[st.String()] = true
 			out = append(out, st)
 		}
 	}
 	return out
-}
-
-// archivedStartState is the GTID state at the start of an archived file:
-// from the index, or read from the file's head.
-func archivedStartState(ctx context.Context, c archive.Catalog, tl string, file archive.FileRef) (*replication.GTIDState, bool) {
-	fs, err := c.FileState(ctx, tl, file)
-	if err != nil {
-		return nil, false
-	}
-	if fs.StartGTIDState != nil {
-		st, err := replication.ParseGTIDState(*fs.StartGTIDState)
-		return st, err == nil
-	}
-	pr := c.Stream(ctx, fs)
-	defer pr.Close()
-	st, ok, err := replication.FileStartState(pr)
-	return st, ok && err == nil && st != nil
 }
