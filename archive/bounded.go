@@ -112,36 +112,6 @@ func copyExactly(w io.Writer, dec io.Reader, n uint64) (int64, error) {
 	return m, nil
 }
 
-// BoundedBody returns r that fails a read past limit bytes, naming key:
-// for streamed objects whose size binarc knows.
-func BoundedBody(r io.Reader, key string, limit int64) io.Reader {
-	return &limitedBody{r: r, left: limit, limit: limit, key: key}
-}
-
-// limitedBody fails a read past limit stored bytes.
-type limitedBody struct {
-	r     io.Reader
-	left  int64
-	key   string
-	limit int64
-}
-
-func (l *limitedBody) Read(p []byte) (int, error) {
-	if l.left <= 0 {
-		var one [1]byte
-		if n, _ := io.ReadFull(l.r, one[:]); n > 0 {
-			return 0, fmt.Errorf("%s is larger than the %d bytes binarc expects: not written by binarc", l.key, l.limit)
-		}
-		return 0, io.EOF
-	}
-	if int64(len(p)) > l.left {
-		p = p[:l.left]
-	}
-	n, err := l.r.Read(p)
-	l.left -= int64(n)
-	return n, err
-}
-
 // check validates the names in a timeline manifest read from the store
 // and makes its free text safe to print (no terminal control sequences).
 func (ti *TimelineInfo) check() error {

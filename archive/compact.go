@@ -126,7 +126,7 @@ func (c Catalog) checkCompacted(ctx context.Context, key string, ix *FileIndex, 
 	// Bounded: at most what ix.Size bytes compress to (sealed, when they
 	// are) is read, at most ix.Size bytes decoded.
 	limit := sealedBound(StoredBound(ix.Size)) + int64(len(segs)+1)*sign.TrailerSize
-	src := bufio.NewReaderSize(&limitedBody{r: rc, left: limit, limit: limit, key: key}, 64<<10)
+	src := bufio.NewReaderSize(objstore.BoundedBody(rc, key, limit), 64<<10)
 	if head, _ := src.Peek(len(crypt.Magic)); crypt.IsSealed(head) {
 		if err := checkSealedCompacted(src, segs); err != nil {
 			return 0, fmt.Errorf("%w: compacted object %s is not the file's sealed segments: %v; the segments are kept", ErrConflict, key, err)
@@ -206,7 +206,7 @@ func (r *segmentsReader) Read(p []byte) (int, error) {
 			if err != nil {
 				return 0, fmt.Errorf("read segment %s: %w", r.keys[0], err)
 			}
-			r.cur, r.body = rc, &limitedBody{r: rc, left: limit, limit: limit, key: r.keys[0]}
+			r.cur, r.body = rc, objstore.BoundedBody(rc, r.keys[0], limit)
 		}
 		n, err := r.body.Read(p)
 		if errors.Is(err, io.EOF) {

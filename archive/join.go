@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -107,7 +106,7 @@ func (j *Join) From() string {
 }
 
 // LostHas tells whether g was lost at the switch.
-func (j *Join) LostHas(g string) bool { return inGTIDRanges(j.Lost, g) }
+func (j *Join) LostHas(g string) bool { return replication.InGTIDRanges(j.Lost, g) }
 
 // join returns the join of timeline i with timeline i-1: recorded, or
 // worked out now.
@@ -235,90 +234,4 @@ func Joins(ctx context.Context, c Catalog, work string) ([]*Join, error) {
 		out[i] = byName[tl.Name]
 	}
 	return out, nil
-}
-
-// gtidRanges compacts a list of GTIDs into ranges of consecutive seq_no
-// of one domain and server (MariaDB "0-1-5..9") or one uuid (MySQL
-// "uuid:5-9").
-func gtidRanges(gs []string) []string {
-	var out []string
-	var prefix string
-	var lo, hi uint64
-	flush := func() {
-		if prefix == "" {
-			return
-		}
-		switch {
-		case lo == hi:
-			out = append(out, prefix+strconv.FormatUint(lo, 10))
-		case strings.HasSuffix(prefix, ":"):
-			out = append(out, fmt.Sprintf("%s%d-%d", prefix, lo, hi))
-		default:
-			out = append(out, fmt.Sprintf("%s%d..%d", prefix, lo, hi))
-		}
-	}
-	for _, g := range gs {
-		p, n, ok := splitGTID(g)
-		if !ok {
-			continue
-		}
-		if p == prefix && n == hi+1 {
-			hi = n
-			continue
-		}
-		flush()
-		prefix, lo, hi = p, n, n
-	}
-	flush()
-	return out
-}
-
-// splitGTID splits a GTID into its source prefix ("0-1-", "uuid:") and
-// sequence number.
-func splitGTID(g string) (string, uint64, bool) {
-	i := strings.LastIndexAny(g, "-:")
-	if i < 0 {
-		return "", 0, false
-	}
-	n, err := strconv.ParseUint(g[i+1:], 10, 64)
-	return g[:i+1], n, err == nil
-}
-
-// FirstOfRange is the first GTID of a range made by gtidRanges.
-func FirstOfRange(r string) string {
-	if first, _, ok := strings.Cut(r, ".."); ok {
-		return first
-	}
-	if i := strings.LastIndex(r, ":"); i >= 0 {
-		lo, _, _ := strings.Cut(r[i+1:], "-")
-		return r[:i+1] + lo
-	}
-	return r
-}
-
-// inGTIDRanges tells whether g is in a list made by gtidRanges.
-func inGTIDRanges(ranges []string, g string) bool {
-	p, n, ok := splitGTID(g)
-	if !ok {
-		return false
-	}
-	for _, r := range ranges {
-		if !strings.HasPrefix(r, p) {
-			continue
-		}
-		rest := r[len(p):]
-		lo, hi, isRange := strings.Cut(rest, "..")
-		if !isRange {
-			lo, hi, isRange = strings.Cut(rest, "-")
-		}
-		if !isRange {
-			hi = lo
-		}
-		a, e1 := strconv.ParseUint(lo, 10, 64)
-		b, e2 := strconv.ParseUint(hi, 10, 64)
-		if e1 == nil && e2 == nil && a <= n && n <= b {
-			return true
-		}
-	}
-	return false
 }

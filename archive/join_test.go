@@ -9,21 +9,6 @@ import (
 	"github.com/binarc/binarc/archive/objstore"
 )
 
-func TestGTIDRanges(t *testing.T) {
-	r := gtidRanges([]string{"0-1-4", "0-1-5", "0-1-6", "0-2-9", "0-1-8", "3e11fa47-71ca-11e1-9e33-c80aa9429562:7", "3e11fa47-71ca-11e1-9e33-c80aa9429562:8"})
-	if got := strings.Join(r, ","); got != "0-1-4..6,0-2-9,0-1-8,3e11fa47-71ca-11e1-9e33-c80aa9429562:7-8" {
-		t.Fatalf("ranges %s", got)
-	}
-	for g, want := range map[string]bool{"0-1-5": true, "0-1-7": false, "0-2-9": true, "0-11-5": false, "3e11fa47-71ca-11e1-9e33-c80aa9429562:8": true, "3e11fa47-71ca-11e1-9e33-c80aa9429562:9": false} {
-		if inGTIDRanges(r, g) != want {
-			t.Errorf("%s in %v: want %v", g, r, want)
-		}
-	}
-	if FirstOfRange("0-1-4..6") != "0-1-4" || FirstOfRange("3e11fa47-71ca-11e1-9e33-c80aa9429562:7-8") != "3e11fa47-71ca-11e1-9e33-c80aa9429562:7" {
-		t.Error("FirstOfRange")
-	}
-}
-
 // TestReadJoinBounded: join.json is read like every other small object,
 // bounded (a huge object is refused, not read into memory) and a record
 // that does not parse names the object and why.

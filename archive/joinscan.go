@@ -148,7 +148,7 @@ func (h *History) lostAlong(path []int, j *Join) ([]string, error) {
 			from = next.At
 		}
 	}
-	return gtidRanges(lost), nil
+	return replication.GTIDRanges(lost), nil
 }
 
 // joinScan is the work of computeJoin: the join it fills in, and what it
@@ -369,7 +369,7 @@ func (s *joinScan) meet() error {
 	if s.firstNew != nil && (s.j.SwitchTime.IsZero() || s.firstNew.Time.Before(s.j.SwitchTime)) {
 		s.j.SwitchTime = s.firstNew.Time
 	}
-	s.j.At, s.j.Meet, s.j.Errant = s.at, s.atState.String(), gtidRanges(s.errant)
+	s.j.At, s.j.Meet, s.j.Errant = s.at, s.atState.String(), replication.GTIDRanges(s.errant)
 	return nil
 }
 
@@ -407,6 +407,6 @@ func (s *joinScan) findLost() error {
 			return err
 		}
 	}
-	s.j.Lost = gtidRanges(lost)
+	s.j.Lost = replication.GTIDRanges(lost)
 	return nil
 }

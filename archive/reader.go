@@ -225,7 +225,7 @@ func (c Catalog) rebuildCompactedFrom(ctx context.Context, fs *FileState, w io.W
 	// Bounded: at most what fs.Size bytes compress to (sealed, when they
 	// are) is read, at most fs.Size bytes are decoded and written.
 	limit := sealedBound(StoredBound(fs.Size)) + int64(len(fs.Segments)+1)*sign.TrailerSize
-	src, err := c.compactedSource(ctx, fs.CompactedKey, &limitedBody{r: rc, left: limit, limit: limit, key: fs.CompactedKey}, fs.Segments)
+	src, err := c.compactedSource(ctx, fs.CompactedKey, objstore.BoundedBody(rc, fs.CompactedKey, limit), fs.Segments)
 	if err != nil {
 		return 0, err
 	}

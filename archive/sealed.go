@@ -67,9 +67,9 @@ type SegmentFacts struct {
 
 // SealSegment encrypts a segment's zstd bytes as the object key, into
 // chunks of its own.
-func SealSegment(s *crypt.Sealer, key string, seg *Segment) (Chunks, error) {
+func SealSegment(s *crypt.Sealer, key string, seg *Segment) (objstore.Chunks, error) {
 	facts := SegmentFacts{SegmentInfo: SegmentInfoOf(seg, 0), Next: seg.Next, FDE: seg.FDE}
-	var out ChunkBuffer
+	var out objstore.ChunkBuffer
 	w, err := s.SealStream(&out, key, facts)
 	if err == nil {
 		for _, b := range seg.Data {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/replication"
 	gomysql "github.com/go-mysql-org/go-mysql/replication"
 )
@@ -19,7 +20,7 @@ type Segment struct {
 	// Data is the file's bytes [Start,End) as one zstd frame: events are
 	// compressed as they arrive, so only compressed bytes wait in memory,
 	// in pieces (Chunks).
-	Data      Chunks
+	Data      objstore.Chunks
 	Events    int
 	FirstTime uint32 // event header timestamps
 	LastTime  uint32

@@ -34,7 +34,7 @@ func signedFile(t *testing.T, cat Catalog, sealer *crypt.Sealer, tl, file string
 	for i, part := range [][]byte{bytes.Repeat([]byte("first segment "), 50), bytes.Repeat([]byte("second segment "), 70)} {
 		start := uint64(len(all))
 		all = append(all, part...)
-		seg := &Segment{Timeline: tl, File: file, Start: start, End: uint64(len(all)), Data: Chunks{enc.EncodeAll(part, nil)}, Events: i + 1}
+		seg := &Segment{Timeline: tl, File: file, Start: start, End: uint64(len(all)), Data: objstore.Chunks{enc.EncodeAll(part, nil)}, Events: i + 1}
 		key := cat.Layout.SegmentKey(tl, file, seg.Start, seg.End)
 		data := seg.Data
 		if sealer != nil {

@@ -1,12 +1,11 @@
 package archive
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -110,7 +109,10 @@ func scanTransactions(file string, r io.Reader, from uint64, checksums bool, fn 
 			}
 			return nil
 		case gomysql.QUERY_EVENT, gomysql.MARIADB_QUERY_COMPRESSED_EVENT:
-			q := queryText(body, h.Type)
+			q := replication.QueryText(body)
+			if h.Type == gomysql.MARIADB_QUERY_COMPRESSED_EVENT && q != "" {
+				q = "(compressed query)"
+			}
 			if cur == nil {
 				begin()
 			}
@@ -136,7 +138,7 @@ func scanTransactions(file string, r io.Reader, from uint64, checksums bool, fn 
 			return nil
 		case gomysql.TABLE_MAP_EVENT:
 			if cur != nil {
-				if name := tableMapName(body); name != "" && !contains(cur.Tables, name) {
+				if name := replication.TableMapName(body); name != "" && !slices.Contains(cur.Tables, name) {
 					cur.Tables = append(cur.Tables, name)
 				}
 			}
@@ -175,57 +177,6 @@ func scanFile(file string, f io.ReadSeeker, from uint64, fn func(*Transaction) (
 		from = replication.MagicLen
 	}
 	return scanTransactions(file, f, from, checksums, fn)
-}
-
-// queryText extracts the statement of a QUERY_EVENT: post-header
-// slave_proxy_id (4), exec_time (4), db_len (1), error_code (2),
-// status_vars_len (2); then status vars, the db name and a NUL, then the
-// query.
-func queryText(body []byte, t gomysql.EventType) string {
-	if len(body) < 13 {
-		return ""
-	}
-	dbLen := int(body[8])
-	svLen := int(binary.LittleEndian.Uint16(body[11:]))
-	q := 13 + svLen + dbLen + 1
-	if q > len(body) {
-		return ""
-	}
-	if t == gomysql.MARIADB_QUERY_COMPRESSED_EVENT {
-		return "(compressed query)"
-	}
-	return string(bytes.TrimRight(body[q:], "\x00"))
-}
-
-// tableMapName reads db.table from a TABLE_MAP_EVENT: table_id (6),
-// flags (2), db length (1), db, NUL, table length (1), table, NUL.
-func tableMapName(body []byte) string {
-	p := 8
-	if len(body) <= p {
-		return ""
-	}
-	dl := int(body[p])
-	p++
-	if p+dl+2 > len(body) {
-		return ""
-	}
-	db := string(body[p : p+dl])
-	p += dl + 1
-	tl := int(body[p])
-	p++
-	if p+tl > len(body) {
-		return ""
-	}
-	return db + "." + string(body[p:p+tl])
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Transactions streams an archived file and calls fn with each committed

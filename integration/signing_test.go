@@ -13,6 +13,7 @@ import (
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/crypt"
+	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/archive/sign"
 	"github.com/binarc/binarc/integration/testenv"
 	"github.com/binarc/binarc/replication"
@@ -103,7 +104,7 @@ func forgeSegment(t *testing.T, cat archive.Catalog, s archive.SegmentRef, tl, f
 	if sealTo != nil {
 		sealer, err := crypt.NewSealer(sealTo)
 		noErr(t, err)
-		seg := &archive.Segment{Timeline: tl, File: file, Start: s.Start, End: s.End, Data: archive.Chunks{data}}
+		seg := &archive.Segment{Timeline: tl, File: file, Start: s.Start, End: s.End, Data: objstore.Chunks{data}}
 		chunks, err := archive.SealSegment(sealer, s.Key, seg)
 		noErr(t, err)
 		data = chunks.Bytes()

@@ -128,7 +128,7 @@ func (h *history) chain(j, k int, from replication.Position, fromState *replicat
 				ErrOutsideWindow, h.Timelines[last.tl].Name, last.from, jn.Timeline, jn.From(), jn.From(), end, strings.Join(jn.Lost, ","))
 		}
 		for _, g := range jn.Lost {
-			if fromState.Has(archive.FirstOfRange(g)) {
+			if fromState.Has(replication.FirstOfRange(g)) {
 				return nil, nil, fmt.Errorf("%w: the snapshot's data holds %s, lost at the switch to timeline %s: restore from an earlier snapshot", ErrOutsideWindow, g, jn.Timeline)
 			}
 		}

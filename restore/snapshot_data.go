@@ -41,7 +41,7 @@ func openSnapshotData(ctx context.Context, store objstore.Store, m *snapshot.Man
 		return nil, fmt.Errorf("snapshot %s: read %s: %w", m.ID, m.DataKey, err)
 	}
 	d := &snapshotData{m: m, body: rc, h: sha256.New()}
-	d.stored = &countingReader{r: io.TeeReader(archive.BoundedBody(rc, m.DataKey, m.StoredSize), d.h)}
+	d.stored = &countingReader{r: io.TeeReader(objstore.BoundedBody(rc, m.DataKey, m.StoredSize), d.h)}
 	src, err := snapshot.OpenData(d.stored, m, opener)
 	if err != nil {
 		rc.Close()

@@ -1,7 +1,6 @@
 package serve
 
 import (
-	"bytes"
 	"encoding/binary"
 	"hash/crc32"
 	"strings"
@@ -210,25 +209,16 @@ func partOfGroup(t gomysql.EventType) bool {
 	return false
 }
 
-// queryText is the upper-cased, trimmed statement of a QUERY_EVENT:
-// post-header slave_proxy_id (4), exec_time (4), db_len (1), error_code
-// (2), status_vars_len (2); then the status variables, the db name and a
-// NUL, then the statement.
+// queryText is the upper-cased, trimmed start of a QUERY_EVENT's
+// statement: enough to recognise BEGIN, COMMIT and XA.
 func queryText(raw []byte, crc bool) string {
 	body := raw[replication.HeaderLen:]
 	if crc && len(body) >= 4 {
 		body = body[:len(body)-4]
 	}
-	if len(body) < 13 {
-		return ""
-	}
-	q := 13 + int(binary.LittleEndian.Uint16(body[11:])) + int(body[8]) + 1
-	if q > len(body) {
-		return ""
-	}
-	s := body[q:]
+	s := replication.QueryText(body)
 	if len(s) > 32 {
-		s = s[:32] // enough to recognise BEGIN, COMMIT and XA
+		s = s[:32]
 	}
-	return strings.ToUpper(strings.TrimSpace(string(bytes.TrimRight(s, "\x00"))))
+	return strings.ToUpper(strings.TrimSpace(s))
 }

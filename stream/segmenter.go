@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/replication"
 	gomysql "github.com/go-mysql-org/go-mysql/replication"
 	"github.com/klauspost/compress/zstd"
@@ -69,10 +70,10 @@ type Segmenter struct {
 
 	mu   sync.Mutex
 	cur  *archive.Segment
-	enc  *zstd.Encoder       // compresses cur; reused for every segment
-	zbuf archive.ChunkBuffer // cur's compressed bytes so far
-	file string              // file being cut
-	next uint64              // offset the next event must start at
+	enc  *zstd.Encoder        // compresses cur; reused for every segment
+	zbuf objstore.ChunkBuffer // cur's compressed bytes so far
+	file string               // file being cut
+	next uint64               // offset the next event must start at
 
 	// unsent is when the oldest byte not yet handed to the sink arrived
 	// (unix ns, 0: none). Atomic: the loss window reads it while a seal

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/internal/binlogtest"
 	"github.com/binarc/binarc/replication"
 	gomysql "github.com/go-mysql-org/go-mysql/replication"
@@ -86,9 +87,9 @@ func TestSpoolIsCrashSafe(t *testing.T) {
 		t.Fatal(err)
 	}
 	segs := []*archive.Segment{
-		{Timeline: "tl", File: "mysql-bin.000009", Start: 0, End: 100, Data: archive.Chunks{[]byte("a")}},
-		{Timeline: "tl", File: "mysql-bin.000009", Start: 100, End: 250, Data: archive.Chunks{[]byte("b")}},
-		{Timeline: "tl", File: "mysql-bin.000010", Start: 0, End: 40, Data: archive.Chunks{[]byte("c")}},
+		{Timeline: "tl", File: "mysql-bin.000009", Start: 0, End: 100, Data: objstore.Chunks{[]byte("a")}},
+		{Timeline: "tl", File: "mysql-bin.000009", Start: 100, End: 250, Data: objstore.Chunks{[]byte("b")}},
+		{Timeline: "tl", File: "mysql-bin.000010", Start: 0, End: 40, Data: objstore.Chunks{[]byte("c")}},
 	}
 	for _, s := range segs {
 		if err := sp.write(s); err != nil {

@@ -406,7 +406,7 @@ func (u *Uploader) beforeWrite() error {
 
 func isTransient(err error) bool { return !errors.Is(err, archive.ErrConflict) }
 
-func (u *Uploader) checkSame(key string, ours archive.Chunks) error {
+func (u *Uploader) checkSame(key string, ours objstore.Chunks) error {
 	start, end, err := archive.ParseSegmentName(key)
 	if err != nil {
 		return err

@@ -62,7 +62,7 @@ func SnapshotWith(ctx context.Context, store objstore.Store, layout archive.Layo
 	stored := &countWriter{}
 	// Bounded: a stored object past its size, or data decoding past its
 	// raw size (a zstd bomb), fails here in bounded memory.
-	body := archive.BoundedBody(rc, m.DataKey, m.StoredSize)
+	body := objstore.BoundedBody(rc, m.DataKey, m.StoredSize)
 	tee := io.TeeReader(body, io.MultiWriter(h, stored))
 	if m.Encryption != nil && opener == nil {
 		_, err := io.Copy(io.Discard, tee)

@@ -47,3 +47,33 @@ func tooLarge(s Store, key string, size, limit int64) error {
 	return fmt.Errorf("%w: %s: %s holds at least %d bytes, binarc expects at most %d: it was not written by binarc (check who can write to the bucket; binarc verify lists what is wrong)",
 		ErrTooLarge, s, key, size, limit)
 }
+
+// BoundedBody returns r that fails a read past limit bytes, naming key:
+// for streamed objects whose size binarc knows.
+func BoundedBody(r io.Reader, key string, limit int64) io.Reader {
+	return &limitedBody{r: r, left: limit, limit: limit, key: key}
+}
+
+// limitedBody fails a read past limit stored bytes.
+type limitedBody struct {
+	r     io.Reader
+	left  int64
+	key   string
+	limit int64
+}
+
+func (l *limitedBody) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		var one [1]byte
+		if n, _ := io.ReadFull(l.r, one[:]); n > 0 {
+			return 0, fmt.Errorf("%s is larger than the %d bytes binarc expects: not written by binarc", l.key, l.limit)
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
+}
