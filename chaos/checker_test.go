@@ -347,3 +347,16 @@ func TestSwitchUnseen(t *testing.T) {
 		t.Fatal("a flip after the checkpoint")
 	}
 }
+
+// TestErrorLines: a failed restore's verdict keeps binarc's error line
+// even when many log lines follow it (seed 44's lost its cause).
+func TestErrorLines(t *testing.T) {
+	out := "a\nbinarc: error: plan: no archived file holds mysql-bin.000008:390\nb\nc\nd\ne\nf\ng\n"
+	got := errorLines(out, 2)
+	if got != "binarc: error: plan: no archived file holds mysql-bin.000008:390\nf\ng" {
+		t.Fatalf("errorLines:\n%s", got)
+	}
+	if got := errorLines("x\ny\nz", 2); got != "y\nz" {
+		t.Fatalf("no error line: %q", got)
+	}
+}

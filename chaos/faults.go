@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -276,6 +277,24 @@ func sleepFor(d time.Duration) {
 	if d > 0 {
 		time.Sleep(d)
 	}
+}
+
+// errorLines is the lines of s that report an error (binarc's
+// "binarc: error:" and the log's ERR lines, the first three) followed by
+// its last n lines, each line once.
+func errorLines(s string, n int) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if len(out) < 3 && (strings.Contains(l, "binarc: error:") || strings.Contains(l, " ERR ") || strings.Contains(l, `"level":"error"`)) {
+			out = append(out, l)
+		}
+	}
+	for _, l := range strings.Split(lastLines(s, n), "\n") {
+		if !slices.Contains(out, l) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 func lastLines(s string, n int) string {

@@ -273,7 +273,14 @@ func (cp *campaign) restoreOne(ctx context.Context, i int, k Checkpoint, by stri
 	}
 	out, err := cp.r.run(ctx, 10*time.Minute, false, "restore", "--store", cp.r.store, "--cluster", clusterName, "--to", res.To, "--datadir", dir)
 	if err != nil {
-		res.Verdict = fmt.Sprintf("FAILED: %v: %s", err, lastLines(out, 6))
+		// The whole output stays beside the restores for the next finding;
+		// the verdict names binarc's error line, which a restore logs before
+		// its last lines (seed 44's lost its cause to lastLines alone).
+		logf := dir + ".log"
+		if werr := os.WriteFile(logf, []byte(out), 0o644); werr != nil {
+			logf = werr.Error()
+		}
+		res.Verdict = fmt.Sprintf("FAILED: %v: %s (whole output: %s)", err, errorLines(out, 6), logf)
 		return res
 	}
 	if m := snapshotLine.FindStringSubmatch(out); m != nil {
