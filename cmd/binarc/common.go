@@ -69,6 +69,20 @@ func (f storeFlags) catalog(ctx context.Context) (archive.Catalog, error) {
 	return archive.Catalog{Store: store, Layout: layout}, err
 }
 
+// readingCatalog is the catalog of a command that reads the archive: the
+// store, then the keys it trusts and the identity that opens it.
+func readingCatalog(ctx context.Context, s storeFlags, t trustFlags, id identityFlags, log zerolog.Logger) (archive.Catalog, error) {
+	cat, err := s.catalog(ctx)
+	if err != nil {
+		return cat, err
+	}
+	if cat.Trust, err = t.trust(); err != nil {
+		return cat, err
+	}
+	cat.Opener, err = id.opener(log)
+	return cat, err
+}
+
 // openRetrying opens the store like open, but waits out a store that cannot
 // be reached (a network error: the S3 server is down or restarting), as
 // long-running commands must. A missing bucket or bad credentials are still

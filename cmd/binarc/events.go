@@ -38,14 +38,8 @@ func (c *eventsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		}
 		*x.dst = t.Time
 	}
-	cat, err := c.storeFlags.catalog(ctx)
+	cat, err := readingCatalog(ctx, c.storeFlags, c.trustFlags, c.identityFlags, log)
 	if err != nil {
-		return err
-	}
-	if cat.Trust, err = c.trustFlags.trust(); err != nil {
-		return err
-	}
-	if cat.Opener, err = c.identityFlags.opener(log); err != nil {
 		return err
 	}
 	tl, err := cat.PickTimeline(ctx, c.Timeline)

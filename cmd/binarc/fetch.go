@@ -20,14 +20,8 @@ type fetchCmd struct {
 }
 
 func (c *fetchCmd) Run(ctx context.Context, log zerolog.Logger) error {
-	cat, err := c.storeFlags.catalog(ctx)
+	cat, err := readingCatalog(ctx, c.storeFlags, c.trustFlags, c.identityFlags, log)
 	if err != nil {
-		return err
-	}
-	if cat.Trust, err = c.trustFlags.trust(); err != nil {
-		return err
-	}
-	if cat.Opener, err = c.identityFlags.opener(log); err != nil {
 		return err
 	}
 	_, err = fetch.Files(ctx, cat, fetch.Request{Dir: c.Dir, Timeline: c.Timeline, Files: c.Files, Fetched: func(f fetch.File) {

@@ -91,15 +91,8 @@ func (c *serveCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if !ok || password == "" {
 		return usageError{fmt.Errorf("no password for replicas: set BINARC_SERVE_PASSWORD or give --password-file FILE (never on the command line)")}
 	}
-	store, layout, err := c.storeFlags.open(ctx)
+	cat, err := readingCatalog(ctx, c.storeFlags, c.trustFlags, c.identityFlags, log)
 	if err != nil {
-		return err
-	}
-	cat := archive.Catalog{Store: store, Layout: layout}
-	if cat.Trust, err = c.trustFlags.trust(); err != nil {
-		return err
-	}
-	if cat.Opener, err = c.identityFlags.opener(log); err != nil {
 		return err
 	}
 	return serve.ServeArchive(ctx, serve.ArchiveOptions{

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/binarc/binarc/archive/crypt"
 	"github.com/binarc/binarc/archive/sign"
 	"github.com/rs/zerolog"
 )
@@ -11,6 +12,17 @@ import (
 // signFlags are the writers' (stream, snapshot): the signing key.
 type signFlags struct {
 	SignKey string `name:"sign-key" env:"BINARC_SIGN_KEY_FILE" type:"path" placeholder:"FILE" help:"Sign every object stored with this ed25519 key (PKCS#8 PEM, from binarc keygen --sign-key FILE or openssl genpkey -algorithm ed25519); readers given its public key with --trust-key refuse anything else."`
+}
+
+// writingKeys are the sealer and signer of a command that writes to the
+// archive (stream, snapshot): nil for each one not asked for.
+func writingKeys(e encryptFlags, s signFlags, log zerolog.Logger) (*crypt.Sealer, *sign.Signer, error) {
+	sealer, err := e.sealer()
+	if err != nil {
+		return nil, nil, err
+	}
+	signer, err := s.signer(log)
+	return sealer, signer, err
 }
 
 // signer is nil when no key was given. It warns of a key file others can

@@ -58,11 +58,7 @@ func (c *snapshotCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	sealer, err := c.encryptFlags.sealer()
-	if err != nil {
-		return err
-	}
-	signer, err := c.signFlags.signer(log)
+	sealer, signer, err := writingKeys(c.encryptFlags, c.signFlags, log)
 	if err != nil {
 		return err
 	}

@@ -73,11 +73,7 @@ func (c *streamCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if c.UploadConcurrency < 1 || c.UploadConcurrency > 64 {
 		return usageError{errorf("--upload-concurrency %d: use 1 to 64", c.UploadConcurrency)}
 	}
-	sealer, err := c.encryptFlags.sealer()
-	if err != nil {
-		return err
-	}
-	signer, err := c.signFlags.signer(log)
+	sealer, signer, err := writingKeys(c.encryptFlags, c.signFlags, log)
 	if err != nil {
 		return err
 	}
