@@ -8,20 +8,9 @@ import (
 	"testing"
 
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/internal/binlogtest"
 	"github.com/klauspost/compress/zstd"
 )
-
-// zstdBomb is a few KiB of concatenated zstd frames that decode to
-// 2 GiB of zeros, each frame's checksum valid.
-func zstdBomb(t testing.TB) []byte {
-	t.Helper()
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderCRC(true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	frame := enc.EncodeAll(make([]byte, 64<<20), nil)
-	return bytes.Repeat(frame, 32)
-}
 
 // plainTimeline stores the manifest of a clear-text timeline tl: readers
 // check a data object against its timeline's encryption.
@@ -46,7 +35,7 @@ func allocated(fn func()) uint64 {
 // TestZstdBombSegment: a bomb stored as a segment of 1 MiB fails as
 // oversize, having decoded little more than the segment's range.
 func TestZstdBombSegment(t *testing.T) {
-	bomb := zstdBomb(t)
+	bomb := binlogtest.ZstdBomb(t)
 	mem := objstore.NewMemory()
 	c := Catalog{Store: mem, Layout: Layout{Cluster: "c"}}
 	plainTimeline(t, mem, c.Layout, "000001-20260101T000000Z")
@@ -89,7 +78,7 @@ func TestZstdBombCompacted(t *testing.T) {
 	fs := &FileState{Timeline: tl, File: file, Size: 1 << 20, Complete: true, Closed: true,
 		CompactedKey: c.Layout.CompactedKey(tl, file),
 		Segments:     []SegmentRef{{Key: c.Layout.SegmentKey(tl, file, 0, 1<<20), Start: 0, End: 1 << 20}}}
-	if _, err := mem.Put(context.Background(), fs.CompactedKey, zstdBomb(t), objstore.PutOptions{}); err != nil {
+	if _, err := mem.Put(context.Background(), fs.CompactedKey, binlogtest.ZstdBomb(t), objstore.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	var w countWriter

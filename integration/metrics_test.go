@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -163,14 +161,7 @@ func TestSnapshotMetrics(t *testing.T) {
 	p.stop(t)
 
 	// The first run fails (the tool exits 3), the next succeeds.
-	dir := t.TempDir()
-	wrapper := filepath.Join(dir, "mariabackup")
-	script := "#!/bin/sh\n" +
-		"if [ \"$1\" != --version ] && [ ! -e " + dir + "/failed-once ]; then touch " + dir + "/failed-once; echo 'simulated failure' >&2; exit 3; fi\n" +
-		"exec mariabackup \"$@\"\n"
-	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	wrapper := mariabackupFailingOnce(t)
 	p = e.startEnv([]string{"BINARC_MARIABACKUP=" + wrapper}, e.snapshotArgs(physUser, "--schedule", "@every 2s", "--metrics-addr", "127.0.0.1:0")...)
 	s = newScraper(t, p)
 	s.waitFor("the failed run counted", func(m metrics) bool { return m.get("binarc_snapshot_failures_total") == 1 })

@@ -223,14 +223,11 @@ func TestSnapshotBadInput(t *testing.T) {
 	})
 }
 
-// TestSnapshotSchedule runs binarc snapshot --schedule: a failed snapshot
-// (the tool fails) is logged and the next one runs; SIGTERM stops it
-// cleanly.
-func TestSnapshotSchedule(t *testing.T) {
-	t.Parallel()
-	e := newSnapEnv(t)
-	// A stand-in that fails its first backup and runs the real mariabackup
-	// after that: $BINARC_MARIABACKUP only says where the tool is.
+// mariabackupFailingOnce is a stand-in for mariabackup that fails its
+// first backup (exit 3) and runs the real one after that:
+// $BINARC_MARIABACKUP only says where the tool is.
+func mariabackupFailingOnce(t *testing.T) string {
+	t.Helper()
 	dir := t.TempDir()
 	wrapper := filepath.Join(dir, "mariabackup")
 	script := "#!/bin/sh\n" +
@@ -239,6 +236,16 @@ func TestSnapshotSchedule(t *testing.T) {
 	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	return wrapper
+}
+
+// TestSnapshotSchedule runs binarc snapshot --schedule: a failed snapshot
+// (the tool fails) is logged and the next one runs; SIGTERM stops it
+// cleanly.
+func TestSnapshotSchedule(t *testing.T) {
+	t.Parallel()
+	e := newSnapEnv(t)
+	wrapper := mariabackupFailingOnce(t)
 	p := e.startEnv([]string{"BINARC_MARIABACKUP=" + wrapper}, e.snapshotArgs(physUser, "--schedule", "@every 2s")...)
 	e.waitLog(p, "snapshot complete")
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)

@@ -28,13 +28,7 @@ func buildArchiveSealed(t *testing.T, sealer *crypt.Sealer) (*objstore.Memory, [
 	ctx := context.Background()
 	must(t, archive.PutOnce(ctx, mem, archive.Layout{Cluster: "c"}.TimelineKey("tl"), archive.MarshalJSON(&archive.TimelineInfo{Timeline: "tl", StartFile: "mysql-bin.000001", SourceServerID: 1, Encryption: archive.EncryptionOf(sealer)})))
 	seg, up := newPipeline(t, mem, UploaderConfig{Concurrency: 3, MaxBufferedBytes: 1 << 20, Sealer: sealer}, 4096)
-	b1 := binlogtest.New("mysql-bin.000001")
-	must(t, seg.Add(b1.Next(gomysql.FORMAT_DESCRIPTION_EVENT, 120)))
-	for i := 0; i < 10; i++ {
-		must(t, seg.Add(b1.Next(gomysql.WRITE_ROWS_EVENTv1, 1000)))
-	}
-	must(t, seg.Add(b1.Next(gomysql.ROTATE_EVENT, binlogtest.RotateSize)))
-	must(t, seg.FileDone("mysql-bin.000001", "mysql-bin.000002"))
+	end1 := addClosedFile(t, seg)
 	b2 := binlogtest.New("mysql-bin.000002")
 	fde2 := b2.Next(gomysql.FORMAT_DESCRIPTION_EVENT, 120)
 	must(t, seg.Add(fde2))
@@ -43,7 +37,7 @@ func buildArchiveSealed(t *testing.T, sealer *crypt.Sealer) (*objstore.Memory, [
 	}
 	must(t, seg.Flush())
 	drain(t, up)
-	return mem, []uint64{b1.Pos, b2.Pos}, fde2.Raw
+	return mem, []uint64{end1, b2.Pos}, fde2.Raw
 }
 
 func segmentKeys(t *testing.T, cat archive.Catalog, file string) []archive.SegmentRef {
@@ -171,4 +165,19 @@ func TestNextFileAfterStop(t *testing.T) {
 	if got := archive.NextFile(&archive.FileIndex{File: "x.000001", Next: "x.000007"}); got != "x.000007" {
 		t.Fatal(got)
 	}
+}
+
+// addClosedFile adds mysql-bin.000001 to seg, closed by its rotation to
+// mysql-bin.000002: a format description, ten 1,000-byte row events and
+// the ROTATE; it returns the file's size.
+func addClosedFile(t *testing.T, seg *Segmenter) uint64 {
+	t.Helper()
+	b1 := binlogtest.New("mysql-bin.000001")
+	must(t, seg.Add(b1.Next(gomysql.FORMAT_DESCRIPTION_EVENT, 120)))
+	for i := 0; i < 10; i++ {
+		must(t, seg.Add(b1.Next(gomysql.WRITE_ROWS_EVENTv1, 1000)))
+	}
+	must(t, seg.Add(b1.Next(gomysql.ROTATE_EVENT, binlogtest.RotateSize)))
+	must(t, seg.FileDone("mysql-bin.000001", "mysql-bin.000002"))
+	return b1.Pos
 }

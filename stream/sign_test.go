@@ -9,8 +9,6 @@ import (
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
 	"github.com/binarc/binarc/archive/sign"
-	"github.com/binarc/binarc/internal/binlogtest"
-	gomysql "github.com/go-mysql-org/go-mysql/replication"
 	"github.com/rs/zerolog"
 )
 
@@ -29,13 +27,7 @@ func TestSignedUploadsAndResume(t *testing.T) {
 	writer := archive.Catalog{Store: mem, Layout: layout, Signer: signer}
 	must(t, writer.PutOnce(ctx, layout.TimelineKey("tl"), archive.MarshalJSON(&archive.TimelineInfo{Timeline: "tl", StartFile: "mysql-bin.000001", SourceServerID: 1})))
 	seg, up := newPipeline(t, mem, UploaderConfig{Concurrency: 3, MaxBufferedBytes: 1 << 20, Signer: signer}, 4096)
-	b1 := binlogtest.New("mysql-bin.000001")
-	must(t, seg.Add(b1.Next(gomysql.FORMAT_DESCRIPTION_EVENT, 120)))
-	for i := 0; i < 10; i++ {
-		must(t, seg.Add(b1.Next(gomysql.WRITE_ROWS_EVENTv1, 1000)))
-	}
-	must(t, seg.Add(b1.Next(gomysql.ROTATE_EVENT, binlogtest.RotateSize)))
-	must(t, seg.FileDone("mysql-bin.000001", "mysql-bin.000002"))
+	size := addClosedFile(t, seg)
 	must(t, seg.Flush())
 	drain(t, up)
 
@@ -51,7 +43,7 @@ func TestSignedUploadsAndResume(t *testing.T) {
 		if len(fs.Segments) < 3 {
 			t.Fatalf("%s: %d segments; the test wants several", when, len(fs.Segments))
 		}
-		if n, err := reader.Rebuild(ctx, fs, &discard{}); err != nil || uint64(n) != b1.Pos {
+		if n, err := reader.Rebuild(ctx, fs, &discard{}); err != nil || uint64(n) != size {
 			t.Fatalf("%s: rebuild of the signed segments: %d bytes, %v", when, n, err)
 		}
 	}

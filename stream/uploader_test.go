@@ -116,12 +116,7 @@ func TestUploaderOutageBackpressure(t *testing.T) {
 		t.Fatalf("durable %v while nothing could be stored", d.Position)
 	}
 	down.Store(false)
-	select {
-	case err := <-done:
-		must(t, err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("producer still blocked after the store came back")
-	}
+	waitUnblocked(t, done)
 	drain(t, up)
 	cat := archive.Catalog{Store: mem, Layout: archive.Layout{Cluster: "c"}}
 	ix, err := cat.ReadIndex(context.Background(), "tl", "mysql-bin.000001")
@@ -184,12 +179,7 @@ func TestUploaderBufferHoldsTheSegmentBeingFilled(t *testing.T) {
 		t.Fatalf("store down: %d bytes sealed and %d in the segment being filled, want at most %d in all", buffered, filling, maxBuffer+encoderPending)
 	}
 	down.Store(false)
-	select {
-	case err := <-done:
-		must(t, err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("producer still blocked after the store came back")
-	}
+	waitUnblocked(t, done)
 	drain(t, up)
 	if d := up.Durable(); d.Position.Offset != b.Pos {
 		t.Fatalf("durable %v, want end %d", d.Position, b.Pos)
@@ -283,5 +273,17 @@ func TestUploaderFailWakesAWaiterAboutToSleep(t *testing.T) {
 	<-failed
 	if err := up.Close(); err == nil || err.Error() != "injected" {
 		t.Fatalf("Close: %v, want the injected failure", err)
+	}
+}
+
+// waitUnblocked waits for the producer blocked by the outage to finish,
+// now that the store is back.
+func waitUnblocked(t *testing.T, done <-chan error) {
+	t.Helper()
+	select {
+	case err := <-done:
+		must(t, err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("producer still blocked after the store came back")
 	}
 }

@@ -2,10 +2,8 @@ package verify
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"hash/crc32"
 	"strings"
 	"testing"
 	"time"
@@ -62,7 +60,7 @@ func (a *verifyArchive) stream(tl string, first, last int, live bool) {
 	seg := stream.NewSegmenter(stream.SegmenterConfig{FlushInterval: time.Hour, SegmentSize: 4096}, tl, replication.Position{File: binlogName(first)}, up)
 	for n := first; n <= last; n++ {
 		b := binlogtest.New(binlogName(n))
-		must(a.t, seg.Add(withFormatDescription(b.Next(gomysql.FORMAT_DESCRIPTION_EVENT, 120))))
+		must(a.t, seg.Add(binlogtest.FillFormatDescription(b.Next(gomysql.FORMAT_DESCRIPTION_EVENT, 120), 1)))
 		for i := 0; i < 10; i++ {
 			must(a.t, seg.Add(b.Next(gomysql.WRITE_ROWS_EVENTv1, 1000)))
 		}
@@ -78,21 +76,6 @@ func (a *verifyArchive) stream(tl string, first, last int, live bool) {
 }
 
 func binlogName(n int) string { return fmt.Sprintf("mysql-bin.%06d", n) }
-
-// withFormatDescription makes a fake FORMAT_DESCRIPTION_EVENT what a
-// MariaDB 10.11 with binlog_checksum=CRC32 writes: its server version, and
-// the checksum algorithm before the CRC32.
-func withFormatDescription(ev replication.Event) replication.Event {
-	raw := ev.Raw
-	body := raw[replication.HeaderLen:]
-	binary.LittleEndian.PutUint16(body, 4)
-	copy(body[2:52], make([]byte, 50))
-	copy(body[2:52], "10.11.6-MariaDB-log")
-	body[56] = replication.HeaderLen
-	raw[len(raw)-5] = 1 // BINLOG_CHECKSUM_ALG_CRC32
-	binary.LittleEndian.PutUint32(raw[len(raw)-4:], crc32.ChecksumIEEE(raw[:len(raw)-4]))
-	return ev
-}
 
 func (a *verifyArchive) verify(opts VerifyOptions) *VerifyReport {
 	a.t.Helper()

@@ -37,7 +37,7 @@ func newSignedVerifyArchive(t *testing.T, s *sign.Signer) *verifyArchive {
 	seg := stream.NewSegmenter(stream.SegmenterConfig{FlushInterval: time.Hour, SegmentSize: 4096}, vtl1, replication.Position{File: binlogName(1)}, up)
 	for n := 1; n <= 2; n++ {
 		b := binlogtest.New(binlogName(n))
-		must(t, seg.Add(withFormatDescription(b.Next(gomysql.FORMAT_DESCRIPTION_EVENT, 120))))
+		must(t, seg.Add(binlogtest.FillFormatDescription(b.Next(gomysql.FORMAT_DESCRIPTION_EVENT, 120), 1)))
 		for i := 0; i < 10; i++ {
 			must(t, seg.Add(b.Next(gomysql.WRITE_ROWS_EVENTv1, 1000)))
 		}

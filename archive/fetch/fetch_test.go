@@ -215,7 +215,7 @@ func TestFetchCorrupt(t *testing.T) {
 func TestFetchBomb(t *testing.T) {
 	a := newFetchArchive(t, ftl1)
 	f := a.file(ftl1, "mysql-bin.000001", replication.ChecksumCRC32, true)
-	_, err := a.mem.Put(context.Background(), a.cat.Layout.CompactedKey(ftl1, f.name), zstdBomb(t), objstore.PutOptions{})
+	_, err := a.mem.Put(context.Background(), a.cat.Layout.CompactedKey(ftl1, f.name), binlogtest.ZstdBomb(t), objstore.PutOptions{})
 	must(t, err)
 	dir := t.TempDir()
 	if _, err := a.fetch(Request{Dir: dir}); !errors.Is(err, archive.ErrOversize) || !strings.Contains(err.Error(), "zstd bomb") {
@@ -344,15 +344,4 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-// zstdBomb is a small object that decompresses to 2 GiB.
-func zstdBomb(t testing.TB) []byte {
-	t.Helper()
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderCRC(true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	frame := enc.EncodeAll(make([]byte, 64<<20), nil)
-	return bytes.Repeat(frame, 32)
 }

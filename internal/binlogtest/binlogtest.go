@@ -98,7 +98,13 @@ func MariaGTIDBody(seq uint64, flags byte) []byte {
 // naming checksum algorithm alg (1: every event ends with a CRC32; 0:
 // none), ending with its own CRC32 as a checksum-aware server writes it.
 func (f *Binlog) FormatDescription(alg byte) replication.Event {
-	ev := f.Next(gomysql.FORMAT_DESCRIPTION_EVENT, replication.HeaderLen+2+50+4+1+40+5)
+	return FillFormatDescription(f.Next(gomysql.FORMAT_DESCRIPTION_EVENT, replication.HeaderLen+2+50+4+1+40+5), alg)
+}
+
+// FillFormatDescription makes ev, a FORMAT_DESCRIPTION_EVENT of at least
+// HeaderLen+57+5 bytes, what a MariaDB 10.11 writes: its server version,
+// the header length, checksum algorithm alg before the event's own CRC32.
+func FillFormatDescription(ev replication.Event, alg byte) replication.Event {
 	raw := ev.Raw
 	body := raw[replication.HeaderLen:]
 	binary.LittleEndian.PutUint16(body, 4)
