@@ -141,9 +141,13 @@ func (pl *planner) walkFile(si int, fs *archive.FileState, first bool) error {
 	if _, err := pl.h.Fetch(fs); err != nil {
 		return err
 	}
-	return pl.h.Scan(fs, off, func(t *archive.Transaction) (bool, error) {
+	err := pl.h.Scan(fs, off, func(t *archive.Transaction) (bool, error) {
 		return pl.visit(si, fs, t)
 	})
+	if err == nil {
+		pl.reachAtFileEnd(si, fs)
+	}
+	return err
 }
 
 // visit handles transaction t of file fs in step si, and tells whether to
@@ -178,8 +182,14 @@ func (pl *planner) stopsBefore(si int, fs *archive.FileState, t *archive.Transac
 		return true, nil
 	case target.Kind == TargetPosition && pl.onTargetFile(si, fs):
 		tp := target.Position.Offset
-		if t.Start == tp {
-			pl.reach(si, target.Position)
+		if pl.walked(si, fs) <= tp && tp <= t.Start {
+			// At t's start, or between the transaction before it (or the
+			// walk's start) and t: only events that change no data lie
+			// between (a file's header, a Binlog_checkpoint a server
+			// writes when it likes), so the state there is the state
+			// before t. A checkpoint read with SHOW MASTER STATUS can
+			// name such a place.
+			pl.reach(si, replication.Position{File: fs.File, Offset: t.Start})
 			return true, nil
 		}
 		if t.Start < tp && tp < t.End {
@@ -200,6 +210,29 @@ func (pl *planner) stopsAfter(si int, fs *archive.FileState, t *archive.Transact
 		return pl.onTargetFile(si, fs) && t.End == target.Position.Offset
 	}
 	return false
+}
+
+// walked is how far the walk of step si has gone in file fs: the end of
+// the last transaction visited, the step's start, or 0 when it has
+// visited nothing in fs yet.
+func (pl *planner) walked(si int, fs *archive.FileState) uint64 {
+	if at := pl.stops[si]; at.File == fs.File {
+		return at.Offset
+	}
+	return 0
+}
+
+// reachAtFileEnd reaches a position target on fs after its last
+// transaction and within what is archived of it: the state there is the
+// state after that transaction (the events after it change no data).
+func (pl *planner) reachAtFileEnd(si int, fs *archive.FileState) {
+	target := pl.req.Target
+	if pl.found() || target.Kind != TargetPosition || !pl.onTargetFile(si, fs) {
+		return
+	}
+	if tp := target.Position.Offset; pl.walked(si, fs) <= tp && tp <= fs.Size {
+		pl.reach(si, pl.stops[si])
+	}
 }
 
 // onTargetFile tells whether fs, in step si, is the file a position

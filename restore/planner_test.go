@@ -2,9 +2,12 @@ package restore
 
 import (
 	"context"
+	"encoding/binary"
 	"sort"
 	"strings"
 	"testing"
+
+	gomysql "github.com/go-mysql-org/go-mysql/replication"
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
@@ -143,7 +146,8 @@ func TestPlanTargetsAcrossJoins(t *testing.T) {
 		{name: "named position on the first timeline after its join point", target: posTarget(ctl1, ctl1, "0-1-5", true), want: "0-1-2 0-1-3 0-1-4 0-1-5", tl: ctl1},
 		{name: "position inside a transaction", target: Target{Kind: TargetPosition, Position: inside}, want: "error: inside a transaction"},
 		{name: "position before the new timeline's join point", target: posTarget(ctl2, ctl2, "0-1-2", true), want: "error: not a transaction boundary"},
-		{name: "position that is no boundary", target: Target{Kind: TargetPosition, Position: replication.Position{File: "s2-bin.000002", Offset: 4}}, want: "error: not a transaction boundary"},
+		{name: "position at a file's start, before its first transaction", target: Target{Kind: TargetPosition, Position: replication.Position{File: "s2-bin.000002", Offset: 4}}, want: "0-1-2 0-1-3 0-1-4 0-2-5 0-2-6", tl: ctl2, joins: 1},
+		{name: "position past what is archived of a file", target: Target{Kind: TargetPosition, Position: replication.Position{File: "s2-bin.000002", Offset: 1 << 20}}, want: "error: not a transaction boundary"},
 		{name: "skip on each timeline", target: Target{Kind: TargetLatest}, skip: []string{"0-1-3", "0-2-7", "0-3-8"}, want: "0-1-2 0-1-4 0-2-5 0-2-6 0-3-9", tl: ctl3, joins: 2, skips: "0-1-3 0-2-7 0-3-8"},
 		{name: "skip with a GTID target", target: Target{Kind: TargetGTID, GTID: "0-2-8"}, skip: []string{"0-2-5"}, want: "0-1-2 0-1-3 0-1-4 0-2-6 0-2-7 0-2-8", tl: ctl2, joins: 1, skips: "0-2-5"},
 		{name: "skip of a transaction lost at a crossed switch", target: Target{Kind: TargetLatest}, skip: []string{"0-1-5"}, want: "error: --skip-gtid 0-1-5: no such transaction"},
@@ -264,5 +268,67 @@ func TestPlanMissingSkipsStable(t *testing.T) {
 		if err == nil || !strings.HasPrefix(err.Error(), want) {
 			t.Fatalf("run %d: %v, want an error starting %q", i, err, want)
 		}
+	}
+}
+
+// TestPlanPositionsBetweenTransactions: a position where only events that
+// change no data lie between it and a transaction (a file's header, a
+// Binlog_checkpoint MariaDB writes when the previous file's commits are
+// durable, the last events of a file) is the state at that transaction's
+// boundary, as SHOW MASTER STATUS can name it: seed 44 of the fault
+// campaign read one from a server just promoted, and the restore to it was
+// refused as "not a transaction boundary".
+func TestPlanPositionsBetweenTransactions(t *testing.T) {
+	b := threeTimelines(t)
+	f := newFakeFile("mysql-bin.000001", nil)
+	header := f.b.Pos
+	checkpoint := func() (uint64, uint64) {
+		start := f.b.Pos
+		f.add(f.b.NextBody(gomysql.MARIADB_BINLOG_CHECKPOINT_EVENT, append(binary.LittleEndian.AppendUint32(nil, 16), "mysql-bin.000001"...)))
+		return start, f.b.Pos
+	}
+	checkpoint()
+	f.tx("0-1-1", at(100))
+	midStart, midEnd := checkpoint()
+	f.tx("0-1-2", at(101))
+	tailStart, tailEnd := checkpoint()
+	f.store(t, b.mem, b.cat.Layout, ctl1)
+	b.files[ctl1] = append(b.files[ctl1], f)
+
+	pos := func(off uint64) Target {
+		return Target{Kind: TargetPosition, Position: replication.Position{File: "mysql-bin.000001", Offset: off}}
+	}
+	for _, c := range []struct {
+		name   string
+		target Target
+		want   string
+		from   uint64 // where the restore starts (the snapshot's position); 0: the file's start
+	}{
+		{"the file's start", pos(4), "", 0},
+		{"the end of the file's header", pos(header), "", 0},
+		{"the first transaction's start, after a checkpoint event", pos(f.starts["0-1-1"]), "", 0},
+		{"a transaction's end", pos(midStart), "0-1-1", 0},
+		{"after a checkpoint event between two transactions", pos(midEnd), "0-1-1", 0},
+		{"inside a checkpoint event between two transactions", pos(midStart + 3), "0-1-1", 0},
+		{"the last transaction's end, before the file's last event", pos(tailStart), "0-1-1 0-1-2", 0},
+		{"the file's end, after its last event", pos(tailEnd), "0-1-1 0-1-2", 0},
+		{"inside a transaction", pos(f.starts["0-1-2"] + 1), "error: inside a transaction", 0},
+		{"past what is archived", pos(tailEnd + 1), "error: not a transaction boundary", 0},
+		{"before where the restore starts", pos(header), "error: not a transaction boundary", midEnd},
+		{"between a start inside the file and the next transaction", pos(midEnd), "", midEnd},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			req := PlanRequest{From: replication.Position{File: "mysql-bin.000001", Offset: c.from}, FromServerID: 1}
+			if c.from == 0 {
+				req.From.Offset = 4
+			}
+			p := planOrRefusal(t, b.cat, req, c.target, c.want)
+			if p == nil {
+				return
+			}
+			if got := strings.Join(replayedAcross(p, b.files), " "); got != c.want || p.Timeline != ctl1 {
+				t.Fatalf("replays %q on %s, want %q on %s; ranges %+v", got, p.Timeline, c.want, ctl1, p.Ranges)
+			}
+		})
 	}
 }
