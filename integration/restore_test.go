@@ -43,6 +43,26 @@ func takeCheckpoint(t *testing.T, m *testenv.MariaDB, name string) checkpoint {
 	return cp
 }
 
+// betweenTransactions is a checkpoint at the position just after the
+// Gtid_list of the primary's newest file, with a Binlog_checkpoint event
+// after it before any transaction: a place between transactions that is
+// no transaction's start or end, as SHOW MASTER STATUS can name it just
+// after a rotation (seed 44 of the fault campaign).
+func betweenTransactions(t *testing.T, m *testenv.MariaDB) checkpoint {
+	t.Helper()
+	cp := takeCheckpoint(t, m, "between a file's header and its Binlog_checkpoint")
+	file, _, _ := strings.Cut(cp.position, ":")
+	evs := m.Query(t, "SHOW BINLOG EVENTS IN '"+file+"'")
+	for i, ev := range evs { // Log_name, Pos, Event_type, Server_id, End_log_pos, Info
+		if ev[2] == "Gtid_list" && i+1 < len(evs) && evs[i+1][2] == "Binlog_checkpoint" {
+			cp.position = file + ":" + ev[4]
+			return cp
+		}
+	}
+	t.Fatalf("%s has no Binlog_checkpoint just after its Gtid_list: %v", file, evs)
+	return cp
+}
+
 func lastGTID(pos string) string {
 	parts := strings.Split(pos, ",")
 	return strings.TrimSpace(parts[len(parts)-1])
@@ -86,6 +106,9 @@ func TestPointInTimeRestore(t *testing.T) {
 	p = e.start(e.streamArgs()...)
 	cps = append(cps, takeCheckpoint(t, e.primary, "after 170 and an archiver restart"))
 	phase(170, 200)
+	e.primary.Exec(t, "FLUSH BINARY LOGS")
+	cps = append(cps, betweenTransactions(t, e.primary))
+	phase(200, 210)
 	e.waitArchived(time.Minute)
 
 	for _, cp := range cps {
