@@ -27,6 +27,8 @@
 #                        without --skip-gtid, so the comparison must fail
 set -euo pipefail
 
+# shellcheck source=scripts/lib.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 cd "$(dirname "$0")/.."
 readonly binarc="${BINARC_BIN:-$PWD/bin/binarc}"
 demo_dir="${BINARC_DEMO_DIR:-$PWD/demo-data}"
@@ -61,22 +63,6 @@ die() {
 	exit 1
 }
 
-# find_bin NAME prints the path of NAME on $PATH or in /usr/sbin, /usr/bin
-# (mariadbd lives in /usr/sbin, often not on a user's $PATH).
-find_bin() {
-	local p dir
-	if p="$(command -v "$1" 2>/dev/null)"; then
-		echo "$p"
-		return 0
-	fi
-	for dir in /usr/sbin /usr/bin; do
-		if [[ -x "$dir/$1" ]]; then
-			echo "$dir/$1"
-			return 0
-		fi
-	done
-	return 1
-}
 
 [[ -x "$binarc" ]] || die "$binarc not found: run make build (or make demo)"
 for b in mariadbd mariadb-install-db mariadb mariabackup mbstream zstd; do

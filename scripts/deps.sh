@@ -18,6 +18,8 @@
 #                 same place.
 set -euo pipefail
 
+# shellcheck source=scripts/lib.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 readonly VERSITYGW_VERSION=v1.8.0
 # staticcheck 2026.2.2 is release v0.8.2 of the module honnef.co/go/tools.
 readonly STATICCHECK_VERSION=v0.8.2
@@ -47,22 +49,6 @@ fi
 cache="${BINARC_CACHE:-$HOME/.cache/binarc}"
 bindir="$cache/bin"
 
-# find_bin NAME prints the path of NAME on $PATH or in /usr/sbin, /usr/bin
-# (mariadbd lives in /usr/sbin, which is often not on a user's $PATH).
-find_bin() {
-	local p
-	if p="$(command -v "$1" 2>/dev/null)"; then
-		echo "$p"
-		return 0
-	fi
-	for dir in /usr/sbin /usr/bin; do
-		if [[ -x "$dir/$1" ]]; then
-			echo "$dir/$1"
-			return 0
-		fi
-	done
-	return 1
-}
 
 # apt_install WHY PACKAGE... installs the packages when root; otherwise it
 # prints the command to run as root and exits 1.
