@@ -191,7 +191,9 @@ func (c *cluster) replicate(ctx context.Context, replica, primary *node, fresh b
 // already follows, replicates from replica in turn, starting from its own
 // binlog position (it has everything replica has).
 func (c *cluster) replicateBack(ctx context.Context, primary, replica *node) error {
-	if err := primary.db.Exec(ctx, "SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_binlog_pos"); err != nil {
+	// gtid_slave_pos cannot be set while a replication thread runs (1198):
+	// a primary left half-replicating by an earlier failure has one.
+	if err := primary.db.Exec(ctx, "STOP SLAVE", "SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_binlog_pos"); err != nil {
 		return err
 	}
 	return c.replicate(ctx, primary, replica, false)
@@ -371,7 +373,16 @@ func (c *cluster) promoteReplica(ctx context.Context, lag time.Duration, pause s
 	if err := c.replicate(ctx, pass, r, false); err != nil {
 		return "", fmt.Errorf("%s following the promoted R: %w", pass.name, err)
 	}
-	if err := c.replicateBack(ctx, r, pass); err != nil {
+	// pass must hold everything R has written before R asks it for R's
+	// own position (1236 otherwise: the same run's minute 15): the writers
+	// are held while pass catches up and R starts replicating from it.
+	pause.Lock()
+	err := pass.db.WaitCaughtUp(ctx, r.db, caughtUpMax)
+	if err == nil {
+		err = c.replicateBack(ctx, r, pass)
+	}
+	pause.Unlock()
+	if err != nil {
 		return "", err
 	}
 	c.mu.Lock()

@@ -26,16 +26,21 @@ import (
 // has when it asks for its position (MariaDB refuses a replica ahead of
 // its master, error 1236).
 func (c *cluster) rebuild(ctx context.Context, n *node, pause sync.Locker) (string, error) {
-	how, err := c.rebuildReplica(ctx, n, pause)
-	if err != nil {
-		return "", err
-	}
-	return how, c.replicateBack(ctx, c.Writable(), n)
+	return c.rebuildServer(ctx, n, pause, true)
 }
 
 // rebuildReplica is rebuild without the way back: the new server only
 // replicates from the writable master (R's slot after a promotion).
 func (c *cluster) rebuildReplica(ctx context.Context, n *node, pause sync.Locker) (string, error) {
+	return c.rebuildServer(ctx, n, pause, false)
+}
+
+// rebuildServer is rebuild, and with back the writable master replicating
+// from the new server, set while the writers are held (the 60-minute run
+// of 2026-12-07: set after they were let go, it asked the new server for
+// a transaction it did not have yet, 1236, and the campaign lost the
+// pair's second side for its last 40 minutes).
+func (c *cluster) rebuildServer(ctx context.Context, n *node, pause sync.Locker, back bool) (string, error) {
 	w := c.Writable()
 	n.db.Close()
 	// A new server_id: with the old one, it would skip its predecessor's
@@ -77,6 +82,9 @@ func (c *cluster) rebuildReplica(ctx context.Context, n *node, pause sync.Locker
 		return "", err
 	}
 	n.up, n.dead = true, false
+	if back {
+		return how, c.replicateBack(ctx, w, n)
+	}
 	return how, nil
 }
 
