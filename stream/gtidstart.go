@@ -22,6 +22,7 @@ func (a *Archiver) startByGTID(ctx context.Context, prev *archive.TimelineEnd, l
 	}
 	es := end.String()
 	prev.GTIDState = &es
+	held := heldState(ctx, a.cat, prev.Timeline, end)
 	names := make([]string, len(logs))
 	for i, l := range logs {
 		names[i] = l.Name
@@ -31,14 +32,23 @@ func (a *Archiver) startByGTID(ctx context.Context, prev *archive.TimelineEnd, l
 		a.log.Warn().Err(err).Msg("could not read the server's binlog GTID states: the new timeline starts at its oldest binlog")
 		return oldest
 	}
-	for i := len(logs) - 1; i >= 0; i-- {
-		if st, ok := states[logs[i].Name]; ok && end.Contains(st) {
-			a.log.Info().Str("start_file", logs[i].Name).Str("file_gtid_state", st.String()).Str("archived_gtid_state", es).
-				Msg("the new timeline starts at the newest binlog whose starting GTID state the archive holds")
-			return logs[i].Name
-		}
+	if name, st := newestHeld(names, states, held); name != "" {
+		a.log.Info().Str("start_file", name).Str("file_gtid_state", st.String()).Str("archived_gtid_state", es).
+			Msg("the new timeline starts at the newest binlog whose starting GTID state the archive holds")
+		return name
 	}
 	return oldest
+}
+
+// newestHeld is the newest of the binlog files names (oldest first) whose
+// starting GTID state held contains, and that state; "" when none does.
+func newestHeld(names []string, states map[string]*replication.GTIDState, held *replication.GTIDState) (string, *replication.GTIDState) {
+	for i := len(names) - 1; i >= 0; i-- {
+		if st, ok := states[names[i]]; ok && held.Contains(st) {
+			return names[i], st
+		}
+	}
+	return "", nil
 }
 
 // fileStartState is the GTID state the server lists at the start of one
@@ -73,15 +83,16 @@ func (a *Archiver) startByDump(ctx context.Context, prev *archive.TimelineEnd) (
 	es := end.String()
 	// The earlier states are read from the archive only once the end
 	// state is refused (a clean flip needs none of them).
+	held := heldState(ctx, a.cat, prev.Timeline, end)
 	tries := []*replication.GTIDState{end}
 	for i := 0; i < len(tries); i++ {
 		from := tries[i]
 		file, st, err := a.src.GTIDStartFile(ctx, from)
-		if err != nil || st == nil || !end.Contains(st) {
+		if err != nil || st == nil || !held.Contains(st) {
 			a.log.Info().Err(err).Str("dump_gtid_state", from.String()).Str("archived_gtid_state", es).
 				Msg("the new primary does not continue this archived GTID state by a dump (a hard failover lost transactions, or its binlog starts after them)")
 			if i == 0 {
-				tries = dumpStarts(ctx, a.cat, prev.Timeline, end) // end first, as tried
+				tries = dumpStarts(ctx, a.cat, prev.Timeline, end, held) // end first, as tried
 			}
 			continue
 		}
@@ -104,8 +115,9 @@ const maxDumpStarts = 3
 
 // dumpStarts is the states startByDump asks the new primary for: the
 // archived end state, then the GTID states at the start of timeline tl's
-// last maxDumpStarts files, newest first, each once.
-func dumpStarts(ctx context.Context, c archive.Catalog, tl string, end *replication.GTIDState) []*replication.GTIDState {
+// last maxDumpStarts files that the history holds, newest first, each
+// once.
+func dumpStarts(ctx context.Context, c archive.Catalog, tl string, end, held *replication.GTIDState) []*replication.GTIDState {
 	out := []*replication.GTIDState{end}
 	seen := map[string]bool{end.String(): true}
 	files, err := c.Files(ctx, tl)
@@ -114,7 +126,7 @@ func dumpStarts(ctx context.Context, c archive.Catalog, tl string, end *replicat
 	}
 	for i := len(files) - 1; i >= 0 && i >= len(files)-maxDumpStarts; i-- {
 		st, ok := c.StartState(ctx, tl, files[i])
-		if ok && !seen[st.String()] && end.Contains(st) {
+		if ok && !seen[st.String()] && held.Contains(st) {
 			seen[st.String()] = true
 			out = append(out, st)
 		}
