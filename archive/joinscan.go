@@ -269,6 +269,19 @@ func (s *joinScan) readNewStart() error {
 	}
 	s.state, s.startEmpty = state, state.Empty()
 	s.at, s.atState = Point{File: s.nw.Files[0].File, Offset: replication.MagicLen}, state.Clone()
+	// A server restored from the archive starts its binlog stating only
+	// the servers it has binlogged since; where that state names a
+	// transaction the old timeline has, the server had the domain's state
+	// there (the 60-minute run of 2026-12-07: a restored server promoted
+	// with only its own transactions after its start read as lacking the
+	// old timeline's other servers).
+	for _, g := range strings.Split(state.String(), ",") {
+		if g != "" && s.oldEnd.Has(g) {
+			if err := s.inferStart(g); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 

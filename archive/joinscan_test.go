@@ -323,3 +323,25 @@ func TestComputeJoinAfterARestoredServer(t *testing.T) {
 		})
 	}
 }
+
+// TestComputeJoinAfterAPromotedRestoredServer: a server restored from the
+// archive and promoted, whose binlog states only the last transaction it
+// applied and then holds only its own, had the old timeline's domain state
+// at that transaction (the 60-minute run of 2026-12-07 read it as lacking
+// the old timeline's other servers: a broken join).
+func TestComputeJoinAfterAPromotedRestoredServer(t *testing.T) {
+	x := fileSpec{name: "x-bin.000001", start: []string{"0-83-20"}, txs: "0-1-21@100 0-1-22@101"}
+	s := fileSpec{name: "s-bin.000002", start: []string{"0-1-22"}, at: 109, txs: "0-6-23@110 0-6-24@111"}
+	cat, names, _ := joinTimelines(t, [][]fileSpec{{x}, {s}}, []int{0, 105})
+	h, err := NewHistory(context.Background(), cat, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := h.computeJoin(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Broken != "" || j.Previous != names[0] || len(j.Lost) != 0 || !strings.Contains(j.Meet, "0-83-20") || !strings.Contains(j.Meet, "0-1-22") {
+		t.Fatalf("join %s (meet %s); want S to continue X's history with nothing lost", j, j.Meet)
+	}
+}
