@@ -160,14 +160,7 @@ func TestComputeJoin(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			cat, names, files := joinTimelines(t, c.specs, c.created)
-			h, err := NewHistory(context.Background(), cat, t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			j, err := h.computeJoin(1)
-			if err != nil {
-				t.Fatal(err)
-			}
+			j := computedJoin(t, cat, 1)
 			if j.Timeline != names[1] || j.Previous != names[0] || j.Version != JoinVersion {
 				t.Fatalf("join %s ← %s (version %d), want %s ← %s", j.Timeline, j.Previous, j.Version, names[1], names[0])
 			}
@@ -333,15 +326,22 @@ func TestComputeJoinAfterAPromotedRestoredServer(t *testing.T) {
 	x := fileSpec{name: "x-bin.000001", start: []string{"0-83-20"}, txs: "0-1-21@100 0-1-22@101"}
 	s := fileSpec{name: "s-bin.000002", start: []string{"0-1-22"}, at: 109, txs: "0-6-23@110 0-6-24@111"}
 	cat, names, _ := joinTimelines(t, [][]fileSpec{{x}, {s}}, []int{0, 105})
+	j := computedJoin(t, cat, 1)
+	if j.Broken != "" || j.Previous != names[0] || len(j.Lost) != 0 || !strings.Contains(j.Meet, "0-83-20") || !strings.Contains(j.Meet, "0-1-22") {
+		t.Fatalf("join %s (meet %s); want S to continue X's history with nothing lost", j, j.Meet)
+	}
+}
+
+// computedJoin is timeline i's join, computed from the archive in cat.
+func computedJoin(t *testing.T, cat Catalog, i int) *Join {
+	t.Helper()
 	h, err := NewHistory(context.Background(), cat, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	j, err := h.computeJoin(1)
+	j, err := h.computeJoin(i)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if j.Broken != "" || j.Previous != names[0] || len(j.Lost) != 0 || !strings.Contains(j.Meet, "0-83-20") || !strings.Contains(j.Meet, "0-1-22") {
-		t.Fatalf("join %s (meet %s); want S to continue X's history with nothing lost", j, j.Meet)
-	}
+	return j
 }
