@@ -161,6 +161,39 @@ func readJoin(ctx context.Context, c Catalog, tl string) (*Join, error) {
 	return &j, nil
 }
 
+// maxHeldJoins bounds how many recorded joins HeldState reads back along
+// a timeline's history: each is one small GET.
+const maxHeldJoins = 32
+
+// HeldState is what the archive's history holds at the end of timeline
+// tl: end (its end state), with the states its recorded joins met, back
+// along its history to a broken or unrecorded join. It is
+// History.addHistory for a writer, which has the catalog and no fetched
+// files: only recorded joins are read, none is computed. A server
+// restored from the archive lists in its binlog only the servers it has
+// binlogged since, so a timeline archived from it ends with a state that
+// leaves out older servers the history has; another server, which kept
+// them, names binlog files whose start states list them. Compared with
+// the end state alone, those files looked as if they held what the
+// archive never got, and binarc stream started the new timeline at the
+// server's first binlog (the 60-minute run of 2026-12-07).
+func (c Catalog) HeldState(ctx context.Context, tl string, end *replication.GTIDState) *replication.GTIDState {
+	held := end.Clone()
+	for i := 0; i < maxHeldJoins && tl != ""; i++ {
+		j, err := readJoin(ctx, c, tl)
+		if err != nil || j == nil || j.Broken != "" {
+			break
+		}
+		meet, err := replication.ParseGTIDState(j.Meet)
+		if err != nil {
+			break
+		}
+		held.AddState(meet)
+		tl = j.From()
+	}
+	return held
+}
+
 // RecordJoins works out the join of every timeline that follows another
 // and records each that is final and not yet recorded (join.json, a
 // conditional put: recorded once, never changed). It returns the joins

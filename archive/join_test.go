@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/replication"
 )
 
 // TestReadJoinBounded: join.json is read like every other small object,
@@ -55,5 +56,43 @@ func TestDescribeSkipsATimelineBeingCreated(t *testing.T) {
 	}
 	if _, err := c.Describe(ctx); err == nil {
 		t.Fatal("an older timeline without its timeline.json: no error")
+	}
+}
+
+// TestHeldState: what the archive's history holds at a timeline's end is
+// its end state with the states its recorded joins met, back along them;
+// a broken join ends the walk, and the end state is not changed.
+func TestHeldState(t *testing.T) {
+	ctx := context.Background()
+	const tl1, tl2, tl3 = "000001-20261125T000000Z", "000002-20261125T000100Z", "000003-20261125T000200Z"
+	end, err := replication.ParseGTIDState("0-41-69787,0-52-69781")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name  string
+		joins []Join
+		want  string
+	}{
+		{"two recorded joins", []Join{{Timeline: tl2, Previous: tl1, Meet: "0-1-3594,0-11-36487,0-41-69297"}, {Timeline: tl3, Previous: tl2, Meet: "0-41-69300,0-52-69310"}},
+			"0-1-3594,0-11-36487,0-41-69787,0-52-69781"},
+		{"a broken join ends the walk", []Join{{Timeline: tl2, Previous: tl1, Meet: "0-1-3594"}, {Timeline: tl3, Previous: tl2, Broken: "a gap"}},
+			"0-41-69787,0-52-69781"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cat := Catalog{Store: objstore.NewMemory(), Layout: Layout{Cluster: "c"}}
+			for _, j := range c.joins {
+				j.Version = 1
+				if err := cat.PutOnce(ctx, cat.Layout.JoinKey(j.Timeline), MarshalJSON(&j)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if held := cat.HeldState(ctx, tl3, end); held.String() != c.want {
+				t.Fatalf("held %s, want %s", held, c.want)
+			}
+			if end.String() != "0-41-69787,0-52-69781" {
+				t.Fatalf("HeldState changed the end state: %s", end)
+			}
+		})
 	}
 }

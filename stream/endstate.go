@@ -54,36 +54,3 @@ func endState(ctx context.Context, c archive.Catalog, tl string) (*replication.G
 	}
 	return st, found, nil
 }
-
-// maxHeldJoins bounds how many recorded joins heldState reads back along
-// a timeline's history: each is one small GET.
-const maxHeldJoins = 32
-
-// heldState is what the archive's history holds at the end of timeline
-// tl: its end state, with the states its recorded joins met, back along
-// its history. A server restored from the archive lists in its binlog
-// only the servers it has binlogged since, so a timeline archived from
-// it ends with a state that leaves out older servers the history has;
-// another server, which kept them, names binlog files whose start states
-// list them. Compared with the end state alone, those files looked as if
-// they held what the archive never got, and binarc started the new
-// timeline at the server's first binlog: the 60-minute run of 2026-12-07
-// archived a rebuilt server's whole copied history again, was cut off
-// two seconds in by a hard flip, and the next switch then found no
-// history shared with that timeline (a broken join).
-func heldState(ctx context.Context, c archive.Catalog, tl string, end *replication.GTIDState) *replication.GTIDState {
-	held := end.Clone()
-	for i := 0; i < maxHeldJoins && tl != ""; i++ {
-		j, err := archive.ReadJoin(ctx, c, tl)
-		if err != nil || j == nil || j.Broken != "" {
-			break
-		}
-		meet, err := replication.ParseGTIDState(j.Meet)
-		if err != nil {
-			break
-		}
-		held.AddState(meet)
-		tl = j.From()
-	}
-	return held
-}

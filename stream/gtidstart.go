@@ -22,7 +22,7 @@ func (a *Archiver) startByGTID(ctx context.Context, prev *archive.TimelineEnd, l
 	}
 	es := end.String()
 	prev.GTIDState = &es
-	held := heldState(ctx, a.cat, prev.Timeline, end)
+	held := a.cat.HeldState(ctx, prev.Timeline, end)
 	names := make([]string, len(logs))
 	for i, l := range logs {
 		names[i] = l.Name
@@ -81,18 +81,28 @@ func (a *Archiver) startByDump(ctx context.Context, prev *archive.TimelineEnd) (
 		return "", nil, false
 	}
 	es := end.String()
-	// The earlier states are read from the archive only once the end
-	// state is refused (a clean flip needs none of them).
-	held := heldState(ctx, a.cat, prev.Timeline, end)
+	// The history's joins and the earlier states are read from the
+	// archive only when the end state does not do (a clean flip needs
+	// none of them, and a semi-sync primary's commits wait meanwhile).
+	var held *replication.GTIDState
+	holds := func(st *replication.GTIDState) bool {
+		if end.Contains(st) {
+			return true
+		}
+		if held == nil {
+			held = a.cat.HeldState(ctx, prev.Timeline, end)
+		}
+		return held.Contains(st)
+	}
 	tries := []*replication.GTIDState{end}
 	for i := 0; i < len(tries); i++ {
 		from := tries[i]
 		file, st, err := a.src.GTIDStartFile(ctx, from)
-		if err != nil || st == nil || !held.Contains(st) {
+		if err != nil || st == nil || !holds(st) {
 			a.log.Info().Err(err).Str("dump_gtid_state", from.String()).Str("archived_gtid_state", es).
 				Msg("the new primary does not continue this archived GTID state by a dump (a hard failover lost transactions, or its binlog starts after them)")
 			if i == 0 {
-				tries = dumpStarts(ctx, a.cat, prev.Timeline, end, held) // end first, as tried
+				tries = dumpStarts(ctx, a.cat, prev.Timeline, end, holds) // end first, as tried
 			}
 			continue
 		}
@@ -117,7 +127,7 @@ const maxDumpStarts = 3
 // archived end state, then the GTID states at the start of timeline tl's
 // last maxDumpStarts files that the history holds, newest first, each
 // once.
-func dumpStarts(ctx context.Context, c archive.Catalog, tl string, end, held *replication.GTIDState) []*replication.GTIDState {
+func dumpStarts(ctx context.Context, c archive.Catalog, tl string, end *replication.GTIDState, holds func(*replication.GTIDState) bool) []*replication.GTIDState {
 	out := []*replication.GTIDState{end}
 	seen := map[string]bool{end.String(): true}
 	files, err := c.Files(ctx, tl)
@@ -126,7 +136,7 @@ func dumpStarts(ctx context.Context, c archive.Catalog, tl string, end, held *re
 	}
 	for i := len(files) - 1; i >= 0 && i >= len(files)-maxDumpStarts; i-- {
 		st, ok := c.StartState(ctx, tl, files[i])
-		if ok && !seen[st.String()] && held.Contains(st) {
+		if ok && !seen[st.String()] && holds(st) {
 			seen[st.String()] = true
 			out = append(out, st)
 		}
