@@ -170,10 +170,6 @@ func groupRanges(p *Plan) [][]ReplayRange {
 // writeClientDefaults puts the connection and password in a 0600 option
 // file, so the password is never on a command line.
 func writeClientDefaults(c ReplayClient) (string, error) {
-	f, err := os.CreateTemp("", "binarc-client-*.cnf")
-	if err != nil {
-		return "", err
-	}
 	var b strings.Builder
 	b.WriteString("[client]\n")
 	fmt.Fprintf(&b, "user=%s\n", optionValue(c.User))
@@ -186,7 +182,21 @@ func writeClientDefaults(c ReplayClient) (string, error) {
 		fmt.Fprintf(&b, "host=%s\nport=%d\nprotocol=tcp\n", optionValue(c.Host), c.Port)
 		b.WriteString(c.TLS.OptionFileLines())
 	}
-	_, err = f.WriteString(b.String())
+	return writeTempFile("", "binarc-client-*.cnf", func(w io.Writer) error {
+		_, err := io.WriteString(w, b.String())
+		return err
+	})
+}
+
+// writeTempFile creates a private (0600) file in dir named by pattern,
+// fills it with write and returns its name; on any failure the file is
+// removed.
+func writeTempFile(dir, pattern string, write func(io.Writer) error) (string, error) {
+	f, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return "", err
+	}
+	err = write(f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"os"
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/crypt"
@@ -123,20 +122,10 @@ func fetchCheckedDump(ctx context.Context, store objstore.Store, m *snapshot.Man
 		return "", err
 	}
 	defer data.Close()
-	f, err := os.CreateTemp(dir, "dump-*.sql")
-	if err != nil {
-		return "", err
-	}
-	_, err = io.Copy(f, data)
-	if err == nil {
-		err = data.Finish()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return "", err
-	}
-	return f.Name(), nil
+	return writeTempFile(dir, "dump-*.sql", func(w io.Writer) error {
+		if _, err := io.Copy(w, data); err != nil {
+			return err
+		}
+		return data.Finish()
+	})
 }

@@ -198,13 +198,17 @@ func (v *verifier) emit(f Finding) {
 }
 
 func (v *verifier) problem(f Finding, format string, args ...any) {
-	f.Severity, f.Message = SeverityProblem, fmt.Sprintf(format, args...)
-	v.emit(f)
+	v.emit(f.with(SeverityProblem, format, args...))
 }
 
 func (v *verifier) note(f Finding, format string, args ...any) {
-	f.Severity, f.Message = SeverityNote, fmt.Sprintf(format, args...)
-	v.emit(f)
+	v.emit(f.with(SeverityNote, format, args...))
+}
+
+// with is f with its severity and message set.
+func (f Finding) with(s Severity, format string, args ...any) Finding {
+	f.Severity, f.Message = s, fmt.Sprintf(format, args...)
+	return f
 }
 
 // stray notes an object or folder binarc did not write there.

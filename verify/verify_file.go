@@ -3,7 +3,6 @@ package verify
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/binarc/binarc/archive"
@@ -25,13 +24,11 @@ type fileCheck struct {
 func (fc *fileCheck) add(f Finding) { fc.findings = append(fc.findings, f) }
 
 func (fc *fileCheck) problem(f Finding, format string, args ...any) {
-	f.Severity, f.Message = SeverityProblem, fmt.Sprintf(format, args...)
-	fc.add(f)
+	fc.add(f.with(SeverityProblem, format, args...))
 }
 
 func (fc *fileCheck) note(f Finding, format string, args ...any) {
-	f.Severity, f.Message = SeverityNote, fmt.Sprintf(format, args...)
-	fc.add(f)
+	fc.add(f.with(SeverityNote, format, args...))
 }
 
 func (v *verifier) commit(fc *fileCheck) {
