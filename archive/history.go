@@ -90,15 +90,23 @@ func (h *History) Fetch(fs *FileState) (string, error) {
 	return p, nil
 }
 
-// scan calls fn with each committed transaction of fs from offset from.
+// Scan calls fn with each committed transaction of fs from offset from.
 func (h *History) Scan(fs *FileState, from uint64, fn func(*Transaction) (bool, error)) error {
+	_, err := h.ScanOpen(fs, from, fn)
+	return err
+}
+
+// ScanOpen is Scan, and tells where a transaction whose commit is not in
+// the archived file starts (0: none): the tail of a file the primary was
+// still writing, or one a crash cut.
+func (h *History) ScanOpen(fs *FileState, from uint64, fn func(*Transaction) (bool, error)) (open uint64, err error) {
 	p, err := h.Fetch(fs)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	f, err := os.Open(p)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer f.Close()
 	return scanFile(fs.File, f, from, func(t *Transaction) (bool, error) {

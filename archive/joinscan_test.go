@@ -19,7 +19,8 @@ func joinAt(sec int) time.Time { return joinT0.Add(time.Duration(sec) * time.Sec
 
 // fileSpec is one binlog file of a test timeline: its name, the GTID
 // state its Gtid_list holds (none when noState), and its transactions as
-// "GTID@second" ("-@second": without a GTID).
+// "GTID@second" ("-@second": without a GTID; "GTID/s@second": two
+// statements, statement-based, as MariaDB writes them).
 type fileSpec struct {
 	name    string
 	start   []string
@@ -62,6 +63,8 @@ func joinTimelines(t *testing.T, specs [][]fileSpec, created []int) (Catalog, []
 				}
 				if g == "-" {
 					f.TxNoGTID(joinAt(n))
+				} else if g, ok := strings.CutSuffix(g, "/s"); ok {
+					f.TxStatements(g, joinAt(n), "INSERT INTO t VALUES (1)", "INSERT INTO t VALUES (2)")
 				} else {
 					f.Tx(g, joinAt(n))
 				}
@@ -107,6 +110,10 @@ func TestComputeJoin(t *testing.T) {
 		{name: "promotion with lost and errant transactions", created: []int{0, 110},
 			specs: [][]fileSpec{old5, {{name: "b-bin.000001", txs: "0-1-1@100 0-9-7@100 0-1-2@101 0-1-3@102 0-2-6@120 0-2-7@121"}}},
 			final: true, lost: "0-1-4..5", errant: "0-9-7", meet: "0-1-3,0-9-7", at: "0-1-3", previousEnd: "0-1-3", switchAt: 110},
+		{name: "statement-based transactions on both sides", created: []int{0, 110},
+			specs: [][]fileSpec{{{name: "a-bin.000001", txs: "0-1-1/s@100 0-1-2/s@101 0-1-3/s@102 0-1-4/s@103 0-1-5/s@104"}},
+				{{name: "b-bin.000001", txs: "0-1-1/s@100 0-1-2/s@101 0-1-3/s@102 0-2-6/s@120"}}},
+			final: true, lost: "0-1-4..5", meet: "0-1-3", at: "0-1-3", previousEnd: "0-1-3", switchAt: 110},
 		{name: "provisional while the new timeline has written nothing of its own", created: []int{0, 110},
 			specs: [][]fileSpec{old5, {{name: "b-bin.000001", txs: "0-1-1@100 0-1-2@101 0-1-3@102"}}},
 			final: false, lost: "0-1-4..5", meet: "0-1-3", at: "0-1-3", previousEnd: "0-1-3", switchAt: 110},

@@ -56,8 +56,17 @@ var errStopScan = errors.New("stop scanning")
 // with each complete transaction until fn says stop. checksums says whether
 // the file's events end with a CRC32; its format description says so, and
 // a scan from offset 0 reads it there. An event group still open at the end
-// is not reported: it is not committed in the  Memory is one event.
-func scanTransactions(file string, r io.Reader, from uint64, checksums bool, fn func(*Transaction) (bool, error)) error {
+// is not reported (it is not committed in the file); open is where it
+// starts, 0 when there is none. A group that never ends before the next
+// one begins (an event type this scan does not know ends a group) is
+// reported as ending where the next begins. Memory is one event.
+//
+// A MariaDB GTID event without FL_STANDALONE is the group's BEGIN (the
+// server writes no BEGIN query after it): its group ends at an XID, a
+// COMMIT or ROLLBACK query or an XA PREPARE, whatever statements come
+// first. A MySQL GTID event is followed by a BEGIN query for a
+// transaction, or by the single statement of its group.
+func scanTransactions(file string, r io.Reader, from uint64, checksums bool, fn func(*Transaction) (bool, error)) (open uint64, err error) {
 	if from < replication.MagicLen {
 		from = 0
 	}
@@ -67,7 +76,7 @@ func scanTransactions(file string, r io.Reader, from uint64, checksums bool, fn 
 	if checksums {
 		crcLen = 4
 	}
-	err := replication.ReadEvents(r, from, func(off uint64, h replication.Header, raw []byte) error {
+	err = replication.ReadEvents(r, from, func(off uint64, h replication.Header, raw []byte) error {
 		if h.Type == gomysql.FORMAT_DESCRIPTION_EVENT {
 			if replication.HasChecksum(raw) {
 				crcLen = 4
@@ -75,12 +84,8 @@ func scanTransactions(file string, r io.Reader, from uint64, checksums bool, fn 
 			return nil
 		}
 		body := raw[replication.HeaderLen : len(raw)-min(crcLen, len(raw)-replication.HeaderLen)]
-		begin := func() {
-			cur = &Transaction{File: file, Start: off, Time: time.Unix(int64(h.Timestamp), 0).UTC()}
-			standalone, inBegin = false, false
-		}
-		finish := func() error {
-			cur.End = off + uint64(h.EventSize)
+		endAt := func(end uint64) error {
+			cur.End = end
 			t := cur
 			cur = nil
 			more, err := fn(t)
@@ -89,21 +94,38 @@ func scanTransactions(file string, r io.Reader, from uint64, checksums bool, fn 
 			}
 			return err
 		}
+		begin := func() error {
+			if cur != nil {
+				if err := endAt(off); err != nil {
+					return err
+				}
+			}
+			cur = &Transaction{File: file, Start: off, Time: time.Unix(int64(h.Timestamp), 0).UTC()}
+			standalone, inBegin = false, false
+			return nil
+		}
+		finish := func() error { return endAt(off + uint64(h.EventSize)) }
 		switch h.Type {
 		case gomysql.MARIADB_GTID_EVENT:
-			begin()
+			if err := begin(); err != nil {
+				return err
+			}
 			cur.GTID = replication.ParseGTID(raw)
 			// flags byte after seq_no (8) and domain_id (4): FL_STANDALONE
 			// (1) means no BEGIN…COMMIT: the next event is the whole group.
-			if len(body) > 12 && body[12]&0x01 != 0 {
-				standalone = true
-			}
+			// Without it the GTID event is the BEGIN.
+			standalone = len(body) > 12 && body[12]&0x01 != 0
+			inBegin = !standalone
 			return nil
 		case gomysql.GTID_EVENT, gomysql.ANONYMOUS_GTID_EVENT:
-			begin()
+			if err := begin(); err != nil {
+				return err
+			}
 			cur.GTID = replication.ParseGTID(raw)
 			return nil
-		case gomysql.XID_EVENT:
+		case gomysql.XID_EVENT, gomysql.XA_PREPARE_LOG_EVENT, gomysql.TRANSACTION_PAYLOAD_EVENT:
+			// The commit, an XA transaction's prepared half, or MySQL's
+			// compressed transaction (the whole group in one event).
 			if cur != nil {
 				return finish()
 			}
@@ -114,7 +136,9 @@ func scanTransactions(file string, r io.Reader, from uint64, checksums bool, fn 
 				q = "(compressed query)"
 			}
 			if cur == nil {
-				begin()
+				if err := begin(); err != nil {
+					return err
+				}
 			}
 			cur.Statements = append(cur.Statements, q)
 			uq := strings.ToUpper(strings.TrimSpace(q))
@@ -147,20 +171,23 @@ func scanTransactions(file string, r io.Reader, from uint64, checksums bool, fn 
 		return nil
 	})
 	if errors.Is(err, errStopScan) {
-		return nil
+		return 0, nil
 	}
 	if err != nil {
-		return fmt.Errorf("binlog=%s: %w", file, err)
+		return 0, fmt.Errorf("binlog=%s: %w", file, err)
 	}
-	return nil
+	if cur != nil {
+		open = cur.Start
+	}
+	return open, nil
 }
 
 // scanFile scans a rebuilt binlog file from offset from. The checksum
 // setting comes from the file's own format description, at offset 4,
-// whatever offset the scan starts at.
-func scanFile(file string, f io.ReadSeeker, from uint64, fn func(*Transaction) (bool, error)) error {
+// whatever offset the scan starts at. open is as scanTransactions says.
+func scanFile(file string, f io.ReadSeeker, from uint64, fn func(*Transaction) (bool, error)) (open uint64, err error) {
 	checksums := false
-	err := replication.ReadEvents(f, 0, func(_ uint64, h replication.Header, raw []byte) error {
+	err = replication.ReadEvents(f, 0, func(_ uint64, h replication.Header, raw []byte) error {
 		if h.Type != gomysql.FORMAT_DESCRIPTION_EVENT {
 			return fmt.Errorf("first event is %s, not a format description", h.Type)
 		}
@@ -168,10 +195,10 @@ func scanFile(file string, f io.ReadSeeker, from uint64, fn func(*Transaction) (
 		return errStopScan
 	})
 	if err != nil && !errors.Is(err, errStopScan) {
-		return fmt.Errorf("binlog=%s: %w", file, err)
+		return 0, fmt.Errorf("binlog=%s: %w", file, err)
 	}
 	if _, err := f.Seek(int64(max(from, replication.MagicLen)), io.SeekStart); err != nil {
-		return err
+		return 0, err
 	}
 	if from < replication.MagicLen {
 		from = replication.MagicLen
@@ -191,7 +218,7 @@ func Transactions(ctx context.Context, c Catalog, fs *FileState, fn func(*Transa
 		pw.CloseWithError(err)
 		rebuilt <- err
 	}()
-	err := scanTransactions(fs.File, pr, 0, false, func(t *Transaction) (bool, error) { return fn(t), nil })
+	_, err := scanTransactions(fs.File, pr, 0, false, func(t *Transaction) (bool, error) { return fn(t), nil })
 	pr.CloseWithError(errStopScan) // unblock the rebuild if we stopped early
 	cancel()
 	// A rebuild that failed (an encrypted file without its key, a corrupt

@@ -109,6 +109,19 @@ func TestPointInTimeRestore(t *testing.T) {
 	e.primary.Exec(t, "FLUSH BINARY LOGS")
 	cps = append(cps, betweenTransactions(t, e.primary))
 	phase(200, 210)
+	// Statement-based transactions (MariaDB's default is MIXED): MariaDB
+	// writes no BEGIN after their GTID event, so a scan that waits for one
+	// ends the transaction at its first statement, and a restore to its
+	// GTID stops there.
+	statements := func(from int) {
+		e.primary.Exec(t, "SET SESSION binlog_format=STATEMENT", "BEGIN",
+			fmt.Sprintf("INSERT INTO app.accounts VALUES (%d, 'stmt', 1, 'a')", 100000+from),
+			fmt.Sprintf("INSERT INTO app.accounts VALUES (%d, 'stmt', 2, 'b')", 100001+from),
+			"UPDATE app.accounts SET balance = balance + 10 WHERE owner = 'stmt'", "COMMIT")
+	}
+	statements(0)
+	cps = append(cps, takeCheckpoint(t, e.primary, "after a statement-based transaction"))
+	statements(10)
 	e.waitArchived(time.Minute)
 
 	for _, cp := range cps {

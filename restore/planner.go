@@ -141,13 +141,13 @@ func (pl *planner) walkFile(si int, fs *archive.FileState, first bool) error {
 	if _, err := pl.h.Fetch(fs); err != nil {
 		return err
 	}
-	err := pl.h.Scan(fs, off, func(t *archive.Transaction) (bool, error) {
+	open, err := pl.h.ScanOpen(fs, off, func(t *archive.Transaction) (bool, error) {
 		return pl.visit(si, fs, t)
 	})
-	if err == nil {
-		pl.reachAtFileEnd(si, fs)
+	if err != nil {
+		return err
 	}
-	return err
+	return pl.reachAtFileEnd(si, fs, open)
 }
 
 // visit handles transaction t of file fs in step si, and tells whether to
@@ -224,15 +224,22 @@ func (pl *planner) walked(si int, fs *archive.FileState) uint64 {
 
 // reachAtFileEnd reaches a position target on fs after its last
 // transaction and within what is archived of it: the state there is the
-// state after that transaction (the events after it change no data).
-func (pl *planner) reachAtFileEnd(si int, fs *archive.FileState) {
+// state after that transaction (the events after it change no data). A
+// position past the start of a transaction whose commit is not archived
+// (open, when not 0) is inside that transaction, and refused.
+func (pl *planner) reachAtFileEnd(si int, fs *archive.FileState, open uint64) error {
 	target := pl.req.Target
 	if pl.found() || target.Kind != TargetPosition || !pl.onTargetFile(si, fs) {
-		return
+		return nil
 	}
-	if tp := target.Position.Offset; pl.walked(si, fs) <= tp && tp <= fs.Size {
+	tp := target.Position.Offset
+	if open != 0 && open < tp && tp <= fs.Size {
+		return fmt.Errorf("--to %s is inside a transaction whose commit is not in the archive (it starts at %s:%d): use its start, or wait for the stream to archive its commit", target.Position, fs.File, open)
+	}
+	if pl.walked(si, fs) <= tp && tp <= fs.Size {
 		pl.reach(si, pl.stops[si])
 	}
+	return nil
 }
 
 // onTargetFile tells whether fs, in step si, is the file a position

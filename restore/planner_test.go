@@ -11,6 +11,7 @@ import (
 
 	"github.com/binarc/binarc/archive"
 	"github.com/binarc/binarc/archive/objstore"
+	"github.com/binarc/binarc/internal/binlogtest"
 	"github.com/binarc/binarc/replication"
 )
 
@@ -328,6 +329,49 @@ func TestPlanPositionsBetweenTransactions(t *testing.T) {
 			}
 			if got := strings.Join(replayedAcross(p, b.files), " "); got != c.want || p.Timeline != ctl1 {
 				t.Fatalf("replays %q on %s, want %q on %s; ranges %+v", got, p.Timeline, c.want, ctl1, p.Ranges)
+			}
+		})
+	}
+}
+
+// TestPlanRefusesAPositionInAnUnfinishedTail: a file the primary was still
+// writing (or one a crash cut) ends inside a transaction whose commit is
+// not archived; a position there is inside that transaction, not after
+// the file's last one, and is refused. Its start is a boundary.
+func TestPlanRefusesAPositionInAnUnfinishedTail(t *testing.T) {
+	b := threeTimelines(t)
+	f := newFakeFile("mysql-bin.000001", nil)
+	f.tx("0-1-1", at(100))
+	tail := f.b.Pos
+	body := binlogtest.MariaGTIDBody(2, 0)
+	binary.LittleEndian.PutUint32(body[8:], 0)
+	f.add(f.b.NextBody(gomysql.MARIADB_GTID_EVENT, body))
+	rows := f.b.Pos
+	f.add(f.b.Next(gomysql.WRITE_ROWS_EVENTv1, 60))
+	f.store(t, b.mem, b.cat.Layout, ctl1)
+	b.files[ctl1] = append(b.files[ctl1], f)
+
+	pos := func(off uint64) Target {
+		return Target{Kind: TargetPosition, Position: replication.Position{File: "mysql-bin.000001", Offset: off}}
+	}
+	for _, c := range []struct {
+		name   string
+		target Target
+		want   string
+	}{
+		{"the unfinished transaction's start", pos(tail), "0-1-1"},
+		{"inside its GTID event", pos(tail + 5), "error: inside a transaction whose commit is not in the archive"},
+		{"at its row event", pos(rows), "error: inside a transaction whose commit is not in the archive"},
+		{"at the end of what is archived", pos(f.b.Pos), "error: inside a transaction whose commit is not in the archive"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			req := PlanRequest{From: replication.Position{File: "mysql-bin.000001", Offset: 4}, FromServerID: 1}
+			p := planOrRefusal(t, b.cat, req, c.target, c.want)
+			if p == nil {
+				return
+			}
+			if got := strings.Join(replayedAcross(p, b.files), " "); got != c.want {
+				t.Fatalf("replays %q, want %q; ranges %+v", got, c.want, p.Ranges)
 			}
 		})
 	}

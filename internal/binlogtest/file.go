@@ -89,6 +89,21 @@ func (f *File) Begin(g string, ts time.Time) {
 	f.add(f.NextBody(gomysql.QUERY_EVENT, QueryBody("BEGIN")))
 }
 
+// TxStatements appends a statement-based transaction with MariaDB GTID
+// d-s-n at time ts as MariaDB writes it: the GTID event (which is the
+// BEGIN: no BEGIN query follows), each statement as a query event, then
+// the XID.
+func (f *File) TxStatements(g string, ts time.Time, stmts ...string) {
+	f.gtid(g, ts)
+	for _, q := range stmts {
+		f.TS = uint32(ts.Unix())
+		f.add(f.NextBody(gomysql.QUERY_EVENT, QueryBody(q)))
+	}
+	f.TS = uint32(ts.Unix())
+	f.add(f.Next(gomysql.XID_EVENT, 31))
+	f.Ends[g] = f.Pos
+}
+
 // TxNoGTID appends a transaction without a GTID event (BEGIN, a row
 // event, XID) at time ts, as a server with GTIDs off writes it.
 func (f *File) TxNoGTID(ts time.Time) {
