@@ -7,7 +7,7 @@
 #   make test    lint, then every test with the race detector
 #   make lint    gofmt, go vet, staticcheck, docker-compose config
 #   make bench   go run ./bench $(BENCH_ARGS)
-#   make chaos   the seeded fault campaign (SEED=…, DURATION=…, default 10m; SEMISYNC=1)
+#   make chaos   the seeded fault campaign (SEED=…, DURATION=…, default 10m; SEMISYNC=1; BINLOG_FORMAT=MIXED)
 #   make clean   remove bin/ and demo-data/
 
 # Go is often installed in /usr/local/go without being on a root shell's
@@ -80,8 +80,9 @@ SEED ?= $(shell date +%s)
 DURATION ?= 10m
 CHAOS_DIR ?=
 SEMISYNC ?=
+BINLOG_FORMAT ?=
 chaos: build
-	go run ./chaos/cmd -seed $(SEED) -duration $(DURATION) -binarc bin/binarc $(if $(CHAOS_DIR),-dir $(CHAOS_DIR)) $(if $(SEMISYNC),-semi-sync)
+	go run ./chaos/cmd -seed $(SEED) -duration $(DURATION) -binarc bin/binarc $(if $(CHAOS_DIR),-dir $(CHAOS_DIR)) $(if $(SEMISYNC),-semi-sync) $(if $(BINLOG_FORMAT),-binlog-format $(BINLOG_FORMAT))
 
 clean:
 	rm -rf bin demo-data

@@ -33,6 +33,11 @@ type Config struct {
 	// primary had fallen back to asynchronous when it acknowledged it
 	// (sampled from the server: Report.SemiSyncFallbacks).
 	SemiSync bool
+	// BinlogFormat is the servers' binlog_format: "" for ROW, or MIXED
+	// (MariaDB's default: the workload's statements are then logged as
+	// statements, which MariaDB writes without a BEGIN after the GTID)
+	// or STATEMENT.
+	BinlogFormat string
 	// Schedule, when set, is run instead of the seed's: a scripted
 	// sequence of faults a test needs in that order.
 	Schedule []Step
@@ -76,7 +81,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Writers == 0 {
 		cfg.Writers = 3
 	}
-	c, err := startCluster(ctx, cfg.Dir, cfg.Seed, cfg.SemiSync)
+	c, err := startCluster(ctx, cfg.Dir, cfg.Seed, cfg.SemiSync, cfg.BinlogFormat)
 	if c != nil {
 		defer c.close()
 	}
@@ -176,7 +181,7 @@ func (cp *campaign) checkStreamRuns() {
 
 // newReport is the report's header: what ran.
 func (cp *campaign) newReport() *Report {
-	return &Report{Seed: cp.cfg.Seed, Duration: cp.cfg.Duration.String(), Dir: cp.cfg.Dir, SemiSync: cp.cfg.SemiSync}
+	return &Report{Seed: cp.cfg.Seed, Duration: cp.cfg.Duration.String(), Dir: cp.cfg.Dir, SemiSync: cp.cfg.SemiSync, BinlogFormat: cp.cfg.BinlogFormat}
 }
 
 // abandon ends a campaign whose step hung: the report says which, with

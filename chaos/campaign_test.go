@@ -42,9 +42,10 @@ func buildBinarc(t *testing.T) string {
 // TestCampaign runs three fixed seeds of the fault campaign against real
 // servers (MariaDB 10.11 A⇄B and R, versitygw behind the fault proxy), and
 // a fourth under binarc stream --semi-sync, where no acknowledged
-// transaction may be lost: every check of the independent checker must
-// hold for each. A failing
-// seed's report names the seed; make chaos SEED=… reruns its schedule.
+// transaction may be lost; one of the three logs statements
+// (binlog_format MIXED). Every check of the independent checker must hold
+// for each. A failing seed's report names the seed; make chaos SEED=…
+// reruns its schedule.
 func TestCampaign(t *testing.T) {
 	t.Parallel()
 	binarc := buildBinarc(t)
@@ -55,16 +56,22 @@ func TestCampaign(t *testing.T) {
 	for _, run := range []struct {
 		seed     uint64
 		semiSync bool
-	}{{11, false}, {22, false}, {33, false}, {44, true}} {
+		// format: the servers' binlog_format ("": ROW). Seed 22 logs
+		// statements, as MariaDB's default MIXED does for its workload.
+		format string
+	}{{11, false, ""}, {22, false, "MIXED"}, {33, false, ""}, {44, true, ""}} {
 		seed, name := run.seed, "seed="+itoa(int(run.seed))
 		if run.semiSync {
 			name += "/semi-sync"
+		}
+		if run.format != "" {
+			name += "/" + run.format
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			dir := campaignDir(t)
 			cfg := Config{Seed: seed, Duration: campaignDuration(t), Dir: dir, Binarc: binarc,
-				Restores: 3, Writers: 2, SemiSync: run.semiSync, Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)}
+				Restores: 3, Writers: 2, SemiSync: run.semiSync, BinlogFormat: run.format, Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)}
 			if seed == 11 {
 				// One seed ends with the checker's self-test on its
 				// own archive, forged (selftest_test.go).

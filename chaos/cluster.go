@@ -52,6 +52,8 @@ type cluster struct {
 	writable *node
 	// semiSync: the writable master waits for binarc's acknowledgement.
 	semiSync bool
+	// binlogFormat, when set, is every server's binlog_format (else ROW).
+	binlogFormat string
 	// restoreLatest runs binarc restore --to latest into a new data
 	// directory (a rebuild when the writable master's binlog is partial).
 	restoreLatest func(ctx context.Context, datadir string) error
@@ -88,9 +90,20 @@ func (c *cluster) closeWrites(ctx context.Context, n *node) error {
 	return n.db.Exec(ctx, stmts...)
 }
 
+// serverOptions are the settings of every server of the pair and R (and
+// of their rebuilds): a binlog that rotates often, log_slave_updates, no
+// replication at start, read-only, and the campaign's binlog_format.
+func (c *cluster) serverOptions(id uint32) testenv.MariaDBOptions {
+	args := []string{"--log-slave-updates=ON", "--relay-log=relay-bin", "--skip-slave-start", "--read-only=ON"}
+	if c.binlogFormat != "" {
+		args = append(args, "--binlog-format="+c.binlogFormat)
+	}
+	return testenv.MariaDBOptions{ServerID: id, MaxBinlogSize: 128 << 10, ExtraArgs: args}
+}
+
 // startCluster launches every server and wires the replication.
-func startCluster(ctx context.Context, dir string, seed uint64, semiSync bool) (*cluster, error) {
-	c := &cluster{dir: dir, semiSync: semiSync}
+func startCluster(ctx context.Context, dir string, seed uint64, semiSync bool, binlogFormat string) (*cluster, error) {
+	c := &cluster{dir: dir, semiSync: semiSync, binlogFormat: binlogFormat}
 	var err error
 	if err = mkdirs(filepath.Join(dir, "s3")); err != nil {
 		return nil, err
@@ -133,10 +146,7 @@ func startCluster(ctx context.Context, dir string, seed uint64, semiSync bool) (
 // log_slave_updates, as both sides of a master/master pair have) and its
 // proxy.
 func (c *cluster) launch(ctx context.Context, name string, id uint32, seed uint64) (*node, error) {
-	db, err := testenv.LaunchMariaDB(ctx, filepath.Join(c.dir, name), testenv.MariaDBOptions{
-		ServerID: id, MaxBinlogSize: 128 << 10,
-		ExtraArgs: []string{"--log-slave-updates=ON", "--relay-log=relay-bin", "--skip-slave-start", "--read-only=ON"},
-	})
+	db, err := testenv.LaunchMariaDB(ctx, filepath.Join(c.dir, name), c.serverOptions(id))
 	if err != nil {
 		return nil, fmt.Errorf("server %s: %w", name, err)
 	}

@@ -46,10 +46,7 @@ func (c *cluster) rebuildServer(ctx context.Context, n *node, pause sync.Locker,
 	// A new server_id: with the old one, it would skip its predecessor's
 	// transactions in the copy (replicate_same_server_id is off, and
 	// cannot be on with log_slave_updates).
-	opts := testenv.MariaDBOptions{
-		ServerID: n.db.ServerID + 10, MaxBinlogSize: 128 << 10,
-		ExtraArgs: []string{"--log-slave-updates=ON", "--relay-log=relay-bin", "--skip-slave-start", "--read-only=ON"},
-	}
+	opts := c.serverOptions(n.db.ServerID + 10)
 	how := "a copy of " + w.name + "'s binlog"
 	var db *testenv.MariaDB
 	var err error

@@ -16,6 +16,7 @@ type Report struct {
 	Seed                uint64          `json:"seed"`
 	Duration            string          `json:"duration"`
 	SemiSync            bool            `json:"semi_sync,omitempty"`
+	BinlogFormat        string          `json:"binlog_format,omitempty"`
 	SemiSyncFallbacks   []Fallback      `json:"semi_sync_fallbacks,omitempty"`
 	Dir                 string          `json:"dir"`
 	Faults              []FaultRecord   `json:"faults"`
@@ -61,6 +62,10 @@ func (r *Report) WriteText(w io.Writer) {
 	mode, rerun := "", ""
 	if r.SemiSync {
 		mode, rerun = ", --semi-sync", " SEMISYNC=1"
+	}
+	if r.BinlogFormat != "" {
+		mode += ", binlog_format " + r.BinlogFormat
+		rerun += " BINLOG_FORMAT=" + r.BinlogFormat
 	}
 	fmt.Fprintf(w, "binarc fault campaign: seed %d, %s%s: %s\n", r.Seed, r.Duration, mode, verdict)
 	fmt.Fprintf(w, "rerun: make chaos SEED=%d DURATION=%s%s\n\n", r.Seed, r.Duration, rerun)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -26,9 +27,16 @@ func main() {
 	binarc := flag.String("binarc", "bin/binarc", "the binarc binary to test")
 	restores := flag.Int("restores", 5, "restore points to check (K)")
 	semiSync := flag.Bool("semi-sync", false, "binarc stream --semi-sync, the writable master a semi-synchronous primary: no acknowledged transaction may be lost")
+	binlogFormat := flag.String("binlog-format", "", "the servers' binlog_format: ROW (the default here), MIXED (MariaDB's default) or STATEMENT")
 	flag.Parse()
 	log := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.TimeOnly}).With().Timestamp().Logger()
-	cfg := chaos.Config{Seed: *seed, Duration: *duration, Dir: *dir, Binarc: *binarc, Restores: *restores, SemiSync: *semiSync, Log: log}
+	switch strings.ToUpper(*binlogFormat) {
+	case "", "ROW", "MIXED", "STATEMENT":
+	default:
+		log.Error().Str("binlog_format", *binlogFormat).Msg("-binlog-format takes ROW, MIXED or STATEMENT")
+		os.Exit(2)
+	}
+	cfg := chaos.Config{Seed: *seed, Duration: *duration, Dir: *dir, Binarc: *binarc, Restores: *restores, SemiSync: *semiSync, BinlogFormat: strings.ToUpper(*binlogFormat), Log: log}
 	os.Exit(run(log, cfg))
 }
 
