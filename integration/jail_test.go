@@ -179,6 +179,21 @@ func TestRestoreJailDatadir(t *testing.T) {
 		t.Fatalf("mysql.plugin holds %s rows on the restored server", n)
 	}
 	t.Logf("jailed restore done: app.loaded %v, no plugin, nothing in %s", a.loaded, a.outside)
+
+	// The same through a client session (--replay client): the binlog's
+	// own LOAD DATA is replayed as LOAD DATA LOCAL of the file
+	// mariadb-binlog writes, which the temporary server must accept.
+	out, code = restore("e", append(a.skips("PLANT-GLFILE", "PLANT-SONAME"), "--replay", "client")...)
+	if code != 0 {
+		t.Fatalf("jailed --replay client restore exited %d:\n%s", code, tail(out, 4000))
+	}
+	if f := a.outsideFiles(t); len(f) > 0 {
+		t.Fatalf("the jailed --replay client restore wrote outside its directories: %v", f)
+	}
+	cli := testenv.StartMariaDBOn(t, filepath.Join(root, "e"), 79)
+	if got := cli.Query(t, "SELECT id, s FROM app.loaded ORDER BY id"); fmt.Sprint(got) != fmt.Sprint(a.loaded) {
+		t.Fatalf("--replay client: restored app.loaded %v; the primary's %v", got, a.loaded)
+	}
 	checkJailedServer(t, e, filepath.Join(root, "held"), a.skips("PLANT-LOCAL", "PLANT-GLFILE", "PLANT-SONAME"))
 
 	// Without the jail, the same archive writes outside.

@@ -135,7 +135,11 @@ func startTempServer(ctx context.Context, sb *Sandbox, mariadbd, dir string) (*t
 	}
 	args := []string{"--no-defaults", "--datadir=" + dir, "--socket=" + ts.sock, "--pid-file=" + filepath.Join(runDir, "pid"),
 		"--skip-networking", "--skip-log-bin", "--skip-slave-start", "--skip-grant-tables",
-		"--secure-file-priv=" + filesDir, "--local-infile=0",
+		// LOAD DATA LOCAL on: a client replay (--replay client) sends the
+		// binlog's own LOAD DATA as LOAD DATA LOCAL of the file
+		// mariadb-binlog wrote, and the only client on this socket is
+		// binarc's, which reads no file but those (client_session.go).
+		"--secure-file-priv=" + filesDir, "--local-infile=1",
 		// No DATA DIRECTORY or INDEX DIRECTORY outside the data directory
 		// (ignored, with a warning), no plugin from the host.
 		"--skip-symbolic-links", "--plugin-dir=" + pluginDir,
