@@ -70,11 +70,29 @@ func (f *File) Tx(g string, ts time.Time) {
 	f.Ends[g] = f.Pos
 }
 
+// Group appends a group of query events alone with MariaDB GTID d-s-n at
+// ts: a DDL (standalone, FL_STANDALONE set) or a statement-based group
+// on a non-transactional table (the statements, then a COMMIT query).
+func (f *File) Group(g string, ts time.Time, standalone bool, stmts ...string) {
+	var flags byte
+	if standalone {
+		flags = 0x01
+	}
+	f.gtidFlags(g, ts, flags)
+	for _, q := range stmts {
+		f.TS = uint32(ts.Unix())
+		f.add(f.NextBody(gomysql.QUERY_EVENT, QueryBody(q)))
+	}
+	f.Ends[g] = f.Pos
+}
+
 // gtid appends the GTID event of d-s-n at ts.
-func (f *File) gtid(g string, ts time.Time) {
+func (f *File) gtid(g string, ts time.Time) { f.gtidFlags(g, ts, 0) }
+
+func (f *File) gtidFlags(g string, ts time.Time, flags byte) {
 	d, s, n := mustMariaGTID(g)
 	f.ServerID = s
-	body := MariaGTIDBody(n, 0)
+	body := MariaGTIDBody(n, flags)
 	binary.LittleEndian.PutUint32(body[8:], d)
 	f.Starts[g] = f.Pos
 	f.TS = uint32(ts.Unix())
