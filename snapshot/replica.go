@@ -274,6 +274,22 @@ func (c *conn) stopSQLThread(ctx context.Context) (*ReplicaStatus, error) {
 	}
 }
 
+// openTempTables is how many temporary tables the replica's SQL thread
+// holds (Slave_open_temp_tables; MySQL 8.0.26+ also Replica_…).
+func (c *conn) openTempTables() (int, error) {
+	rows, err := c.query("SHOW GLOBAL STATUS LIKE '%\\_open\\_temp\\_tables'")
+	if err != nil {
+		return 0, err
+	}
+	most := 0
+	for _, r := range rows {
+		if n, err := strconv.Atoi(r["Value"]); err == nil {
+			most = max(most, n)
+		}
+	}
+	return most, nil
+}
+
 func (c *conn) startSQLThread() error {
 	return c.exec("START " + c.replicaWord() + " SQL_THREAD")
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/binarc/binarc/lease"
 	"github.com/binarc/binarc/replication"
@@ -22,6 +23,8 @@ type sqlThread struct {
 	// lease is the snapshot lease: it records that binarc stopped the
 	// thread, so that the successor of a binarc that died starts it.
 	lease *lease.Lease
+	// tempWait bounds stopClear.
+	tempWait time.Duration
 
 	mu        sync.Mutex
 	stopped   bool // binarc stopped it, so binarc must start it
@@ -58,9 +61,9 @@ func (s *sqlThread) stop(ctx context.Context, before *ReplicaStatus) error {
 		if err := s.record(ctx); err != nil {
 			return err
 		}
-		st, err := s.conn.stopSQLThread(ctx)
+		st, err := s.stopClear(ctx)
 		if err != nil {
-			return fmt.Errorf("stop the replica's SQL thread: %w", err)
+			return err
 		}
 		s.status = *st
 	}
@@ -69,6 +72,45 @@ func (s *sqlThread) stop(ctx context.Context, before *ReplicaStatus) error {
 			Msg("the replica's IO thread is not running: the primary must keep its binlogs until it catches up")
 	}
 	return nil
+}
+
+// stopClear stops the SQL thread where it holds no temporary table of a
+// replicated statement, as mariabackup --safe-slave-backup does. With
+// statement-based replication (binlog_format STATEMENT, or MIXED for a
+// statement it logs as one) a CREATE TEMPORARY TABLE lives in the SQL
+// thread until the primary's session ends; a snapshot taken meanwhile
+// has no such table, and every restore from it fails at the next
+// statement that uses it. While Slave_open_temp_tables is not 0 the
+// thread runs on for a moment and is stopped again, for up to tempWait;
+// then the snapshot is refused (the thread is started again).
+func (s *sqlThread) stopClear(ctx context.Context) (*ReplicaStatus, error) {
+	deadline := time.Now().Add(s.tempWait)
+	for spell := 250 * time.Millisecond; ; spell = min(2*spell, 4*time.Second) {
+		st, err := s.conn.stopSQLThread(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("stop the replica's SQL thread: %w", err)
+		}
+		open, err := s.conn.openTempTables()
+		if err != nil || open == 0 {
+			return st, err
+		}
+		if !time.Now().Before(deadline) {
+			return nil, &ConfigError{
+				Problem: fmt.Sprintf("the replica %s's SQL thread still holds %d temporary table(s) of replicated statements (Slave_open_temp_tables) after %v: a snapshot now would not restore past their next use", s.cfg.Addr(), open, s.tempWait),
+				Hint:    "take the snapshot when the primary's sessions that create temporary tables have ended, give it longer with --temp-tables-wait, or replicate with binlog_format=ROW (no temporary table is replicated then)",
+			}
+		}
+		s.log.Info().Int("open_temp_tables", open).Dur("run_for", spell).
+			Msg("the replica's SQL thread holds temporary tables of replicated statements: letting it run a moment before stopping it again")
+		if err := s.conn.startSQLThread(); err != nil {
+			return nil, fmt.Errorf("start the replica's SQL thread again to close its temporary tables: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(spell):
+		}
+	}
 }
 
 // restart starts the SQL thread again if binarc stopped it; later calls

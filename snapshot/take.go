@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -43,7 +44,15 @@ type Config struct {
 	// Sign, if set, signs the manifest (--sign-key); the manifest's
 	// sha256 covers the data object.
 	Sign *sign.Signer
+	// TempTablesWait is how long the replica's SQL thread may run on, in
+	// short spells, until it holds no temporary table of a replicated
+	// statement (Slave_open_temp_tables 0) before the snapshot is
+	// refused; 0: DefaultTempTablesWait.
+	TempTablesWait time.Duration
 }
+
+// DefaultTempTablesWait is Config.TempTablesWait's default.
+const DefaultTempTablesWait = time.Minute
 
 // LeaseTTL is how long the snapshot lease lasts without renewal.
 const LeaseTTL = 30 * time.Second
@@ -84,7 +93,7 @@ func Take(ctx context.Context, cfg Config) (*Manifest, error) {
 	id := m.ID
 	log = log.With().Str("snapshot", id).Logger()
 
-	r := &sqlThread{cfg: cfg.Source, conn: c, log: log, lease: lease}
+	r := &sqlThread{cfg: cfg.Source, conn: c, log: log, lease: lease, tempWait: cmp.Or(cfg.TempTablesWait, DefaultTempTablesWait)}
 	defer func() {
 		if err := r.restart(); err != nil {
 			log.Error().Err(err).Msg("REPLICA SQL THREAD STILL STOPPED")

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/binarc/binarc/replication"
 	"github.com/binarc/binarc/snapshot"
@@ -16,10 +17,11 @@ type snapshotCmd struct {
 	sourceTLSFlags
 	storeFlags
 	metricsFlags
-	Method           string `env:"BINARC_SNAPSHOT_METHOD" default:"physical" enum:"physical,logical" help:"physical (mariabackup/xtrabackup: the datadir, fast; runs on the server's host) or logical (mariadb-dump/mysqldump: SQL, any version)."`
-	Schedule         string `env:"BINARC_SNAPSHOT_SCHEDULE" placeholder:"CRON" help:"Stay up and take a snapshot at these times: @weekly, @daily, \"@every 168h\" or a cron expression such as \"15 3 * * 0\" (UTC). Without it, take one snapshot and exit."`
-	AllowPrimary     bool   `env:"BINARC_ALLOW_PRIMARY" help:"Back up a server that is not a replica (the coordinates then come from the backup tool)."`
-	DatadirHostCheck bool   `env:"BINARC_DATADIR_HOST_CHECK" help:"Physical: also refuse unless the server's @@hostname is this host's name (off by default: a container sharing the server's volume has its own hostname)."`
+	Method           string        `env:"BINARC_SNAPSHOT_METHOD" default:"physical" enum:"physical,logical" help:"physical (mariabackup/xtrabackup: the datadir, fast; runs on the server's host) or logical (mariadb-dump/mysqldump: SQL, any version)."`
+	TempTablesWait   time.Duration `env:"BINARC_TEMP_TABLES_WAIT" default:"1m" placeholder:"DUR" help:"With statement-based replication, let the replica's SQL thread run on (in short spells) until it holds no temporary table of a replicated statement, for up to this long, before refusing the snapshot (mariabackup --safe-slave-backup does the same): a snapshot taken while it holds one would not restore past the table's next use."`
+	Schedule         string        `env:"BINARC_SNAPSHOT_SCHEDULE" placeholder:"CRON" help:"Stay up and take a snapshot at these times: @weekly, @daily, \"@every 168h\" or a cron expression such as \"15 3 * * 0\" (UTC). Without it, take one snapshot and exit."`
+	AllowPrimary     bool          `env:"BINARC_ALLOW_PRIMARY" help:"Back up a server that is not a replica (the coordinates then come from the backup tool)."`
+	DatadirHostCheck bool          `env:"BINARC_DATADIR_HOST_CHECK" help:"Physical: also refuse unless the server's @@hostname is this host's name (off by default: a container sharing the server's volume has its own hostname)."`
 	encryptFlags
 	signFlags
 	storeWriteFlags
@@ -46,6 +48,9 @@ func (c *snapshotCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	method, err := snapshot.ParseMethod(c.Method)
 	if err != nil {
 		return usageError{fmt.Errorf("--method: %w", err)}
+	}
+	if c.TempTablesWait < 0 {
+		return usageError{fmt.Errorf("--temp-tables-wait %v is negative: give how long to wait, such as 1m", c.TempTablesWait)}
 	}
 	var sched cron.Schedule
 	if c.Schedule != "" {
@@ -85,6 +90,7 @@ func (c *snapshotCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		AfterStop:        testSnapshotHold(log),
 		Encrypt:          sealer,
 		Sign:             signer,
+		TempTablesWait:   c.TempTablesWait,
 	}
 	log.Info().Str("source", src.String()).Str("store", store.String()).Str("cluster", c.Cluster).
 		Str("method", string(method)).Msg("binarc snapshot starting")
