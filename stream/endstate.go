@@ -12,8 +12,11 @@ import (
 // state at the start of its last file (its Gtid_list or Previous_gtids
 // event) and every transaction archived whole after it, as the archive's
 // transaction scan ends groups (an XID, a DDL's one statement, a COMMIT
-// query, an XA PREPARE). ok is false when the file records no state (GTIDs
-// off).
+// query, an XA PREPARE). ok is false when the file records no state, or
+// an empty one and no transaction with a GTID after it: GTIDs off (MySQL
+// with gtid_mode OFF writes an empty Previous_gtids), where every state
+// would hold the empty one and the new timeline would start at the
+// server's newest binlog instead of its oldest.
 func endState(ctx context.Context, c archive.Catalog, tl string) (*replication.GTIDState, bool, error) {
 	files, err := c.Files(ctx, tl)
 	if err != nil || len(files) == 0 {
@@ -35,5 +38,5 @@ func endState(ctx context.Context, c archive.Catalog, tl string) (*replication.G
 	if err != nil {
 		return nil, false, fmt.Errorf("timeline %s, %s: %w", tl, fs.File, err)
 	}
-	return st, found, nil
+	return st, found && st.String() != "", nil
 }

@@ -31,6 +31,7 @@ func TestEndState(t *testing.T) {
 		{"a statement-based transaction last", func(f *binlogtest.File) {
 			f.TxStatements("0-1-7", at(2), "INSERT INTO t VALUES (1)", "INSERT INTO t VALUES (2)")
 		}, "0-1-7"},
+		{"GTIDs off: an empty start state, transactions without GTIDs", nil, "unknown"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			mem := objstore.NewMemory()
@@ -43,14 +44,25 @@ func TestEndState(t *testing.T) {
 				t.Fatal(err)
 			}
 			f := binlogtest.NewFile("mysql-bin.000002", "0-1-5")
-			f.Tx("0-1-6", at(1))
-			c.last(f)
+			if c.last == nil {
+				f = binlogtest.NewFile("mysql-bin.000002")
+				f.TxNoGTID(at(1))
+			} else {
+				f.Tx("0-1-6", at(1))
+				c.last(f)
+			}
 			file := bytes.NewBuffer(f.Bytes())
 			enc, _ := zstd.NewWriter(nil, zstd.WithEncoderCRC(true))
 			if _, err := mem.Put(ctx, l.SegmentKey(tl, "mysql-bin.000002", 0, uint64(file.Len())), enc.EncodeAll(file.Bytes(), nil), objstore.PutOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			st, ok, err := endState(ctx, cat, tl)
+			if c.want == "unknown" {
+				if err != nil || ok {
+					t.Fatalf("end state %v known %v (%v); want it unknown: the new timeline must start at the oldest binlog", st, ok, err)
+				}
+				return
+			}
 			if err != nil || !ok {
 				t.Fatalf("%v %v", ok, err)
 			}
