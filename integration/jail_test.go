@@ -158,17 +158,24 @@ func TestRestoreJailDatadir(t *testing.T) {
 	}
 	t.Logf("refused: %s", lastLine(out))
 
-	out, code = restore("c", a.skips("PLANT-GLFILE", "PLANT-SONAME")...)
-	if code != 0 {
-		t.Fatalf("jailed restore skipping the refused transactions exited %d:\n%s", code, tail(out, 4000))
+	// restored restores skipping the refused transactions, and checks
+	// nothing was written outside and the LOAD DATA's rows.
+	restored := func(name string, id uint32, extra ...string) *testenv.MariaDB {
+		t.Helper()
+		out, code := restore(name, append(a.skips("PLANT-GLFILE", "PLANT-SONAME"), extra...)...)
+		if code != 0 {
+			t.Fatalf("jailed restore %v skipping the refused transactions exited %d:\n%s", extra, code, tail(out, 4000))
+		}
+		if f := a.outsideFiles(t); len(f) > 0 {
+			t.Fatalf("the jailed restore %v wrote outside its directories: %v", extra, f)
+		}
+		srv := testenv.StartMariaDBOn(t, filepath.Join(root, name), id)
+		if got := srv.Query(t, "SELECT id, s FROM app.loaded ORDER BY id"); fmt.Sprint(got) != fmt.Sprint(a.loaded) {
+			t.Fatalf("restore %v: app.loaded %v; the primary's %v", extra, got, a.loaded)
+		}
+		return srv
 	}
-	if f := a.outsideFiles(t); len(f) > 0 {
-		t.Fatalf("the jailed restore wrote outside its directories: %v", f)
-	}
-	srv := testenv.StartMariaDBOn(t, filepath.Join(root, "c"), 78)
-	if got := srv.Query(t, "SELECT id, s FROM app.loaded ORDER BY id"); fmt.Sprint(got) != fmt.Sprint(a.loaded) {
-		t.Fatalf("restored app.loaded %v; the primary's %v", got, a.loaded)
-	}
+	srv := restored("c", 78)
 	if rows := srv.Query(t, "SELECT id FROM app.plant WHERE id IN (0, 99) ORDER BY id"); len(rows) != 2 {
 		t.Fatalf("restored app.plant: %v; want rows 0 and 99", rows)
 	}
@@ -183,17 +190,7 @@ func TestRestoreJailDatadir(t *testing.T) {
 	// The same through a client session (--replay client): the binlog's
 	// own LOAD DATA is replayed as LOAD DATA LOCAL of the file
 	// mariadb-binlog writes, which the temporary server must accept.
-	out, code = restore("e", append(a.skips("PLANT-GLFILE", "PLANT-SONAME"), "--replay", "client")...)
-	if code != 0 {
-		t.Fatalf("jailed --replay client restore exited %d:\n%s", code, tail(out, 4000))
-	}
-	if f := a.outsideFiles(t); len(f) > 0 {
-		t.Fatalf("the jailed --replay client restore wrote outside its directories: %v", f)
-	}
-	cli := testenv.StartMariaDBOn(t, filepath.Join(root, "e"), 79)
-	if got := cli.Query(t, "SELECT id, s FROM app.loaded ORDER BY id"); fmt.Sprint(got) != fmt.Sprint(a.loaded) {
-		t.Fatalf("--replay client: restored app.loaded %v; the primary's %v", got, a.loaded)
-	}
+	restored("e", 79, "--replay", "client")
 	checkJailedServer(t, e, filepath.Join(root, "held"), a.skips("PLANT-LOCAL", "PLANT-GLFILE", "PLANT-SONAME"))
 
 	// Without the jail, the same archive writes outside.

@@ -293,12 +293,8 @@ func TestPlanPositionsBetweenTransactions(t *testing.T) {
 	midStart, midEnd := checkpoint()
 	f.tx("0-1-2", at(101))
 	tailStart, tailEnd := checkpoint()
-	f.store(t, b.mem, b.cat.Layout, ctl1)
-	b.files[ctl1] = append(b.files[ctl1], f)
-
-	pos := func(off uint64) Target {
-		return Target{Kind: TargetPosition, Position: replication.Position{File: "mysql-bin.000001", Offset: off}}
-	}
+	b.storeOn(ctl1, f)
+	pos := positionIn("mysql-bin.000001")
 	for _, c := range []struct {
 		name   string
 		target Target
@@ -344,16 +340,11 @@ func TestPlanRefusesAPositionInAnUnfinishedTail(t *testing.T) {
 	f.tx("0-1-1", at(100))
 	tail := f.b.Pos
 	body := binlogtest.MariaGTIDBody(2, 0)
-	binary.LittleEndian.PutUint32(body[8:], 0)
 	f.add(f.b.NextBody(gomysql.MARIADB_GTID_EVENT, body))
 	rows := f.b.Pos
 	f.add(f.b.Next(gomysql.WRITE_ROWS_EVENTv1, 60))
-	f.store(t, b.mem, b.cat.Layout, ctl1)
-	b.files[ctl1] = append(b.files[ctl1], f)
-
-	pos := func(off uint64) Target {
-		return Target{Kind: TargetPosition, Position: replication.Position{File: "mysql-bin.000001", Offset: off}}
-	}
+	b.storeOn(ctl1, f)
+	pos := positionIn("mysql-bin.000001")
 	for _, c := range []struct {
 		name   string
 		target Target
@@ -374,5 +365,18 @@ func TestPlanRefusesAPositionInAnUnfinishedTail(t *testing.T) {
 				t.Fatalf("replays %q, want %q; ranges %+v", got, c.want, p.Ranges)
 			}
 		})
+	}
+}
+
+// storeOn stores f as a file of timeline tl.
+func (b *archiveBuilder) storeOn(tl string, f *fakeFile) {
+	f.store(b.t, b.mem, b.cat.Layout, tl)
+	b.files[tl] = append(b.files[tl], f)
+}
+
+// positionIn makes position targets in file.
+func positionIn(file string) func(off uint64) Target {
+	return func(off uint64) Target {
+		return Target{Kind: TargetPosition, Position: replication.Position{File: file, Offset: off}}
 	}
 }
