@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/binarc/binarc/archive"
+	"github.com/binarc/binarc/archive/fetch"
 	"github.com/binarc/binarc/restore"
 	"github.com/rs/zerolog"
 )
@@ -24,7 +25,7 @@ type eventsCmd struct {
 }
 
 func (c *eventsCmd) Run(ctx context.Context, log zerolog.Logger) error {
-	filter := archive.TransactionFilter{Grep: c.Grep}
+	filter := fetch.TransactionFilter{Grep: c.Grep}
 	for _, x := range []struct {
 		flag, val string
 		dst       *time.Time
@@ -49,7 +50,7 @@ func (c *eventsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	fmt.Fprintf(os.Stderr, "timeline %s (positions below are in it; --timeline reads another)\n", tl)
 	if c.JSON {
 		var werr error
-		err := cat.EachTransaction(ctx, tl, filter, func(t *archive.Transaction) bool {
+		err := fetch.EachTransaction(ctx, cat, tl, filter, func(t *archive.Transaction) bool {
 			t.Timeline = tl
 			werr = writeJSON(os.Stdout, txJSON(t))
 			return werr == nil
@@ -57,7 +58,7 @@ func (c *eventsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 		return errors.Join(err, werr)
 	}
 	fmt.Fprintf(os.Stdout, "%-20s  %-24s  %-36s  %s\n", "TIME", "GTID", "POSITION", "WHAT")
-	return cat.EachTransaction(ctx, tl, filter, func(t *archive.Transaction) bool {
+	return fetch.EachTransaction(ctx, cat, tl, filter, func(t *archive.Transaction) bool {
 		fmt.Fprintf(os.Stdout, "%-20s  %-24s  %-36s  %s\n", t.Time.Format("2006-01-02T15:04:05Z"), t.GTID,
 			fmt.Sprintf("%s:%d-%d", t.File, t.Start, t.End), shorten(t.Summary(), 200))
 		return true

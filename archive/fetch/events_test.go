@@ -35,9 +35,9 @@ func TestEachTransaction(t *testing.T) {
 	a.fileOf(ftl1, "mysql-bin.000002", replication.ChecksumCRC32, false, txs)
 	t0 := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
 	day := 24 * time.Hour
-	list := func(f archive.TransactionFilter, stopAfter int) (string, error) {
+	list := func(f TransactionFilter, stopAfter int) (string, error) {
 		var got []string
-		err := a.cat.EachTransaction(context.Background(), ftl1, f, func(tx *archive.Transaction) bool {
+		err := EachTransaction(context.Background(), a.cat, ftl1, f, func(tx *archive.Transaction) bool {
 			if tx.Timeline != ftl1 {
 				t.Errorf("transaction %s has timeline %q", tx.GTID, tx.Timeline)
 			}
@@ -48,17 +48,17 @@ func TestEachTransaction(t *testing.T) {
 	}
 	cases := []struct {
 		name      string
-		f         archive.TransactionFilter
+		f         TransactionFilter
 		stopAfter int
 		want      string
 	}{
-		{"all", archive.TransactionFilter{}, 0, "1/0-1-1 1/0-1-2 1/0-1-3 2/0-1-4 2/0-1-5 2/0-1-6"},
-		{"grep in a statement", archive.TransactionFilter{Grep: "ORDERS5"}, 0, "2/0-1-5"},
-		{"grep nothing", archive.TransactionFilter{Grep: "customers"}, 0, ""},
-		{"from", archive.TransactionFilter{From: t0.Add(5 * time.Second)}, 0, "1/0-1-2 1/0-1-3 2/0-1-4 2/0-1-5 2/0-1-6"},
-		{"to", archive.TransactionFilter{To: t0.Add(5 * time.Second)}, 0, "1/0-1-1 1/0-1-2"},
-		{"from and to", archive.TransactionFilter{From: t0.Add(day), To: t0.Add(day + 5*time.Second)}, 0, "2/0-1-4 2/0-1-5"},
-		{"stop", archive.TransactionFilter{}, 4, "1/0-1-1 1/0-1-2 1/0-1-3 2/0-1-4"},
+		{"all", TransactionFilter{}, 0, "1/0-1-1 1/0-1-2 1/0-1-3 2/0-1-4 2/0-1-5 2/0-1-6"},
+		{"grep in a statement", TransactionFilter{Grep: "ORDERS5"}, 0, "2/0-1-5"},
+		{"grep nothing", TransactionFilter{Grep: "customers"}, 0, ""},
+		{"from", TransactionFilter{From: t0.Add(5 * time.Second)}, 0, "1/0-1-2 1/0-1-3 2/0-1-4 2/0-1-5 2/0-1-6"},
+		{"to", TransactionFilter{To: t0.Add(5 * time.Second)}, 0, "1/0-1-1 1/0-1-2"},
+		{"from and to", TransactionFilter{From: t0.Add(day), To: t0.Add(day + 5*time.Second)}, 0, "2/0-1-4 2/0-1-5"},
+		{"stop", TransactionFilter{}, 4, "1/0-1-1 1/0-1-2 1/0-1-3 2/0-1-4"},
 	}
 	for _, c := range cases {
 		got, err := list(c.f, c.stopAfter)
@@ -69,10 +69,10 @@ func TestEachTransaction(t *testing.T) {
 	// With a segment of file 1 gone, reading it fails, and a filter that
 	// leaves it out does not read it.
 	must(t, a.mem.Delete(context.Background(), a.segmentKey(one, one.events[5])))
-	if _, err := list(archive.TransactionFilter{}, 0); err == nil {
+	if _, err := list(TransactionFilter{}, 0); err == nil {
 		t.Fatal("a file with a segment missing was read without an error")
 	}
-	if got, err := list(archive.TransactionFilter{From: t0.Add(day)}, 0); err != nil || got != "2/0-1-4 2/0-1-5 2/0-1-6" {
+	if got, err := list(TransactionFilter{From: t0.Add(day)}, 0); err != nil || got != "2/0-1-4 2/0-1-5 2/0-1-6" {
 		t.Fatalf("from the second file's day: %q, %v; want its transactions, the first file unread", got, err)
 	}
 }

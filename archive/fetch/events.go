@@ -1,9 +1,11 @@
-package archive
+package fetch
 
 import (
 	"context"
 	"strings"
 	"time"
+
+	"github.com/binarc/binarc/archive"
 )
 
 // TransactionFilter selects transactions to list (binarc binlog events).
@@ -17,7 +19,7 @@ type TransactionFilter struct {
 }
 
 // Match says whether f selects t.
-func (f TransactionFilter) Match(t *Transaction) bool {
+func (f TransactionFilter) Match(t *archive.Transaction) bool {
 	if (!f.From.IsZero() && t.Time.Before(f.From)) || (!f.To.IsZero() && t.Time.After(f.To)) {
 		return false
 	}
@@ -29,15 +31,15 @@ func (f TransactionFilter) Match(t *Transaction) bool {
 
 // outside says whether no transaction of fs can be in f's times, so the
 // file need not be read.
-func (f TransactionFilter) outside(fs *FileState) bool {
+func (f TransactionFilter) outside(fs *archive.FileState) bool {
 	return (!f.To.IsZero() && fs.FirstEventTime.After(f.To)) ||
 		(!f.From.IsZero() && !fs.LastEventTime.IsZero() && fs.LastEventTime.Before(f.From))
 }
 
 // EachTransaction calls fn with each transaction of timeline tl that f
 // selects, file by file in binlog order, until fn returns false. Files
-// wholly outside f's times are not read.
-func (c Catalog) EachTransaction(ctx context.Context, tl string, f TransactionFilter, fn func(*Transaction) bool) error {
+// wholly outside f's times are not read (binarc binlog events).
+func EachTransaction(ctx context.Context, c archive.Catalog, tl string, f TransactionFilter, fn func(*archive.Transaction) bool) error {
 	refs, err := c.Files(ctx, tl)
 	if err != nil {
 		return err
@@ -51,7 +53,7 @@ func (c Catalog) EachTransaction(ctx context.Context, tl string, f TransactionFi
 		if f.outside(fs) {
 			continue
 		}
-		err = Transactions(ctx, c, fs, func(t *Transaction) bool {
+		err = archive.Transactions(ctx, c, fs, func(t *archive.Transaction) bool {
 			t.Timeline = tl
 			if f.Match(t) {
 				more = fn(t)
