@@ -70,116 +70,134 @@ func scanTransactions(file string, r io.Reader, from uint64, checksums bool, fn 
 	if from < replication.MagicLen {
 		from = 0
 	}
-	var cur *Transaction
-	var standalone, inBegin bool
-	crcLen := 0
+	sc := &txScan{file: file, fn: fn}
 	if checksums {
-		crcLen = 4
+		sc.crcLen = 4
 	}
-	err = replication.ReadEvents(r, from, func(off uint64, h replication.Header, raw []byte) error {
-		if h.Type == gomysql.FORMAT_DESCRIPTION_EVENT {
-			if replication.HasChecksum(raw) {
-				crcLen = 4
-			}
-			return nil
-		}
-		body := raw[replication.HeaderLen : len(raw)-min(crcLen, len(raw)-replication.HeaderLen)]
-		endAt := func(end uint64) error {
-			cur.End = end
-			t := cur
-			cur = nil
-			more, err := fn(t)
-			if err == nil && !more {
-				err = errStopScan
-			}
-			return err
-		}
-		begin := func() error {
-			if cur != nil {
-				if err := endAt(off); err != nil {
-					return err
-				}
-			}
-			cur = &Transaction{File: file, Start: off, Time: time.Unix(int64(h.Timestamp), 0).UTC()}
-			standalone, inBegin = false, false
-			return nil
-		}
-		finish := func() error { return endAt(off + uint64(h.EventSize)) }
-		switch h.Type {
-		case gomysql.MARIADB_GTID_EVENT:
-			if err := begin(); err != nil {
-				return err
-			}
-			cur.GTID = replication.ParseGTID(raw)
-			// flags byte after seq_no (8) and domain_id (4): FL_STANDALONE
-			// (1) means no BEGIN…COMMIT: the next event is the whole group.
-			// Without it the GTID event is the BEGIN.
-			standalone = len(body) > 12 && body[12]&0x01 != 0
-			inBegin = !standalone
-			return nil
-		case gomysql.GTID_EVENT, gomysql.ANONYMOUS_GTID_EVENT:
-			if err := begin(); err != nil {
-				return err
-			}
-			cur.GTID = replication.ParseGTID(raw)
-			return nil
-		case gomysql.XID_EVENT, gomysql.XA_PREPARE_LOG_EVENT, gomysql.TRANSACTION_PAYLOAD_EVENT:
-			// The commit, an XA transaction's prepared half, or MySQL's
-			// compressed transaction (the whole group in one event).
-			if cur != nil {
-				return finish()
-			}
-			return nil
-		case gomysql.QUERY_EVENT, gomysql.MARIADB_QUERY_COMPRESSED_EVENT:
-			q := replication.QueryText(body)
-			if h.Type == gomysql.MARIADB_QUERY_COMPRESSED_EVENT && q != "" {
-				q = "(compressed query)"
-			}
-			if cur == nil {
-				if err := begin(); err != nil {
-					return err
-				}
-			}
-			cur.Statements = append(cur.Statements, q)
-			uq := strings.ToUpper(strings.TrimSpace(q))
-			switch {
-			case uq == "BEGIN" || strings.HasPrefix(uq, "XA START"):
-				inBegin = true
-			case uq == "COMMIT" || uq == "ROLLBACK" || strings.HasPrefix(uq, "XA COMMIT") || strings.HasPrefix(uq, "XA ROLLBACK"):
-				return finish()
-			case standalone || !inBegin:
-				return finish() // DDL and other single-statement groups
-			}
-			return nil
-		case gomysql.MARIADB_ANNOTATE_ROWS_EVENT, gomysql.ROWS_QUERY_EVENT:
-			if cur != nil {
-				q := body
-				if h.Type == gomysql.ROWS_QUERY_EVENT && len(q) > 0 {
-					q = q[1:] // MySQL: a length byte first
-				}
-				cur.Statements = append(cur.Statements, string(q))
-			}
-			return nil
-		case gomysql.TABLE_MAP_EVENT:
-			if cur != nil {
-				if name := replication.TableMapName(body); name != "" && !slices.Contains(cur.Tables, name) {
-					cur.Tables = append(cur.Tables, name)
-				}
-			}
-			return nil
-		}
-		return nil
-	})
+	err = replication.ReadEvents(r, from, sc.event)
 	if errors.Is(err, errStopScan) {
 		return 0, nil
 	}
 	if err != nil {
 		return 0, fmt.Errorf("binlog=%s: %w", file, err)
 	}
-	if cur != nil {
-		open = cur.Start
+	if sc.cur != nil {
+		open = sc.cur.Start
 	}
 	return open, nil
+}
+
+// txScan is scanTransactions' state: the group being read, and how it
+// ends.
+type txScan struct {
+	file   string
+	fn     func(*Transaction) (bool, error)
+	crcLen int
+	cur    *Transaction
+	// standalone: the group is its GTID event's one statement;
+	// inBegin: it ends only at its commit.
+	standalone, inBegin bool
+}
+
+// event reads one event at offset off.
+func (sc *txScan) event(off uint64, h replication.Header, raw []byte) error {
+	if h.Type == gomysql.FORMAT_DESCRIPTION_EVENT {
+		if replication.HasChecksum(raw) {
+			sc.crcLen = 4
+		}
+		return nil
+	}
+	body := raw[replication.HeaderLen : len(raw)-min(sc.crcLen, len(raw)-replication.HeaderLen)]
+	end := off + uint64(h.EventSize)
+	switch h.Type {
+	case gomysql.MARIADB_GTID_EVENT:
+		if err := sc.begin(off, h); err != nil {
+			return err
+		}
+		sc.cur.GTID = replication.ParseGTID(raw)
+		// flags byte after seq_no (8) and domain_id (4): FL_STANDALONE
+		// (1) means no BEGIN…COMMIT: the next event is the whole group.
+		// Without it the GTID event is the BEGIN.
+		sc.standalone = len(body) > 12 && body[12]&0x01 != 0
+		sc.inBegin = !sc.standalone
+	case gomysql.GTID_EVENT, gomysql.ANONYMOUS_GTID_EVENT:
+		if err := sc.begin(off, h); err != nil {
+			return err
+		}
+		sc.cur.GTID = replication.ParseGTID(raw)
+	case gomysql.XID_EVENT, gomysql.XA_PREPARE_LOG_EVENT, gomysql.TRANSACTION_PAYLOAD_EVENT:
+		// The commit, an XA transaction's prepared half, or MySQL's
+		// compressed transaction (the whole group in one event).
+		if sc.cur != nil {
+			return sc.endAt(end)
+		}
+	case gomysql.QUERY_EVENT, gomysql.MARIADB_QUERY_COMPRESSED_EVENT:
+		return sc.query(off, end, h, body)
+	case gomysql.MARIADB_ANNOTATE_ROWS_EVENT, gomysql.ROWS_QUERY_EVENT:
+		if sc.cur != nil {
+			q := body
+			if h.Type == gomysql.ROWS_QUERY_EVENT && len(q) > 0 {
+				q = q[1:] // MySQL: a length byte first
+			}
+			sc.cur.Statements = append(sc.cur.Statements, string(q))
+		}
+	case gomysql.TABLE_MAP_EVENT:
+		if sc.cur != nil {
+			if name := replication.TableMapName(body); name != "" && !slices.Contains(sc.cur.Tables, name) {
+				sc.cur.Tables = append(sc.cur.Tables, name)
+			}
+		}
+	}
+	return nil
+}
+
+// query reads a query event [off, end): a BEGIN, a commit, a statement
+// of the open group, or a group of its own.
+func (sc *txScan) query(off, end uint64, h replication.Header, body []byte) error {
+	q := replication.QueryText(body)
+	if h.Type == gomysql.MARIADB_QUERY_COMPRESSED_EVENT && q != "" {
+		q = "(compressed query)"
+	}
+	if sc.cur == nil {
+		if err := sc.begin(off, h); err != nil {
+			return err
+		}
+	}
+	sc.cur.Statements = append(sc.cur.Statements, q)
+	uq := strings.ToUpper(strings.TrimSpace(q))
+	switch {
+	case uq == "BEGIN" || strings.HasPrefix(uq, "XA START"):
+		sc.inBegin = true
+	case uq == "COMMIT" || uq == "ROLLBACK" || strings.HasPrefix(uq, "XA COMMIT") || strings.HasPrefix(uq, "XA ROLLBACK"):
+		return sc.endAt(end)
+	case sc.standalone || !sc.inBegin:
+		return sc.endAt(end) // DDL and other single-statement groups
+	}
+	return nil
+}
+
+// begin starts a group at off, ending the open one there first (a group
+// whose end this scan does not know).
+func (sc *txScan) begin(off uint64, h replication.Header) error {
+	if sc.cur != nil {
+		if err := sc.endAt(off); err != nil {
+			return err
+		}
+	}
+	sc.cur = &Transaction{File: sc.file, Start: off, Time: time.Unix(int64(h.Timestamp), 0).UTC()}
+	sc.standalone, sc.inBegin = false, false
+	return nil
+}
+
+// endAt ends the open group at end and reports it.
+func (sc *txScan) endAt(end uint64) error {
+	t := sc.cur
+	t.End, sc.cur = end, nil
+	more, err := sc.fn(t)
+	if err == nil && !more {
+		err = errStopScan
+	}
+	return err
 }
 
 // scanFile scans a rebuilt binlog file from offset from. The checksum
