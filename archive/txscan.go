@@ -133,6 +133,12 @@ func (sc *txScan) event(off uint64, h replication.Header, raw []byte) error {
 		}
 	case gomysql.QUERY_EVENT, gomysql.MARIADB_QUERY_COMPRESSED_EVENT:
 		return sc.query(off, end, h, body)
+	case gomysql.EXECUTE_LOAD_QUERY_EVENT:
+		// A statement-based LOAD DATA: a statement of its group (the
+		// group's commit ends it), listed and found by --grep.
+		if sc.cur != nil {
+			sc.cur.Statements = append(sc.cur.Statements, replication.ExecuteLoadQueryText(body))
+		}
 	case gomysql.MARIADB_ANNOTATE_ROWS_EVENT, gomysql.ROWS_QUERY_EVENT:
 		if sc.cur != nil {
 			q := body

@@ -114,13 +114,22 @@ func TestScanGroupsAsTheServerWritesThem(t *testing.T) {
 	add(b.Next(gomysql.WRITE_ROWS_EVENTv1, 60))
 	want = append(want, span{"0-1-8", unknown, b.Pos})
 	group("0-1-9", 9, 0, query("INSERT INTO t VALUES (3)"), event(gomysql.XID_EVENT, 31))
+	// A statement-based LOAD DATA: its file's block, the statement, the XID.
+	load := "LOAD DATA INFILE '/tmp/SQL_LOAD-1-2-3.data' INTO TABLE t"
+	group("0-1-11", 11, 0, event(gomysql.BEGIN_LOAD_QUERY_EVENT, 30), func() replication.Event {
+		return add(b.NextBody(gomysql.EXECUTE_LOAD_QUERY_EVENT, append(make([]byte, 26), append([]byte{0}, load...)...)))
+	}, event(gomysql.XID_EVENT, 31))
 	// The tail: a transaction whose commit the file does not hold.
-	tail := add(b.NextBody(gomysql.MARIADB_GTID_EVENT, binlogtest.MariaGTIDBody(10, 0))).Start
+	tail := add(b.NextBody(gomysql.MARIADB_GTID_EVENT, binlogtest.MariaGTIDBody(12, 0))).Start
 	add(b.NextBody(gomysql.QUERY_EVENT, binlogtest.QueryBody("INSERT INTO t VALUES (4)")))
 
 	var got []span
+	var loadStatements []string
 	open, err := scanFile("mysql-bin.000001", bytes.NewReader(file.Bytes()), 0, func(tx *Transaction) (bool, error) {
 		got = append(got, span{tx.GTID, tx.Start, tx.End})
+		if tx.GTID == "0-1-11" {
+			loadStatements = tx.Statements
+		}
 		return true, nil
 	})
 	must(t, err)
@@ -132,7 +141,10 @@ func TestScanGroupsAsTheServerWritesThem(t *testing.T) {
 			t.Errorf("transaction %d is %+v, want %+v", i, got[i], want[i])
 		}
 	}
+	if len(loadStatements) != 1 || loadStatements[0] != load {
+		t.Errorf("the LOAD DATA transaction's statements are %q, want [%q]", loadStatements, load)
+	}
 	if open != tail {
-		t.Errorf("open transaction at %d, want %d (0-1-10's start)", open, tail)
+		t.Errorf("open transaction at %d, want %d (0-1-12's start)", open, tail)
 	}
 }

@@ -10,11 +10,21 @@ import (
 // error_code (2), status_vars_len (2); then the status variables, the db
 // name and a NUL, then the statement. "" when the body is too short for
 // its own lengths (never a panic on bytes read from a store).
-func QueryText(body []byte) string {
-	if len(body) < 13 {
+func QueryText(body []byte) string { return queryTextAfter(body, 13) }
+
+// ExecuteLoadQueryText reads the statement of an EXECUTE_LOAD_QUERY_EVENT
+// body (a statement-based LOAD DATA): a query event's post-header with
+// 13 more bytes (file_id, the file name's start and end in the
+// statement, the duplicate handling), then the same fields.
+func ExecuteLoadQueryText(body []byte) string { return queryTextAfter(body, 26) }
+
+// queryTextAfter reads the statement of a query event body whose
+// post-header is postHeader bytes long.
+func queryTextAfter(body []byte, postHeader int) string {
+	if len(body) < postHeader {
 		return ""
 	}
-	q := 13 + int(binary.LittleEndian.Uint16(body[11:])) + int(body[8]) + 1
+	q := postHeader + int(binary.LittleEndian.Uint16(body[11:])) + int(body[8]) + 1
 	if q > len(body) {
 		return ""
 	}
