@@ -330,6 +330,11 @@ func (c Catalog) StartState(ctx context.Context, tl string, ref FileRef) (*repli
 	if err != nil {
 		return nil, false
 	}
+	return c.FileStartState(ctx, fs)
+}
+
+// FileStartState is StartState of a file whose state the caller has read.
+func (c Catalog) FileStartState(ctx context.Context, fs *FileState) (*replication.GTIDState, bool) {
 	if fs.StartGTIDState != nil {
 		st, err := replication.ParseGTIDState(*fs.StartGTIDState)
 		return st, err == nil

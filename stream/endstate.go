@@ -22,12 +22,11 @@ func endState(ctx context.Context, c archive.Catalog, tl string) (*replication.G
 	if err != nil || len(files) == 0 {
 		return nil, false, err
 	}
-	last := files[len(files)-1]
-	fs, err := c.FileState(ctx, tl, last)
+	fs, err := c.FileState(ctx, tl, files[len(files)-1])
 	if err != nil {
 		return nil, false, err
 	}
-	st, found := c.StartState(ctx, tl, last)
+	st, found := c.FileStartState(ctx, fs)
 	if !found {
 		st = &replication.GTIDState{}
 	}
@@ -38,5 +37,5 @@ func endState(ctx context.Context, c archive.Catalog, tl string) (*replication.G
 	if err != nil {
 		return nil, false, fmt.Errorf("timeline %s, %s: %w", tl, fs.File, err)
 	}
-	return st, found && st.String() != "", nil
+	return st, found && !st.Empty(), nil
 }

@@ -22,7 +22,6 @@ func (a *Archiver) startByGTID(ctx context.Context, prev *archive.TimelineEnd, l
 	}
 	es := end.String()
 	prev.GTIDState = &es
-	held := a.cat.HeldState(ctx, prev.Timeline, end)
 	names := make([]string, len(logs))
 	for i, l := range logs {
 		names[i] = l.Name
@@ -32,6 +31,7 @@ func (a *Archiver) startByGTID(ctx context.Context, prev *archive.TimelineEnd, l
 		a.log.Warn().Err(err).Msg("could not read the server's binlog GTID states: the new timeline starts at its oldest binlog")
 		return oldest
 	}
+	held := heldJudge(ctx, a.cat, prev.Timeline, end)
 	if name, st := newestHeld(names, states, held); name != "" {
 		a.log.Info().Str("start_file", name).Str("file_gtid_state", st.String()).Str("archived_gtid_state", es).
 			Msg("the new timeline starts at the newest binlog whose starting GTID state the archive holds")
@@ -41,10 +41,11 @@ func (a *Archiver) startByGTID(ctx context.Context, prev *archive.TimelineEnd, l
 }
 
 // newestHeld is the newest of the binlog files names (oldest first) whose
-// starting GTID state held contains, and that state; "" when none does.
-func newestHeld(names []string, states map[string]*replication.GTIDState, held *replication.GTIDState) (string, *replication.GTIDState) {
+// starting GTID state the history holds, and that state; "" when none
+// does.
+func newestHeld(names []string, states map[string]*replication.GTIDState, holds func(*replication.GTIDState) bool) (string, *replication.GTIDState) {
 	for i := len(names) - 1; i >= 0; i-- {
-		if st, ok := states[names[i]]; ok && held.Contains(st) {
+		if st, ok := states[names[i]]; ok && holds(st) {
 			return names[i], st
 		}
 	}
@@ -81,19 +82,10 @@ func (a *Archiver) startByDump(ctx context.Context, prev *archive.TimelineEnd) (
 		return "", nil, false
 	}
 	es := end.String()
-	// The history's joins and the earlier states are read from the
-	// archive only when the end state does not do (a clean flip needs
-	// none of them, and a semi-sync primary's commits wait meanwhile).
-	var held *replication.GTIDState
-	holds := func(st *replication.GTIDState) bool {
-		if end.Contains(st) {
-			return true
-		}
-		if held == nil {
-			held = a.cat.HeldState(ctx, prev.Timeline, end)
-		}
-		return held.Contains(st)
-	}
+	// The earlier states are read from the archive only when the end
+	// state does not do (a clean flip needs none of them, and a
+	// semi-sync primary's commits wait meanwhile).
+	holds := heldJudge(ctx, a.cat, prev.Timeline, end)
 	tries := []*replication.GTIDState{end}
 	for i := 0; i < len(tries); i++ {
 		from := tries[i]
@@ -142,4 +134,22 @@ func dumpStarts(ctx context.Context, c archive.Catalog, tl string, end *replicat
 		}
 	}
 	return out
+}
+
+// heldJudge tells whether the archive's history at the end of timeline tl
+// holds a GTID state: end holds it, or the history's held state
+// (archive.Catalog.HeldState), which includes end and is read from the
+// recorded joins only the first time end does not do (a clean flip reads
+// none of them, and a semi-sync primary's commits wait meanwhile).
+func heldJudge(ctx context.Context, c archive.Catalog, tl string, end *replication.GTIDState) func(*replication.GTIDState) bool {
+	var held *replication.GTIDState
+	return func(st *replication.GTIDState) bool {
+		if end.Contains(st) {
+			return true
+		}
+		if held == nil {
+			held = c.HeldState(ctx, tl, end)
+		}
+		return held.Contains(st)
+	}
 }

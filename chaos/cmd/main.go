@@ -30,13 +30,14 @@ func main() {
 	binlogFormat := flag.String("binlog-format", "", "the servers' binlog_format: ROW (the default here), MIXED (MariaDB's default) or STATEMENT")
 	flag.Parse()
 	log := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.TimeOnly}).With().Timestamp().Logger()
-	switch strings.ToUpper(*binlogFormat) {
+	format := strings.ToUpper(*binlogFormat)
+	switch format {
 	case "", "ROW", "MIXED", "STATEMENT":
 	default:
 		log.Error().Str("binlog_format", *binlogFormat).Msg("-binlog-format takes ROW, MIXED or STATEMENT")
 		os.Exit(2)
 	}
-	cfg := chaos.Config{Seed: *seed, Duration: *duration, Dir: *dir, Binarc: *binarc, Restores: *restores, SemiSync: *semiSync, BinlogFormat: strings.ToUpper(*binlogFormat), Log: log}
+	cfg := chaos.Config{Seed: *seed, Duration: *duration, Dir: *dir, Binarc: *binarc, Restores: *restores, SemiSync: *semiSync, BinlogFormat: format, Log: log}
 	os.Exit(run(log, cfg))
 }
 
