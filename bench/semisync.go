@@ -38,6 +38,7 @@ var (
 	semiSyncLatencies = flag.String("semi-sync-latencies", "0,10ms,50ms", "store latencies added per request through a proxy, comma-separated")
 	semiSyncWriters   = flag.String("semi-sync-writers", "8,64", "concurrent writers, comma-separated; each mode runs each")
 	semiSyncArgs      = flag.String("semi-sync-args", "", "extra binarc flags for the semi-sync modes, e.g. --semi-sync-inflight 8")
+	semiSyncModes     = flag.String("semi-sync-modes", "async,store,after-commit,local,replica", "the modes to run, comma-separated: async, store (AFTER_SYNC), after-commit (store, AFTER_COMMIT), local, replica (MariaDB's own)")
 )
 
 const (
@@ -74,9 +75,10 @@ type SemiSyncMode struct {
 	Segments int `json:"segments_stored"`
 	// Slow counts commits over 100 ms (the stalls issue 12 saw).
 	Slow int `json:"commits_over_100ms"`
-	// AckMeanMs is binarc's mean acknowledgement latency (from the
-	// primary's request to the acknowledgement, its metric), and
-	// UploadMeanMs its mean segment upload time (sealed to stored).
+	// AckMeanMs is binarc's mean acknowledgement latency during this
+	// load (from the primary's request to the acknowledgement, its
+	// metric), and UploadMeanMs its mean segment upload time (sealed to
+	// stored): the PUT as it is under the load, not the idle probe.
 	AckMeanMs    float64 `json:"binarc_ack_mean_ms"`
 	UploadMeanMs float64 `json:"binarc_upload_mean_ms"`
 	PeakRSSMB    float64 `json:"binarc_peak_rss_mib"`
@@ -92,16 +94,35 @@ type SemiSyncResults struct {
 // semiSyncRun is one mode of the matrix: binarc's flags (or the
 // reference replica) and the primary's wait point.
 type semiSyncRun struct {
-	name, args, waitPoint string
-	replica               bool
+	key, name, args, waitPoint string
+	replica                    bool
 }
 
 var semiSyncRuns = []semiSyncRun{
-	{name: "asynchronous", waitPoint: "AFTER_SYNC"},
-	{name: "semi-sync, store", args: "--semi-sync", waitPoint: "AFTER_SYNC"},
-	{name: "semi-sync, store, AFTER_COMMIT", args: "--semi-sync", waitPoint: "AFTER_COMMIT"},
-	{name: "semi-sync, local", args: "--semi-sync --semi-sync-durability local", waitPoint: "AFTER_SYNC"},
-	{name: "semi-sync, a MariaDB replica (reference)", waitPoint: "AFTER_SYNC", replica: true},
+	{key: "async", name: "asynchronous", waitPoint: "AFTER_SYNC"},
+	{key: "store", name: "semi-sync, store", args: "--semi-sync", waitPoint: "AFTER_SYNC"},
+	{key: "after-commit", name: "semi-sync, store, AFTER_COMMIT", args: "--semi-sync", waitPoint: "AFTER_COMMIT"},
+	{key: "local", name: "semi-sync, local", args: "--semi-sync --semi-sync-durability local", waitPoint: "AFTER_SYNC"},
+	{key: "replica", name: "semi-sync, a MariaDB replica (reference)", waitPoint: "AFTER_SYNC", replica: true},
+}
+
+// selectedRuns is semiSyncRuns cut to -semi-sync-modes.
+func selectedRuns() ([]semiSyncRun, error) {
+	want := map[string]bool{}
+	for _, k := range strings.Split(*semiSyncModes, ",") {
+		want[strings.TrimSpace(k)] = true
+	}
+	var runs []semiSyncRun
+	for _, r := range semiSyncRuns {
+		if want[r.key] {
+			runs = append(runs, r)
+			delete(want, r.key)
+		}
+	}
+	for k := range want {
+		return nil, fmt.Errorf("-semi-sync-modes: no mode %q (use async, store, after-commit, local, replica)", k)
+	}
+	return runs, nil
 }
 
 // semiSync is the bench phase: every latency, every mode, every writer
@@ -112,6 +133,10 @@ func (b *bench) semiSync() error {
 		load = 5 * time.Second
 	}
 	latencies, writers, err := semiSyncMatrix()
+	if err != nil {
+		return err
+	}
+	runs, err := selectedRuns()
 	if err != nil {
 		return err
 	}
@@ -133,7 +158,7 @@ func (b *bench) semiSync() error {
 			return err
 		}
 		logf("semi-sync: store latency %v: S3 PUT of 8 KiB through the proxy, %d in a row: p50 %.1f ms, p99 %.1f ms", lat, putProbes, p50, p99)
-		for _, run := range semiSyncRuns {
+		for _, run := range runs {
 			if run.replica && lat != latencies[0] {
 				continue // the replica does not use the store
 			}
@@ -255,14 +280,24 @@ func (b *bench) semiSyncRun(run semiSyncRun, s3Endpoint string, writers []int, l
 	if err := b.waitSemiSyncReady(bin, logPath, semi); err != nil {
 		return nil, err
 	}
+	var atStart map[string]float64
 	modes, err := b.loads(run, writers, load, func(m *SemiSyncMode, before bool) error {
 		n, err := b.countSegments(clusterName)
-		if before {
-			m.Segments = -n
-		} else {
-			m.Segments += n
+		if err != nil {
+			return err
 		}
-		return err
+		metrics, err := scrapeMetrics(logPath)
+		if err != nil {
+			return err
+		}
+		if before {
+			m.Segments, atStart = -n, metrics
+			return nil
+		}
+		m.Segments += n
+		m.AckMeanMs = meanSince(metrics, atStart, "binarc_semi_sync_ack_latency_seconds")
+		m.UploadMeanMs = meanSince(metrics, atStart, "binarc_upload_latency_seconds")
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -270,10 +305,6 @@ func (b *bench) semiSyncRun(run semiSyncRun, s3Endpoint string, writers []int, l
 	for i := range modes {
 		if kb, err := procfs.StatusKB(bin.Pid(), "VmHWM"); err == nil {
 			modes[i].PeakRSSMB = float64(kb) / 1024
-		}
-		if m, err := scrapeMetrics(logPath); err == nil {
-			modes[i].AckMeanMs = mean(m, "binarc_semi_sync_ack_latency_seconds")
-			modes[i].UploadMeanMs = mean(m, "binarc_upload_latency_seconds")
 		}
 	}
 	if err := bin.Stop(syscall.SIGTERM, time.Minute); err != nil {

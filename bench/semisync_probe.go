@@ -76,10 +76,11 @@ func scrapeMetrics(logPath string) (map[string]float64, error) {
 	return m, nil
 }
 
-// mean is a histogram's mean in milliseconds.
-func mean(m map[string]float64, histogram string) float64 {
-	if n := m[histogram+"_count"]; n > 0 {
-		return 1000 * m[histogram+"_sum"] / n
+// meanSince is a histogram's mean in milliseconds over what it observed
+// between two scrapes.
+func meanSince(now, then map[string]float64, histogram string) float64 {
+	if n := now[histogram+"_count"] - then[histogram+"_count"]; n > 0 {
+		return 1000 * (now[histogram+"_sum"] - then[histogram+"_sum"]) / n
 	}
 	return 0
 }
