@@ -36,12 +36,18 @@ func (f identityFlags) opener(log zerolog.Logger) (*crypt.Opener, error) {
 	if f.Identity == "" {
 		return nil, nil
 	}
-	if st, err := os.Stat(f.Identity); err == nil && st.Mode().Perm()&0o077 != 0 {
-		log.Warn().Str("identity", f.Identity).Str("mode", fmt.Sprintf("%04o", st.Mode().Perm())).Msg("the identity file is readable by other users: chmod 600 it")
-	}
+	warnOthersRead(log, "identity", f.Identity, "the identity file")
 	o, err := crypt.LoadIdentities(f.Identity)
 	if err != nil {
 		return nil, usageError{err}
 	}
 	return o, nil
+}
+
+// warnOthersRead warns when users other than the owner may read the secret
+// key file at path (logged as field), named what in the message.
+func warnOthersRead(log zerolog.Logger, field, path, what string) {
+	if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
+		log.Warn().Str(field, path).Str("mode", fmt.Sprintf("%04o", st.Mode().Perm())).Msg(what + " is readable by other users: chmod 600 it")
+	}
 }

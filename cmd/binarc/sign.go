@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/binarc/binarc/archive/crypt"
 	"github.com/binarc/binarc/archive/sign"
@@ -31,9 +30,7 @@ func (f signFlags) signer(log zerolog.Logger) (*sign.Signer, error) {
 	if f.SignKey == "" {
 		return nil, nil
 	}
-	if st, err := os.Stat(f.SignKey); err == nil && st.Mode().Perm()&0o077 != 0 {
-		log.Warn().Str("sign_key", f.SignKey).Str("mode", fmt.Sprintf("%04o", st.Mode().Perm())).Msg("the signing key file is readable by other users: chmod 600 it")
-	}
+	warnOthersRead(log, "sign_key", f.SignKey, "the signing key file")
 	s, err := sign.LoadSigner(f.SignKey)
 	if err != nil {
 		return nil, usageError{err}
