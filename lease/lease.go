@@ -249,6 +249,27 @@ func (l *Lease) Keep(ctx context.Context) error {
 	}
 }
 
+// Hold keeps the lease renewed (Keep) until release is called; the
+// returned context ends, its cause the loss, if the lease is lost first.
+// release stops the renewal and gives the lease back (waiting at most
+// 10 s); its error is Release's: the lease then expires by itself.
+func (l *Lease) Hold(ctx context.Context) (_ context.Context, release func() error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := l.Keep(ctx); err != nil {
+			cancel(err)
+		}
+	})
+	return ctx, func() error {
+		cancel(nil)
+		wg.Wait()
+		rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer rcancel()
+		return l.Release(rctx)
+	}
+}
+
 // Read reads the lease object at key. It returns nil when there is
 // none, or when it has expired by now (the holder is gone, or released
 // it).

@@ -139,3 +139,40 @@ func TestLeaseReleaseBesideConfirm(t *testing.T) {
 		t.Fatalf("Confirm after Release: %v, want ErrLost", err)
 	}
 }
+
+// TestHold: a held lease is renewed until release gives it back; a lease
+// lost meanwhile ends the held context, with the loss as its cause.
+func TestHold(t *testing.T) {
+	ctx := context.Background()
+	store := objstore.NewMemory()
+	key := archive.Layout{Cluster: "c"}.LeaseKey()
+	a, err := acquire(ctx, store, key, "c", Info{Host: "host-a", PID: 10}, time.Second, time.Now)
+	must(t, err)
+	hctx, release := a.Hold(ctx)
+	time.Sleep(1500 * time.Millisecond) // past the TTL: only renewals keep it
+	if _, err := acquire(ctx, store, key, "c", Info{Host: "host-b", PID: 20}, time.Second, time.Now); !errors.Is(err, ErrHeld) {
+		t.Fatalf("held lease taken over: %v", err)
+	}
+	must(t, release())
+	if hctx.Err() == nil {
+		t.Fatal("the held context outlives release")
+	}
+	b, err := acquire(ctx, store, key, "c", Info{Host: "host-b", PID: 20}, time.Second, time.Now)
+	if err != nil {
+		t.Fatalf("after release: %v", err)
+	}
+
+	hctx, release = b.Hold(ctx)
+	defer release()
+	if _, err := store.Put(ctx, key, []byte(`{}`), objstore.PutOptions{}); err != nil { // another writer's
+		t.Fatal(err)
+	}
+	select {
+	case <-hctx.Done():
+		if !errors.Is(context.Cause(hctx), ErrLost) {
+			t.Fatalf("held context ended by %v; want ErrLost", context.Cause(hctx))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a lost lease left the held context running")
+	}
+}

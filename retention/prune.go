@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/binarc/binarc/archive"
@@ -97,22 +96,10 @@ func Prune(ctx context.Context, req PruneRequest) (*PruneResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		var cancel context.CancelCauseFunc
-		ctx, cancel = context.WithCancelCause(ctx)
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := lease.Keep(ctx); err != nil {
-				cancel(err)
-			}
-		}()
+		var release func() error
+		ctx, release = lease.Hold(ctx)
 		defer func() {
-			cancel(nil)
-			wg.Wait()
-			rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer rcancel()
-			if err := lease.Release(rctx); err != nil {
+			if err := release(); err != nil {
 				req.Log.Warn().Err(err).Msg("could not release the prune lease; it expires by itself")
 			}
 		}()

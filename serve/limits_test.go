@@ -130,6 +130,17 @@ func testServer(t *testing.T, lim Limits) string {
 	return startServer(t, Config{Source: &DirSource{Dir: t.TempDir()}, User: "u", Password: "p", ServerID: 9, Log: zerolog.Nop(), Limits: lim})
 }
 
+// emptyServer is a server of an empty folder, with the tests' credentials,
+// for the tests that drive Serve with a listener of their own.
+func emptyServer(t *testing.T) *Server {
+	t.Helper()
+	srv, err := New(Config{Source: &DirSource{Dir: t.TempDir()}, User: "u", Password: "p", ServerID: 9, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv
+}
+
 // TestConnectionCaps: a client address past its cap, and anyone past the
 // total, is answered "Too many connections" instead of a greeting; a
 // released slot is given again.
@@ -218,10 +229,7 @@ func (l *blockingListener) Close() error { close(l.closed); return nil }
 // returns.
 func TestConnectionAcceptedDuringShutdown(t *testing.T) {
 	c, s := tcpPair(t)
-	srv, err := New(Config{Source: &DirSource{Dir: t.TempDir()}, User: "u", Password: "p", ServerID: 9, Log: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := emptyServer(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, &blockingListener{closed: make(chan struct{}), conn: s}) }()
@@ -289,10 +297,7 @@ func (l *scriptedListener) Close() error { close(l.closed); return nil }
 // is served. Another Accept error does end it.
 func TestAcceptOutOfDescriptors(t *testing.T) {
 	c, s := tcpPair(t)
-	srv, err := New(Config{Source: &DirSource{Dir: t.TempDir()}, User: "u", Password: "p", ServerID: 9, Log: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := emptyServer(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ln := &scriptedListener{errs: []error{syscall.EMFILE, syscall.ENFILE, syscall.ECONNABORTED}, conn: s, closed: make(chan struct{})}
@@ -307,7 +312,7 @@ func TestAcceptOutOfDescriptors(t *testing.T) {
 	}
 
 	boom := errors.New("boom")
-	srv, _ = New(Config{Source: &DirSource{Dir: t.TempDir()}, User: "u", Password: "p", ServerID: 9, Log: zerolog.Nop()})
+	srv = emptyServer(t)
 	if err := srv.Serve(context.Background(), &scriptedListener{errs: []error{boom}, closed: make(chan struct{})}); !errors.Is(err, boom) {
 		t.Errorf("Serve after another Accept error: %v", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/binarc/binarc/archive"
@@ -284,19 +283,9 @@ func holdLease(ctx context.Context, cfg Config) (context.Context, *lease.Lease, 
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := lease.Keep(ctx); err != nil {
-			cancel(err)
-		}
-	})
+	ctx, giveBack := lease.Hold(ctx)
 	release := func() {
-		cancel(nil)
-		wg.Wait()
-		rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer rcancel()
-		if err := lease.Release(rctx); err != nil {
+		if err := giveBack(); err != nil {
 			cfg.Log.Warn().Err(err).Msg("could not release the snapshot lease; it expires by itself")
 		}
 	}

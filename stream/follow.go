@@ -146,25 +146,18 @@ func permanentSourceError(err error) bool {
 // the archived server is writable: two writable servers are the operator's
 // to sort out, and binarc keeps the one it has.
 func (a *Archiver) watchPrimary(ctx context.Context) error {
-	t := time.NewTicker(a.cfg.SwitchCheck)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
+	return onTicks(ctx, a.cfg.SwitchCheck, func() error {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		info, err := a.src.Preflight(cctx)
 		cancel()
 		if err == nil && !info.ReadOnly {
-			continue
+			return nil
 		}
 		// A permanent problem of another source does not end a session
 		// that runs: it fails the next start, when it matters.
 		src, other, _, _ := a.findWritable(ctx)
 		if src == nil || src.Addr() == a.src.Addr() {
-			continue
+			return nil
 		}
 		why := "read-only"
 		if err != nil {
@@ -173,7 +166,7 @@ func (a *Archiver) watchPrimary(ctx context.Context) error {
 		a.log.Warn().Str("from", a.src.String()).Str("to", src.String()).Uint32("server_id", other.ServerID).
 			Msgf("FAILOVER: the archived primary is %s and %s is writable: switching to it; the new timeline is joined to this one by GTID", why, src.Addr())
 		return errSwitch
-	}
+	})
 }
 
 // joinRecorder records the joins between timelines once they are final,

@@ -262,14 +262,20 @@ func (a *Archiver) flushSession(up *Uploader, seg *Segmenter, streamDone <-chan 
 // tickSegments lets the segmenter cut a segment on time (a tenth of the
 // flush interval apart) until ctx ends or a cut fails.
 func tickSegments(ctx context.Context, seg *Segmenter, flushInterval time.Duration) error {
-	t := time.NewTicker(max(flushInterval/10, time.Millisecond))
+	return onTicks(ctx, max(flushInterval/10, time.Millisecond), seg.Tick)
+}
+
+// onTicks calls f every d (the first call after d) until ctx ends, when it
+// returns nil, or f returns an error, which it returns.
+func onTicks(ctx context.Context, d time.Duration, f func() error) error {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			if err := seg.Tick(); err != nil {
+			if err := f(); err != nil {
 				return err
 			}
 		}

@@ -10,22 +10,26 @@ import (
 	"github.com/binarc/binarc/archive/objstore/objstoretest"
 )
 
-func TestLocal(t *testing.T) {
-	objstoretest.Run(t, func(t *testing.T) objstore.Store {
-		s, err := objstore.NewLocal(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	})
-}
-
-func TestLocalSkipsTempLeftovers(t *testing.T) {
-	dir := t.TempDir()
+// newLocal is a Local store in dir, which it creates.
+func newLocal(t *testing.T, dir string) *objstore.Local {
+	t.Helper()
 	s, err := objstore.NewLocal(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s
+}
+
+// tempLocal is a Local store in a new temporary folder: the suites' store.
+func tempLocal(t *testing.T) objstore.Store { return newLocal(t, t.TempDir()) }
+
+func TestLocal(t *testing.T) {
+	objstoretest.Run(t, tempLocal)
+}
+
+func TestLocalSkipsTempLeftovers(t *testing.T) {
+	dir := t.TempDir()
+	s := newLocal(t, dir)
 	ctx := t.Context()
 	if _, err := s.Put(ctx, "d/real", []byte("r"), objstore.PutOptions{}); err != nil {
 		t.Fatal(err)
@@ -48,10 +52,7 @@ func TestLocalSkipsTempLeftovers(t *testing.T) {
 }
 
 func TestLocalRejectsReservedKeys(t *testing.T) {
-	s, err := objstore.NewLocal(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := tempLocal(t)
 	for _, key := range []string{"", "/abs", "a//b", "a/", "../escape", "a/../../b", "./a", ".lock", "x/.tmp-1"} {
 		if _, err := s.Put(t.Context(), key, []byte("x"), objstore.PutOptions{}); err == nil {
 			t.Errorf("Put(%q) succeeded, want an invalid-key error", key)
@@ -77,10 +78,7 @@ func TestNewLocalOnRegularFile(t *testing.T) {
 
 func TestNewLocalCreatesDir(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "a", "b")
-	s, err := objstore.NewLocal(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newLocal(t, dir)
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		t.Fatalf("NewLocal did not create %s: %v", dir, err)
 	}

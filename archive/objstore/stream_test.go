@@ -26,13 +26,7 @@ func TestFaultyStream(t *testing.T) {
 }
 
 func TestLocalStream(t *testing.T) {
-	objstoretest.RunStream(t, func(t *testing.T) objstore.Store {
-		s, err := objstore.NewLocal(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}, func(t *testing.T, s objstore.Store) {
+	objstoretest.RunStream(t, tempLocal, func(t *testing.T, s objstore.Store) {
 		t.Helper()
 		_ = filepath.WalkDir(s.(*objstore.Local).Dir(), func(p string, d fs.DirEntry, err error) error {
 			if err == nil && strings.HasPrefix(d.Name(), ".tmp-") {
@@ -98,10 +92,7 @@ func TestS3SweepUploads(t *testing.T) {
 // the prefix only.
 func TestLocalSweepUploads(t *testing.T) {
 	dir := t.TempDir()
-	s, err := objstore.NewLocal(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newLocal(t, dir)
 	for _, p := range []string{"c/snapshot/1/.tmp-123", "other/.tmp-456"} {
 		full := filepath.Join(dir, filepath.FromSlash(p))
 		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {

@@ -33,15 +33,23 @@ type identityFlags struct {
 
 // opener is nil when no identity was given.
 func (f identityFlags) opener(log zerolog.Logger) (*crypt.Opener, error) {
-	if f.Identity == "" {
+	return loadSecretFile(log, f.Identity, "identity", "the identity file", crypt.LoadIdentities)
+}
+
+// loadSecretFile loads the secret key file at path with load: nil when
+// no path was given, a usage error when it cannot be loaded. It warns
+// (logging path as field, naming the file what) when users other than the
+// owner may read the file.
+func loadSecretFile[T any](log zerolog.Logger, path, field, what string, load func(string) (*T, error)) (*T, error) {
+	if path == "" {
 		return nil, nil
 	}
-	if st, err := os.Stat(f.Identity); err == nil && st.Mode().Perm()&0o077 != 0 {
-		log.Warn().Str("identity", f.Identity).Str("mode", fmt.Sprintf("%04o", st.Mode().Perm())).Msg("the identity file is readable by other users: chmod 600 it")
+	if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
+		log.Warn().Str(field, path).Str("mode", fmt.Sprintf("%04o", st.Mode().Perm())).Msg(what + " is readable by other users: chmod 600 it")
 	}
-	o, err := crypt.LoadIdentities(f.Identity)
+	v, err := load(path)
 	if err != nil {
 		return nil, usageError{err}
 	}
-	return o, nil
+	return v, nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/binarc/binarc/archive/crypt"
 	"github.com/binarc/binarc/archive/sign"
@@ -28,15 +27,9 @@ func writingKeys(e encryptFlags, s signFlags, log zerolog.Logger) (*crypt.Sealer
 // signer is nil when no key was given. It warns of a key file others can
 // read, as identityFlags does: whoever reads it can sign.
 func (f signFlags) signer(log zerolog.Logger) (*sign.Signer, error) {
-	if f.SignKey == "" {
-		return nil, nil
-	}
-	if st, err := os.Stat(f.SignKey); err == nil && st.Mode().Perm()&0o077 != 0 {
-		log.Warn().Str("sign_key", f.SignKey).Str("mode", fmt.Sprintf("%04o", st.Mode().Perm())).Msg("the signing key file is readable by other users: chmod 600 it")
-	}
-	s, err := sign.LoadSigner(f.SignKey)
-	if err != nil {
-		return nil, usageError{err}
+	s, err := loadSecretFile(log, f.SignKey, "sign_key", "the signing key file", sign.LoadSigner)
+	if err != nil || s == nil { // an error, or no key given
+		return nil, err
 	}
 	log.Info().Str("sign_key_id", s.KeyID().String()).Str("public_key", s.PublicKey()).Msg("signing every object stored (--sign-key): give readers the public key with --trust-key")
 	return s, nil

@@ -38,29 +38,26 @@ func clockNow() time.Time {
 }
 
 func testSnapshotHold(log zerolog.Logger) func(context.Context) {
-	d, err := time.ParseDuration(os.Getenv("BINARC_TEST_SNAPSHOT_HOLD"))
-	if err != nil || d <= 0 {
-		return nil
-	}
-	return func(ctx context.Context) {
-		log.Warn().Dur("hold", d).Msg("BINARC_TEST_SNAPSHOT_HOLD: holding before the backup (test build)")
-		select {
-		case <-ctx.Done():
-		case <-time.After(d):
-		}
-	}
+	return testHold(log, "BINARC_TEST_SNAPSHOT_HOLD", "holding before the backup")
 }
 
 // testRestoreHold holds a restore for BINARC_TEST_RESTORE_HOLD (a
 // duration) once its temporary server is up, so that tests can look at
 // that server.
 func testRestoreHold(log zerolog.Logger) func(context.Context) {
-	d, err := time.ParseDuration(os.Getenv("BINARC_TEST_RESTORE_HOLD"))
+	return testHold(log, "BINARC_TEST_RESTORE_HOLD", "holding with the temporary server up")
+}
+
+// testHold is a hold for the duration in environment variable env, or nil
+// when it is unset or not a positive duration; the hold logs what (and
+// that this is a test build) and ends early when its context does.
+func testHold(log zerolog.Logger, env, what string) func(context.Context) {
+	d, err := time.ParseDuration(os.Getenv(env))
 	if err != nil || d <= 0 {
 		return nil
 	}
 	return func(ctx context.Context) {
-		log.Warn().Dur("hold", d).Msg("BINARC_TEST_RESTORE_HOLD: holding with the temporary server up (test build)")
+		log.Warn().Dur("hold", d).Msg(env + ": " + what + " (test build)")
 		select {
 		case <-ctx.Done():
 		case <-time.After(d):
