@@ -267,10 +267,5 @@ func (d *DrillResults) writeMarkdown(w io.Writer) {
 		{"compare phase", fmt.Sprintf("%.1f s, %.1f s per GiB of table data", d.Drill.CompareSeconds, d.CompareSecPerGiB)},
 		{"replica paused (SQL thread)", fmt.Sprintf("%.2f s", d.Drill.PauseSeconds)},
 	}
-	for i, row := range rows {
-		fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
-		if i == 0 {
-			fmt.Fprintln(w, "|---|---|")
-		}
-	}
+	writeTable(w, rows)
 }

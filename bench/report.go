@@ -144,6 +144,16 @@ const (
 	pollIntervalLossMS = 20
 )
 
+// writeTable writes rows as a Markdown table, the first row its header.
+func writeTable(w io.Writer, rows [][]string) {
+	for i, row := range rows {
+		fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
+		if i == 0 {
+			fmt.Fprintln(w, "|"+strings.Repeat("---|", len(row)))
+		}
+	}
+}
+
 func pass(ok bool) string {
 	if ok {
 		return "yes"
@@ -182,12 +192,7 @@ func (r *Results) writeMarkdown(w io.Writer) {
 	if r.Backup.Binarc.Runs != nil {
 		rows = append(rows, r.Backup.rows()...)
 	}
-	for i, row := range rows {
-		fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
-		if i == 0 {
-			fmt.Fprintln(w, "|---|---|---|---|")
-		}
-	}
+	writeTable(w, rows)
 	fmt.Fprintf(w, "\nLoss window: commit returned -> a LIST of the file's segment folder (every %d ms) shows a contiguous archive covering the position SHOW MASTER STATUS gave after the commit.\n", pollIntervalLossMS)
 	r.Replay.method(w)
 	if r.Backup.Binarc.Runs != nil {

@@ -293,10 +293,5 @@ func (s *SnapshotResults) writeMarkdown(w io.Writer) {
 			s.Binarc.MiBps, s.Binarc.Seconds, mib(uint64(s.Binarc.RawBytes)), mib(uint64(s.Binarc.StoredBytes)), s.Binarc.CPUSeconds, s.Binarc.S3CPUSeconds), "", ""},
 		{"ratio binarc / local pipe", fmt.Sprintf("%.2f", s.Ratio), fmt.Sprintf(">= %.1f", targetSnapshotRatio), pass(s.Ratio >= targetSnapshotRatio)},
 	}
-	for i, row := range rows {
-		fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
-		if i == 0 {
-			fmt.Fprintln(w, "|---|---|---|---|")
-		}
-	}
+	writeTable(w, rows)
 }
