@@ -9,7 +9,6 @@ package main
 // cluster, and the replica's pause what the live cluster pays.
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -97,13 +96,7 @@ func (b *bench) drillBench() error {
 	res.OverheadSeconds = res.Drill.Seconds - res.Restore.Seconds
 	res.CompareSecPerGiB = res.Drill.CompareSeconds / (float64(res.TableBytes) / (1 << 30))
 	res.writeMarkdown(os.Stdout)
-	out := strings.TrimSuffix(b.opts.out, ".json") + "-drill.json"
-	data, _ := json.MarshalIndent(res, "", "  ")
-	if err := os.WriteFile(out, append(data, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", out, err)
-	}
-	logf("wrote %s", out)
-	return nil
+	return saveJSON(b.resultsPath("drill"), res)
 }
 
 // drillArchive writes size MiB of table data on the primary (binlogged),

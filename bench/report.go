@@ -230,6 +230,22 @@ func runSpeeds(runs []mariadbBinlogRun) string {
 	return strings.Join(s, ", ") + " MiB/s"
 }
 
+// resultsPath is where a measurement run on its own writes its results:
+// beside -out, named after it (results-drill.json for -out results.json).
+func (b *bench) resultsPath(name string) string {
+	return strings.TrimSuffix(b.opts.out, ".json") + "-" + name + ".json"
+}
+
+// saveJSON writes a measurement's results as indented JSON and logs it.
+func saveJSON(out string, v any) error {
+	data, _ := json.MarshalIndent(v, "", "  ")
+	if err := os.WriteFile(out, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", out, err)
+	}
+	logf("wrote %s", out)
+	return nil
+}
+
 func (r *Results) writeJSON(path string) error {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {

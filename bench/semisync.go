@@ -14,7 +14,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -153,7 +152,7 @@ func (b *bench) semiSync() error {
 		return err
 	}
 	res.writeMarkdown(os.Stdout)
-	return res.save(strings.TrimSuffix(b.opts.out, ".json") + "-semisync.json")
+	return res.save(b.resultsPath("semisync"))
 }
 
 // semiSyncMatrix parses -semi-sync-latencies and -semi-sync-writers.
@@ -181,15 +180,10 @@ func semiSyncMatrix() ([]time.Duration, []int, error) {
 }
 
 func (r *SemiSyncResults) save(out string) error {
-	data, _ := json.MarshalIndent(r, "", "  ")
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
 	}
-	if err := os.WriteFile(out, append(data, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", out, err)
-	}
-	logf("wrote %s", out)
-	return nil
+	return saveJSON(out, r)
 }
 
 // probePuts times small PUTs to the S3 server through the proxy at

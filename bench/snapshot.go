@@ -113,13 +113,7 @@ func (b *bench) snapshot() error {
 	res.Ratio = res.Binarc.MiBps / res.Baseline.MiBps
 	logf("snapshot: ratio %.2f (target >= %.1f)", res.Ratio, targetSnapshotRatio)
 	res.writeMarkdown(os.Stdout)
-	out := strings.TrimSuffix(b.opts.out, ".json") + "-snapshot.json"
-	data, _ := json.MarshalIndent(res, "", "  ")
-	if err := os.WriteFile(out, append(data, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", out, err)
-	}
-	logf("wrote %s", out)
-	return nil
+	return saveJSON(b.resultsPath("snapshot"), res)
 }
 
 func flagSet(name string) bool {
