@@ -193,12 +193,7 @@ func waitGTID(b *bench, replica *testenv.MariaDB, timeout time.Duration) error {
 // binarcCmd runs binarc on the drill's archive and returns its stdout.
 func (b *bench) binarcCmd(args ...string) (string, error) {
 	cmd := exec.CommandContext(b.ctx, b.binarc, append(args, "--store", "s3://"+b.s3.Bucket+"/"+s3Prefix, "--cluster", drillCluster)...)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "BINARC_") && !strings.HasPrefix(kv, "AWS_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(append(cmd.Env, b.s3.Env()...), "BINARC_SOURCE_PASSWORD=", "BINARC_REPLICA_PASSWORD=", "BINARC_LOG_FORMAT=json")
+	cmd.Env = append(append(noBinarcEnv(), b.s3.Env()...), "BINARC_SOURCE_PASSWORD=", "BINARC_REPLICA_PASSWORD=", "BINARC_LOG_FORMAT=json")
 	var out, errs strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errs
 	if err := cmd.Run(); err != nil {

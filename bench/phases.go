@@ -224,12 +224,7 @@ func startBinarcEnv(binarc, cluster string, extraArgs []string, db *testenv.Mari
 		"--store", "s3://"+s3.Bucket+"/"+s3Prefix,
 		"--cluster", cluster)
 	cmd.Args = append(cmd.Args, extraArgs...)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "BINARC_") && !strings.HasPrefix(kv, "AWS_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(append(cmd.Env, s3.Env()...), "BINARC_SOURCE_PASSWORD="+pass, "BINARC_LOG_FORMAT=json")
+	cmd.Env = append(append(noBinarcEnv(), s3.Env()...), "BINARC_SOURCE_PASSWORD="+pass, "BINARC_LOG_FORMAT=json")
 	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	return testenv.StartProcess("binarc", cmd)

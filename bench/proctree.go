@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -100,10 +101,18 @@ func rusageSeconds(ps *os.ProcessState) float64 {
 
 // cleanEnv is the bench's environment minus BINARC_*, AWS_* and TMPDIR, so
 // a developer's shell cannot change what a measured command does.
-func cleanEnv() []string {
+func cleanEnv() []string { return envWithout("BINARC_", "AWS_", "TMPDIR=") }
+
+// noBinarcEnv is the bench's environment minus BINARC_* and AWS_* (TMPDIR
+// kept): a binarc command's settings and S3 credentials are the bench's.
+func noBinarcEnv() []string { return envWithout("BINARC_", "AWS_") }
+
+// envWithout is the bench's environment minus the variables that start
+// with one of prefixes.
+func envWithout(prefixes ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "BINARC_") && !strings.HasPrefix(kv, "AWS_") && !strings.HasPrefix(kv, "TMPDIR=") {
+		if !slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(kv, p) }) {
 			env = append(env, kv)
 		}
 	}

@@ -182,12 +182,7 @@ func binarcSnapshot(b *bench, dir string, i int) (snapshotRun, error) {
 	cmd := exec.CommandContext(b.ctx, b.binarc, "snapshot",
 		"--source", "mysql://root@"+b.db.Addr(), "--allow-primary",
 		"--store", "s3://"+b.s3.Bucket+"/"+s3Prefix, "--cluster", snapshotCluster)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "BINARC_") && !strings.HasPrefix(kv, "AWS_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(append(cmd.Env, b.s3.Env()...), "BINARC_SOURCE_PASSWORD=", "BINARC_LOG_FORMAT=json")
+	cmd.Env = append(append(noBinarcEnv(), b.s3.Env()...), "BINARC_SOURCE_PASSWORD=", "BINARC_LOG_FORMAT=json")
 	var stdout strings.Builder
 	logFile, err := os.Create(logPath)
 	if err != nil {
