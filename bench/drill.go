@@ -161,10 +161,7 @@ func drillData(b *bench, size int) error {
 		"CREATE TABLE app.drill_small (id INT PRIMARY KEY, v INT) ENGINE=InnoDB",
 		"INSERT INTO app.drill_small SELECT seq, seq * 7 FROM app.seq_1_to_1000",
 	}
-	rows := size * 1024 * 2 / 3
-	for lo := 0; lo < rows; lo += 4096 {
-		stmts = append(stmts, fmt.Sprintf("INSERT INTO app.drill_bulk SELECT seq, REPEAT(CONCAT(MD5(seq), ' ', 'lorem ipsum dolor '), 20), RANDOM_BYTES(512) FROM app.seq_%d_to_%d", lo+1, min(lo+4096, rows)))
-	}
+	stmts = append(stmts, bulkInserts("app.drill_bulk", size)...)
 	return b.db.Exec(b.ctx, stmts...)
 }
 

@@ -132,13 +132,21 @@ func snapshotData(b *bench, size int) error {
 		"CREATE DATABASE IF NOT EXISTS app",
 		"CREATE TABLE app.snapshot_bulk (id INT PRIMARY KEY, doc TEXT NOT NULL, blob_ VARBINARY(512) NOT NULL) ENGINE=InnoDB",
 	}
+	stmts = append(stmts, bulkInserts("app.snapshot_bulk", size)...)
+	return b.db.Exec(b.ctx, stmts...)
+}
+
+// bulkInserts are the INSERTs that fill table (id, doc, blob_) with size
+// MiB, 4096 rows of the sequence engine (app.seq_LO_to_HI) a statement.
+func bulkInserts(table string, size int) []string {
+	var stmts []string
 	// A row is about 1.5 KiB (1 KiB of text, 512 random bytes); 4096 rows
 	// a statement.
 	rows := size * 1024 * 2 / 3
 	for lo := 0; lo < rows; lo += 4096 {
-		stmts = append(stmts, fmt.Sprintf("INSERT INTO app.snapshot_bulk SELECT seq, REPEAT(CONCAT(MD5(seq), ' ', 'lorem ipsum dolor '), 20), RANDOM_BYTES(512) FROM app.seq_%d_to_%d", lo+1, min(lo+4096, rows)))
+		stmts = append(stmts, fmt.Sprintf("INSERT INTO %s SELECT seq, REPEAT(CONCAT(MD5(seq), ' ', 'lorem ipsum dolor '), 20), RANDOM_BYTES(512) FROM app.seq_%d_to_%d", table, lo+1, min(lo+4096, rows)))
 	}
-	return b.db.Exec(b.ctx, stmts...)
+	return stmts
 }
 
 // baselineBackup runs mariabackup | zstd > file, as an operator would.
