@@ -140,12 +140,7 @@ func (b *bench) drillArchive(size int) (*testenv.MariaDB, error) {
 	if err != nil {
 		return nil, err
 	}
-	died := func() error {
-		if bin.Exited() {
-			return fmt.Errorf("binarc stream exited: %v\n%s", bin.Err(), testenv.TailFile(binLog, 30))
-		}
-		return nil
-	}
+	died := streamExited("binarc stream", bin, binLog)
 	if _, err := watch.waitArchived(b.ctx, files, started, 10*time.Minute, died); err != nil {
 		return nil, fmt.Errorf("drill: archiving: %w", err)
 	}
