@@ -283,36 +283,13 @@ func (rb *restoreAndBackup) localBackup(dir string, i int, replica *testenv.Mari
 		"--target-dir="+filepath.Join(dir, fmt.Sprintf("local-%d-target", i)), "--datadir="+replica.DataDir)
 	compress := exec.Command(zstdBin, "-q", backupZstdLevel, threads, "-o", out)
 	backup.Stderr, compress.Stderr = logFile, logFile
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		return run, err
-	}
-	backup.Stdout, compress.Stdin = pw, pr
+	tail := func() string { return testenv.TailFile(logPath, 20) }
 	syscall.Sync() // as before each replay
 	meter := newCPUMeter(map[string]int{"mariadbd": replica.Pid()})
 	machine := newMachineMeter()
 	started := time.Now()
-	z, err := testenv.StartProcess("zstd", compress)
-	if err != nil {
-		pr.Close()
-		pw.Close()
+	if err := rb.runPipe(piped{"mariabackup", backup, tail}, piped{"zstd", compress, tail}, backupTimeout); err != nil {
 		return run, err
-	}
-	rb.cl.add(z.Kill)
-	b, err := testenv.StartProcess("mariabackup", backup)
-	pr.Close() // the children hold their ends
-	pw.Close()
-	if err != nil {
-		z.Kill()
-		return run, err
-	}
-	rb.cl.add(b.Kill)
-	if err := waitChild(rb.ctx, b, backupTimeout); err != nil {
-		z.Kill()
-		return run, fmt.Errorf("mariabackup: %w\n%s", err, testenv.TailFile(logPath, 20))
-	}
-	if err := waitChild(rb.ctx, z, backupTimeout); err != nil {
-		return run, fmt.Errorf("zstd: %w\n%s", err, testenv.TailFile(logPath, 20))
 	}
 	run.Seconds = time.Since(started).Seconds()
 	run.CPU["mariabackup"] = rusageSeconds(backup.ProcessState)

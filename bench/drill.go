@@ -9,7 +9,6 @@ package main
 // cluster, and the replica's pause what the live cluster pays.
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -97,13 +96,7 @@ func (b *bench) drillBench() error {
 	res.OverheadSeconds = res.Drill.Seconds - res.Restore.Seconds
 	res.CompareSecPerGiB = res.Drill.CompareSeconds / (float64(res.TableBytes) / (1 << 30))
 	res.writeMarkdown(os.Stdout)
-	out := strings.TrimSuffix(b.opts.out, ".json") + "-drill.json"
-	data, _ := json.MarshalIndent(res, "", "  ")
-	if err := os.WriteFile(out, append(data, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", out, err)
-	}
-	logf("wrote %s", out)
-	return nil
+	return saveJSON(b.resultsPath("drill"), res)
 }
 
 // drillArchive writes size MiB of table data on the primary (binlogged),
@@ -147,12 +140,7 @@ func (b *bench) drillArchive(size int) (*testenv.MariaDB, error) {
 	if err != nil {
 		return nil, err
 	}
-	died := func() error {
-		if bin.Exited() {
-			return fmt.Errorf("binarc stream exited: %v\n%s", bin.Err(), testenv.TailFile(binLog, 30))
-		}
-		return nil
-	}
+	died := streamExited("binarc stream", bin, binLog)
 	if _, err := watch.waitArchived(b.ctx, files, started, 10*time.Minute, died); err != nil {
 		return nil, fmt.Errorf("drill: archiving: %w", err)
 	}
@@ -168,10 +156,7 @@ func drillData(b *bench, size int) error {
 		"CREATE TABLE app.drill_small (id INT PRIMARY KEY, v INT) ENGINE=InnoDB",
 		"INSERT INTO app.drill_small SELECT seq, seq * 7 FROM app.seq_1_to_1000",
 	}
-	rows := size * 1024 * 2 / 3
-	for lo := 0; lo < rows; lo += 4096 {
-		stmts = append(stmts, fmt.Sprintf("INSERT INTO app.drill_bulk SELECT seq, REPEAT(CONCAT(MD5(seq), ' ', 'lorem ipsum dolor '), 20), RANDOM_BYTES(512) FROM app.seq_%d_to_%d", lo+1, min(lo+4096, rows)))
-	}
+	stmts = append(stmts, bulkInserts("app.drill_bulk", size)...)
 	return b.db.Exec(b.ctx, stmts...)
 }
 
@@ -200,12 +185,7 @@ func waitGTID(b *bench, replica *testenv.MariaDB, timeout time.Duration) error {
 // binarcCmd runs binarc on the drill's archive and returns its stdout.
 func (b *bench) binarcCmd(args ...string) (string, error) {
 	cmd := exec.CommandContext(b.ctx, b.binarc, append(args, "--store", "s3://"+b.s3.Bucket+"/"+s3Prefix, "--cluster", drillCluster)...)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "BINARC_") && !strings.HasPrefix(kv, "AWS_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(append(cmd.Env, b.s3.Env()...), "BINARC_SOURCE_PASSWORD=", "BINARC_REPLICA_PASSWORD=", "BINARC_LOG_FORMAT=json")
+	cmd.Env = append(append(noBinarcEnv(), b.s3.Env()...), "BINARC_SOURCE_PASSWORD=", "BINARC_REPLICA_PASSWORD=", "BINARC_LOG_FORMAT=json")
 	var out, errs strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errs
 	if err := cmd.Run(); err != nil {
@@ -267,10 +247,5 @@ func (d *DrillResults) writeMarkdown(w io.Writer) {
 		{"compare phase", fmt.Sprintf("%.1f s, %.1f s per GiB of table data", d.Drill.CompareSeconds, d.CompareSecPerGiB)},
 		{"replica paused (SQL thread)", fmt.Sprintf("%.2f s", d.Drill.PauseSeconds)},
 	}
-	for i, row := range rows {
-		fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
-		if i == 0 {
-			fmt.Fprintln(w, "|---|---|")
-		}
-	}
+	writeTable(w, rows)
 }

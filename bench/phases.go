@@ -162,12 +162,7 @@ func (b *bench) catchUp() error {
 		return err
 	}
 	b.cl.add(b.bin.Kill)
-	died := func() error {
-		if b.bin.Exited() {
-			return fmt.Errorf("binarc exited: %v\n%s", b.bin.Err(), testenv.TailFile(b.binLog, 30))
-		}
-		return nil
-	}
+	died := streamExited("binarc", b.bin, b.binLog)
 	progress, err := b.watch.waitArchived(b.ctx, b.files, started, b.opts.catchUpBudget, died)
 	if err != nil {
 		return fmt.Errorf("catch-up: %w\nbinarc log:\n%s", err, testenv.TailFile(b.binLog, 30))
@@ -224,15 +219,37 @@ func startBinarcEnv(binarc, cluster string, extraArgs []string, db *testenv.Mari
 		"--store", "s3://"+s3.Bucket+"/"+s3Prefix,
 		"--cluster", cluster)
 	cmd.Args = append(cmd.Args, extraArgs...)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "BINARC_") && !strings.HasPrefix(kv, "AWS_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(append(cmd.Env, s3.Env()...), "BINARC_SOURCE_PASSWORD="+pass, "BINARC_LOG_FORMAT=json")
+	cmd.Env = append(append(noBinarcEnv(), s3.Env()...), "BINARC_SOURCE_PASSWORD="+pass, "BINARC_LOG_FORMAT=json")
 	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	return testenv.StartProcess("binarc", cmd)
+}
+
+// startStream starts binarc stream on the bench's cluster with the
+// bench's -binarc-args, its log in b.binLog and b.watch on its archive, as
+// the serve measurements archive the binlog they then serve.
+func (b *bench) startStream() error {
+	var err error
+	if b.watch, err = newArchiveWatch(b.ctx, b.s3, s3Prefix, cluster); err != nil {
+		return err
+	}
+	b.binLog = filepath.Join(b.tmp, "binarc.log")
+	if b.bin, err = startBinarc(b.binarc, cluster, b.opts.binarcArgs, b.db, b.s3, b.replPass, b.binLog); err != nil {
+		return err
+	}
+	b.cl.add(b.bin.Kill)
+	return nil
+}
+
+// streamExited is waitArchived's check on a binarc stream the bench
+// started: an error with the tail of its log once it has exited.
+func streamExited(name string, bin *testenv.Process, logPath string) func() error {
+	return func() error {
+		if bin.Exited() {
+			return fmt.Errorf("%s exited: %v\n%s", name, bin.Err(), testenv.TailFile(logPath, 30))
+		}
+		return nil
+	}
 }
 
 // steadyRate is the archiving rate between 10 % and 90 % of total bytes.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -100,14 +102,65 @@ func rusageSeconds(ps *os.ProcessState) float64 {
 
 // cleanEnv is the bench's environment minus BINARC_*, AWS_* and TMPDIR, so
 // a developer's shell cannot change what a measured command does.
-func cleanEnv() []string {
+func cleanEnv() []string { return envWithout("BINARC_", "AWS_", "TMPDIR=") }
+
+// noBinarcEnv is the bench's environment minus BINARC_* and AWS_* (TMPDIR
+// kept): a binarc command's settings and S3 credentials are the bench's.
+func noBinarcEnv() []string { return envWithout("BINARC_", "AWS_") }
+
+// envWithout is the bench's environment minus the variables that start
+// with one of prefixes.
+func envWithout(prefixes ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "BINARC_") && !strings.HasPrefix(kv, "AWS_") && !strings.HasPrefix(kv, "TMPDIR=") {
+		if !slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(kv, p) }) {
 			env = append(env, kv)
 		}
 	}
 	return env
+}
+
+// piped is one side of a pipe runPipe runs: the process's name and
+// command, and what an error of it shows (its stderr or its log).
+type piped struct {
+	name   string
+	cmd    *exec.Cmd
+	output func() string
+}
+
+// runPipe runs from | to, the two connected by a pipe as a shell would,
+// and waits for both, each up to timeout. to starts first; from failing
+// kills it. The error of a process that failed names it and adds its
+// output.
+func (b *bench) runPipe(from, to piped, timeout time.Duration) error {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	from.cmd.Stdout, to.cmd.Stdin = pw, pr
+	t, err := testenv.StartProcess(to.name, to.cmd)
+	if err != nil {
+		pr.Close()
+		pw.Close()
+		return err
+	}
+	b.cl.add(t.Kill)
+	f, err := testenv.StartProcess(from.name, from.cmd)
+	pr.Close() // the children hold their ends
+	pw.Close()
+	if err != nil {
+		t.Kill()
+		return err
+	}
+	b.cl.add(f.Kill)
+	if err := waitChild(b.ctx, f, timeout); err != nil {
+		t.Kill()
+		return fmt.Errorf("%s: %w\n%s", from.name, err, from.output())
+	}
+	if err := waitChild(b.ctx, t, timeout); err != nil {
+		return fmt.Errorf("%s: %w\n%s", to.name, err, to.output())
+	}
+	return nil
 }
 
 // waitChild waits for a child the bench started, up to timeout, and

@@ -316,35 +316,11 @@ func (rb *restoreAndBackup) plainReplay(paths []string, target *testenv.MariaDB)
 		"-h127.0.0.1", "-P"+strconv.Itoa(target.Port), "-uroot")
 	var decodeErr, applyErr strings.Builder
 	decode.Stderr, apply.Stderr, apply.Stdout = &decodeErr, &applyErr, io.Discard
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		return res, err
-	}
-	decode.Stdout, apply.Stdin = pw, pr
 	meter := newCPUMeter(map[string]int{"target": target.Pid()})
 	machine := newMachineMeter()
 	started := time.Now()
-	a, err := testenv.StartProcess("mariadb", apply)
-	if err != nil {
-		pr.Close()
-		pw.Close()
+	if err := rb.runPipe(piped{"mariadb-binlog", decode, decodeErr.String}, piped{"mariadb", apply, applyErr.String}, replayTimeout); err != nil {
 		return res, err
-	}
-	rb.cl.add(a.Kill)
-	d, err := testenv.StartProcess("mariadb-binlog", decode)
-	pr.Close() // the children hold their ends
-	pw.Close()
-	if err != nil {
-		a.Kill()
-		return res, err
-	}
-	rb.cl.add(d.Kill)
-	if err := waitChild(rb.ctx, d, replayTimeout); err != nil {
-		a.Kill()
-		return res, fmt.Errorf("mariadb-binlog: %w\n%s", err, decodeErr.String())
-	}
-	if err := waitChild(rb.ctx, a, replayTimeout); err != nil {
-		return res, fmt.Errorf("mariadb: %w\n%s", err, applyErr.String())
 	}
 	res.Seconds = time.Since(started).Seconds()
 	res.BinlogCPUSeconds = rusageSeconds(decode.ProcessState)

@@ -144,6 +144,16 @@ const (
 	pollIntervalLossMS = 20
 )
 
+// writeTable writes rows as a Markdown table, the first row its header.
+func writeTable(w io.Writer, rows [][]string) {
+	for i, row := range rows {
+		fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
+		if i == 0 {
+			fmt.Fprintln(w, "|"+strings.Repeat("---|", len(row)))
+		}
+	}
+}
+
 func pass(ok bool) string {
 	if ok {
 		return "yes"
@@ -182,12 +192,7 @@ func (r *Results) writeMarkdown(w io.Writer) {
 	if r.Backup.Binarc.Runs != nil {
 		rows = append(rows, r.Backup.rows()...)
 	}
-	for i, row := range rows {
-		fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
-		if i == 0 {
-			fmt.Fprintln(w, "|---|---|---|---|")
-		}
-	}
+	writeTable(w, rows)
 	fmt.Fprintf(w, "\nLoss window: commit returned -> a LIST of the file's segment folder (every %d ms) shows a contiguous archive covering the position SHOW MASTER STATUS gave after the commit.\n", pollIntervalLossMS)
 	r.Replay.method(w)
 	if r.Backup.Binarc.Runs != nil {
@@ -223,6 +228,22 @@ func runSpeeds(runs []mariadbBinlogRun) string {
 		s = append(s, fmt.Sprintf("%.0f", r.MiBps))
 	}
 	return strings.Join(s, ", ") + " MiB/s"
+}
+
+// resultsPath is where a measurement run on its own writes its results:
+// beside -out, named after it (results-drill.json for -out results.json).
+func (b *bench) resultsPath(name string) string {
+	return strings.TrimSuffix(b.opts.out, ".json") + "-" + name + ".json"
+}
+
+// saveJSON writes a measurement's results as indented JSON and logs it.
+func saveJSON(out string, v any) error {
+	data, _ := json.MarshalIndent(v, "", "  ")
+	if err := os.WriteFile(out, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", out, err)
+	}
+	logf("wrote %s", out)
+	return nil
 }
 
 func (r *Results) writeJSON(path string) error {

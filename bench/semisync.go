@@ -14,7 +14,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -178,7 +177,7 @@ func (b *bench) semiSync() error {
 		return err
 	}
 	res.writeMarkdown(os.Stdout)
-	return res.save(strings.TrimSuffix(b.opts.out, ".json") + "-semisync.json")
+	return res.save(b.resultsPath("semisync"))
 }
 
 // semiSyncMatrix parses -semi-sync-latencies and -semi-sync-writers.
@@ -206,15 +205,10 @@ func semiSyncMatrix() ([]time.Duration, []int, error) {
 }
 
 func (r *SemiSyncResults) save(out string) error {
-	data, _ := json.MarshalIndent(r, "", "  ")
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
 	}
-	if err := os.WriteFile(out, append(data, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", out, err)
-	}
-	logf("wrote %s", out)
-	return nil
+	return saveJSON(out, r)
 }
 
 // probePuts times small PUTs to the S3 server through the proxy at
@@ -467,11 +461,7 @@ func (b *bench) commitLoad(writers int, load time.Duration) ([]time.Duration, ti
 // measureLoad runs the writers' load and fills the mode's commit figures
 // and the primary's waits.
 func (b *bench) measureLoad(mode *SemiSyncMode, writers int, load time.Duration) error {
-	before, err := b.statusInt("Rpl_semi_sync_master_no_tx")
-	if err != nil {
-		return err
-	}
-	t0, w0, err := b.primaryWaits()
+	before, err := b.primaryCounters()
 	if err != nil {
 		return err
 	}
@@ -479,22 +469,18 @@ func (b *bench) measureLoad(mode *SemiSyncMode, writers int, load time.Duration)
 	if err != nil {
 		return err
 	}
-	after, err := b.statusInt("Rpl_semi_sync_master_no_tx")
+	after, err := b.primaryCounters()
 	if err != nil {
 		return err
 	}
-	t1, w1, err := b.primaryWaits()
-	if err != nil {
-		return err
-	}
-	if w1 > w0 {
-		mode.PrimaryTxWaitMs = float64(t1-t0) / float64(w1-w0) / 1000
+	if waits := after.txWaits - before.txWaits; waits > 0 {
+		mode.PrimaryTxWaitMs = float64(after.txWaitTime-before.txWaitTime) / float64(waits) / 1000
 	}
 	mode.Commits = len(lat)
 	mode.CommitsPerSec = float64(len(lat)) / elapsed.Seconds()
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	mode.setLatency(lat)
-	mode.NotWaited = after - before
+	mode.NotWaited = after.noTx - before.noTx
 	return nil
 }
 

@@ -94,17 +94,24 @@ func countLogLines(path, substr string) int {
 	return strings.Count(string(data), substr)
 }
 
-// primaryWaits reads the primary's cumulative semi-sync wait counters.
-func (b *bench) primaryWaits() (txTime, txWaits int, err error) {
+// semiSyncCounters are the primary's cumulative semi-sync counters: the
+// commits that did not wait for an acknowledgement, and the waits and
+// their total time (microseconds).
+type semiSyncCounters struct{ noTx, txWaitTime, txWaits int }
+
+// primaryCounters reads the primary's cumulative semi-sync counters.
+func (b *bench) primaryCounters() (semiSyncCounters, error) {
+	var c semiSyncCounters
 	for _, v := range []struct {
 		name string
 		dst  *int
-	}{{"Rpl_semi_sync_master_tx_wait_time", &txTime}, {"Rpl_semi_sync_master_tx_waits", &txWaits}} {
+	}{{"Rpl_semi_sync_master_no_tx", &c.noTx}, {"Rpl_semi_sync_master_tx_wait_time", &c.txWaitTime}, {"Rpl_semi_sync_master_tx_waits", &c.txWaits}} {
+		var err error
 		if *v.dst, err = b.statusInt(v.name); err != nil {
-			return
+			return c, err
 		}
 	}
-	return
+	return c, nil
 }
 
 func (b *bench) statusInt(name string) (int, error) {

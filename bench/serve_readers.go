@@ -48,15 +48,9 @@ type readersRun struct {
 // serveReaders runs the whole measurement and prints its table.
 func (b *bench) serveReaders() error {
 	ctx := b.ctx
-	var err error
-	if b.watch, err = newArchiveWatch(ctx, b.s3, s3Prefix, cluster); err != nil {
+	if err := b.startStream(); err != nil {
 		return err
 	}
-	b.binLog = filepath.Join(b.tmp, "binarc.log")
-	if b.bin, err = startBinarc(b.binarc, cluster, b.opts.binarcArgs, b.db, b.s3, b.replPass, b.binLog); err != nil {
-		return err
-	}
-	b.cl.add(b.bin.Kill)
 	logf("serve readers: writing %d MiB of binlog", *serveReadersMiB)
 	if err := b.writeBinlog(ctx, uint64(*serveReadersMiB)*mebi); err != nil {
 		return err
@@ -65,12 +59,7 @@ func (b *bench) serveReaders() error {
 	if err != nil {
 		return err
 	}
-	died := func() error {
-		if b.bin.Exited() {
-			return fmt.Errorf("binarc exited: %v\n%s", b.bin.Err(), testenv.TailFile(b.binLog, 30))
-		}
-		return nil
-	}
+	died := streamExited("binarc", b.bin, b.binLog)
 	if _, err := b.watch.waitArchived(ctx, files, time.Now(), 20*time.Minute, died); err != nil {
 		return err
 	}

@@ -96,15 +96,10 @@ func (sr *serveReplayRuns) prepare() error {
 		"CREATE TABLE sb.sbtest1 (id INT NOT NULL PRIMARY KEY, k INT NOT NULL DEFAULT 0, c CHAR(120) NOT NULL DEFAULT '', pad CHAR(60) NOT NULL DEFAULT '', KEY k_1 (k)) ENGINE=InnoDB"); err != nil {
 		return err
 	}
+	if err := b.startStream(); err != nil {
+		return err
+	}
 	var err error
-	if b.watch, err = newArchiveWatch(ctx, b.s3, s3Prefix, cluster); err != nil {
-		return err
-	}
-	b.binLog = filepath.Join(b.tmp, "binarc.log")
-	if b.bin, err = startBinarc(b.binarc, cluster, b.opts.binarcArgs, b.db, b.s3, b.replPass, b.binLog); err != nil {
-		return err
-	}
-	b.cl.add(b.bin.Kill)
 	rows := *serveBulkRows
 	if err := sr.bulkLoad(rows); err != nil {
 		return err
@@ -118,12 +113,7 @@ func (sr *serveReplayRuns) prepare() error {
 	if sr.files, err = settledBinaryLogs(ctx, b.db); err != nil {
 		return err
 	}
-	died := func() error {
-		if b.bin.Exited() {
-			return fmt.Errorf("binarc exited: %v\n%s", b.bin.Err(), testenv.TailFile(b.binLog, 30))
-		}
-		return nil
-	}
+	died := streamExited("binarc", b.bin, b.binLog)
 	if _, err := b.watch.waitArchived(ctx, sr.files, time.Now(), 10*time.Minute, died); err != nil {
 		return err
 	}

@@ -113,13 +113,7 @@ func (b *bench) snapshot() error {
 	res.Ratio = res.Binarc.MiBps / res.Baseline.MiBps
 	logf("snapshot: ratio %.2f (target >= %.1f)", res.Ratio, targetSnapshotRatio)
 	res.writeMarkdown(os.Stdout)
-	out := strings.TrimSuffix(b.opts.out, ".json") + "-snapshot.json"
-	data, _ := json.MarshalIndent(res, "", "  ")
-	if err := os.WriteFile(out, append(data, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", out, err)
-	}
-	logf("wrote %s", out)
-	return nil
+	return saveJSON(b.resultsPath("snapshot"), res)
 }
 
 func flagSet(name string) bool {
@@ -138,13 +132,21 @@ func snapshotData(b *bench, size int) error {
 		"CREATE DATABASE IF NOT EXISTS app",
 		"CREATE TABLE app.snapshot_bulk (id INT PRIMARY KEY, doc TEXT NOT NULL, blob_ VARBINARY(512) NOT NULL) ENGINE=InnoDB",
 	}
+	stmts = append(stmts, bulkInserts("app.snapshot_bulk", size)...)
+	return b.db.Exec(b.ctx, stmts...)
+}
+
+// bulkInserts are the INSERTs that fill table (id, doc, blob_) with size
+// MiB, 4096 rows of the sequence engine (app.seq_LO_to_HI) a statement.
+func bulkInserts(table string, size int) []string {
+	var stmts []string
 	// A row is about 1.5 KiB (1 KiB of text, 512 random bytes); 4096 rows
 	// a statement.
 	rows := size * 1024 * 2 / 3
 	for lo := 0; lo < rows; lo += 4096 {
-		stmts = append(stmts, fmt.Sprintf("INSERT INTO app.snapshot_bulk SELECT seq, REPEAT(CONCAT(MD5(seq), ' ', 'lorem ipsum dolor '), 20), RANDOM_BYTES(512) FROM app.seq_%d_to_%d", lo+1, min(lo+4096, rows)))
+		stmts = append(stmts, fmt.Sprintf("INSERT INTO %s SELECT seq, REPEAT(CONCAT(MD5(seq), ' ', 'lorem ipsum dolor '), 20), RANDOM_BYTES(512) FROM app.seq_%d_to_%d", table, lo+1, min(lo+4096, rows)))
 	}
-	return b.db.Exec(b.ctx, stmts...)
+	return stmts
 }
 
 // baselineBackup runs mariabackup | zstd > file, as an operator would.
@@ -188,12 +190,7 @@ func binarcSnapshot(b *bench, dir string, i int) (snapshotRun, error) {
 	cmd := exec.CommandContext(b.ctx, b.binarc, "snapshot",
 		"--source", "mysql://root@"+b.db.Addr(), "--allow-primary",
 		"--store", "s3://"+b.s3.Bucket+"/"+s3Prefix, "--cluster", snapshotCluster)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "BINARC_") && !strings.HasPrefix(kv, "AWS_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(append(cmd.Env, b.s3.Env()...), "BINARC_SOURCE_PASSWORD=", "BINARC_LOG_FORMAT=json")
+	cmd.Env = append(append(noBinarcEnv(), b.s3.Env()...), "BINARC_SOURCE_PASSWORD=", "BINARC_LOG_FORMAT=json")
 	var stdout strings.Builder
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -293,10 +290,5 @@ func (s *SnapshotResults) writeMarkdown(w io.Writer) {
 			s.Binarc.MiBps, s.Binarc.Seconds, mib(uint64(s.Binarc.RawBytes)), mib(uint64(s.Binarc.StoredBytes)), s.Binarc.CPUSeconds, s.Binarc.S3CPUSeconds), "", ""},
 		{"ratio binarc / local pipe", fmt.Sprintf("%.2f", s.Ratio), fmt.Sprintf(">= %.1f", targetSnapshotRatio), pass(s.Ratio >= targetSnapshotRatio)},
 	}
-	for i, row := range rows {
-		fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
-		if i == 0 {
-			fmt.Fprintln(w, "|---|---|---|---|")
-		}
-	}
+	writeTable(w, rows)
 }

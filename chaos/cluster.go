@@ -307,14 +307,9 @@ func (c *cluster) flipHard(ctx context.Context, lag time.Duration, pause sync.Lo
 	if err := killLagging(ctx, from, to, lag); err != nil {
 		return "", err
 	}
-	if err := to.db.Exec(ctx, "STOP SLAVE"); err != nil {
+	if err := c.promote(ctx, to); err != nil {
 		return "", err
 	}
-	if err := c.openWrites(ctx, to); err != nil {
-		return "", err
-	}
-	to.from = nil
-	c.setWritable(to)
 	detail := from.name + " killed, " + to.name + " promoted"
 	if c.r.from == from {
 		// R may hold transactions the promoted side never got; then it
@@ -372,14 +367,9 @@ func (c *cluster) promoteReplica(ctx context.Context, lag time.Duration, pause s
 	} else if err := r.db.WaitApplied(ctx, caughtUpMax); err != nil {
 		return "", fmt.Errorf("the replica R applying what it received: %w", err)
 	}
-	if err := r.db.Exec(ctx, "STOP SLAVE"); err != nil {
+	if err := c.promote(ctx, r); err != nil {
 		return "", err
 	}
-	if err := c.openWrites(ctx, r); err != nil {
-		return "", err
-	}
-	r.from = nil
-	c.setWritable(r)
 	if err := c.replicate(ctx, pass, r, false); err != nil {
 		return "", fmt.Errorf("%s following the promoted R: %w", pass.name, err)
 	}
@@ -408,6 +398,20 @@ func (c *cluster) promoteReplica(ctx context.Context, lag time.Duration, pause s
 		return detail + "; the new replica: " + firstLine(err.Error()), nil
 	}
 	return detail + "; " + from.name + " rebuilt as the replica from " + how, nil
+}
+
+// promote makes n, whose master was killed, the writable master: its
+// replication stopped, writes opened (openWrites).
+func (c *cluster) promote(ctx context.Context, n *node) error {
+	if err := n.db.Exec(ctx, "STOP SLAVE"); err != nil {
+		return err
+	}
+	if err := c.openWrites(ctx, n); err != nil {
+		return err
+	}
+	n.from = nil
+	c.setWritable(n)
+	return nil
 }
 
 func (c *cluster) setWritable(n *node) {

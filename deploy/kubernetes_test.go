@@ -108,56 +108,46 @@ func (o *objects) add(data []byte) error {
 	}
 	switch tm.APIVersion + " " + tm.Kind {
 	case "v1 ConfigMap":
-		var v corev1.ConfigMap
-		err := yaml.UnmarshalStrict(data, &v)
-		o.configs[v.Name] = v
-		return err
+		return decodeStrict(data, func(v corev1.ConfigMap) { o.configs[v.Name] = v })
 	case "v1 Secret":
-		var v corev1.Secret
-		err := yaml.UnmarshalStrict(data, &v)
-		o.secrets = append(o.secrets, v)
-		return err
+		return decodeStrict(data, func(v corev1.Secret) { o.secrets = append(o.secrets, v) })
 	case "v1 Service":
-		var v corev1.Service
-		err := yaml.UnmarshalStrict(data, &v)
-		o.services = append(o.services, v)
-		return err
+		return decodeStrict(data, func(v corev1.Service) { o.services = append(o.services, v) })
 	case "v1 ServiceAccount":
 		return yaml.UnmarshalStrict(data, &corev1.ServiceAccount{})
 	case "v1 PersistentVolumeClaim":
 		return yaml.UnmarshalStrict(data, &corev1.PersistentVolumeClaim{})
 	case "apps/v1 StatefulSet":
-		var v appsv1.StatefulSet
-		err := yaml.UnmarshalStrict(data, &v)
-		o.pods = append(o.pods, podOf{"StatefulSet " + v.Name, v.Spec.Template.Spec})
-		return err
+		return decodeStrict(data, func(v appsv1.StatefulSet) {
+			o.pods = append(o.pods, podOf{"StatefulSet " + v.Name, v.Spec.Template.Spec})
+		})
 	case "apps/v1 Deployment":
-		var v appsv1.Deployment
-		err := yaml.UnmarshalStrict(data, &v)
-		o.pods = append(o.pods, podOf{"Deployment " + v.Name, v.Spec.Template.Spec})
-		return err
+		return decodeStrict(data, func(v appsv1.Deployment) {
+			o.pods = append(o.pods, podOf{"Deployment " + v.Name, v.Spec.Template.Spec})
+		})
 	case "batch/v1 Job":
-		var v batchv1.Job
-		err := yaml.UnmarshalStrict(data, &v)
-		o.pods = append(o.pods, podOf{"Job " + v.Name, v.Spec.Template.Spec})
-		return err
+		return decodeStrict(data, func(v batchv1.Job) {
+			o.pods = append(o.pods, podOf{"Job " + v.Name, v.Spec.Template.Spec})
+		})
 	case "batch/v1 CronJob":
-		var v batchv1.CronJob
-		err := yaml.UnmarshalStrict(data, &v)
-		o.pods = append(o.pods, podOf{"CronJob " + v.Name, v.Spec.JobTemplate.Spec.Template.Spec})
-		return err
+		return decodeStrict(data, func(v batchv1.CronJob) {
+			o.pods = append(o.pods, podOf{"CronJob " + v.Name, v.Spec.JobTemplate.Spec.Template.Spec})
+		})
 	case "monitoring.coreos.com/v1 ServiceMonitor":
-		var v serviceMonitor
-		err := yaml.UnmarshalStrict(data, &v)
-		o.monitors = append(o.monitors, v)
-		return err
+		return decodeStrict(data, func(v serviceMonitor) { o.monitors = append(o.monitors, v) })
 	case "monitoring.coreos.com/v1 PrometheusRule":
-		var v prometheusRule
-		err := yaml.UnmarshalStrict(data, &v)
-		o.rules = append(o.rules, v)
-		return err
+		return decodeStrict(data, func(v prometheusRule) { o.rules = append(o.rules, v) })
 	}
 	return fmt.Errorf("%s %s: a kind this test does not decode: add it", tm.APIVersion, tm.Kind)
+}
+
+// decodeStrict decodes data strictly into a T and gives keep what it
+// decoded, also when decoding failed (as far as it got).
+func decodeStrict[T any](data []byte, keep func(T)) error {
+	var v T
+	err := yaml.UnmarshalStrict(data, &v)
+	keep(v)
+	return err
 }
 
 // binarcContainers are the containers that run binarc: its image, or its

@@ -43,14 +43,9 @@ func checkTables(rep *Report, conn *client.Conn) error {
 // against what the snapshot's manifest and the archive say the restore
 // reached: the snapshot's state plus the last transaction replayed.
 func restoredGTID(conn *client.Conn, plan *restore.RestorePlan) (*replication.GTIDState, error) {
-	r, err := conn.Execute("SELECT @@gtid_slave_pos")
+	got, err := gtidSlavePos(conn, "restored server")
 	if err != nil {
-		return nil, fmt.Errorf("restored server: @@gtid_slave_pos: %w", err)
-	}
-	s, _ := r.GetString(0, 0)
-	got, err := replication.ParseGTIDState(s)
-	if err != nil {
-		return nil, fmt.Errorf("restored server: @@gtid_slave_pos %q: %w", s, err)
+		return nil, err
 	}
 	want := &replication.GTIDState{}
 	if plan.Snapshot != nil {

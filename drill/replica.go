@@ -116,14 +116,20 @@ func (e *aheadError) Error() string {
 }
 
 func slavePos(conn *client.Conn) (*replication.GTIDState, error) {
+	return gtidSlavePos(conn, "replica")
+}
+
+// gtidSlavePos reads a server's @@gtid_slave_pos; its errors start with
+// who.
+func gtidSlavePos(conn *client.Conn, who string) (*replication.GTIDState, error) {
 	r, err := conn.Execute("SELECT @@gtid_slave_pos")
 	if err != nil {
-		return nil, fmt.Errorf("replica: @@gtid_slave_pos: %w", err)
+		return nil, fmt.Errorf("%s: @@gtid_slave_pos: %w", who, err)
 	}
 	s, _ := r.GetString(0, 0)
 	st, err := replication.ParseGTIDState(s)
 	if err != nil {
-		return nil, fmt.Errorf("replica: @@gtid_slave_pos %q: %w", s, err)
+		return nil, fmt.Errorf("%s: @@gtid_slave_pos %q: %w", who, s, err)
 	}
 	return st, nil
 }

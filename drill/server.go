@@ -34,13 +34,9 @@ const drillServerID = 4_294_960_023
 
 // startServer starts mariadbd on datadir and waits until it answers.
 func startServer(ctx context.Context, datadir string, noJail bool) (*server, error) {
-	sb, err := restore.NewSandbox(restore.SandboxOptions{NoJail: noJail})
+	sb, mariadbd, err := sandboxed(noJail, "mariadbd", "mysqld")
 	if err != nil {
 		return nil, err
-	}
-	mariadbd, err := progs.Find("mariadbd", "mysqld")
-	if err != nil {
-		return nil, fmt.Errorf("%w: install the Debian package mariadb-server", err)
 	}
 	runDir, err := os.MkdirTemp("", "binarc-drill-run-")
 	if err != nil {
@@ -85,13 +81,9 @@ func startServer(ctx context.Context, datadir string, noJail bool) (*server, err
 // the sandbox user) and starts the temporary server on it: a logical
 // snapshot is loaded into a running server.
 func startEmptyServer(ctx context.Context, datadir string, noJail bool) (*server, error) {
-	sb, err := restore.NewSandbox(restore.SandboxOptions{NoJail: noJail})
+	sb, installDB, err := sandboxed(noJail, "mariadb-install-db", "mysql_install_db")
 	if err != nil {
 		return nil, err
-	}
-	installDB, err := progs.Find("mariadb-install-db", "mysql_install_db")
-	if err != nil {
-		return nil, fmt.Errorf("%w: install the Debian package mariadb-server", err)
 	}
 	if err := os.MkdirAll(datadir, 0o750); err != nil {
 		return nil, err
@@ -115,6 +107,20 @@ func startEmptyServer(ctx context.Context, datadir string, noJail bool) (*server
 		return nil, fmt.Errorf("%s: %w: %s", installDB, err, firstError(string(out)))
 	}
 	return startServer(ctx, datadir, noJail)
+}
+
+// sandboxed is the restore's sandbox a drill runs a program of the
+// mariadb-server package in, and that program: the first of names found.
+func sandboxed(noJail bool, names ...string) (*restore.Sandbox, string, error) {
+	sb, err := restore.NewSandbox(restore.SandboxOptions{NoJail: noJail})
+	if err != nil {
+		return nil, "", err
+	}
+	prog, err := progs.Find(names...)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: install the Debian package mariadb-server", err)
+	}
+	return sb, prog, nil
 }
 
 // firstError is the first "[ERROR]" line of a tool's output, or its last
