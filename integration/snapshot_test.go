@@ -78,25 +78,9 @@ func (e *snapEnv) seed(bulkMiB int) {
 	e.replica.WaitCaughtUp(e.t, e.primary, time.Minute)
 }
 
-// writer keeps writing to the primary until stopped.
-type writer struct {
-	cancel context.CancelFunc
-	done   chan error
-}
-
-func (e *snapEnv) startWriter(from int) *writer {
-	ctx, cancel := context.WithCancel(context.Background())
-	w := &writer{cancel: cancel, done: make(chan error, 1)}
-	go func() { w.done <- writeLoad(ctx, e.primary, loadOptions{From: from, To: from + 1_000_000}) }()
-	return w
-}
-
-func (w *writer) stop(t *testing.T) {
-	t.Helper()
-	w.cancel()
-	if err := <-w.done; err != nil && !strings.Contains(err.Error(), "context canceled") {
-		t.Fatalf("writer: %v", err)
-	}
+// startWriter keeps writing to the primary until stopped.
+func (e *snapEnv) startWriter(from int) *backgroundLoad {
+	return e.startLoad("writer", loadOptions{From: from, To: from + 1_000_000})
 }
 
 // childPID returns the pid of a child of parent named name whose command
