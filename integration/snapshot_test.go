@@ -228,6 +228,27 @@ func (e *snapEnv) download(m *snapshot.Manifest, w io.Writer) {
 	}
 }
 
+// downloadTo runs cmd with the snapshot's data object, decompressed, on
+// its standard input; if cmd fails, the test fails with what and cmd's
+// output.
+func (e *snapEnv) downloadTo(m *snapshot.Manifest, cmd *exec.Cmd, what string) {
+	e.t.Helper()
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.download(m, in)
+	in.Close()
+	if err := cmd.Wait(); err != nil {
+		e.t.Fatalf("%s: %v\n%s", what, err, out.String())
+	}
+}
+
 // restorePhysical unpacks and prepares a physical snapshot into a fresh
 // datadir and starts a server on it.
 func (e *snapEnv) restorePhysical(m *snapshot.Manifest) *testenv.MariaDB {
@@ -236,21 +257,7 @@ func (e *snapEnv) restorePhysical(m *snapshot.Manifest) *testenv.MariaDB {
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		e.t.Fatal(err)
 	}
-	mbstream := exec.Command("mbstream", "-x", "-C", dir)
-	in, err := mbstream.StdinPipe()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	mbstream.Stderr = &stderr
-	if err := mbstream.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	e.download(m, in)
-	in.Close()
-	if err := mbstream.Wait(); err != nil {
-		e.t.Fatalf("mbstream -x: %v\n%s", err, stderr.String())
-	}
+	e.downloadTo(m, exec.Command("mbstream", "-x", "-C", dir), "mbstream -x")
 	out, err := exec.Command("mariabackup", "--prepare", "--target-dir="+dir).CombinedOutput()
 	if err != nil {
 		e.t.Fatalf("mariabackup --prepare: %v\n%s", err, tail(string(out), 3000))
@@ -267,20 +274,7 @@ func (e *snapEnv) restoreLogical(m *snapshot.Manifest) *testenv.MariaDB {
 		e.t.Fatal(err)
 	}
 	load := exec.Command(client, "--no-defaults", "-h127.0.0.1", "-P"+strconv.Itoa(srv.Port), "-uroot", "--max-allowed-packet=1G")
-	in, err := load.StdinPipe()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var out bytes.Buffer
-	load.Stdout, load.Stderr = &out, &out
-	if err := load.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	e.download(m, in)
-	in.Close()
-	if err := load.Wait(); err != nil {
-		e.t.Fatalf("load the dump: %v\n%s", err, out.String())
-	}
+	e.downloadTo(m, load, "load the dump")
 	return srv
 }
 
