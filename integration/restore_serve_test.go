@@ -118,10 +118,7 @@ func TestRebuildReplicaFromArchive(t *testing.T) {
 	}
 	srv.WaitCaughtUp(t, e.primary, time.Minute)
 	compareChecksums(t, "replicating from the primary", tableChecksums(t, srv), tableChecksums(t, e.primary))
-	st := srv.SlaveStatus(t)
-	if st["Last_IO_Error"] != "" || st["Last_SQL_Error"] != "" || st["Slave_SQL_Running"] != "Yes" || st["Slave_IO_Running"] != "Yes" {
-		t.Errorf("after the switch: IO %s %q, SQL %s %q", st["Slave_IO_Running"], st["Last_IO_Error"], st["Slave_SQL_Running"], st["Last_SQL_Error"])
-	}
+	checkReplicating(t, srv, "after the switch")
 	p.stop(t)
 }
 
