@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -110,13 +109,7 @@ func TestRebuildReplicaFromArchive(t *testing.T) {
 	waitGTID(t, srv, caught.gtid, time.Minute)
 	compareChecksums(t, "caught up from the archive", tableChecksums(t, srv), caught.sums)
 
-	srv.Exec(t, "STOP SLAVE",
-		"CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT="+strconv.Itoa(e.primary.Port)+", MASTER_USER='"+replUser+"', MASTER_PASSWORD='"+replPass+"', MASTER_USE_GTID=slave_pos",
-		"START SLAVE")
-	if err := writeLoad(ctx, e.primary, loadOptions{From: 100, To: 130, FlushAt: 20}); err != nil {
-		t.Fatal(err)
-	}
-	srv.WaitCaughtUp(t, e.primary, time.Minute)
+	switchToPrimary(t, e.env, srv, loadOptions{From: 100, To: 130, FlushAt: 20})
 	compareChecksums(t, "replicating from the primary", tableChecksums(t, srv), tableChecksums(t, e.primary))
 	checkReplicating(t, srv, "after the switch")
 	p.stop(t)

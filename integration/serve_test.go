@@ -87,6 +87,19 @@ func checkStill(t *testing.T, r *testenv.MariaDB, gtid string) {
 	checkReplicating(t, r, "replica not healthy at the stop")
 }
 
+// switchToPrimary points r, a replica of binarc serve, at e's primary by
+// GTID, writes load there and waits until r has applied it.
+func switchToPrimary(t *testing.T, e *env, r *testenv.MariaDB, load loadOptions) {
+	t.Helper()
+	r.Exec(t, "STOP SLAVE",
+		fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER='%s', MASTER_PASSWORD='%s', MASTER_USE_GTID=slave_pos", e.primary.Port, replUser, replPass),
+		"START SLAVE")
+	if err := writeLoad(context.Background(), e.primary, load); err != nil {
+		t.Fatal(err)
+	}
+	r.WaitCaughtUp(t, e.primary, time.Minute)
+}
+
 // checkReplicating asserts that both of r's replication threads run and
 // neither has an error; when heads the failure.
 func checkReplicating(t *testing.T, r *testenv.MariaDB, when string) {
@@ -216,13 +229,7 @@ func TestServeFollowThenSwitch(t *testing.T) {
 		t.Fatalf("following replica: checksums differ\n got %v\nwant %v", got, live.sums)
 	}
 	// Switch to the real primary by GTID.
-	r.Exec(t, "STOP SLAVE",
-		fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER='%s', MASTER_PASSWORD='%s', MASTER_USE_GTID=slave_pos", e.primary.Port, replUser, replPass),
-		"START SLAVE")
-	if err := writeLoad(ctx, e.primary, loadOptions{From: 120, To: 160, FlushAt: 25}); err != nil {
-		t.Fatal(err)
-	}
-	r.WaitCaughtUp(t, e.primary, 60*time.Second)
+	switchToPrimary(t, e, r, loadOptions{From: 120, To: 160, FlushAt: 25})
 	want := tableChecksums(t, e.primary)
 	if got := tableChecksums(t, r); !reflect.DeepEqual(got, want) {
 		t.Errorf("after the switch: checksums differ\n got %v\nwant %v", got, want)
