@@ -24,10 +24,7 @@ func TestRestoreThroughServe(t *testing.T) {
 	if err := writeLoad(ctx, e.primary, loadOptions{From: 0, To: 40, FlushAt: 30}); err != nil {
 		t.Fatal(err)
 	}
-	e.replica.WaitCaughtUp(t, e.primary, time.Minute)
-	if out, code := e.run(e.snapshotArgs(physUser)...); code != 0 {
-		t.Fatalf("snapshot failed:\n%s", out)
-	}
+	e.caughtUpSnapshot(t, "snapshot", physUser)
 	if err := writeLoad(ctx, e.primary, loadOptions{From: 40, To: 90, FlushAt: 30}); err != nil {
 		t.Fatal(err)
 	}
@@ -87,10 +84,7 @@ func TestRebuildReplicaFromArchive(t *testing.T) {
 	if err := writeLoad(ctx, e.primary, loadOptions{From: 0, To: 30, FlushAt: 20}); err != nil {
 		t.Fatal(err)
 	}
-	e.replica.WaitCaughtUp(t, e.primary, time.Minute)
-	if out, code := e.run(e.snapshotArgs(physUser)...); code != 0 {
-		t.Fatalf("snapshot failed:\n%s", out)
-	}
+	e.caughtUpSnapshot(t, "snapshot", physUser)
 	if err := writeLoad(ctx, e.primary, loadOptions{From: 30, To: 60, FlushAt: 20}); err != nil {
 		t.Fatal(err)
 	}

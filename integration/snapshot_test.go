@@ -63,6 +63,17 @@ func (e *snapEnv) snapshotArgs(user string, extra ...string) []string {
 	}, extra...)
 }
 
+// caughtUpSnapshot waits until the replica has applied all the primary
+// wrote, then takes a snapshot of it as user (with extra arguments); the
+// test fails, naming the snapshot what, if binarc snapshot fails.
+func (e *snapEnv) caughtUpSnapshot(t *testing.T, what, user string, extra ...string) {
+	t.Helper()
+	e.replica.WaitCaughtUp(t, e.primary, time.Minute)
+	if out, code := e.run(e.snapshotArgs(user, extra...)...); code != 0 {
+		t.Fatalf("%s exited %d:\n%s", what, code, out)
+	}
+}
+
 // seed writes a load on the primary (with some incompressible bulk, so a
 // backup spans several upload parts) and waits for the replica.
 func (e *snapEnv) seed(bulkMiB int) {
