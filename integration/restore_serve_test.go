@@ -114,11 +114,7 @@ func TestRebuildReplicaFromArchive(t *testing.T) {
 // primary's (its applier would skip every event) is refused untouched.
 func TestRestoreTargetThroughServe(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, testenv.MariaDBOptions{MaxBinlogSize: 64 << 10})
-	p := e.start(e.streamArgs()...)
-	if err := writeLoad(context.Background(), e.primary, loadOptions{From: 0, To: 60, FlushAt: 25}); err != nil {
-		t.Fatal(err)
-	}
+	e, p := newLoadedEnv(t, 60)
 	cp := takeCheckpoint(t, e.primary, "end")
 	e.waitArchived(time.Minute)
 	target, out := e.restoreInto(t, "--to", "latest", "--replay", "serve", "--replay-threads", "2")

@@ -31,6 +31,19 @@ func (e *env) startServeOn(t *testing.T, port int, extra ...string) (*proc, int)
 	return p, port
 }
 
+// newLoadedEnv is an env whose primary, with 64 KiB binlogs, is archived
+// by a running binarc stream (returned) and has had writeLoad's first n
+// iterations written, rotating every 25 and by size.
+func newLoadedEnv(t *testing.T, n int) (*env, *proc) {
+	t.Helper()
+	e := newEnv(t, testenv.MariaDBOptions{MaxBinlogSize: 64 << 10})
+	p := e.start(e.streamArgs()...)
+	if err := writeLoad(context.Background(), e.primary, loadOptions{From: 0, To: n, FlushAt: 25}); err != nil {
+		t.Fatal(err)
+	}
+	return e, p
+}
+
 // newServeReplica starts a fresh server (the same initial data as the
 // primary) that is not yet replicating.
 func newServeReplica(t *testing.T, serverID uint32) *testenv.MariaDB {
@@ -174,11 +187,7 @@ func TestServeToCheckpoints(t *testing.T) {
 // transaction but the DROP TABLE.
 func TestServeSkipGTID(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, testenv.MariaDBOptions{MaxBinlogSize: 64 << 10})
-	p := e.start(e.streamArgs()...)
-	if err := writeLoad(context.Background(), e.primary, loadOptions{From: 0, To: 60, FlushAt: 25}); err != nil {
-		t.Fatal(err)
-	}
+	e, p := newLoadedEnv(t, 60)
 	before := takeCheckpoint(t, e.primary, "before the DROP")
 	e.primary.Exec(t, "DROP TABLE app.accounts")
 	drop := lastGTID(e.primary.Query(t, "SELECT @@gtid_binlog_pos")[0][0])
@@ -207,12 +216,8 @@ func TestServeSkipGTID(t *testing.T) {
 // replicates on without error or gap.
 func TestServeFollowThenSwitch(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, testenv.MariaDBOptions{MaxBinlogSize: 64 << 10})
+	e, p := newLoadedEnv(t, 40)
 	ctx := context.Background()
-	p := e.start(e.streamArgs()...)
-	if err := writeLoad(ctx, e.primary, loadOptions{From: 0, To: 40, FlushAt: 25}); err != nil {
-		t.Fatal(err)
-	}
 	e.waitArchived(time.Minute)
 	_, port := e.startServe(t, "--follow")
 	r := newServeReplica(t, 30)
@@ -246,11 +251,7 @@ func TestServeFollowThenSwitch(t *testing.T) {
 // clear error (in Last_IO_Error), and serve goes on serving a good one.
 func TestServeBadInput(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, testenv.MariaDBOptions{MaxBinlogSize: 64 << 10})
-	p := e.start(e.streamArgs()...)
-	if err := writeLoad(context.Background(), e.primary, loadOptions{From: 0, To: 40, FlushAt: 25}); err != nil {
-		t.Fatal(err)
-	}
+	e, p := newLoadedEnv(t, 40)
 	final := takeCheckpoint(t, e.primary, "final")
 	e.waitArchived(time.Minute)
 	first := e.primary.Query(t, "SHOW BINARY LOGS")[0][0]
