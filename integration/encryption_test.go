@@ -104,10 +104,7 @@ func TestEncryptedArchiveRoundTrip(t *testing.T) {
 		"CREATE TABLE app.secret (id INT PRIMARY KEY, v VARCHAR(100)) ENGINE=InnoDB",
 		"INSERT INTO app.secret VALUES (1, '"+rowMarker+"'), (2, CONCAT('"+rowMarker+"', '-2'))",
 		"CREATE USER 'leaky'@'%' IDENTIFIED BY '"+password+"'")
-	e.replica.WaitCaughtUp(t, e.primary, time.Minute)
-	if out, code := e.run(e.snapshotArgs(physUser, "--encrypt-to", dailyPub, "--encrypt-to", recoveryPub)...); code != 0 {
-		t.Fatalf("encrypted snapshot failed:\n%s", out)
-	}
+	e.caughtUpSnapshot(t, "encrypted snapshot", physUser, "--encrypt-to", dailyPub, "--encrypt-to", recoveryPub)
 	phase(60, 120)
 	e.primary.Exec(t, "UPDATE app.secret SET v = CONCAT(v, '-updated') WHERE id = 1")
 	cp := takeCheckpoint(t, e.primary, "after the snapshot and rotations")

@@ -19,10 +19,7 @@ func TestRestoreGuardsTarget(t *testing.T) {
 	p := e.start(e.streamArgs()...)
 	p.waitLog(t, "streaming from the primary", time.Minute)
 	e.primary.Exec(t, "CREATE DATABASE app", "CREATE TABLE app.t (id INT PRIMARY KEY) ENGINE=InnoDB", "INSERT INTO app.t VALUES (1)")
-	e.replica.WaitCaughtUp(t, e.primary, time.Minute)
-	if out, code := e.run(e.snapshotArgs(logUser, "--method", "logical")...); code != 0 {
-		t.Fatalf("logical snapshot exited %d:\n%s", code, out)
-	}
+	e.caughtUpSnapshot(t, "logical snapshot", logUser, "--method", "logical")
 	e.primary.Exec(t, "INSERT INTO app.t VALUES (2)")
 	e.waitArchived(time.Minute)
 	p.stop(t)

@@ -45,10 +45,7 @@ func newJailArchive(t *testing.T) *jailArchive {
 		"CREATE TABLE app.loaded (id INT PRIMARY KEY, s VARCHAR(40)) ENGINE=InnoDB",
 		"CREATE TABLE app.loot (s LONGTEXT) ENGINE=InnoDB",
 		"INSERT INTO app.plant VALUES (0, 'before')")
-	e.replica.WaitCaughtUp(t, e.primary, time.Minute)
-	if out, code := e.run(e.snapshotArgs(physUser)...); code != 0 {
-		t.Fatalf("snapshot exited %d:\n%s", code, out)
-	}
+	e.caughtUpSnapshot(t, "snapshot", physUser)
 	// The binlog's own LOAD DATA: with binlog_format STATEMENT, its file
 	// travels in Begin_load_query and Execute_load_query events.
 	csv := filepath.Join(t.TempDir(), "rows.csv")

@@ -3,6 +3,8 @@ package integration
 import (
 	"context"
 	"fmt"
+	"strings"
+	"testing"
 	"time"
 
 	"github.com/binarc/binarc/integration/testenv"
@@ -81,4 +83,28 @@ func writeLoad(ctx context.Context, m *testenv.MariaDB, o loadOptions) error {
 		}
 	}
 	return nil
+}
+
+// backgroundLoad is writeLoad running in a goroutine until stopped.
+type backgroundLoad struct {
+	name   string // what a failure is reported as
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startLoad runs writeLoad on the primary with o in the background; stop
+// ends it and fails the test if the load failed before.
+func (e *env) startLoad(name string, o loadOptions) *backgroundLoad {
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &backgroundLoad{name: name, cancel: cancel, done: make(chan error, 1)}
+	go func() { l.done <- writeLoad(ctx, e.primary, o) }()
+	return l
+}
+
+func (l *backgroundLoad) stop(t *testing.T) {
+	t.Helper()
+	l.cancel()
+	if err := <-l.done; err != nil && !strings.Contains(err.Error(), "context canceled") {
+		t.Fatalf("%s: %v", l.name, err)
+	}
 }

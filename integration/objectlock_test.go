@@ -44,10 +44,7 @@ func TestObjectLock(t *testing.T) {
 		}
 	}
 	phase(0, 40)
-	e.replica.WaitCaughtUp(t, e.primary, time.Minute)
-	if out, code := e.run(e.snapshotArgs(physUser, lock...)...); code != 0 {
-		t.Fatalf("first snapshot:\n%s", out)
-	}
+	e.caughtUpSnapshot(t, "first snapshot", physUser, lock...)
 	phase(40, 80)
 	// 24 MiB that zstd cannot shrink: the second snapshot's data goes up
 	// in several parts, and gets its retention once complete.
@@ -55,10 +52,7 @@ func TestObjectLock(t *testing.T) {
 	for i := range 24 {
 		e.primary.Exec(t, fmt.Sprintf("INSERT INTO app.bulk SELECT %d * 1024 + seq, RANDOM_BYTES(1024) FROM mysql.seq_1_to_1024", i))
 	}
-	e.replica.WaitCaughtUp(t, e.primary, time.Minute)
-	if out, code := e.run(e.snapshotArgs(physUser, lock...)...); code != 0 {
-		t.Fatalf("second snapshot:\n%s", out)
-	}
+	e.caughtUpSnapshot(t, "second snapshot", physUser, lock...)
 	if m := e.newest(); m.StoredSize < 20<<20 {
 		t.Fatalf("the second snapshot stored %d bytes: too few for a multipart upload", m.StoredSize)
 	}

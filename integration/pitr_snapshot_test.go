@@ -43,10 +43,7 @@ func TestRestoreFromSnapshot(t *testing.T) {
 	phase(0, 60)
 	early := takeCheckpoint(t, e.primary, "before the snapshot")
 	phase(60, 80)
-	e.replica.WaitCaughtUp(t, e.primary, time.Minute)
-	if out, code := e.run(e.snapshotArgs(physUser)...); code != 0 {
-		t.Fatalf("snapshot failed:\n%s", out)
-	}
+	e.caughtUpSnapshot(t, "snapshot", physUser)
 	phase(80, 100)
 	// In the snapshot's own binlog file: the plan starts mid-file there.
 	cps := []checkpoint{takeCheckpoint(t, e.primary, "in the snapshot's binlog file")}
@@ -74,10 +71,7 @@ func TestRestoreFromSnapshot(t *testing.T) {
 	// the snapshot is restored; the archive cannot reach back from there,
 	// so the directory is emptied and the older snapshot restores it.
 	first := e.newest().ID
-	e.replica.WaitCaughtUp(t, e.primary, time.Minute)
-	if out, code := e.run(e.snapshotArgs(physUser)...); code != 0 {
-		t.Fatalf("second snapshot failed:\n%s", out)
-	}
+	e.caughtUpSnapshot(t, "second snapshot", physUser)
 	second := e.newest().ID
 	srv, out := e.restoreDatadir(t, "--to", cps[1].position)
 	compareChecksums(t, "restore --to "+cps[1].position+" with a newer snapshot after it", tableChecksums(t, srv), cps[1].sums)

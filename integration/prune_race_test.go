@@ -4,7 +4,6 @@ import (
 	"context"
 	"regexp"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -12,27 +11,9 @@ import (
 	"github.com/binarc/binarc/snapshot"
 )
 
-// backgroundLoad writes to the primary, rotating often, until stopped.
-type backgroundLoad struct {
-	cancel context.CancelFunc
-	done   chan error
-}
-
+// startRotatingLoad writes to the primary, rotating often, until stopped.
 func (e *env) startRotatingLoad(from int) *backgroundLoad {
-	ctx, cancel := context.WithCancel(context.Background())
-	l := &backgroundLoad{cancel: cancel, done: make(chan error, 1)}
-	go func() {
-		l.done <- writeLoad(ctx, e.primary, loadOptions{From: from, To: from + 1_000_000, FlushAt: 20})
-	}()
-	return l
-}
-
-func (l *backgroundLoad) stop(t *testing.T) {
-	t.Helper()
-	l.cancel()
-	if err := <-l.done; err != nil && !strings.Contains(err.Error(), "context canceled") {
-		t.Fatalf("load: %v", err)
-	}
+	return e.startLoad("load", loadOptions{From: from, To: from + 1_000_000, FlushAt: 20})
 }
 
 var prunedRE = regexp.MustCompile(`deleted (\d+) snapshots?, (\d+) timelines? and (\d+) binlog files?`)

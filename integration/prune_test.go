@@ -124,10 +124,7 @@ func TestPruneKeepsTheWindow(t *testing.T) {
 	}
 	snap := func() *snapshot.Manifest {
 		time.Sleep(1100 * time.Millisecond) // ids are per second
-		e.replica.WaitCaughtUp(t, e.primary, time.Minute)
-		if out, code := e.run(e.snapshotArgs(physUser)...); code != 0 {
-			t.Fatalf("snapshot failed (%d):\n%s", code, out)
-		}
+		e.caughtUpSnapshot(t, "snapshot", physUser)
 		return e.newest()
 	}
 	load(20)

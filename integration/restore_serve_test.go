@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,10 +24,7 @@ func TestRestoreThroughServe(t *testing.T) {
 	if err := writeLoad(ctx, e.primary, loadOptions{From: 0, To: 40, FlushAt: 30}); err != nil {
 		t.Fatal(err)
 	}
-	e.replica.WaitCaughtUp(t, e.primary, time.Minute)
-	if out, code := e.run(e.snapshotArgs(physUser)...); code != 0 {
-		t.Fatalf("snapshot failed:\n%s", out)
-	}
+	e.caughtUpSnapshot(t, "snapshot", physUser)
 	if err := writeLoad(ctx, e.primary, loadOptions{From: 40, To: 90, FlushAt: 30}); err != nil {
 		t.Fatal(err)
 	}
@@ -88,10 +84,7 @@ func TestRebuildReplicaFromArchive(t *testing.T) {
 	if err := writeLoad(ctx, e.primary, loadOptions{From: 0, To: 30, FlushAt: 20}); err != nil {
 		t.Fatal(err)
 	}
-	e.replica.WaitCaughtUp(t, e.primary, time.Minute)
-	if out, code := e.run(e.snapshotArgs(physUser)...); code != 0 {
-		t.Fatalf("snapshot failed:\n%s", out)
-	}
+	e.caughtUpSnapshot(t, "snapshot", physUser)
 	if err := writeLoad(ctx, e.primary, loadOptions{From: 30, To: 60, FlushAt: 20}); err != nil {
 		t.Fatal(err)
 	}
@@ -110,18 +103,9 @@ func TestRebuildReplicaFromArchive(t *testing.T) {
 	waitGTID(t, srv, caught.gtid, time.Minute)
 	compareChecksums(t, "caught up from the archive", tableChecksums(t, srv), caught.sums)
 
-	srv.Exec(t, "STOP SLAVE",
-		"CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT="+strconv.Itoa(e.primary.Port)+", MASTER_USER='"+replUser+"', MASTER_PASSWORD='"+replPass+"', MASTER_USE_GTID=slave_pos",
-		"START SLAVE")
-	if err := writeLoad(ctx, e.primary, loadOptions{From: 100, To: 130, FlushAt: 20}); err != nil {
-		t.Fatal(err)
-	}
-	srv.WaitCaughtUp(t, e.primary, time.Minute)
+	switchToPrimary(t, e.env, srv, loadOptions{From: 100, To: 130, FlushAt: 20})
 	compareChecksums(t, "replicating from the primary", tableChecksums(t, srv), tableChecksums(t, e.primary))
-	st := srv.SlaveStatus(t)
-	if st["Last_IO_Error"] != "" || st["Last_SQL_Error"] != "" || st["Slave_SQL_Running"] != "Yes" || st["Slave_IO_Running"] != "Yes" {
-		t.Errorf("after the switch: IO %s %q, SQL %s %q", st["Slave_IO_Running"], st["Last_IO_Error"], st["Slave_SQL_Running"], st["Last_SQL_Error"])
-	}
+	checkReplicating(t, srv, "after the switch")
 	p.stop(t)
 }
 
@@ -130,11 +114,7 @@ func TestRebuildReplicaFromArchive(t *testing.T) {
 // primary's (its applier would skip every event) is refused untouched.
 func TestRestoreTargetThroughServe(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, testenv.MariaDBOptions{MaxBinlogSize: 64 << 10})
-	p := e.start(e.streamArgs()...)
-	if err := writeLoad(context.Background(), e.primary, loadOptions{From: 0, To: 60, FlushAt: 25}); err != nil {
-		t.Fatal(err)
-	}
+	e, p := newLoadedEnv(t, 60)
 	cp := takeCheckpoint(t, e.primary, "end")
 	e.waitArchived(time.Minute)
 	target, out := e.restoreInto(t, "--to", "latest", "--replay", "serve", "--replay-threads", "2")

@@ -215,10 +215,7 @@ func TestRestoreSandbox(t *testing.T) {
 		"CREATE TABLE app.plant (id INT PRIMARY KEY, s TEXT) ENGINE=InnoDB",
 		"CREATE TABLE app.loot (s LONGTEXT) ENGINE=InnoDB",
 		"INSERT INTO app.plant VALUES (0, 'before')")
-	e.replica.WaitCaughtUp(t, e.primary, time.Minute)
-	if out, code := e.run(e.snapshotArgs(physUser)...); code != 0 {
-		t.Fatalf("snapshot exited %d:\n%s", code, out)
-	}
+	e.caughtUpSnapshot(t, "snapshot", physUser)
 	outDir := reachableTempDir(t)
 	outfile := filepath.Join(outDir, "x.sh")
 	pad := strings.Repeat("p", 120)

@@ -331,18 +331,7 @@ func TestSemiSyncPipelinedKilled(t *testing.T) {
 		}
 		e := newRoundEnv(t, s3, fmt.Sprintf("pipe%d", round), opts)
 		p := e.startEnv(viaProxy, e.streamArgs("--semi-sync", "--semi-sync-inflight", "4")...)
-		waitSemiSyncReplica(t, e.primary)
-		e.primary.Exec(t, "CREATE DATABASE zl", zlTable)
-
-		killAfter := time.Duration(200+rnd.Intn(1300)) * time.Millisecond
-		acked := killDuringWrites(t, e, p, killAfter, round)
-		archived := e.archivedRows()
-		checkAcked(t, fmt.Sprintf("round %d (killed after %s)", round, killAfter), acked, archived)
-		if round == 0 || round == 9 {
-			checkAcked(t, fmt.Sprintf("round %d, restored", round), acked, e.restoredRows())
-		}
-		t.Logf("round %d: killed after %s: %d commits acknowledged, %d rows archived", round, killAfter, len(acked), len(archived))
-		total += len(acked)
+		total += killRound(t, e, p, rnd, round)
 	}
 	t.Logf("%d acknowledged commits checked", total)
 }

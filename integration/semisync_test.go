@@ -196,21 +196,32 @@ func TestSemiSyncPrimaryKilled(t *testing.T) {
 	for round := 0; round < 10; round++ {
 		e := newRoundEnv(t, s3, fmt.Sprintf("kill%d", round), semiSyncPrimary(time.Minute))
 		p := e.start(e.streamArgs("--semi-sync")...)
-		waitSemiSyncReplica(t, e.primary)
-		e.primary.Exec(t, "CREATE DATABASE zl", zlTable)
-
-		killAfter := time.Duration(200+rnd.Intn(1300)) * time.Millisecond
-		acked := killDuringWrites(t, e, p, killAfter, round)
-		archived := e.archivedRows()
-		checkAcked(t, fmt.Sprintf("round %d (killed after %s)", round, killAfter), acked, archived)
-		t.Logf("round %d: killed after %s: %d commits acknowledged, %d rows archived", round, killAfter, len(acked), len(archived))
-		if round == 0 || round == 9 {
-			// And in a restore from the archive, the primary gone.
-			checkAcked(t, fmt.Sprintf("round %d, restored", round), acked, e.restoredRows())
-		}
-		total += len(acked)
+		total += killRound(t, e, p, rnd, round)
 	}
 	t.Logf("%d acknowledged commits checked", total)
+}
+
+// killRound is one of the ten rounds of the kill tests, p being binarc
+// streaming with --semi-sync from e's primary. Once binarc is the
+// primary's semi-sync replica, it kills both at a random moment under
+// concurrent commits and checks that every commit the primary
+// acknowledged is in the archive, and, in the first and last rounds, in a
+// restore from it. It returns how many commits were acknowledged.
+func killRound(t *testing.T, e *env, p *proc, rnd *rand.Rand, round int) int {
+	t.Helper()
+	waitSemiSyncReplica(t, e.primary)
+	e.primary.Exec(t, "CREATE DATABASE zl", zlTable)
+
+	killAfter := time.Duration(200+rnd.Intn(1300)) * time.Millisecond
+	acked := killDuringWrites(t, e, p, killAfter, round)
+	archived := e.archivedRows()
+	checkAcked(t, fmt.Sprintf("round %d (killed after %s)", round, killAfter), acked, archived)
+	t.Logf("round %d: killed after %s: %d commits acknowledged, %d rows archived", round, killAfter, len(acked), len(archived))
+	if round == 0 || round == 9 {
+		// And in a restore from the archive, the primary gone.
+		checkAcked(t, fmt.Sprintf("round %d, restored", round), acked, e.restoredRows())
+	}
+	return len(acked)
 }
 
 // killDuringWrites runs 8 clients committing numbered rows, and after

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/binarc/binarc/integration/testenv"
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
 	gomysql "github.com/go-mysql-org/go-mysql/replication"
@@ -23,11 +22,7 @@ import (
 // binarc serve on it.
 func clientsEnv(t *testing.T) (*env, *proc, int) {
 	t.Helper()
-	e := newEnv(t, testenv.MariaDBOptions{MaxBinlogSize: 64 << 10})
-	e.start(e.streamArgs()...)
-	if err := writeLoad(context.Background(), e.primary, loadOptions{From: 0, To: 60, FlushAt: 25}); err != nil {
-		t.Fatal(err)
-	}
+	e, _ := newLoadedEnv(t, 60)
 	waitSettled(t, e.primary.BinlogFiles(t))
 	e.waitArchived(time.Minute)
 	s, port := e.startServe(t)

@@ -133,12 +133,8 @@ func (a *attacker) idle(n int) {
 // handshake deadline. (Before the limits: 690 MiB, and every idle
 // connection held.)
 func TestServeUnderPreAuthFlood(t *testing.T) {
-	e := newEnv(t, testenv.MariaDBOptions{MaxBinlogSize: 64 << 10})
+	e, stream := newLoadedEnv(t, 40)
 	ctx := context.Background()
-	stream := e.start(e.streamArgs()...)
-	if err := writeLoad(ctx, e.primary, loadOptions{From: 0, To: 40, FlushAt: 25}); err != nil {
-		t.Fatal(err)
-	}
 	e.waitArchived(time.Minute)
 	s, port := e.startPlainServe(t, "--follow")
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
@@ -224,11 +220,7 @@ func issueFor127(t *testing.T, ca *testCA, name string, usage x509.ExtKeyUsage) 
 // Refused, each with its error in Last_IO_Error: the same replica without
 // MASTER_SSL, trusting another CA, and without a client certificate.
 func TestServeTLSReplica(t *testing.T) {
-	e := newEnv(t, testenv.MariaDBOptions{MaxBinlogSize: 64 << 10})
-	stream := e.start(e.streamArgs()...)
-	if err := writeLoad(context.Background(), e.primary, loadOptions{From: 0, To: 40, FlushAt: 25}); err != nil {
-		t.Fatal(err)
-	}
+	e, stream := newLoadedEnv(t, 40)
 	final := takeCheckpoint(t, e.primary, "final")
 	e.waitArchived(time.Minute)
 

@@ -31,6 +31,19 @@ func (e *env) startServeOn(t *testing.T, port int, extra ...string) (*proc, int)
 	return p, port
 }
 
+// newLoadedEnv is an env whose primary, with 64 KiB binlogs, is archived
+// by a running binarc stream (returned) and has had writeLoad's first n
+// iterations written, rotating every 25 and by size.
+func newLoadedEnv(t *testing.T, n int) (*env, *proc) {
+	t.Helper()
+	e := newEnv(t, testenv.MariaDBOptions{MaxBinlogSize: 64 << 10})
+	p := e.start(e.streamArgs()...)
+	if err := writeLoad(context.Background(), e.primary, loadOptions{From: 0, To: n, FlushAt: 25}); err != nil {
+		t.Fatal(err)
+	}
+	return e, p
+}
+
 // newServeReplica starts a fresh server (the same initial data as the
 // primary) that is not yet replicating.
 func newServeReplica(t *testing.T, serverID uint32) *testenv.MariaDB {
@@ -84,9 +97,29 @@ func checkStill(t *testing.T, r *testenv.MariaDB, gtid string) {
 	if got := r.Query(t, "SELECT @@gtid_slave_pos")[0][0]; !strings.Contains(","+got, ","+gtid) && got != gtid {
 		t.Errorf("replica went on past %s: at %s", gtid, got)
 	}
+	checkReplicating(t, r, "replica not healthy at the stop")
+}
+
+// switchToPrimary points r, a replica of binarc serve, at e's primary by
+// GTID, writes load there and waits until r has applied it.
+func switchToPrimary(t *testing.T, e *env, r *testenv.MariaDB, load loadOptions) {
+	t.Helper()
+	r.Exec(t, "STOP SLAVE",
+		fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER='%s', MASTER_PASSWORD='%s', MASTER_USE_GTID=slave_pos", e.primary.Port, replUser, replPass),
+		"START SLAVE")
+	if err := writeLoad(context.Background(), e.primary, load); err != nil {
+		t.Fatal(err)
+	}
+	r.WaitCaughtUp(t, e.primary, time.Minute)
+}
+
+// checkReplicating asserts that both of r's replication threads run and
+// neither has an error; when heads the failure.
+func checkReplicating(t *testing.T, r *testenv.MariaDB, when string) {
+	t.Helper()
 	st := r.SlaveStatus(t)
 	if st["Last_IO_Error"] != "" || st["Last_SQL_Error"] != "" || st["Slave_SQL_Running"] != "Yes" || st["Slave_IO_Running"] != "Yes" {
-		t.Errorf("replica not healthy at the stop: IO %s %q, SQL %s %q", st["Slave_IO_Running"], st["Last_IO_Error"], st["Slave_SQL_Running"], st["Last_SQL_Error"])
+		t.Errorf("%s: IO %s %q, SQL %s %q", when, st["Slave_IO_Running"], st["Last_IO_Error"], st["Slave_SQL_Running"], st["Last_SQL_Error"])
 	}
 }
 
@@ -154,11 +187,7 @@ func TestServeToCheckpoints(t *testing.T) {
 // transaction but the DROP TABLE.
 func TestServeSkipGTID(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, testenv.MariaDBOptions{MaxBinlogSize: 64 << 10})
-	p := e.start(e.streamArgs()...)
-	if err := writeLoad(context.Background(), e.primary, loadOptions{From: 0, To: 60, FlushAt: 25}); err != nil {
-		t.Fatal(err)
-	}
+	e, p := newLoadedEnv(t, 60)
 	before := takeCheckpoint(t, e.primary, "before the DROP")
 	e.primary.Exec(t, "DROP TABLE app.accounts")
 	drop := lastGTID(e.primary.Query(t, "SELECT @@gtid_binlog_pos")[0][0])
@@ -187,12 +216,8 @@ func TestServeSkipGTID(t *testing.T) {
 // replicates on without error or gap.
 func TestServeFollowThenSwitch(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, testenv.MariaDBOptions{MaxBinlogSize: 64 << 10})
+	e, p := newLoadedEnv(t, 40)
 	ctx := context.Background()
-	p := e.start(e.streamArgs()...)
-	if err := writeLoad(ctx, e.primary, loadOptions{From: 0, To: 40, FlushAt: 25}); err != nil {
-		t.Fatal(err)
-	}
 	e.waitArchived(time.Minute)
 	_, port := e.startServe(t, "--follow")
 	r := newServeReplica(t, 30)
@@ -209,21 +234,12 @@ func TestServeFollowThenSwitch(t *testing.T) {
 		t.Fatalf("following replica: checksums differ\n got %v\nwant %v", got, live.sums)
 	}
 	// Switch to the real primary by GTID.
-	r.Exec(t, "STOP SLAVE",
-		fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER='%s', MASTER_PASSWORD='%s', MASTER_USE_GTID=slave_pos", e.primary.Port, replUser, replPass),
-		"START SLAVE")
-	if err := writeLoad(ctx, e.primary, loadOptions{From: 120, To: 160, FlushAt: 25}); err != nil {
-		t.Fatal(err)
-	}
-	r.WaitCaughtUp(t, e.primary, 60*time.Second)
+	switchToPrimary(t, e, r, loadOptions{From: 120, To: 160, FlushAt: 25})
 	want := tableChecksums(t, e.primary)
 	if got := tableChecksums(t, r); !reflect.DeepEqual(got, want) {
 		t.Errorf("after the switch: checksums differ\n got %v\nwant %v", got, want)
 	}
-	st := r.SlaveStatus(t)
-	if st["Last_IO_Error"] != "" || st["Last_SQL_Error"] != "" || st["Slave_SQL_Running"] != "Yes" || st["Slave_IO_Running"] != "Yes" {
-		t.Errorf("after the switch: IO %s %q, SQL %s %q", st["Slave_IO_Running"], st["Last_IO_Error"], st["Slave_SQL_Running"], st["Last_SQL_Error"])
-	}
+	checkReplicating(t, r, "after the switch")
 	if a, b := r.Query(t, "SELECT @@gtid_slave_pos")[0][0], e.primary.Query(t, "SELECT @@gtid_binlog_pos")[0][0]; a != b {
 		t.Errorf("replica at %s, primary at %s", a, b)
 	}
@@ -235,11 +251,7 @@ func TestServeFollowThenSwitch(t *testing.T) {
 // clear error (in Last_IO_Error), and serve goes on serving a good one.
 func TestServeBadInput(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, testenv.MariaDBOptions{MaxBinlogSize: 64 << 10})
-	p := e.start(e.streamArgs()...)
-	if err := writeLoad(context.Background(), e.primary, loadOptions{From: 0, To: 40, FlushAt: 25}); err != nil {
-		t.Fatal(err)
-	}
+	e, p := newLoadedEnv(t, 40)
 	final := takeCheckpoint(t, e.primary, "final")
 	e.waitArchived(time.Minute)
 	first := e.primary.Query(t, "SHOW BINARY LOGS")[0][0]

@@ -307,10 +307,7 @@ func TestSignedSnapshot(t *testing.T) {
 	_, otherPub, _ := e.signKey(t, "other")
 	p := e.start(e.streamArgs("--sign-key", key)...)
 	noErr(t, writeLoad(ctx, e.primary, loadOptions{From: 0, To: 40, FlushAt: 20}))
-	e.replica.WaitCaughtUp(t, e.primary, time.Minute)
-	if out, code := e.run(e.snapshotArgs(physUser, "--sign-key", key)...); code != 0 {
-		t.Fatalf("signed snapshot failed:\n%s", out)
-	}
+	e.caughtUpSnapshot(t, "signed snapshot", physUser, "--sign-key", key)
 	noErr(t, writeLoad(ctx, e.primary, loadOptions{From: 40, To: 80, FlushAt: 20}))
 	cp := takeCheckpoint(t, e.primary, "after the snapshot")
 	e.waitArchived(time.Minute)

@@ -63,6 +63,17 @@ func (e *snapEnv) snapshotArgs(user string, extra ...string) []string {
 	}, extra...)
 }
 
+// caughtUpSnapshot waits until the replica has applied all the primary
+// wrote, then takes a snapshot of it as user (with extra arguments); the
+// test fails, naming the snapshot what, if binarc snapshot fails.
+func (e *snapEnv) caughtUpSnapshot(t *testing.T, what, user string, extra ...string) {
+	t.Helper()
+	e.replica.WaitCaughtUp(t, e.primary, time.Minute)
+	if out, code := e.run(e.snapshotArgs(user, extra...)...); code != 0 {
+		t.Fatalf("%s exited %d:\n%s", what, code, out)
+	}
+}
+
 // seed writes a load on the primary (with some incompressible bulk, so a
 // backup spans several upload parts) and waits for the replica.
 func (e *snapEnv) seed(bulkMiB int) {
@@ -78,25 +89,9 @@ func (e *snapEnv) seed(bulkMiB int) {
 	e.replica.WaitCaughtUp(e.t, e.primary, time.Minute)
 }
 
-// writer keeps writing to the primary until stopped.
-type writer struct {
-	cancel context.CancelFunc
-	done   chan error
-}
-
-func (e *snapEnv) startWriter(from int) *writer {
-	ctx, cancel := context.WithCancel(context.Background())
-	w := &writer{cancel: cancel, done: make(chan error, 1)}
-	go func() { w.done <- writeLoad(ctx, e.primary, loadOptions{From: from, To: from + 1_000_000}) }()
-	return w
-}
-
-func (w *writer) stop(t *testing.T) {
-	t.Helper()
-	w.cancel()
-	if err := <-w.done; err != nil && !strings.Contains(err.Error(), "context canceled") {
-		t.Fatalf("writer: %v", err)
-	}
+// startWriter keeps writing to the primary until stopped.
+func (e *snapEnv) startWriter(from int) *backgroundLoad {
+	return e.startLoad("writer", loadOptions{From: from, To: from + 1_000_000})
 }
 
 // childPID returns the pid of a child of parent named name whose command
@@ -244,6 +239,27 @@ func (e *snapEnv) download(m *snapshot.Manifest, w io.Writer) {
 	}
 }
 
+// downloadTo runs cmd with the snapshot's data object, decompressed, on
+// its standard input; if cmd fails, the test fails with what and cmd's
+// output.
+func (e *snapEnv) downloadTo(m *snapshot.Manifest, cmd *exec.Cmd, what string) {
+	e.t.Helper()
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.download(m, in)
+	in.Close()
+	if err := cmd.Wait(); err != nil {
+		e.t.Fatalf("%s: %v\n%s", what, err, out.String())
+	}
+}
+
 // restorePhysical unpacks and prepares a physical snapshot into a fresh
 // datadir and starts a server on it.
 func (e *snapEnv) restorePhysical(m *snapshot.Manifest) *testenv.MariaDB {
@@ -252,21 +268,7 @@ func (e *snapEnv) restorePhysical(m *snapshot.Manifest) *testenv.MariaDB {
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		e.t.Fatal(err)
 	}
-	mbstream := exec.Command("mbstream", "-x", "-C", dir)
-	in, err := mbstream.StdinPipe()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	mbstream.Stderr = &stderr
-	if err := mbstream.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	e.download(m, in)
-	in.Close()
-	if err := mbstream.Wait(); err != nil {
-		e.t.Fatalf("mbstream -x: %v\n%s", err, stderr.String())
-	}
+	e.downloadTo(m, exec.Command("mbstream", "-x", "-C", dir), "mbstream -x")
 	out, err := exec.Command("mariabackup", "--prepare", "--target-dir="+dir).CombinedOutput()
 	if err != nil {
 		e.t.Fatalf("mariabackup --prepare: %v\n%s", err, tail(string(out), 3000))
@@ -283,20 +285,7 @@ func (e *snapEnv) restoreLogical(m *snapshot.Manifest) *testenv.MariaDB {
 		e.t.Fatal(err)
 	}
 	load := exec.Command(client, "--no-defaults", "-h127.0.0.1", "-P"+strconv.Itoa(srv.Port), "-uroot", "--max-allowed-packet=1G")
-	in, err := load.StdinPipe()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var out bytes.Buffer
-	load.Stdout, load.Stderr = &out, &out
-	if err := load.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	e.download(m, in)
-	in.Close()
-	if err := load.Wait(); err != nil {
-		e.t.Fatalf("load the dump: %v\n%s", err, out.String())
-	}
+	e.downloadTo(m, load, "load the dump")
 	return srv
 }
 

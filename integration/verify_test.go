@@ -46,10 +46,7 @@ func TestVerifyArchive(t *testing.T) {
 		e.primary.Exec(t, fmt.Sprintf("INSERT INTO app.accounts VALUES (%d, 'late', 0, 'x')", 100000+i))
 		time.Sleep(400 * time.Millisecond)
 	}
-	e.replica.WaitCaughtUp(t, e.primary, time.Minute)
-	if out, code := e.run(e.snapshotArgs(physUser)...); code != 0 {
-		t.Fatalf("snapshot exited %d:\n%s", code, out)
-	}
+	e.caughtUpSnapshot(t, "snapshot", physUser)
 	snap := e.newest()
 	e.waitArchived(2 * time.Minute)
 	p.stop(t)
