@@ -6,10 +6,14 @@ import (
 )
 
 // DefaultSemiSyncInflight is --semi-sync-inflight's default: commit
-// groups sealed and uploading at once. Measured at 10 ms of store
-// latency (docs/BENCHMARKS.md): 1 costs a whole PUT more per commit; 4
-// and 8 give the same throughput, 8 a lower p50 at up to twice the PUTs.
-const DefaultSemiSyncInflight = 4
+// groups sealed and uploading at once. A commit that arrives while every
+// slot is taken waits for the next upload to land before its own PUT
+// starts: with 4, a quarter of a PUT on average, which kept the
+// AFTER_COMMIT p50 above one PUT + 1 ms at 10 and 50 ms of store
+// latency; with 16 it was within it, for two to four times the PUTs at
+// 64 writers (docs/BENCHMARKS.md, issue 22). The request bill has its
+// own bound, --semi-sync-max-puts.
+const DefaultSemiSyncInflight = 16
 
 // sealPolicy decides when the sealer may cut the next commit group: while
 // fewer than inflight of its groups are uploading (the acknowledgements
