@@ -37,7 +37,7 @@ func (r *SemiSyncResults) putsPerSecond(m SemiSyncMode) float64 {
 }
 
 func (r *SemiSyncResults) writeMarkdown(w io.Writer) {
-	fmt.Fprintf(w, "\nSemi-sync: writers committing one-row inserts as fast as they can, %.0f s per mode and writer count; store latency added per request by testenv.Proxy (jitter a tenth of it); PUT price $%.3f per 1,000 (S3 Standard list).\n\n", r.LoadSeconds, s3PutPricePer1000)
+	fmt.Fprintf(w, "\nSemi-sync: writers committing one-row inserts as fast as they can, %.0f s per mode and writer count, the primary at sync_binlog=%d and innodb_flush_log_at_trx_commit=1; store latency added per request by testenv.Proxy (jitter a tenth of it); PUT price $%.3f per 1,000 (S3 Standard list).\n\n", r.LoadSeconds, r.SyncBinlog, s3PutPricePer1000)
 	fmt.Fprintln(w, "| store latency (PUT p50) | writers | mode | commits/s | vs async | one-PUT ceiling vs async | commit p50 | target p50 | p99 | max | commits > 100 ms | primary waited per commit | binarc PUT / ack, mean under the load | PUTs/s | PUTs/day | $/day | binarc peak RSS |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, m := range r.Modes {
