@@ -310,7 +310,7 @@ func waitUnprotectedListed(t *testing.T, e *env) {
 
 // TestSemiSyncPipelinedKilled is TestSemiSyncPrimaryKilled with the store
 // 10 ms away (S3 Express-like, through the proxy) and several commit
-// groups uploading at once (--semi-sync-inflight 4): binarc is killed with
+// groups uploading at once (the default --semi-sync-inflight, 16): binarc is killed with
 // uploads in flight (some landed, some not, perhaps past a gap), then the
 // primary with its disk. Every acknowledged commit is in the archive, and
 // in a restore in the first and last rounds. The primary waits
@@ -330,7 +330,7 @@ func TestSemiSyncPipelinedKilled(t *testing.T) {
 			opts.ExtraArgs = append(opts.ExtraArgs, "--rpl-semi-sync-master-wait-point=AFTER_COMMIT")
 		}
 		e := newRoundEnv(t, s3, fmt.Sprintf("pipe%d", round), opts)
-		p := e.startEnv(viaProxy, e.streamArgs("--semi-sync", "--semi-sync-inflight", "4")...)
+		p := e.startEnv(viaProxy, e.streamArgs("--semi-sync")...)
 		total += killRound(t, e, p, rnd, round)
 	}
 	t.Logf("%d acknowledged commits checked", total)
