@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"sort"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
@@ -76,6 +78,14 @@ const (
 	s3MaxBackoff  = 5 * time.Second
 )
 
+// s3IdleConnsPerHost is how many connections to the store are kept open
+// between requests. The SDK keeps 10; binarc may have up to 64 uploads
+// in flight (--upload-concurrency, --semi-sync-inflight), and a burst
+// wider than the pool closed the extra connections after it and dialled
+// them again for the next (a TCP and a TLS handshake each, on the path of
+// a semi-sync commit).
+const s3IdleConnsPerHost = 80
+
 // NewS3 returns a store for cfg. It makes no request; call CheckBucket to
 // fail early on a missing bucket or bad credentials.
 func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
@@ -100,6 +110,10 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 		// checksums only where S3 requires them.
 		config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
 		config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+			t.MaxIdleConns = max(t.MaxIdleConns, s3IdleConnsPerHost)
+			t.MaxIdleConnsPerHost = s3IdleConnsPerHost
+		})),
 	}
 	if cfg.Region != "" {
 		opts = append(opts, config.WithRegion(cfg.Region))
