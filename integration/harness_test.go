@@ -177,6 +177,17 @@ func (p *proc) kill() {
 	}
 }
 
+// running fails the test, with why and the output, if the process has
+// exited.
+func (p *proc) running(t *testing.T, why string) {
+	t.Helper()
+	select {
+	case <-p.done:
+		t.Fatalf("%s:\n%s", why, tail(p.out.String(), 4000))
+	default:
+	}
+}
+
 // waitLog waits until the process logged a line whose message contains
 // substr.
 func (p *proc) waitLog(t *testing.T, substr string, timeout time.Duration) {
