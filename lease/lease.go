@@ -29,7 +29,11 @@ type Info struct {
 	// Stopped lists what the holder stopped and must start again (the
 	// replica SQL thread of a snapshot): a successor that takes over a
 	// dead holder's lease puts it back.
-	Stopped []string  `json:"stopped,omitempty"`
+	Stopped []string `json:"stopped,omitempty"`
+	// Dump is the replication connection the holder dumps the binlog on:
+	// a successor ends it before its own dump under the same server_id
+	// (SetDump).
+	Dump    *DumpConn `json:"dump,omitempty"`
 	Command string    `json:"command"`
 	Renewed time.Time `json:"renewed"`
 	Expires time.Time `json:"expires"`

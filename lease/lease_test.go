@@ -176,3 +176,29 @@ func TestHold(t *testing.T) {
 		t.Fatal("a lost lease left the held context running")
 	}
 }
+
+// TestLeaseDumpForTheSuccessor: the dump connection a holder records is
+// what its successor reads in Previous(), whether the holder released the
+// lease or died holding it.
+func TestLeaseDumpForTheSuccessor(t *testing.T) {
+	ctx := t.Context()
+	store := objstore.NewMemory()
+	key := archive.Layout{Cluster: "c"}.LeaseKey()
+	a, err := acquire(ctx, store, key, "c", Info{Host: "h", PID: 10}, time.Second, time.Now)
+	must(t, err)
+	at := time.Now().UTC().Truncate(time.Second)
+	must(t, a.SetDump(ctx, DumpConn{Server: "db1:3306", ThreadID: 42, Recorded: at}))
+	must(t, a.Release(ctx))
+	b, err := acquire(ctx, store, key, "c", Info{Host: "h", PID: 20}, time.Second, time.Now)
+	must(t, err)
+	if p := b.Previous(); p == nil || p.Dump == nil || *p.Dump != (DumpConn{Server: "db1:3306", ThreadID: 42, Recorded: at}) {
+		t.Fatalf("the successor reads the previous dump as %+v", p)
+	}
+	must(t, b.SetDump(ctx, DumpConn{Server: "db2:3306", ThreadID: 7, Recorded: at}))
+	time.Sleep(1100 * time.Millisecond) // b dies holding it: its lease expires
+	c, err := acquire(ctx, store, key, "c", Info{Host: "other", PID: 30}, time.Second, time.Now)
+	must(t, err)
+	if p := c.Previous(); p == nil || p.Dump == nil || p.Dump.ThreadID != 7 || p.Dump.Server != "db2:3306" {
+		t.Fatalf("after a holder died, the successor reads the previous dump as %+v", p)
+	}
+}

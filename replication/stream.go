@@ -71,6 +71,9 @@ type Streamer struct {
 	// SemiSync, if set, registers as a semi-synchronous replica whose
 	// acknowledgements the caller sends.
 	SemiSync *SemiSync
+	// OnDump, if set, hears the thread id the server gave each dump
+	// connection, once the dump has started (see EndDump).
+	OnDump func(threadID uint32)
 }
 
 // Stream archives from pos until ctx is cancelled (then it returns nil), the
@@ -194,6 +197,9 @@ func (s *Streamer) streamOnce(ctx context.Context, st *streamState, down *time.T
 	streamer, err := syncer.StartSync(mysql.Position{Name: start.File, Pos: uint32(start.Offset)})
 	if err != nil {
 		return cfg.classify(cfg.classifyTLS(err))
+	}
+	if id := syncer.LastConnectionID(); id != 0 && s.OnDump != nil {
+		s.OnDump(id)
 	}
 	// With a synchronous handler the streamer only ever carries the error
 	// that ended the connection.

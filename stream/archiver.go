@@ -202,6 +202,7 @@ func (a *Archiver) Run(ctx context.Context) error {
 	if err := a.checkLayout(ctx); err != nil {
 		return err
 	}
+	a.endPreviousDump(ctx, lease)
 	if a.cfg.RecordJoins {
 		go a.joinRecorder(ctx)
 	}

@@ -192,7 +192,8 @@ func (a *Archiver) session(ctx context.Context, info replication.ServerInfo, hel
 	streamDone := make(chan struct{})
 	g.Go(func() error {
 		defer close(streamDone)
-		s := &replication.Streamer{Config: a.src, Flavor: info.Flavor, Log: a.log, MaxBackoff: a.cfg.MaxBackoff, OnConnect: a.setConnected, ExpectServerID: info.ServerID, SemiSync: semi.replica()}
+		s := &replication.Streamer{Config: a.src, Flavor: info.Flavor, Log: a.log, MaxBackoff: a.cfg.MaxBackoff, OnConnect: a.setConnected, ExpectServerID: info.ServerID, SemiSync: semi.replica(),
+			OnDump: a.noteDump(held, a.src.Addr())}
 		return s.Stream(gctx, rp.Position, rp.ExpectFDE, (*handler)(a))
 	})
 	g.Go(func() error { return tickSegments(gctx, seg, a.cfg.Segmenter.FlushInterval) })
