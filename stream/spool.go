@@ -317,6 +317,9 @@ func (a *Archiver) fileChecksums(ctx context.Context, tl, file string, files []s
 			continue
 		}
 		data, err := os.ReadFile(f.path)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // removed by this replay: the store has it, and its start
+		}
 		if err != nil {
 			return false, fmt.Errorf("spool: %w", err)
 		}
