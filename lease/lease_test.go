@@ -144,10 +144,7 @@ func TestLeaseReleaseBesideConfirm(t *testing.T) {
 // lost meanwhile ends the held context, with the loss as its cause.
 func TestHold(t *testing.T) {
 	ctx := context.Background()
-	store := objstore.NewMemory()
-	key := archive.Layout{Cluster: "c"}.LeaseKey()
-	a, err := acquire(ctx, store, key, "c", Info{Host: "host-a", PID: 10}, time.Second, time.Now)
-	must(t, err)
+	store, key, a := firstHolder(t, "host-a")
 	hctx, release := a.Hold(ctx)
 	time.Sleep(1500 * time.Millisecond) // past the TTL: only renewals keep it
 	if _, err := acquire(ctx, store, key, "c", Info{Host: "host-b", PID: 20}, time.Second, time.Now); !errors.Is(err, ErrHeld) {
@@ -182,10 +179,7 @@ func TestHold(t *testing.T) {
 // lease or died holding it.
 func TestLeaseDumpForTheSuccessor(t *testing.T) {
 	ctx := t.Context()
-	store := objstore.NewMemory()
-	key := archive.Layout{Cluster: "c"}.LeaseKey()
-	a, err := acquire(ctx, store, key, "c", Info{Host: "h", PID: 10}, time.Second, time.Now)
-	must(t, err)
+	store, key, a := firstHolder(t, "h")
 	at := time.Now().UTC().Truncate(time.Second)
 	must(t, a.SetDump(ctx, DumpConn{Server: "db1:3306", ThreadID: 42, Recorded: at}))
 	must(t, a.Release(ctx))
@@ -201,4 +195,15 @@ func TestLeaseDumpForTheSuccessor(t *testing.T) {
 	if p := c.Previous(); p == nil || p.Dump == nil || p.Dump.ThreadID != 7 || p.Dump.Server != "db2:3306" {
 		t.Fatalf("after a holder died, the successor reads the previous dump as %+v", p)
 	}
+}
+
+// firstHolder takes cluster c's lease in a new memory store, as pid 10 on
+// host, with a one-second TTL.
+func firstHolder(t *testing.T, host string) (objstore.Store, string, *Lease) {
+	t.Helper()
+	store := objstore.NewMemory()
+	key := archive.Layout{Cluster: "c"}.LeaseKey()
+	l, err := acquire(t.Context(), store, key, "c", Info{Host: host, PID: 10}, time.Second, time.Now)
+	must(t, err)
+	return store, key, l
 }
