@@ -3,7 +3,6 @@ package objstore
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -54,9 +53,10 @@ func (s *S3) PutStream(ctx context.Context, key string, r io.Reader, opts PutOpt
 		firstSize = max(opts.PartSize, s3MinPartSize)
 	}
 	first := make([]byte, firstSize)
-	n, err := io.ReadFull(readerWithContext(ctx, r), first)
+	src := &endReader{r: readerWithContext(ctx, r)}
+	n, err := io.ReadFull(src, first)
 	switch {
-	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+	case err != nil && src.ended:
 		// All of it fits in one part: no multipart upload needed.
 		info, err := s.Put(ctx, key, first[:n], opts)
 		if err != nil {
@@ -146,12 +146,13 @@ func (s *S3) multipart(ctx context.Context, key string, first []byte, r io.Reade
 		if cap(buf) < partSize {
 			buf = make([]byte, partSize)
 		}
-		n, err = io.ReadFull(readerWithContext(pctx, r), buf[:partSize])
-		if errors.Is(err, io.EOF) {
+		src := &endReader{r: readerWithContext(pctx, r)}
+		n, err = io.ReadFull(src, buf[:partSize])
+		if err != nil && src.ended && n == 0 {
 			err = nil // the previous part was the last
 			break
 		}
-		if errors.Is(err, io.ErrUnexpectedEOF) {
+		if err != nil && src.ended {
 			err, last = nil, true
 		}
 		if err != nil {
@@ -278,4 +279,23 @@ func (s *S3) SweepUploads(ctx context.Context, prefix string) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// endReader remembers whether its source ended: returned io.EOF itself,
+// as the io.Reader contract has it. io.ReadFull reports a source that
+// ended early as io.ErrUnexpectedEOF, and a read that failed with an
+// error wrapping io.ErrUnexpectedEOF (a segment's body cut off mid-way)
+// looked the same to errors.Is: compaction then stored the segments read
+// so far as the whole file (docs/RELIABILITY.md, finding 16).
+type endReader struct {
+	r     io.Reader
+	ended bool
+}
+
+func (e *endReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err == io.EOF { //nolint:errorlint // the contract: EOF itself, never wrapped
+		e.ended = true
+	}
+	return n, err
 }
