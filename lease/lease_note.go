@@ -42,12 +42,16 @@ type DumpConn struct {
 // replica's old connection went silent and a new dump under the same
 // server_id arrives (docs/RELIABILITY.md, finding 14): a successor that
 // takes over a dead holder's lease finds the old connection in
-// Previous().Dump and ends it first.
+// Previous().Dump and ends it first. A record older than the one held
+// (two reconnects whose writes crossed) changes nothing.
 func (l *Lease) SetDump(ctx context.Context, d DumpConn) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.lost != nil {
 		return l.lost
+	}
+	if l.info.Dump != nil && d.Recorded.Before(l.info.Dump.Recorded) {
+		return nil
 	}
 	l.info.Dump = &d
 	return l.renew(ctx)

@@ -189,6 +189,8 @@ func TestLeaseDumpForTheSuccessor(t *testing.T) {
 		t.Fatalf("the successor reads the previous dump as %+v", p)
 	}
 	must(t, b.SetDump(ctx, DumpConn{Server: "db2:3306", ThreadID: 7, Recorded: at}))
+	// The write of an earlier reconnect landing last changes nothing.
+	must(t, b.SetDump(ctx, DumpConn{Server: "db2:3306", ThreadID: 6, Recorded: at.Add(-time.Second)}))
 	time.Sleep(1100 * time.Millisecond) // b dies holding it: its lease expires
 	c, err := acquire(ctx, store, key, "c", Info{Host: "other", PID: 30}, time.Second, time.Now)
 	must(t, err)

@@ -46,10 +46,11 @@ func (a *Archiver) noteDump(held *lease.Lease, server string) func(threadID uint
 		return nil
 	}
 	return func(threadID uint32) {
+		d := lease.DumpConn{Server: server, ThreadID: threadID, Recorded: time.Now().UTC()} // stamped here: the writes may cross
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			if err := held.SetDump(ctx, lease.DumpConn{Server: server, ThreadID: threadID, Recorded: time.Now().UTC()}); err != nil {
+			if err := held.SetDump(ctx, d); err != nil {
 				a.log.Debug().Err(err).Msg("could not record the dump connection in the lease")
 			}
 		}()
