@@ -57,7 +57,7 @@ func catchUp(ctx context.Context, req Request, srv *server, plan *restore.Restor
 		return nil, err
 	}
 	defer conn.Close()
-	if got, err := gtidSlavePos(conn, "the restored server"); err != nil || !got.SamePosition(at) {
+	if got, err := gtidSlavePos(conn, "restored server"); err != nil || !got.SamePosition(at) {
 		return nil, fmt.Errorf("the restore brought on to %s stands at %v (%v)", at.Pos(), got, err)
 	}
 	return sumRestored(conn, req.ChunkTime)

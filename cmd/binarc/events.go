@@ -51,7 +51,6 @@ func (c *eventsCmd) Run(ctx context.Context, log zerolog.Logger) error {
 	if c.JSON {
 		var werr error
 		err := fetch.EachTransaction(ctx, cat, tl, filter, func(t *archive.Transaction) bool {
-			t.Timeline = tl
 			werr = writeJSON(os.Stdout, txJSON(t))
 			return werr == nil
 		})
